@@ -1,0 +1,128 @@
+"""Runs the stages in order; nothing else.
+
+``check`` runs the pure stages (source -> schema -> graph -> shapes -> checks)
+and never imports TensorFlow; ``build`` adds the Keras emitter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from graphspec import checks, graph as graph_mod, overrides, parse, plugins as plugins_mod, source as source_mod
+from graphspec.diagnostics import Diagnostic, Diagnostics, Location, Severity
+from graphspec.errors import SpecError, UsageError
+from graphspec.graph import Graph
+from graphspec.schema import Spec
+from graphspec.source import Source, SourceError
+
+
+@dataclasses.dataclass
+class Checked:
+    """The result of the pure stages for one spec."""
+
+    file: str
+    source: Source | None
+    spec: Spec | None
+    graph: Graph | None
+    analysis: Any  # graphspec.shapecheck.Analysis | None
+    diagnostics: Diagnostics
+    plugins: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics.has_errors
+
+    def raise_for_errors(self) -> None:
+        if self.diagnostics.has_errors:
+            raise SpecError(self.diagnostics.sorted())
+
+
+def check(
+    path: str | Path | None = None,
+    *,
+    text: str | None = None,
+    plugins: list[str] | None = None,
+    sets: list[str] | None = None,
+    shapes: bool = True,
+) -> Checked:
+    """Validate a spec without TensorFlow. Plugins are read statically, not imported."""
+    file = str(path) if path is not None else "<string>"
+    diags = Diagnostics()
+    plugin_list = list(plugins or [])
+    result = Checked(file, None, None, None, None, diags, plugin_list)
+    try:
+        src = source_mod.loads(text, file) if text is not None else source_mod.load(file)
+        if sets:
+            src = overrides.apply(src, sets)
+    except SourceError as exc:
+        diags.add(exc.diagnostic)
+        return result
+    result.source = src
+    try:
+        plugin_layers = plugins_mod.scan_all(plugin_list)
+    except UsageError as exc:
+        diags.add(Diagnostic("GS601", Severity.ERROR, str(exc), Location(file)))
+        plugin_layers = {}
+    spec, parse_diags = parse.parse(src, plugin_layers=plugin_layers)
+    diags.extend(parse_diags)
+    if spec is None or diags.has_errors:
+        return result
+    result.spec = spec
+    graph, graph_diags = graph_mod.resolve(src, spec)
+    diags.extend(graph_diags)
+    if graph is None:
+        return result
+    result.graph = graph
+    diags.extend(checks.run(src, graph))
+    if shapes:
+        from graphspec import shapecheck
+
+        analysis, shape_diags = shapecheck.analyze(src, graph, set(plugin_layers))
+        result.analysis = analysis
+        diags.extend(shape_diags)
+    return result
+
+
+def build(checked: Checked, *, models: list[str] | None = None, compile: bool = True) -> dict[str, Any]:
+    """Build Keras models for a checked spec (imports Keras and the plugins)."""
+    checked.raise_for_errors()
+    assert checked.graph is not None and checked.source is not None
+    from graphspec import emit
+
+    try:
+        classes = plugins_mod.load_all(checked.plugins)
+    except UsageError as exc:
+        raise SpecError([Diagnostic("GS601", Severity.ERROR, str(exc), Location(checked.file))]) from None
+    if models is not None:
+        for name in models:
+            if name not in checked.graph.models:
+                from graphspec.catalog import did_you_mean
+
+                raise UsageError(f"no model named {name!r} in {checked.file}; it defines "
+                                 f"{', '.join(checked.graph.models)}"
+                                 + (f" ({did_you_mean(name, list(checked.graph.models))})"
+                                    if did_you_mean(name, list(checked.graph.models)) else ""))
+    built, diags = emit.build_models(checked.graph, checked.source, classes, models)
+    checked.diagnostics.extend(diags)
+    checked.raise_for_errors()
+    if compile:
+        for name, model in built.items():
+            settings, _ = checks.effective_compile(checked.graph, checked.graph.models[name])
+            if settings is not None:
+                try:
+                    emit.compile_model(model, settings)
+                except Exception as exc:
+                    m = checked.graph.models[name]
+                    raise SpecError([Diagnostic("GS402", Severity.ERROR,
+                                                f"Keras rejected the compile settings of `{name}`: {exc}",
+                                                checked.source.location(m.path, key=True))]) from None
+    return built
+
+
+def load(path: str | Path, *, plugins: list[str] | None = None, sets: list[str] | None = None,
+         models: list[str] | None = None) -> dict[str, Any]:
+    """Check and build a spec file: model name -> compiled keras.Model. Raises SpecError."""
+    checked = check(path, plugins=plugins_mod.all_plugins(plugins), sets=sets)
+    return build(checked, models=models)

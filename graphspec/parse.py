@@ -1,0 +1,188 @@
+"""Source + schema -> a typed :class:`~graphspec.schema.Spec`, or located diagnostics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from graphspec import layers, schema
+from graphspec.catalog import did_you_mean
+from graphspec.diagnostics import Diagnostic, Diagnostics, PathKey, Severity
+from graphspec.source import Source
+
+_CODE_BY_TYPE = {
+    "missing": "GS100",
+    "extra_forbidden": "GS101",
+    "literal_error": "GS103",
+    "string_pattern_mismatch": "GS103",
+    "string_too_long": "GS103",
+    "greater_than_equal": "GS103",
+    "greater_than": "GS103",
+    "less_than_equal": "GS103",
+    "less_than": "GS103",
+}
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathKey, bool]:
+    """Map a pydantic error location onto a path in the data (dropping union tags)."""
+    path: list[str | int] = []
+    cur = data
+    reached = True
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "list", "dict"}):
+            continue  # a union member's tag
+        else:
+            reached = False
+            break
+    return tuple(path), reached
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model at `loc` (for did-you-mean on unknown keys)."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if fields and part in fields:
+            ann = fields[part].annotation
+            current = _model_in(ann)
+        elif fields is None and current is not None:
+            continue
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else []
+
+
+def _model_in(annotation: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _type_message(err: dict[str, Any]) -> str:
+    msg = str(err["msg"])
+    inp = err.get("input")
+    if err["type"] == "missing":
+        return f"missing required field `{err['loc'][-1]}`"
+    if err["type"] == "extra_forbidden":
+        return f"unknown field `{err['loc'][-1]}`"
+    shown = repr(inp) if len(repr(inp)) < 60 else type(inp).__name__
+    return f"{msg[0].lower()}{msg[1:]}; got {shown}"
+
+
+def schema_diagnostics(src: Source, exc: ValidationError, model: type[BaseModel] = schema.Spec) -> list[Diagnostic]:
+    """Turn pydantic's errors into located diagnostics, one per place."""
+    by_path: dict[tuple[PathKey, str], Diagnostic] = {}
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        path, _ = _data_path(src.data, loc)
+        code = _CODE_BY_TYPE.get(err["type"], "GS102")
+        hint = None
+        if err["type"] == "extra_forbidden":
+            hint = did_you_mean(str(loc[-1]), _fields_at(model, loc))
+            at_key = True
+        else:
+            at_key = err["type"] == "missing"
+        if path == ("graphspec",) and code != "GS100":
+            code = "GS104"
+        if err["type"] == "missing":
+            where = path
+        else:
+            where = path
+        key = (where, code)
+        message = _type_message(err)
+        if key in by_path:
+            old = by_path[key]
+            if message not in old.message and len(old.notes) < 4:
+                by_path[key] = Diagnostic(old.code, old.severity, old.message, old.location, old.hint,
+                                          old.notes + (message,))
+            continue
+        by_path[key] = Diagnostic(code, Severity.ERROR, message, src.location(where, key=at_key), hint)
+    return list(by_path.values())
+
+
+def _problem(src: Source, path: PathKey, at_key: bool, problem: layers.Problem) -> Diagnostic:
+    code, message, hint = problem
+    return Diagnostic(code, Severity.ERROR, message, src.location(path, key=at_key), hint)
+
+
+def check_nodes(src: Source, spec: schema.Spec, plugin_layers: dict[str, dict[str, Any]]) -> list[Diagnostic]:
+    """Check every node's kind, layer type and arguments."""
+    out: list[Diagnostic] = []
+    for name, node in spec.nodes.items():
+        path: PathKey = ("nodes", name)
+        kinds = [k for k in ("type", "share", "model", "application") if getattr(node, k) is not None]
+        if len(kinds) != 1:
+            msg = (f"node `{name}` needs one of `type`, `share`, `model` or `application`" if not kinds
+                   else f"node `{name}` has both {' and '.join(f'`{k}`' for k in kinds)}: choose one")
+            out.append(Diagnostic("GS105", Severity.ERROR, msg, src.location(path, key=True)))
+            continue
+        args = node.args
+        if node.type is not None:
+            problem = layers.check_layer_type(node.type, frozenset(plugin_layers))
+            if problem:
+                out.append(_problem(src, path + ("type",), False, problem))
+                continue
+            for p, at_key, prob in layers.check_args(node.type, args, path, plugins=plugin_layers):
+                out.append(_problem(src, p, at_key, prob))
+        elif node.application is not None:
+            for p, at_key, prob in layers.check_application(node.application, args, path):
+                out.append(_problem(src, p, at_key, prob))
+        else:
+            for key in args:
+                out.append(Diagnostic(
+                    "GS111", Severity.ERROR,
+                    f"`{kinds[0]}` nodes take no layer arguments; `{key}` belongs on the node "
+                    f"that defines the layer",
+                    src.location(path + (key,), key=True)))
+        if node.fresh and node.model is None:
+            out.append(Diagnostic("GS103", Severity.ERROR, "`fresh` only applies to `model` nodes",
+                                  src.location(path + ("fresh",), key=True)))
+    return out
+
+
+def parse(src: Source, *, plugin_layers: dict[str, dict[str, Any]] | None = None) -> tuple[schema.Spec | None, Diagnostics]:
+    """Validate loaded data against the schema and the layer catalog."""
+    diags = Diagnostics()
+    if not isinstance(src.data, dict):
+        kind = "empty" if src.data is None else f"a {type(src.data).__name__}"
+        diags.add(Diagnostic("GS006", Severity.ERROR, f"a spec must be a mapping, but the document is {kind}",
+                             src.location(()), "start with `graphspec: 1`, `name:` and `nodes:`"))
+        return None, diags
+    version = src.data.get("graphspec")
+    if "graphspec" in src.data and version != schema.FORMAT_VERSION:
+        diags.add(Diagnostic("GS104", Severity.ERROR,
+                             f"unsupported format version {version!r}; this graphspec reads version "
+                             f"{schema.FORMAT_VERSION}", src.location(("graphspec",))))
+        return None, diags
+    try:
+        spec = schema.Spec.model_validate(src.data)
+    except ValidationError as exc:
+        diags.extend(schema_diagnostics(src, exc))
+        # Report layer-level problems too, on the parts that did validate.
+        spec = None
+    if spec is None:
+        nodes = src.data.get("nodes")
+        if isinstance(nodes, dict):
+            partial = {}
+            for k, v in nodes.items():
+                try:
+                    partial[k] = schema.NodeSpec.model_validate(v)
+                except (ValidationError, TypeError):
+                    pass
+            fake = schema.Spec.model_construct(nodes=partial)
+            diags.extend(check_nodes(src, fake, plugin_layers or {}))
+        return None, diags
+    diags.extend(check_nodes(src, spec, plugin_layers or {}))
+    return spec, diags

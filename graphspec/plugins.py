@@ -1,0 +1,133 @@
+"""Custom layers from plugins the user names: `--plugin` or `[tool.graphspec] plugins`.
+
+A spec alone never causes an import: it can only name layer types that a
+plugin named on the command line or in project configuration provides.
+``lint`` does not even import those plugins: it reads their source with
+:mod:`ast` to learn the layer classes and their arguments.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.util
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from graphspec.errors import UsageError
+
+
+def project_plugins(start: Path | None = None) -> list[str]:
+    """Plugins listed in the nearest pyproject.toml under `[tool.graphspec] plugins`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in [here, *here.parents]:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise UsageError(f"{candidate}: cannot read [tool.graphspec]: {exc}") from None
+            entries = data.get("tool", {}).get("graphspec", {}).get("plugins", [])
+            if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+                raise UsageError(f"{candidate}: [tool.graphspec] plugins must be a list of strings")
+            return [str(folder / e) if e.endswith(".py") else e for e in entries]
+    return []
+
+
+def all_plugins(cli: list[str] | None) -> list[str]:
+    return list(dict.fromkeys([*(cli or []), *project_plugins()]))
+
+
+def _source_path(plugin: str) -> Path | None:
+    if plugin.endswith(".py"):
+        return Path(plugin)
+    # Find a module's file without importing it (find_spec would import parents).
+    parts = plugin.split(".")
+    for base in sys.path:
+        candidate = Path(base or ".").joinpath(*parts)
+        for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
+            if path.is_file():
+                return path
+    return None
+
+
+def scan(plugin: str) -> dict[str, dict[str, Any]]:
+    """Layer classes a plugin defines, read statically: name -> {arg: {...}}."""
+    path = _source_path(plugin)
+    if path is None or not path.is_file():
+        raise UsageError(f"plugin {plugin!r} not found")
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+        raise UsageError(f"plugin {plugin!r} cannot be read: {exc}") from None
+    out: dict[str, dict[str, Any]] = {}
+    for item in tree.body:
+        if not isinstance(item, ast.ClassDef):
+            continue
+        bases = [ast.unparse(b) for b in item.bases]
+        if not any(b.endswith(("Layer", "Model")) for b in bases):
+            continue
+        params: dict[str, Any] = {}
+        for fn in item.body:
+            if isinstance(fn, ast.FunctionDef) and fn.name == "__init__":
+                args = fn.args.args[1:] + fn.args.kwonlyargs
+                n_required = len(fn.args.args[1:]) - len(fn.args.defaults)
+                for i, a in enumerate(args):
+                    params[a.arg] = {"required": i < n_required}
+                if fn.args.kwarg is not None:
+                    params["**kwargs"] = {}
+        out[item.name] = params
+    return out
+
+
+def scan_all(plugins: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for p in plugins:
+        out.update(scan(p))
+    return out
+
+
+def load(plugin: str) -> Any:
+    """Import a plugin (a module name or a .py file)."""
+    if plugin.endswith(".py"):
+        path = Path(plugin).resolve()
+        if not path.is_file():
+            raise UsageError(f"plugin file {plugin!r} not found")
+        name = f"graphspec_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"plugin file {plugin!r} cannot be imported")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[name]
+            raise UsageError(f"plugin {plugin!r} failed to import: {type(exc).__name__}: {exc}") from None
+        return module
+    try:
+        return importlib.import_module(plugin)
+    except Exception as exc:
+        raise UsageError(f"plugin {plugin!r} failed to import: {type(exc).__name__}: {exc}") from None
+
+
+def load_all(plugins: list[str]) -> dict[str, type]:
+    """Import plugins; return the Keras layer classes they define by class name."""
+    from graphspec._keras import keras as _import_keras
+
+    keras = _import_keras()
+    out: dict[str, type] = {}
+    for p in plugins:
+        module = load(p)
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, keras.layers.Layer)
+                    and value.__module__ == module.__name__):
+                if keras.saving.get_registered_object(keras.saving.get_registered_name(value)) is None:
+                    keras.saving.register_keras_serializable(package="graphspec_plugins")(value)
+                out[value.__name__] = value
+    return out

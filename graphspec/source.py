@@ -1,0 +1,279 @@
+"""YAML text -> plain data and a position map.
+
+The spec is parsed with PyYAML's safe *composer* only: we walk its node tree
+ourselves so that we can record the line and column of every value, reject
+duplicate keys and non-standard tags, and bound the work an untrusted file can
+cause (file size, nesting depth, alias expansion). No Python object is ever
+constructed from a tag, so a spec cannot make graphspec run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from graphspec.diagnostics import Diagnostic, Location, PathKey, Severity
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+MAX_INT_DIGITS = 30
+
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:merge",
+    "tag:yaml.org,2002:timestamp",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Span:
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+@dataclasses.dataclass
+class Source:
+    """A loaded spec: its data and where each part of it came from."""
+
+    file: str
+    text: str
+    data: Any
+    values: dict[PathKey, Span]
+    keys: dict[PathKey, Span]
+    overrides: dict[PathKey, str] = dataclasses.field(default_factory=dict)
+
+    def span(self, path: PathKey, *, key: bool = False) -> Span | None:
+        """The span of the value at ``path`` (or of its key), else of the nearest parent."""
+        table = self.keys if key else self.values
+        p = tuple(path)
+        while p:
+            if p in table:
+                return table[p]
+            if p in self.values:
+                return self.values[p]
+            p = p[:-1]
+        return self.values.get((), None)
+
+    def location(self, path: PathKey, *, key: bool = False) -> Location:
+        p = tuple(path)
+        for i in range(len(p), 0, -1):
+            if p[:i] in self.overrides:
+                return Location(f"--set {self.overrides[p[:i]]}")
+        span = self.span(path, key=key)
+        if span is None:
+            return Location(self.file)
+        return Location(self.file, span.line, span.col, span.end_line, span.end_col)
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+class SourceError(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def _span(node: Node) -> Span:
+    s, e = node.start_mark, node.end_mark
+    return Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+
+
+class _Builder:
+    """Turns a composed YAML node tree into data, recording spans."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.values: dict[PathKey, Span] = {}
+        self.keys: dict[PathKey, Span] = {}
+        self.count = 0
+        self.scalars = SafeConstructor()
+        self.diagnostics: list[Diagnostic] = []
+
+    def fail(self, code: str, message: str, node: Node, hint: str | None = None) -> SourceError:
+        sp = _span(node)
+        loc = Location(self.file, sp.line, sp.col, sp.end_line, sp.end_col)
+        return SourceError(Diagnostic(code, Severity.ERROR, message, loc, hint))
+
+    def build(self, node: Node, path: PathKey) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self.fail(
+                "GS003",
+                f"the document expands to more than {MAX_NODES:,} values",
+                node,
+                "YAML aliases (*name) are expanded; an alias of an alias multiplies",
+            )
+        if node.tag not in _STANDARD_TAGS:
+            raise self.fail(
+                "GS005",
+                f"YAML tag {node.tag!r} is not allowed: a spec is plain data",
+                node,
+                "remove the tag; graphspec only reads maps, lists, strings, numbers, booleans and null",
+            )
+        self.values.setdefault(path, _span(node))
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
+        return self._scalar(node)
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        tag = node.tag
+        if tag == "tag:yaml.org,2002:int":
+            digits = re.sub(r"[^0-9a-fA-F]", "", node.value)
+            if len(digits) > MAX_INT_DIGITS:
+                raise self.fail(
+                    "GS500", f"integer with {len(digits)} digits is too large", node,
+                    f"integers are limited to {MAX_INT_DIGITS} digits",
+                )
+        if tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # keep dates as text; no spec field is a date
+        value = self.scalars.construct_object(node, deep=True)
+        if isinstance(value, float) and math.isinf(value) and "inf" not in node.value.lower():
+            return value
+        return value
+
+    def _merge_sources(self, node: Node) -> list[tuple[Node, Node]]:
+        if isinstance(node, MappingNode):
+            return list(node.value)
+        if isinstance(node, SequenceNode):
+            pairs: list[tuple[Node, Node]] = []
+            for sub in node.value:
+                if not isinstance(sub, MappingNode):
+                    raise self.fail("GS002", "merge key `<<` expects a mapping or a list of mappings", sub)
+                pairs.extend(sub.value)
+            return pairs
+        raise self.fail("GS002", "merge key `<<` expects a mapping or a list of mappings", node)
+
+    def _mapping(self, node: MappingNode, path: PathKey) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        explicit: set[Any] = set()
+        merged: list[tuple[Node, Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged.extend(self._merge_sources(value_node))
+                continue
+            if not isinstance(key_node, ScalarNode) or key_node.tag not in _STANDARD_TAGS:
+                raise self.fail("GS002", "mapping keys must be plain scalars", key_node)
+            key = self._scalar(key_node)
+            if isinstance(key, bool) or key is None:
+                key = key_node.value  # `yes:`/`on:`/`null:` as keys are names, not booleans
+            if key in explicit:
+                first = self.keys.get(path + (key,))
+                where = f" (first defined on line {first.line})" if first else ""
+                raise self.fail("GS004", f"duplicate key {key!r}{where}", key_node,
+                                "each key may appear once in a mapping")
+            explicit.add(key)
+            self.keys[path + (key,)] = _span(key_node)
+            out[key] = self.build(value_node, path + (key,))
+        for key_node, value_node in merged:
+            key = self._scalar(key_node) if isinstance(key_node, ScalarNode) else None
+            if key is None or key in out:
+                continue
+            self.keys.setdefault(path + (key,), _span(key_node))
+            out[key] = self.build(value_node, path + (key,))
+        return out
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Reject deep nesting from the event stream, before recursive composition."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    m = event.start_mark
+                    loc = Location(file, m.line + 1, m.column + 1)
+                    raise SourceError(Diagnostic(
+                        "GS003", Severity.ERROR,
+                        f"nesting deeper than {MAX_DEPTH} levels", loc,
+                        "a spec never needs this much nesting",
+                    ))
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        raise SourceError(_yaml_error(exc, file)) from None
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, file: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+    message = exc.problem or str(exc)
+    if exc.context:
+        message = f"{message} ({exc.context})"
+    if "found character '\\t'" in message:
+        hint: str | None = "YAML does not allow tabs for indentation; use spaces"
+    else:
+        hint = None
+    return Diagnostic("GS002", Severity.ERROR, f"YAML syntax error: {message}", loc, hint)
+
+
+def loads(text: str, file: str = "<string>") -> Source:
+    """Parse spec text; raise :class:`SourceError` with a located diagnostic."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise SourceError(Diagnostic(
+            "GS001", Severity.ERROR, f"file is larger than {MAX_BYTES // 1024} KiB", Location(file)))
+    if "\x00" in text:
+        raise SourceError(Diagnostic(
+            "GS001", Severity.ERROR, "file contains NUL bytes: not a text file", Location(file)))
+    _check_depth(text, file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise SourceError(_yaml_error(exc, file)) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", Location(file))) from None
+    builder = _Builder(file)
+    if node is None:
+        data: Any = None
+    else:
+        try:
+            data = builder.build(node, ())
+        except (yaml.constructor.ConstructorError, ValueError, OverflowError) as exc:
+            raise SourceError(Diagnostic(
+                "GS002", Severity.ERROR, f"YAML value error: {exc}", Location(file, 1, 1))) from None
+    return Source(file, text, data, builder.values, builder.keys)
+
+
+def load(path: str | Path) -> Source:
+    """Read and parse a spec file."""
+    p = Path(path)
+    name = str(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise SourceError(Diagnostic(
+                "GS001", Severity.ERROR, f"file is {size:,} bytes; the limit is {MAX_BYTES:,}",
+                Location(name)))
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise SourceError(Diagnostic(
+            "GS001", Severity.ERROR, f"cannot read file: {exc.strerror or exc}", Location(name))) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(Diagnostic(
+            "GS001", Severity.ERROR, f"file is not UTF-8 text (byte {exc.start})", Location(name))) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return loads(text, name)

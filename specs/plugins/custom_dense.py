@@ -1,0 +1,30 @@
+"""The functional API guide's CustomDense layer, as a graphspec plugin.
+
+Name this file with ``--plugin specs/plugins/custom_dense.py`` (or list it in
+``[tool.graphspec] plugins`` of pyproject.toml) and a spec can use
+``type: CustomDense``. Registering it with Keras makes saved models load with
+``keras.models.load_model`` once this module is imported.
+"""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="graphspec_examples")
+class CustomDense(keras.layers.Layer):
+    def __init__(self, units=32, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(
+            shape=(input_shape[-1], self.units), initializer="random_normal", trainable=True
+        )
+        self.b = self.add_weight(shape=(self.units,), initializer="random_normal", trainable=True)
+
+    def call(self, inputs):
+        return keras.ops.matmul(inputs, self.w) + self.b
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units})
+        return config

@@ -1,0 +1,174 @@
+"""Generate ``graphspec/catalog_data.py`` from the installed Keras.
+
+The catalog is the closed table every spec name resolves through (layer
+types, activations, initializers, losses, ...). It is generated once from
+Keras and committed, so validating a spec never imports Keras, and a spec can
+only ever name what is listed here. ``tests/test_catalog.py`` checks that the
+committed table still matches the installed Keras.
+
+Run: ``.venv/bin/python tools/gen_catalog.py``
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import pprint
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+# Layers a spec may never name: they run arbitrary code, load files, or wrap
+# foreign frameworks. Everything else in keras.layers is allowed.
+BLOCKED_LAYERS = {
+    "Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer",
+    "Layer", "InputSpec", "Wrapper", "Pipeline", "RNN", "StackedRNNCells",
+    "GRUCell", "LSTMCell", "SimpleRNNCell", "InputLayer",
+}
+JSONABLE = (type(None), bool, int, float, str)
+
+
+def _default(value: Any) -> tuple[bool, Any]:
+    """Return (representable, value) for a signature default."""
+    if isinstance(value, JSONABLE):
+        if isinstance(value, float) and value != value:
+            return False, None
+        return True, value
+    if isinstance(value, (tuple, list)) and all(isinstance(v, JSONABLE) for v in value):
+        return True, list(value)
+    return False, None
+
+
+def _signature(fn: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    kwargs = False
+    for p in inspect.signature(fn).parameters.values():
+        if p.name == "self":
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            kwargs = True
+            continue
+        if p.kind is p.VAR_POSITIONAL:
+            continue
+        entry: dict[str, Any] = {}
+        if p.default is p.empty:
+            entry["required"] = True
+        else:
+            ok, val = _default(p.default)
+            entry["default"] = val if ok else repr(p.default)
+            if not ok:
+                entry["opaque_default"] = True
+        params[p.name] = entry
+    return {"params": params, "kwargs": kwargs}
+
+
+def _summary(obj: Any) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().split("\n\n")[0].replace("\n", " ")[:300]
+
+
+def _layers() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    seen: dict[type, str] = {}
+    for name in sorted(dir(keras.layers)):
+        cls = getattr(keras.layers, name)
+        if not inspect.isclass(cls) or not issubclass(cls, keras.layers.Layer):
+            continue
+        if name in BLOCKED_LAYERS:
+            continue
+        sig = _signature(cls.__init__)
+        sig["doc"] = _summary(cls)
+        if cls in seen:
+            sig["alias_of"] = seen[cls]
+        else:
+            seen[cls] = name
+        sig["module"] = cls.__module__
+        out[name] = sig
+    return out
+
+
+def _names(module: Any, predicate: Any) -> list[str]:
+    return sorted(
+        n for n in dir(module)
+        if not n.startswith("_") and n not in {"get", "serialize", "deserialize"}
+        and predicate(getattr(module, n))
+    )
+
+
+def _classes(module: Any, base: type, skip: set[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for n in _names(module, inspect.isclass):
+        cls = getattr(module, n)
+        if n in skip or not issubclass(cls, base) or cls is base:
+            continue
+        sig = _signature(cls.__init__)
+        sig["doc"] = _summary(cls)
+        out[n] = sig
+    return out
+
+
+def _functions(module: Any) -> list[str]:
+    return _names(module, inspect.isfunction)
+
+
+def _applications() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for n in _names(keras.applications, inspect.isfunction):
+        if n[0].isupper():
+            sig = _signature(getattr(keras.applications, n))
+            sig["doc"] = _summary(getattr(keras.applications, n))
+            out[n] = sig
+    return out
+
+
+def build() -> dict[str, Any]:
+    return {
+        "keras_version": keras.__version__,
+        "layers": _layers(),
+        "activations": _functions(keras.activations),
+        "initializers": _classes(keras.initializers, keras.initializers.Initializer, {"STFT", "STFTInitializer"}),
+        "initializer_aliases": [n for n in _functions(keras.initializers) if n != "stft"],
+        "regularizers": _classes(keras.regularizers, keras.regularizers.Regularizer, set()),
+        "regularizer_aliases": _functions(keras.regularizers),
+        "constraints": _classes(keras.constraints, keras.constraints.Constraint, set()),
+        "constraint_aliases": _functions(keras.constraints),
+        "losses": _classes(keras.losses, keras.losses.Loss, {"CTC"}),
+        "loss_aliases": _functions(keras.losses),
+        "metrics": _classes(keras.metrics, keras.metrics.Metric, set()),
+        "metric_aliases": _functions(keras.metrics),
+        "optimizers": _classes(
+            keras.optimizers, keras.optimizers.Optimizer,
+            {"LossScaleOptimizer", "MultiOptimizer", "OptimizerMap"},
+        ),
+        "schedules": _classes(
+            keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule, set()
+        ),
+        "applications": _applications(),
+    }
+
+
+def render(data: dict[str, Any]) -> str:
+    body = pprint.pformat(data, width=100, sort_dicts=True)
+    return (
+        '"""Generated by tools/gen_catalog.py from Keras. Do not edit by hand."""\n\n'
+        "# fmt: off\n"
+        f"CATALOG = {body}\n"
+    )
+
+
+def main() -> int:
+    target = Path(__file__).resolve().parents[1] / "graphspec" / "catalog_data.py"
+    text = render(build())
+    if "--check" in sys.argv:
+        return 0 if target.read_text() == text else 1
+    target.write_text(text)
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
