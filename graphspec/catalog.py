@@ -16,6 +16,9 @@ from graphspec.catalog_data import CATALOG
 KERAS_VERSION: str = CATALOG["keras_version"]
 LAYERS: dict[str, Any] = CATALOG["layers"]
 APPLICATIONS: dict[str, Any] = CATALOG["applications"]
+OPS: dict[str, Any] = CATALOG["ops"]
+# keras.ops functions whose first argument is a list of tensors.
+SEQUENCE_OPS = {"concatenate", "stack", "hstack", "vstack", "dstack"}
 
 # Names that a spec may try in order to run or load code. They are refused
 # with their own code (GS115) so that an attack is reported as such.

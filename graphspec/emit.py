@@ -158,6 +158,17 @@ class Emitter:
             layer = self.layers.get(node.owner) or self.apps.get(node.owner)
             if layer is None:
                 raise _Failed(node.name)
+        elif node.kind == "op":
+            assert ns.op is not None
+            fn = getattr(keras.ops, ns.op)
+            op_args = {k: _to_keras_arg(k, v) for k, v in node.args.items()}
+            if ns.op == "einsum":
+                args = [op_args.pop("subscripts"), *args]
+            try:
+                self.tensors[node.name] = fn(*args, **op_args, **kwargs)
+            except Exception as exc:
+                raise self.fail(node, exc, f"keras.ops.{ns.op} failed on") from None
+            return
         elif node.kind == "application":
             assert ns.application is not None
             app = self._application(node, ns)

@@ -15,7 +15,7 @@ from graphspec.catalog import did_you_mean
 from graphspec.diagnostics import Diagnostic, Diagnostics, PathKey, Severity
 from graphspec.source import Source
 
-Kind = Literal["input", "type", "share", "model", "application"]
+Kind = Literal["input", "type", "share", "model", "application", "op"]
 Style = Literal["none", "single", "list", "positional", "dict"]
 
 
@@ -53,6 +53,8 @@ class Node:
                 return self.spec.type
             if self.spec.application is not None:
                 return self.spec.application
+            if self.spec.op is not None:
+                return self.spec.op
         return None
 
     @property
@@ -176,6 +178,11 @@ class _Resolver:
             target = self.spec.nodes.get(ns.share)
             layer = target.type if target is not None else None
         n = len(node.inputs)
+        if ns.op is not None:
+            node.style = "list" if ns.op in catalog.SEQUENCE_OPS else "positional"
+            if n == 0 and ns.op in catalog.OPS and any(p.get("required") for p in catalog.OPS[ns.op]["params"].values()):
+                self.error("GS206", f"op `{ns.op}` needs inputs", node.path, key=True)
+            return
         if n == 0:
             node.style = "none"
             if ns.application is None:

@@ -462,3 +462,25 @@ def node_json_schema(base: dict[str, Any]) -> dict[str, Any]:
     schema = dict(base)
     schema["allOf"] = variants
     return schema
+
+
+def check_op(name: str, args: dict[str, Any], path: PathKey) -> list[tuple[PathKey, bool, Problem]]:
+    """A `keras.ops` function from the closed table; its keyword arguments by name."""
+    if name not in catalog.OPS:
+        problem: Problem = (
+            ("GS115", f"op {name!r} is not allowed: only functions of keras.ops can be named", None)
+            if _dangerous(name) else
+            ("GS110", f"unknown op {name!r}", did_you_mean(name, list(catalog.OPS)))
+        )
+        return [(path + ("op",), False, problem)]
+    params = catalog.OPS[name]["params"]
+    out: list[tuple[PathKey, bool, Problem]] = []
+    for key, value in args.items():
+        if key not in params:
+            out.append((path + (key,), True, ("GS111", f"op {name} has no argument {key!r}",
+                                               did_you_mean(key, sorted(params)))))
+            continue
+        problem = dtype(value) if key == "dtype" else json_value(value)
+        if problem:
+            out.append((path + (key,), False, problem))
+    return out

@@ -122,9 +122,9 @@ def check_nodes(src: Source, spec: schema.Spec, plugin_layers: dict[str, dict[st
     out: list[Diagnostic] = []
     for name, node in spec.nodes.items():
         path: PathKey = ("nodes", name)
-        kinds = [k for k in ("type", "share", "model", "application") if getattr(node, k) is not None]
+        kinds = [k for k in ("type", "share", "model", "application", "op") if getattr(node, k) is not None]
         if len(kinds) != 1:
-            msg = (f"node `{name}` needs one of `type`, `share`, `model` or `application`" if not kinds
+            msg = (f"node `{name}` needs one of `type`, `share`, `model`, `application` or `op`" if not kinds
                    else f"node `{name}` has both {' and '.join(f'`{k}`' for k in kinds)}: choose one")
             out.append(Diagnostic("GS105", Severity.ERROR, msg, src.location(path, key=True)))
             continue
@@ -138,6 +138,9 @@ def check_nodes(src: Source, spec: schema.Spec, plugin_layers: dict[str, dict[st
                 out.append(_problem(src, p, at_key, prob))
         elif node.application is not None:
             for p, at_key, prob in layers.check_application(node.application, args, path):
+                out.append(_problem(src, p, at_key, prob))
+        elif node.op is not None:
+            for p, at_key, prob in layers.check_op(node.op, args, path):
                 out.append(_problem(src, p, at_key, prob))
         else:
             for key in args:

@@ -66,7 +66,7 @@ def shape_str(shape: Any) -> str:
 def model_rows(model: Any) -> list[dict[str, Any]]:
     """One row per layer of a built keras.Model: name, type, output shape, params, inbound."""
     rows = []
-    for layer in model.layers:
+    for layer in getattr(model, "operations", model.layers):
         try:
             out = layer.output
             shape: Any = [list(t.shape) for t in out] if isinstance(out, (list, tuple)) else list(out.shape)
@@ -82,7 +82,7 @@ def model_rows(model: Any) -> list[dict[str, Any]]:
             "name": layer.name,
             "type": type(layer).__name__,
             "output_shape": shape,
-            "params": int(layer.count_params()) if layer.built or not layer.weights else 0,
+            "params": int(layer.count_params()) if hasattr(layer, "count_params") and layer.built else 0,
             "inputs": inbound,
         })
     return rows

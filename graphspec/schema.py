@@ -69,6 +69,10 @@ class NodeSpec(BaseModel):
     application: str | None = Field(
         None, description="A `keras.applications` architecture, e.g. `VGG19` (use `weights: null` offline)."
     )
+    op: str | None = Field(
+        None, description="A `keras.ops` function applied to the inputs, e.g. `add`, `reshape`, `concatenate`; "
+        "other keys are its keyword arguments.",
+    )
     inputs: Refs | dict[str, Refs] | None = Field(
         None,
         description="Where the node takes its input from. Omitted: the node defined just before it "
@@ -88,7 +92,7 @@ class NodeSpec(BaseModel):
 
     @property
     def kind(self) -> str:
-        for k in ("type", "share", "model", "application"):
+        for k in ("type", "share", "model", "application", "op"):
             if getattr(self, k) is not None:
                 return k
         return "type"

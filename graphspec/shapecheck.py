@@ -108,6 +108,8 @@ class _Analyzer:
                       f"`{node.name}`: application {ns.application} is not shape-checked statically",
                       node.path, "its shapes and parameters are known after `graphspec build`")
             return NodeInfo(node.name, ns.application or "", None, None, None, node.name)
+        if node.kind == "op":
+            return self.op(node, ns.op or "", ins)
         if node.kind == "share":
             owner = self.graph.nodes[node.owner or ""]
             layer_type, args, owner_name = owner.layer_type or "", owner.args, owner.name
@@ -133,6 +135,22 @@ class _Analyzer:
         params = result.params if node.kind == "type" else 0
         trainable = result.trainable_params if node.kind == "type" else 0
         return NodeInfo(node.name, layer_type, tuple(result.outputs), params, trainable, owner_name)
+
+    def op(self, node: Node, op: str, ins: list[Shape] | None) -> NodeInfo:
+        if ins is None:
+            return NodeInfo(node.name, op, None, 0, 0, node.name)
+        try:
+            result = shapes.infer(f"ops.{op}", node.args, ins)
+        except shapes.NoRule:
+            self.diag("GS302", Severity.WARNING, f"`{node.name}`: op {op} is not shape-checked statically",
+                      node.path, "shapes after it are checked when the model is built")
+            return NodeInfo(node.name, op, None, 0, 0, node.name)
+        except shapes.ShapeError as exc:
+            shown = ", ".join(_fmt(s) for s in ins)
+            self.diag("GS300", Severity.ERROR, f"`{node.name}` (op {op}): {exc.message}", node.path,
+                      exc.hint, (f"input shapes: {shown}",))
+            return NodeInfo(node.name, op, None, 0, 0, node.name)
+        return NodeInfo(node.name, op, tuple(result.outputs), 0, 0, node.name)
 
     def model_call(self, node: Node, model_name: str, ins: list[Shape] | None) -> NodeInfo:
         model = self.graph.models[model_name]
