@@ -3,7 +3,7 @@
 TensorFlow writes log lines straight to file descriptor 2 while it loads and
 while it looks for GPUs; for a command-line tool that is noise around the real
 output, so both happen with descriptor 2 pointed at /dev/null. Set
-GRAPHSPEC_TF_LOGS=1 to see them.
+GRAPHSPEC_TF_LOGS=1 to see them. Use it as ``from graphspec._keras import keras``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _quiet_fd2() -> Iterator[None]:
         os.close(devnull)
 
 
-def keras() -> Any:
+def load() -> Any:
     """The keras module, imported quietly."""
     if "keras" in sys.modules and "tensorflow" in sys.modules:
         return sys.modules["keras"]
@@ -50,3 +50,10 @@ def keras() -> Any:
         except Exception:  # device discovery problems surface later, when used
             pass
     return _keras
+
+
+def __getattr__(name: str) -> Any:
+    # `from graphspec._keras import keras` imports Keras on first use, quietly.
+    if name == "keras":
+        return load()
+    raise AttributeError(name)

@@ -16,9 +16,7 @@ from graphspec.diagnostics import Diagnostic, Diagnostics, Severity
 from graphspec.graph import Graph, Model, Node, Ref
 from graphspec.source import Source
 
-from graphspec._keras import keras as _import_keras
-
-keras = _import_keras()
+from graphspec._keras import keras
 
 
 class _Failed(Exception):

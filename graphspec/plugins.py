@@ -118,9 +118,7 @@ def load(plugin: str) -> Any:
 
 def load_all(plugins: list[str]) -> dict[str, type]:
     """Import plugins; return the Keras layer classes they define by class name."""
-    from graphspec._keras import keras as _import_keras
-
-    keras = _import_keras()
+    from graphspec._keras import keras
     out: dict[str, type] = {}
     for p in plugins:
         module = load(p)
