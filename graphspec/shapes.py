@@ -1443,6 +1443,8 @@ def _dot(ctx: _Ctx, x: list[_FullShape]) -> _Result:
         axes = [axes_arg % len(s1), axes_arg % len(s2)] if axes_arg < 0 else [axes_arg] * 2
     else:
         axes = list(axes_arg)
+    if (len(s1) and axes[0] % len(s1) == 0) or (len(s2) and axes[1] % len(s2) == 0):
+        raise ctx.no_rule("a dot product over the batch axis (axis 0) is not modelled")
     try:
         if s1[axes[0]] != s2[axes[1]]:
             raise ctx.error(

@@ -69,7 +69,7 @@ def run_keras(layer_type: str, args: dict[str, Any], inputs: list[tuple]) -> Any
             shapes = []
             for o in outs:
                 shape = tuple(o.shape)
-                assert shape[0] is None, f"unexpected batch dimension in {shape}"
+                assert shape and shape[0] is None, f"unexpected batch dimension in {shape}"
                 shapes.append(shape[1:])
             params = layer.count_params()
             trainable = sum(math.prod(w.shape) for w in layer.trainable_weights)
@@ -248,22 +248,22 @@ def conv_input(d: Any, rank: int) -> list[tuple]:
     return [shape(d, in_rank, hi=hi)]
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
 @SETTINGS
 @given(st.data())
-def test_conv(data: Any) -> None:
+def test_conv(rank: int, data: Any) -> None:
     d = data.draw
-    rank = d(st.integers(1, 3))
     args = conv_common(d, rank, causal=rank == 1)
     args["filters"] = d(st.integers(1, 8))
     maybe(d, args, "groups", st.integers(1, 3))
     check(f"Conv{rank}D", args, conv_input(d, rank))
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
 @SETTINGS
 @given(st.data())
-def test_conv_transpose(data: Any) -> None:
+def test_conv_transpose(rank: int, data: Any) -> None:
     d = data.draw
-    rank = d(st.integers(1, 3))
     args = conv_common(d, rank, causal=False)
     args["filters"] = d(st.integers(1, 8))
     if d(st.booleans()):
@@ -271,18 +271,17 @@ def test_conv_transpose(data: Any) -> None:
     check(f"Conv{rank}DTranspose", args, conv_input(d, rank))
 
 
+@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("kind", ["SeparableConv", "DepthwiseConv"])
 @SETTINGS
 @given(st.data())
-def test_depthwise_separable(data: Any) -> None:
+def test_depthwise_separable(kind: str, rank: int, data: Any) -> None:
     d = data.draw
-    rank = d(st.integers(1, 2))
     args = conv_common(d, rank, causal=False)
     maybe(d, args, "depth_multiplier", st.integers(1, 3))
-    if d(st.booleans()):
+    if kind == "SeparableConv":
         args["filters"] = d(st.integers(1, 8))
-        layer_type = f"SeparableConv{rank}D"
-    else:
-        layer_type = f"DepthwiseConv{rank}D"
+    layer_type = f"{kind}{rank}D"
     check(layer_type, args, conv_input(d, rank))
 
 
@@ -291,12 +290,12 @@ def test_depthwise_separable(data: Any) -> None:
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["MaxPooling", "AveragePooling"])
 @SETTINGS
 @given(st.data())
-def test_pooling(data: Any) -> None:
+def test_pooling(kind: str, rank: int, data: Any) -> None:
     d = data.draw
-    rank = d(st.integers(1, 3))
-    kind = d(st.sampled_from(["MaxPooling", "AveragePooling"]))
     args: dict[str, Any] = {}
     if kind == "AveragePooling" or d(st.booleans()):
         args["pool_size"] = int_or_tuple(d, rank, 1, 4)
@@ -308,11 +307,11 @@ def test_pooling(data: Any) -> None:
     check(f"{kind}{rank}D", args, conv_input(d, rank))
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
 @SETTINGS
 @given(st.data())
-def test_global_pooling(data: Any) -> None:
+def test_global_pooling(rank: int, data: Any) -> None:
     d = data.draw
-    rank = d(st.integers(1, 3))
     kind = d(st.sampled_from(["GlobalMaxPooling", "GlobalAveragePooling"]))
     args: dict[str, Any] = {}
     maybe(d, args, "keepdims", st.booleans())
@@ -325,11 +324,11 @@ def test_global_pooling(data: Any) -> None:
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("kind", ["Flatten", "Reshape", "Permute", "RepeatVector"])
 @SETTINGS
 @given(st.data())
-def test_flatten_reshape_permute_repeat(data: Any) -> None:
+def test_flatten_reshape_permute_repeat(kind: str, data: Any) -> None:
     d = data.draw
-    kind = d(st.sampled_from(["Flatten", "Reshape", "Permute", "RepeatVector"]))
     rank = d(st.integers(0 if kind == "Flatten" else 1, 3))
     in_shape = shape(d, rank, hi=6)
     if kind == "Flatten":
@@ -352,12 +351,12 @@ def test_flatten_reshape_permute_repeat(data: Any) -> None:
     check(kind, args, [in_shape])
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["UpSampling", "ZeroPadding", "Cropping"])
 @SETTINGS
 @given(st.data())
-def test_upsampling_padding_cropping(data: Any) -> None:
+def test_upsampling_padding_cropping(kind: str, rank: int, data: Any) -> None:
     d = data.draw
-    rank = d(st.integers(1, 3))
-    kind = d(st.sampled_from(["UpSampling", "ZeroPadding", "Cropping"]))
     args: dict[str, Any] = {}
     if kind == "UpSampling":
         if rank == 1:
@@ -383,12 +382,13 @@ def test_upsampling_padding_cropping(data: Any) -> None:
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "kind", ["BatchNormalization", "LayerNormalization", "GroupNormalization", "RMSNormalization"]
+)
 @SETTINGS
 @given(st.data())
-def test_normalization_layers(data: Any) -> None:
+def test_normalization_layers(kind: str, data: Any) -> None:
     d = data.draw
-    kind = d(st.sampled_from(["BatchNormalization", "LayerNormalization", "GroupNormalization",
-                              "RMSNormalization"]))
     rank = d(st.integers(1, 3))
     args: dict[str, Any] = {}
     if d(st.booleans()):
@@ -407,13 +407,14 @@ def test_normalization_layers(data: Any) -> None:
     check(kind, args, [shape(d, rank, hi=8)])
 
 
+@pytest.mark.parametrize("kind", ["Normalization", "CategoryEncoding"])
 @SETTINGS
 @given(st.data())
-def test_preprocessing(data: Any) -> None:
+def test_preprocessing(kind: str, data: Any) -> None:
     d = data.draw
     rank = d(st.integers(1, 3))
     in_shape = shape(d, rank, hi=6)
-    if d(st.booleans()):
+    if kind == "Normalization":
         args: dict[str, Any] = {}
         if d(st.booleans()):
             args["axis"] = d(st.sampled_from([None, -1, 1, 2, [1, 2], [-1], 5]))
@@ -453,11 +454,13 @@ def merge_inputs(d: Any, n: int) -> list[tuple]:
     return out
 
 
+@pytest.mark.parametrize(
+    "kind", ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
+)
 @SETTINGS
 @given(st.data())
-def test_merge(data: Any) -> None:
+def test_merge(kind: str, data: Any) -> None:
     d = data.draw
-    kind = d(st.sampled_from(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]))
     n = d(st.integers(1, 3))
     check(kind, {}, merge_inputs(d, n))
 
@@ -501,21 +504,21 @@ def rnn_input(d: Any) -> list[tuple]:
     return [shape(d, rank, hi=6)]
 
 
+@pytest.mark.parametrize("kind", ["SimpleRNN", "LSTM", "GRU"])
 @SETTINGS
 @given(st.data())
-def test_rnn(data: Any) -> None:
+def test_rnn(kind: str, data: Any) -> None:
     d = data.draw
-    kind = d(st.sampled_from(["SimpleRNN", "LSTM", "GRU"]))
     args = rnn_config(d, kind)
     maybe(d, args, "trainable", st.booleans())
     check(kind, args, rnn_input(d))
 
 
+@pytest.mark.parametrize("kind", ["SimpleRNN", "LSTM", "GRU"])
 @SETTINGS
 @given(st.data())
-def test_bidirectional(data: Any) -> None:
+def test_bidirectional(kind: str, data: Any) -> None:
     d = data.draw
-    kind = d(st.sampled_from(["SimpleRNN", "LSTM", "GRU"]))
     inner = {"type": kind, **rnn_config(d, kind)}
     args: dict[str, Any] = {"layer": inner}
     maybe(d, args, "merge_mode", st.sampled_from(["concat", "sum", "mul", "ave", None]))
@@ -583,11 +586,11 @@ def test_multi_head_attention(data: Any) -> None:
     check("MultiHeadAttention", args, inputs)
 
 
+@pytest.mark.parametrize("kind", ["Attention", "AdditiveAttention"])
 @SETTINGS
 @given(st.data())
-def test_attention(data: Any) -> None:
+def test_attention(kind: str, data: Any) -> None:
     d = data.draw
-    kind = d(st.sampled_from(["Attention", "AdditiveAttention"]))
     args: dict[str, Any] = {}
     maybe(d, args, "use_scale", st.booleans())
     if kind == "Attention":
