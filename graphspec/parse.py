@@ -36,8 +36,8 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathKey, bool]:
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             path.append(part)
             cur = cur[part]
-        elif isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "list", "dict"}):
-            continue  # a union member's tag
+        elif isinstance(part, str) and isinstance(cur, (dict, list)):
+            continue  # a union member's tag (`InputSpec`, `list[...]`) or a missing key
         else:
             reached = False
             break
@@ -84,7 +84,13 @@ def _type_message(err: dict[str, Any]) -> str:
 def schema_diagnostics(src: Source, exc: ValidationError, model: type[BaseModel] = schema.Spec) -> list[Diagnostic]:
     """Turn pydantic's errors into located diagnostics, one per place."""
     by_path: dict[tuple[PathKey, str], Diagnostic] = {}
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    paths = [_data_path(src.data, tuple(e["loc"]))[0] for e in errors]
+    # In a union, the branch that matched the data's shape goes deeper; a type
+    # error from another branch at a shallower place is noise.
+    deeper = [any(len(q) > len(p) and q[:len(p)] == p for q in paths) for p in paths]
+    errors = [e for e, d in zip(errors, deeper) if not (d and _CODE_BY_TYPE.get(e["type"], "GS102") == "GS102")]
+    for err in errors:
         loc = tuple(err["loc"])
         path, _ = _data_path(src.data, loc)
         code = _CODE_BY_TYPE.get(err["type"], "GS102")

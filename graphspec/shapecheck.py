@@ -217,7 +217,7 @@ class _Analyzer:
 
     def expectations(self, model: Model, info: ModelInfo) -> None:
         exp = model.expect
-        path = model.path + ("expect",) if model.spec.expect is not None else ("expect",)
+        path = model.path + ("expect",) if self.graph.spec.models and model.spec.expect is not None else ("expect",)
         limit = exp.max_params if exp and exp.max_params is not None else MAX_PARAMS
         if info.params is not None and info.params > limit:
             self.diag("GS500", Severity.ERROR, f"model `{model.name}` has {info.params:,} parameters; the budget "
