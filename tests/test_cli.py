@@ -1,0 +1,184 @@
+"""The core CLI: build, summary, save, schema, --version, python -m graphspec."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from graphspec import __version__
+from graphspec.cli import app
+
+from .conftest import PLUGIN, SPECS
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"graphspec {__version__}"
+
+
+def test_python_dash_m() -> None:
+    proc = subprocess.run([sys.executable, "-m", "graphspec", "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"graphspec {__version__}"
+
+
+def test_help_does_not_import_tensorflow() -> None:
+    code = ("import sys; from graphspec.cli import app\n"
+            "try:\n    app(['--help'], prog_name='graphspec')\nexcept SystemExit:\n    pass\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]\n"
+            "assert not bad, bad[:5]\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "build" in proc.stdout and "summary" in proc.stdout
+
+
+def test_missing_file_is_a_located_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["build", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1
+    assert "error[GS001]" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.keras
+def test_build_prints_one_line_per_model() -> None:
+    result = runner.invoke(app, ["build", str(SPECS / "autoencoder.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "encoder: 18,672 parameters" in result.stdout
+    assert "autoencoder: 28,241 parameters" in result.stdout
+
+
+@pytest.mark.keras
+def test_build_with_plugin() -> None:
+    result = runner.invoke(app, ["build", str(SPECS / "custom_layer.yaml"), "--plugin", str(PLUGIN)])
+    assert result.exit_code == 0, result.output
+    assert "custom_dense: 50 parameters" in result.stdout
+
+
+def test_custom_layer_without_plugin_is_an_error() -> None:
+    result = runner.invoke(app, ["build", str(SPECS / "custom_layer.yaml")])
+    assert result.exit_code == 1
+    assert "error[GS110]" in result.output
+    assert "unknown layer type 'CustomDense'" in result.output
+
+
+def test_missing_plugin_is_reported(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["build", str(SPECS / "custom_layer.yaml"), "--plugin", str(tmp_path / "x.py")])
+    assert result.exit_code == 1
+    assert "GS601" in result.output
+
+
+def test_plugin_from_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text(f'[tool.graphspec]\nplugins = ["{PLUGIN}"]\n')
+    monkeypatch.chdir(tmp_path)
+    from graphspec import plugins
+
+    assert plugins.all_plugins(None) == [str(PLUGIN)]
+
+
+def test_spec_alone_never_imports(tmp_path: Path) -> None:
+    """A spec naming a module as a layer type imports nothing."""
+    spec = tmp_path / "evil.yaml"
+    spec.write_text("graphspec: 1\nname: e\ninputs: {x: [4]}\nnodes:\n  d: {type: antigravity.Fly}\n")
+    code = ("import sys; from graphspec import compiler\n"
+            f"r = compiler.check({str(spec)!r})\n"
+            "assert not r.ok and r.diagnostics.errors[0].code == 'GS115'\n"
+            "assert 'antigravity' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.keras
+def test_summary_json_is_one_document() -> None:
+    result = runner.invoke(app, ["summary", str(SPECS / "ticket_router.yaml"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    (model,) = doc["models"]
+    assert model["name"] == "ticket_router"
+    assert model["params"] == 1_392_097 and model["trainable_params"] == 1_392_097
+    layers = {row["name"]: row for row in model["layers"]}
+    assert layers["title_embedding"] == {"name": "title_embedding", "type": "Embedding",
+                                         "output_shape": [None, None, 64], "params": 640_000,
+                                         "inputs": ["title"]}
+    assert layers["features"]["inputs"] == ["title_features", "body_features", "tags"]
+
+
+@pytest.mark.keras
+def test_summary_text_table() -> None:
+    result = runner.invoke(app, ["summary", str(SPECS / "resnet.yaml")])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "Model: toy_resnet" in text
+    assert "block_2_output" in text and "Add" in text
+    assert "Total params: 223,242" in text
+
+
+@pytest.mark.keras
+def test_summary_model_filter() -> None:
+    result = runner.invoke(app, ["summary", str(SPECS / "autoencoder.yaml"), "-m", "encoder", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert [m["name"] for m in json.loads(result.stdout)["models"]] == ["encoder"]
+
+
+def test_summary_bad_format() -> None:
+    result = runner.invoke(app, ["summary", str(SPECS / "resnet.yaml"), "--format", "xml"])
+    assert result.exit_code == 2
+
+
+@pytest.mark.keras
+def test_save_single_model_and_load(tmp_path: Path) -> None:
+    from graphspec._keras import keras
+
+    out = tmp_path / "m.keras"
+    result = runner.invoke(app, ["save", str(SPECS / "mnist_mlp.yaml"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    model = keras.models.load_model(out)
+    assert model.count_params() == 55_050
+    assert type(model.optimizer).__name__ == "RMSprop"
+    assert model(np.zeros((1, 784), "float32")).shape == (1, 10)
+
+
+def test_save_several_models_needs_a_name(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["save", str(SPECS / "autoencoder.yaml"), "-o", str(tmp_path / "m.keras")])
+    assert result.exit_code == 2
+    assert "encoder" in result.output and "autoencoder" in result.output and "--model" in result.output
+    assert not (tmp_path / "m.keras").exists()
+
+
+@pytest.mark.keras
+def test_save_named_model_with_plugin(tmp_path: Path) -> None:
+    out = tmp_path / "c.keras"
+    result = runner.invoke(app, ["save", str(SPECS / "custom_layer.yaml"), "-o", str(out), "--plugin", str(PLUGIN)])
+    assert result.exit_code == 0, result.output
+    code = ("import importlib.util, sys, keras\n"
+            f"spec = importlib.util.spec_from_file_location('custom_dense', {str(PLUGIN)!r})\n"
+            "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+            f"m = keras.models.load_model({str(out)!r})\n"
+            "assert type(m.layers[1]).__name__ == 'CustomDense', m.layers\n"
+            "assert m.count_params() == 50\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_set_override_is_validated(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["build", str(SPECS / "mnist_mlp.yaml"), "--set", "nodes.dense_1.units=yes"])
+    assert result.exit_code == 1
+    assert "--set nodes.dense_1.units=yes" in result.output
+    assert "GS112" in result.output
+
+
+def test_schema_command_prints_json_schema() -> None:
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["title"] == "Spec"
+    assert "nodes" in doc["properties"]
