@@ -483,8 +483,6 @@ def _einsum_dense(ctx: _Ctx, x: list[_FullShape]) -> _Result:
         raise ctx.error("`output_shape` must be an int or a list", f"output_shape={output_shape!r}")
     partial = (output_shape,) if _is_int(output_shape) else tuple(output_shape)
     bias_axes = ctx.get("bias_axes")
-    if "..." in equation and equation.count("...") != 2:
-        raise ctx.no_rule("einsum equations with a single ellipsis are not modelled")
     kernel, bias, out = _analyze_einsum(ctx, equation, bias_axes, x[0], partial)
     n = ctx.weight("kernel", kernel, x)
     if bias is not None:
@@ -715,7 +713,7 @@ def _conv(rank: int) -> _RuleFn:
                 f"strides={strides}, dilation_rate={dilation}",
             )
         s = x[0]
-        ctx.check_min_ndim(s, rank + 2)
+        ctx.check_ndim(s, rank + 2)
         c = _channels(s, df)
         if c is None:
             raise ctx.error(
@@ -771,12 +769,7 @@ def _conv_transpose(rank: int) -> _RuleFn:
                 f"strides={strides}, dilation_rate={dilation}",
             )
         s = x[0]
-        ctx.check_min_ndim(s, rank + 2)
-        if len(s) != rank + 2:
-            raise _RankError(
-                f"{ctx.type}: expected an input of rank {rank + 1} (without the batch "
-                f"dimension), found rank {len(s) - 1}. Received: input_shape={_fmt(s[1:])}"
-            )
+        ctx.check_ndim(s, rank + 2)
         c = _channels(s, df)
         spatial = s[1:-1] if df == "channels_last" else s[2:]
         out: list[Dim] = []
@@ -824,7 +817,7 @@ def _depthwise(rank: int) -> _RuleFn:
         padding = _padding(ctx, allow_causal=False)
         df = ctx.data_format()
         s = x[0]
-        ctx.check_min_ndim(s, rank + 2)
+        ctx.check_ndim(s, rank + 2)
         c = _channels(s, df)
         if c is None:
             raise ctx.error(
@@ -863,7 +856,7 @@ def _separable(rank: int) -> _RuleFn:
         padding = _padding(ctx, allow_causal=False)
         df = ctx.data_format()
         s = x[0]
-        ctx.check_min_ndim(s, rank + 2)
+        ctx.check_ndim(s, rank + 2)
         out = _conv_output_shape(ctx, s, filters, kernel, strides, padding, df, dilation)
         c = _channels(s, df)
         n = ctx.weight("depthwise_kernel", (*kernel, c, dm), x)

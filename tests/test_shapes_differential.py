@@ -122,6 +122,11 @@ def shape(draw: Any, rank: int, hi: int = 12, none: bool = True) -> tuple:
     return tuple(dim(draw, 1, hi, none) for _ in range(rank))
 
 
+def few_none_shape(draw: Any, rank: int, hi: int = 6) -> tuple:
+    """A shape that only sometimes contains None dimensions."""
+    return shape(draw, rank, hi=hi, none=draw(st.integers(0, 3)) == 0)
+
+
 def int_or_tuple(draw: Any, n: int, lo: int, hi: int) -> Any:
     if draw(st.booleans()):
         return draw(st.integers(lo, hi))
@@ -156,6 +161,8 @@ EINSUM_CASES = [
     ("abc,cde->abde", lambda d: [None, d(st.integers(1, 4)), d(st.integers(1, 4))],
      ["de", "e", "d", "x", None]),
     ("abc,bcd->ad", lambda d: [d(st.integers(1, 6))], ["d", None]),
+    ("ab...,bc->ac...", lambda d: [d(st.integers(1, 6))], ["c", None]),
+    ("ab,bc->ac...", lambda d: [d(st.integers(1, 6))], ["c", None]),
 ]
 
 
@@ -529,6 +536,8 @@ def test_bidirectional(kind: str, data: Any) -> None:
             for k in ("return_sequences", "return_state"):
                 back[k] = inner.get(k, False)
         args["backward_layer"] = back
+    maybe(d, inner, "trainable", st.booleans())
+    maybe(d, args, "trainable", st.booleans())
     check("Bidirectional", args, rnn_input(d))
 
 
@@ -544,6 +553,11 @@ TD_CHILDREN = [
     ("Embedding", lambda d: {"input_dim": 10, "output_dim": d(st.integers(1, 4))}, 1),
     ("LSTM", lambda d: {"units": d(st.integers(1, 4))}, 2),
     ("GlobalAveragePooling1D", lambda d: {}, 2),
+    ("Reshape", lambda d: {"target_shape": d(st.sampled_from([[-1], [2, -1], [4, 1]]))}, 2),
+    ("Conv2DTranspose", lambda d: {"filters": 2, "kernel_size": d(st.integers(1, 3)),
+                                   "strides": d(st.integers(1, 2))}, 3),
+    ("LayerNormalization", lambda d: {"axis": d(st.sampled_from([-1, 1, 2, [1, 2]]))}, 2),
+    ("PReLU", lambda d: {}, 2),
 ]
 
 
@@ -553,8 +567,10 @@ def test_time_distributed(data: Any) -> None:
     d = data.draw
     child, make, child_rank = d(st.sampled_from(TD_CHILDREN))
     rank = child_rank + 1 if d(st.integers(0, 6)) else d(st.sampled_from([1, child_rank + 2]))
-    args = {"layer": {"type": child, **make(d)}}
-    check("TimeDistributed", args, [shape(d, rank, hi=6)])
+    args: dict[str, Any] = {"layer": {"type": child, **make(d)}}
+    maybe(d, args["layer"], "trainable", st.booleans())
+    maybe(d, args, "trainable", st.booleans())
+    check("TimeDistributed", args, [few_none_shape(d, rank)])
 
 
 # ---------------------------------------------------------------------------
@@ -570,11 +586,13 @@ def test_multi_head_attention(data: Any) -> None:
     maybe(d, args, "value_dim", st.integers(1, 4))
     maybe(d, args, "use_bias", st.booleans())
     maybe(d, args, "output_shape", st.sampled_from([3, [2], [2, 3]]))
-    maybe(d, args, "attention_axes", st.sampled_from([1, [1], -2, [1, 2], 5, -7]))
+    maybe(d, args, "attention_axes", st.sampled_from([1, [1], -2, [1, 2], 2, 3, 5, -5, -7, []]))
+    maybe(d, args, "use_gate", st.booleans())
+    maybe(d, args, "trainable", st.booleans())
     q_rank = d(st.integers(1, 3))
     v_rank = q_rank if d(st.integers(0, 3)) else d(st.integers(1, 3))
-    q = shape(d, q_rank, hi=6)
-    v = shape(d, v_rank, hi=6)
+    q = few_none_shape(d, q_rank)
+    v = few_none_shape(d, v_rank)
     inputs = [q, v]
     if d(st.booleans()):
         k = list(v)
