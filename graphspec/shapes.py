@@ -28,13 +28,13 @@ from typing import Any
 
 __all__ = [
     "Dim",
+    "LayerShapes",
+    "NoRule",
     "Shape",
     "ShapeError",
-    "NoRule",
-    "LayerShapes",
     "has_rule",
-    "supported_layers",
     "infer",
+    "supported_layers",
 ]
 
 Dim = int | None
@@ -991,14 +991,14 @@ def _reshape(ctx: _Ctx, x: list[_FullShape]) -> _Result:
         return _Result([(None, *(None if d == -1 else d for d in tgt))])
     size = _prod(src)  # type: ignore[arg-type]
     if -1 not in tgt:
-        if size != _prod(tgt):  # type: ignore[arg-type]
+        if size != _prod(tgt):
             raise ctx.error(
                 f"the total size of the tensor must be unchanged ({size} != "
-                f"{_prod(tgt)})",  # type: ignore[arg-type]
+                f"{_prod(tgt)})",
                 f"input_shape={_fmt(src)}, target_shape={tgt}",
             )
         return _Result([(None, *tgt)])
-    known = _prod([d for d in tgt if d != -1])  # type: ignore[misc]
+    known = _prod([d for d in tgt if d != -1])
     if known == 0 or size % known:
         raise ctx.error(
             f"the input size ({size}) cannot be divided by the known dimensions of "
@@ -1289,7 +1289,7 @@ def _normalization(ctx: _Ctx, x: list[_FullShape]) -> _Result:
                 f"input_shape={_fmt(s[1:])}, axis={axis!r}",
             )
     if mean is None:
-        n = 2 * _prod([s[d] for d in keep]) + 1  # type: ignore[misc]  # mean, variance, count
+        n = 2 * _prod([s[d] for d in keep]) + 1  # mean, variance, count
         return _Result([s], non_trainable=n)
     ms, vs = _nested_list_shape(mean), _nested_list_shape(variance)
     if ms is None or vs is None:
@@ -1421,13 +1421,10 @@ def _concatenate(ctx: _Ctx, x: list[_FullShape]) -> _Result:
 @_rule("Dot", args=("axes", "normalize"), n_inputs=(2, 2))
 def _dot(ctx: _Ctx, x: list[_FullShape]) -> _Result:
     axes_arg = ctx.required("axes")
-    if _is_int(axes_arg):
-        pass
-    elif isinstance(axes_arg, (list, tuple)) and len(axes_arg) == 2 and all(
+    valid_pair = isinstance(axes_arg, (list, tuple)) and len(axes_arg) == 2 and all(
         _is_int(a) for a in axes_arg
-    ):
-        pass
-    else:
+    )
+    if not (_is_int(axes_arg) or valid_pair):
         raise ctx.error("`axes` must be an integer or a list of two integers",
                         f"axes={axes_arg!r}")
     s1, s2 = list(x[0]), list(x[1])

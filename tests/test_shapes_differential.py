@@ -9,23 +9,21 @@ combination is invalid (Keras raises <-> ShapeError).
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
+from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-import math  # noqa: E402
-import warnings  # noqa: E402
-from typing import Any  # noqa: E402
-
-import pytest  # noqa: E402
+from graphspec.shapes import NoRule, ShapeError, infer
 
 pytestmark = pytest.mark.keras
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from graphspec.shapes import NoRule, ShapeError, infer  # noqa: E402
 
 # GRAPHSPEC_DIFF_EXAMPLES=500 gives a deeper (slower) local run.
 SETTINGS = settings(
@@ -75,7 +73,7 @@ def run_keras(layer_type: str, args: dict[str, Any], inputs: list[tuple]) -> Any
             trainable = sum(math.prod(w.shape) for w in layer.trainable_weights)
     except AssertionError:
         raise
-    except Exception as e:  # Keras rejected the combination
+    except Exception as e:  # noqa: BLE001 -- Keras rejected the combination
         return e
     return tuple(shapes), params, trainable
 
