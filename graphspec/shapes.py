@@ -1253,6 +1253,47 @@ def _rescaling(ctx: _Ctx, x: list[_FullShape]) -> _Result:
     return _Result([x[0]])
 
 
+_AUGMENT_ARGS = {
+    "RandomFlip": ("mode", "seed", "data_format"),
+    "RandomRotation": ("factor", "fill_mode", "interpolation", "seed", "fill_value", "data_format"),
+    "RandomZoom": ("height_factor", "width_factor", "fill_mode", "interpolation", "seed",
+                   "fill_value", "data_format"),
+    "RandomTranslation": ("height_factor", "width_factor", "fill_mode", "interpolation", "seed",
+                          "fill_value", "data_format"),
+    "RandomContrast": ("factor", "value_range", "seed"),
+    "RandomBrightness": ("factor", "value_range", "seed"),
+}
+
+
+def _augmentation(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    """Random image augmentations keep the input shape."""
+    return _Result([x[0]])
+
+
+for _name, _args in _AUGMENT_ARGS.items():
+    _rule(_name, args=_args)(_augmentation)
+
+
+def _resize_like(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    height, width = ctx.required("height"), ctx.required("width")
+    for name, v in (("height", height), ("width", width)):
+        if not _is_int(v) or v <= 0:
+            raise ctx.error(f"`{name}` must be a positive integer", f"{name}={v!r}")
+    s = x[0]
+    if len(s) != 4:
+        raise ctx.no_rule("only image inputs of rank 3 (height, width, channels) are modelled")
+    if ctx.data_format() == "channels_last":
+        return _Result([(s[0], height, width, s[3])])
+    return _Result([(s[0], s[1], height, width)])
+
+
+_rule("Resizing", args=("height", "width", "interpolation", "crop_to_aspect_ratio",
+                        "pad_to_aspect_ratio", "fill_mode", "fill_value", "antialias",
+                        "data_format"))(_resize_like)
+_rule("CenterCrop", args=("height", "width", "data_format"))(_resize_like)
+_rule("RandomCrop", args=("height", "width", "seed", "data_format"))(_resize_like)
+
+
 def _nested_list_shape(v: Any) -> tuple[int, ...] | None:
     """np.shape() of a nested list of numbers (None if ragged)."""
     if isinstance(v, (list, tuple)):

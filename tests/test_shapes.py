@@ -99,6 +99,10 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[Any, ...]], tuple[Any, ...], i
     ("Normalization", {"mean": 0.5, "variance": 0.25}, [(10, 3)], ((10, 3),), 0, 0),
     ("CategoryEncoding", {"num_tokens": 5, "output_mode": "one_hot"}, [(1,)], ((5,),), 0, 0),
     ("CategoryEncoding", {"num_tokens": 5}, [(3,)], ((5,),), 0, 0),
+    ("Resizing", {"height": 224, "width": 224}, [(None, None, 3)], ((224, 224, 3),), 0, 0),
+    ("CenterCrop", {"height": 2, "width": 3}, [(4, 5, 3)], ((2, 3, 3),), 0, 0),
+    ("RandomFlip", {"mode": "horizontal"}, [(32, 32, 3)], ((32, 32, 3),), 0, 0),
+    ("RandomRotation", {"factor": 0.1}, [(32, 32, 3)], ((32, 32, 3),), 0, 0),
     # merging
     ("Add", {}, [(32, 32, 64), (32, 32, 64)], ((32, 32, 64),), 0, 0),
     ("Add", {}, [(4, 1, 3), (5, 3)], ((4, 5, 3),), 0, 0),

@@ -436,6 +436,29 @@ def test_preprocessing(kind: str, data: Any) -> None:
         check("CategoryEncoding", args, [in_shape])
 
 
+@pytest.mark.parametrize(
+    "kind",
+    ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+     "RandomBrightness", "Resizing", "CenterCrop", "RandomCrop"],
+)
+@SETTINGS
+@given(st.data())
+def test_image_preprocessing(kind: str, data: Any) -> None:
+    d = data.draw
+    args: dict[str, Any] = {
+        "RandomFlip": {},
+        "RandomRotation": {"factor": 0.1},
+        "RandomZoom": {"height_factor": 0.1},
+        "RandomTranslation": {"height_factor": 0.1, "width_factor": 0.2},
+        "RandomContrast": {"factor": 0.2},
+        "RandomBrightness": {"factor": 0.2},
+    }.get(kind, {"height": d(st.integers(1, 8)), "width": d(st.integers(1, 8))})
+    if kind not in ("RandomContrast", "RandomBrightness") and d(st.integers(0, 4)) == 0:
+        args["data_format"] = "channels_first"
+    rank = 3 if d(st.integers(0, 3)) else d(st.integers(1, 4))
+    check(kind, args, [shape(d, rank, hi=8)])
+
+
 # ---------------------------------------------------------------------------
 # merging
 # ---------------------------------------------------------------------------
