@@ -150,12 +150,38 @@ class ModelSpec(Strict):
     description: str | None = Field(None, description="Free text.")
 
 
+class BlockSpec(Strict):
+    """A reusable block: a small graph with named inputs, outputs and parameters (see docs/blocks.md).
+
+    A node `{block: NAME, inputs: ..., repeat: N, first: {...}, PARAM: VALUE, ...}` instantiates it;
+    inside the block, `${PARAM}` is the parameter's value.
+    """
+
+    inputs: Name | list[Name] = Field(description="Names the block's nodes use for the tensors passed in.")
+    outputs: Name | list[Name] | None = Field(
+        None, description="The block's nodes that are its outputs (default: its last node)."
+    )
+    params: list[Name] | dict[Name, Any] = Field(
+        default_factory=dict,
+        description="Parameters: a list of names (all required) or a mapping name -> default "
+        "(`null`: required).",
+    )
+    nodes: dict[Name, dict[str, Any]] = Field(description="The block's nodes, written like the spec's `nodes`.")
+    description: str | None = Field(None, description="Free text.")
+
+
 class Spec(Strict):
     """A graphspec file."""
 
     graphspec: Literal[1] = Field(description="Format version; currently 1.")
     name: Name = Field(description="The spec's name (default model name, run folder name).")
     description: str | None = Field(None, description="Free text.")
+    vars: dict[Name, Any] | None = Field(
+        None, description="Variables: `${name}` anywhere in the spec is replaced by the value (see docs/blocks.md)."
+    )
+    blocks: dict[Name, BlockSpec] | None = Field(
+        None, description="Reusable blocks, instantiated by nodes with `block: NAME` (see docs/blocks.md)."
+    )
     inputs: dict[Name, InputSpec | list[Dim | None]] = Field(
         default_factory=dict, description="Model inputs by name: `{shape: [...], dtype: ...}` or just the shape."
     )

@@ -57,6 +57,9 @@ class Source:
     values: dict[PathKey, Span]
     keys: dict[PathKey, Span]
     overrides: dict[PathKey, str] = dataclasses.field(default_factory=dict)
+    # Notes attached to every diagnostic located at or under a path, e.g. which
+    # block instance an expanded node comes from (see graphspec.expand).
+    origins: dict[PathKey, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def span(self, path: PathKey, *, key: bool = False) -> Span | None:
         """The span of the value at ``path`` (or of its key), else of the nearest parent."""
@@ -72,17 +75,39 @@ class Source:
 
     def location(self, path: PathKey, *, key: bool = False) -> Location:
         p = tuple(path)
+        notes = self._origin_notes(p)
         for i in range(len(p), 0, -1):
             if p[:i] in self.overrides:
-                return Location(f"--set {self.overrides[p[:i]]}")
+                return _located(notes, f"--set {self.overrides[p[:i]]}")
         span = self.span(path, key=key)
         if span is None:
-            return Location(self.file)
-        return Location(self.file, span.line, span.col, span.end_line, span.end_col)
+            return _located(notes, self.file)
+        return _located(notes, self.file, span.line, span.col, span.end_line, span.end_col)
+
+    def _origin_notes(self, path: PathKey) -> tuple[str, ...]:
+        if not self.origins:
+            return ()
+        notes: list[str] = []
+        for i in range(1, len(path) + 1):
+            for note in self.origins.get(path[:i], ()):
+                if note not in notes:
+                    notes.append(note)
+        return tuple(notes)
 
     def line_text(self, line: int) -> str:
         lines = self.text.splitlines()
         return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class NotedLocation(Location):
+    """A location that carries notes: every Diagnostic made with it shows them."""
+
+    notes: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
+
+
+def _located(notes: tuple[str, ...], *args: Any) -> Location:
+    return NotedLocation(*args, notes=notes) if notes else Location(*args)
 
 
 class SourceError(Exception):
