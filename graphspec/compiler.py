@@ -59,7 +59,13 @@ def check(
     except SourceError as exc:
         diags.add(exc.diagnostic)
         return result
+    from graphspec import expand  # vars and blocks: after --set, before the schema
+
+    src, expand_diags = expand.expand(src)
     result.source = src
+    diags.extend(expand_diags)
+    if diags.has_errors:
+        return result
     try:
         plugin_layers = plugins_mod.scan_all(plugin_list)
     except UsageError as exc:

@@ -46,6 +46,13 @@ class Diagnostic:
     hint: str | None = None
     notes: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # A location may carry notes of its own (graphspec.source.NotedLocation:
+        # e.g. the block instance an expanded node comes from).
+        extra = tuple(n for n in getattr(self.location, "notes", ()) if n not in self.notes)
+        if extra:
+            object.__setattr__(self, "notes", self.notes + extra)
+
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
@@ -96,6 +103,19 @@ CODES: dict[str, tuple[str, str]] = {
     "GS116": ("unknown application", "`application: VGG91`"),
     "GS117": ("unknown optimizer, loss or metric", "`optimizer: adamm`"),
     "GS118": ("custom layer type given by a plugin could not be loaded", "`--plugin missing.py`"),
+    # variables and blocks (graphspec.expand) -------------------------------
+    "GS120": ("unknown variable or block parameter in `${...}`", "`units: ${widht}` where `vars` has `width`"),
+    "GS121": ("invalid `${...}` expression", "`${width ** 2}`, `${width / 0}`, `${[1, 2]}`"),
+    "GS122": ("variables refer to each other in a cycle", "`vars: {a: ${b}, b: ${a}}`"),
+    "GS123": ("unknown block", "`block: botleneck`"),
+    "GS124": ("required block parameter missing", "an instance of `bottleneck` without `filters`"),
+    "GS125": ("unknown block parameter", "`filter: 64` where the block's parameter is `filters`"),
+    "GS126": ("block inputs or outputs do not match, or a block names something it does not define",
+              "`inputs: [a, b]` for a block with one input; `outputs: out` with no node `out`"),
+    "GS127": ("blocks instantiate each other recursively", "block `a` uses block `b`, which uses `a`"),
+    "GS128": ("invalid `repeat` or `first`", "`repeat: 0`"),
+    "GS129": ("an expanded node's name is already taken", "a node `stage_conv` next to an instance `stage` "
+              "of a block with a node `conv`"),
     # graph -------------------------------------------------------------------
     "GS200": ("reference to an undefined name", "`inputs: dense_3` where no `dense_3` exists"),
     "GS201": ("name defined twice", "an input and a node both named `x`"),

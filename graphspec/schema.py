@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from graphspec.schema_run import DataSpec, TrainSpec
+
 FORMAT_VERSION = 1
 
 Name = Annotated[
@@ -191,8 +193,8 @@ class Spec(Strict):
     )
     compile: CompileSpec | None = Field(None, description="Compile settings (for every model unless it has its own).")
     expect: ExpectSpec | None = Field(None, description="Expectations for the default model.")
-    data: dict[str, Any] | None = Field(None, description="Where training data comes from (see `graphspec train`).")
-    train: dict[str, Any] | None = Field(None, description="Training settings (see `graphspec train`).")
+    data: DataSpec | None = Field(None, description="Where training data comes from (see docs/training.md).")
+    train: TrainSpec | None = Field(None, description="Training settings (see docs/training.md).")
 
     def input_spec(self, name: str) -> InputSpec:
         value = self.inputs[name]
