@@ -70,3 +70,135 @@ def save_model(model: Any, target: str | Path) -> None:
         raise UsageError(f"{target}: the .keras format needs a file name ending in .keras")
     with atomic_path(target, suffix=".tmp.keras") as tmp:
         model.save(tmp)
+
+
+# -- run artifacts (graphspec train) ------------------------------------------------------------------
+def atomic_write_json(target: str | Path, value: Any) -> None:
+    import json
+
+    atomic_write_text(target, json.dumps(value, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    import math
+
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def save_npz(target: str | Path, arrays: dict[str, Any]) -> None:
+    """Write named arrays as an .npz file, atomically."""
+    import numpy as np
+
+    with atomic_path(target, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def link_into_place(source: str | Path, target: str | Path) -> None:
+    """Make `target` the same file as `source` (a hard link, else a copy), replacing it atomically."""
+    import shutil
+
+    source, target = Path(source), Path(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp" + target.suffix)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        tmp_path.unlink()
+        try:
+            os.link(source, tmp_path)
+        except OSError:
+            shutil.copyfile(source, tmp_path)
+            _fsync(tmp_path)
+        os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder next to `target`; on success it replaces `target` (a folder) as a whole.
+
+    An existing target is first renamed aside, so at every moment `target` is either the complete old
+    folder, absent (between two renames), or the complete new one.
+    """
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    old: Path | None = None
+    try:
+        yield tmp
+        for path in sorted(tmp.rglob("*")):
+            _fsync(path)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+            os.replace(target, old / "x")
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
+
+
+def export_format(target: str | Path, fmt: str | None = None) -> str:
+    """The export format named by `fmt`, else by the target's suffix (.keras, .tflite, else a SavedModel)."""
+    if fmt is not None:
+        fmt = fmt.lower().replace("_", "").replace("-", "")
+        fmt = {"tfsavedmodel": "savedmodel", "saved": "savedmodel", "tfl": "tflite"}.get(fmt, fmt)
+        if fmt not in EXPORT_FORMATS:
+            from graphspec.errors import UsageError
+
+            raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        return fmt
+    suffix = Path(target).suffix.lower()
+    return {".keras": "keras", ".tflite": "tflite"}.get(suffix, "savedmodel")
+
+
+def export_model(model: Any, target: str | Path, fmt: str | None = None) -> str:
+    """Write `model` as .keras, a TensorFlow SavedModel folder (for serving) or a TFLite file, atomically.
+
+    Returns the format used; a note is appended when TFLite needs TensorFlow ops (the Flex delegate).
+    """
+    fmt = export_format(target, fmt)
+    target = Path(target)
+    if fmt == "keras":
+        save_model(model, target)
+        return fmt
+    from graphspec._keras import _quiet_fd2
+
+    if fmt == "savedmodel":
+        with atomic_dir(target) as tmp, _quiet_fd2():
+            model.export(str(tmp), format="tf_saved_model", verbose=False)
+        return fmt
+    import tensorflow as tf
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as work, _quiet_fd2():
+        saved = Path(work) / "saved_model"
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        note = ""
+        try:
+            content = converter.convert()
+        except Exception:
+            # Layers such as LSTM over variable-length inputs need TensorFlow ops in TFLite.
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+            converter._experimental_lower_tensor_list_ops = False
+            content = converter.convert()
+            note = " (uses TensorFlow ops: run it with the Flex delegate)"
+    atomic_write_bytes(target, content)
+    return fmt + note

@@ -135,6 +135,10 @@ CODES: dict[str, tuple[str, str]] = {
     "GS401": ("an output has no loss (warning)", "two outputs, one loss key"),
     "GS402": ("invalid compile settings", "three losses for two outputs"),
     "GS410": ("invalid data or training settings", "`data.source: mnst`"),
+    "GS411": ("the data does not match the model: a missing input or output name, a wrong shape or dtype",
+              "28x28 images for an input of shape [784] without `{reshape: [784]}`"),
+    "GS412": ("a callback monitors a metric the model does not log", "`monitor: val_acc` with `metrics: [accuracy]`"),
+    "GS413": ("unknown dataset name", "`source: {kind: keras, name: mnst}`"),
     # budgets -----------------------------------------------------------------
     "GS500": ("budget exceeded: parameters, weight memory or dimension size", "a Dense of 10^12 units"),
     "GS501": ("expectation stated in the spec does not hold", "`expect: {params: 100}` on a 55,050-parameter model"),
