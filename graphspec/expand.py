@@ -389,18 +389,12 @@ class _Expander:
                 ok = False
             if isinstance(node, dict) and isinstance(node.get("block"), str) and node["block"] in self._block_specs():
                 outs = self._outputs_of(node["block"])
-                local.extend([n] if len(outs) == 1 else [f"{n}_{o}" for o in outs])
+                local.extend([n] if len(outs) <= 1 else [f"{n}_{o}" for o in outs])
             else:
                 local.append(n)
         raw_out = spec.get("outputs")
         if raw_out is None:
-            last = list(nodes)[-1]
-            last_node = nodes[last]
-            if isinstance(last_node, dict) and "block" in last_node:
-                outs = self._outputs_of(last_node["block"]) if isinstance(last_node["block"], str) else []
-                outputs = [last] if len(outs) <= 1 else [f"{last}_{o}" for o in outs]
-            else:
-                outputs = [last]
+            outputs = self._outputs_of(name)
         else:
             outputs = [raw_out] if isinstance(raw_out, str) else list(raw_out)
             if not outputs:
@@ -498,7 +492,7 @@ class _Expander:
                 bname = node["block"]
                 block = self.blocks.get(bname) if isinstance(bname, str) else None
                 outs = block.outputs if block else []
-                if len(outs) == 1:
+                if len(outs) <= 1:
                     frame.bindings[local] = frame.name(local)
                 else:
                     for o in outs:
