@@ -25,11 +25,32 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     try:
         yield tmp_path
         _fsync(tmp_path)
+        _chmod_like(tmp_path, target)
         os.replace(tmp_path, target)
         _fsync_dir(target.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _chmod_like(path: Path, target: Path, *, folder: bool = False) -> None:
+    """Temporary files are private (0600); give the result the target's mode, else the umask's default."""
+    try:
+        mode = target.stat().st_mode & 0o777 if target.exists() else (0o777 if folder else 0o666) & ~_umask()
+        os.chmod(path, mode)
+    except OSError:
+        pass
 
 
 def _fsync(path: Path) -> None:
@@ -114,6 +135,7 @@ def link_into_place(source: str | Path, target: str | Path) -> None:
         except OSError:
             shutil.copyfile(source, tmp_path)
             _fsync(tmp_path)
+            _chmod_like(tmp_path, target)
         os.replace(tmp_path, target)
         _fsync_dir(target.parent)
     finally:
@@ -138,6 +160,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         yield tmp
         for path in sorted(tmp.rglob("*")):
             _fsync(path)
+        _chmod_like(tmp, target, folder=True)
         if target.exists():
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
             os.replace(target, old / "x")

@@ -196,20 +196,32 @@ def summary(
 @guarded
 def save(
     spec: SpecArg,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write: .keras file.")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Where to write: a .keras file, a .tflite file, or a SavedModel folder.")],
     model: ModelOpt = None,
     plugin: PluginOpt = None,
     set_: SetOpt = None,
+    format: Annotated[str | None, typer.Option(
+        "--format", "-f", help="keras, savedmodel or tflite (default: from the output's suffix).")] = None,
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", "-w", help="Trained weights to load first (.keras or .weights.h5, e.g. a run's best.keras).")
+    ] = None,
 ) -> None:
-    """Write a model (architecture, weights, compile settings) in the .keras format."""
+    """Write a model as .keras (architecture, weights, compile settings), a TensorFlow SavedModel for
+    serving, or TFLite."""
     from graphspec import compiler
-    from graphspec.artifacts import save_model
+    from graphspec.artifacts import export_format, export_model
 
+    export_format(output, format)  # a bad --format is a usage error before anything is built
     checked = checked_spec(spec, plugin, set_)
     name = one_model(checked, model, "save")
     models = compiler.build(checked, models=[name])
-    save_model(models[name], output)
-    out(f"saved {name} to {output}")
+    if weights is not None:
+        from graphspec.train import load_weights
+
+        load_weights(models[name], weights, with_optimizer=False)
+    fmt = export_model(models[name], output, format)
+    out(f"saved {name} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
 
 
 @app.command()

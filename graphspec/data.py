@@ -284,6 +284,8 @@ def _pick(arrays: Arrays, port: Port, mapping: dict[str, Any], section: str, sin
     lengths = {p.shape[0] for p in parts}
     if len(lengths) != 1:
         raise _error(f"`data.{section}.{port.name}`: the columns have different lengths", ("data", section, port.name))
+    if any(p.dtype.kind == "f" for p in parts):
+        parts = [p.astype(np.float32) for p in parts]
     return np.stack(parts, axis=-1)
 
 
@@ -336,15 +338,28 @@ def _map_split(arrays: Arrays, io: ModelIO, data: DataSpec, split: str) -> Split
     ins = {p.name: _pick(arrays, p, data.inputs or {}, "inputs", len(io.inputs) == 1, "x", split) for p in io.inputs}
     outs = {p.name: _pick(arrays, p, data.outputs or {}, "outputs", len(io.outputs) == 1, "y", split)
             for p in io.outputs}
-    for section, group in (("inputs", ins), ("outputs", outs)):
+    mapped = Split(ins, outs)
+    _check_lengths(mapped, split)
+    return mapped
+
+
+def _check_lengths(split: Split, name: str) -> None:
+    lengths = {k: int(v.shape[0]) if v.ndim else 0 for k, v in {**split.inputs, **split.outputs}.items()}
+    if len(set(lengths.values())) > 1:
+        raise _error(f"the {name} arrays have different numbers of samples: "
+                     + ", ".join(f"`{k}` {n}" for k, n in lengths.items()), ("data",))
+
+
+def _transform_split(split: Split, io: ModelIO, data: DataSpec) -> Split:
+    out = Split(dict(split.inputs), dict(split.outputs))
+    for group in (out.inputs, out.outputs):
         for name in list(group):
             port = io.find(name)
             assert port is not None
-            ts = data.transforms.get(port.name, data.transforms.get(port.keras_name))
-            if ts:
-                key = port.name if port.name in data.transforms else port.keras_name
-                group[name] = apply_transforms(group[name], ts, ("data", "transforms", key))
-    return Split(ins, outs)
+            key = port.name if port.name in data.transforms else port.keras_name
+            if data.transforms.get(key):
+                group[name] = apply_transforms(group[name], data.transforms[key], ("data", "transforms", key))
+    return out
 
 
 # -- checks against the model ----------------------------------------------------------------------------
@@ -358,10 +373,7 @@ def _shape(s: tuple[Any, ...]) -> str:
 
 def _check_split(split: Split, io: ModelIO, name: str, data: DataSpec | None) -> None:
     """Raise a GS411 DataError naming both sides if the arrays do not fit the model."""
-    lengths = {k: int(v.shape[0]) for k, v in {**split.inputs, **split.outputs}.items() if v.ndim}
-    if len(set(lengths.values())) > 1:
-        raise _error(f"the {name} arrays have different numbers of samples: "
-                     + ", ".join(f"`{k}` {n}" for k, n in lengths.items()), ("data",))
+    _check_lengths(split, name)
     for port in io.inputs:
         arr = split.inputs[port.name]
         tpath = ("data", "transforms", port.name) if data and port.name in data.transforms else (
@@ -496,6 +508,10 @@ def prepare(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, graph: An
             train = train.take(slice(0, data.max_samples))
             validation = validation.take(slice(0, data.max_samples)) if validation is not None else None
             test = test.take(slice(0, data.max_samples)) if test is not None else None
+        if not isinstance(data.source, SyntheticSource):
+            train = _transform_split(train, io, data)
+            validation = _transform_split(validation, io, data) if validation is not None else None
+            test = _transform_split(test, io, data) if test is not None else None
         for name, split in (("training", train), ("validation", validation), ("test", test)):
             if split is not None:
                 _check_split(split, io, name, data)

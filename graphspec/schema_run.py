@@ -456,6 +456,9 @@ def check_run(src: Any, graph: Any) -> Iterable[Any]:
         yield diag("GS410", f"model `{model.name}` has no compile settings (optimizer, loss) to train with",
                    ("data",) if data is not None else ("train",),
                    "add a `compile:` section", key=True)
+    elif settings.loss is None:
+        yield diag("GS410", f"model `{model.name}` has no loss to train with", ("compile",),
+                   "add `loss:` to the compile settings", key=True)
     ins = input_names(model)
     outs = checks.output_names(model)
     if data is not None:

@@ -258,7 +258,7 @@ def _io(checked: compiler.Checked, name: str, model: Any) -> data_mod.ModelIO:
     return data_mod.model_io(model, checked.graph, name, losses)
 
 
-def _load_weights(model: Any, path: Path, *, with_optimizer: bool) -> None:
+def load_weights(model: Any, path: Path, *, with_optimizer: bool) -> None:
     import warnings
 
     if not path.exists():
@@ -303,7 +303,7 @@ def load_for_inference(spec_or_run: str | Path, *, weights: str | Path | None = 
     else:
         assert run_dir is not None
         path = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
-    _load_weights(built, path, with_optimizer=False)
+    load_weights(built, path, with_optimizer=False)
     return Loaded(checked, name, built, _io(checked, name, built), run_dir, path)
 
 
@@ -576,6 +576,9 @@ class Trainer:
         if self.settings is None:
             raise _spec_error("GS410", f"model `{model_name}` has no compile settings (optimizer, loss) to "
                               "train with", checked, ("compile",), "add a `compile:` section")
+        if self.settings.loss is None:
+            raise _spec_error("GS410", f"model `{model_name}` has no loss to train with", checked, ("compile",),
+                              "add `loss:` to the compile settings")
         self.epochs = self.train_spec.epochs
         assert self.train_spec.seed is not None, "the seed is filled in before training"
         self.seed = self.train_spec.seed
@@ -753,9 +756,9 @@ class Trainer:
         self.write_history()
         es = self.train_spec.early_stopping
         if es is not None and es.restore_best_weights and (self.run_dir / BEST).exists():
-            _load_weights(self.model, self.run_dir / BEST, with_optimizer=True)
+            load_weights(self.model, self.run_dir / BEST, with_optimizer=True)
             self.es_best_weights = self.model.get_weights()
-        _load_weights(self.model, ckpt, with_optimizer=True)
+        load_weights(self.model, ckpt, with_optimizer=True)
         for var, value in zip(self.seed_variables(), self.state.get("seed_states", [])):
             var.assign(np.asarray(value, dtype=var.dtype))
         self.initial_lr = float(self.state.get("initial_learning_rate", self.initial_lr))
@@ -820,7 +823,7 @@ class Trainer:
         if self.data.test is None:
             return None
         weights = self.run_dir / BEST if (self.run_dir / BEST).exists() else self.run_dir / LAST
-        _load_weights(self.model, weights, with_optimizer=True)
+        load_weights(self.model, weights, with_optimizer=True)
         ds = data_mod.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
                                    cache=False, prefetch=self.data_spec.prefetch)
         result = self.model.evaluate(ds, verbose=0, return_dict=True)
