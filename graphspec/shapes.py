@@ -270,6 +270,9 @@ def _normalize_shape(s: Any) -> Shape:
     return tuple(out)
 
 
+_INTERNAL = "could not evaluate the rule for these arguments"
+
+
 def infer(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Shape]) -> LayerShapes:
     """Output shapes and parameter counts of ``layer_type(**args)(inputs)``.
 
@@ -297,7 +300,13 @@ def infer(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Shape]) -> 
         )
     ctx = _Ctx(layer_type, args)
     full = [(None, *s) for s in shapes]
-    res = rule.fn(ctx, full)
+    try:
+        res = rule.fn(ctx, full)
+    except (ShapeError, NoRule):
+        raise
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, ZeroDivisionError) as e:
+        # Arguments of an unexpected type (or a gap in a rule): never crash the linter.
+        raise NoRule(layer_type, f"{_INTERNAL}: {type(e).__name__}: {e}") from e
     outputs = tuple(tuple(o[1:]) for o in res.outputs)
     for o in outputs:
         for d in o:

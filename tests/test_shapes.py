@@ -250,6 +250,8 @@ def test_shape_error_has_hint() -> None:
         ("TimeDistributed", {"layer": {"type": "LSTM", "units": 2, "return_state": True}},
          [(5, 4, 3)]),
         ("Dot", {"axes": 0}, [(3,), (3,)]),
+        # arguments of an unexpected type never crash the linter
+        ("ReLU", {"max_value": "big"}, [(3,)]),
     ],
 )
 def test_no_rule(layer_type: str, args: dict[str, Any], inputs: list[tuple[Any, ...]]) -> None:
