@@ -19,7 +19,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not keras and not slow"
 
 lint: install
-	$(BIN)/graphspec lint specs/
+	$(BIN)/graphspec lint specs/ --plugin specs/plugins/custom_dense.py
 
 bench: install
 	$(BIN)/python bench/run_all.py

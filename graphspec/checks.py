@@ -44,8 +44,10 @@ def _named(table: catalog.Table, value: Any, path: PathKey, src: Source) -> Iter
     if isinstance(value, str):
         if table.resolve(value) is None:
             code = "GS115" if any(c in value for c in ".:/") else "GS117"
-            yield Diagnostic(code, Severity.ERROR, f"unknown {table.kind} {value!r}", src.location(path),
-                             table.suggest(value))
+            message = (f"{table.kind} {value!r} is not allowed: names are looked up in graphspec's table of "
+                       "Keras built-ins, never imported" if code == "GS115" else f"unknown {table.kind} {value!r}")
+            yield Diagnostic(code, Severity.ERROR, message, src.location(path),
+                             table.suggest(value) if code == "GS117" else None)
         return
     problem = layers._config(table, value)
     if problem:

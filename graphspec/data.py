@@ -606,7 +606,7 @@ def _inputs_from_arrays(arrays: Arrays, io: ModelIO, data: DataSpec | None, tran
             raise _error(f"no array for model input `{port.name}`: the file has {_names(arrays)}", ("inputs",),
                          f"save it under the name `{port.name}`")
         arr = np.asarray(arr)
-        if transforms and data is not None and not isinstance(data.source, SyntheticSource):
+        if transforms and data is not None:
             ts = data.transforms.get(port.name, data.transforms.get(port.keras_name))
             if ts:
                 arr = apply_transforms(arr, ts, ("data", "transforms", port.name))

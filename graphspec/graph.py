@@ -159,10 +159,14 @@ class _Resolver:
             elif not input_names and ns.application is not None:
                 refs = []
             else:
-                choices = ", ".join(input_names) or "none declared"
-                self.error("GS205", f"node `{node.name}` is the first node and the spec has several inputs "
-                           f"({choices}): say which with `inputs:`", node.path, key=True)
-                refs = []
+                if input_names:
+                    self.error("GS205", f"node `{node.name}` is the first node and the spec has several inputs "
+                               f"({', '.join(input_names)}): say which with `inputs:`", node.path, key=True)
+                else:
+                    self.error("GS205", f"node `{node.name}` is the first node and the spec declares no inputs",
+                               node.path, key=True, hint="declare them, e.g. `inputs: {x: {shape: [784]}}`")
+                node.inputs = []
+                return  # reported: no second error for the same missing input
             node.inputs = [Ref.parse(r) for r in refs]
         elif isinstance(raw, dict):
             node.style = "dict"
@@ -281,14 +285,15 @@ class _Resolver:
                     dep = pending.pop()
                     s = state.get(dep)
                     if s == 1:
-                        cycle = trail[trail.index(dep):] + [dep]
+                        # trail runs against the data flow (each name needs the next): reverse it.
+                        cycle = list(reversed(trail[trail.index(dep):] + [dep]))
                         key = frozenset(cycle)
                         if key not in reported:
                             reported.add(key)
                             chain = " -> ".join(cycle)
                             self.error("GS202", f"cycle: {chain}", self.nodes[dep].path, key=True,
-                                       notes=tuple(f"`{a}` takes its input from `{b}`"
-                                                   for a, b in zip(cycle[1:], cycle[:-1])))
+                                       notes=tuple(f"`{b}` takes its input from `{a}`"
+                                                   for a, b in zip(cycle[:-1], cycle[1:])))
                     elif not s:
                         state[dep] = 1
                         stack.append((dep, list(reversed(self.deps(dep)))))
@@ -376,6 +381,7 @@ class _Resolver:
         used: set[str] = set()
         for m in models.values():
             used.update(m.nodes)
+            used.update(r.node for r in m.inputs)  # an unused declared input is reported per model
         for node in self.nodes.values():
             if node.name not in used and node.owner is None:
                 consumers_use_layer = any(o.owner == node.name and o.name in used for o in self.nodes.values())

@@ -359,6 +359,8 @@ def check_layer_type(name: str, plugins: set[str] | frozenset[str] = frozenset()
         return ("GS115", f"layer type {name!r} is not allowed: it would run or load arbitrary code",
                 "graphspec builds only Keras's built-in layers and layers from plugins you name with --plugin")
     hint = did_you_mean(name, list(catalog.LAYERS) + sorted(plugins))
+    if hint is None and name[:1].isupper():
+        hint = "if it is a custom layer, name the plugin that defines it with --plugin"
     return ("GS110", f"unknown layer type {name!r}", hint)
 
 
@@ -385,13 +387,15 @@ def check_args(
                     out.append((path + (key,), False, problem))
         return out
     params = layer_params(layer)
+    suggested: set[str] = set()  # required arguments an unknown key looks like a misspelling of
     for key, value in args.items():
         if key == "name":
             out.append((path + (key,), True, ("GS111", "a node's name is its key in `nodes`; remove `name:`", None)))
             continue
         if key not in params:
             out.append((path + (key,), True, ("GS111", f"{layer} has no argument {key!r}",
-                                               did_you_mean(key, sorted(params)))))
+                                               did_you_mean(str(key), sorted(params)))))
+            suggested.update(k for k, p in params.items() if p.get("required") and did_you_mean(str(key), [k]))
             continue
         check = checker_for(layer, key, params[key])
         problem = check(value)
@@ -406,7 +410,7 @@ def check_args(
             else:
                 out.extend(check_args(sub_type, sub, path + (key,), plugins=plugins))
     for key, p in params.items():
-        if p.get("required") and key not in args:
+        if p.get("required") and key not in args and key not in suggested:
             out.append((path, True, ("GS113", f"{layer} needs argument {key!r}", None)))
     return out
 

@@ -19,7 +19,7 @@ _CODE_BY_TYPE = {
     "string_too_long": "GS103",
     "greater_than_equal": "GS103",
     "greater_than": "GS103",
-    "less_than_equal": "GS103",
+    "less_than_equal": "GS500",  # only dimensions have an upper bound: absurd sizes are budget errors
     "less_than": "GS103",
 }
 
@@ -77,8 +77,20 @@ def _type_message(err: dict[str, Any]) -> str:
         return f"missing required field `{err['loc'][-1]}`"
     if err["type"] == "extra_forbidden":
         return f"unknown field `{err['loc'][-1]}`"
+    if err["type"] == "less_than_equal" and isinstance(inp, int):
+        return f"{inp:,} is larger than the largest dimension Keras can hold ({err.get('ctx', {}).get('le', 0):,})"
     shown = repr(inp) if len(repr(inp)) < 60 else type(inp).__name__
     return f"{msg[0].lower()}{msg[1:]}; got {shown}"
+
+
+def _literal_hint(err: dict[str, Any]) -> str | None:
+    """Did-you-mean for a value that must be one of a few strings (`dtype: float33`)."""
+    import re
+
+    inp = err.get("input")
+    if err["type"] != "literal_error" or not isinstance(inp, str):
+        return None
+    return did_you_mean(inp, re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", ""))))
 
 
 def schema_diagnostics(src: Source, exc: ValidationError, model: type[BaseModel] = schema.Spec) -> list[Diagnostic]:
@@ -90,8 +102,16 @@ def schema_diagnostics(src: Source, exc: ValidationError, model: type[BaseModel]
     # error from another branch at a shallower place is noise.
     deeper = [any(len(q) > len(p) and q[:len(p)] == p for q in paths) for p in paths]
     errors = [e for e, d in zip(errors, deeper) if not (d and _CODE_BY_TYPE.get(e["type"], "GS102") == "GS102")]
+    # A misspelt field is reported once, as unknown with a did-you-mean, not also as missing.
+    suggested = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = tuple(err["loc"])
+            suggested.update((loc[:-1], f) for f in _fields_at(model, loc) if did_you_mean(str(loc[-1]), [f]))
     for err in errors:
         loc = tuple(err["loc"])
+        if err["type"] == "missing" and (loc[:-1], loc[-1]) in suggested:
+            continue
         path, _ = _data_path(src.data, loc)
         code = _CODE_BY_TYPE.get(err["type"], "GS102")
         hint = None
@@ -99,6 +119,7 @@ def schema_diagnostics(src: Source, exc: ValidationError, model: type[BaseModel]
             hint = did_you_mean(str(loc[-1]), _fields_at(model, loc))
             at_key = True
         else:
+            hint = _literal_hint(err)
             at_key = err["type"] == "missing"
         if path == ("graphspec",) and code != "GS100":
             code = "GS104"
@@ -165,7 +186,7 @@ def parse(src: Source, *, plugin_layers: dict[str, dict[str, Any]] | None = None
     """Validate loaded data against the schema and the layer catalog."""
     diags = Diagnostics()
     if not isinstance(src.data, dict):
-        kind = "empty" if src.data is None else f"a {type(src.data).__name__}"
+        kind = "empty" if src.data is None else layers._type_name(src.data)
         diags.add(Diagnostic("GS006", Severity.ERROR, f"a spec must be a mapping, but the document is {kind}",
                              src.location(()), "start with `graphspec: 1`, `name:` and `nodes:`"))
         return None, diags

@@ -126,7 +126,8 @@ class _Analyzer:
             return NodeInfo(node.name, layer_type, None, None, None, owner_name)
         except shapes.ShapeError as exc:
             shown = ", ".join(_fmt(s) for s in ins)
-            self.diag("GS300", Severity.ERROR, f"`{node.name}` ({layer_type}): {exc.message}", node.path,
+            message = exc.message.removeprefix(f"{layer_type}: ")
+            self.diag("GS300", Severity.ERROR, f"`{node.name}` ({layer_type}): {message}", node.path,
                       exc.hint, (f"input shapes: {shown}",))
             return NodeInfo(node.name, layer_type, None, None, None, owner_name)
         for shape in result.outputs:
@@ -220,8 +221,15 @@ class _Analyzer:
         path = model.path + ("expect",) if self.graph.spec.models and model.spec.expect is not None else ("expect",)
         limit = exp.max_params if exp and exp.max_params is not None else MAX_PARAMS
         if info.params is not None and info.params > limit:
+            # Name the largest layer; without a budget in the spec, point at it.
+            sized = [(self.nodes[n].params or 0, n) for n in model.nodes if n in self.nodes]
+            big_params, big = max(sized, default=(0, ""))
+            notes = (f"the largest layer is `{big}` ({self.nodes[big].type}) with {big_params:,} parameters",) \
+                if big else ()
+            where = path if exp and exp.max_params is not None else (
+                self.graph.nodes[big].path if big else model.path)
             self.diag("GS500", Severity.ERROR, f"model `{model.name}` has {info.params:,} parameters; the budget "
-                      f"is {limit:,}", path if exp and exp.max_params is not None else model.path)
+                      f"is {limit:,}", where, notes=notes)
         if exp is None:
             return
         if exp.max_weight_bytes is not None and info.weight_bytes is not None and info.weight_bytes > exp.max_weight_bytes:

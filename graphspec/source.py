@@ -226,7 +226,12 @@ class _Builder:
                 )
         if tag == "tag:yaml.org,2002:timestamp":
             return node.value  # keep dates as text; no spec field is a date
-        value = self.scalars.construct_object(node, deep=True)
+        try:
+            value = self.scalars.construct_object(node, deep=True)
+        except Exception:  # noqa: BLE001 - PyYAML raises anything on e.g. `!!int ""`, `!!bool maybe`
+            kind = tag.rsplit(":", 1)[-1]
+            raise self.fail("GS002", f"{node.value!r} is not a valid {kind}", node,
+                            f"remove the explicit `!!{kind}` tag or fix the value") from None
         if isinstance(value, float) and math.isinf(value) and "inf" not in node.value.lower():
             return value
         return value

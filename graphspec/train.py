@@ -880,6 +880,9 @@ def train(
         all_sets.append(f"train.seed={int(seed)}")
     checked = (check_fn or check)(spec_file, sets=all_sets, plugins=plugins)
     assert checked.spec is not None
+    if checked.spec.data is None:
+        raise _spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
+                          "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
     name = _pick_model(checked, model)
     fill: dict[str, Any] = {}
     if checked.spec.train is None or checked.spec.train.seed is None:
