@@ -279,22 +279,31 @@ class _Builder:
 
 
 def _check_depth(text: str, file: str) -> None:
-    """Reject deep nesting from the event stream, before recursive composition."""
-    depth = 0
+    """Reject deep nesting and too many values from the event stream, before composing nodes."""
+    open_: list[list[int]] = []  # per open collection: [is a mapping, items seen]
+    values = 0
     try:
         for event in yaml.parse(text, Loader=_FAST_LOADER):
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
+            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent,
+                                  yaml.SequenceStartEvent)):
+                is_key = bool(open_) and open_[-1][0] == 1 and open_[-1][1] % 2 == 0
+                if open_:
+                    open_[-1][1] += 1
+                values += not is_key
+                problem = None
+                if values > MAX_NODES:
+                    problem = f"the document has more than {MAX_NODES:,} values"
+                elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                    open_.append([int(isinstance(event, yaml.MappingStartEvent)), 0])
+                    if len(open_) > MAX_DEPTH:
+                        problem = f"nesting deeper than {MAX_DEPTH} levels"
+                if problem:
                     m = event.start_mark
-                    loc = Location(file, m.line + 1, m.column + 1)
-                    raise SourceError(Diagnostic(
-                        "GS003", Severity.ERROR,
-                        f"nesting deeper than {MAX_DEPTH} levels", loc,
-                        "a spec never needs this much nesting",
-                    ))
+                    raise SourceError(Diagnostic("GS003", Severity.ERROR, problem,
+                                                 Location(file, m.line + 1, m.column + 1),
+                                                 "a spec never needs this much"))
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
+                open_.pop()
     except yaml.YAMLError as exc:
         raise SourceError(_yaml_error(_precise(exc, text), file, text)) from None
 
