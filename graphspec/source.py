@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
 MAX_INT_DIGITS = 30
+_EXP_FLOAT = re.compile(r"^[-+]?(\d[\d_]*\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 # libyaml (C) when PyYAML has it: ~20x faster, same node marks. The pure-Python
 # loader re-reads a file that has a syntax error, for its more precise messages.
@@ -226,6 +228,8 @@ class _Builder:
                 )
         if tag == "tag:yaml.org,2002:timestamp":
             return node.value  # keep dates as text; no spec field is a date
+        if tag == "tag:yaml.org,2002:str" and not node.style and _EXP_FLOAT.match(node.value):
+            return float(node.value)  # YAML 1.2 reads `1e-4` as a number; YAML 1.1 as text
         try:
             value = self.scalars.construct_object(node, deep=True)
         except Exception:  # noqa: BLE001 - PyYAML raises anything on e.g. `!!int ""`, `!!bool maybe`
@@ -397,12 +401,20 @@ def load(path: str | Path) -> Source:
     p = Path(path)
     name = str(path)
     try:
-        size = p.stat().st_size
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):  # a device, a pipe (or a link to one) could be read forever
+            raise SourceError(Diagnostic(
+                "GS001", Severity.ERROR, "not a regular file", Location(name)))
+        size = st.st_size
         if size > MAX_BYTES:
             raise SourceError(Diagnostic(
                 "GS001", Severity.ERROR, f"file is {size:,} bytes; the limit is {MAX_BYTES:,}",
                 Location(name)))
-        raw = p.read_bytes()
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)  # bounded even if the file grows meanwhile
+        if len(raw) > MAX_BYTES:
+            raise SourceError(Diagnostic(
+                "GS001", Severity.ERROR, f"file is larger than {MAX_BYTES:,} bytes", Location(name)))
     except OSError as exc:
         raise SourceError(Diagnostic(
             "GS001", Severity.ERROR, f"cannot read file: {exc.strerror or exc}", Location(name))) from None
