@@ -57,15 +57,44 @@ def _walk(folder: Path) -> list[Path]:
     return found
 
 
-def expand_paths(paths: Iterable[str]) -> list[str]:
+def _glob_root(pattern: str) -> Path:
+    """The folder a glob searches under: its longest prefix without wildcards."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if _is_glob(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def _escapes(path: Path, root: Path) -> bool:
+    """A symbolic link found while searching `root` that points outside it."""
+    if not path.is_symlink():
+        return False
+    try:
+        return not Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(root)))
+    except (OSError, ValueError):
+        return True
+
+
+def expand_paths(paths: Iterable[str], refused: dict[str, str] | None = None) -> list[str]:
     """Files as given, folders recursively (`*.yaml`, `*.yml`), globs; in order, without repeats.
 
-    Raises :class:`PathError` for a path that does not exist or a glob that matches nothing.
+    A symbolic link found by searching a folder or a glob that points outside
+    that folder, or a named link that points outside the working folder, is
+    listed but not to be read (a spec in a pull request could link to a
+    secret, whose lines would be shown): `refused` maps it to the reason. Raises
+    :class:`PathError` for a path that does not exist or a glob that matches nothing.
     """
     out: dict[str, None] = {}
 
-    def add(p: Path) -> None:
-        out.setdefault(os.path.normpath(str(p)), None)
+    def add(p: Path, root: Path | None = None) -> None:
+        name = os.path.normpath(str(p))
+        out.setdefault(name, None)
+        if root is not None and refused is not None and _escapes(p, root):
+            where = "the working folder" if os.path.normpath(str(root)) == "." else f"{os.path.normpath(str(root))}/"
+            refused[name] = f"symbolic link to a file outside {where}: not read"
 
     for raw in paths:
         if raw == STDIN:
@@ -74,20 +103,21 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
         p = Path(raw)
         if p.is_dir():
             for f in _walk(p):
-                add(f)
+                add(f, p)
         elif p.exists():
-            add(p)
+            add(p, Path("."))  # even a named link may not leave the working folder (pre-commit, CI)
         elif _is_glob(raw):
             matches = sorted(glob.glob(raw, recursive=True))
             if not matches:
                 raise PathError(f"no files match {raw!r}")
+            root = _glob_root(raw)
             for m in matches:
                 mp = Path(m)
                 if mp.is_dir():
                     for f in _walk(mp):
-                        add(f)
+                        add(f, mp)
                 elif mp.name.endswith(SPEC_SUFFIXES) or not _is_glob(Path(raw).name):
-                    add(mp)
+                    add(mp, root)
         else:
             raise PathError(f"{raw}: no such file or directory")
     return list(out)
@@ -190,8 +220,14 @@ def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None =
         return FileReport(file, [_internal_error(file, exc)])
 
 
-def lint_files(files: Iterable[str], plugins: list[str] | None = None) -> list[FileReport]:
-    return [lint_file(f, plugins) for f in files]
+def lint_files(files: Iterable[str], plugins: list[str] | None = None,
+               refused: dict[str, str] | None = None) -> list[FileReport]:
+    from graphspec.diagnostics import Diagnostic, Location, Severity
+    from graphspec.render_lint import FileReport
+
+    refused = refused or {}
+    return [FileReport(f, [Diagnostic("GS001", Severity.ERROR, refused[f], Location(f))]) if f in refused
+            else lint_file(f, plugins) for f in files]
 
 
 def render(reports: list[FileReport], fmt: Format | str, *, strict: bool = False, color: bool = False,
@@ -239,15 +275,16 @@ def register(app: typer.Typer, guarded: Any) -> None:
         from graphspec.errors import UsageError
         from graphspec.render_lint import exit_code
 
+        refused: dict[str, str] = {}
         try:
-            files = expand_paths(paths)
+            files = expand_paths(paths, refused)
         except PathError as exc:
             raise UsageError(str(exc)) from None
         if not files:
             raise UsageError(f"no *.yaml or *.yml files under {', '.join(paths)}")
         plugin_list = plugins_mod.all_plugins(plugin)
         plugins_mod.scan_all(plugin_list)  # a missing or unreadable plugin is a usage error, once
-        reports = lint_files(files, plugin_list)
+        reports = lint_files(files, plugin_list, refused)
         if color is None:
             color = bool(getattr(sys.stdout, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
         text = render(reports, format, strict=strict, color=color, stats=not quiet)

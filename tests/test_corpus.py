@@ -14,6 +14,7 @@ subprocess, keras.utils.get_file ...).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -79,6 +80,28 @@ _GENERATED: list[Case] = [
     # A UTF-8 byte-order mark is fine: the rest is a good spec.
     ("generated:bom", _write("bom.yaml", "\ufeff" + _GOOD), []),
 ]
+
+
+
+def _special(name: str, kind: str) -> Callable[[Path], Path]:
+    """A link to a device, or a named pipe: lint must refuse it without reading (forever)."""
+
+    def make(tmp: Path) -> Path:
+        p = tmp / name
+        if kind == "fifo":
+            os.mkfifo(p)
+        else:
+            p.symlink_to(kind)
+        return p
+
+    return make
+
+
+if os.path.exists("/dev/zero") and hasattr(os, "mkfifo"):
+    _GENERATED += [
+        ("generated:link_to_dev_zero", _special("zero.yaml", "/dev/zero"), ["GS001"]),
+        ("generated:fifo", _special("pipe.yaml", "fifo"), ["GS001"]),
+    ]
 
 CASES = _committed() + _GENERATED
 

@@ -141,6 +141,25 @@ def test_globs_files_and_repeats(specs: Path) -> None:
         expand_paths([str(specs / "missing" / "*.yaml")])
 
 
+def test_symbolic_links_out_of_the_tree_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password: hunter2\n")
+    tree = tmp_path / "repo" / "specs"
+    tree.mkdir(parents=True)
+    (tree / "good.yaml").write_text(GOOD.read_text())
+    (tree / "leak.yaml").symlink_to(secret)
+    (tree / "alias.yaml").symlink_to(tree / "good.yaml")  # inside the tree: fine
+    monkeypatch.chdir(tmp_path / "repo")
+    for args in (["specs"], ["specs/*.yaml"], ["specs/leak.yaml", "specs/alias.yaml"]):
+        code, out = lint(*args, "-f", "json")
+        doc = json.loads(out)
+        leak = [d for d in doc["diagnostics"] if d["file"].endswith("leak.yaml")]
+        assert code == 1 and [d["code"] for d in leak] == ["GS001"], args
+        assert "symbolic link to a file outside" in leak[0]["message"]
+        assert "hunter2" not in out
+        assert not [d for d in doc["diagnostics"] if d["file"].endswith("alias.yaml")]
+
+
 def test_folder_summary_counts_files(specs: Path) -> None:
     code, out = lint(specs)
     assert code == 1
