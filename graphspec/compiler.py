@@ -73,7 +73,15 @@ def check(
         plugin_layers = {}
     spec, parse_diags = parse.parse(src, plugin_layers=plugin_layers)
     diags.extend(parse_diags)
-    if spec is None or diags.has_errors:
+    if spec is None:
+        return result
+    if diags.has_errors:
+        # Errors in layers and arguments leave the graph intact: report its problems
+        # too (an undefined reference next to a misspelt argument), but stop there.
+        graph, graph_diags = graph_mod.resolve(src, spec)
+        diags.extend(graph_diags)
+        if graph is not None:
+            diags.extend(checks.run(src, graph))
         return result
     result.spec = spec
     graph, graph_diags = graph_mod.resolve(src, spec)

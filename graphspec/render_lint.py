@@ -128,7 +128,7 @@ def model_line(file: str, model: ModelReport) -> str:
     head = f"{file}: {kind} {model.name}: "
     if model.params is None:
         unknown = ", ".join(f"`{n}`" for n in model.unchecked[:3]) + (", ..." if len(model.unchecked) > 3 else "")
-        why = f" ({unknown} not shape-checked)" if unknown else ""
+        why = f" (no static shape or size for {unknown})" if unknown else ""
         return head + f"parameters not known statically{why}"
     text = head + f"{model.params:,} params"
     if model.weight_bytes is not None:

@@ -306,7 +306,7 @@ def test_human_bytes() -> None:
 def test_model_line_unknown_params() -> None:
     m = ModelReport("vgg", None, None, None, {}, ("vgg19",))
     assert render_lint.model_line("s.yaml", m) == "s.yaml: model vgg: parameters not known statically " \
-        "(`vgg19` not shape-checked)"
+        "(no static shape or size for `vgg19`)"
 
 
 def test_exit_code_and_strict() -> None:
