@@ -146,6 +146,17 @@ CODES: dict[str, tuple[str, str]] = {
     "GS600": ("invalid --set override", "`--set compile.optimizer`"),
     "GS601": ("plugin could not be imported", "`--plugin nonexistent_module`"),
     "GS602": ("the spec defines several models: name one with --model", "`save` on autoencoder.yaml"),
+    # import (graphspec import) ------------------------------------------------
+    "GS700": ("the model to import cannot be loaded or is not a Keras model",
+              "a .keras file with a custom layer that no --plugin defines"),
+    "GS701": ("the model has a layer or argument the format cannot express",
+              "a `Lambda` layer; a custom layer that no plugin defines"),
+    "GS702": ("the model calls an operation the format cannot express as an `op:` node",
+              "`x[:, 0]` (a slice)"),
+    "GS703": ("the model's structure cannot be expressed in a spec",
+              "a subclassed model; one output picked from `keras.ops.split`"),
+    "GS704": ("the imported spec does not rebuild the same model (nothing is written)",
+              "a graphspec bug: please report it with the model"),
     # internal ------------------------------------------------------------------
     "GS900": ("internal error in graphspec (a bug: please report it)", ""),
 }

@@ -51,6 +51,14 @@ def _source_path(plugin: str) -> Path | None:
         for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
             if path.is_file():
                 return path
+    # A module of a package that is already imported (e.g. graphspec.app_layers
+    # under an editable install, whose folder is not on sys.path).
+    package = sys.modules.get(parts[0]) if len(parts) > 1 else None
+    for base in getattr(package, "__path__", None) or []:
+        candidate = Path(base).joinpath(*parts[1:])
+        for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
+            if path.is_file():
+                return path
     return None
 
 

@@ -23,6 +23,7 @@ SECTIONS = [
     ("GS4", "Compile and training settings"),
     ("GS5", "Budgets and expectations"),
     ("GS6", "Command line"),
+    ("GS7", "Importing a model (graphspec import)"),
     ("GS9", "Internal"),
 ]
 
