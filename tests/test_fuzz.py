@@ -27,7 +27,7 @@ from graphspec.render_lint import FileReport
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "specs").glob("*.yaml"))]
 SECONDS = 1.0
-EXAMPLES = int(os.environ.get("GRAPHSPEC_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("GRAPHSPEC_FUZZ_EXAMPLES", "400"))
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,  # time is asserted per example below, on the check alone
