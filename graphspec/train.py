@@ -388,7 +388,7 @@ class _Progress(keras.callbacks.Callback):
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("epoch {task.fields[epoch]}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                 TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"),
                 console=self.console, refresh_per_second=8,
             )
@@ -733,6 +733,7 @@ class Trainer:
     def start(self) -> int:
         """Set up the run folder; the first epoch to train."""
         self.es_best_weights = None
+        self.previous_status: str | None = None
         if not self.resume:
             self.state = {
                 "status": "running", "model": self.model_name, "plugins": self.plugins,
@@ -762,6 +763,7 @@ class Trainer:
         for var, value in zip(self.seed_variables(), self.state.get("seed_states", [])):
             var.assign(np.asarray(value, dtype=var.dtype))
         self.initial_lr = float(self.state.get("initial_learning_rate", self.initial_lr))
+        self.previous_status = self.state.get("status")
         self.state.update(status="running", epochs=self.epochs, resumed=_now())
         self.state.pop("message", None)
         self.write_state()
@@ -918,7 +920,7 @@ def train(
     else:
         trainer.say(f"training `{name}` of {spec_file} -> {folder}")
     fit_seconds = 0.0
-    if first < trainer.epochs and trainer.state.get("status") != "early_stopped":
+    if first < trainer.epochs and trainer.previous_status != "early_stopped":
         fit_seconds = trainer.fit(first)
     done = int(trainer.state.get("epochs_completed", 0))
     best = trainer.state.get("best")
@@ -938,7 +940,8 @@ def train(
         return RunResult(folder, "interrupted", done, trainer.epochs, trainer.history, None, message,
                          EXIT_SIGNAL.get(signum, 130), fit_seconds, len(trainer.data.train), best)
     es = trainer.callbacks_by_name.get("early_stopping")
-    stopped_early = done < trainer.epochs or (es is not None and es.stopped_epoch > 0)
+    stopped_early = done < trainer.epochs or (es is not None and es.stopped_epoch > 0) or (
+        trainer.previous_status == "early_stopped")
     status = "early_stopped" if stopped_early else "completed"
     test = trainer.evaluate_test()
     results = {"status": status, "epochs_completed": done, "best": best,

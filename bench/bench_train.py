@@ -1,0 +1,113 @@
+"""Training throughput: `graphspec train` against a hand-written `model.fit`, in one process.
+
+Both sides train the same model (built from the same spec, same seed) on the same arrays (from
+graphspec.data, so both get identical samples) with the same batch size, epochs and validation set.
+The hand-written side is the guide's `model.fit(x, y, batch_size=..., epochs=..., validation_data=...)`,
+timed with Keras's default progress bar (`verbose="auto"`) and silent (`verbose=0`). The graphspec
+side is `graphspec.train.train(...)`, the library call behind `graphspec train`, with everything it
+does per epoch: checkpoint (.keras), best/last model, metrics CSV/JSON, TensorBoard, NaN guard,
+progress. Only the fit phase is timed on both sides (data loading and model building are not).
+
+Samples per second = training samples x epochs / fit seconds; the ratio is graphspec over the faster
+hand-written variant. Target: ratio >= 1.0 (graphspec adds no training overhead). Rounds alternate
+the sides so that drift of the machine hits both; medians are reported.
+
+    .venv/bin/python bench/bench_train.py [--spec specs/mnist_mlp.yaml] [--samples 60000]
+                                          [--epochs 3] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from graphspec import data as data_mod, train as train_mod  # noqa: E402
+from graphspec._keras import keras  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spec", default=str(ROOT / "specs" / "mnist_mlp.yaml"))
+    parser.add_argument("--samples", type=int, default=60000, help="synthetic samples (MNIST-sized by default)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    sets = [f"data.source={{kind: synthetic, samples: {args.samples}, test_samples: 256}}",
+            f"data.batch_size={args.batch_size}", "data.validation_split=0.2", f"train.epochs={args.epochs}",
+            "train.seed=0", "train.early_stopping=", "train.reduce_lr_on_plateau=", "train.lr_schedule="]
+    work = Path(tempfile.mkdtemp(prefix="bench_train_"))
+
+    # The same arrays for the hand-written side: graphspec.data's synthetic split for this model.
+    checked = train_mod.check(args.spec, sets=sets)
+    name = train_mod._pick_model(checked, None)
+    from graphspec import compiler
+
+    def hand_model() -> object:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        return compiler.build(checked, models=[name])[name]
+
+    model = hand_model()
+    io_ = train_mod._io(checked, name, model)
+    ready = data_mod.prepare(checked.spec.data, io_, base_dir=Path(args.spec).parent, seed=0,  # type: ignore[union-attr]
+                             graph=checked.graph)
+    x, y = data_mod.model_arrays(ready.train, io_)
+    val = data_mod.model_arrays(ready.validation, io_)  # type: ignore[arg-type]
+    n = len(ready.train)
+
+    def hand(verbose: object) -> float:
+        m = hand_model()
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink):
+            t0 = time.perf_counter()
+            m.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, validation_data=val,  # type: ignore[attr-defined]
+                  verbose=verbose)
+            return time.perf_counter() - t0
+
+    def ours(i: int) -> float:
+        from rich.console import Console
+
+        keras.backend.clear_session()
+        console = Console(file=io.StringIO(), width=120)
+        result = train_mod.train(args.spec, sets=sets, run_dir=work / f"run{i}", console=console, live=False)
+        assert result.exit_code == 0, result.message
+        return result.fit_seconds
+
+    times: dict[str, list[float]] = {"graphspec train": [], "model.fit (verbose=auto)": [], "model.fit (verbose=0)": []}
+    for i in range(args.rounds):
+        order = ["g", "a", "0"] if i % 2 == 0 else ["0", "a", "g"]
+        for side in order:
+            if side == "g":
+                times["graphspec train"].append(ours(i))
+            elif side == "a":
+                times["model.fit (verbose=auto)"].append(hand("auto"))
+            else:
+                times["model.fit (verbose=0)"].append(hand(0))
+    rate = {k: n * args.epochs / statistics.median(v) for k, v in times.items()}
+    print(f"{Path(args.spec).name}: {n} training samples x {args.epochs} epochs, batch {args.batch_size}, "
+          f"{args.rounds} rounds (median fit time)")
+    for k, v in times.items():
+        print(f"  {k:<26} {statistics.median(v):7.2f} s  {rate[k]:10.0f} samples/s")
+    best_hand = max(rate["model.fit (verbose=auto)"], rate["model.fit (verbose=0)"])
+    ratio = rate["graphspec train"] / best_hand
+    print(f"ratio graphspec / fastest hand-written: {ratio:.3f} (target >= 1.0)")
+    print(f"ratio graphspec / model.fit default verbose: "
+          f"{rate['graphspec train'] / rate['model.fit (verbose=auto)']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
