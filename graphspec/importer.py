@@ -204,6 +204,13 @@ class _Importer:
         return self.op_names[id(op)]
 
     # -- classes -----------------------------------------------------------------------
+    def describe(self, op: Any) -> str:
+        if self.is_model(op):
+            return f"model `{op.name}`"
+        if isinstance(op, self.keras.layers.Layer):
+            return f"layer `{op.name}`"
+        return f"op `{op.name}`"
+
     def is_model(self, op: Any) -> bool:
         return isinstance(op, self.keras.Model)
 
@@ -220,7 +227,7 @@ class _Importer:
             return model
         kind = type(model).__name__
         raise _Unexpressible(
-            "GS703", f"{where}: `{model.name}` is a subclassed model ({kind}), not a functional one: its `call` is "
+            "GS703", f"{where} is a subclassed model ({kind}), not a functional one: its `call` is "
             "Python code that a spec cannot express",
             "rebuild it with the functional API (keras.Input ... keras.Model(inputs, outputs)) or Sequential")
 
@@ -244,7 +251,7 @@ class _Importer:
         if name in catalog.DANGEROUS_LAYERS:
             what = "a Lambda layer: it wraps a Python function" if name == "Lambda" else f"a {name} layer"
             raise _Unexpressible(
-                "GS701", f"{where}: `{layer.name}` is {what}, which a spec cannot express (graphspec never runs "
+                "GS701", f"{where} is {what}, which a spec cannot express (graphspec never runs "
                 "or loads code named by a spec)",
                 "rewrite it with layers or keras.ops calls, or make it a custom layer in a plugin (--plugin)")
         if getattr(self.keras.layers, name, None) is cls and name in catalog.LAYERS:
@@ -256,7 +263,7 @@ class _Importer:
             self.need_plugin(APP_LAYERS_PLUGIN)
             return name
         raise _Unexpressible(
-            "GS701", f"{where}: `{layer.name}` is a custom layer ({cls.__module__}.{name}) that no plugin defines",
+            "GS701", f"{where} is a custom layer ({cls.__module__}.{name}) that no plugin defines",
             "pass the module or .py file that defines it with --plugin")
 
     def layer_class(self, type_name: str) -> type:
@@ -470,19 +477,19 @@ class _Importer:
             op, index, _ = t._keras_history
             name = self.op_names[id(op)]
             if name not in self.inputs:
-                self.inputs[name] = self.input_spec(op, f"{where}, input `{op.name}`")
+                self.inputs[name] = self.input_spec(op, f"input `{op.name}`")
             self.tensors[(id(op), index)] = name
             self.n_outputs[name] = 1
         for c in self.order(calls):
-            self.call(c, prefix, f"{where}, `{c.op.name}`" if top else f"{where}/{c.op.name}")
+            self.call(c, prefix, self.describe(c.op) + ("" if top else f" (in model `{model.name}`)"))
         entry: dict[str, Any] = {}
         ins = [self.tensors[(id(t._keras_history[0]), t._keras_history[1])] for t in f.inputs]
         entry["inputs"] = ins[0] if len(ins) == 1 else ins
-        outs = self.output_refs(f.outputs, f"{where}: outputs of `{model.name}`")
+        outs = self.output_refs(f.outputs, f"the outputs of {where}")
         entry["outputs"] = outs[0] if len(outs) == 1 else outs
         if isinstance(getattr(f, "_inputs_struct", None), dict) or isinstance(
                 getattr(f, "_outputs_struct", None), dict):
-            raise _Unexpressible("GS703", f"{where}: `{model.name}` takes or returns a dict of tensors; spec "
+            raise _Unexpressible("GS703", f"{where} takes or returns a dict of tensors; spec "
                                  "models take and return lists")
         if not top:
             entry["submodel"] = True
@@ -565,11 +572,11 @@ class _Importer:
         op, index, k = tensor._keras_history
         name = self.tensors.get((id(op), index))
         if name is None:
-            raise _Unexpressible("GS703", f"{where}: uses a tensor from outside the model ({op.name})")
+            raise _Unexpressible("GS703", f"{where} uses a tensor from outside the model ({op.name})")
         n = self.n_outputs.get(name, 1)
         if n > 1:
             raise _Unexpressible(
-                "GS703", f"{where}: uses output {k} of `{name}`, which returns {n} tensors; the format cannot pick "
+                "GS703", f"{where} uses output {k} of `{name}`, which returns {n} tensors; the format cannot pick "
                 "one output of a node yet", "split the outputs with separate layers or ops")
         return name
 
@@ -584,7 +591,7 @@ class _Importer:
                 ks = [t._keras_history[2] for t in tensors[i:i + n]]
                 same = all((id(t._keras_history[0]), t._keras_history[1]) == (id(op), index) for t in tensors[i:i + n])
                 if not same or ks != list(range(n)):
-                    raise _Unexpressible("GS703", f"{where}: lists some of the {n} outputs of `{name}`; a spec "
+                    raise _Unexpressible("GS703", f"{where} list some of the {n} outputs of `{name}`; a spec "
                                          "model lists all outputs of a node, in order")
                 out.append(name)
                 i += n
@@ -601,7 +608,7 @@ class _Importer:
         is_layer = isinstance(op, self.keras.layers.Layer)
         entry: dict[str, Any]
         if self.is_model(op):
-            sub = self.model(op, top=False, where=f"{where} (model)")
+            sub = self.model(op, top=False, where=f"model `{op.name}`")
             name = self.op_names[id(op)] if n_call == 0 else self.claim(f"{op.name}_{n_call + 1}", f"{op.name} call "
                                                                            f"{n_call + 1}", prefix=prefix)
             entry = {"model": sub}
@@ -700,7 +707,7 @@ class _Importer:
         fn = getattr(keras.ops, fname, None)
         what = f"{cls.__module__}.{cname}"
         if fn is None or fname not in catalog.OPS or not cls.__module__.startswith("keras.src.ops."):
-            raise _Unexpressible("GS702", f"{where}: `{op.name}` is an operation ({what}) that is not a keras.ops "
+            raise _Unexpressible("GS702", f"{where} is an operation ({what}) that is not a keras.ops "
                                  "function graphspec can name")
         sig = inspect.signature(fn)
         params = sig.parameters
@@ -709,27 +716,27 @@ class _Importer:
         kw: dict[str, Any] = {}
         for k, v in config.items():
             if k not in params:
-                raise _Unexpressible("GS702", f"{where}: `{op.name}` ({what}) has a setting `{k}` that "
+                raise _Unexpressible("GS702", f"{where} ({what}) has a setting `{k}` that "
                                      f"keras.ops.{fname} does not take")
             kw[k] = _plain(v, f"{where}, argument `{k}`")
         try:
             csig = inspect.signature(op.call)
             bound = csig.bind(*node.arguments.args, **node.arguments.kwargs).arguments
         except (TypeError, ValueError) as exc:
-            raise _Unexpressible("GS702", f"{where}: cannot name the arguments of `{op.name}` ({exc})") from None
+            raise _Unexpressible("GS702", f"{where}: cannot name its arguments ({exc})") from None
         tensors: list[tuple[str, Any]] = []
         for k, v in bound.items():
             kind = csig.parameters[k].kind
             if kind is inspect.Parameter.VAR_POSITIONAL:
                 if not all(_is_tensor(t) for t in v):
-                    raise _Unexpressible("GS702", f"{where}: `{op.name}` mixes tensors and constants in `*{k}`")
+                    raise _Unexpressible("GS702", f"{where} mixes tensors and constants in `*{k}`")
                 tensors.extend(("*", t) for t in v)
                 continue
             if kind is inspect.Parameter.VAR_KEYWORD:
                 v = dict(v)
                 for kk, vv in v.items():
                     if _contains_tensor(vv):
-                        raise _Unexpressible("GS702", f"{where}: `{op.name}` passes a tensor as `{kk}`")
+                        raise _Unexpressible("GS702", f"{where} passes a tensor as `{kk}`")
                     kw[kk] = _plain(vv, f"{where}, argument `{kk}`")
                 continue
             if _is_tensor(v):
@@ -738,11 +745,11 @@ class _Importer:
                     and fname in catalog.SEQUENCE_OPS:
                 tensors.append(("[]", list(v)))
             elif _contains_tensor(v):
-                raise _Unexpressible("GS702", f"{where}: `{op.name}` ({fname}) takes tensors inside a structure "
+                raise _Unexpressible("GS702", f"{where} ({fname}) takes tensors inside a structure "
                                      f"(`{k}`) that the format cannot write")
             else:
                 if k in kw and _norm(kw[k]) != _norm(v):
-                    raise _Unexpressible("GS702", f"{where}: `{op.name}` sets `{k}` twice")
+                    raise _Unexpressible("GS702", f"{where} sets `{k}` twice")
                 kw[k] = _plain(v, f"{where}, argument `{k}` of {fname}")
         for k in list(kw):
             if k not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -752,10 +759,10 @@ class _Importer:
                     and type(p.default) is type(kw[k]):
                 del kw[k]
         if not tensors:
-            raise _Unexpressible("GS702", f"{where}: `{op.name}` ({fname}) has no tensor inputs")
+            raise _Unexpressible("GS702", f"{where} ({fname}) has no tensor inputs")
         if tensors[0][0] == "[]":
             if len(tensors) > 1:
-                raise _Unexpressible("GS702", f"{where}: `{op.name}` takes a list and more tensors")
+                raise _Unexpressible("GS702", f"{where} takes a list and more tensors")
             return fname, kw, "list", [self.ref(t, where) for t in tensors[0][1]]
         if tensors[0][0] == "*":
             refs = [self.ref(t, where) for _, t in tensors]
@@ -1011,7 +1018,7 @@ def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | No
     try:
         if not isinstance(model, keras.Model):
             raise _Unexpressible("GS700", f"{source} is a {type(model).__name__}, not a keras.Model")
-        mname = imp.model(model, top=True, where=source)
+        mname = imp.model(model, top=True, where=f"model `{model.name}`")
         if name is not None and name != mname:
             if not _NAME.match(name):
                 raise UsageError(f"--name {name!r}: a name is letters, digits, `_` and `-`, not starting with a digit")
@@ -1031,8 +1038,8 @@ def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | No
     if imp.plugins_needed:
         header.append("Build it with: " + " ".join(f"--plugin {p}" for p in imp.plugins_needed))
     if imp.renames:
-        header.append("Renamed (Keras name -> spec name): " + ", ".join(
-            f"{k} -> {v}" for k, v in sorted(imp.renames.items())))
+        header.append("Renamed (Keras name -> spec name):")
+        header.extend(f"  {k} -> {v}" for k, v in sorted(imp.renames.items()))
     text = to_yaml(data, header)
     imported = Imported(spec_name, data, text, list(imp.plugins_needed), dict(imp.renames),
                         int(model.count_params()), len(imp.nodes), False)
