@@ -39,15 +39,17 @@ def register(app: typer.Typer, guarded: Any) -> None:
     def import_(
         source: Annotated[str, typer.Argument(
             help="A .keras file, keras.applications.NAME (built with weights=None) or module:function "
-                 "(a module name or a .py file) returning a model.", show_default=False)],
+                 "(a module name or a .py file) returning a model.", show_default=False, metavar="SOURCE")],
         output: Annotated[Path | None, typer.Option(
-            "--output", "-o", help="Spec file to write (default: print it).")] = None,
+            "--output", "-o", help="Spec file to write (default: print it).", metavar="SPEC.yaml")] = None,
         plugin: Annotated[list[str] | None, typer.Option(
-            "--plugin", "-p", help="Module or .py file defining custom layers the model uses (repeatable).")] = None,
+            "--plugin", "-p", help="Module or .py file defining custom layers the model uses (repeatable).",
+            metavar="PLUGIN")] = None,
         arg: Annotated[list[str] | None, typer.Option(
-            "--arg", "-a", help="Keyword argument for the application or function: KEY=VALUE (repeatable).")
+            "--arg", "-a", help="Keyword argument for the application or function: KEY=VALUE (repeatable).",
+            metavar="KEY=VALUE")
         ] = None,
-        name: Annotated[str | None, typer.Option("--name", help="Name of the spec and its model.")] = None,
+        name: Annotated[str | None, typer.Option("--name", help="Name of the spec and its model.", metavar="NAME")] = None,
         verify: Annotated[bool, typer.Option(
             "--verify/--no-verify", help="Build the spec back and compare it with the model (default).")] = True,
     ) -> None:
