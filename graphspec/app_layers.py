@@ -4,11 +4,8 @@ ConvNeXt scales each block's residual branch with a learned per-channel
 `LayerScale`; InceptionResNetV2 adds its scaled residual with a
 `CustomScaleLayer`. Both live in private Keras modules
 (`keras.src.applications.convnext`, `keras.src.applications.inception_resnet_v2`),
-not in `keras.layers`, so a spec can name them only through a plugin:
-
-    graphspec build convnext_tiny.yaml --plugin graphspec.app_layers
-
-`graphspec import` uses this plugin by itself when a model contains them. The
+not in `keras.layers`. graphspec always loads this plugin (see
+`plugins.BUILTIN`), so specs imported from those applications build as they are. The
 classes below behave exactly like Keras's (same arguments, weights, config and
 computation); the round-trip tests compare outputs against the originals.
 """

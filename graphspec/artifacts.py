@@ -89,6 +89,11 @@ def save_model(model: Any, target: str | Path) -> None:
         from graphspec.errors import UsageError
 
         raise UsageError(f"{target}: the .keras format needs a file name ending in .keras")
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built and model.trainable_variables:
+        # An untrained model's optimizer has no state yet; building it makes the
+        # file hold the same variables a loaded model's optimizer expects.
+        optimizer.build(model.trainable_variables)
     with atomic_path(target, suffix=".tmp.keras") as tmp:
         model.save(tmp)
 

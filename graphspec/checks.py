@@ -135,7 +135,14 @@ def check_compile(src: Source, graph: Graph) -> Iterable[Diagnostic]:
         yield from diags
 
 
-CHECKS: list[Check] = [check_compile]
+def check_run(src: Source, graph: Graph) -> Iterable[Diagnostic]:
+    """Data and training settings against the model they train (see :mod:`graphspec.schema_run`)."""
+    from graphspec.schema_run import check_run as _check_run
+
+    return _check_run(src, graph)
+
+
+CHECKS: list[Check] = [check_compile, check_run]
 
 
 def run(src: Source, graph: Graph) -> list[Diagnostic]:

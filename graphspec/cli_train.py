@@ -9,16 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
-from graphspec import schema_run
-
 RunsRoot = Path("runs")
 
 
 def register(app: typer.Typer, guarded: Any) -> None:
-    """Add the commands to the CLI, and the data/train checks to the compiler's checks."""
+    """Add the train, evaluate and predict commands to the CLI."""
     from graphspec.cli import ModelOpt, PluginOpt, SetOpt, SpecArg, err, out
-
-    schema_run.register_checks()
 
     def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
         from graphspec.cli import checked_spec

@@ -50,7 +50,7 @@ def check(
     """Validate a spec without TensorFlow. Plugins are read statically, not imported."""
     file = str(path) if path is not None else "<string>"
     diags = Diagnostics()
-    plugin_list = list(plugins or [])
+    plugin_list = list(dict.fromkeys([*(plugins or []), *plugins_mod.BUILTIN]))
     result = Checked(file, None, None, None, None, diags, plugin_list)
     try:
         src = source_mod.loads(text, file) if text is not None else source_mod.load(file)

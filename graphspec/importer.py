@@ -1035,8 +1035,11 @@ def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | No
     data = imp.spec_data(spec_name)
     header = [f"Imported from {source} by `graphspec import` (Keras {keras.__version__}).",
               f"{model.count_params():,} parameters, {len(imp.nodes)} nodes."]
-    if imp.plugins_needed:
-        header.append("Build it with: " + " ".join(f"--plugin {p}" for p in imp.plugins_needed))
+    from graphspec.plugins import BUILTIN
+
+    user_plugins = [p for p in imp.plugins_needed if p not in BUILTIN]
+    if user_plugins:
+        header.append("Build it with: " + " ".join(f"--plugin {p}" for p in user_plugins))
     if imp.renames:
         header.append("Renamed (Keras name -> spec name):")
         header.extend(f"  {k} -> {v}" for k, v in sorted(imp.renames.items()))

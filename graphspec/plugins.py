@@ -37,6 +37,11 @@ def project_plugins(start: Path | None = None) -> list[str]:
     return []
 
 
+# graphspec's own plugins, always available: layers keras.applications defines
+# outside keras.layers (so that imported ConvNeXt/InceptionResNetV2 specs build).
+BUILTIN = ["graphspec.app_layers"]
+
+
 def all_plugins(cli: list[str] | None) -> list[str]:
     return list(dict.fromkeys([*(cli or []), *project_plugins()]))
 

@@ -7,7 +7,7 @@ Two parts, both free of TensorFlow:
   of the parse stage as located GS1xx diagnostics;
 * :func:`check_run`, a cross-field check (data names against the model's inputs
   and outputs, dataset names, monitored metrics) producing GS41x diagnostics.
-  :func:`register_checks` adds it to :data:`graphspec.checks.CHECKS`.
+  :data:`graphspec.checks.CHECKS` runs it with the other cross-field checks.
 """
 
 from __future__ import annotations
@@ -331,14 +331,6 @@ class TrainSpec(_Strict):
 
 
 # -- cross-field checks ----------------------------------------------------------------------------
-def register_checks() -> None:
-    """Add :func:`check_run` to the compiler's cross-field checks (idempotent)."""
-    from graphspec import checks
-
-    if check_run not in checks.CHECKS:
-        checks.CHECKS.append(check_run)
-
-
 def trained_model_name(graph: Any, requested: str | None = None) -> str | None:
     """The model `train` trains: `requested`, `train.model`, or the spec's only public model."""
     spec = graph.spec

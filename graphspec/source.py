@@ -348,8 +348,11 @@ def _yaml_error(exc: yaml.YAMLError, file: str, text: str = "") -> Diagnostic:
         notes = (f"{exc.context}, which starts at line {cm.line + 1}, column {cm.column + 1}",)
     elif exc.context:
         message = f"{message} ({exc.context})"
+    fault_line = text.splitlines()[mark.line] if mark and text and mark.line < len(text.splitlines()) else ""
     if "found character '\\t'" in message:
         hint: str | None = "YAML does not allow tabs for indentation; use spaces"
+    elif "${" in fault_line and ("flow" in (exc.context or "") or "flow" in message):
+        hint = "inside `{...}` or `[...]`, quote a variable reference: \"${width}\", or write $width"
     elif "flow sequence" in (exc.context or "") or "flow mapping" in (exc.context or ""):
         hint = "is a closing `]` or `}` or a `,` missing?"
     elif "quoted scalar" in (exc.context or ""):

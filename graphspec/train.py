@@ -161,7 +161,6 @@ def _spec_error(code: str, message: str, checked: compiler.Checked, path: tuple[
 
 def check(spec: str | Path, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> compiler.Checked:
     """The pure stages plus the data/train checks; raises SpecError on errors."""
-    schema_run.register_checks()
     checked = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets)
     checked.raise_for_errors()
     return checked

@@ -64,11 +64,19 @@ def test_build_with_plugin() -> None:
     assert "custom_dense: 50 parameters" in result.stdout
 
 
-def test_custom_layer_without_plugin_is_an_error() -> None:
+def test_custom_layer_without_plugin_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # away from this repository's [tool.graphspec] plugins
     result = runner.invoke(app, ["build", str(SPECS / "custom_layer.yaml")])
     assert result.exit_code == 1
     assert "error[GS110]" in result.output
     assert "unknown layer type 'CustomDense'" in result.output
+
+
+def test_project_plugins_make_the_custom_layer_spec_build() -> None:
+    """This repository's pyproject.toml names the example plugin under [tool.graphspec]."""
+    from graphspec import plugins
+
+    assert str(PLUGIN) in plugins.all_plugins(None)
 
 
 def test_missing_plugin_is_reported(tmp_path: Path) -> None:

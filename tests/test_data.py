@@ -32,7 +32,6 @@ compile:
 
 
 def checked(extra: str) -> compiler.Checked:
-    schema_run.register_checks()
     return compiler.check(text=MLP + extra)
 
 
@@ -128,14 +127,12 @@ def test_monitored_metrics_must_exist() -> None:
 
 
 def test_a_model_without_loss_cannot_train() -> None:
-    schema_run.register_checks()
     text = MLP.replace("  loss: {type: SparseCategoricalCrossentropy, from_logits: true}\n", "")
     r = compiler.check(text=text + "data: {source: synthetic}\n")
     assert codes(r) == ["GS410"] and "no loss" in r.diagnostics.errors[0].message
 
 
 def test_every_example_spec_passes_the_checks() -> None:
-    schema_run.register_checks()
     for path in sorted(SPECS.glob("*.yaml")):
         r = compiler.check(path, plugins=[str(SPECS / "plugins" / "custom_dense.py")])
         assert not [d for d in r.diagnostics.errors if d.code.startswith("GS41")], path
