@@ -58,10 +58,10 @@ def main() -> int:
         path = ROOT / "specs" / spec
         plugins = [str(PLUGIN)]
 
-        def ours() -> None:
+        def ours(path: Path = path, plugins: list[str] = plugins) -> None:
             compiler.build(compiler.check(path, plugins=plugins), compile=False)
 
-        def theirs() -> None:
+        def theirs(hand=hand) -> None:  # type: ignore[no-untyped-def]
             hand(keras)
 
         ours()

@@ -129,19 +129,7 @@ def built_models(spec: Path, plugins: list[str] | None, sets: list[str] | None, 
 
 def one_model(checked: Any, model: str | None, command: str) -> str:
     """The model a command acts on: --model, or the spec's only public model."""
-    public = [m.name for m in checked.graph.public_models()]
-    if model is not None:
-        if model not in checked.graph.models:
-            from graphspec.catalog import did_you_mean
-
-            hint = did_you_mean(model, list(checked.graph.models))
-            raise UsageError(f"no model named {model!r}; the spec defines {', '.join(public)}"
-                             + (f" ({hint})" if hint else ""))
-        return model
-    if len(public) != 1:
-        raise UsageError(f"the spec defines several models ({', '.join(public)}); choose one with "
-                         f"`graphspec {command} --model NAME`")
-    return public[0]
+    return str(checked.graph.pick_model(model, command))
 
 
 def _version(value: bool) -> None:

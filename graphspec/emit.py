@@ -13,7 +13,7 @@ from typing import Any
 
 from graphspec import schema
 from graphspec.diagnostics import Diagnostic, Diagnostics, Severity
-from graphspec.graph import Graph, Model, Node, Ref
+from graphspec.graph import Graph, Node, Ref
 from graphspec.source import Source
 
 from graphspec._keras import keras

@@ -299,7 +299,7 @@ class _Expander:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             self.error("GS121", f"`${{{text}}}` is not a name or an arithmetic expression", path, notes=notes,
                        hint="write `${name}` or arithmetic such as `${4 * filters}` (+ - * / // % and parentheses)")
-            raise _Failed
+            raise _Failed from None
         try:
             value = self._eval(tree.body, text, scope, path, notes)
         except ZeroDivisionError:

@@ -103,6 +103,23 @@ class Graph:
                            if r.node in self.nodes)
         return out
 
+    def pick_model(self, requested: str | None, command: str, default: str | None = None) -> str:
+        """The model a command acts on: `requested`, else `default`, else the only public model."""
+        from graphspec.errors import UsageError
+
+        public = [m.name for m in self.public_models()]
+        name = requested or default
+        if name is not None:
+            if name not in self.models:
+                hint = did_you_mean(name, list(self.models))
+                raise UsageError(f"no model named {name!r}; the spec defines {', '.join(self.models)}"
+                                 + (f" ({hint})" if hint else ""))
+            return name
+        if len(public) != 1:
+            raise UsageError(f"the spec defines several models ({', '.join(public)}); choose one with "
+                             f"`graphspec {command} --model NAME`")
+        return public[0]
+
     def consumers(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {n: [] for n in self.nodes}
         for node in self.nodes.values():

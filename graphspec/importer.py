@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import importlib
-import importlib.util
 import inspect
 import json
 import math
 import re
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -444,7 +441,7 @@ class _Importer:
         from graphspec import layers
 
         out = []
-        for path, _, (code, message, hint) in layers.check_args(type_name, args, ("nodes", "x"),
+        for path, _, (_code, message, hint) in layers.check_args(type_name, args, ("nodes", "x"),
                                                                    plugins=self.plugin_tables):
             key = ".".join(str(p) for p in path[2:]) or "(layer)"
             out.append(f"{where}: argument `{key}`: {message}" + (f" ({hint})" if hint else ""))
@@ -665,7 +662,7 @@ class _Importer:
                 return "single", self.ref(args[0], where), call
             if (len(args) == 1 and isinstance(args[0], (list, tuple)) and args[0]
                     and all(_is_tensor(t) for t in args[0])
-                    and not (type_name in catalog.POSITIONAL_INPUT_LAYERS)):
+                    and type_name not in catalog.POSITIONAL_INPUT_LAYERS):
                 return "list", [self.ref(t, where) for t in args[0]], call
             if (len(args) > 1 and all(_is_tensor(t) for t in args)
                     and type_name in catalog.POSITIONAL_INPUT_LAYERS and len(args) <= 3):
@@ -1110,7 +1107,7 @@ def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str
         except Exception as exc:
             text = str(exc)
             if "Lambda" in text or "lambda" in text:
-                raise SpecError([_diag("GS701", f"the model contains a Lambda layer (Python code), which a spec "
+                raise SpecError([_diag("GS701", "the model contains a Lambda layer (Python code), which a spec "
                                        "cannot express", source,
                                        "rewrite it with layers or keras.ops calls, or as a custom layer in a "
                                        "plugin (--plugin)")]) from None
@@ -1136,26 +1133,10 @@ def _kwargs_text(args: dict[str, Any]) -> str:
 
 
 def _load_module(name: str) -> Any:
-    if name.endswith(".py"):
-        path = Path(name).resolve()
-        if not path.is_file():
-            raise UsageError(f"{name}: no such file")
-        mod_name = f"graphspec_import_{path.stem}"
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        if spec is None or spec.loader is None:
-            raise UsageError(f"{name} cannot be imported")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            del sys.modules[mod_name]
-            raise UsageError(f"{name} failed to import: {type(exc).__name__}: {exc}") from None
-        return module
-    try:
-        return importlib.import_module(name)
-    except Exception as exc:
-        raise UsageError(f"module {name!r} failed to import: {type(exc).__name__}: {exc}") from None
+    """A module named on the command line (a .py file or a module name)."""
+    from graphspec import plugins as plugins_mod
+
+    return plugins_mod.load(name)
 
 
 def import_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None,

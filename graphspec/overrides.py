@@ -8,6 +8,7 @@ an overridden value point at the `--set` that made it.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from graphspec import source as source_mod
@@ -26,7 +27,7 @@ def _parse_key(key: str) -> PathKey:
 
 def apply(src: Source, sets: list[str]) -> Source:
     """Return a copy of `src` with each `key=value` applied; raise SourceError if malformed."""
-    data = _copy(src.data if src.data is not None else {})
+    data = copy.deepcopy(src.data if src.data is not None else {})
     overridden: dict[PathKey, str] = dict(src.overrides)
     for item in sets:
         where = Location(f"--set {item}")
@@ -76,14 +77,6 @@ def apply(src: Source, sets: list[str]) -> Source:
             raise SourceError(Diagnostic("GS600", Severity.ERROR, f"--set {key}: cannot set this path", where))
         overridden[path] = item
     return Source(src.file, src.text, data, dict(src.values), dict(src.keys), overridden)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 __all__ = ["apply", "Span"]

@@ -21,6 +21,7 @@ process killed at any moment leaves a run that loads and resumes.
 
 from __future__ import annotations
 
+import copy
 import contextlib
 import dataclasses
 import datetime as dt
@@ -135,22 +136,10 @@ def resume_target(spec: str | Path, run_dir: str | Path | None, runs_root: str |
 
 # -- the spec as trained ---------------------------------------------------------------------------------
 def _pick_model(checked: compiler.Checked, requested: str | None) -> str:
+    """--model, else `train.model`, else the spec's only public model."""
     assert checked.graph is not None and checked.spec is not None
     train = checked.spec.train
-    name = requested or (train.model if train is not None else None)
-    if name is not None:
-        if name not in checked.graph.models:
-            from graphspec.catalog import did_you_mean
-
-            hint = did_you_mean(name, list(checked.graph.models))
-            raise UsageError(f"no model named {name!r}; the spec defines {', '.join(checked.graph.models)}"
-                             + (f" ({hint})" if hint else ""))
-        return name
-    public = [m.name for m in checked.graph.public_models()]
-    if len(public) != 1:
-        raise UsageError(f"the spec defines several models ({', '.join(public)}); choose one with "
-                         "`graphspec train --model NAME` or `train: {model: NAME}`")
-    return public[0]
+    return checked.graph.pick_model(requested, "train", train.model if train is not None else None)
 
 
 def _spec_error(code: str, message: str, checked: compiler.Checked, path: tuple[Any, ...],
@@ -175,7 +164,7 @@ def resolved_spec_text(spec_file: str | Path, sets: list[str], extra: dict[str, 
     src = source_mod.load(str(spec_file))
     if sets:
         src = overrides.apply(src, sets)
-    value = _copy(src.data)
+    value = copy.deepcopy(src.data)
     for dotted, v in extra.items():
         cur = value
         parts = dotted.split(".")
@@ -193,14 +182,6 @@ def resolved_spec_text(spec_file: str | Path, sets: list[str], extra: dict[str, 
     header = (f"# The spec as trained by graphspec: {Path(spec_file)}"
               + (" with " + " ".join(f"--set {s}" for s in sets) if sets else "") + "\n")
     return header + yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=120)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def environment(argv: list[str] | None = None) -> dict[str, Any]:
@@ -229,7 +210,7 @@ def environment(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 # -- building a model for a spec or a run -----------------------------------------------------------------

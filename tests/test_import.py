@@ -271,7 +271,6 @@ def test_keras_file_source(keras_clean: Any, tmp_path: Path) -> None:
 
 
 def test_module_function_source_with_plugin(keras_clean: Any, tmp_path: Path) -> None:
-    keras = keras_clean
     module = tmp_path / "make_model.py"
     module.write_text(textwrap.dedent(f"""
         import importlib.util

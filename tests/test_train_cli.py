@@ -288,7 +288,7 @@ def test_kill_9_during_checkpoints_never_leaves_an_unloadable_file(tmp_path: Pat
         args = ["train", str(spec), "--run-dir", str(folder)] + (["--resume"] if attempt else [])
         proc = start(tmp_path, args)
         try:
-            saving = lambda: ((folder / "state.json").exists() and epochs_in(folder) > done  # noqa: E731
+            saving = lambda done=done: ((folder / "state.json").exists() and epochs_in(folder) > done  # noqa: E731
                               and any((folder / "checkpoints").glob(".epoch-*")))
             assert wait_for(saving, proc, step=0.001), proc.communicate()[1]
             time.sleep(rng.uniform(0.0, 0.03))
