@@ -37,7 +37,7 @@ class LayerScale(keras.layers.Layer):
         return x * self.gamma
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         config.update({"init_values": self.init_values, "projection_dim": self.projection_dim})
         return config
 
@@ -54,6 +54,6 @@ class CustomScaleLayer(keras.layers.Layer):
         return inputs[0] + inputs[1] * self.scale
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         config.update({"scale": self.scale})
         return config

@@ -129,7 +129,7 @@ def _internal_error(file: str, exc: BaseException) -> Any:
 
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if f"{os.sep}graphspec{os.sep}" in f.filename] or frames
-    where = ()
+    where: tuple[str, ...] = ()
     if ours:
         f = ours[-1]
         where = (f"in {Path(f.filename).name}:{f.lineno} ({f.name})",)

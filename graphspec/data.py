@@ -491,6 +491,7 @@ def _hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
 def prepare(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, graph: Any = None,
             locate: Any = None) -> Data:
     """Load, map, transform, split and check: arrays ready for the model, or a GS411 error."""
+    test: Split | None
     try:
         if isinstance(data.source, SyntheticSource):
             train, validation, test = synthetic(data.source, io, seed, int_bounds(graph, io), data.validation_split)
@@ -596,8 +597,8 @@ def _inputs_from_arrays(arrays: Arrays, io: ModelIO, data: DataSpec | None, tran
     for port in io.inputs:
         if port.name in arrays or port.keras_name in arrays:
             arr = arrays[port.name if port.name in arrays else port.keras_name]
-        elif isinstance(mapping.get(port.name), str) and mapping[port.name] in arrays:
-            arr = arrays[mapping[port.name]]
+        elif isinstance(column := mapping.get(port.name), str) and column in arrays:
+            arr = arrays[column]
         elif len(io.inputs) == 1 and len(arrays) == 1:
             arr = next(iter(arrays.values()))
         elif len(io.inputs) == 1 and "x" in arrays:

@@ -242,7 +242,7 @@ class Emitter:
         if name in self.models:
             return self.models[name]
         m = self.graph.models[name]
-        inputs = []
+        inputs: list[Any] = []
         for r in m.inputs:
             if r.node in self.failed:
                 raise _Failed(r.node)

@@ -314,6 +314,7 @@ class _Expander:
         return value
 
     def _eval(self, node: ast.AST, text: str, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> Any:
+        value: Any
         if isinstance(node, ast.Constant) and _number(node.value):
             value = node.value
         elif isinstance(node, ast.Name):
@@ -511,13 +512,13 @@ class _Expander:
                 implicit = previous
                 if first and not frame.strict:
                     implicit, why_none = self._only_input(top_inputs)
-                outs = self.instance(local, node, npath, frame, implicit, why_none)
-                if outs is not None and len(outs) == 1:
-                    previous, why_none = outs[0], ""
+                produced = self.instance(local, node, npath, frame, implicit, why_none)
+                if produced is not None and len(produced) == 1:
+                    previous, why_none = produced[0], ""
                 else:
                     previous = None
                     why_none = f"`{local}` is an instance of a block with several outputs"
-                failed_before = outs is None
+                failed_before = produced is None
                 after_instance = True
                 first = False
                 continue
@@ -699,7 +700,7 @@ class _Expander:
                     return None
                 if implicit is None:
                     where = f"block `{frame.block}`" if frame.strict else "the spec"
-                    self.error("GS205", f"cannot tell the input of instance `{frame.prefix + npath[-1]}` in {where}"
+                    self.error("GS205", f"cannot tell the input of instance `{frame.prefix}{npath[-1]}` in {where}"
                                + (f": {why_none}" if why_none else ""), npath, key=True,
                                hint="say which with `inputs:`", notes=notes)
                     return None
@@ -770,6 +771,14 @@ class _Expander:
             top_notes = dict(self.value_notes)
             nodes = out.get("nodes")
             if isinstance(nodes, dict) and any(isinstance(v, dict) and "block" in v for v in nodes.values()):
+                # Expansion builds node names from these keys: one that YAML read as a
+                # number (`1: {block: b}`) is reported here, before the schema sees it.
+                bad_names = [k for k in nodes if not isinstance(k, str)]
+                for k in bad_names:
+                    self.error("GS102", f"node names must be strings; got {_fmt(k)}", ("nodes", k), key=True,
+                               hint=f'quote it: `"{k}"`')
+                if bad_names:
+                    return self._source(out, top_notes)
                 self.dropped = {k for k, v in nodes.items() if isinstance(v, dict) and "block" in v}
                 ins = out.get("inputs")
                 top_inputs = [str(k) for k in ins] if isinstance(ins, dict) else None
@@ -808,10 +817,10 @@ class _Expander:
                         if p[:len(origin)] == origin:
                             overrides[new + p[len(origin):]] = item
                 if name in self.added_inputs:
-                    span = src.keys.get(origin) or src.values.get(origin)
-                    if span is not None:
-                        values[new + ("inputs",)] = span
-                        keys[new + ("inputs",)] = span
+                    at = src.keys.get(origin) or src.values.get(origin)
+                    if at is not None:
+                        values[new + ("inputs",)] = at
+                        keys[new + ("inputs",)] = at
                 if notes:
                     origins[new] = tuple(reversed(notes))
                 for p, note in self.node_value_notes.get(name, {}).items():

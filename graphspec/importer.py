@@ -32,7 +32,7 @@ import inspect
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -271,14 +271,14 @@ class _Importer:
         return self.app_classes()[type_name]
 
     # -- layer arguments ------------------------------------------------------------------
-    def required(self, type_name: str, cls: type) -> list[str]:
+    def required(self, type_name: str, cls: type[Any]) -> list[str]:
         if type_name in catalog.LAYERS:
             return [k for k, p in catalog.LAYERS[type_name]["params"].items() if p.get("required")]
         sig = inspect.signature(cls.__init__)
         return [p.name for p in list(sig.parameters.values())[1:]
                 if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
-    def param_order(self, type_name: str, cls: type, config_keys: list[str]) -> list[str]:
+    def param_order(self, type_name: str, cls: type[Any], config_keys: list[str]) -> list[str]:
         """The layer's own arguments in signature order, then base arguments (trainable, dtype, ...)."""
         if type_name in catalog.LAYERS:
             own = list(catalog.LAYERS[type_name]["params"])
@@ -287,12 +287,14 @@ class _Importer:
                    if p not in {"args", "kwargs"}]
         return own + [k for k in config_keys if k not in own]
 
-    def defaults(self, cls: type, required: dict[str, Any]) -> dict[str, Any] | None:
+    def defaults(self, cls: type[Any], required: dict[str, Any]) -> dict[str, Any] | None:
         """The config of `cls` built with only its required arguments (None if that fails)."""
         key = (cls, json.dumps(required, sort_keys=True, default=str))
         if key not in self._defaults:
             self._defaults[key] = None
-            for make in (lambda: cls(**required), lambda: cls.from_config(dict(required))):  # type: ignore[attr-defined]
+            makers: tuple[Callable[[], Any], ...] = (lambda: cls(**required),
+                                                     lambda: cls.from_config(dict(required)))
+            for make in makers:
                 try:
                     self._defaults[key] = _norm(make().get_config())
                     break
@@ -623,8 +625,8 @@ class _Importer:
                 self.layer_def[id(op)] = name
             style, refs, call = self.layer_inputs(op, c.node, type_name, where)
         else:
-            name = self.op_names.get(id(op)) if n_call == 0 else None
-            name = name or self.claim(op.name, op.name, prefix=prefix)
+            known = self.op_names.get(id(op)) if n_call == 0 else None
+            name = known or self.claim(op.name, op.name, prefix=prefix)
             fn, args, style, refs = self.op_call(op, c.node, where)
             entry = {"op": fn, **args}
             call = {}

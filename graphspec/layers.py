@@ -443,9 +443,9 @@ def check_application(name: str, args: dict[str, Any], path: PathKey) -> list[tu
             out.append((path + (key,), True, ("GS111", f"{name} has no argument {key!r}", hint)))
             continue
         check = APPLICATION_RULES.get(key) or _by_default(params[key].get("default"))
-        problem = check(value)
-        if problem:
-            out.append((path + (key,), False, problem))
+        found = check(value)
+        if found:
+            out.append((path + (key,), False, found))
     return out
 
 
@@ -484,7 +484,7 @@ def check_op(name: str, args: dict[str, Any], path: PathKey) -> list[tuple[PathK
             out.append((path + (key,), True, ("GS111", f"op {name} has no argument {key!r}",
                                                did_you_mean(key, sorted(params)))))
             continue
-        problem = dtype(value) if key == "dtype" else json_value(value)
-        if problem:
-            out.append((path + (key,), False, problem))
+        found = dtype(value) if key == "dtype" else json_value(value)
+        if found:
+            out.append((path + (key,), False, found))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from graphspec import layers, schema
 from graphspec.catalog import did_you_mean
@@ -70,7 +71,7 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-def _type_message(err: dict[str, Any]) -> str:
+def _type_message(err: ErrorDetails) -> str:
     msg = str(err["msg"])
     inp = err.get("input")
     if err["type"] == "missing":
@@ -83,7 +84,7 @@ def _type_message(err: dict[str, Any]) -> str:
     return f"{msg[0].lower()}{msg[1:]}; got {shown}"
 
 
-def _literal_hint(err: dict[str, Any]) -> str | None:
+def _literal_hint(err: ErrorDetails) -> str | None:
     """Did-you-mean for a value that must be one of a few strings (`dtype: float33`)."""
     import re
 
@@ -103,7 +104,7 @@ def schema_diagnostics(src: Source, exc: ValidationError, model: type[BaseModel]
     deeper = [any(len(q) > len(p) and q[:len(p)] == p for q in paths) for p in paths]
     errors = [e for e, d in zip(errors, deeper) if not (d and _CODE_BY_TYPE.get(e["type"], "GS102") == "GS102")]
     # A misspelt field is reported once, as unknown with a did-you-mean, not also as missing.
-    suggested = set()
+    suggested: set[tuple[tuple[int | str, ...], str]] = set()
     for err in errors:
         if err["type"] == "extra_forbidden":
             loc = tuple(err["loc"])
@@ -144,10 +145,11 @@ def _problem(src: Source, path: PathKey, at_key: bool, problem: layers.Problem) 
     return Diagnostic(code, Severity.ERROR, message, src.location(path, key=at_key), hint)
 
 
-def check_nodes(src: Source, spec: schema.Spec, plugin_layers: dict[str, dict[str, Any]]) -> list[Diagnostic]:
+def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
+                plugin_layers: dict[str, dict[str, Any]]) -> list[Diagnostic]:
     """Check every node's kind, layer type and arguments."""
     out: list[Diagnostic] = []
-    for name, node in spec.nodes.items():
+    for name, node in nodes.items():
         path: PathKey = ("nodes", name)
         kinds = [k for k in ("type", "share", "model", "application", "op") if getattr(node, k) is not None]
         if len(kinds) != 1:
@@ -205,14 +207,13 @@ def parse(src: Source, *, plugin_layers: dict[str, dict[str, Any]] | None = None
     if spec is None:
         nodes = src.data.get("nodes")
         if isinstance(nodes, dict):
-            partial = {}
+            partial: dict[str, schema.NodeSpec] = {}
             for k, v in nodes.items():
                 try:
                     partial[k] = schema.NodeSpec.model_validate(v)
                 except (ValidationError, TypeError):
                     pass
-            fake = schema.Spec.model_construct(nodes=partial)
-            diags.extend(check_nodes(src, fake, plugin_layers or {}))
+            diags.extend(check_nodes(src, partial, plugin_layers or {}))
         return None, diags
-    diags.extend(check_nodes(src, spec, plugin_layers or {}))
+    diags.extend(check_nodes(src, spec.nodes, plugin_layers or {}))
     return spec, diags

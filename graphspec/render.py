@@ -95,7 +95,7 @@ def model_totals(model: Any) -> dict[str, int]:
 
 
 def summary_json(models: Sequence[Any]) -> str:
-    doc = {"models": []}
+    doc: dict[str, list[dict[str, Any]]] = {"models": []}
     for m in models:
         totals = model_totals(m)
         doc["models"].append({

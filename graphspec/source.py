@@ -112,8 +112,11 @@ class NotedLocation(Location):
     notes: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
 
 
-def _located(notes: tuple[str, ...], *args: Any) -> Location:
-    return NotedLocation(*args, notes=notes) if notes else Location(*args)
+def _located(notes: tuple[str, ...], file: str, line: int = 0, col: int = 0, end_line: int = 0,
+             end_col: int = 0) -> Location:
+    if notes:
+        return NotedLocation(file, line, col, end_line, end_col, notes=notes)
+    return Location(file, line, col, end_line, end_col)
 
 
 class SourceError(Exception):

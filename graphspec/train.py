@@ -59,7 +59,7 @@ CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
 
 EXIT_OK, EXIT_FAILED = 0, 1
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class RunFailed(GraphSpecError):
@@ -181,7 +181,8 @@ def resolved_spec_text(spec_file: str | Path, sets: list[str], extra: dict[str, 
                 source[split] = str(base / source[split])
     header = (f"# The spec as trained by graphspec: {Path(spec_file)}"
               + (" with " + " ".join(f"--set {s}" for s in sets) if sets else "") + "\n")
-    return header + yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=120)
+    body: str = yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=120)  # no stream: a str
+    return header + body
 
 
 def environment(argv: list[str] | None = None) -> dict[str, Any]:
@@ -494,7 +495,7 @@ class _Run(keras.callbacks.Callback):
             self.model.stop_training = True
             self.t.progress.epoch_done(epoch, logs, "  [interrupted: epoch discarded]")
             return
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if _is_number(v)}}
+        row: dict[str, Any] = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if _is_number(v)}}
         row["learning_rate"] = self.epoch_lr if self.epoch_lr is not None else _lr(self.model)
         row["time"] = round(time.monotonic() - self.epoch_started, 3)
         improved = self.t.save_epoch(epoch + 1, row)
@@ -1031,6 +1032,6 @@ def results_table(result: RunResult) -> Any:
     for n in names:
         table.add_row(n, fmt(last.get(n)), fmt(last.get(f"val_{n}")), fmt((result.test_metrics or {}).get(n)))
     if result.best:
-        table.caption = (f"best {result.best.get('monitor')} {float(result.best.get('value')):.4f} at epoch "
+        table.caption = (f"best {result.best.get('monitor')} {float(result.best['value']):.4f} at epoch "
                          f"{result.best.get('epoch')}; run folder: {result.run_dir}")
     return table

@@ -414,6 +414,20 @@ def test_repeat_needs_as_many_outputs_as_inputs() -> None:
     only_error(r, "GS126")
 
 
+def test_node_name_read_as_a_number_next_to_an_instance() -> None:
+    # Regression: expansion built a node name from the key 1 and crashed with a TypeError.
+    r = check(MLP, """
+        nodes:
+          1: {block: mlp, params: {units: 4}}
+          2.5: {type: Dense, units: 3}
+    """)
+    errs = errors(r)
+    assert [e.code for e in errs] == ["GS102", "GS102"], [(e.code, e.message) for e in errs]
+    assert "must be strings; got 1" in errs[0].message
+    assert errs[0].hint == 'quote it: `"1"`'
+    assert [e.location.line for e in errs] == [line_of(r, "1: {block"), line_of(r, "2.5: {type")]
+
+
 def test_expansion_budget() -> None:
     r = check("""
         blocks:
