@@ -9,6 +9,7 @@ plugin named on the command line or in project configuration provides.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -73,9 +74,23 @@ def scan(plugin: str) -> dict[str, dict[str, Any]]:
     if path is None or not path.is_file():
         raise UsageError(f"plugin {plugin!r} not found")
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+        st = path.stat()
+    except OSError as exc:
         raise UsageError(f"plugin {plugin!r} cannot be read: {exc}") from None
+    # Parsed once per file version: commands and tests check many specs per process.
+    found = _scan_file(str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if isinstance(found, str):
+        raise UsageError(f"plugin {plugin!r} cannot be read: {found}")
+    return {name: dict(params) for name, params in found.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _scan_file(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, Any]] | str:
+    """The classes of one plugin file, or the error text; keyed by the file's version."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
+        return str(exc)
     out: dict[str, dict[str, Any]] = {}
     for item in tree.body:
         if not isinstance(item, ast.ClassDef):
