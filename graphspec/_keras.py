@@ -41,14 +41,22 @@ def load() -> Any:
     if "keras" in sys.modules and "tensorflow" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _quiet_fd2():
-        import tensorflow as tf
-        import keras as _keras
+    try:
+        with _quiet_fd2():
+            import tensorflow as tf
+            import keras as _keras
 
-        try:
-            tf.config.list_physical_devices()
-        except Exception:  # device discovery problems surface later, when used
-            pass
+            try:
+                tf.config.list_physical_devices()
+            except Exception:  # device discovery problems surface later, when used
+                pass
+    except ImportError as exc:
+        from graphspec.errors import UsageError
+
+        raise UsageError(
+            f"this command builds Keras models and needs TensorFlow, which cannot be imported ({exc}); "
+            "install it with `pip install tensorflow` (lint, schema and plot work without it)"
+        ) from None
     return _keras
 
 

@@ -190,3 +190,19 @@ def test_schema_command_prints_json_schema() -> None:
     doc = json.loads(result.stdout)
     assert doc["title"] == "Spec"
     assert "nodes" in doc["properties"]
+
+
+def test_build_without_tensorflow_says_how_to_install_it() -> None:
+    """On a lint-only install, commands that build models explain what is missing (exit 2)."""
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('tensorflow', 'keras'):\n"
+            "            raise ImportError(f'No module named {name!r}')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from graphspec.cli import app\n"
+            f"app(['build', {str(SPECS / 'mnist_mlp.yaml')!r}], prog_name='graphspec')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "needs TensorFlow" in proc.stderr and "pip install tensorflow" in proc.stderr
+    assert "Traceback" not in proc.stderr
