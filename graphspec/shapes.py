@@ -1727,3 +1727,180 @@ def _additive_attention(ctx: _Ctx, x: list[_FullShape]) -> _Result:
     q, v = x[0], x[1]
     n = ctx.weight("scale", (q[-1],), x) if ctx.flag("use_scale", True) else 0
     return _Result([(*q[:-1], v[-1])], trainable=n)
+
+
+# ---------------------------------------------------------------------------
+# keras.ops between layers (`op:` nodes): registered as "ops.<name>"
+# ---------------------------------------------------------------------------
+# Shapes here include the batch axis (ops see whole tensors); rules that would
+# move or drop the batch axis raise NoRule rather than guess.
+
+
+def _broadcast(ctx: _Ctx, a: _FullShape, b: _FullShape) -> _FullShape:
+    """Port of keras.src.ops.operation_utils.broadcast_shapes."""
+    s1, s2 = list(a), list(b)
+    if len(s1) > len(s2):
+        s2 = [1] * (len(s1) - len(s2)) + s2
+    if len(s1) < len(s2):
+        s1 = [1] * (len(s2) - len(s1)) + s1
+    out: list[Dim] = list(s1)
+    for i, (d1, d2) in enumerate(zip(s1, s2)):
+        if d1 == 1:
+            out[i] = d2
+        elif d1 is None:
+            out[i] = None if d2 == 1 else d2
+        elif d2 == 1 or d2 is None or d2 == d1:
+            out[i] = d1
+        else:
+            raise ctx.error("operand shapes cannot be broadcast together",
+                            f"shapes={_fmt(a[1:] if a else a)} and {_fmt(b[1:] if b else b)} "
+                            f"(with the batch axis: {list(a)} and {list(b)})",
+                            "dimensions must be equal, or one of them 1")
+    return tuple(out)
+
+
+def _operands(ctx: _Ctx, x: list[_FullShape], params: tuple[str, ...]) -> list[_FullShape]:
+    """Tensor inputs fill the parameters in order; constants come from the args."""
+    tensors = list(x)
+    out: list[_FullShape] = []
+    for p in params:
+        if p in ctx.args:
+            if not isinstance(ctx.args[p], (int, float)) or isinstance(ctx.args[p], bool):
+                raise ctx.no_rule(f"constant `{p}` that is not a number")
+            if tensors and len(out) == 0 and p == params[0]:
+                # A constant before a tensor: the tensor must then be passed by name
+                # (`inputs: {x2: ...}`), which this rule cannot see.
+                raise ctx.no_rule(f"constant `{p}` before a tensor operand")
+            out.append(())
+        elif tensors:
+            out.append(tensors.pop(0))
+        else:
+            raise ctx.no_rule(f"operand `{p}` is missing")
+    if tensors:
+        raise ctx.no_rule("more tensors than operands")
+    return out
+
+
+def _binary(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    a, b = _operands(ctx, x, ("x1", "x2"))
+    return _Result([_broadcast(ctx, a, b)])
+
+
+_BINARY_OPS = (
+    "add", "subtract", "multiply", "divide", "true_divide", "maximum", "minimum", "power",
+    "floor_divide", "mod", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
+    "logical_and", "logical_or", "logical_xor", "arctan2",
+)
+for _op in _BINARY_OPS:
+    _rule(f"ops.{_op}", args=("x1", "x2"), n_inputs=(1, 2))(_binary)
+
+
+def _unary(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    axis = ctx.get("axis")
+    if _is_int(axis) and not -len(x[0]) <= axis < len(x[0]):
+        raise ctx.error("`axis` is out of range", f"axis={axis}, rank={len(x[0])} (with the batch axis)")
+    return _Result([x[0]])
+
+
+# Element-wise functions of one tensor, with the non-tensor arguments each takes.
+_UNARY_OPS: dict[str, tuple[str, ...]] = {
+    "relu": (), "relu6": (), "sigmoid": (), "tanh": (), "exp": (), "log": (), "sqrt": (), "square": (),
+    "abs": (), "absolute": (), "negative": (), "softplus": (), "softsign": (), "silu": (), "swish": (),
+    "hard_sigmoid": (), "hard_silu": (), "hard_swish": (), "log_sigmoid": (), "selu": (), "sin": (),
+    "cos": (), "erf": (), "floor": (), "ceil": (), "sign": (), "reciprocal": (), "rsqrt": (),
+    "stop_gradient": (), "logical_not": (), "round": ("decimals",), "gelu": ("approximate",),
+    "elu": ("alpha",), "leaky_relu": ("negative_slope",), "cast": ("dtype",), "clip": ("x_min", "x_max"),
+    "softmax": ("axis",), "log_softmax": ("axis",), "nan_to_num": ("nan", "posinf", "neginf"),
+}
+for _op, _extra in _UNARY_OPS.items():
+    _rule(f"ops.{_op}", args=_extra)(_unary)
+
+
+@_rule("ops.reshape", args=("newshape",))
+def _op_reshape(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    new = ctx.required("newshape")
+    if not isinstance(new, list) or not all(_is_int(d) for d in new):
+        raise ctx.no_rule("`newshape` is not a list of integers")
+    # Only reshapes that keep the batch axis first, written -1 or None-free after it.
+    if not new or new[0] != -1 or any(d == -1 for d in new[1:]) or any(d < 1 for d in new[1:]):
+        raise ctx.no_rule("the batch axis must stay first, written -1")
+    rest = x[0][1:]
+    if all(d is not None for d in rest) and _prod([int(d) for d in rest if d is not None]) != _prod(new[1:]):  # type: ignore[misc]
+        raise ctx.error("the new shape does not hold the same number of values per sample",
+                        f"input_shape={_fmt(rest)}, newshape={new}")
+    return _Result([(None, *new[1:])])
+
+
+@_rule("ops.transpose", args=("axes",))
+def _op_transpose(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    axes = ctx.get("axes")
+    if not isinstance(axes, list) or sorted(axes) != list(range(len(x[0]))) or axes[0] != 0:
+        raise ctx.no_rule("only permutations that keep the batch axis first are modelled")
+    return _Result([tuple(x[0][a] for a in axes)])
+
+
+@_rule("ops.concatenate", args=("axis",), n_inputs=(1, None))
+def _op_concatenate(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    axis = ctx.get("axis", 0)
+    rank = len(x[0])
+    if not _is_int(axis) or not -rank <= axis < rank or axis % rank == 0:
+        raise ctx.no_rule("concatenation along the batch axis (keras.ops.concatenate's default axis=0)")
+    axis %= rank
+    if any(len(s) != rank for s in x):
+        raise ctx.error("inputs must have the same rank", f"input_shapes=[{_fmt_all([s[1:] for s in x])}]")
+    total: Dim = 0
+    for s in x:
+        for i in range(rank):
+            if i != axis and s[i] is not None and x[0][i] is not None and s[i] != x[0][i]:
+                raise ctx.error("inputs must match except along `axis`",
+                                f"input_shapes=[{_fmt_all([t[1:] for t in x])}], axis={axis}")
+        total = None if total is None or s[axis] is None else total + s[axis]
+    out = list(x[0])
+    out[axis] = total
+    return _Result([tuple(out)])
+
+
+@_rule("ops.mean", "ops.sum", "ops.max", "ops.min", "ops.prod", "ops.std", "ops.var",
+       args=("axis", "keepdims", "initial", "dtype"))
+def _op_reduce(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    axis = ctx.get("axis")
+    rank = len(x[0])
+    axes = [axis] if _is_int(axis) else axis
+    if not isinstance(axes, list) or not axes or not all(_is_int(a) and -rank <= a < rank for a in axes):
+        raise ctx.no_rule("only reductions over given axes are modelled")
+    norm = {a % rank for a in axes}
+    if 0 in norm:
+        raise ctx.no_rule("a reduction over the batch axis")
+    keep = bool(ctx.get("keepdims", False))
+    out = tuple((1 if i in norm else d) for i, d in enumerate(x[0]) if keep or i not in norm)
+    return _Result([out])
+
+
+@_rule("ops.expand_dims", args=("axis",))
+def _op_expand_dims(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    axis = ctx.required("axis")
+    rank = len(x[0]) + 1
+    if not _is_int(axis) or not -rank <= axis < rank or axis % rank == 0:
+        raise ctx.no_rule("only new axes after the batch axis are modelled")
+    out = list(x[0])
+    out.insert(axis % rank, 1)
+    return _Result([tuple(out)])
+
+
+# ---------------------------------------------------------------------------
+# graphspec.app_layers: the built-in plugin's layers (keras.applications helpers)
+# ---------------------------------------------------------------------------
+
+
+@_rule("LayerScale", args=("init_values", "projection_dim"))
+def _layer_scale(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    dim = ctx.required("projection_dim")
+    if not _is_int(dim) or dim < 1:
+        raise ctx.error("`projection_dim` must be a positive integer", f"projection_dim={dim!r}")
+    out = _broadcast(ctx, x[0], (dim,))
+    return _Result([out], trainable=dim)
+
+
+@_rule("CustomScaleLayer", args=("scale",), n_inputs=(2, 2))
+def _custom_scale(ctx: _Ctx, x: list[_FullShape]) -> _Result:
+    return _Result([_broadcast(ctx, x[0], x[1])])

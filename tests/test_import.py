@@ -373,6 +373,12 @@ def test_application_round_trip(keras_clean: Any, tmp_path: Path, app: str, kwar
     original = getattr(keras.applications, app)(weights=None, **kwargs)
     imp = importer.import_model(original, source=f"keras.applications.{app}", verify=False)
     rebuilt = build_back(imp.text, tmp_path, plugins=imp.plugins)
+    # Static inference (what `graphspec lint` reports, no TensorFlow) agrees with Keras too.
+    static = compiler.check(tmp_path / "spec.yaml", plugins=imp.plugins)
+    assert [d.code for d in static.diagnostics] == []
+    (info,) = [m for m in static.analysis.models.values() if m.name == rebuilt.name]
+    assert info.params == original.count_params()
+    assert info.trainable == sum(int(np.prod(w.shape)) for w in original.trainable_weights)
     if batch is None:
         batch = (1, *(d or 64 for d in original.input_shape[1:]))
     x = np.random.default_rng(0).uniform(0.0, 255.0, batch).astype("float32")
