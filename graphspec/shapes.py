@@ -1738,11 +1738,13 @@ def _additive_attention(ctx: _Ctx, x: list[_FullShape]) -> _Result:
 
 def _broadcast(ctx: _Ctx, a: _FullShape, b: _FullShape) -> _FullShape:
     """Port of keras.src.ops.operation_utils.broadcast_shapes."""
-    s1, s2 = list(a), list(b)
+    s1: list[Dim] = list(a)
+    s2: list[Dim] = list(b)
+    pad: list[Dim] = [1] * abs(len(s1) - len(s2))
     if len(s1) > len(s2):
-        s2 = [1] * (len(s1) - len(s2)) + s2
-    if len(s1) < len(s2):
-        s1 = [1] * (len(s2) - len(s1)) + s1
+        s2 = pad + s2
+    elif len(s1) < len(s2):
+        s1 = pad + s1
     out: list[Dim] = list(s1)
     for i, (d1, d2) in enumerate(zip(s1, s2)):
         if d1 == 1:
@@ -1825,7 +1827,7 @@ def _op_reshape(ctx: _Ctx, x: list[_FullShape]) -> _Result:
     if not new or new[0] != -1 or any(d == -1 for d in new[1:]) or any(d < 1 for d in new[1:]):
         raise ctx.no_rule("the batch axis must stay first, written -1")
     rest = x[0][1:]
-    if all(d is not None for d in rest) and _prod([int(d) for d in rest if d is not None]) != _prod(new[1:]):  # type: ignore[misc]
+    if all(d is not None for d in rest) and _prod([int(d) for d in rest if d is not None]) != _prod(new[1:]):
         raise ctx.error("the new shape does not hold the same number of values per sample",
                         f"input_shape={_fmt(rest)}, newshape={new}")
     return _Result([(None, *new[1:])])
