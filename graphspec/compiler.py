@@ -76,12 +76,15 @@ def check(
     if spec is None:
         return result
     if diags.has_errors:
-        # Errors in layers and arguments leave the graph intact: report its problems
-        # too (an undefined reference next to a misspelt argument), but stop there.
+        # Schema errors leave placeholders (parse.salvage) and argument errors leave
+        # the graph intact: report its problems too (an undefined reference next to a
+        # misspelt argument), but stop there. Warnings wait for a file without errors:
+        # with parts left out, "unused" would be guesswork.
         graph, graph_diags = graph_mod.resolve(src, spec)
-        diags.extend(graph_diags)
-        if graph is not None:
-            diags.extend(checks.run(src, graph))
+        diags.extend(d for d in graph_diags if d.is_error)
+        models_lost = isinstance(src.data, dict) and src.data.get("models") is not None and not spec.models
+        if graph is not None and not models_lost:
+            diags.extend(d for d in checks.run(src, graph) if d.is_error)
         return result
     result.spec = spec
     graph, graph_diags = graph_mod.resolve(src, spec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from graphspec import layers, schema
@@ -202,18 +202,71 @@ def parse(src: Source, *, plugin_layers: dict[str, dict[str, Any]] | None = None
         spec = schema.Spec.model_validate(src.data)
     except ValidationError as exc:
         diags.extend(schema_diagnostics(src, exc))
+        salvaged = salvage(src.data)
+        if salvaged is None:
+            return None, diags
         # Report layer-level problems too, on the parts that did validate.
-        spec = None
-    if spec is None:
-        nodes = src.data.get("nodes")
-        if isinstance(nodes, dict):
-            partial: dict[str, schema.NodeSpec] = {}
-            for k, v in nodes.items():
-                try:
-                    partial[k] = schema.NodeSpec.model_validate(v)
-                except (ValidationError, TypeError):
-                    pass
-            diags.extend(check_nodes(src, partial, plugin_layers or {}))
-        return None, diags
+        valid = {k: v for k, v in salvaged.nodes.items() if v.type != BROKEN}
+        diags.extend(check_nodes(src, valid, plugin_layers or {}))
+        return salvaged, diags
     diags.extend(check_nodes(src, spec.nodes, plugin_layers or {}))
     return spec, diags
+
+
+# The layer type of a placeholder for a node whose own schema errors were reported:
+# it keeps the node's name and place in the chain, so the graph stage can still
+# check everything else without repeating or inventing errors about it.
+BROKEN = "<invalid node>"
+
+
+def salvage(data: dict[str, Any]) -> schema.Spec | None:
+    """A Spec of the parts of `data` that validate on their own, for later stages to check.
+
+    Invalid nodes and inputs become placeholders; invalid models and other sections
+    are left out. None when not even the skeleton validates.
+    """
+    def valid(model: Any, value: Any) -> bool:
+        try:
+            model.validate_python(value)
+            return True
+        except (ValidationError, TypeError):
+            return False
+
+    fields = schema.Spec.model_fields
+    out: dict[str, Any] = {"graphspec": schema.FORMAT_VERSION, "name": "spec", "nodes": {}}
+    name = data.get("name")
+    if valid(TypeAdapter(schema.Name), name):
+        out["name"] = name
+    nodes = data.get("nodes")
+    if not isinstance(nodes, dict) or not nodes:
+        return None  # no graph to check
+    node_adapter = TypeAdapter(schema.NodeSpec)
+    for key, value in nodes.items():
+        if not valid(TypeAdapter(schema.Name), key):
+            continue
+        if valid(node_adapter, value):
+            out["nodes"][key] = value
+        else:
+            raw = value.get("inputs") if isinstance(value, dict) else None
+            keep = raw if valid(TypeAdapter(schema.Refs), raw) else None
+            out["nodes"][key] = {"type": BROKEN, **({"inputs": keep} if keep is not None else {})}
+    inputs = data.get("inputs")
+    if isinstance(inputs, dict):
+        adapter: TypeAdapter[Any] = TypeAdapter(dict[schema.Name, schema.InputSpec | list[schema.Dim | None]])
+        out["inputs"] = {k: (v if valid(adapter, {k: v}) else [1]) for k, v in inputs.items()
+                         if valid(TypeAdapter(schema.Name), k)}
+    models = data.get("models")
+    if isinstance(models, dict):
+        models_adapter: TypeAdapter[Any] = TypeAdapter(dict[schema.Name, schema.ModelSpec])
+        kept = {k: v for k, v in models.items() if valid(models_adapter, {k: v})}
+        out["models"] = kept or None
+    for key in fields:
+        if key in out or key not in data:
+            continue
+        trial = {**out, key: data[key]}
+        if valid(TypeAdapter(schema.Spec), trial):
+            out[key] = data[key]
+    try:
+        return schema.Spec.model_validate(out)
+    except ValidationError:
+        return None

@@ -150,3 +150,31 @@ def test_check_never_imports_tensorflow() -> None:
 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_schema_errors_do_not_hide_graph_errors() -> None:
+    """A misspelt field, a cycle and a bad argument: all three in one run."""
+    text = textwrap.dedent("""\
+        graphspec: 1
+        name: multi
+        inputs:
+          x: {shape: [8], dtyp: float32}
+        nodes:
+          a: {type: Dense, units: 4, inputs: b}
+          b: {type: Dense, units: 2, inputs: a}
+          c: {type: Dense, units: "2", inputs: x}
+          d: {type: Dense, units: 2, inputs: c, call: {training: [1]}}
+          e: {type: Add, inputs: [d, zz]}
+        models:
+          m: {outputs: e}
+        """)
+    result = check(text)
+    assert [(d.code, d.location.line) for d in result.diagnostics.sorted()] == [
+        ("GS101", 4), ("GS202", 6), ("GS112", 8), ("GS102", 9), ("GS200", 10)]
+
+
+def test_invalid_node_is_a_placeholder_not_an_undefined_name() -> None:
+    """References to a node with schema errors are not reported again as undefined."""
+    text = SPEC.replace("a: {type: Dense, units: 4}", "a: {type: Dense, units: 4, call: 7}")
+    result = check(text)
+    assert [d.code for d in result.diagnostics.sorted()] == ["GS102"]
