@@ -26,6 +26,11 @@ MAX_ELEMENTS = 2**31  # elements of one activation, per sample
 BYTES_PER_PARAM = 4
 
 
+# Call arguments that carry masks or states, not the tensors a layer's shape rule is about.
+_NOT_DATA = {"mask", "initial_state", "attention_mask", "query_mask", "value_mask", "key_mask", "constants",
+             "training"}
+
+
 @dataclasses.dataclass
 class NodeInfo:
     name: str
@@ -75,8 +80,11 @@ class _Analyzer:
         self.diags.add(Diagnostic(code, severity, message, self.src.location(path, key=True), hint, notes))
 
     def input_shapes(self, node: Node) -> list[Shape] | None:
+        """Shapes of the tensors the layer computes on (masks and states passed by name are not)."""
         out: list[Shape] = []
-        for ref in node.inputs:
+        for i, ref in enumerate(node.inputs):
+            if node.style == "dict" and node.input_keys[i] in _NOT_DATA:
+                continue
             info = self.nodes.get(ref.node)
             if info is None or info.outputs is None or ref.layer is not None:
                 return None

@@ -178,3 +178,19 @@ def test_invalid_node_is_a_placeholder_not_an_undefined_name() -> None:
     text = SPEC.replace("a: {type: Dense, units: 4}", "a: {type: Dense, units: 4, call: 7}")
     result = check(text)
     assert [d.code for d in result.diagnostics.sorted()] == ["GS102"]
+
+
+def test_masks_passed_by_name_are_not_shape_operands() -> None:
+    text = textwrap.dedent("""\
+        graphspec: 1
+        name: masked
+        inputs:
+          tokens: {shape: [null], dtype: int32}
+        nodes:
+          emb: {type: Embedding, input_dim: 50, output_dim: 8, mask_zero: true}
+          keep: {op: not_equal, x2: 0, inputs: tokens}
+          lstm: {type: LSTM, units: 4, inputs: {sequences: emb, mask: keep}}
+        """)
+    result = check(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.analysis.nodes["lstm"].outputs == ((4,),)
