@@ -11,10 +11,7 @@ ratio. Target: ratio <= 1.10 (graphspec adds under 10% to Keras's own build).
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,28 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from graphspec import compiler  # noqa: E402
 from graphspec._keras import keras  # noqa: E402
+from bench.timing import paired  # noqa: E402
 from tests.guide import CASES, PLUGIN  # noqa: E402
-
-
-def once(fn) -> float:  # type: ignore[no-untyped-def]
-    keras.backend.clear_session()
-    gc.collect()
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def paired(ours, theirs, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """Alternate the two sides so that drift of the machine hits both alike; medians."""
-    a, b = [], []
-    for i in range(repeat):
-        if i % 2:
-            a.append(once(ours))
-            b.append(once(theirs))
-        else:
-            b.append(once(theirs))
-            a.append(once(ours))
-    return statistics.median(a), statistics.median(b)
 
 
 def main() -> int:

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gc
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,29 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from graphspec import compiler, importer  # noqa: E402
 from graphspec._keras import keras  # noqa: E402
+from bench.timing import paired  # noqa: E402
 
 TARGET = 1.10
-
-
-def once(fn: Callable[[], Any]) -> float:
-    keras.backend.clear_session()
-    gc.collect()
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def paired(ours: Callable[[], Any], theirs: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    """Alternate the two sides so that drift of the machine hits both alike; medians."""
-    a, b = [], []
-    for i in range(repeat):
-        if i % 2:
-            a.append(once(ours))
-            b.append(once(theirs))
-        else:
-            b.append(once(theirs))
-            a.append(once(ours))
-    return statistics.median(a), statistics.median(b)
 
 
 def main() -> int:
