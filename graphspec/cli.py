@@ -64,7 +64,15 @@ def report(diags: list[Any], sources: dict[str, str] | None = None) -> None:
 
     if not diags:
         return
-    err(diagnostics_text(diags, sources or {}, color=_color(sys.stderr)))
+    sources = dict(sources or {})
+    for d in diags:  # errors raised after checking name their file; show its lines too
+        name = d.location.file
+        if name not in sources and d.location.line and Path(name).is_file():
+            try:
+                sources[name] = Path(name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                pass
+    err(diagnostics_text(diags, sources, color=_color(sys.stderr)))
     n_err = sum(1 for d in diags if d.is_error)
     err(count_line(n_err, len(diags) - n_err))
 
@@ -79,7 +87,7 @@ def guarded(fn: F) -> F:
         except typer.Exit:
             raise
         except SpecError as exc:
-            report(exc.diagnostics, _sources_of(exc))
+            report(exc.diagnostics, exc.sources)
             raise typer.Exit(EXIT_PROBLEMS) from None
         except UsageError as exc:
             err(f"error: {exc}")
@@ -99,22 +107,13 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-_LAST_SOURCES: dict[str, str] = {}
-
-
-def _sources_of(exc: SpecError) -> dict[str, str]:
-    return dict(_LAST_SOURCES)
-
-
 def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None = None) -> Any:
     """Run the pure stages; print warnings; raise SpecError on errors."""
     from graphspec import compiler, plugins as plugins_mod
 
     result = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets)
-    if result.source is not None:
-        _LAST_SOURCES[result.file] = result.source.text
     if result.ok and result.diagnostics:
-        report(result.diagnostics.sorted(), _LAST_SOURCES)
+        report(result.diagnostics.sorted(), {result.file: result.source.text} if result.source else {})
     result.raise_for_errors()
     return result
 

@@ -36,7 +36,8 @@ class Checked:
 
     def raise_for_errors(self) -> None:
         if self.diagnostics.has_errors:
-            raise SpecError(self.diagnostics.sorted())
+            sources = {self.file: self.source.text} if self.source is not None else {}
+            raise SpecError(self.diagnostics.sorted(), sources)
 
 
 def check(
@@ -117,13 +118,13 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
             if name not in checked.graph.models:
                 from graphspec.catalog import did_you_mean
 
+                hint = did_you_mean(name, list(checked.graph.models))
                 raise UsageError(f"no model named {name!r} in {checked.file}; it defines "
-                                 f"{', '.join(checked.graph.models)}"
-                                 + (f" ({did_you_mean(name, list(checked.graph.models))})"
-                                    if did_you_mean(name, list(checked.graph.models)) else ""))
+                                 f"{', '.join(checked.graph.models)}" + (f" ({hint})" if hint else ""))
     built, diags = emit.build_models(checked.graph, checked.source, classes, models)
     checked.diagnostics.extend(diags)
-    checked.raise_for_errors()
+    if diags.has_errors:  # only what building found: the check's own warnings were shown already
+        raise SpecError(diags.sorted(), {checked.file: checked.source.text})
     if compile:
         for name, model in built.items():
             settings, _ = checks.effective_compile(checked.graph, checked.graph.models[name])

@@ -19,8 +19,10 @@ class GraphSpecError(Exception):
 class SpecError(GraphSpecError):
     """The spec has errors; ``diagnostics`` holds all of them, sorted."""
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None = None) -> None:
         self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        # file -> text, so that a renderer can show the offending source lines
+        self.sources = dict(sources or {})
         first = self.diagnostics[0] if self.diagnostics else None
         text = f"{first.location}: {first.code}: {first.message}" if first else "invalid spec"
         more = len(self.diagnostics) - 1
