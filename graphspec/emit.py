@@ -201,18 +201,7 @@ class Emitter:
 
     # -- models -------------------------------------------------------------------------
     def build_all(self, names: list[str] | None = None) -> dict[str, Any]:
-        wanted = set(self._needed(names))
-        for name in self.graph.order:
-            if name not in wanted:
-                continue
-            node = self.graph.nodes[name]
-            if any(r.node in self.failed for r in node.inputs) or (node.owner in self.failed):
-                self.failed.add(name)
-                continue
-            try:
-                self.build_node(node)
-            except _Failed:
-                self.failed.add(name)
+        self.build_nodes(self._needed(names))
         out = {}
         for model in self.graph.models.values():
             if names is not None and model.name not in names:
@@ -224,6 +213,18 @@ class Emitter:
             except _Failed:
                 pass
         return out
+
+    def build_nodes(self, wanted: list[str]) -> None:
+        """Build nodes in graph order, skipping those whose inputs failed."""
+        for name in wanted:
+            node = self.graph.nodes[name]
+            if any(r.node in self.failed for r in node.inputs) or (node.owner in self.failed):
+                self.failed.add(name)
+                continue
+            try:
+                self.build_node(node)
+            except _Failed:
+                self.failed.add(name)
 
     def _needed(self, names: list[str] | None) -> list[str]:
         """Nodes needed for the named models: their members and everything those depend on."""
@@ -269,10 +270,10 @@ class Emitter:
     def model_instance(self, name: str, *, fresh: bool, instance_name: str) -> Any:
         if not fresh:
             return self.model(name)
+        # A new instance: the model's part of the graph (and the layers its nodes
+        # share) built again, with new layer objects.
         sub = Emitter(self.graph, self.src, self.plugins, self.diags)
-        m = self.graph.models[name]
-        for n in m.nodes:
-            sub.build_node(self.graph.nodes[n])
+        sub.build_nodes(sub._needed([name]))
         return sub.model(name, keras_name=instance_name)
 
 
@@ -282,6 +283,12 @@ def build_models(graph: Graph, src: Source, plugins: dict[str, type], names: lis
     diags = Diagnostics()
     emitter = Emitter(graph, src, plugins, diags)
     models = emitter.build_all(names)
+    wanted = [m for m in graph.models.values() if (m.name in names if names is not None else not m.submodel)]
+    for m in wanted:
+        if m.name not in models and not diags.has_errors:
+            # Never silent: a model that did not build has a reason, even an unforeseen one.
+            diags.add(Diagnostic("GS900", Severity.ERROR, f"model `{m.name}` could not be built",
+                                 src.location(m.path, key=True), "this is a bug in graphspec: please report it"))
     return models, diags
 
 

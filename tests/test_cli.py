@@ -206,3 +206,20 @@ def test_build_without_tensorflow_says_how_to_install_it() -> None:
     assert proc.returncode == 2, proc.stderr
     assert "needs TensorFlow" in proc.stderr and "pip install tensorflow" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.keras
+def test_fresh_instances_rebuild_the_layers_their_nodes_share(tmp_path: Path) -> None:
+    spec = tmp_path / "fresh.yaml"
+    spec.write_text(
+        "graphspec: 1\nname: fr\ninputs:\n  a: [4]\n  member_in: [4]\n  x: [4]\nnodes:\n"
+        "  emb: {type: Dense, units: 3, inputs: a}\n"
+        "  used: {share: emb, inputs: member_in}\n"
+        "  y1: {model: member, fresh: true, inputs: x}\n"
+        "  y2: {model: member, fresh: true, inputs: x}\n"
+        "  avg: {type: Average, inputs: [y1, y2]}\n"
+        "models:\n  member: {inputs: member_in, outputs: used, submodel: true}\n"
+        "  m: {inputs: x, outputs: avg}\n")
+    result = runner.invoke(app, ["build", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "m: 30 parameters" in result.stdout  # two instances, each with its own Dense(4 -> 3)
