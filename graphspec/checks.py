@@ -32,8 +32,8 @@ def output_names(model: Model) -> list[str] | None:
     """Keras output names, or None where they are only known after building (`node.*`)."""
     names: list[str] = []
     for ref in model.outputs:
-        if ref.layer == "*":
-            return None
+        if ref.layer == "*" or ref.index is not None:
+            return None  # Keras names these when it builds them
         names.append(ref.layer or ref.node)
     return names
 

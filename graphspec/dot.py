@@ -125,7 +125,8 @@ class _Writer:
                 ins: list[Any] = []
                 for ref in node.inputs:
                     src = self.infos.get(ref.node)
-                    ins.append(src.outputs[0] if src is not None and src.outputs and ref.layer is None else None)
+                    ok = src is not None and src.outputs and ref.layer is None and ref.output < len(src.outputs)
+                    ins.append(src.outputs[ref.output] if ok and src is not None and src.outputs else None)
                 if node.style == "dict" and node.input_keys:
                     text = ", ".join(f"{k}: {shape_text(s)}" for k, s in zip(node.input_keys, ins))
                 else:

@@ -104,7 +104,18 @@ class Emitter:
         if ref.node in self.failed:
             raise _Failed(ref.node)
         if ref.layer is None:
-            return self.tensors[ref.node]
+            value = self.tensors[ref.node]
+            if ref.index is None:
+                return value
+            if isinstance(value, (list, tuple)) and ref.index < len(value):
+                return value[ref.index]
+            node = self.graph.nodes[ref.node]
+            count = len(value) if isinstance(value, (list, tuple)) else 1
+            self.diags.add(Diagnostic("GS207", Severity.ERROR,
+                                      f"`{ref}`: node `{ref.node}` has {count} output{'s' if count != 1 else ''}",
+                                      self.src.location(node.path, key=True),
+                                      "outputs count from 0; a recurrent layer has several with `return_state: true`"))
+            raise _Failed(ref.node)
         app = self.apps[ref.node]
         if ref.layer == "*":
             return [layer.output for layer in app.layers]

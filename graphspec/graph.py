@@ -21,17 +21,29 @@ Style = Literal["none", "single", "list", "positional", "dict"]
 
 @dataclasses.dataclass(frozen=True)
 class Ref:
-    """A reference to a node's output: `node`, `node.layer` or `node.*`."""
+    """A reference to a node's output: `node`, `node.N` (its N-th output, for layers
+    with several, e.g. an LSTM with `return_state`), `node.layer` (an intermediate
+    layer of an application) or `node.*` (all of them)."""
 
     node: str
     layer: str | None = None
+    index: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> Ref:
-        node, _, layer = text.partition(".")
-        return cls(node, layer or None)
+        node, _, suffix = text.partition(".")
+        if suffix.isdigit():
+            return cls(node, None, int(suffix))
+        return cls(node, suffix or None)
+
+    @property
+    def output(self) -> int:
+        """Which output of the node (0 unless `node.N`)."""
+        return self.index or 0
 
     def __str__(self) -> str:
+        if self.index is not None:
+            return f"{self.node}.{self.index}"
         return self.node if self.layer is None else f"{self.node}.{self.layer}"
 
 

@@ -24,8 +24,10 @@ Name = Annotated[
 # sub-model) or `node.*` (every layer's output).
 Ref = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*(\.(\*|[A-Za-z_][A-Za-z0-9_\-/.:]*))?$", max_length=256),
-    Field(description="A node or input name; `node.layer` for an intermediate layer, `node.*` for all."),
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*(\.(\*|[0-9]{1,4}|[A-Za-z_][A-Za-z0-9_\-/.:]*))?$",
+                      max_length=256),
+    Field(description="A node or input name; `node.N` for a layer's N-th output (e.g. an LSTM's states), "
+          "`node.layer` for an intermediate layer of an application, `node.*` for all its layers."),
 ]
 Refs = Ref | list[Ref]
 

@@ -82,14 +82,21 @@ class _Analyzer:
     def input_shapes(self, node: Node) -> list[Shape] | None:
         """Shapes of the tensors the layer computes on (masks and states passed by name are not)."""
         out: list[Shape] = []
+        known = True
         for i, ref in enumerate(node.inputs):
-            if node.style == "dict" and node.input_keys[i] in _NOT_DATA:
-                continue
             info = self.nodes.get(ref.node)
             if info is None or info.outputs is None or ref.layer is not None:
-                return None
-            out.append(info.outputs[0])
-        return out
+                known = False
+                continue
+            if ref.output >= len(info.outputs):
+                self.diag("GS207", Severity.ERROR, f"`{ref}`: node `{ref.node}` has {len(info.outputs)} "
+                          f"output{'s' if len(info.outputs) != 1 else ''}", node.path,
+                          "outputs count from 0; a recurrent layer has several with `return_state: true`")
+                known = False
+                continue
+            if not (node.style == "dict" and node.input_keys[i] in _NOT_DATA):
+                out.append(info.outputs[ref.output])
+        return out if known else None
 
     def run(self) -> Analysis:
         for name in self.graph.order:
@@ -218,8 +225,9 @@ class _Analyzer:
         outputs: dict[str, Shape | None] = {}
         for ref in model.outputs:
             info = self.nodes.get(ref.node)
-            label = ref.layer or ref.node
-            outputs[label] = info.outputs[0] if info and info.outputs and ref.layer is None else None
+            label = ref.layer or str(ref)
+            known = info is not None and info.outputs is not None and ref.layer is None and ref.output < len(info.outputs)
+            outputs[label] = info.outputs[ref.output] if known and info and info.outputs else None
         result = ModelInfo(model.name, params, trainable, outputs, unchecked)
         self.expectations(model, result)
         return result

@@ -194,3 +194,44 @@ def test_masks_passed_by_name_are_not_shape_operands() -> None:
     result = check(text)
     assert result.ok, [d.message for d in result.diagnostics]
     assert result.analysis.nodes["lstm"].outputs == ((4,),)
+
+
+SEQ2SEQ = textwrap.dedent("""\
+    graphspec: 1
+    name: seq2seq
+    inputs:
+      enc_in: {shape: [null, 16]}
+      dec_in: {shape: [null, 16]}
+    nodes:
+      encoder: {type: LSTM, units: 32, return_state: true, inputs: enc_in}
+      decoder: {type: LSTM, units: 32, return_sequences: true,
+                inputs: {sequences: dec_in, initial_state: [encoder.1, encoder.2]}}
+      out: {type: Dense, units: 16}
+    models:
+      seq2seq: {inputs: [enc_in, dec_in], outputs: [out, encoder.1]}
+    """)
+
+
+def test_numbered_outputs_of_a_layer() -> None:
+    result = check(SEQ2SEQ)
+    assert result.ok, [d.message for d in result.diagnostics]
+    info = result.analysis.models["seq2seq"]
+    assert info.params == 2 * 4 * (16 * 32 + 32 * 32 + 32) + 32 * 16 + 16
+    assert info.output_shapes == {"out": (None, 16), "encoder.1": (32,)}
+    bad = check(SEQ2SEQ.replace("encoder.2]", "encoder.3]"))
+    (diag,) = bad.diagnostics.errors
+    assert diag.code == "GS207" and "has 3 outputs" in diag.message
+
+
+@pytest.mark.keras
+def test_numbered_outputs_build_like_keras(keras_clean) -> None:  # type: ignore[no-untyped-def]
+    keras = keras_clean
+    models = compiler.build(check(SEQ2SEQ))
+    ours = models["seq2seq"]
+    enc_in, dec_in = keras.Input((None, 16)), keras.Input((None, 16))
+    _, h, c = keras.layers.LSTM(32, return_state=True)(enc_in)
+    seq = keras.layers.LSTM(32, return_sequences=True)(dec_in, initial_state=[h, c])
+    theirs = keras.Model([enc_in, dec_in], [keras.layers.Dense(16)(seq), h])
+    assert ours.count_params() == theirs.count_params()
+    assert sorted(type(x).__name__ for x in ours.layers) == sorted(type(x).__name__ for x in theirs.layers)
+    assert [tuple(t.shape) for t in ours.outputs] == [tuple(t.shape) for t in theirs.outputs]
