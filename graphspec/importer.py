@@ -16,7 +16,7 @@ that record each call) and writes one spec node per call:
   `keras.layers` come with graphspec's own plugin, :mod:`graphspec.app_layers`).
 
 Anything else (Lambda layers, custom layers no plugin defines, subclassed
-models, one output picked from a multi-output call, slices, ...) stops the
+models, slices, ...) stops the
 import with a diagnostic that names it. The spec written is then checked and
 built, and the rebuilt model compared with the original: parameter counts,
 layer types, and the graph itself (every operation's class and configuration
@@ -572,11 +572,8 @@ class _Importer:
         name = self.tensors.get((id(op), index))
         if name is None:
             raise _Unexpressible("GS703", f"{where} uses a tensor from outside the model ({op.name})")
-        n = self.n_outputs.get(name, 1)
-        if n > 1:
-            raise _Unexpressible(
-                "GS703", f"{where} uses output {k} of `{name}`, which returns {n} tensors; the format cannot pick "
-                "one output of a node yet", "split the outputs with separate layers or ops")
+        if self.n_outputs.get(name, 1) > 1:
+            return f"{name}.{k}"  # one output of a node that returns several
         return name
 
     def output_refs(self, tensors: list[Any], where: str) -> list[str]:
@@ -589,12 +586,10 @@ class _Importer:
             if name is not None and n > 1:
                 ks = [t._keras_history[2] for t in tensors[i:i + n]]
                 same = all((id(t._keras_history[0]), t._keras_history[1]) == (id(op), index) for t in tensors[i:i + n])
-                if not same or ks != list(range(n)):
-                    raise _Unexpressible("GS703", f"{where} list some of the {n} outputs of `{name}`; a spec "
-                                         "model lists all outputs of a node, in order")
-                out.append(name)
-                i += n
-                continue
+                if same and ks == list(range(n)):
+                    out.append(name)  # all of the node's outputs, in order
+                    i += n
+                    continue
             out.append(self.ref(tensors[i], where))
             i += 1
         return out

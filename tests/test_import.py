@@ -235,15 +235,20 @@ def test_subclassed_model_is_refused(keras_clean: Any) -> None:
     assert "subclassed model" in spec_errors(exc)[0]
 
 
-def test_one_output_of_a_multi_output_op_is_refused(keras_clean: Any) -> None:
+def test_single_outputs_of_multi_output_layers_and_ops(keras_clean: Any, tmp_path: Path) -> None:
+    """One output of a split, and an LSTM's states, become `node.N` references."""
     keras = keras_clean
-    x = keras.Input((8,), name="x")
-    left, right = keras.ops.split(x, 2, axis=-1)
-    model = keras.Model(x, keras.layers.Dense(2, name="out")(right))
-    with pytest.raises(SpecError) as exc:
-        importer.import_model(model)
-    (message,) = spec_errors(exc)
-    assert message.startswith("GS703") and "returns 2 tensors" in message
+    enc_in, dec_in = keras.Input((None, 16), name="enc_in"), keras.Input((None, 16), name="dec_in")
+    _, h, c = keras.layers.LSTM(8, return_state=True, name="encoder")(enc_in)
+    seq = keras.layers.LSTM(8, return_sequences=True, name="decoder")(dec_in, initial_state=[h, c])
+    parts = keras.ops.split(keras.layers.Dense(16, name="out")(seq), 2, axis=-1)
+    model = keras.Model([enc_in, dec_in], [parts[1], h], name="s2s")
+    imp = importer.import_model(model)
+    assert "initial_state: [encoder.1, encoder.2]" in imp.text
+    assert "outputs: [split.1, encoder.1]" in imp.text
+    rebuilt = build_back(imp.text, tmp_path)
+    x = [np.random.default_rng(0).normal(size=(2, 5, 16)).astype("float32") for _ in range(2)]
+    assert_same(model, rebuilt, x)
 
 
 def test_slice_is_refused(keras_clean: Any) -> None:
