@@ -178,7 +178,7 @@ class _Builder:
         """
         sizes: dict[int, tuple[int, int]] = {}  # id -> (values after expansion, capped; height)
         active: set[int] = set()
-        too_deep = f"nesting deeper than {MAX_DEPTH} levels once aliases are expanded"
+        too_deep = f"nesting deeper than {MAX_DEPTH} levels (aliases counted as expanded)"
 
         def walk(node: Node, depth: int) -> tuple[int, int]:
             known = sizes.get(id(node))
@@ -342,6 +342,9 @@ def _yaml_error(exc: yaml.YAMLError, file: str, text: str = "") -> Diagnostic:
     loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
     message = exc.problem or str(exc)
     notes: tuple[str, ...] = ()
+    if "maximum nesting depth" in message:  # libyaml's own cap, far beyond ours
+        return Diagnostic("GS003", Severity.ERROR, f"nesting deeper than {MAX_DEPTH} levels", loc,
+                          "a spec never needs this much nesting")
     if "found another document" in message:
         return Diagnostic("GS002", Severity.ERROR, "YAML syntax error: a spec is one YAML document, but another "
                           "starts here", loc, "remove the `---` line and what follows, or split the file")
@@ -382,7 +385,11 @@ def loads(text: str, file: str = "<string>") -> Source:
     if "\x00" in text:
         raise SourceError(Diagnostic(
             "GS001", Severity.ERROR, "file contains NUL bytes: not a text file", Location(file)))
-    _check_depth(text, file)
+    if _FAST_LOADER is yaml.SafeLoader or len(text) > MAX_NODES:
+        # The pure-Python composer recurses, and a long file may hold more values
+        # than allowed: count and measure from the event stream before composing.
+        # Otherwise libyaml caps nesting itself and `measure` checks the rest.
+        _check_depth(text, file)
     try:
         node = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as exc:
