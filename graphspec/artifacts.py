@@ -130,22 +130,12 @@ def link_into_place(source: str | Path, target: str | Path) -> None:
     import shutil
 
     source, target = Path(source), Path(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp" + target.suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        tmp_path.unlink()
+    with atomic_path(target, suffix=".tmp" + target.suffix) as tmp:
+        tmp.unlink()
         try:
-            os.link(source, tmp_path)
+            os.link(source, tmp)
         except OSError:
-            shutil.copyfile(source, tmp_path)
-            _fsync(tmp_path)
-            _chmod_like(tmp_path, target)
-        os.replace(tmp_path, target)
-        _fsync_dir(target.parent)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+            shutil.copyfile(source, tmp)
 
 
 @contextlib.contextmanager
