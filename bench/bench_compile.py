@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphspec import compiler  # noqa: E402
-from graphspec._keras import keras  # noqa: E402
+from graphspec.build.backend import keras  # noqa: E402
 from bench.timing import paired  # noqa: E402
 from tests.guide import CASES, PLUGIN  # noqa: E402
 

@@ -1,10 +1,10 @@
 """Training throughput: `graphspec train` against a hand-written `model.fit`, in one process.
 
 Both sides train the same model (built from the same spec, same seed) on the same arrays (from
-graphspec.data, so both get identical samples) with the same batch size, epochs and validation set.
+graphspec.run.data, so both get identical samples) with the same batch size, epochs and validation set.
 The hand-written side is the guide's `model.fit(x, y, batch_size=..., epochs=..., validation_data=...)`,
 timed with Keras's default progress bar (`verbose="auto"`) and silent (`verbose=0`). The graphspec
-side is `graphspec.train.train(...)`, the library call behind `graphspec train`, with everything it
+side is `graphspec.run.trainer.train(...)`, the library call behind `graphspec train`, with everything it
 does per epoch: checkpoint (.keras), best/last model, metrics CSV/JSON, TensorBoard, NaN guard,
 progress. Only the fit phase is timed on both sides (data loading and model building are not).
 
@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from graphspec import data as data_mod, train as train_mod  # noqa: E402
-from graphspec._keras import keras  # noqa: E402
+from graphspec.run import data as data_mod, trainer as train_mod  # noqa: E402
+from graphspec.build.backend import keras  # noqa: E402
 
 
 def main() -> int:
@@ -50,7 +50,7 @@ def main() -> int:
             "train.seed=0", "train.early_stopping=", "train.reduce_lr_on_plateau=", "train.lr_schedule="]
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
 
-    # The same arrays for the hand-written side: graphspec.data's synthetic split for this model.
+    # The same arrays for the hand-written side: graphspec.run.data's synthetic split for this model.
     checked = train_mod.check(args.spec, sets=sets)
     name = train_mod._pick_model(checked, None)
     from graphspec import compiler

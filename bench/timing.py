@@ -11,7 +11,7 @@ from typing import Any
 
 def once(fn: Callable[[], Any]) -> float:
     """Seconds for one call, from a clean Keras session and a collected heap."""
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     keras.backend.clear_session()
     gc.collect()

@@ -1,4 +1,4 @@
-from graphspec.cli import main
+from graphspec.cli.app import main
 
 if __name__ == "__main__":
     main()

@@ -10,12 +10,17 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from graphspec import checks, graph as graph_mod, overrides, parse, plugins as plugins_mod, source as source_mod
+from graphspec.analysis import checks
+from graphspec.analysis import graph as graph_mod
+from graphspec.spec import overrides
+from graphspec.spec import parse
+from graphspec.spec import plugins as plugins_mod
+from graphspec.spec import source as source_mod
 from graphspec.diagnostics import Diagnostic, Diagnostics, Location, Severity
 from graphspec.errors import SpecError, UsageError
-from graphspec.graph import Graph
-from graphspec.schema import Spec
-from graphspec.source import Source, SourceError
+from graphspec.analysis.graph import Graph
+from graphspec.spec.schema import Spec
+from graphspec.spec.source import Source, SourceError
 
 
 @dataclasses.dataclass
@@ -26,7 +31,7 @@ class Checked:
     source: Source | None
     spec: Spec | None
     graph: Graph | None
-    analysis: Any  # graphspec.shapecheck.Analysis | None
+    analysis: Any  # graphspec.analysis.shapecheck.Analysis | None
     diagnostics: Diagnostics
     plugins: list[str]
 
@@ -60,7 +65,7 @@ def check(
     except SourceError as exc:
         diags.add(exc.diagnostic)
         return result
-    from graphspec import expand  # vars and blocks: after --set, before the schema
+    from graphspec.spec import expand  # vars and blocks: after --set, before the schema
 
     src, expand_diags = expand.expand(src)
     result.source = src
@@ -95,7 +100,7 @@ def check(
     result.graph = graph
     diags.extend(checks.run(src, graph))
     if shapes:
-        from graphspec import shapecheck
+        from graphspec.analysis import shapecheck
 
         analysis, shape_diags = shapecheck.analyze(src, graph, set(plugin_layers))
         result.analysis = analysis
@@ -107,16 +112,16 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
     """Build Keras models for a checked spec (imports Keras and the plugins)."""
     checked.raise_for_errors()
     assert checked.graph is not None and checked.source is not None
-    from graphspec import emit
+    from graphspec.build import emit, plugins as plugin_loader
 
     try:
-        classes = plugins_mod.load_all(checked.plugins)
+        classes = plugin_loader.load_all(checked.plugins)
     except UsageError as exc:
         raise SpecError([Diagnostic("GS601", Severity.ERROR, str(exc), Location(checked.file))]) from None
     if models is not None:
         for name in models:
             if name not in checked.graph.models:
-                from graphspec.catalog import did_you_mean
+                from graphspec.spec.catalog import did_you_mean
 
                 hint = did_you_mean(name, list(checked.graph.models))
                 raise UsageError(f"no model named {name!r} in {checked.file}; it defines "

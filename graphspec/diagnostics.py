@@ -47,7 +47,7 @@ class Diagnostic:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # A location may carry notes of its own (graphspec.source.NotedLocation:
+        # A location may carry notes of its own (graphspec.spec.source.NotedLocation:
         # e.g. the block instance an expanded node comes from).
         extra = tuple(n for n in getattr(self.location, "notes", ()) if n not in self.notes)
         if extra:
@@ -103,7 +103,7 @@ CODES: dict[str, tuple[str, str]] = {
     "GS116": ("unknown application", "`application: VGG91`"),
     "GS117": ("unknown optimizer, loss or metric", "`optimizer: adamm`"),
     "GS118": ("custom layer type given by a plugin could not be loaded", "`--plugin missing.py`"),
-    # variables and blocks (graphspec.expand) -------------------------------
+    # variables and blocks (graphspec.spec.expand) -------------------------------
     "GS120": ("unknown variable or block parameter in `${...}`", "`units: ${widht}` where `vars` has `width`"),
     "GS121": ("invalid `${...}` expression", "`${width ** 2}`, `${width / 0}`, `${[1, 2]}`"),
     "GS122": ("variables refer to each other in a cycle", "`vars: {a: ${b}, b: ${a}}`"),

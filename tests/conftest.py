@@ -23,7 +23,7 @@ def specs_dir() -> Path:
 @pytest.fixture
 def keras_clean():
     """A fresh Keras state (names, seeds) for tests that build models."""
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)

@@ -134,7 +134,7 @@ def shared_embedding(keras: Any) -> dict[str, Any]:
 
 
 def custom_dense(keras: Any) -> dict[str, Any]:
-    from graphspec import plugins
+    from graphspec.build import plugins
 
     custom = plugins.load_all([str(PLUGIN)])["CustomDense"]
     inputs = keras.Input((4,))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from graphspec.cli import app
+from graphspec.cli.app import app
 
 from .conftest import PLUGIN
 

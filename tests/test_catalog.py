@@ -17,13 +17,13 @@ def test_catalog_matches_installed_keras() -> None:
     gen = importlib.util.module_from_spec(spec)
     sys.modules["gen_catalog"] = gen
     spec.loader.exec_module(gen)
-    committed = (ROOT / "graphspec" / "catalog_data.py").read_text()
+    committed = (ROOT / "graphspec" / "spec" / "catalog_data.py").read_text()
     assert gen.render(gen.build()) == committed, (
-        "graphspec/catalog_data.py is out of date for this Keras: run `.venv/bin/python tools/gen_catalog.py`")
+        "graphspec/spec/catalog_data.py is out of date for this Keras: run `.venv/bin/python tools/gen_catalog.py`")
 
 
 def test_dangerous_names_are_not_in_the_catalog() -> None:
-    from graphspec import catalog
+    from graphspec.spec import catalog
 
     for name in ("Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"):
         assert name not in catalog.LAYERS

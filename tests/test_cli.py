@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from graphspec import __version__
-from graphspec.cli import app
+from graphspec.cli.app import app
 
 from .conftest import PLUGIN, SPECS
 
@@ -33,7 +33,7 @@ def test_python_dash_m() -> None:
 
 
 def test_help_does_not_import_tensorflow() -> None:
-    code = ("import sys; from graphspec.cli import app\n"
+    code = ("import sys; from graphspec.cli.app import app\n"
             "try:\n    app(['--help'], prog_name='graphspec')\nexcept SystemExit:\n    pass\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]\n"
             "assert not bad, bad[:5]\n")
@@ -74,7 +74,7 @@ def test_custom_layer_without_plugin_is_an_error(tmp_path: Path, monkeypatch: py
 
 def test_project_plugins_make_the_custom_layer_spec_build() -> None:
     """This repository's pyproject.toml names the example plugin under [tool.graphspec]."""
-    from graphspec import plugins
+    from graphspec.spec import plugins
 
     assert str(PLUGIN) in plugins.all_plugins(None)
 
@@ -88,7 +88,7 @@ def test_missing_plugin_is_reported(tmp_path: Path) -> None:
 def test_plugin_from_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pyproject.toml").write_text(f'[tool.graphspec]\nplugins = ["{PLUGIN}"]\n')
     monkeypatch.chdir(tmp_path)
-    from graphspec import plugins
+    from graphspec.spec import plugins
 
     assert plugins.all_plugins(None) == [str(PLUGIN)]
 
@@ -144,7 +144,7 @@ def test_summary_bad_format() -> None:
 
 @pytest.mark.keras
 def test_save_single_model_and_load(tmp_path: Path) -> None:
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     out = tmp_path / "m.keras"
     result = runner.invoke(app, ["save", str(SPECS / "mnist_mlp.yaml"), "-o", str(out)])
@@ -200,7 +200,7 @@ def test_build_without_tensorflow_says_how_to_install_it() -> None:
             "        if name.split('.')[0] in ('tensorflow', 'keras'):\n"
             "            raise ImportError(f'No module named {name!r}')\n"
             "sys.meta_path.insert(0, Block())\n"
-            "from graphspec.cli import app\n"
+            "from graphspec.cli.app import app\n"
             f"app(['build', {str(SPECS / 'mnist_mlp.yaml')!r}], prog_name='graphspec')\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr

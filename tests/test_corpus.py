@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from graphspec import source
-from graphspec.cli_lint import lint_file
+from graphspec.spec import source
+from graphspec.cli.lint import lint_file
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 TABLE = CORPUS / "expected.yaml"

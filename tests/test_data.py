@@ -1,4 +1,4 @@
-"""The `data`/`train` sections and graphspec.data: schema, cross-field checks, loaders, transforms,
+"""The `data`/`train` sections and graphspec.run.data: schema, cross-field checks, loaders, transforms,
 splits, data-vs-model errors, tf.data pipelines, the keras.datasets loaders (offline)."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from graphspec import compiler, data as data_mod, schema_run
-from graphspec.schema_run import DataSpec
+from graphspec import compiler
+from graphspec.run import data as data_mod
+from graphspec.spec import schema_run
+from graphspec.spec.schema_run import DataSpec
 
 from .conftest import SPECS
 
@@ -301,7 +303,7 @@ def write_keras_datasets(home: Path, n: int = 40) -> None:
 @pytest.fixture
 def offline_keras_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """keras.datasets reads tmp_path/datasets; the files' hashes are accepted; any download fails."""
-    from graphspec._keras import keras  # noqa: F401  (imports Keras)
+    from graphspec.build.backend import keras  # noqa: F401  (imports Keras)
     import keras.src.backend.config as config
     import keras.src.utils.file_utils as file_utils
 

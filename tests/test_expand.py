@@ -9,7 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphspec import compiler, expand, schema, source
+from graphspec import compiler
+from graphspec.spec import expand
+from graphspec.spec import schema
+from graphspec.spec import source
 from graphspec.diagnostics import CODES
 
 from .conftest import SPECS

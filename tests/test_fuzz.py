@@ -20,9 +20,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphspec import compiler, render_lint
+from graphspec import compiler
+from graphspec.render import lint as render_lint
 from graphspec.diagnostics import CODES, Diagnostic
-from graphspec.render_lint import FileReport
+from graphspec.render.lint import FileReport
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "specs").glob("*.yaml"))]

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from graphspec import compiler, importer
+from graphspec import compiler
+from graphspec.importer import walk as importer
 from graphspec.errors import SpecError, UsageError
 
 pytestmark = pytest.mark.keras
@@ -319,7 +320,7 @@ def test_application_source_and_unknown_sources() -> None:
 def test_cli_import(keras_clean: Any, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from graphspec.cli import app
+    from graphspec.cli.app import app
 
     keras = keras_clean
     model = toy_model(keras)
@@ -364,7 +365,7 @@ APPLICATIONS = [
     ("VGG16", {"input_shape": (32, 32, 3), "include_top": False}, (2, 32, 32, 3)),
 ]
 if os.environ.get("GRAPHSPEC_IMPORT_ALL") == "1":
-    from graphspec import catalog
+    from graphspec.spec import catalog
 
     _listed = {a for a, _, _ in APPLICATIONS}
     APPLICATIONS += [(a, {}, None) for a in sorted(catalog.APPLICATIONS) if a not in _listed]

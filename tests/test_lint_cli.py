@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from graphspec import render_lint
-from graphspec.cli import app
-from graphspec.cli_lint import PathError, expand_paths
+from graphspec.render import lint as render_lint
+from graphspec.cli.app import app
+from graphspec.cli.lint import PathError, expand_paths
 from graphspec.diagnostics import CODES, Diagnostic, Location, Severity
-from graphspec.render_lint import FileReport, ModelReport
+from graphspec.render.lint import FileReport, ModelReport
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
@@ -280,7 +280,7 @@ def test_sarif_relative_and_absolute_paths() -> None:
 
 
 def test_every_format_renders_every_corpus_file() -> None:
-    from graphspec.cli_lint import lint_file, render
+    from graphspec.cli.lint import lint_file, render
 
     reports = [lint_file(str(p)) for p in sorted(CORPUS.glob("*.yaml"))]
     for fmt in ("text", "json", "github", "sarif"):
@@ -322,7 +322,7 @@ def test_exit_code_and_strict() -> None:
 
 _NO_TF = """
 import sys
-from graphspec.cli import app
+from graphspec.cli.app import app
 try:
     app(args=sys.argv[1:], prog_name="graphspec")
     code = 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from graphspec.cli import app
+from graphspec.cli.app import app
 from graphspec.diagnostics import CODES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,10 @@ import textwrap
 
 import pytest
 
-from graphspec import compiler, overrides, source
-from graphspec.source import SourceError
+from graphspec import compiler
+from graphspec.spec import overrides
+from graphspec.spec import source
+from graphspec.spec.source import SourceError
 
 
 def check(text: str, **kwargs):  # type: ignore[no-untyped-def]

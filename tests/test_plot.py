@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from graphspec import cli_plot, compiler, dot
-from graphspec.cli import app
+from graphspec import compiler
+from graphspec.cli import plot as cli_plot
+from graphspec.render import dot
+from graphspec.cli.app import app
 
 from .conftest import PLUGIN, ROOT, SPECS
 
@@ -303,7 +305,7 @@ def test_plot_never_imports_tensorflow(tmp_path: Path) -> None:
     code = f"""
 import sys
 from typer.testing import CliRunner
-from graphspec.cli import app
+from graphspec.cli.app import app
 for out in {[str(o) for o in outputs]!r}:
     r = CliRunner().invoke(app, ["plot", {str(SPECS / "autoencoder_nested.yaml")!r}, "-m", "autoencoder",
                                  "-o", out, "--show-shapes", "--expand-nested"])
@@ -318,7 +320,7 @@ print("ok")
 
 
 def test_cli_plot_module_imports_nothing_heavy() -> None:
-    code = ("import sys, graphspec.cli_plot, graphspec.dot; "
+    code = ("import sys, graphspec.cli.plot, graphspec.render.dot; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
             "assert not bad, bad[:5]")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)

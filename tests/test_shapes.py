@@ -1,4 +1,4 @@
-"""Unit tests for graphspec.shapes (pure Python, no TensorFlow/Keras import)."""
+"""Unit tests for graphspec.analysis.shapes (pure Python, no TensorFlow/Keras import)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from graphspec.shapes import (
+from graphspec.analysis.shapes import (
     LayerShapes,
     NoRule,
     ShapeError,
@@ -330,7 +330,7 @@ def test_none_dims_propagate() -> None:
 
 def test_import_is_light() -> None:
     code = (
-        "import graphspec.shapes, sys; "
+        "import graphspec.analysis.shapes, sys; "
         "bad = sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('tensorflow', 'keras', 'numpy')); "
         "assert not bad, bad"

@@ -1,4 +1,4 @@
-"""Differential tests: graphspec.shapes (pure Python) versus real Keras layers.
+"""Differential tests: graphspec.analysis.shapes (pure Python) versus real Keras layers.
 
 For every rule family, hypothesis generates constructor arguments and input
 shapes; the real Keras layer is built on ``keras.Input`` tensors and the test
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphspec.shapes import NoRule, ShapeError, infer
+from graphspec.analysis.shapes import NoRule, ShapeError, infer
 
 pytestmark = pytest.mark.keras
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from graphspec import shapes
+from graphspec.analysis import shapes
 
 CASES: list[tuple[str, dict[str, Any], list[tuple[int | None, ...]]]] = [
     ("add", {"x2": 3.0}, [(4, 5)]),
@@ -46,7 +46,7 @@ def test_rules_are_pure_python() -> None:
 @pytest.mark.keras
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_op_rule_matches_keras(case: tuple[str, dict[str, Any], list[tuple[int | None, ...]]]) -> None:
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     op, args, ins = case
     fn = getattr(keras.ops, op)
@@ -61,10 +61,11 @@ def test_op_rule_matches_keras(case: tuple[str, dict[str, Any], list[tuple[int |
 
 @pytest.mark.keras
 def test_builtin_plugin_layers_match_keras() -> None:
-    from graphspec import plugins
-    from graphspec._keras import keras
+    from graphspec.build import plugins as plugin_loader
+    from graphspec.spec import plugins
+    from graphspec.build.backend import keras
 
-    classes = plugins.load_all(plugins.BUILTIN)
+    classes = plugin_loader.load_all(plugins.BUILTIN)
     x = keras.Input((7, 7, 96))
     layer = classes["LayerScale"](init_values=1e-6, projection_dim=96)
     y = layer(x)

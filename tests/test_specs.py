@@ -110,7 +110,7 @@ def test_ticket_router_compile_settings(keras_clean: Any) -> None:
 @pytest.mark.parametrize("spec", sorted(set(CASES) - {"vgg19_features.yaml"}))
 def test_save_and_load_round_trip(spec: str, keras_clean: Any, tmp_path: Path) -> None:
     keras = keras_clean
-    from graphspec.artifacts import save_model
+    from graphspec.run.artifacts import save_model
 
     models = build_spec(spec)
     rng = np.random.default_rng(1)

@@ -1,4 +1,4 @@
-"""graphspec.train through its library API: run folders, resume, NaN, callbacks, evaluate, predict,
+"""graphspec.run.trainer through its library API: run folders, resume, NaN, callbacks, evaluate, predict,
 export, and the atomic artifact helpers."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from graphspec import artifacts
+from graphspec.run import artifacts
 
 from .conftest import SPECS
 
@@ -49,14 +49,14 @@ def tiny(tmp_path: Path, extra: str = "", name: str = "tiny.yaml") -> Path:
 def run(spec: Path, **kwargs: Any) -> Any:
     from rich.console import Console
 
-    from graphspec import train
+    from graphspec.run import trainer as train
 
     console = Console(file=open("/dev/null", "w"), width=120)  # noqa: SIM115
     return train.train(spec, console=console, live=False, **kwargs)
 
 
 def test_run_folder_holds_every_artifact(tmp_path: Path) -> None:
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     result = run(tiny(tmp_path), runs_root=tmp_path / "runs", sets=["data.cache=true"])
     assert result.exit_code == 0 and result.status == "completed" and result.epochs_done == 3
@@ -127,7 +127,7 @@ def test_resume_truncates_metrics_written_after_the_checkpoint(tmp_path: Path) -
 
 
 def test_non_finite_loss_fails_and_keeps_the_last_good_model(tmp_path: Path) -> None:
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     folder = tmp_path / "nan"
     result = run(tiny(tmp_path), run_dir=folder, epochs=3,
@@ -160,8 +160,8 @@ def test_callbacks_from_the_spec(tmp_path: Path) -> None:
 
 
 def test_evaluate_predict_export(tmp_path: Path) -> None:
-    from graphspec import train
-    from graphspec._keras import keras
+    from graphspec.run import trainer as train
+    from graphspec.build.backend import keras
 
     spec = tiny(tmp_path)
     result = run(spec, run_dir=tmp_path / "r", epochs=2)
@@ -183,7 +183,9 @@ def test_evaluate_predict_export(tmp_path: Path) -> None:
 
 def test_monitored_names_match_what_keras_logs(tmp_path: Path) -> None:
     """The static metric names (GS412) are the keys Keras logs, for single and multi-output models."""
-    from graphspec import checks, compiler, schema_run
+    from graphspec import compiler
+    from graphspec.analysis import checks
+    from graphspec.spec import schema_run
 
     for spec, model in ((SPECS / "ticket_router.yaml", "ticket_router"), (SPECS / "resnet.yaml", "toy_resnet")):
         r = run(spec, run_dir=tmp_path / model, epochs=1, sets=[

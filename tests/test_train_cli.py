@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from graphspec.cli import app
+from graphspec.cli.app import app
 
 from .conftest import PLUGIN, SPECS
 from .test_data import offline_keras_datasets  # noqa: F401  (a fixture)
@@ -131,7 +131,7 @@ def test_evaluate_predict_and_save(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         result = invoke(["save", str(spec), "-o", str(tmp_path / out_name), "--weights", str(run_dir / "best.keras")])
         assert result.exit_code == 0, result.output
         assert word in result.stdout
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     saved = keras.saving.load_model(tmp_path / "m.keras")
     best = keras.saving.load_model(run_dir / "best.keras")
@@ -170,7 +170,7 @@ def test_diverging_run_exits_non_zero(tmp_path: Path) -> None:
                      "--set", "compile.optimizer={type: SGD, learning_rate: 1.0e+12}"])
     assert result.exit_code == 1
     assert "non-finite" in result.stderr and "last.keras" in result.stderr
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     keras.saving.load_model(tmp_path / "r" / "last.keras")
 
@@ -265,7 +265,7 @@ def test_signal_then_resume_equals_an_uninterrupted_run(sig: int, tmp_path: Path
 
 def assert_run_loads(folder: Path) -> int:
     """Every visible artifact of a run folder parses or loads; the state names an existing checkpoint."""
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     state = json.loads((folder / "state.json").read_text())
     assert (folder / state["checkpoint"]).is_file()
@@ -307,7 +307,7 @@ def test_kill_9_during_checkpoints_never_leaves_an_unloadable_file(tmp_path: Pat
 
 @pytest.mark.slow
 def test_kill_9_during_save_keeps_the_old_file(tmp_path: Path) -> None:
-    from graphspec._keras import keras
+    from graphspec.build.backend import keras
 
     target = tmp_path / "model.keras"
     spec = SPECS / "ticket_router.yaml"

@@ -1,4 +1,4 @@
-"""Generate ``graphspec/catalog_data.py`` from the installed Keras.
+"""Generate ``graphspec/spec/catalog_data.py`` from the installed Keras.
 
 The catalog is the closed table every spec name resolves through (layer
 types, activations, initializers, losses, ...). It is generated once from
@@ -186,7 +186,7 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    target = Path(__file__).resolve().parents[1] / "graphspec" / "catalog_data.py"
+    target = Path(__file__).resolve().parents[1] / "graphspec" / "spec" / "catalog_data.py"
     text = render(build())
     if "--check" in sys.argv:
         return 0 if target.read_text() == text else 1

@@ -1,0 +1,335 @@
+"""The resolved graph -> keras.Model objects. The only stage that imports Keras.
+
+Layers are built once per node and shared by every model over the graph (the
+encoder and the autoencoder share weights, as in Keras's guide). A `model:`
+node calls the model object itself, unless it asks for a `fresh` instance, in
+which case the model's part of the graph is built again with new layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphspec.spec import schema
+from graphspec.diagnostics import Diagnostic, Diagnostics, Severity
+from graphspec.analysis.graph import Graph, Node, Ref
+from graphspec.spec.source import Source
+
+from graphspec.build.backend import keras
+
+
+class _Failed(Exception):
+    """A node could not be built; the diagnostic is already recorded."""
+
+
+# Arguments whose YAML lists Keras wants as tuples.
+_TUPLE_ARGS = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "target_shape", "dims",
+               "output_padding", "input_shape", "padding", "cropping"}
+
+
+def _to_keras_arg(key: str, value: Any) -> Any:
+    if isinstance(value, list) and key in _TUPLE_ARGS:
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return value
+
+
+def _deserialize_named(kind: str, value: Any) -> Any:
+    """`{type: HeNormal, seed: 1}` -> a Keras object; strings pass through to Keras."""
+    if not isinstance(value, dict):
+        return value
+    args = {k: v for k, v in value.items() if k != "type"}
+    module = {"initializer": keras.initializers, "regularizer": keras.regularizers,
+              "constraint": keras.constraints}[kind]
+    return getattr(module, value["type"])(**args)
+
+
+def layer_kwargs(args: dict[str, Any], make_layer: Callable[[str, dict[str, Any], str | None], Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        if key in {"layer", "backward_layer"} and isinstance(value, dict):
+            sub = dict(value)
+            out[key] = make_layer(sub.pop("type"), sub, None)
+        elif key.endswith(("_initializer", "_regularizer", "_constraint")):
+            out[key] = _deserialize_named(key.rsplit("_", 1)[1], value)
+        else:
+            out[key] = _to_keras_arg(key, value)
+    return out
+
+
+class Emitter:
+    """Builds the models of one graph. One instance = one set of layer objects."""
+
+    def __init__(self, graph: Graph, src: Source, plugins: dict[str, type], diags: Diagnostics) -> None:
+        self.graph = graph
+        self.src = src
+        self.plugins = plugins
+        self.diags = diags
+        self.tensors: dict[str, Any] = {}
+        self.layers: dict[str, Any] = {}
+        self.apps: dict[str, Any] = {}
+        self.models: dict[str, Any] = {}
+        self.failed: set[str] = set()
+
+    # -- errors ------------------------------------------------------------------
+    def fail(self, node: Node, exc: BaseException, what: str) -> _Failed:
+        message = str(exc).strip().splitlines()
+        text = " ".join(line.strip() for line in message[:6]) or type(exc).__name__
+        if len(text) > 600:
+            text = text[:600] + " ..."
+        shapes = self._input_shapes(node)
+        notes = (f"input shapes: {shapes}",) if shapes else ()
+        self.diags.add(Diagnostic("GS301", Severity.ERROR, f"{what} `{node.name}`: {text}",
+                                  self.src.location(node.path, key=True), None, notes))
+        return _Failed(node.name)
+
+    def _input_shapes(self, node: Node) -> str:
+        shapes = []
+        for ref in node.inputs:
+            t = self.tensors.get(ref.node)
+            if t is not None and ref.layer is None:
+                for x in t if isinstance(t, (list, tuple)) else [t]:
+                    shapes.append(str(tuple(x.shape)))
+        return ", ".join(shapes)
+
+    # -- layers ---------------------------------------------------------------------
+    def make_layer(self, type_name: str, args: dict[str, Any], name: str | None) -> Any:
+        cls = self.plugins.get(type_name) or getattr(keras.layers, type_name)
+        kwargs = layer_kwargs(args, self.make_layer)
+        if name is not None:
+            kwargs["name"] = name
+        return cls(**kwargs)
+
+    def resolve(self, ref: Ref) -> Any:
+        if ref.node in self.failed:
+            raise _Failed(ref.node)
+        if ref.layer is None:
+            value = self.tensors[ref.node]
+            if ref.index is None:
+                return value
+            if isinstance(value, (list, tuple)) and ref.index < len(value):
+                return value[ref.index]
+            node = self.graph.nodes[ref.node]
+            count = len(value) if isinstance(value, (list, tuple)) else 1
+            self.diags.add(Diagnostic("GS207", Severity.ERROR,
+                                      f"`{ref}`: node `{ref.node}` has {count} output{'s' if count != 1 else ''}",
+                                      self.src.location(node.path, key=True),
+                                      "outputs count from 0; a recurrent layer has several with `return_state: true`"))
+            raise _Failed(ref.node)
+        app = self.apps[ref.node]
+        if ref.layer == "*":
+            return [layer.output for layer in app.layers]
+        try:
+            return app.get_layer(ref.layer).output
+        except ValueError:
+            node = self.graph.nodes[ref.node]
+            names = [layer.name for layer in app.layers]
+            from graphspec.spec.catalog import did_you_mean
+
+            self.diags.add(Diagnostic("GS207", Severity.ERROR, f"`{ref.node}` has no layer `{ref.layer}`",
+                                      self.src.location(node.path, key=True), did_you_mean(ref.layer, names)))
+            raise _Failed(ref.node) from None
+
+    def call_inputs(self, node: Node) -> tuple[list[Any], dict[str, Any]]:
+        values = [self.resolve(r) for r in node.inputs]
+        if node.style == "dict":
+            kwargs: dict[str, Any] = {}
+            for key, val in zip(node.input_keys, values):
+                if key in kwargs:
+                    kwargs[key] = (kwargs[key] if isinstance(kwargs[key], list) else [kwargs[key]]) + [val]
+                else:
+                    kwargs[key] = val
+            return [], kwargs
+        if node.style == "list":
+            return [values], {}
+        return values, {}
+
+    def build_node(self, node: Node) -> None:
+        ns = node.spec
+        if node.kind == "input":
+            assert isinstance(ns, schema.InputSpec)
+            self.tensors[node.name] = keras.Input(
+                shape=tuple(ns.shape), dtype=ns.dtype, name=node.name, sparse=ns.sparse,
+                batch_size=ns.batch_size)
+            return
+        assert isinstance(ns, schema.NodeSpec)
+        args, kwargs = self.call_inputs(node)
+        kwargs.update(ns.call)
+        if node.kind == "type":
+            assert ns.type is not None
+            try:
+                layer = self.make_layer(ns.type, node.args, node.name)
+            except Exception as exc:  # Keras raises ValueError/TypeError for bad arguments
+                raise self.fail(node, exc, f"cannot create {ns.type}") from None
+            self.layers[node.name] = layer
+        elif node.kind == "share":
+            assert node.owner is not None
+            layer = self.layers.get(node.owner) or self.apps.get(node.owner)
+            if layer is None:
+                raise _Failed(node.name)
+        elif node.kind == "op":
+            assert ns.op is not None
+            fn = getattr(keras.ops, ns.op)
+            op_args = {k: _to_keras_arg(k, v) for k, v in node.args.items()}
+            if ns.op == "einsum":
+                args = [op_args.pop("subscripts"), *args]
+            try:
+                self.tensors[node.name] = fn(*args, **op_args, **kwargs)
+            except Exception as exc:
+                raise self.fail(node, exc, f"keras.ops.{ns.op} failed on") from None
+            return
+        elif node.kind == "application":
+            assert ns.application is not None
+            app = self._application(node, ns)
+            self.apps[node.name] = app
+            self.layers[node.name] = app
+            if not node.inputs:
+                self.tensors[node.name] = app.output
+                return
+            layer = app
+        else:
+            assert ns.model is not None
+            layer = self.model_instance(ns.model, fresh=ns.fresh, instance_name=node.name)
+        try:
+            self.tensors[node.name] = layer(*args, **kwargs)
+        except Exception as exc:
+            what = f"{type(layer).__name__} failed on"
+            raise self.fail(node, exc, what) from None
+
+    def _application(self, node: Node, ns: schema.NodeSpec) -> Any:
+        fn = getattr(keras.applications, ns.application or "")
+        kwargs = {k: _to_keras_arg(k, v) for k, v in node.args.items()}
+        kwargs.setdefault("weights", None)
+        try:
+            return fn(name=node.name, **kwargs)
+        except TypeError:
+            try:
+                return fn(**kwargs)
+            except Exception as exc:
+                raise self.fail(node, exc, f"cannot create {ns.application}") from None
+        except Exception as exc:
+            raise self.fail(node, exc, f"cannot create {ns.application}") from None
+
+    # -- models -------------------------------------------------------------------------
+    def build_all(self, names: list[str] | None = None) -> dict[str, Any]:
+        self.build_nodes(self._needed(names))
+        out = {}
+        for model in self.graph.models.values():
+            if names is not None and model.name not in names:
+                continue
+            if model.submodel and names is None:
+                continue
+            try:
+                out[model.name] = self.model(model.name)
+            except _Failed:
+                pass
+        return out
+
+    def build_nodes(self, wanted: list[str]) -> None:
+        """Build nodes in graph order, skipping those whose inputs failed."""
+        for name in wanted:
+            node = self.graph.nodes[name]
+            if any(r.node in self.failed for r in node.inputs) or (node.owner in self.failed):
+                self.failed.add(name)
+                continue
+            try:
+                self.build_node(node)
+            except _Failed:
+                self.failed.add(name)
+
+    def _needed(self, names: list[str] | None) -> list[str]:
+        """Nodes needed for the named models: their members and everything those depend on."""
+        models = [m for m in self.graph.models.values() if names is None or m.name in names]
+        todo = [n for m in models for n in m.nodes]
+        needed: set[str] = set()
+        while todo:
+            n = todo.pop()
+            if n in needed:
+                continue
+            needed.add(n)
+            todo.extend(self.graph.deps(n, fresh_internals=False))
+        return [n for n in self.graph.order if n in needed]
+
+    def model(self, name: str, keras_name: str | None = None) -> Any:
+        if name in self.models:
+            return self.models[name]
+        m = self.graph.models[name]
+        inputs: list[Any] = []
+        for r in m.inputs:
+            if r.node in self.failed:
+                raise _Failed(r.node)
+            app = self.apps.get(r.node)
+            inputs.extend(app.inputs if app is not None and r.layer is None else [self.resolve(r)])
+        outputs: list[Any] = []
+        for r in m.outputs:
+            value = self.resolve(r)
+            outputs.extend(value if isinstance(value, list) else [value])
+        node = self.graph.nodes[m.outputs[0].node] if m.outputs else None
+        try:
+            km = keras.Model(
+                inputs=inputs[0] if len(inputs) == 1 else inputs,
+                outputs=outputs[0] if len(outputs) == 1 else outputs,
+                name=keras_name or name,
+            )
+        except Exception as exc:
+            if node is None:
+                raise
+            raise self.fail(node, exc, f"cannot build model `{name}` ending at") from None
+        self.models[name] = km
+        return km
+
+    def model_instance(self, name: str, *, fresh: bool, instance_name: str) -> Any:
+        if not fresh:
+            return self.model(name)
+        # A new instance: the model's part of the graph (and the layers its nodes
+        # share) built again, with new layer objects.
+        sub = Emitter(self.graph, self.src, self.plugins, self.diags)
+        sub.build_nodes(sub._needed([name]))
+        return sub.model(name, keras_name=instance_name)
+
+
+def build_models(graph: Graph, src: Source, plugins: dict[str, type], names: list[str] | None = None
+                 ) -> tuple[dict[str, Any], Diagnostics]:
+    """Build the public models (or those named); diagnostics for what failed."""
+    diags = Diagnostics()
+    emitter = Emitter(graph, src, plugins, diags)
+    models = emitter.build_all(names)
+    wanted = [m for m in graph.models.values() if (m.name in names if names is not None else not m.submodel)]
+    for m in wanted:
+        if m.name not in models and not diags.has_errors:
+            # Never silent: a model that did not build has a reason, even an unforeseen one.
+            diags.add(Diagnostic("GS900", Severity.ERROR, f"model `{m.name}` could not be built",
+                                 src.location(m.path, key=True), "this is a bug in graphspec: please report it"))
+    return models, diags
+
+
+def compile_model(model: Any, settings: schema.CompileSpec) -> None:
+    """Apply compile settings (names were checked against the catalog)."""
+    model.compile(
+        optimizer=make_named(keras.optimizers, settings.optimizer),
+        loss=_map(settings.loss, lambda v: make_named(keras.losses, v)),
+        loss_weights=settings.loss_weights,
+        metrics=_map(settings.metrics, lambda v: make_named(keras.metrics, v)),
+        jit_compile=settings.jit_compile,
+        steps_per_execution=settings.steps_per_execution,
+    )
+
+
+def _map(value: Any, fn: Callable[[Any], Any]) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dict) and "type" not in value:
+        return {k: _map(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map(v, fn) for v in value]
+    return fn(value)
+
+
+def make_named(module: Any, value: Any) -> Any:
+    if isinstance(value, dict):
+        args = {k: v for k, v in value.items() if k != "type"}
+        if isinstance(args.get("learning_rate"), dict):
+            lr = dict(args["learning_rate"])
+            args["learning_rate"] = getattr(keras.optimizers.schedules, lr.pop("type"))(**lr)
+        return getattr(module, value["type"])(**args)
+    return value

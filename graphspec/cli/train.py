@@ -1,0 +1,111 @@
+"""`graphspec train`, `evaluate` and `predict`: thin commands over :mod:`graphspec.run.trainer`.
+
+Nothing heavy is imported here at module level (cli.py imports this module for every command,
+`--help` and `lint` included): TensorFlow is imported inside the command bodies.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+RunsRoot = Path("runs")
+
+
+def register(app: typer.Typer, guarded: Any) -> None:
+    """Add the train, evaluate and predict commands to the CLI."""
+    from graphspec.cli.app import ModelOpt, PluginOpt, SetOpt, SpecArg, err, out
+
+    def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
+        from graphspec.cli.app import checked_spec
+
+        return checked_spec(Path(path), plugins, sets)
+
+    SpecOrRun = Annotated[Path, typer.Argument(help="A spec file (YAML) or a run folder.", show_default=False)]
+    WeightsOpt = Annotated[Path | None, typer.Option(
+        "--weights", "-w", help="Weights to use (.keras or .weights.h5); default: the run's best.keras.")]
+
+    @app.command()
+    @guarded
+    def train(
+        spec: SpecArg,
+        set_: SetOpt = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", "-e", min=1,
+                                                   help="Epochs in total (overrides train.epochs).")] = None,
+        run_dir: Annotated[Path | None, typer.Option(
+            "--run-dir", "-r", help="The run folder (default: runs/<spec name>/<timestamp>/).")] = None,
+        resume: Annotated[bool, typer.Option(
+            "--resume", help="Continue a run (--run-dir, else the spec's latest run) after its last "
+            "completed epoch.")] = False,
+        seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed (overrides train.seed).")] = None,
+        model: ModelOpt = None,
+        plugin: PluginOpt = None,
+    ) -> None:
+        """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
+        logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues."""
+        from rich.console import Console
+
+        from graphspec.run import trainer as train_mod
+
+        result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
+                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=check_fn)
+        if result.exit_code == 0:
+            Console().print(train_mod.results_table(result))
+            out(result.message)
+        else:
+            err(("error: " if result.status == "failed" else "") + result.message)
+        raise typer.Exit(result.exit_code)
+
+    @app.command()
+    @guarded
+    def evaluate(
+        spec_or_run: SpecOrRun,
+        weights: WeightsOpt = None,
+        format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+        set_: SetOpt = None,
+        model: ModelOpt = None,
+        plugin: PluginOpt = None,
+    ) -> None:
+        """Metrics of a trained model on the test set of its spec's data (JSON: metric name -> value)."""
+        import json
+
+        from graphspec.errors import UsageError
+
+        if format not in {"text", "json"}:
+            raise UsageError(f"--format must be text or json, got {format!r}")
+        from graphspec.run import trainer as train_mod
+
+        metrics = train_mod.evaluate(spec_or_run, weights=weights, sets=set_, plugins=plugin, model=model,
+                                     runs_root=RunsRoot, note=lambda t: err(f"note: {t}"))
+        if format == "json":
+            out(json.dumps(metrics, sort_keys=True))
+            return
+        width = max((len(k) for k in metrics), default=0)
+        for k, v in metrics.items():
+            out(f"{k:<{width}}  {v:.6g}")
+
+    @app.command()
+    @guarded
+    def predict(
+        spec_or_run: SpecOrRun,
+        input: Annotated[Path, typer.Option("--input", "-i", help="An .npz file of arrays named like the "
+                                            "model's inputs.")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="The .npz file to write: one array per "
+                                             "model output.")],
+        weights: WeightsOpt = None,
+        transforms: Annotated[bool, typer.Option(
+            "--transforms/--no-transforms", help="Apply the spec's input transforms (data.transforms) first.")] = True,
+        batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Batch size.")] = None,
+        set_: SetOpt = None,
+        model: ModelOpt = None,
+        plugin: PluginOpt = None,
+    ) -> None:
+        """Predictions of a trained model for named input arrays, written as an .npz by output name."""
+        from graphspec.run import trainer as train_mod
+
+        shapes = train_mod.predict(spec_or_run, input, output, weights=weights, sets=set_, plugins=plugin,
+                                   model=model, runs_root=RunsRoot, transforms=transforms, batch_size=batch_size,
+                                   note=lambda t: err(f"note: {t}"))
+        for name, shape in shapes.items():
+            out(f"{name}: {shape}")
+        out(f"wrote {output}")

@@ -1,0 +1,222 @@
+"""Atomic writes: an artifact is written next to its target and moved into place.
+
+Killing graphspec at any moment leaves either the old file or the new one,
+never a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success, rename it onto the target."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix or target.suffix + ".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        _fsync(tmp_path)
+        _chmod_like(tmp_path, target)
+        os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _chmod_like(path: Path, target: Path, *, folder: bool = False) -> None:
+    """Temporary files are private (0600); give the result the target's mode, else the umask's default."""
+    try:
+        mode = target.stat().st_mode & 0o777 if target.exists() else (0o777 if folder else 0o666) & ~_umask()
+        os.chmod(path, mode)
+    except OSError:
+        pass
+
+
+def _fsync(path: Path) -> None:
+    if path.is_file():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(target: str | Path, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_write_bytes(target: str | Path, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def save_model(model: Any, target: str | Path) -> None:
+    """Save a keras.Model as `.keras` atomically (Keras needs the suffix on the temp file)."""
+    target = Path(target)
+    if target.suffix != ".keras":
+        from graphspec.errors import UsageError
+
+        raise UsageError(f"{target}: the .keras format needs a file name ending in .keras")
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built and model.trainable_variables:
+        # An untrained model's optimizer has no state yet; building it makes the
+        # file hold the same variables a loaded model's optimizer expects.
+        optimizer.build(model.trainable_variables)
+    with atomic_path(target, suffix=".tmp.keras") as tmp:
+        model.save(tmp)
+
+
+# -- run artifacts (graphspec train) ------------------------------------------------------------------
+def atomic_write_json(target: str | Path, value: Any) -> None:
+    import json
+
+    atomic_write_text(target, json.dumps(value, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    import math
+
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def save_npz(target: str | Path, arrays: dict[str, Any]) -> None:
+    """Write named arrays as an .npz file, atomically."""
+    import numpy as np
+
+    with atomic_path(target, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def link_into_place(source: str | Path, target: str | Path) -> None:
+    """Make `target` the same file as `source` (a hard link, else a copy), replacing it atomically."""
+    import shutil
+
+    source, target = Path(source), Path(target)
+    with atomic_path(target, suffix=".tmp" + target.suffix) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder next to `target`; on success it replaces `target` (a folder) as a whole.
+
+    An existing target is first renamed aside, so at every moment `target` is either the complete old
+    folder, absent (between two renames), or the complete new one.
+    """
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    old: Path | None = None
+    try:
+        yield tmp
+        for path in sorted(tmp.rglob("*")):
+            _fsync(path)
+        _chmod_like(tmp, target, folder=True)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+            os.replace(target, old / "x")
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
+
+
+def export_format(target: str | Path, fmt: str | None = None) -> str:
+    """The export format named by `fmt`, else by the target's suffix (.keras, .tflite, else a SavedModel)."""
+    if fmt is not None:
+        fmt = fmt.lower().replace("_", "").replace("-", "")
+        fmt = {"tfsavedmodel": "savedmodel", "saved": "savedmodel", "tfl": "tflite"}.get(fmt, fmt)
+        if fmt not in EXPORT_FORMATS:
+            from graphspec.errors import UsageError
+
+            raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        return fmt
+    suffix = Path(target).suffix.lower()
+    return {".keras": "keras", ".tflite": "tflite"}.get(suffix, "savedmodel")
+
+
+def export_model(model: Any, target: str | Path, fmt: str | None = None) -> str:
+    """Write `model` as .keras, a TensorFlow SavedModel folder (for serving) or a TFLite file, atomically.
+
+    Returns the format used; a note is appended when TFLite needs TensorFlow ops (the Flex delegate).
+    """
+    fmt = export_format(target, fmt)
+    target = Path(target)
+    if fmt == "keras":
+        save_model(model, target)
+        return fmt
+    from graphspec.build.backend import _quiet_fd2
+
+    if fmt == "savedmodel":
+        with atomic_dir(target) as tmp, _quiet_fd2():
+            model.export(str(tmp), format="tf_saved_model", verbose=False)
+        return fmt
+    import tensorflow as tf
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as work, _quiet_fd2():
+        saved = Path(work) / "saved_model"
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        note = ""
+        try:
+            content = converter.convert()
+        except Exception:
+            # Layers such as LSTM over variable-length inputs need TensorFlow ops in TFLite.
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+            converter._experimental_lower_tensor_list_ops = False
+            content = converter.convert()
+            note = " (uses TensorFlow ops: run it with the Flex delegate)"
+    atomic_write_bytes(target, content)
+    return fmt + note

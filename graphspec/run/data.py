@@ -1,0 +1,618 @@
+"""Training data: load arrays, map them onto a model's named inputs and outputs, transform, split,
+check against the model, and feed them through `tf.data`.
+
+The stages, in order:
+
+1. :func:`load_source` reads the arrays of each split (`train`, and where the source has them
+   `validation` and `test`) by the source's own names (`x`/`y`, npz keys, CSV columns);
+2. :func:`prepare` maps them onto the model's inputs and outputs (`data.inputs` /
+   `data.outputs`), applies `data.transforms`, holds out test and validation sets, and checks every
+   array against the model (GS411: a missing name, a wrong shape or dtype) before any training;
+   synthetic data is generated from the model itself;
+3. :func:`train_dataset` / :func:`eval_dataset` build the `tf.data` pipelines. The training order
+   of epoch *e* depends only on (seed, e), so a resumed run sees the same batches as an
+   uninterrupted one.
+
+Only this module's functions that need TensorFlow import it, lazily.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphspec.diagnostics import Diagnostic, Severity
+from graphspec.errors import SpecError
+from graphspec.spec.schema_run import (
+    Add, Cast, CsvSource, DataSpec, Divide, KerasSource, NpzSource, OneHot, Reshape, Scale, SklearnSource,
+    SyntheticSource,
+)
+
+Arrays = dict[str, np.ndarray]
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class Port:
+    """One model input or output: the spec's name, the name Keras uses, shape (no batch axis), dtype."""
+
+    name: str
+    keras_name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+    loss: Any = None  # outputs: the loss setting for it (name or {type: ...}), if known
+
+    @property
+    def names(self) -> list[str]:
+        return [self.name] if self.name == self.keras_name else [self.name, self.keras_name]
+
+
+@dataclasses.dataclass
+class ModelIO:
+    inputs: list[Port]
+    outputs: list[Port]
+
+    def find(self, name: str) -> Port | None:
+        for port in self.inputs + self.outputs:
+            if name in port.names:
+                return port
+        return None
+
+
+@dataclasses.dataclass
+class Split:
+    """One split's arrays, keyed by the spec's input / output names."""
+
+    inputs: Arrays
+    outputs: Arrays
+
+    def __len__(self) -> int:
+        for arr in list(self.inputs.values()) + list(self.outputs.values()):
+            return int(arr.shape[0])
+        return 0
+
+    def take(self, index: np.ndarray | slice) -> Split:
+        return Split({k: v[index] for k, v in self.inputs.items()}, {k: v[index] for k, v in self.outputs.items()})
+
+
+@dataclasses.dataclass
+class Data:
+    train: Split
+    validation: Split | None
+    test: Split | None
+    io: ModelIO
+
+    def split(self, name: str) -> Split | None:
+        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+
+class DataError(SpecError):
+    """The data does not fit the model (or cannot be read); located at the spec's data section."""
+
+
+# -- the model's side -------------------------------------------------------------------------------
+def model_io(keras_model: Any, graph: Any = None, model_name: str | None = None,
+             losses: dict[str, Any] | None = None) -> ModelIO:
+    """Inputs and outputs of a built Keras model, named as in the spec where the graph is given."""
+    from graphspec.analysis import checks
+    from graphspec.spec.schema_run import input_names
+
+    spec_in: list[str] | None = None
+    spec_out: list[str] | None = None
+    if graph is not None and model_name is not None:
+        gm = graph.models[model_name]
+        spec_in = input_names(gm)
+        spec_out = checks.output_names(gm)
+    ins = []
+    for i, t in enumerate(keras_model.inputs):
+        name = spec_in[i] if spec_in is not None and len(spec_in) == len(keras_model.inputs) else t.name
+        ins.append(Port(name, t.name, tuple(t.shape[1:]), str(t.dtype)))
+    outs = []
+    keras_names = list(keras_model.output_names)
+    for i, t in enumerate(keras_model.outputs):
+        kname = keras_names[i] if i < len(keras_names) else f"output_{i}"
+        name = spec_out[i] if spec_out is not None and len(spec_out) == len(keras_model.outputs) else kname
+        outs.append(Port(name, kname, tuple(t.shape[1:]), str(t.dtype)))
+    if losses:
+        for port in outs:
+            port.loss = losses.get(port.name, losses.get(port.keras_name))
+    return ModelIO(ins, outs)
+
+
+def losses_by_output(loss: Any, outputs: list[str]) -> dict[str, Any]:
+    """A compile `loss` setting (one, list or mapping) -> output name -> loss."""
+    if loss is None:
+        return {}
+    if isinstance(loss, dict) and "type" not in loss:
+        return dict(loss)
+    if isinstance(loss, list):
+        return dict(zip(outputs, loss))
+    return {o: loss for o in outputs}
+
+
+def loss_kind(loss: Any) -> str:
+    """What targets a loss wants: `sparse` (class ids), `categorical` (one-hot), `binary`, `regression`."""
+    name = loss if isinstance(loss, str) else (loss.get("type") if isinstance(loss, dict) else None)
+    n = str(name or "").lower().replace("_", "")
+    if "sparse" in n:
+        return "sparse"
+    if "categorical" in n or n in {"kldivergence", "kld", "kl_divergence", "poisson"}:
+        return "categorical"
+    if "binary" in n or "hinge" in n:
+        return "binary"
+    return "regression"
+
+
+# -- sources -------------------------------------------------------------------------------------------------
+def load_source(data: DataSpec, base_dir: Path) -> dict[str, Arrays]:
+    """The source's arrays per split, by the source's own names."""
+    src = data.source
+    if isinstance(src, KerasSource):
+        return _keras_dataset(src)
+    if isinstance(src, SklearnSource):
+        return _sklearn_dataset(src)
+    if isinstance(src, (NpzSource, CsvSource)):
+        out: dict[str, Arrays] = {}
+        for split in SPLITS:
+            rel = getattr(src, split)
+            if rel is None:
+                continue
+            path = Path(rel) if Path(rel).is_absolute() else base_dir / rel
+            try:
+                out[split] = _read_npz(path) if isinstance(src, NpzSource) else _read_csv(path, src)
+            except OSError as exc:
+                raise _error(f"cannot read the {split} data {path}: {exc.strerror or exc}",
+                             ("data", "source", split)) from None
+            except ValueError as exc:
+                raise _error(f"cannot read the {split} data {path}: {exc}", ("data", "source", split)) from None
+        return out
+    raise AssertionError(f"no loader for {type(src).__name__}")
+
+
+def _keras_dataset(src: KerasSource) -> dict[str, Arrays]:
+    from graphspec.build.backend import keras
+
+    module = getattr(keras.datasets, src.name)
+    kwargs: dict[str, Any] = {}
+    if src.num_words is not None:
+        kwargs["num_words"] = src.num_words
+    try:
+        (x_train, y_train), (x_test, y_test) = module.load_data(**kwargs)
+    except Exception as exc:  # network, corrupt cache
+        raise _error(f"keras.datasets.{src.name} could not be loaded: {exc}", ("data", "source"),
+                     "it downloads on first use into ~/.keras/datasets (or $KERAS_HOME/datasets)") from None
+    if src.maxlen is not None:
+        x_train = keras.utils.pad_sequences(x_train, maxlen=src.maxlen)
+        x_test = keras.utils.pad_sequences(x_test, maxlen=src.maxlen)
+    return {"train": {"x": np.asarray(x_train), "y": np.asarray(y_train)},
+            "test": {"x": np.asarray(x_test), "y": np.asarray(y_test)}}
+
+
+def _sklearn_dataset(src: SklearnSource) -> dict[str, Arrays]:
+    import sklearn.datasets
+
+    x, y = getattr(sklearn.datasets, f"load_{src.name}")(return_X_y=True)
+    return {"train": {"x": np.asarray(x), "y": np.asarray(y)}}
+
+
+def _read_npz(path: Path) -> Arrays:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _read_csv(path: Path, src: CsvSource) -> Arrays:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh, delimiter=src.delimiter))
+    rows = [r for r in rows if r]
+    if src.header:
+        if not rows:
+            raise ValueError("the file is empty")
+        names, rows = [c.strip() for c in rows[0]], rows[1:]
+    else:
+        names = [str(i) for i in range(len(rows[0]) if rows else 0)]
+    columns: Arrays = {}
+    for j, name in enumerate(names):
+        try:
+            values = np.array([float(r[j]) for r in rows], dtype=np.float64)
+        except (ValueError, IndexError):
+            bad = next((i for i, r in enumerate(rows) if len(r) <= j or not _is_number(r[j])), 0)
+            raise ValueError(f"column {name!r}, row {bad + 1 + int(src.header)}: not a number") from None
+        integral = values.size > 0 and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values)))
+        columns[name] = values.astype(np.int64) if integral else values.astype(np.float32)
+    return columns
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+# -- mapping and transforms ----------------------------------------------------------------------------------
+class _Problem(Exception):
+    """A data problem at a path of the spec; turned into a located DataError at the module's boundary."""
+
+    def __init__(self, message: str, path: tuple[Any, ...], hint: str | None = None, code: str = "GS411") -> None:
+        super().__init__(message)
+        self.message, self.path, self.hint, self.code = message, path, hint, code
+
+    def located(self, locate: Any) -> DataError:
+        if locate is None:
+            from graphspec.diagnostics import Location
+
+            where = Location("<data>")
+        else:
+            where = locate(self.path)
+        return DataError([Diagnostic(self.code, Severity.ERROR, self.message, where, self.hint)])
+
+
+def _error(message: str, path: tuple[Any, ...], hint: str | None = None, *, code: str = "GS411") -> _Problem:
+    return _Problem(message, path, hint, code)
+
+
+def _pick(arrays: Arrays, port: Port, mapping: dict[str, Any], section: str, single: bool, default: str,
+          split: str) -> np.ndarray:
+    want = mapping.get(port.name, mapping.get(port.keras_name))
+    what = "input" if section == "inputs" else "output"
+    if want is None:
+        for candidate in port.names + ([default] if single else []):
+            if candidate in arrays:
+                want = candidate
+                break
+    if want is None:
+        raise _error(f"model {what} `{port.name}` has no data: the {split} source provides "
+                     f"{_names(arrays)}", ("data", section) if mapping else ("data",),
+                     f"map it: `data.{section}: {{{port.name}: NAME}}`")
+    cols = [want] if isinstance(want, str) else list(want)
+    missing = [c for c in cols if c not in arrays]
+    if missing:
+        from graphspec.spec.catalog import did_you_mean
+
+        raise _error(f"`data.{section}.{port.name}` names {', '.join(f'`{c}`' for c in missing)}, but the "
+                     f"{split} source provides {_names(arrays)}", ("data", section, port.name),
+                     did_you_mean(missing[0], list(arrays)))
+    if isinstance(want, str):
+        return np.asarray(arrays[want])
+    parts = [np.asarray(arrays[c]) for c in cols]
+    lengths = {p.shape[0] for p in parts}
+    if len(lengths) != 1:
+        raise _error(f"`data.{section}.{port.name}`: the columns have different lengths", ("data", section, port.name))
+    if any(p.dtype.kind == "f" for p in parts):
+        parts = [p.astype(np.float32) for p in parts]
+    return np.stack(parts, axis=-1)
+
+
+def _names(arrays: Arrays) -> str:
+    if not arrays:
+        return "no arrays"
+    shown = [f"`{k}` {tuple(v.shape)}" for k, v in list(arrays.items())[:12]]
+    return ", ".join(shown) + (" ..." if len(arrays) > 12 else "")
+
+
+def apply_transforms(arr: np.ndarray, transforms: list[Any], where: tuple[Any, ...]) -> np.ndarray:
+    """Apply declarative transforms (reshape, cast, scale, divide, add, one_hot) in order."""
+    for i, t in enumerate(transforms):
+        path = where + (i,)
+        if isinstance(t, Reshape):
+            try:
+                arr = arr.reshape((arr.shape[0], *t.reshape))
+            except ValueError:
+                raise _error(f"cannot reshape samples of shape {tuple(arr.shape[1:])} to {tuple(t.reshape)}",
+                             path) from None
+        elif isinstance(t, Cast):
+            arr = arr.astype(t.cast)
+        elif isinstance(t, (Scale, Divide, Add)):
+            if not np.issubdtype(arr.dtype, np.floating):
+                arr = arr.astype(np.float32)
+            if isinstance(t, Scale):
+                arr = arr * np.asarray(t.scale, dtype=arr.dtype)
+            elif isinstance(t, Divide):
+                if t.divide == 0:
+                    raise _error("`divide: 0` divides by zero", path)
+                arr = arr / np.asarray(t.divide, dtype=arr.dtype)
+            else:
+                arr = arr + np.asarray(t.add, dtype=arr.dtype)
+        elif isinstance(t, OneHot):
+            ids = arr
+            if ids.ndim >= 2 and ids.shape[-1] == 1:
+                ids = ids.reshape(ids.shape[:-1])
+            if ids.size and (not np.issubdtype(ids.dtype, np.integer)
+                             and not np.all(ids == np.round(ids))):
+                raise _error("`one_hot` needs integer class ids", path)
+            ids = ids.astype(np.int64)
+            if ids.size and (ids.min() < 0 or ids.max() >= t.one_hot):
+                raise _error(f"`one_hot: {t.one_hot}`: class ids range over {int(ids.min())}..{int(ids.max())}",
+                             path, f"the number of classes is at least {int(ids.max()) + 1}")
+            arr = np.eye(t.one_hot, dtype=np.float32)[ids]
+    return arr
+
+
+def _map_split(arrays: Arrays, io: ModelIO, data: DataSpec, split: str) -> Split:
+    ins = {p.name: _pick(arrays, p, data.inputs or {}, "inputs", len(io.inputs) == 1, "x", split) for p in io.inputs}
+    outs = {p.name: _pick(arrays, p, data.outputs or {}, "outputs", len(io.outputs) == 1, "y", split)
+            for p in io.outputs}
+    mapped = Split(ins, outs)
+    _check_lengths(mapped, split)
+    return mapped
+
+
+def _check_lengths(split: Split, name: str) -> None:
+    lengths = {k: int(v.shape[0]) if v.ndim else 0 for k, v in {**split.inputs, **split.outputs}.items()}
+    if len(set(lengths.values())) > 1:
+        raise _error(f"the {name} arrays have different numbers of samples: "
+                     + ", ".join(f"`{k}` {n}" for k, n in lengths.items()), ("data",))
+
+
+def _transform_split(split: Split, io: ModelIO, data: DataSpec) -> Split:
+    out = Split(dict(split.inputs), dict(split.outputs))
+    for group in (out.inputs, out.outputs):
+        for name in list(group):
+            port = io.find(name)
+            assert port is not None
+            key = port.name if port.name in data.transforms else port.keras_name
+            if data.transforms.get(key):
+                group[name] = apply_transforms(group[name], data.transforms[key], ("data", "transforms", key))
+    return out
+
+
+# -- checks against the model ----------------------------------------------------------------------------
+def _fits(have: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
+    return len(have) == len(want) and all(w is None or h == w for h, w in zip(have, want))
+
+
+def _shape(s: tuple[Any, ...]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
+
+
+def _check_split(split: Split, io: ModelIO, name: str, data: DataSpec | None) -> None:
+    """Raise a GS411 DataError naming both sides if the arrays do not fit the model."""
+    _check_lengths(split, name)
+    for port in io.inputs:
+        arr = split.inputs[port.name]
+        tpath = ("data", "transforms", port.name) if data and port.name in data.transforms else (
+            "data", "inputs", port.name) if data and data.inputs and port.name in data.inputs else ("data",)
+        have = tuple(int(d) for d in arr.shape[1:])
+        if not _fits(have, port.shape):
+            hint = None
+            if all(d is not None for d in port.shape) and math.prod(have) == math.prod(
+                    [d for d in port.shape if d is not None]):
+                hint = f"add `{{reshape: {list(port.shape)}}}` to `data.transforms.{port.name}`"
+            raise _error(f"{name} data for input `{port.name}` has samples of shape {_shape(have)}, but the "
+                         f"model's input `{port.name}` takes {_shape(port.shape)}", tpath, hint)
+        want_int = port.dtype.startswith(("int", "uint"))
+        if arr.dtype.kind == "f" and want_int:
+            raise _error(f"{name} data for input `{port.name}` is {arr.dtype}, but the model's input "
+                         f"`{port.name}` takes {port.dtype}", tpath,
+                         f"add `{{cast: {port.dtype}}}` to `data.transforms.{port.name}`")
+        if arr.dtype.kind not in "biuf":
+            raise _error(f"{name} data for input `{port.name}` is {arr.dtype}, not numbers", tpath)
+    for port in io.outputs:
+        arr = split.outputs[port.name]
+        tpath = ("data", "transforms", port.name) if data and port.name in data.transforms else ("data",)
+        have = tuple(int(d) for d in arr.shape[1:])
+        want = port.shape
+        kind = loss_kind(port.loss)
+        ok = _fits(have, want) or (len(want) >= 1 and want[-1] == 1 and _fits(have, want[:-1]))
+        if not ok and len(want) >= 1 and kind == "sparse":
+            ok = _fits(have, want[:-1]) or _fits(have, want[:-1] + (1,))
+        if not ok:
+            hint = None
+            if kind == "categorical" and want and want[-1] and arr.dtype.kind in "iu" and (
+                    _fits(have, want[:-1]) or _fits(have, want[:-1] + (1,))):
+                hint = f"add `{{one_hot: {want[-1]}}}` to `data.transforms.{port.name}`"
+            raise _error(f"{name} targets for output `{port.name}` have samples of shape {_shape(have)}, but the "
+                         f"model's output `{port.name}` is {_shape(want)}"
+                         + (f" (loss: {kind} targets)" if port.loss is not None else ""), tpath, hint)
+        if arr.dtype.kind not in "biuf":
+            raise _error(f"{name} targets for output `{port.name}` are {arr.dtype}, not numbers", tpath)
+
+
+# -- synthetic data ----------------------------------------------------------------------------------------
+def int_bounds(graph: Any, io: ModelIO) -> dict[str, int]:
+    """For integer inputs: an exclusive upper bound on ids, from the Embedding layers that read them."""
+    out: dict[str, int] = {}
+    if graph is None:
+        return out
+    consumers = graph.consumers()
+    for port in io.inputs:
+        bounds = []
+        for c in consumers.get(port.name, []):
+            node = graph.nodes[c]
+            owner = graph.nodes.get(node.owner) if node.owner else node
+            if owner is not None and owner.layer_type in {"Embedding"}:
+                dim = owner.args.get("input_dim")
+                if isinstance(dim, int) and dim > 0:
+                    bounds.append(dim)
+        if bounds:
+            out[port.name] = min(bounds)
+    return out
+
+
+def synthetic(src: SyntheticSource, io: ModelIO, seed: int, bounds: dict[str, int] | None = None,
+              validation_split: float = 0.0) -> tuple[Split, Split | None, Split]:
+    """Random train / validation / test splits shaped like the model's inputs and outputs."""
+    rng = np.random.default_rng(seed)
+    bounds = bounds or {}
+
+    def concrete(shape: tuple[int | None, ...]) -> tuple[int, ...]:
+        return tuple(src.sequence_length if d is None else int(d) for d in shape)
+
+    def make(n: int) -> Split:
+        ins: Arrays = {}
+        for p in io.inputs:
+            shape = (n, *concrete(p.shape))
+            if p.dtype.startswith(("int", "uint")):
+                ins[p.name] = rng.integers(0, bounds.get(p.name, 2), size=shape).astype(p.dtype)
+            elif p.dtype == "bool":
+                ins[p.name] = rng.integers(0, 2, size=shape).astype(bool)
+            elif p.dtype == "string":
+                raise _error(f"synthetic data cannot make strings (input `{p.name}`)", ("data", "source"))
+            else:
+                ins[p.name] = rng.standard_normal(shape).astype(np.float32)
+        outs: Arrays = {}
+        for p in io.outputs:
+            shape = concrete(p.shape)
+            kind = loss_kind(p.loss)
+            classes = shape[-1] if shape else 2
+            if kind == "sparse" and shape:
+                outs[p.name] = rng.integers(0, classes, size=(n, *shape[:-1])).astype(np.int32)
+            elif kind == "categorical" and shape:
+                outs[p.name] = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, size=(n, *shape[:-1]))]
+            elif kind == "binary":
+                outs[p.name] = rng.integers(0, 2, size=(n, *shape)).astype(np.float32)
+            else:
+                outs[p.name] = rng.standard_normal((n, *shape)).astype(np.float32)
+        return Split(ins, outs)
+
+    train = make(src.samples)
+    test = make(src.test_samples)
+    validation = None
+    if validation_split > 0:
+        train, validation = _hold_out(train, validation_split, seed + 1)
+    return train, validation, test
+
+
+# -- preparing all splits -------------------------------------------------------------------------------
+def _hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    n = len(split)
+    k = int(round(n * fraction))
+    k = min(max(k, 1), n - 1) if n > 1 else 0
+    order = np.random.default_rng(seed).permutation(n)
+    return split.take(np.sort(order[k:])), split.take(np.sort(order[:k]))
+
+
+def prepare(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, graph: Any = None,
+            locate: Any = None) -> Data:
+    """Load, map, transform, split and check: arrays ready for the model, or a GS411 error."""
+    test: Split | None
+    try:
+        if isinstance(data.source, SyntheticSource):
+            train, validation, test = synthetic(data.source, io, seed, int_bounds(graph, io), data.validation_split)
+        else:
+            raw = load_source(data, base_dir)
+            splits = {name: _map_split(arrays, io, data, name) for name, arrays in raw.items()}
+            train = splits["train"]
+            test = splits.get("test")
+            if test is None and data.test_split > 0:
+                train, test = _hold_out(train, data.test_split, seed)
+            validation = splits.get("validation")
+            if validation is None and data.validation_split > 0:
+                train, validation = _hold_out(train, data.validation_split, seed + 1)
+        if data.max_samples is not None:
+            train = train.take(slice(0, data.max_samples))
+            validation = validation.take(slice(0, data.max_samples)) if validation is not None else None
+            test = test.take(slice(0, data.max_samples)) if test is not None else None
+        if not isinstance(data.source, SyntheticSource):
+            train = _transform_split(train, io, data)
+            validation = _transform_split(validation, io, data) if validation is not None else None
+            test = _transform_split(test, io, data) if test is not None else None
+        for name, split in (("training", train), ("validation", validation), ("test", test)):
+            if split is not None:
+                _check_split(split, io, name, data)
+        if len(train) == 0:
+            raise _error("the training set is empty", ("data",))
+        return Data(train, validation, test, io)
+    except _Problem as p:
+        raise p.located(locate) from None
+
+
+# -- tf.data ------------------------------------------------------------------------------------------------
+def model_arrays(split: Split, io: ModelIO) -> tuple[Any, Any]:
+    """(x, y) in the structure Keras expects: one array, or a dict by Keras input name / a tuple."""
+    xs = [split.inputs[p.name] for p in io.inputs]
+    ys = [split.outputs[p.name] for p in io.outputs]
+    x: Any = xs[0] if len(xs) == 1 else {p.keras_name: a for p, a in zip(io.inputs, xs)}
+    y: Any = ys[0] if len(ys) == 1 else tuple(ys)
+    return x, y
+
+
+def steps(n: int, batch_size: int) -> int:
+    return max(1, -(-n // batch_size))
+
+
+def train_dataset(split: Split, io: ModelIO, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                  shuffle: bool = True, prefetch: bool = True) -> tuple[Any, int]:
+    """Batches for epochs first_epoch..epochs-1, in one dataset; returns (dataset, steps per epoch).
+
+    Epoch e's order is a permutation drawn from (seed, e) alone, so a resumed run sees the same
+    batches as an uninterrupted one; partial batches never straddle two epochs.
+    """
+    import tensorflow as tf
+
+    x, y = model_arrays(split, io)
+    n = len(split)
+    per_epoch = steps(n, batch_size)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    seed_t = tf.constant(seed, tf.int64)
+
+    def epoch_indices(epoch: Any) -> Any:
+        idx = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            idx = tf.random.experimental.stateless_shuffle(idx, seed=tf.stack([seed_t, epoch]))
+        return tf.data.Dataset.from_tensor_slices(idx).batch(batch_size)
+
+    indices = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch)).flat_map(epoch_indices)
+
+    def gather(i: Any, d: Any) -> Any:
+        return tf.nest.map_structure(lambda a: tf.gather(a, i, axis=0), d)
+
+    ds = tf.data.Dataset.zip((indices, data)).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds, per_epoch
+
+
+def eval_dataset(split: Split, io: ModelIO, *, batch_size: int, cache: bool = False, prefetch: bool = True,
+                 targets: bool = True) -> Any:
+    import tensorflow as tf
+
+    x, y = model_arrays(split, io)
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if targets else x).batch(batch_size)
+    if cache:
+        ds = ds.cache()
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds
+
+
+def inputs_from_arrays(arrays: Arrays, io: ModelIO, data: DataSpec | None, *, transforms: bool = True,
+                       locate: Any = None) -> Split:
+    """Named arrays (e.g. an .npz given to `predict`) -> the model's inputs, transformed like training data."""
+    try:
+        return _inputs_from_arrays(arrays, io, data, transforms)
+    except _Problem as p:
+        raise p.located(locate) from None
+
+
+def _inputs_from_arrays(arrays: Arrays, io: ModelIO, data: DataSpec | None, transforms: bool) -> Split:
+    ins: Arrays = {}
+    mapping = (data.inputs or {}) if data is not None else {}
+    for port in io.inputs:
+        if port.name in arrays or port.keras_name in arrays:
+            arr = arrays[port.name if port.name in arrays else port.keras_name]
+        elif isinstance(column := mapping.get(port.name), str) and column in arrays:
+            arr = arrays[column]
+        elif len(io.inputs) == 1 and len(arrays) == 1:
+            arr = next(iter(arrays.values()))
+        elif len(io.inputs) == 1 and "x" in arrays:
+            arr = arrays["x"]
+        else:
+            raise _error(f"no array for model input `{port.name}`: the file has {_names(arrays)}", ("inputs",),
+                         f"save it under the name `{port.name}`")
+        arr = np.asarray(arr)
+        if transforms and data is not None:
+            ts = data.transforms.get(port.name, data.transforms.get(port.keras_name))
+            if ts:
+                arr = apply_transforms(arr, ts, ("data", "transforms", port.name))
+        ins[port.name] = arr
+    split = Split(ins, {})
+    no_outputs = ModelIO(io.inputs, [])
+    _check_split(split, no_outputs, "input", data)
+    return split

@@ -1,0 +1,96 @@
+"""The closed tables every name in a spec resolves through.
+
+Built from :mod:`graphspec.spec.catalog_data` (generated from Keras by
+``tools/gen_catalog.py``). Nothing outside these tables can be named by a spec:
+no dotted import paths, no `Lambda`, no arbitrary modules.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from typing import Any
+
+from graphspec.spec.catalog_data import CATALOG
+
+KERAS_VERSION: str = CATALOG["keras_version"]
+LAYERS: dict[str, Any] = CATALOG["layers"]
+APPLICATIONS: dict[str, Any] = CATALOG["applications"]
+OPS: dict[str, Any] = CATALOG["ops"]
+# keras.ops functions whose first argument is a list of tensors.
+SEQUENCE_OPS = {"concatenate", "stack", "hstack", "vstack", "dstack"}
+
+# Names that a spec may try in order to run or load code. They are refused
+# with their own code (GS115) so that an attack is reported as such.
+DANGEROUS_LAYERS = {
+    "Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer",
+}
+
+# Call style of layers whose call takes several tensors.
+LIST_INPUT_LAYERS = {
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+    "Attention", "AdditiveAttention", "HashedCrossing",
+}
+POSITIONAL_INPUT_LAYERS = {"MultiHeadAttention", "GroupQueryAttention"}
+WRAPPER_LAYERS = {"Bidirectional", "TimeDistributed", "SpectralNormalization"}
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+class Table:
+    """A closed set of names: class names (with signatures) and function aliases."""
+
+    def __init__(self, kind: str, classes: dict[str, Any], aliases: list[str]) -> None:
+        self.kind = kind
+        self.classes = classes
+        self.aliases = set(aliases)
+
+    @functools.cached_property
+    def names(self) -> list[str]:
+        return sorted(set(self.classes) | self.aliases)
+
+    def resolve(self, name: str) -> str | None:
+        """The canonical name for `name`, or None if it is not in the table."""
+        if name in self.classes or name in self.aliases:
+            return name
+        return None
+
+    def suggest(self, name: str) -> str | None:
+        return did_you_mean(name, self.names)
+
+
+def did_you_mean(name: str, choices: list[str] | set[str] | Any) -> str | None:
+    """A hint for a misspelt name, or None."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if name.lower() in lowered:
+        return f"did you mean `{lowered[name.lower()]}`?"
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.7)
+    if not close:
+        close = [c for c in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.7)]
+        close = [lowered[c] for c in close]
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+ACTIVATIONS = Table("activation", {}, CATALOG["activations"])
+INITIALIZERS = Table("initializer", CATALOG["initializers"], CATALOG["initializer_aliases"])
+REGULARIZERS = Table("regularizer", CATALOG["regularizers"], CATALOG["regularizer_aliases"])
+CONSTRAINTS = Table("constraint", CATALOG["constraints"], CATALOG["constraint_aliases"])
+# Short names Keras's `losses.get` / `metrics.get` accept besides the function names.
+_SHORT = ["mse", "mae", "mape", "msle", "kld", "kl_divergence"]
+LOSSES = Table("loss", CATALOG["losses"], CATALOG["loss_aliases"] + _SHORT)
+METRICS = Table(
+    "metric", CATALOG["metrics"],
+    CATALOG["metric_aliases"] + ["accuracy", "acc", "crossentropy", "ce", "mse", "mae", "mape", "msle"],
+)
+OPTIMIZERS = Table(
+    "optimizer", CATALOG["optimizers"], [n.lower() for n in CATALOG["optimizers"]]
+)
+SCHEDULES = Table("learning-rate schedule", CATALOG["schedules"], [])

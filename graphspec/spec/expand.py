@@ -1,0 +1,862 @@
+"""Variables and reusable blocks, expanded on the loaded data before validation.
+
+Runs right after ``--set`` overrides and before the schema: its input is a
+:class:`~graphspec.spec.source.Source` that may use ``vars:``, ``blocks:``, ``${...}``
+and block instances; its output is a Source of plain nodes whose position maps
+point every expanded node at the lines of the block definition it came from,
+with notes (``Source.origins``) naming the instance, so that any later
+diagnostic about an expanded node says where and for which instance.
+
+The format (docs/blocks.md has the long version)::
+
+    vars:
+      width: 64
+    blocks:
+      mlp_block:
+        inputs: x                       # names the block's nodes use for what is passed in
+        outputs: drop                   # default: the last node
+        params: {units: null, rate: 0.1}   # null: required
+        nodes:
+          dense: {type: Dense, units: $units, activation: relu, inputs: x}
+          drop: {type: Dropout, rate: "${rate}"}
+    nodes:
+      body: {block: mlp_block, repeat: 3, units: "${2 * width}", first: {rate: 0}}
+      logits: {type: Dense, units: 10}   # takes `body`, the last repetition's output
+
+* ``${expr}`` is replaced by a variable's (or, inside a block, a parameter's)
+  value; ``expr`` is a name or integer arithmetic (``+ - * / // %``, parentheses).
+  A string that is exactly ``${expr}`` (or ``$name``) takes the value with its
+  type; inside longer text the value is interpolated. ``$$`` escapes a ``$``.
+* Instance nodes are named ``<instance>_<node>`` (``<instance>_<i>_<node>`` for
+  repetition ``i`` when ``repeat`` is given); the instance's output is named
+  after the instance itself (``<instance>_<output>`` when the block has several).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import json
+import math
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from graphspec.spec import schema
+from graphspec.spec.catalog import did_you_mean
+from graphspec.diagnostics import Diagnostic, PathKey, Severity
+from graphspec.spec.source import Source, Span
+
+MAX_REPEAT = 1000
+MAX_NODES = 10_000  # nodes after expansion
+MAX_DEPTH = 16  # blocks inside blocks
+MAX_VALUES = 1_000_000  # values produced by substitution
+MAX_TEXT = 10_000  # characters of an interpolated string
+MAX_EXPR = 200  # characters of one ${...} expression
+MAX_NUMBER = 10**15
+
+RESERVED = ("block", "inputs", "repeat", "first")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_SHORT = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_\-]*)$")
+_EXACT = re.compile(r"^\$\{([^{}]*)\}$")
+_TOKEN = re.compile(r"\$\$|\$\{([^{}]*)\}")
+
+
+class _Abort(Exception):
+    """A budget was exceeded: stop expanding (the diagnostic is recorded)."""
+
+
+class _Failed(Exception):
+    """One value could not be substituted (the diagnostic is recorded)."""
+
+
+def _fmt(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- scopes and substitution --------------------------------------------------------
+
+
+class _Scope:
+    """Names visible to ``${...}``: final values, or lazily substituted raw values."""
+
+    def __init__(self, ex: _Expander, what: str, parent: _Scope | None = None) -> None:
+        self.ex = ex
+        self.what = what  # "variable" or "parameter"
+        self.parent = parent
+        self.values: dict[str, Any] = {}
+        self.lazy: dict[str, tuple[Any, PathKey]] = {}
+        self.active: list[str] = []
+        self.failed: set[str] = set()
+
+    def names(self) -> list[str]:
+        own = list(self.values) + [n for n in self.lazy if n not in self.values]
+        return own + (self.parent.names() if self.parent else [])
+
+    def has(self, name: str) -> bool:
+        return name in self.values or name in self.lazy or bool(self.parent and self.parent.has(name))
+
+    def lookup(self, name: str, path: PathKey, notes: tuple[str, ...]) -> Any:
+        if name in self.values:
+            return copy.deepcopy(self.values[name])
+        if name in self.lazy:
+            if name in self.failed:
+                raise _Failed
+            if name in self.active:
+                cycle = self.active[self.active.index(name):] + [name]
+                raw_path = self.lazy[name][1]
+                self.ex.error("GS122", f"{self.what}s refer to each other in a cycle: "
+                              f"{' -> '.join(cycle)}", raw_path, notes=notes)
+                self.failed.update(cycle)
+                raise _Failed
+            raw, raw_path = self.lazy[name]
+            self.active.append(name)
+            try:
+                value = self.ex.subst(raw, self, raw_path, notes)
+            except _Failed:
+                self.failed.add(name)
+                raise
+            finally:
+                self.active.pop()
+            self.values[name] = value
+            return copy.deepcopy(value)
+        if self.parent is not None and self.parent.has(name):
+            return self.parent.lookup(name, path, notes)
+        choices = self.names()
+        hint = did_you_mean(name, choices)
+        if hint is None:
+            hint = (f"{self.what}s here: {', '.join(choices)}" if choices
+                    else "define it under `vars:` at the top of the spec")
+        self.ex.error("GS120", f"unknown {self.what} `{name}`", path, hint=hint, notes=notes)
+        raise _Failed
+
+
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# -- the expander ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Frame:
+    """One body being expanded: the top level, or one repetition of one instance."""
+
+    prefix: str  # prepended to the body's local node names
+    src_prefix: PathKey  # where the body is written: ("nodes",) or ("blocks", b, "nodes")
+    strict: bool  # inside a block: references must name a block input or node
+    block: str | None = None
+    bindings: dict[str, str] = dataclasses.field(default_factory=dict)  # local name -> expanded reference
+    renames: dict[str, str] = dataclasses.field(default_factory=dict)  # local output -> final name
+    default_input: str | None = None
+    default_why: str = ""  # why there is no default input
+    value_notes: dict[PathKey, str] = dataclasses.field(default_factory=dict)  # `${...}` values, by source path
+    notes: tuple[str, ...] = ()
+    chain: tuple[str, ...] = ()  # blocks being instantiated, outermost first
+
+    def name(self, local: str) -> str:
+        return self.renames.get(local, self.prefix + local)
+
+
+@dataclasses.dataclass
+class _Block:
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    required: list[str]
+    defaults: dict[str, Any]
+    nodes: dict[str, Any]
+
+
+class _Blocks(schema.Strict):
+    blocks: dict[schema.Name, schema.BlockSpec] | None = None
+    vars: dict[schema.Name, Any] | None = None
+
+
+class _Expander:
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.diags: list[Diagnostic] = []
+        self.produced = 0
+        self.blocks: dict[str, _Block] = {}
+        self.broken_blocks: set[str] = set()
+        self.out: dict[str, Any] = {}
+        self.where: dict[str, tuple[PathKey, tuple[str, ...]]] = {}  # expanded node -> (origin path, notes)
+        self.added_inputs: set[str] = set()
+        self.value_notes: dict[PathKey, str] = {}  # source path of a `${...}` value -> note
+        self.node_value_notes: dict[str, dict[PathKey, str]] = {}
+        self.dropped: set[str] = set()  # top-level nodes that were instances
+        self.globals = _Scope(self, "variable")
+
+    # -- diagnostics ------------------------------------------------------------------
+    def error(self, code: str, message: str, path: PathKey, *, key: bool = False, hint: str | None = None,
+              notes: tuple[str, ...] = ()) -> None:
+        self.diags.append(Diagnostic(code, Severity.ERROR, message, self.src.location(path, key=key), hint,
+                                     tuple(reversed(notes))))
+
+    def budget(self, message: str, path: PathKey, notes: tuple[str, ...] = (), hint: str | None = None) -> _Abort:
+        self.error("GS500", message, path, key=True, hint=hint, notes=notes)
+        return _Abort()
+
+    # -- substitution -------------------------------------------------------------------
+    def subst(self, value: Any, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> Any:
+        """`value` with every `${...}` replaced; raises _Failed after recording the first problem."""
+        self.produced += 1
+        if self.produced > MAX_VALUES:
+            raise self.budget(f"variables and blocks expand to more than {MAX_VALUES:,} values", path, notes)
+        if isinstance(value, str):
+            return self.string(value, scope, path, notes)
+        if isinstance(value, dict):
+            out: dict[Any, Any] = {}
+            failed = False
+            for k, v in value.items():
+                try:
+                    out[k] = self.subst(v, scope, path + (k,), notes)
+                except _Failed:
+                    out[k], failed = v, True
+            if failed:
+                raise _Failed
+            return out
+        if isinstance(value, list):
+            items: list[Any] = []
+            failed = False
+            for i, v in enumerate(value):
+                try:
+                    items.append(self.subst(v, scope, path + (i,), notes))
+                except _Failed:
+                    items.append(v)
+                    failed = True
+            if failed:
+                raise _Failed
+            return items
+        return value
+
+    def subst_soft(self, value: Any, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> tuple[Any, bool]:
+        """Like subst, but keeps going: (the best value, whether it worked)."""
+        try:
+            return self.subst(value, scope, path, notes), True
+        except _Failed:
+            return value, False
+
+    def string(self, text: str, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> Any:
+        if "$" not in text:
+            return text
+        m = _SHORT.match(text) or _EXACT.match(text)
+        if m:
+            value = self.evaluate(m.group(1), scope, path, notes)
+            self.value_notes[path] = f"`{text}` is {_fmt(value)}"
+            return value
+        parts: list[str] = []
+        pos = 0
+        for tok in _TOKEN.finditer(text):
+            parts.append(text[pos:tok.start()])
+            pos = tok.end()
+            if tok.group(0) == "$$":
+                parts.append("$")
+                continue
+            value = self.evaluate(tok.group(1), scope, path, notes)
+            if isinstance(value, bool):
+                parts.append("true" if value else "false")
+            elif isinstance(value, (int, float, str)):
+                parts.append(str(value))
+            else:
+                self.error("GS121", f"`{tok.group(0)}` is {_fmt(value)}: only numbers, text and booleans can "
+                           "be put inside text", path, notes=notes,
+                           hint=f"write the whole value as `{tok.group(0)}` to use it as it is")
+                raise _Failed
+            if sum(map(len, parts)) > MAX_TEXT:
+                raise self.budget(f"interpolated text is longer than {MAX_TEXT:,} characters", path, notes)
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def evaluate(self, expr: str, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> Any:
+        text = expr.strip()
+        if _NAME.match(text):
+            return scope.lookup(text, path, notes)
+        if not text:
+            self.error("GS121", "empty `${}`", path, notes=notes, hint="write `${name}`")
+            raise _Failed
+        if len(text) > MAX_EXPR:
+            self.error("GS121", f"`${{...}}` expression longer than {MAX_EXPR} characters", path, notes=notes)
+            raise _Failed
+        try:
+            tree = ast.parse(text, mode="eval")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            self.error("GS121", f"`${{{text}}}` is not a name or an arithmetic expression", path, notes=notes,
+                       hint="write `${name}` or arithmetic such as `${4 * filters}` (+ - * / // % and parentheses)")
+            raise _Failed from None
+        try:
+            value = self._eval(tree.body, text, scope, path, notes)
+        except ZeroDivisionError:
+            self.error("GS121", f"`${{{text}}}` divides by zero", path, notes=notes)
+            raise _Failed from None
+        except RecursionError:
+            self.error("GS121", f"`${{{text}}}` is nested too deeply", path, notes=notes)
+            raise _Failed from None
+        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+            self.error("GS121", f"`${{{text}}}` is not a finite number", path, notes=notes)
+            raise _Failed
+        return value
+
+    def _eval(self, node: ast.AST, text: str, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> Any:
+        value: Any
+        if isinstance(node, ast.Constant) and _number(node.value):
+            value = node.value
+        elif isinstance(node, ast.Name):
+            value = scope.lookup(node.id, path, notes)
+            if not _number(value):
+                self.error("GS121", f"`{node.id}` is {_fmt(value)}, not a number: `${{{text}}}` cannot "
+                           "compute with it", path, notes=notes)
+                raise _Failed
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = self._eval(node.operand, text, scope, path, notes)
+            value = -operand if isinstance(node.op, ast.USub) else operand
+        elif isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            left = self._eval(node.left, text, scope, path, notes)
+            right = self._eval(node.right, text, scope, path, notes)
+            value = _BINOPS[type(node.op)](left, right)
+        else:
+            self.error("GS121", f"`${{{text}}}`: only names, numbers, + - * / // % and parentheses are allowed",
+                       path, notes=notes, hint="for example `${4 * filters}` or `${width // 2}`")
+            raise _Failed
+        if abs(value) > MAX_NUMBER:
+            self.error("GS121", f"`${{{text}}}` is too large ({_fmt(value)})", path, notes=notes,
+                       hint=f"numbers computed in `${{...}}` are limited to {MAX_NUMBER:.0e}")
+            raise _Failed
+        return value
+
+    # -- block definitions --------------------------------------------------------------
+    def read_blocks(self, data: dict[str, Any]) -> None:
+        raw = {k: data[k] for k in ("blocks", "vars") if k in data}
+        try:
+            _Blocks.model_validate(raw)
+        except ValidationError as exc:
+            from graphspec.spec.parse import schema_diagnostics
+
+            bad = schema_diagnostics(self.src, exc, _Blocks)
+            self.diags.extend(bad)
+            for err in exc.errors(include_url=False):
+                loc = err["loc"]
+                if len(loc) >= 2 and loc[0] == "blocks":
+                    self.broken_blocks.add(str(loc[1]))
+                elif len(loc) == 1 and loc[0] == "blocks":
+                    self.broken_blocks.add("*")
+        blocks = data.get("blocks")
+        if not isinstance(blocks, dict) or "*" in self.broken_blocks:
+            return
+        for name, spec in blocks.items():
+            if name in self.broken_blocks or not isinstance(spec, dict):
+                continue
+            block = self.read_block(name, spec)
+            if block is None:
+                self.broken_blocks.add(name)
+            else:
+                self.blocks[name] = block
+
+    def read_block(self, name: str, spec: dict[str, Any]) -> _Block | None:
+        path: PathKey = ("blocks", name)
+        ok = True
+        inputs = [spec["inputs"]] if isinstance(spec["inputs"], str) else list(spec["inputs"])
+        nodes: dict[str, Any] = spec["nodes"]
+        if not inputs:
+            self.error("GS126", f"block `{name}` has no inputs", path + ("inputs",))
+            ok = False
+        if len(set(inputs)) != len(inputs):
+            self.error("GS126", f"block `{name}` names an input twice", path + ("inputs",))
+            ok = False
+        if not nodes:
+            self.error("GS126", f"block `{name}` has no nodes", path + ("nodes",))
+            return None
+        local: list[str] = []
+        for n, node in nodes.items():
+            if n in inputs:
+                self.error("GS126", f"block `{name}`: `{n}` is both an input and a node", path + ("nodes", n),
+                           key=True, hint="give the node another name")
+                ok = False
+            if isinstance(node, dict) and isinstance(node.get("block"), str) and node["block"] in self._block_specs():
+                outs = self._outputs_of(node["block"])
+                local.extend([n] if len(outs) <= 1 else [f"{n}_{o}" for o in outs])
+            else:
+                local.append(n)
+        raw_out = spec.get("outputs")
+        if raw_out is None:
+            outputs = self._outputs_of(name)
+        else:
+            outputs = [raw_out] if isinstance(raw_out, str) else list(raw_out)
+            if not outputs:
+                self.error("GS126", f"block `{name}` has no outputs", path + ("outputs",))
+                ok = False
+            for i, o in enumerate(outputs):
+                p = path + ("outputs",) + ((i,) if isinstance(raw_out, list) else ())
+                if o in inputs:
+                    self.error("GS126", f"block `{name}`: output `{o}` is one of its inputs; outputs must be "
+                               "nodes of the block", p)
+                    ok = False
+                elif o not in local:
+                    self.error("GS126", f"block `{name}` has no node `{o}` to output", p,
+                               hint=did_you_mean(o, local) or f"its nodes: {', '.join(local)}")
+                    ok = False
+            if len(set(outputs)) != len(outputs):
+                self.error("GS126", f"block `{name}` names an output twice", path + ("outputs",))
+                ok = False
+        raw_params = spec.get("params", {})
+        if isinstance(raw_params, list):
+            required, defaults = list(raw_params), {}
+            pnames = required
+        else:
+            required = [k for k, v in raw_params.items() if v is None]
+            defaults = {k: v for k, v in raw_params.items() if v is not None}
+            pnames = list(raw_params)
+        for i, p in enumerate(pnames):
+            ppath = path + ("params",) + ((i,) if isinstance(raw_params, list) else (p,))
+            if p in RESERVED:
+                self.error("GS126", f"block `{name}`: `{p}` cannot be a parameter name: instances use it",
+                           ppath, key=not isinstance(raw_params, list),
+                           hint=f"reserved: {', '.join(RESERVED)}")
+                ok = False
+        if len(set(pnames)) != len(pnames):
+            self.error("GS126", f"block `{name}` names a parameter twice", path + ("params",))
+            ok = False
+        if not ok:
+            return None
+        return _Block(name, inputs, outputs, required, defaults, nodes)
+
+    def _block_specs(self) -> dict[str, Any]:
+        blocks = self.src.data.get("blocks") if isinstance(self.src.data, dict) else None
+        return blocks if isinstance(blocks, dict) else {}
+
+    def _outputs_of(self, name: str, seen: frozenset[str] = frozenset()) -> list[str]:
+        """A block's output names, read from its definition (without validating it)."""
+        spec = self._block_specs().get(name)
+        if not isinstance(spec, dict) or name in seen or len(seen) > MAX_DEPTH:
+            return []
+        raw = spec.get("outputs")
+        if isinstance(raw, str):
+            return [raw]
+        if isinstance(raw, list):
+            return [o for o in raw if isinstance(o, str)]
+        nodes = spec.get("nodes")
+        if isinstance(nodes, dict) and nodes:
+            last = list(nodes)[-1]
+            node = nodes[last]
+            if isinstance(node, dict) and isinstance(node.get("block"), str):
+                inner = self._outputs_of(node["block"], seen | {name})
+                return [last] if len(inner) <= 1 else [f"{last}_{o}" for o in inner]
+            return [last]
+        return []
+
+    # -- references ----------------------------------------------------------------------
+    def ref(self, text: Any, frame: _Frame, path: PathKey) -> Any:
+        if not frame.strict or not isinstance(text, str):
+            return text
+        node, dot, layer = text.partition(".")
+        target = frame.bindings.get(node)
+        if target is None:
+            choices = list(frame.bindings)
+            self.error("GS126", f"`{node}` is neither an input nor a node of block `{frame.block}`", path,
+                       hint=did_you_mean(node, choices) or f"it has: {', '.join(choices)}", notes=frame.notes)
+            raise _Failed
+        if dot and "." in target:
+            self.error("GS126", f"`{text}`: `{node}` is `{target}`, which already names a layer", path,
+                       notes=frame.notes)
+            raise _Failed
+        return target + dot + layer
+
+    def refs(self, value: Any, frame: _Frame, path: PathKey) -> Any:
+        """The `inputs:` of a node, with block-local names replaced."""
+        if isinstance(value, list):
+            return [self.ref(v, frame, path + (i,)) for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {k: self.refs(v, frame, path + (k,)) for k, v in value.items()}
+        return self.ref(value, frame, path)
+
+    # -- bodies ---------------------------------------------------------------------------
+    def body(self, nodes: dict[str, Any], frame: _Frame, top_inputs: list[str] | None = None) -> None:
+        # Pass 1: what each local name refers to (nodes may refer to later nodes).
+        for local, node in nodes.items():
+            if isinstance(node, dict) and "block" in node:
+                bname = node["block"]
+                block = self.blocks.get(bname) if isinstance(bname, str) else None
+                outs = block.outputs if block else []
+                if len(outs) <= 1:
+                    frame.bindings[local] = frame.name(local)
+                else:
+                    for o in outs:
+                        frame.bindings[f"{local}_{o}"] = frame.name(f"{local}_{o}")
+            else:
+                frame.bindings[local] = frame.name(local)
+        # Pass 2: expand.
+        previous: str | None = frame.default_input
+        why_none = frame.default_why
+        after_instance = False
+        failed_before = False
+        first = True
+        for local, node in nodes.items():
+            npath = frame.src_prefix + (local,)
+            if isinstance(node, dict) and "block" in node:
+                implicit = previous
+                if first and not frame.strict:
+                    implicit, why_none = self._only_input(top_inputs)
+                produced = self.instance(local, node, npath, frame, implicit, why_none)
+                if produced is not None and len(produced) == 1:
+                    previous, why_none = produced[0], ""
+                else:
+                    previous = None
+                    why_none = f"`{local}` is an instance of a block with several outputs"
+                failed_before = produced is None
+                after_instance = True
+                first = False
+                continue
+            name = frame.name(local)
+            data = node
+            if isinstance(node, dict):
+                data = dict(node)
+                needs_input = frame.strict or after_instance
+                try:
+                    if "inputs" in node:
+                        data["inputs"] = self.refs(node["inputs"], frame, npath + ("inputs",))
+                    elif needs_input and not node.get("application"):
+                        if previous is None and failed_before:
+                            pass  # the instance before it already has an error
+                        elif previous is None:
+                            what = f"block `{frame.block}`" if frame.strict else "the spec"
+                            self.error("GS205", f"cannot tell the input of node `{local}` in {what}"
+                                       + (f": {why_none}" if why_none else ""), npath, key=True,
+                                       hint="say which with `inputs:`", notes=frame.notes)
+                        else:
+                            data["inputs"] = previous
+                            self.added_inputs.add(name)
+                    share = node.get("share")
+                    if frame.strict and isinstance(share, str) and share in nodes and share in frame.bindings:
+                        data["share"] = frame.bindings[share]
+                except _Failed:
+                    pass
+            self.add(name, data, npath, frame)
+            previous, why_none = name, ""
+            after_instance = failed_before = False
+            first = False
+
+    def _only_input(self, top_inputs: list[str] | None) -> tuple[str | None, str]:
+        if top_inputs is not None and len(top_inputs) == 1:
+            return top_inputs[0], ""
+        if not top_inputs:
+            return None, "the spec declares no inputs"
+        return None, f"the spec has several inputs ({', '.join(top_inputs)})"
+
+    def add(self, name: str, data: Any, origin: PathKey, frame: _Frame) -> None:
+        notes = frame.notes
+        if name in self.out:
+            first_origin, first_notes = self.where[name]
+            span = self.src.span(first_origin, key=True)
+            where = f" (line {span.line})" if span else ""
+            made = f", made by {first_notes[-1].removeprefix('in ')}" if first_notes else ""
+            self.error("GS129", f"node name `{name}` is already taken{where}{made}", origin, key=True,
+                       notes=notes, hint="rename the node or the instance")
+            return
+        if len(self.out) >= MAX_NODES:
+            raise self.budget(f"the spec expands to more than {MAX_NODES:,} nodes", origin, notes,
+                              hint="check `repeat` counts and blocks inside blocks")
+        self.out[name] = data
+        self.where[name] = (origin, notes)
+        self.node_value_notes[name] = {p: n for p, n in frame.value_notes.items() if p[:len(origin)] == origin}
+
+    # -- instances --------------------------------------------------------------------------
+    def instance(self, local: str, node: dict[str, Any], npath: PathKey, frame: _Frame,
+                 implicit: str | None, why_none: str) -> list[str] | None:
+        """Expand one instance node; its output names, or None if it failed."""
+        notes = frame.notes
+        bname = node["block"]
+        if not isinstance(bname, str):
+            self.error("GS102", f"`block` must be a block name; got {_fmt(bname)}", npath + ("block",), notes=notes)
+            return None
+        if bname in self.broken_blocks:
+            return None
+        block = self.blocks.get(bname)
+        if block is None:
+            names = list(self.blocks) + list(self.broken_blocks)
+            self.error("GS123", f"unknown block `{bname}`", npath + ("block",), notes=notes,
+                       hint=did_you_mean(bname, names) or (f"blocks: {', '.join(names)}" if names
+                                                           else "define it under `blocks:`"))
+            return None
+        if bname in frame.chain:
+            cycle = frame.chain[frame.chain.index(bname):] + (bname,)
+            self.error("GS127", f"block `{bname}` instantiates itself: {' -> '.join(cycle)}",
+                       npath + ("block",), notes=notes)
+            return None
+        if len(frame.chain) >= MAX_DEPTH:
+            self.error("GS127", f"blocks nested more than {MAX_DEPTH} deep", npath + ("block",), notes=notes)
+            return None
+        ok = True
+        # repeat
+        indexed = "repeat" in node
+        n = node.get("repeat", 1)
+        if isinstance(n, bool) or not isinstance(n, int):
+            self.error("GS128", f"`repeat` must be a whole number; got {_fmt(n)}", npath + ("repeat",), notes=notes)
+            return None
+        if n < 1:
+            self.error("GS128", f"`repeat` must be at least 1; got {n}", npath + ("repeat",), notes=notes,
+                       hint="remove the node to leave the block out")
+            return None
+        if n > MAX_REPEAT:
+            self.error("GS500", f"`repeat: {n:,}` is more than the limit of {MAX_REPEAT:,}", npath + ("repeat",),
+                       notes=notes)
+            return None
+        # parameters
+        params = {k: v for k, v in node.items() if k not in RESERVED}
+        first = node.get("first", {})
+        known = block.required + list(block.defaults)
+        if not isinstance(first, dict):
+            self.error("GS128", f"`first` must be a mapping of parameters for the first repetition; got "
+                       f"{_fmt(first)}", npath + ("first",), notes=notes)
+            ok = False
+            first = {}
+        for where, given in ((npath, params), (npath + ("first",), first)):
+            for k in given:
+                if k not in known:
+                    hint = did_you_mean(str(k), known) or (
+                        f"parameters of `{bname}`: {', '.join(known)}" if known else f"`{bname}` takes no parameters")
+                    self.error("GS125", f"block `{bname}` has no parameter `{k}`", where + (k,), key=True,
+                               hint=hint, notes=notes)
+                    ok = False
+        missing_all = [p for p in block.required if p not in params and (n > 1 or p not in first)]
+        if missing_all:
+            listed = ", ".join(f"`{p}`" for p in missing_all)
+            self.error("GS124", f"instance `{local}` of block `{bname}` needs {listed}", npath, key=True,
+                       hint="give " + ", ".join(f"`{p}: ...`" for p in missing_all), notes=notes)
+            ok = False
+        # inputs
+        bound = self.bind(node, block, npath, frame, implicit, why_none)
+        if bound is None or not ok:
+            return None
+        if n > 1 and len(block.outputs) != len(block.inputs):
+            self.error("GS126", f"`repeat` feeds each repetition's outputs into the next one's inputs, but block "
+                       f"`{bname}` has {len(block.inputs)} input(s) and {len(block.outputs)} output(s)",
+                       npath + ("repeat",), notes=notes)
+            return None
+        base = frame.prefix + local
+        if len(block.outputs) == 1:
+            final = [frame.name(local)]
+        else:
+            final = [frame.name(f"{local}_{o}") for o in block.outputs]
+        span = self.src.span(npath, key=True)
+        at = f" (line {span.line})" if span and not self.src.location(npath).file.startswith("--set") else ""
+        current = bound
+        for r in range(1, n + 1):
+            prefix = f"{base}_{r}_" if indexed else f"{base}_"
+            rep = f", repetition {r} of {n}" if indexed else ""
+            note = f"in `{base}`{rep}: an instance of block `{bname}`{at}"
+            child = _Frame(
+                prefix=prefix, src_prefix=("blocks", bname, "nodes"), strict=True, block=bname,
+                bindings=dict(zip(block.inputs, current)),
+                renames=dict(zip(block.outputs, final)) if r == n else {},
+                default_input=current[0] if len(block.inputs) == 1 else None,
+                default_why=f"block `{bname}` has several inputs ({', '.join(block.inputs)})",
+                notes=notes + (note,), chain=frame.chain + (bname,),
+            )
+            scope = _Scope(self, "parameter", self.globals)
+            values = dict(params)
+            if r == 1:
+                values.update(first)
+            scope.values.update(values)
+            for k, v in block.defaults.items():
+                if k not in values:
+                    scope.lazy[k] = (v, ("blocks", bname, "params", k))
+            self.value_notes = {}
+            body, _ = self.subst_soft(block.nodes, scope, ("blocks", bname, "nodes"), child.notes)
+            child.value_notes = self.value_notes
+            if not isinstance(body, dict):
+                return None
+            self.body(body, child)
+            current = [child.bindings[o] for o in block.outputs]
+        return final
+
+    def bind(self, node: dict[str, Any], block: _Block, npath: PathKey, frame: _Frame, implicit: str | None,
+             why_none: str) -> list[str] | None:
+        """The references passed to the block's inputs, in the block's order."""
+        notes = frame.notes
+        raw = node.get("inputs")
+        names = block.inputs
+        try:
+            if raw is None:
+                if len(names) != 1:
+                    self.error("GS126", f"block `{block.name}` has inputs {', '.join(names)}: give them with "
+                               "`inputs:`", npath, key=True, notes=notes,
+                               hint="`inputs: {" + ", ".join(f"{x}: ..." for x in names) + "}`")
+                    return None
+                if implicit is None:
+                    where = f"block `{frame.block}`" if frame.strict else "the spec"
+                    self.error("GS205", f"cannot tell the input of instance `{frame.prefix}{npath[-1]}` in {where}"
+                               + (f": {why_none}" if why_none else ""), npath, key=True,
+                               hint="say which with `inputs:`", notes=notes)
+                    return None
+                return [implicit]
+            if isinstance(raw, str):
+                if len(names) != 1:
+                    self.error("GS126", f"block `{block.name}` has {len(names)} inputs ({', '.join(names)}); "
+                               "got one", npath + ("inputs",), notes=notes,
+                               hint="`inputs: {" + ", ".join(f"{x}: ..." for x in names) + "}`")
+                    return None
+                return [self.ref(raw, frame, npath + ("inputs",))]
+            if isinstance(raw, list):
+                if len(raw) != len(names) or not all(isinstance(r, str) for r in raw):
+                    self.error("GS126", f"block `{block.name}` takes {len(names)} input(s) ({', '.join(names)}); "
+                               f"got {_fmt(raw)}", npath + ("inputs",), notes=notes)
+                    return None
+                return [self.ref(r, frame, npath + ("inputs", i)) for i, r in enumerate(raw)]
+            if isinstance(raw, dict):
+                ok = True
+                for k, v in raw.items():
+                    if k not in names:
+                        self.error("GS126", f"block `{block.name}` has no input `{k}`", npath + ("inputs", k),
+                                   key=True, notes=notes,
+                                   hint=did_you_mean(str(k), names) or f"its inputs: {', '.join(names)}")
+                        ok = False
+                    elif not isinstance(v, str):
+                        self.error("GS102", f"input `{k}` of a block takes one reference; got {_fmt(v)}",
+                                   npath + ("inputs", k), notes=notes)
+                        ok = False
+                missing = [x for x in names if x not in raw]
+                if missing:
+                    self.error("GS126", f"instance `{npath[-1]}` of block `{block.name}` does not give input(s) "
+                               f"{', '.join(f'`{x}`' for x in missing)}", npath + ("inputs",), key=True, notes=notes)
+                    ok = False
+                if not ok:
+                    return None
+                return [self.ref(raw[x], frame, npath + ("inputs", x)) for x in names]
+        except _Failed:
+            return None
+        self.error("GS102", f"`inputs` of a block instance must be a name, a list or a mapping; got {_fmt(raw)}",
+                   npath + ("inputs",), notes=notes)
+        return None
+
+    # -- the whole spec ----------------------------------------------------------------------
+    def run(self) -> Source:
+        src = self.src
+        data = src.data
+        if not isinstance(data, dict) or not _uses_expansion(data):
+            return src
+        self.read_blocks(data)
+        raw_vars = data.get("vars")
+        if isinstance(raw_vars, dict):
+            for k, v in raw_vars.items():
+                self.globals.lazy[str(k)] = (v, ("vars", k))
+        out: dict[str, Any] = {}
+        try:
+            # Every variable, used or not, must make sense.
+            for name in list(self.globals.lazy):
+                try:
+                    self.globals.lookup(name, ("vars", name), ())
+                except _Failed:
+                    pass
+            self.value_notes = {}
+            for key, value in data.items():
+                if key in ("vars", "blocks"):
+                    continue
+                out[key], _ = self.subst_soft(value, self.globals, (key,), ())
+            top_notes = dict(self.value_notes)
+            nodes = out.get("nodes")
+            if isinstance(nodes, dict) and any(isinstance(v, dict) and "block" in v for v in nodes.values()):
+                # Expansion builds node names from these keys: one that YAML read as a
+                # number (`1: {block: b}`) is reported here, before the schema sees it.
+                bad_names = [k for k in nodes if not isinstance(k, str)]
+                for k in bad_names:
+                    self.error("GS102", f"node names must be strings; got {_fmt(k)}", ("nodes", k), key=True,
+                               hint=f'quote it: `"{k}"`')
+                if bad_names:
+                    return self._source(out, top_notes)
+                self.dropped = {k for k, v in nodes.items() if isinstance(v, dict) and "block" in v}
+                ins = out.get("inputs")
+                top_inputs = [str(k) for k in ins] if isinstance(ins, dict) else None
+                self.body(nodes, _Frame(prefix="", src_prefix=("nodes",), strict=False), top_inputs)
+                out["nodes"] = self.out
+        except _Abort:
+            return src
+        return self._source(out, top_notes)
+
+    def _source(self, data: dict[str, Any], top_notes: dict[PathKey, str]) -> Source:
+        src = self.src
+        values = dict(src.values)
+        keys = dict(src.keys)
+        overrides = dict(src.overrides)
+        origins: dict[PathKey, tuple[str, ...]] = dict(src.origins)
+        for path, note in top_notes.items():
+            origins[path] = origins.get(path, ()) + (note,)
+        if self.where:
+            # Drop the instance nodes' own entries: their names now belong to expanded nodes.
+            gone = {("nodes", n) for n in self.dropped}
+            values = {p: s for p, s in values.items() if p[:2] not in gone}
+            keys = {p: s for p, s in keys.items() if p[:2] not in gone}
+            overrides = {p: s for p, s in overrides.items() if p[:2] not in gone}
+            origins = {p: n for p, n in origins.items() if p[:2] not in gone}
+            index: dict[PathKey, list[tuple[PathKey, Span, bool]]] = {}
+            for table, is_key in ((src.values, False), (src.keys, True)):
+                for p, s in table.items():
+                    if len(p) >= 4 and p[0] == "blocks" and p[2] == "nodes":
+                        index.setdefault(p[:4], []).append((p[4:], s, is_key))
+            for name, (origin, notes) in self.where.items():
+                new: PathKey = ("nodes", name)
+                if origin != new:
+                    for rest, span, is_key in index.get(origin, ()):
+                        (keys if is_key else values)[new + rest] = span
+                    for p, item in src.overrides.items():
+                        if p[:len(origin)] == origin:
+                            overrides[new + p[len(origin):]] = item
+                if name in self.added_inputs:
+                    at = src.keys.get(origin) or src.values.get(origin)
+                    if at is not None:
+                        values[new + ("inputs",)] = at
+                        keys[new + ("inputs",)] = at
+                if notes:
+                    origins[new] = tuple(reversed(notes))
+                for p, note in self.node_value_notes.get(name, {}).items():
+                    if p[:len(origin)] == origin and origin != new:
+                        q = new + p[len(origin):]
+                        origins[q] = origins.get(q, ()) + (note,)
+        return Source(src.file, src.text, data, values, keys, overrides, origins)
+
+
+def _uses_expansion(data: dict[str, Any]) -> bool:
+    if "vars" in data or "blocks" in data:
+        return True
+    stack: list[Any] = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if "$" in v:
+                return True
+        elif isinstance(v, dict):
+            if isinstance(v.get("block"), (str, int, float)) and v is not data:
+                return True
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
+def expand(src: Source) -> tuple[Source, list[Diagnostic]]:
+    """Substitute variables and expand block instances; (the plain Source, diagnostics).
+
+    A spec that uses neither comes back unchanged. On errors the returned Source
+    is still plain data, but later stages should not run.
+    """
+    ex = _Expander(src)
+    result = ex.run()
+    return result, ex.diags
+
+
+__all__ = ["expand", "MAX_REPEAT", "MAX_NODES", "MAX_DEPTH"]

@@ -1,0 +1,115 @@
+"""Custom layers from plugins the user names: `--plugin` or `[tool.graphspec] plugins`.
+
+A spec alone never causes an import: it can only name layer types that a
+plugin named on the command line or in project configuration provides.
+``lint`` does not even import those plugins: it reads their source with
+:mod:`ast` to learn the layer classes and their arguments.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from graphspec.errors import UsageError
+
+
+def project_plugins(start: Path | None = None) -> list[str]:
+    """Plugins listed in the nearest pyproject.toml under `[tool.graphspec] plugins`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in [here, *here.parents]:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise UsageError(f"{candidate}: cannot read [tool.graphspec]: {exc}") from None
+            entries = data.get("tool", {}).get("graphspec", {}).get("plugins", [])
+            if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+                raise UsageError(f"{candidate}: [tool.graphspec] plugins must be a list of strings")
+            return [str(folder / e) if e.endswith(".py") else e for e in entries]
+    return []
+
+
+# graphspec's own plugins, always available: layers keras.applications defines
+# outside keras.layers (so that imported ConvNeXt/InceptionResNetV2 specs build).
+BUILTIN = ["graphspec.build.app_layers"]
+
+
+def all_plugins(cli: list[str] | None) -> list[str]:
+    return list(dict.fromkeys([*(cli or []), *project_plugins()]))
+
+
+def _source_path(plugin: str) -> Path | None:
+    if plugin.endswith(".py"):
+        return Path(plugin)
+    # Find a module's file without importing it (find_spec would import parents).
+    parts = plugin.split(".")
+    for base in sys.path:
+        candidate = Path(base or ".").joinpath(*parts)
+        for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
+            if path.is_file():
+                return path
+    # A module of a package that is already imported (e.g. graphspec.build.app_layers
+    # under an editable install, whose folder is not on sys.path).
+    package = sys.modules.get(parts[0]) if len(parts) > 1 else None
+    for base in getattr(package, "__path__", None) or []:
+        candidate = Path(base).joinpath(*parts[1:])
+        for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
+            if path.is_file():
+                return path
+    return None
+
+
+def scan(plugin: str) -> dict[str, dict[str, Any]]:
+    """Layer classes a plugin defines, read statically: name -> {arg: {...}}."""
+    path = _source_path(plugin)
+    if path is None or not path.is_file():
+        raise UsageError(f"plugin {plugin!r} not found")
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise UsageError(f"plugin {plugin!r} cannot be read: {exc}") from None
+    # Parsed once per file version: commands and tests check many specs per process.
+    found = _scan_file(str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if isinstance(found, str):
+        raise UsageError(f"plugin {plugin!r} cannot be read: {found}")
+    return {name: dict(params) for name, params in found.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _scan_file(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, Any]] | str:
+    """The classes of one plugin file, or the error text; keyed by the file's version."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
+        return str(exc)
+    out: dict[str, dict[str, Any]] = {}
+    for item in tree.body:
+        if not isinstance(item, ast.ClassDef):
+            continue
+        bases = [ast.unparse(b) for b in item.bases]
+        if not any(b.endswith(("Layer", "Model")) for b in bases):
+            continue
+        params: dict[str, Any] = {}
+        for fn in item.body:
+            if isinstance(fn, ast.FunctionDef) and fn.name == "__init__":
+                args = fn.args.args[1:] + fn.args.kwonlyargs
+                n_required = len(fn.args.args[1:]) - len(fn.args.defaults)
+                for i, a in enumerate(args):
+                    params[a.arg] = {"required": i < n_required}
+                if fn.args.kwarg is not None:
+                    params["**kwargs"] = {}
+        out[item.name] = params
+    return out
+
+
+def scan_all(plugins: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for p in plugins:
+        out.update(scan(p))
+    return out

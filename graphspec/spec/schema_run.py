@@ -1,0 +1,500 @@
+"""The `data` and `train` sections of a spec: what `graphspec train` reads.
+
+Two parts, both free of TensorFlow:
+
+* strict pydantic models (:class:`DataSpec`, :class:`TrainSpec`) that
+  :mod:`graphspec.spec.schema` uses for the two fields, so that type errors come out
+  of the parse stage as located GS1xx diagnostics;
+* :func:`check_run`, a cross-field check (data names against the model's inputs
+  and outputs, dataset names, monitored metrics) producing GS41x diagnostics.
+  :data:`graphspec.analysis.checks.CHECKS` runs it with the other cross-field checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, model_validator
+
+# Kept here (not imported from graphspec.spec.schema, which imports this module).
+_Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=128),
+    Field(description="An identifier: letters, digits, `_` and `-`, not starting with a digit."),
+]
+_Count = Annotated[int, Field(ge=1, le=2**31 - 1)]
+_Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+NumericDType = Literal[
+    "float16", "bfloat16", "float32", "float64",
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
+]
+Mode = Literal["auto", "min", "max"]
+
+# Datasets each loader knows. keras: keras.datasets.<name>.load_data(); sklearn: the
+# bundled (offline) sklearn.datasets.load_<name>().
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing",
+                  "california_housing")
+SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes", "linnerud")
+SEQUENCE_DATASETS = ("imdb", "reuters")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+# -- sources ---------------------------------------------------------------------------------
+class KerasSource(_Strict):
+    """A `keras.datasets` loader (downloads once, then reads its cache under `~/.keras/datasets`)."""
+
+    kind: Literal["keras"] = Field(description="`keras`: a `keras.datasets` loader.")
+    name: str = Field(description=f"The dataset: {', '.join(KERAS_DATASETS)}. Arrays: `x`, `y`.")
+    num_words: _Count | None = Field(None, description="imdb/reuters: keep the most frequent words only.")
+    maxlen: _Count | None = Field(
+        None, description="imdb/reuters: pad or truncate every sequence to this length (needed to batch them)."
+    )
+
+
+class SklearnSource(_Strict):
+    """A dataset bundled with scikit-learn: works offline."""
+
+    kind: Literal["sklearn"] = Field(description="`sklearn`: a bundled scikit-learn dataset.")
+    name: str = Field(description=f"The dataset: {', '.join(SKLEARN_DATASETS)}. Arrays: `x`, `y`.")
+
+
+class NpzSource(_Strict):
+    """NumPy `.npz` files; their arrays are mapped to the model by `data.inputs` / `data.outputs`."""
+
+    kind: Literal["npz"] = Field(description="`npz`: arrays from `.npz` files.")
+    train: str = Field(description="The training file (relative to the spec file).")
+    validation: str | None = Field(None, description="A validation file with the same arrays.")
+    test: str | None = Field(None, description="A test file with the same arrays.")
+
+
+class CsvSource(_Strict):
+    """CSV files of numbers; columns are mapped to the model by `data.inputs` / `data.outputs`."""
+
+    kind: Literal["csv"] = Field(description="`csv`: columns of CSV files.")
+    train: str = Field(description="The training file (relative to the spec file).")
+    validation: str | None = Field(None, description="A validation file with the same columns.")
+    test: str | None = Field(None, description="A test file with the same columns.")
+    delimiter: Annotated[str, StringConstraints(min_length=1, max_length=1)] = Field(
+        ",", description="The field separator."
+    )
+    header: bool = Field(True, description="The first row names the columns; without it they are `0`, `1`, ...")
+
+
+class SyntheticSource(_Strict):
+    """Random arrays shaped like the model's inputs and outputs: a smoke run of any spec."""
+
+    kind: Literal["synthetic"] = Field(description="`synthetic`: random data from the model's own shapes.")
+    samples: _Count = Field(256, description="Training samples.")
+    test_samples: _Count = Field(64, description="Test samples.")
+    sequence_length: _Count = Field(16, description="Length used for variable-length (`null`) axes.")
+
+
+def _source_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("kind")
+        return kind if isinstance(kind, str) else None
+    if isinstance(value, str):
+        return "shorthand"
+    return getattr(value, "kind", None)
+
+
+def _check_shorthand(value: str) -> str:
+    kind, sep, name = value.partition(":")
+    if value == "synthetic" or (sep and kind in {"keras", "sklearn"} and name.isidentifier()):
+        return value
+    guess = ("keras" if value in KERAS_DATASETS else "sklearn" if value in SKLEARN_DATASETS else None)
+    raise ValueError(f"unknown source {value!r}: write " + (f"`{guess}:{value}`" if guess else
+                     "`synthetic`, `keras:NAME`, `sklearn:NAME`") + " or a mapping with `kind`")
+
+
+Shorthand = Annotated[
+    str,
+    AfterValidator(_check_shorthand),
+    Field(description="`synthetic`, `keras:NAME` or `sklearn:NAME`."),
+]
+
+SourceSpec = Annotated[
+    Union[
+        Annotated[KerasSource, Tag("keras")],
+        Annotated[SklearnSource, Tag("sklearn")],
+        Annotated[NpzSource, Tag("npz")],
+        Annotated[CsvSource, Tag("csv")],
+        Annotated[SyntheticSource, Tag("synthetic")],
+        Annotated[Shorthand, Tag("shorthand")],
+    ],
+    Discriminator(
+        _source_tag,
+        custom_error_type="invalid_source",
+        custom_error_message="a source is `{kind: keras|sklearn|npz|csv|synthetic, ...}` or `synthetic`, "
+        "`keras:NAME`, `sklearn:NAME`",
+    ),
+]
+
+
+# -- transforms --------------------------------------------------------------------------------
+class Reshape(_Strict):
+    """Reshape every sample (the batch axis is kept)."""
+
+    reshape: list[Annotated[int, Field(ge=-1)]] = Field(description="Per-sample shape; one `-1` may be inferred.")
+
+
+class Cast(_Strict):
+    """Convert to another element type."""
+
+    cast: NumericDType = Field(description="The element type, e.g. `float32`.")
+
+
+class Scale(_Strict):
+    """Multiply by a number."""
+
+    scale: float = Field(description="The factor, e.g. `0.00392156862745098` (1/255).")
+
+
+class Divide(_Strict):
+    """Divide by a number (`divide: 255` for 8-bit images)."""
+
+    divide: float = Field(description="The divisor; not zero.")
+
+
+class Add(_Strict):
+    """Add a number (after `scale`, for centring)."""
+
+    add: float = Field(description="The number added to every element.")
+
+
+class OneHot(_Strict):
+    """Class indices -> one-hot vectors (a trailing axis of size 1 is dropped first)."""
+
+    one_hot: Annotated[int, Field(ge=1, le=2**24)] = Field(description="The number of classes.")
+
+
+_TRANSFORMS = ("reshape", "cast", "scale", "divide", "add", "one_hot")
+
+
+def _transform_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        keys = list(value)
+        return keys[0] if len(keys) == 1 and keys[0] in _TRANSFORMS else None
+    for name in _TRANSFORMS:
+        if name in getattr(type(value), "model_fields", {}):
+            return name
+    return None
+
+
+Transform = Annotated[
+    Union[
+        Annotated[Reshape, Tag("reshape")],
+        Annotated[Cast, Tag("cast")],
+        Annotated[Scale, Tag("scale")],
+        Annotated[Divide, Tag("divide")],
+        Annotated[Add, Tag("add")],
+        Annotated[OneHot, Tag("one_hot")],
+    ],
+    Discriminator(
+        _transform_tag,
+        custom_error_type="invalid_transform",
+        custom_error_message="a transform is one of `{reshape: [...]}`, `{cast: DTYPE}`, `{scale: X}`, "
+        "`{divide: X}`, `{add: X}`, `{one_hot: N}`",
+    ),
+]
+
+Columns = str | list[str]
+
+
+class DataSpec(_Strict):
+    """Where the arrays come from and how they map onto the model's named inputs and outputs."""
+
+    source: SourceSpec = Field(
+        description="The loader: `{kind: keras|sklearn|npz|csv|synthetic, ...}`, or the shorthands "
+        "`synthetic`, `keras:NAME`, `sklearn:NAME`."
+    )
+    inputs: dict[_Name, Columns] | None = Field(
+        None,
+        description="Model input name -> the source's array (npz), column or list of columns (csv). "
+        "Default: an array named like the input, else `x` for a single-input model.",
+    )
+    outputs: dict[_Name, Columns] | None = Field(
+        None,
+        description="Model output name -> the source's array or column(s). Default: an array named like "
+        "the output, else `y` for a single-output model.",
+    )
+    transforms: dict[_Name, list[Transform]] = Field(
+        default_factory=dict,
+        description="Model input/output name -> transforms applied in order after loading "
+        "(not to synthetic data, which already has the model's shapes).",
+    )
+    validation_split: _Fraction = Field(
+        0.0, description="Fraction of the training set held out for validation (if the source has no validation set)."
+    )
+    test_split: _Fraction = Field(
+        0.2, description="Fraction held out as the test set, for sources without a test set (sklearn, npz, csv)."
+    )
+    max_samples: _Count | None = Field(None, description="Use at most this many samples of each split (quick runs).")
+    batch_size: _Count = Field(32, description="Samples per batch.")
+    shuffle: bool = Field(True, description="Reshuffle the training set every epoch (seeded: resumable).")
+    cache: bool = Field(False, description="Cache the prepared validation and test batches in memory (tf.data cache).")
+    prefetch: bool = Field(True, description="Prepare the next batches while the model trains (tf.data prefetch).")
+
+    @model_validator(mode="after")
+    def _expand_shorthand(self) -> DataSpec:
+        if isinstance(self.source, str):
+            kind, _, name = self.source.partition(":")
+            self.source = {"synthetic": SyntheticSource, "keras": KerasSource, "sklearn": SklearnSource}[kind](
+                **({"kind": kind, "name": name} if name else {"kind": kind}))
+        return self
+
+
+# -- training ---------------------------------------------------------------------------------
+class CheckpointSpec(_Strict):
+    """Which epoch's model is `best.keras`."""
+
+    monitor: str | None = Field(
+        None, description="The metric that picks the best model; default `val_loss` with validation data, else `loss`."
+    )
+    mode: Mode = Field("auto", description="`min`, `max`, or `auto` (max for accuracy-like metrics).")
+
+
+class EarlyStoppingSpec(_Strict):
+    """`keras.callbacks.EarlyStopping`."""
+
+    monitor: str | None = Field(None, description="Metric to watch; default as for the checkpoint.")
+    patience: Annotated[int, Field(ge=0)] = Field(5, description="Epochs without improvement before stopping.")
+    min_delta: Annotated[float, Field(ge=0)] = Field(0.0, description="Smallest change that counts as improvement.")
+    mode: Mode = Field("auto", description="`min`, `max` or `auto`.")
+    start_from_epoch: Annotated[int, Field(ge=0)] = Field(0, description="Epochs before stopping may happen.")
+    restore_best_weights: bool = Field(
+        False, description="Keep the best epoch's weights at the end (the run's `best.keras` is kept either way)."
+    )
+
+
+class ReduceLROnPlateauSpec(_Strict):
+    """`keras.callbacks.ReduceLROnPlateau`."""
+
+    monitor: str | None = Field(None, description="Metric to watch; default as for the checkpoint.")
+    factor: Annotated[float, Field(gt=0, lt=1)] = Field(0.1, description="New rate = rate * factor.")
+    patience: Annotated[int, Field(ge=0)] = Field(3, description="Epochs without improvement before reducing.")
+    min_delta: Annotated[float, Field(ge=0)] = Field(1e-4, description="Smallest change that counts as improvement.")
+    cooldown: Annotated[int, Field(ge=0)] = Field(0, description="Epochs to wait after a reduction.")
+    min_lr: Annotated[float, Field(ge=0)] = Field(0.0, description="Lower bound on the learning rate.")
+    mode: Mode = Field("auto", description="`min`, `max` or `auto`.")
+
+
+class StepDecay(_Strict):
+    """rate = initial * factor ** (epoch // every)."""
+
+    type: Literal["step"] = Field(description="`step`.")
+    factor: Annotated[float, Field(gt=0, le=1)] = Field(0.5, description="Multiplier applied every `every` epochs.")
+    every: _Count = Field(10, description="Epochs between decays.")
+
+
+class ExponentialDecay(_Strict):
+    """rate = initial * rate ** epoch."""
+
+    type: Literal["exponential"] = Field(description="`exponential`.")
+    rate: Annotated[float, Field(gt=0, le=1)] = Field(0.95, description="Per-epoch multiplier.")
+
+
+class CosineDecay(_Strict):
+    """Linear warm-up, then cosine decay from the initial rate to `min_lr` at the last epoch."""
+
+    type: Literal["cosine"] = Field(description="`cosine`.")
+    min_lr: Annotated[float, Field(ge=0)] = Field(0.0, description="The rate at the last epoch.")
+    warmup_epochs: Annotated[int, Field(ge=0)] = Field(0, description="Epochs of linear warm-up from 0.")
+
+
+LRSchedule = Annotated[
+    Union[StepDecay, ExponentialDecay, CosineDecay],
+    Field(discriminator="type", description="A per-epoch learning-rate schedule."),
+]
+
+
+class TrainSpec(_Strict):
+    """How `graphspec train` trains."""
+
+    model: _Name | None = Field(None, description="The model to train when the spec defines several.")
+    epochs: _Count = Field(10, description="Epochs to train (the total, also when resuming).")
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+        None, description="Seed for weights, shuffling and dropout; chosen and recorded in the run when omitted."
+    )
+    deterministic: bool = Field(False, description="Use TensorFlow's deterministic ops (bitwise repeatable, slower).")
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="Which model is `best.keras`.")
+    early_stopping: EarlyStoppingSpec | None = Field(None, description="Stop when a metric stops improving.")
+    reduce_lr_on_plateau: ReduceLROnPlateauSpec | None = Field(
+        None, description="Lower the learning rate when a metric stops improving."
+    )
+    lr_schedule: LRSchedule | None = Field(None, description="Set the learning rate at the start of every epoch.")
+    tensorboard: bool = Field(True, description="Write TensorBoard logs into the run folder.")
+
+
+# -- cross-field checks ----------------------------------------------------------------------------
+def trained_model_name(graph: Any, requested: str | None = None) -> str | None:
+    """The model `train` trains: `requested`, `train.model`, or the spec's only public model."""
+    spec = graph.spec
+    if requested:
+        return requested if requested in graph.models else None
+    if spec.train is not None and spec.train.model is not None:
+        return spec.train.model if spec.train.model in graph.models else None
+    public = [m.name for m in graph.public_models()]
+    return public[0] if len(public) == 1 else None
+
+
+def input_names(model: Any) -> list[str]:
+    return [ref.node if ref.layer is None else ref.layer for ref in model.inputs]
+
+
+def has_validation(data: DataSpec | None) -> bool:
+    if data is None:
+        return False
+    src = data.source
+    return bool(getattr(src, "validation", None)) or data.validation_split > 0
+
+
+def default_monitor(data: DataSpec | None) -> str:
+    return "val_loss" if has_validation(data) else "loss"
+
+
+def _metric_name(value: Any) -> str | None:
+    """The log key Keras uses for a metric given by name or `{type: ...}` (None if unknown)."""
+    from graphspec.spec.catalog import _snake
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if isinstance(value.get("name"), str):
+            return str(value["name"])
+        if isinstance(value.get("type"), str):
+            return _snake(value["type"])
+    return None
+
+
+def metric_names(compile_settings: Any, outputs: list[str] | None) -> set[str] | None:
+    """The training log keys (without `val_`) a compiled model reports, or None if unknown."""
+    names = {"loss"}
+    multi = outputs is not None and len(outputs) > 1
+    if outputs is None:
+        return None
+    if multi:
+        names.update(f"{o}_loss" for o in outputs)
+    metrics = compile_settings.metrics
+    if metrics is None:
+        return names
+    if isinstance(metrics, dict):
+        for out, items in metrics.items():
+            for item in items if isinstance(items, list) else [items]:
+                n = _metric_name(item)
+                if n is None:
+                    return None
+                names.add(f"{out}_{n}" if multi else n)
+    else:
+        for item in metrics:
+            n = _metric_name(item)
+            if n is None:
+                return None
+            if multi:
+                names.update(f"{o}_{n}" for o in outputs)
+            else:
+                names.add(n)
+    return names
+
+
+def check_run(src: Any, graph: Any) -> Iterable[Any]:
+    """Data and training settings against the model they train."""
+    from graphspec.analysis import checks
+    from graphspec.spec.catalog import did_you_mean
+    from graphspec.diagnostics import Diagnostic, Severity
+
+    spec = graph.spec
+    data: DataSpec | None = spec.data
+    train: TrainSpec | None = spec.train
+    if data is None and train is None:
+        return
+
+    def diag(code: str, message: str, path: tuple[Any, ...], hint: str | None = None, *, key: bool = False,
+             warning: bool = False) -> Diagnostic:
+        return Diagnostic(code, Severity.WARNING if warning else Severity.ERROR, message,
+                          src.location(path, key=key), hint)
+
+    if train is not None and train.model is not None and train.model not in graph.models:
+        yield diag("GS410", f"`train.model: {train.model}` names no model", ("train", "model"),
+                   did_you_mean(train.model, list(graph.models)))
+        return
+
+    if data is not None:
+        source = data.source
+        kind = getattr(source, "kind", None)
+        known = {"keras": KERAS_DATASETS, "sklearn": SKLEARN_DATASETS}.get(kind or "")
+        name = getattr(source, "name", None)
+        if known is not None and name not in known:
+            yield diag("GS413", f"unknown {kind} dataset {name!r}; known: {', '.join(known)}",
+                       ("data", "source", "name") if not isinstance(src.data.get("data", {}).get("source"), str)
+                       else ("data", "source"), did_you_mean(str(name), list(known)))
+        if kind == "keras" and name in SEQUENCE_DATASETS and getattr(source, "maxlen", None) is None:
+            yield diag("GS410", f"{name} has sequences of different lengths: set `maxlen` to batch them",
+                       ("data", "source"), "for example `maxlen: 200`")
+        if getattr(source, "validation", None) and data.validation_split > 0:
+            yield diag("GS410", "the source has a validation set; `validation_split` is ignored",
+                       ("data", "validation_split"), warning=True)
+
+    name = trained_model_name(graph)
+    model = graph.models.get(name) if name else None
+    if model is None:
+        return
+    settings, _ = checks.effective_compile(graph, model)
+    if settings is None:
+        yield diag("GS410", f"model `{model.name}` has no compile settings (optimizer, loss) to train with",
+                   ("data",) if data is not None else ("train",),
+                   "add a `compile:` section", key=True)
+    elif settings.loss is None:
+        yield diag("GS410", f"model `{model.name}` has no loss to train with", ("compile",),
+                   "add `loss:` to the compile settings", key=True)
+    ins = input_names(model)
+    outs = checks.output_names(model)
+    if data is not None:
+        for section, names, what in (("inputs", ins, "input"), ("outputs", outs, "output")):
+            mapping = getattr(data, section) or {}
+            if names is None:
+                continue
+            for key in mapping:
+                if key not in names:
+                    yield diag("GS411", f"`data.{section}` maps `{key}`, but model `{model.name}` has no "
+                               f"{what} `{key}` (its {what}s: {', '.join(names)})",
+                               ("data", section, key), did_you_mean(key, names), key=True)
+        if outs is not None:
+            for key in data.transforms:
+                if key not in ins and key not in outs:
+                    yield diag("GS411", f"`data.transforms` names `{key}`, which is neither an input nor an "
+                               f"output of model `{model.name}` (inputs: {', '.join(ins)}; outputs: "
+                               f"{', '.join(outs)})", ("data", "transforms", key),
+                               did_you_mean(key, ins + outs), key=True)
+
+    if train is None or settings is None:
+        return
+    known_metrics = metric_names(settings, outs)
+    validation = has_validation(data)
+    monitors: list[tuple[str, tuple[Any, ...]]] = []
+    if train.checkpoint.monitor is not None:
+        monitors.append((train.checkpoint.monitor, ("train", "checkpoint", "monitor")))
+    for field in ("early_stopping", "reduce_lr_on_plateau"):
+        cb = getattr(train, field)
+        if cb is not None and cb.monitor is not None:
+            monitors.append((cb.monitor, ("train", field, "monitor")))
+    for monitor, path in monitors:
+        if monitor.startswith("val_") and not validation and data is not None:
+            yield diag("GS412", f"`{monitor}` needs validation data, and the data section has none", path,
+                       "set `data.validation_split` (e.g. 0.1), or monitor the training metric "
+                       f"`{monitor[4:]}`")
+            continue
+        if known_metrics is None:
+            continue
+        base = monitor[4:] if monitor.startswith("val_") else monitor
+        if base not in known_metrics and base != "learning_rate":
+            choices = sorted(known_metrics) + (sorted(f"val_{m}" for m in known_metrics) if validation else [])
+            yield diag("GS412", f"the model logs no metric `{monitor}`; it logs {', '.join(choices)}", path,
+                       did_you_mean(monitor, choices))
+    if train.lr_schedule is not None and train.reduce_lr_on_plateau is not None:
+        yield diag("GS410", "`lr_schedule` sets the learning rate every epoch, overriding `reduce_lr_on_plateau`",
+                   ("train", "lr_schedule"), "use one of them", key=True, warning=True)
