@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-fast lint bench clean
+.PHONY: install train test test-fast lint bench clean
 
 install: $(BIN)/graphspec
 
@@ -11,6 +11,10 @@ $(BIN)/graphspec: pyproject.toml
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[dev]'
 	@touch $@
+
+# The main job: train specs/digits.yaml (scikit-learn's bundled digits, offline), creating .venv if needed.
+train: install
+	$(BIN)/graphspec train specs/digits.yaml
 
 test: install
 	$(BIN)/python -m pytest -q

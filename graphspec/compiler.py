@@ -132,7 +132,7 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
         raise SpecError(diags.sorted(), {checked.file: checked.source.text})
     if compile:
         for name, model in built.items():
-            settings, _ = checks.effective_compile(checked.graph, checked.graph.models[name])
+            settings, _ = graph_mod.effective_compile(checked.graph, checked.graph.models[name])
             if settings is not None:
                 try:
                     emit.compile_model(model, settings)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from graphspec import compiler
 from graphspec.cli import plot as cli_plot
+from graphspec.analysis import drawing
 from graphspec.render import dot
 from graphspec.cli.app import app
 
@@ -26,6 +27,11 @@ needs_graphviz = pytest.mark.skipif(
 NODE = re.compile(r'^\s*"((?:[^"\\]|\\.)*)" \[label=<(.*)>\];$', re.M)
 EDGE = re.compile(r'^\s*"((?:[^"\\]|\\.)*)" -> "((?:[^"\\]|\\.)*)";$', re.M)
 CLUSTER = re.compile(r'^\s*subgraph "cluster_((?:[^"\\]|\\.)*)" \{\n\s*label="((?:[^"\\]|\\.)*)"', re.M)
+
+
+def model_dot(graph: Any, analysis: Any, model: str, options: dot.Options) -> str:
+    """What `graphspec plot` writes for one model."""
+    return dot.drawing_dot(drawing.model_drawing(graph, analysis, model, expand_nested=options.expand_nested), options)
 
 
 def checked(name: str) -> Any:
@@ -59,14 +65,14 @@ def run(*args: str) -> Any:
 @pytest.mark.parametrize(("spec", "model"), spec_models())
 def test_dot_has_every_node_and_edge(spec: str, model: str) -> None:
     result = checked(spec)
-    text = dot.model_dot(result.graph, result.analysis, model, dot.Options(show_names=True))
+    text = model_dot(result.graph, result.analysis, model, dot.Options(show_names=True))
     nodes, edges, clusters = parse_dot(text)
     m = result.graph.models[model]
     assert set(nodes) == set(m.nodes)
     assert not clusters
     for name in m.nodes:
         node = result.graph.nodes[name]
-        assert f"<b>{name}</b> ({dot.node_type(result.graph, node)})" in nodes[name]
+        assert f"<b>{name}</b> ({drawing.node_type(result.graph, node)})" in nodes[name]
         for ref in node.inputs:
             assert (ref.node, name) in edges
     assert len(edges) == len({(r.node, n) for n in m.nodes for r in result.graph.nodes[n].inputs})
@@ -76,7 +82,7 @@ def test_dot_has_every_node_and_edge(spec: str, model: str) -> None:
 @pytest.mark.parametrize(("spec", "model"), spec_models())
 def test_dot_shapes_match_static_inference(spec: str, model: str) -> None:
     result = checked(spec)
-    text = dot.model_dot(result.graph, result.analysis, model, dot.Options(show_shapes=True))
+    text = model_dot(result.graph, result.analysis, model, dot.Options(show_shapes=True))
     nodes, _, _ = parse_dot(text)
     for name, label in nodes.items():
         info = result.analysis.nodes[name]
@@ -89,14 +95,14 @@ def test_dot_shapes_match_static_inference(spec: str, model: str) -> None:
 
 def test_dot_shapes_examples() -> None:
     result = checked("mnist_mlp.yaml")
-    text = dot.model_dot(result.graph, result.analysis, "mnist_model", dot.Options(show_shapes=True))
+    text = model_dot(result.graph, result.analysis, "mnist_model", dot.Options(show_shapes=True))
     nodes, _, _ = parse_dot(text)
     assert "Output shape: <b>(None, 784)</b>" in nodes["img"]
     assert "Input shape: <b>(None, 784)</b>" in nodes["dense_1"]
     assert "Output shape: <b>(None, 64)</b>" in nodes["dense_1"]
     assert "Output shape: <b>(None, 10)</b>" in nodes["predictions"]
     router = checked("ticket_router.yaml")
-    text = dot.model_dot(router.graph, router.analysis, "ticket_router", dot.Options(show_shapes=True))
+    text = model_dot(router.graph, router.analysis, "ticket_router", dot.Options(show_shapes=True))
     nodes, _, _ = parse_dot(text)
     assert "Input shape: <b>[(None, 128), (None, 32), (None, 12)]</b>" in nodes["features"]
     assert "Output shape: <b>(None, None)</b>" in nodes["title"]
@@ -105,13 +111,13 @@ def test_dot_shapes_examples() -> None:
 def test_expand_nested_draws_clusters() -> None:
     result = checked("autoencoder_nested.yaml")
     graph = result.graph
-    plain = dot.model_dot(graph, result.analysis, "autoencoder", dot.Options(show_names=True))
+    plain = model_dot(graph, result.analysis, "autoencoder", dot.Options(show_names=True))
     nodes, edges, clusters = parse_dot(plain)
     assert set(nodes) == {"img", "encoded", "decoded"} and not clusters
     assert "<b>encoded</b> (encoder)" in nodes["encoded"]
     assert edges == {("img", "encoded"), ("encoded", "decoded")}
 
-    text = dot.model_dot(graph, result.analysis, "autoencoder", dot.Options(expand_nested=True, show_names=True))
+    text = model_dot(graph, result.analysis, "autoencoder", dot.Options(expand_nested=True, show_names=True))
     nodes, edges, clusters = parse_dot(text)
     assert clusters == {"encoded": "encoded (encoder)", "decoded": "decoded (decoder)"}
     assert set(nodes) == {"img"} | {f"encoded/{n}" for n in graph.models["encoder"].nodes} | {
@@ -126,7 +132,7 @@ def test_expand_nested_draws_clusters() -> None:
 
 def test_expand_nested_fresh_copies_are_separate_clusters() -> None:
     result = checked("ensemble.yaml")
-    text = dot.model_dot(result.graph, result.analysis, "ensemble", dot.Options(expand_nested=True))
+    text = model_dot(result.graph, result.analysis, "ensemble", dot.Options(expand_nested=True))
     nodes, edges, clusters = parse_dot(text)
     assert set(clusters) == {"y1", "y2", "y3"}
     for y in ("y1", "y2", "y3"):
@@ -137,7 +143,7 @@ def test_expand_nested_fresh_copies_are_separate_clusters() -> None:
 
 def test_blocks_spec_plots_every_expanded_node() -> None:
     result = checked("resnet50.yaml")
-    text = dot.model_dot(result.graph, result.analysis, "resnet50", dot.Options(show_shapes=True))
+    text = model_dot(result.graph, result.analysis, "resnet50", dot.Options(show_shapes=True))
     nodes, edges, _ = parse_dot(text)
     assert len(nodes) == 177
     assert ("conv2_first_bn_0", "conv2_first_add") in edges and ("conv2_first_bn_3", "conv2_first_add") in edges
@@ -147,7 +153,7 @@ def test_blocks_spec_plots_every_expanded_node() -> None:
 
 def test_rankdir_and_dpi_in_dot() -> None:
     result = checked("mnist_mlp.yaml")
-    text = dot.model_dot(result.graph, result.analysis, "mnist_model", dot.Options(rankdir="LR", dpi=72))
+    text = model_dot(result.graph, result.analysis, "mnist_model", dot.Options(rankdir="LR", dpi=72))
     assert 'rankdir="LR"' in text and "dpi=72" in text
 
 
@@ -162,7 +168,7 @@ def test_escaping() -> None:
 def test_dot_text_is_valid_graphviz(spec: str, model: str) -> None:
     result = checked(spec)
     for options in (dot.Options(), dot.Options(show_shapes=True, show_names=True, expand_nested=True)):
-        text = dot.model_dot(result.graph, result.analysis, model, options)
+        text = model_dot(result.graph, result.analysis, model, options)
         proc = subprocess.run(["dot", "-Tcanon"], input=text, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
 

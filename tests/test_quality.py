@@ -5,8 +5,10 @@ Both run in a few seconds, even mypy without a cache (about 3 s), so they run wi
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 from .conftest import ROOT
 
@@ -23,3 +25,48 @@ def test_mypy_is_clean() -> None:
 def test_ruff_is_clean() -> None:
     result = _run("ruff", "check", "graphspec", "tests", "bench", "tools")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts_hold() -> None:
+    """The layering of pyproject.toml's [tool.importlinter] contracts (docs/architecture.md)."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _modules() -> list[Path]:
+    return sorted((ROOT / "graphspec").rglob("*.py"))
+
+
+def test_every_module_says_what_it_owns_and_fits_a_readers_head() -> None:
+    """A docstring on top of every module; at most 600 lines unless the module is generated."""
+    problems = []
+    for path in _modules():
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(ROOT)
+        if text.strip() and not (ast.get_docstring(ast.parse(text)) or "").strip():
+            problems.append(f"{rel}: no module docstring")
+        head = "\n".join(text.splitlines()[:3]).lower()
+        if text.count("\n") > 600 and "generated" not in head:
+            problems.append(f"{rel}: {text.count(chr(10))} lines (> 600)")
+    assert not problems, "\n".join(problems)
+
+
+def test_pure_stages_import_without_a_backend() -> None:
+    """spec/, analysis/, render/, cli/ and the compiler import on a machine without keras, TF or numpy."""
+    pure = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in _modules()
+            if p.parent.name in {"spec", "analysis", "render", "cli", "shapes"} or p.parent.name == "graphspec"]
+    pure = [m.removesuffix(".__init__") for m in pure if not m.endswith("__main__")]
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in {'keras', 'tensorflow', 'jax', 'torch', 'numpy'}:\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"for m in {pure!r}:\n"
+        "    __import__(m)\n"
+        "print(len(sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

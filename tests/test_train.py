@@ -184,16 +184,15 @@ def test_evaluate_predict_export(tmp_path: Path) -> None:
 def test_monitored_names_match_what_keras_logs(tmp_path: Path) -> None:
     """The static metric names (GS412) are the keys Keras logs, for single and multi-output models."""
     from graphspec import compiler
-    from graphspec.analysis import checks
-    from graphspec.spec import schema_run
+    from graphspec.analysis import graph, run_checks
 
     for spec, model in ((SPECS / "ticket_router.yaml", "ticket_router"), (SPECS / "resnet.yaml", "toy_resnet")):
         r = run(spec, run_dir=tmp_path / model, epochs=1, sets=[
             "data.source={kind: synthetic, samples: 8, test_samples: 4}", "data.batch_size=4",
             "data.validation_split=0.5"])
         checked = compiler.check(spec)
-        settings, _ = checks.effective_compile(checked.graph, checked.graph.models[model])  # type: ignore[union-attr]
-        names = schema_run.metric_names(settings, checks.output_names(checked.graph.models[model]))  # type: ignore[union-attr]
+        settings, _ = graph.effective_compile(checked.graph, checked.graph.models[model])  # type: ignore[union-attr]
+        names = run_checks.metric_names(settings, graph.output_names(checked.graph.models[model]))  # type: ignore[union-attr]
         logged = {k for k in r.history[0] if k not in {"epoch", "time", "learning_rate"}}
         assert logged == names | {f"val_{n}" for n in names}, model
 

@@ -11,33 +11,13 @@ from typing import Any
 
 from graphspec.spec import catalog
 from graphspec.spec import layers
-from graphspec.spec import schema
 from graphspec.spec.catalog import did_you_mean
 from graphspec.diagnostics import Diagnostic, PathKey, Severity
-from graphspec.analysis.graph import Graph, Model
+from graphspec.analysis.graph import Graph, Model, effective_compile, output_names
+from graphspec.analysis.run_checks import check_run
 from graphspec.spec.source import Source
 
 Check = Callable[[Source, Graph], Iterable[Diagnostic]]
-
-
-def effective_compile(graph: Graph, model: Model) -> tuple[schema.CompileSpec | None, PathKey]:
-    """A model's compile settings: its own, else the top-level ones meant for it."""
-    if model.compile is not None:
-        return model.compile, model.path + ("compile",)
-    top = graph.spec.compile
-    if top is not None and (top.model is None or top.model == model.name):
-        return top, ("compile",)
-    return None, ()
-
-
-def output_names(model: Model) -> list[str] | None:
-    """Keras output names, or None where they are only known after building (`node.*`)."""
-    names: list[str] = []
-    for ref in model.outputs:
-        if ref.layer == "*" or ref.index is not None:
-            return None  # Keras names these when it builds them
-        names.append(ref.layer or ref.node)
-    return names
 
 
 def _named(table: catalog.Table, value: Any, path: PathKey, src: Source) -> Iterable[Diagnostic]:
@@ -135,13 +115,6 @@ def check_compile(src: Source, graph: Graph) -> Iterable[Diagnostic]:
             diags.append(r.diag)
         seen.add(path)
         yield from diags
-
-
-def check_run(src: Source, graph: Graph) -> Iterable[Diagnostic]:
-    """Data and training settings against the model they train (see :mod:`graphspec.spec.schema_run`)."""
-    from graphspec.spec.schema_run import check_run as _check_run
-
-    return _check_run(src, graph)
 
 
 CHECKS: list[Check] = [check_compile, check_run]

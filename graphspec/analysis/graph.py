@@ -447,3 +447,24 @@ def resolve(src: Source, spec: schema.Spec) -> tuple[Graph | None, Diagnostics]:
     if r.diags.has_errors:
         return None, r.diags
     return Graph(spec, r.nodes, order, models), r.diags
+
+
+# -- what a model is compiled and trained with ------------------------------------------------------
+def effective_compile(graph: Graph, model: Model) -> tuple[schema.CompileSpec | None, PathKey]:
+    """A model's compile settings: its own, else the top-level ones meant for it."""
+    if model.compile is not None:
+        return model.compile, model.path + ("compile",)
+    top = graph.spec.compile
+    if top is not None and (top.model is None or top.model == model.name):
+        return top, ("compile",)
+    return None, ()
+
+
+def output_names(model: Model) -> list[str] | None:
+    """Keras output names, or None where they are only known after building (`node.*`)."""
+    names: list[str] = []
+    for ref in model.outputs:
+        if ref.layer == "*" or ref.index is not None:
+            return None  # Keras names these when it builds them
+        names.append(ref.layer or ref.node)
+    return names

@@ -33,7 +33,10 @@ def _parse_args(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def register(app: typer.Typer, guarded: Any) -> None:
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    from graphspec.cli.common import guarded
+
     @app.command("import")
     @guarded
     def import_(
@@ -56,7 +59,7 @@ def register(app: typer.Typer, guarded: Any) -> None:
         """Write a spec that builds the same functional model as SOURCE (names, layers, arguments)."""
         from graphspec.importer import walk as importer
         from graphspec.spec import plugins as plugins_mod
-        from graphspec.cli.app import err, out
+        from graphspec.cli.common import err, out
 
         plugins = plugins_mod.all_plugins(plugin)
         result = importer.import_source(source, plugins=plugins, args=_parse_args(arg), name=name, verify=verify)

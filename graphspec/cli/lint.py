@@ -1,6 +1,6 @@
 """`graphspec lint PATH...`: check specs statically, fast, without TensorFlow.
 
-Registered by :func:`graphspec.cli.app._register_optional`. Importing this module
+Registered by :mod:`graphspec.cli.app`. Importing this module
 imports nothing heavy; the command body imports the pure stages only
 (:func:`graphspec.compiler.check`), never Keras. Plugins are read with
 :mod:`ast`, never imported.
@@ -247,7 +247,10 @@ def render(reports: list[FileReport], fmt: Format | str, *, strict: bool = False
     return render_lint.text(reports, color=color, stats=stats)
 
 
-def register(app: typer.Typer, guarded: Any) -> None:
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    from graphspec.cli.common import guarded
+
     @app.command()
     @guarded
     def lint(

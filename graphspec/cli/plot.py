@@ -1,8 +1,9 @@
 """`graphspec plot SPEC`: draw a model's layer graph, as `keras.utils.plot_model` does.
 
-Registered by :func:`graphspec.cli.app._register_optional`. Never imports TensorFlow:
+Registered by :mod:`graphspec.cli.app`. Never imports TensorFlow:
 the graph and its shapes come from the pure stages (:func:`graphspec.compiler.check`
-and the static shape analysis), the DOT text from :mod:`graphspec.render.dot`.
+and the static shape analysis), what to draw from
+:mod:`graphspec.analysis.drawing`, the DOT text from :mod:`graphspec.render.dot`.
 
 The output format follows the file's extension: ``.dot`` (or ``.gv``) is written
 by graphspec itself; ``.png``, ``.svg`` and ``.pdf`` are rendered by Graphviz's
@@ -17,7 +18,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -143,8 +144,9 @@ def plot(
     .svg and .pdf need Graphviz's `dot` program. Shapes come from static
     inference, so plotting never imports TensorFlow.
     """
+    from graphspec.analysis.drawing import model_drawing
     from graphspec.render import dot
-    from graphspec.cli.app import checked_spec, one_model, out
+    from graphspec.cli.common import checked_spec, one_model, out
 
     direction = _check_options(output if output is not None else Path("model.png"), dpi, rankdir)
     checked = checked_spec(spec, plugin, set_)
@@ -152,10 +154,14 @@ def plot(
     target = output if output is not None else Path(f"{name}.png")
     options = dot.Options(show_shapes=show_shapes, show_names=show_names, expand_nested=expand_nested,
                           rankdir=direction, dpi=dpi)
-    text = dot.model_dot(checked.graph, checked.analysis, name, options)
+    drawing = model_drawing(checked.graph, checked.analysis, name, expand_nested=expand_nested)
+    text = dot.drawing_dot(drawing, options)
     written = render(text, target, dpi=dpi)
     out(f"plotted {name} to {written}")
 
 
-def register(app: typer.Typer, guarded: Any) -> None:
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    from graphspec.cli.common import guarded
+
     app.command(name="plot")(guarded(plot))

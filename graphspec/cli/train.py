@@ -12,12 +12,13 @@ import typer
 RunsRoot = Path("runs")
 
 
-def register(app: typer.Typer, guarded: Any) -> None:
+def register(app: typer.Typer) -> None:
     """Add the train, evaluate and predict commands to the CLI."""
-    from graphspec.cli.app import ModelOpt, PluginOpt, SetOpt, SpecArg, err, out
+    from graphspec.cli.common import guarded
+    from graphspec.cli.common import ModelOpt, PluginOpt, SetOpt, SpecArg, err, out
 
     def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
-        from graphspec.cli.app import checked_spec
+        from graphspec.cli.common import checked_spec
 
         return checked_spec(Path(path), plugins, sets)
 

@@ -99,15 +99,15 @@ class DataError(SpecError):
 def model_io(keras_model: Any, graph: Any = None, model_name: str | None = None,
              losses: dict[str, Any] | None = None) -> ModelIO:
     """Inputs and outputs of a built Keras model, named as in the spec where the graph is given."""
-    from graphspec.analysis import checks
-    from graphspec.spec.schema_run import input_names
+    from graphspec.analysis.graph import output_names
+    from graphspec.analysis.run_checks import input_names
 
     spec_in: list[str] | None = None
     spec_out: list[str] | None = None
     if graph is not None and model_name is not None:
         gm = graph.models[model_name]
         spec_in = input_names(gm)
-        spec_out = checks.output_names(gm)
+        spec_out = output_names(gm)
     ins = []
     for i, t in enumerate(keras_model.inputs):
         name = spec_in[i] if spec_in is not None and len(spec_in) == len(keras_model.inputs) else t.name

@@ -1,0 +1,122 @@
+"""What every command shares: exit codes, common options, printing, and the one error boundary.
+
+:func:`guarded` is where errors become exit codes: spec problems 1, usage errors 2,
+a crash of graphspec itself GS900. Command modules import this module, never
+:mod:`graphspec.cli.app`, which imports them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from graphspec.errors import GraphSpecError, SpecError, UsageError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERNAL = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PluginOpt = Annotated[
+    list[str] | None,
+    typer.Option("--plugin", "-p", help="Python module or .py file providing custom layers (repeatable)."),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a spec field by dotted path: KEY=VALUE (repeatable)."),
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this model of the spec.")]
+SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML).", show_default=False)]
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + ("\n" if not text.endswith("\n") else ""))
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
+
+
+def _color(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+
+
+def report(diags: list[Any], sources: dict[str, str] | None = None) -> None:
+    """Print diagnostics to stderr with the source line and caret."""
+    from graphspec.render.text import count_line, diagnostics_text
+
+    if not diags:
+        return
+    sources = dict(sources or {})
+    for d in diags:  # errors raised after checking name their file; show its lines too
+        name = d.location.file
+        if name not in sources and d.location.line and Path(name).is_file():
+            try:
+                sources[name] = Path(name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                pass
+    err(diagnostics_text(diags, sources, color=_color(sys.stderr)))
+    n_err = sum(1 for d in diags if d.is_error)
+    err(count_line(n_err, len(diags) - n_err))
+
+
+def guarded(fn: F) -> F:
+    """Catch errors once: spec problems -> 1, usage -> 2, anything else is a bug -> 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except SpecError as exc:
+            report(exc.diagnostics, exc.sources)
+            raise typer.Exit(EXIT_PROBLEMS) from None
+        except UsageError as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        except GraphSpecError as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(EXIT_PROBLEMS) from None
+        except KeyboardInterrupt:
+            err("interrupted")
+            raise typer.Exit(130) from None
+        except Exception:
+            err("internal error [GS900]: graphspec crashed; this is a bug, please report it with the "
+                "traceback below")
+            err(traceback.format_exc())
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None = None) -> Any:
+    """Run the pure stages; print warnings; raise SpecError on errors."""
+    from graphspec import compiler
+    from graphspec.spec import plugins as plugins_mod
+
+    result = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets)
+    if result.ok and result.diagnostics:
+        report(result.diagnostics.sorted(), {result.file: result.source.text} if result.source else {})
+    result.raise_for_errors()
+    return result
+
+
+def built_models(spec: Path, plugins: list[str] | None, sets: list[str] | None, models: list[str] | None,
+                 *, compile: bool = True) -> tuple[Any, dict[str, Any]]:
+    from graphspec import compiler
+
+    checked = checked_spec(spec, plugins, sets)
+    return checked, compiler.build(checked, models=models, compile=compile)
+
+
+def one_model(checked: Any, model: str | None, command: str) -> str:
+    """The model a command acts on: --model, or the spec's only public model."""
+    return str(checked.graph.pick_model(model, command))

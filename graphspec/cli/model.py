@@ -1,0 +1,104 @@
+"""`graphspec build`, `summary`, `save` and `schema`: a spec's models as Keras builds them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from graphspec.cli.common import (
+    ModelOpt,
+    PluginOpt,
+    SetOpt,
+    SpecArg,
+    built_models,
+    checked_spec,
+    guarded,
+    one_model,
+    out,
+)
+from graphspec.errors import UsageError
+
+
+def build(spec: SpecArg, plugin: PluginOpt = None, set_: SetOpt = None, model: ModelOpt = None) -> None:
+    """Validate SPEC and build every model: one line per model, or the errors."""
+    _, models = built_models(spec, plugin, set_, [model] if model else None)
+    for name, m in models.items():
+        out(f"{name}: {m.count_params():,} parameters ({len(m.layers)} layers)")
+
+
+def summary(
+    spec: SpecArg,
+    model: ModelOpt = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    plugin: PluginOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """A table per model: layer, type, output shape, parameters, inbound layers."""
+    if format not in {"text", "json"}:
+        raise UsageError(f"--format must be text or json, got {format!r}")
+    _, models = built_models(spec, plugin, set_, [model] if model else None, compile=False)
+    from graphspec.render import text as render
+
+    if format == "json":
+        out(render.summary_json(list(models.values())))
+        return
+    from rich.console import Console
+
+    console = Console()
+    for m in models.values():
+        console.print(render.summary_table(m))
+
+
+def save(
+    spec: SpecArg,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Where to write: a .keras file, a .tflite file, or a SavedModel folder.")],
+    model: ModelOpt = None,
+    plugin: PluginOpt = None,
+    set_: SetOpt = None,
+    format: Annotated[str | None, typer.Option(
+        "--format", "-f", help="keras, savedmodel or tflite (default: from the output's suffix).")] = None,
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", "-w", help="Trained weights to load first (.keras or .weights.h5, e.g. a run's best.keras).")
+    ] = None,
+) -> None:
+    """Write a model as .keras (architecture, weights, compile settings), a TensorFlow SavedModel for
+    serving, or TFLite."""
+    from graphspec import compiler
+    from graphspec.run.artifacts import export_format, export_model
+
+    export_format(output, format)  # a bad --format is a usage error before anything is built
+    checked = checked_spec(spec, plugin, set_)
+    name = one_model(checked, model, "save")
+    models = compiler.build(checked, models=[name])
+    if weights is not None:
+        from graphspec.run.trainer import load_weights
+
+        load_weights(models[name], weights, with_optimizer=False)
+    fmt = export_model(models[name], output, format)
+    out(f"saved {name} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
+
+
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of the spec format (for editor completion)."""
+    import json
+
+    from graphspec.spec.schema import json_schema
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        out(text)
+    else:
+        from graphspec.run.artifacts import atomic_write_text
+
+        atomic_write_text(output, text)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    for command in (build, summary, save, schema):
+        app.command()(guarded(command))
