@@ -50,7 +50,7 @@ class Owner:
 
 
 def _me(command: str) -> Owner:
-    now = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
+    now = datetime.datetime.now(datetime.UTC).astimezone().isoformat(timespec="seconds")
     return Owner(os.getpid(), socket.gethostname(), now, command)
 
 
