@@ -37,6 +37,22 @@ from graphspec.analysis.shapes._registry import (
     supported_layers,
 )
 
+# Importing a family module registers its rules. No rule name is registered twice, so
+# the order does not matter; it follows the sections of the former single module.
+from graphspec.analysis.shapes import (  # noqa: F401
+    core,
+    conv,
+    pooling,
+    reshaping,
+    normalization,
+    preprocessing,
+    merge,
+    recurrent,
+    attention,
+    ops,
+    app_layers,
+)
+
 __all__ = [
     "Dim",
     "LayerShapes",
