@@ -9,6 +9,7 @@ and that each value is of a type Keras would not silently misread
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -343,7 +344,9 @@ def checker_for(layer: str, arg: str, spec: dict[str, Any]) -> Checker:
     )
 
 
+@functools.cache
 def layer_params(layer: str) -> dict[str, Any]:
+    """A layer's arguments (the catalog's, without `name`, with the base layer's keywords); do not modify."""
     entry = catalog.LAYERS[layer]
     params = {k: v for k, v in entry["params"].items() if k != "name"}
     if entry.get("kwargs"):

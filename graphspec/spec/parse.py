@@ -150,6 +150,7 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
                 plugin_layers: dict[str, dict[str, Any]]) -> list[Diagnostic]:
     """Check every node's kind, layer type and arguments."""
     out: list[Diagnostic] = []
+    plugin_names = frozenset(plugin_layers)
     for name, node in nodes.items():
         path: PathKey = ("nodes", name)
         kinds = [k for k in ("type", "share", "model", "application", "op") if getattr(node, k) is not None]
@@ -160,7 +161,7 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
             continue
         args = node.args
         if node.type is not None:
-            problem = layers.check_layer_type(node.type, frozenset(plugin_layers))
+            problem = layers.check_layer_type(node.type, plugin_names)
             if problem:
                 out.append(_problem(src, path + ("type",), False, problem))
                 continue

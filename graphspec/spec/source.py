@@ -14,7 +14,7 @@ import math
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -30,7 +30,42 @@ _EXP_FLOAT = re.compile(r"^[-+]?(\d[\d_]*\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 # libyaml (C) when PyYAML has it: ~20x faster, same node marks. The pure-Python
 # loader re-reads a file that has a syntax error, for its more precise messages.
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    first: tuple(resolvers) + tuple(_BASE_LOADER.yaml_implicit_resolvers.get(None, ()))
+    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items() if first is not None
+}
+_WILDCARD = tuple(_BASE_LOADER.yaml_implicit_resolvers.get(None, ()))
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_NUMBER_START = frozenset("0123456789+-.")
+
+
+class _FastLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """The safe loader with the same tags, resolved without PyYAML's per-node Python overhead.
+
+    The composer asks the resolver for the tag of every node (half of the time it
+    takes on a large spec); specs use no path resolvers, so only the implicit
+    first-character table of the safe loader is consulted, as PyYAML would.
+    """
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
+                    if regexp.match(value):
+                        return str(tag)
+            return _STR
+        return str(super().resolve(kind, value, implicit))
+
+
+_FAST_LOADER: Any = _FastLoader
 
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:str",
@@ -45,8 +80,9 @@ _STANDARD_TAGS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
+    """Where a value (or key) is: 1-based line and column of its first and last character + 1."""
+
     line: int
     col: int
     end_line: int
@@ -146,7 +182,7 @@ class _Builder:
         loc = Location(self.file, sp.line, sp.col, sp.end_line, sp.end_col)
         return SourceError(Diagnostic(code, Severity.ERROR, message, loc, hint))
 
-    def build(self, node: Node, path: PathKey) -> Any:
+    def build(self, node: Node, path: PathKey, depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise self.fail(
@@ -162,13 +198,19 @@ class _Builder:
                 node,
                 "remove the tag; graphspec only reads maps, lists, strings, numbers, booleans and null",
             )
-        self.values.setdefault(path, _span(node))
-        if isinstance(node, MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, SequenceNode):
-            return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
-        assert isinstance(node, ScalarNode)
-        return self._scalar(node)
+        if path not in self.values:
+            s, e = node.start_mark, node.end_mark
+            self.values[path] = Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+        kind = node.__class__
+        if kind is ScalarNode:
+            return self._scalar(node)
+        if depth >= MAX_DEPTH and node.value:  # its values would lie deeper than the limit
+            raise self.fail("GS003", f"nesting deeper than {MAX_DEPTH} levels", node.value[0] if kind is
+                            SequenceNode else node.value[0][1], "a spec never needs this much nesting")
+        if kind is MappingNode:
+            return self._mapping(node, path, depth)
+        assert isinstance(node, SequenceNode)
+        return [self.build(child, path + (i,), depth + 1) for i, child in enumerate(node.value)]
 
     def measure(self, root: Node) -> None:
         """Refuse, before building anything, a document whose aliases expand it beyond the limits.
@@ -221,18 +263,23 @@ class _Builder:
                         "YAML aliases (*name) are expanded; an alias of an alias multiplies")
 
     def _scalar(self, node: ScalarNode) -> Any:
-        tag = node.tag
-        if tag == "tag:yaml.org,2002:int":
-            digits = re.sub(r"[^0-9a-fA-F]", "", node.value)
-            if len(digits) > MAX_INT_DIGITS:
-                raise self.fail(
-                    "GS500", f"integer with {len(digits)} digits is too large", node,
-                    f"integers are limited to {MAX_INT_DIGITS} digits",
-                )
+        tag, text = node.tag, node.value
+        if tag == _STR:
+            if not node.style and text[:1] in _NUMBER_START and _EXP_FLOAT.match(text):
+                return float(text)  # YAML 1.2 reads `1e-4` as a number; YAML 1.1 as text
+            return text
+        if tag == _INT:
+            if len(text) > MAX_INT_DIGITS:
+                digits = re.sub(r"[^0-9a-fA-F]", "", text)
+                if len(digits) > MAX_INT_DIGITS:
+                    raise self.fail(
+                        "GS500", f"integer with {len(digits)} digits is too large", node,
+                        f"integers are limited to {MAX_INT_DIGITS} digits",
+                    )
+            elif text.isdigit() and (text[0] != "0" or len(text) == 1):
+                return int(text)  # the common case; `012` (octal in YAML 1.1) goes the long way
         if tag == "tag:yaml.org,2002:timestamp":
-            return node.value  # keep dates as text; no spec field is a date
-        if tag == "tag:yaml.org,2002:str" and not node.style and _EXP_FLOAT.match(node.value):
-            return float(node.value)  # YAML 1.2 reads `1e-4` as a number; YAML 1.1 as text
+            return text  # keep dates as text; no spec field is a date
         try:
             value = self.scalars.construct_object(node, deep=True)
         except Exception:  # noqa: BLE001 - PyYAML raises anything on e.g. `!!int ""`, `!!bool maybe`
@@ -255,33 +302,47 @@ class _Builder:
             return pairs
         raise self.fail("GS002", "merge key `<<` expects a mapping or a list of mappings", node)
 
-    def _mapping(self, node: MappingNode, path: PathKey) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
-        explicit: set[Any] = set()
+    def _mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}  # during the first loop: the explicit keys only
         merged: list[tuple[Node, Node]] = []
+        keys, values = self.keys, self.values
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            tag = key_node.tag
+            if tag == _STR and not key_node.style and key_node.value[:1] not in _NUMBER_START:
+                key = key_node.value  # the common case, `name:`, without the general path below
+            elif tag == "tag:yaml.org,2002:merge":
                 merged.extend(self._merge_sources(value_node))
                 continue
-            if not isinstance(key_node, ScalarNode) or key_node.tag not in _STANDARD_TAGS:
-                raise self.fail("GS002", "mapping keys must be plain scalars", key_node)
-            key = self._scalar(key_node)
-            if isinstance(key, bool) or key is None:
-                key = key_node.value  # `yes:`/`on:`/`null:` as keys are names, not booleans
-            if key in explicit:
-                first = self.keys.get(path + (key,))
+            else:
+                if not isinstance(key_node, ScalarNode) or tag not in _STANDARD_TAGS:
+                    raise self.fail("GS002", "mapping keys must be plain scalars", key_node)
+                key = self._scalar(key_node)
+                if isinstance(key, bool) or key is None:
+                    key = key_node.value  # `yes:`/`on:`/`null:` as keys are names, not booleans
+            if key in out:
+                first = keys.get(path + (key,))
                 where = f" (first defined on line {first.line})" if first else ""
                 raise self.fail("GS004", f"duplicate key {key!r}{where}", key_node,
                                 "each key may appear once in a mapping")
-            explicit.add(key)
-            self.keys[path + (key,)] = _span(key_node)
-            out[key] = self.build(value_node, path + (key,))
+            sub = path + (key,)
+            s, e = key_node.start_mark, key_node.end_mark
+            keys[sub] = Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+            if (value_node.__class__ is ScalarNode and value_node.tag == _STR
+                    and (value_node.style or value_node.value[:1] not in _NUMBER_START)
+                    and self.count < MAX_NODES and sub not in values):
+                # A plain string value: what `build` would do, inline (most values of a spec).
+                self.count += 1
+                s, e = value_node.start_mark, value_node.end_mark
+                values[sub] = Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+                out[key] = value_node.value
+            else:
+                out[key] = self.build(value_node, sub, depth + 1)
         for key_node, value_node in merged:
             key = self._scalar(key_node) if isinstance(key_node, ScalarNode) else None
             if key is None or key in out:
                 continue
             self.keys.setdefault(path + (key,), _span(key_node))
-            out[key] = self.build(value_node, path + (key,))
+            out[key] = self.build(value_node, path + (key,), depth + 1)
         return out
 
 
@@ -317,7 +378,7 @@ def _check_depth(text: str, file: str) -> None:
 
 def _precise(exc: yaml.YAMLError, text: str) -> yaml.YAMLError:
     """The pure-Python loader's error for the same text: it names the offending character."""
-    if _FAST_LOADER is yaml.SafeLoader:
+    if _BASE_LOADER is yaml.SafeLoader:
         return exc
     try:
         yaml.compose(text, Loader=yaml.SafeLoader)
@@ -337,9 +398,9 @@ def _yaml_error(exc: yaml.YAMLError, file: str, text: str = "") -> Diagnostic:
         return Diagnostic("GS001", Severity.ERROR, f"character {what} is not allowed in YAML: not a text spec",
                           Location(file, line, col), "a spec is UTF-8 text without control characters")
     if not isinstance(exc, yaml.MarkedYAMLError):
-        return Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", Location(file))
+        return Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", _at_start(file))
     mark = exc.problem_mark or exc.context_mark
-    loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+    loc = Location(file, mark.line + 1, mark.column + 1) if mark else _at_start(file)
     message = exc.problem or str(exc)
     notes: tuple[str, ...] = ()
     if "maximum nesting depth" in message:  # libyaml's own cap, far beyond ours
@@ -372,40 +433,78 @@ def _yaml_error(exc: yaml.YAMLError, file: str, text: str = "") -> Diagnostic:
     return Diagnostic("GS002", Severity.ERROR, f"YAML syntax error: {message}", loc, hint, notes)
 
 
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of the character at `index`."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def _byte_location(file: str, raw: bytes, offset: int) -> Location:
+    """Where byte `offset` of a file's bytes lies (columns in characters, as everywhere)."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    col = len(raw[line_start:offset].decode("utf-8", errors="replace")) + 1
+    if line_start == 0 and raw.startswith(b"\xef\xbb\xbf"):
+        col -= 1  # the byte-order mark is not part of the text
+    return Location(file, raw.count(b"\n", 0, offset) + 1, col)
+
+
+def _text_location(file: str, text: str, index: int) -> Location:
+    return Location(file, *_position(text, index))
+
+
+def _at_start(file: str) -> Location:
+    """Where a diagnostic about a whole file points: its first line (SARIF and editors need a line)."""
+    return Location(file, 1, 1)
+
+
+def _may_exceed(text: str) -> bool:
+    """Whether the text could hold more values than allowed (a cheap upper bound on their number).
+
+    Every value but the first follows one of these characters: `,` `:` `-` `?` `[` `{` or
+    a line break; aliases (`*`) are measured separately, before anything is built.
+    """
+    return sum(map(text.count, ",:-?[{\n")) + 1 > MAX_NODES
+
+
 def loads(text: str, file: str = "<string>") -> Source:
     """Parse spec text; raise :class:`SourceError` with a located diagnostic."""
     try:
         size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:
+    except UnicodeEncodeError as exc:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, "text is not valid Unicode (lone surrogates)", Location(file))) from None
+            "GS001", Severity.ERROR, "text is not valid Unicode (lone surrogates)",
+            _text_location(file, text, exc.start))) from None
     if size > MAX_BYTES:
+        within = len(text.encode("utf-8")[:MAX_BYTES].decode("utf-8", errors="ignore"))
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, f"file is larger than {MAX_BYTES // 1024} KiB", Location(file)))
-    if "\x00" in text:
+            "GS001", Severity.ERROR, f"file is larger than {MAX_BYTES // 1024} KiB",
+            _text_location(file, text, within), "the limit is crossed here"))
+    nul = text.find("\x00")
+    if nul >= 0:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, "file contains NUL bytes: not a text file", Location(file)))
-    if _FAST_LOADER is yaml.SafeLoader or len(text) > MAX_NODES:
+            "GS001", Severity.ERROR, "file contains NUL bytes: not a text file", _text_location(file, text, nul)))
+    if _BASE_LOADER is yaml.SafeLoader or _may_exceed(text):
         # The pure-Python composer recurses, and a long file may hold more values
         # than allowed: count and measure from the event stream before composing.
-        # Otherwise libyaml caps nesting itself and `measure` checks the rest.
+        # Otherwise libyaml caps nesting itself and the builder checks the rest.
         _check_depth(text, file)
     try:
         node = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as exc:
         raise SourceError(_yaml_error(_precise(exc, text), file, text)) from None
     except RecursionError as exc:
-        raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", Location(file))) from None
+        raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", _at_start(file))) from None
     builder = _Builder(file)
     if node is None:
         data: Any = None
     else:
         try:
-            builder.measure(node)
+            if "*" in text:  # aliases: refuse a document they would expand too far before building it
+                builder.measure(node)
             data = builder.build(node, ())
         except (yaml.constructor.ConstructorError, ValueError, OverflowError) as exc:
             raise SourceError(Diagnostic(
-                "GS002", Severity.ERROR, f"YAML value error: {exc}", Location(file, 1, 1))) from None
+                "GS002", Severity.ERROR, f"YAML value error: {exc}", _at_start(file))) from None
     return Source(file, text, data, builder.values, builder.keys)
 
 
@@ -417,25 +516,24 @@ def load(path: str | Path) -> Source:
         st = p.stat()
         if not stat.S_ISREG(st.st_mode):  # a device, a pipe (or a link to one) could be read forever
             raise SourceError(Diagnostic(
-                "GS001", Severity.ERROR, "not a regular file", Location(name)))
-        size = st.st_size
-        if size > MAX_BYTES:
-            raise SourceError(Diagnostic(
-                "GS001", Severity.ERROR, f"file is {size:,} bytes; the limit is {MAX_BYTES:,}",
-                Location(name)))
+                "GS001", Severity.ERROR, "not a regular file", _at_start(name)))
         with p.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)  # bounded even if the file grows meanwhile
         if len(raw) > MAX_BYTES:
-            raise SourceError(Diagnostic(
-                "GS001", Severity.ERROR, f"file is larger than {MAX_BYTES:,} bytes", Location(name)))
+            size = max(st.st_size, len(raw))
+            what = f"file is {size:,} bytes; the limit is {MAX_BYTES:,}" if st.st_size > MAX_BYTES else (
+                f"file is larger than {MAX_BYTES:,} bytes")
+            raise SourceError(Diagnostic("GS001", Severity.ERROR, what, _byte_location(name, raw, MAX_BYTES),
+                                         "the limit is crossed here"))
     except OSError as exc:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, f"cannot read file: {exc.strerror or exc}", Location(name))) from None
+            "GS001", Severity.ERROR, f"cannot read file: {exc.strerror or exc}", _at_start(name))) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, f"file is not UTF-8 text (byte {exc.start})", Location(name))) from None
+            "GS001", Severity.ERROR, f"file is not UTF-8 text (byte {exc.start})",
+            _byte_location(name, raw, exc.start))) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return loads(text, name)
