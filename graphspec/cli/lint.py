@@ -138,21 +138,21 @@ def _internal_error(file: str, exc: BaseException) -> Any:
     message = f"internal error while checking this file: {type(exc).__name__}: {exc}"
     if len(message) > 300:
         message = message[:297] + "..."
-    return Diagnostic("GS900", Severity.ERROR, message, Location(file), "this is a bug in graphspec; please "
+    return Diagnostic("GS900", Severity.ERROR, message, Location(file, 1, 1), "this is a bug in graphspec; please "
                       "report it with this file (set GRAPHSPEC_DEBUG=1 for the traceback)", where)
 
 
 def _read_stdin() -> str:
     """Standard input as text: at most one byte over the size limit (so the limit is reported)."""
-    from graphspec.diagnostics import Diagnostic, Location, Severity
-    from graphspec.spec.source import MAX_BYTES, SourceError
+    from graphspec.diagnostics import Diagnostic, Severity
+    from graphspec.spec.source import MAX_BYTES, SourceError, byte_location
 
     data = sys.stdin.buffer.read(MAX_BYTES + 1)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(Diagnostic("GS001", Severity.ERROR, f"input is not UTF-8 text (byte {exc.start})",
-                                     Location("<stdin>"))) from None
+                                     byte_location("<stdin>", data, exc.start))) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -243,7 +243,7 @@ def lint_files(files: Iterable[str], plugins: list[str] | None = None,
     from graphspec.render.lint import FileReport
 
     refused = refused or {}
-    return [FileReport(f, [Diagnostic("GS001", Severity.ERROR, refused[f], Location(f))]) if f in refused
+    return [FileReport(f, [Diagnostic("GS001", Severity.ERROR, refused[f], Location(f, 1, 1))]) if f in refused
             else lint_file(f, plugins) for f in files]
 
 

@@ -122,8 +122,8 @@ class Source:
             if p[:i] in self.overrides:
                 return _located(notes, f"--set {self.overrides[p[:i]]}")
         span = self.span(path, key=key)
-        if span is None:
-            return _located(notes, self.file)
+        if span is None:  # an empty document (or only comments): its first line
+            return _located(notes, self.file, 1, 1)
         return _located(notes, self.file, span.line, span.col, span.end_line, span.end_col)
 
     def _origin_notes(self, path: PathKey) -> tuple[str, ...]:
@@ -439,7 +439,7 @@ def _position(text: str, index: int) -> tuple[int, int]:
     return text.count("\n", 0, index) + 1, index - line_start + 1
 
 
-def _byte_location(file: str, raw: bytes, offset: int) -> Location:
+def byte_location(file: str, raw: bytes, offset: int) -> Location:
     """Where byte `offset` of a file's bytes lies (columns in characters, as everywhere)."""
     line_start = raw.rfind(b"\n", 0, offset) + 1
     col = len(raw[line_start:offset].decode("utf-8", errors="replace")) + 1
@@ -523,7 +523,7 @@ def load(path: str | Path) -> Source:
             size = max(st.st_size, len(raw))
             what = f"file is {size:,} bytes; the limit is {MAX_BYTES:,}" if st.st_size > MAX_BYTES else (
                 f"file is larger than {MAX_BYTES:,} bytes")
-            raise SourceError(Diagnostic("GS001", Severity.ERROR, what, _byte_location(name, raw, MAX_BYTES),
+            raise SourceError(Diagnostic("GS001", Severity.ERROR, what, byte_location(name, raw, MAX_BYTES),
                                          "the limit is crossed here"))
     except OSError as exc:
         raise SourceError(Diagnostic(
@@ -533,7 +533,7 @@ def load(path: str | Path) -> Source:
     except UnicodeDecodeError as exc:
         raise SourceError(Diagnostic(
             "GS001", Severity.ERROR, f"file is not UTF-8 text (byte {exc.start})",
-            _byte_location(name, raw, exc.start))) from None
+            byte_location(name, raw, exc.start))) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return loads(text, name)
