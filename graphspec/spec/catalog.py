@@ -68,7 +68,7 @@ class Table:
 
 def did_you_mean(name: str, choices: list[str] | set[str] | Any) -> str | None:
     """A hint for a misspelt name, or None."""
-    choices = list(choices)
+    choices = [c for c in choices if c != name]  # never "did you mean `x`?" for `x` itself
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered:
         return f"did you mean `{lowered[name.lower()]}`?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, Tag, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from graphspec.spec import layers
@@ -47,29 +47,44 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathKey, bool]:
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model at `loc` (for did-you-mean on unknown keys)."""
-    current: Any = model
+    """Field names of the model at `loc` (for did-you-mean on unknown keys).
+
+    In a union the location names the member that was tried (`('data', 'source',
+    'synthetic', 'name')`): the fields are that member's, not the first member's.
+    """
+    current: dict[str, type[BaseModel]] = {model.__name__: model}
     for part in loc[:-1]:
-        fields = getattr(current, "model_fields", None)
-        if fields and part in fields:
-            ann = fields[part].annotation
-            current = _model_in(ann)
-        elif fields is None and current is not None:
+        if isinstance(part, str) and part in current and len(current) > 1:
+            current = {part: current[part]}  # the union member the error is about
             continue
-    fields = getattr(current, "model_fields", None)
-    return sorted(fields) if fields else []
+        for member in current.values():
+            fields = member.model_fields
+            if isinstance(part, str) and part in fields:
+                current = _models_in(fields[part].annotation) or current
+                break
+    names: set[str] = set()
+    for member in current.values():
+        names.update(member.model_fields)
+    return sorted(names)
 
 
-def _model_in(annotation: Any) -> Any:
+def _models_in(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The models an annotation may hold, by the tag pydantic names them with in error locations."""
     import typing
 
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        return {annotation.__name__: annotation}
+    found: dict[str, type[BaseModel]] = {}
+    if typing.get_origin(annotation) is typing.Annotated:
+        inner, *meta = typing.get_args(annotation)
+        tags = [m.tag for m in meta if isinstance(m, Tag)]
+        members = _models_in(inner)
+        if tags and len(members) == 1:
+            return {tags[0]: next(iter(members.values()))}
+        return members
     for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+        found.update(_models_in(arg))
+    return found
 
 
 def _type_message(err: ErrorDetails) -> str:
@@ -118,7 +133,10 @@ def schema_diagnostics(src: Source, exc: ValidationError, model: type[BaseModel]
         code = _CODE_BY_TYPE.get(err["type"], "GS102")
         hint = None
         if err["type"] == "extra_forbidden":
-            hint = did_you_mean(str(loc[-1]), _fields_at(model, loc))
+            fields = _fields_at(model, loc)
+            hint = did_you_mean(str(loc[-1]), fields)
+            if hint is None and 0 < len(fields) <= 12:
+                hint = "the fields here are " + ", ".join(f"`{f}`" for f in fields)
             at_key = True
         else:
             hint = _literal_hint(err)

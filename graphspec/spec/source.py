@@ -89,6 +89,26 @@ class Span(NamedTuple):
     end_col: int
 
 
+class Override(NamedTuple):
+    """A `--set KEY=VALUE` that changed a value: diagnostics about that value point at it."""
+
+    index: int  # its place among the --set options, from 1
+    text: str  # KEY=VALUE as given
+
+    @property
+    def label(self) -> str:
+        return f"--set #{self.index}"
+
+    def location(self, notes: tuple[str, ...] = ()) -> Location:
+        """Where a diagnostic caused by this override points: `--set #2`, with a note saying what it was."""
+        return NotedLocation(self.label, notes=(f"{self.label} is `{self.text}`", *notes))
+
+
+# The keys that say what kind of mapping a mapping is, and so which other keys it
+# may have: `{kind: synthetic, ...}` for data sources, `{type: Dense, ...}` for nodes.
+_KIND_KEYS = ("kind", "type")
+
+
 @dataclasses.dataclass
 class Source:
     """A loaded spec: its data and where each part of it came from."""
@@ -98,7 +118,7 @@ class Source:
     data: Any
     values: dict[PathKey, Span]
     keys: dict[PathKey, Span]
-    overrides: dict[PathKey, str] = dataclasses.field(default_factory=dict)
+    overrides: dict[PathKey, Override] = dataclasses.field(default_factory=dict)
     # Notes attached to every diagnostic located at or under a path, e.g. which
     # block instance an expanded node comes from (see graphspec.spec.expand).
     origins: dict[PathKey, tuple[str, ...]] = dataclasses.field(default_factory=dict)
@@ -118,13 +138,31 @@ class Source:
     def location(self, path: PathKey, *, key: bool = False) -> Location:
         p = tuple(path)
         notes = self._origin_notes(p)
-        for i in range(len(p), 0, -1):
-            if p[:i] in self.overrides:
-                return _located(notes, f"--set {self.overrides[p[:i]]}")
+        if self.overrides:
+            cause = self.override_of(p)
+            if cause is not None:
+                span = self.span(p, key=key)
+                if span is not None and not any(p[:i] in self.overrides for i in range(len(p), 0, -1)):
+                    dotted = ".".join(map(str, p))
+                    notes = (*notes, f"`{dotted}` is on line {span.line} of {self.file}")
+                return cause.location(notes)
         span = self.span(path, key=key)
         if span is None:  # an empty document (or only comments): its first line
             return _located(notes, self.file, 1, 1)
         return _located(notes, self.file, span.line, span.col, span.end_line, span.end_col)
+
+    def override_of(self, path: PathKey) -> Override | None:
+        """The override that set the value at `path` (or a parent of it), or that changed the kind
+        of the mapping it is in (`--set data.source.kind=synthetic` makes the file's `name:` wrong)."""
+        for i in range(len(path), 0, -1):
+            if path[:i] in self.overrides:
+                return self.overrides[path[:i]]
+        for i in range(len(path), -1, -1):
+            for kind in _KIND_KEYS:
+                found = self.overrides.get(path[:i] + (kind,))
+                if found is not None:
+                    return found
+        return None
 
     def _origin_notes(self, path: PathKey) -> tuple[str, ...]:
         if not self.origins:
