@@ -180,7 +180,7 @@ def test_save_named_model_with_plugin(tmp_path: Path) -> None:
 def test_set_override_is_validated(tmp_path: Path) -> None:
     result = runner.invoke(app, ["build", str(SPECS / "mnist_mlp.yaml"), "--set", "nodes.dense_1.units=yes"])
     assert result.exit_code == 1
-    assert "--set nodes.dense_1.units=yes" in result.output
+    assert "--set #1: error[GS112]" in result.output and "--set #1 is `nodes.dense_1.units=yes`" in result.output
     assert "GS112" in result.output
 
 

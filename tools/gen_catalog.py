@@ -82,6 +82,8 @@ def _layers() -> dict[str, Any]:
             continue
         sig = _signature(cls.__init__)
         sig["doc"] = _summary(cls)
+        # What a node's `inputs:` mapping and `call:` may name (lint checks them statically).
+        sig["call"] = _signature(cls.call)
         if cls in seen:
             sig["alias_of"] = seen[cls]
         else:

@@ -300,6 +300,15 @@ for _name in ("BatchNormalization", "LayerNormalization", "GroupNormalization", 
 for _name in ("Rescaling",):
     LAYER_RULES[(_name, "scale")] = finite_number
 LAYER_RULES[("ReLU", "max_value")] = optional_number
+# Lookup layers: their tokens are strings (StringLookup) or integers (IntegerLookup); no mask token is null.
+LAYER_RULES[("StringLookup", "mask_token")] = lambda v: None if v is None else string(v)
+LAYER_RULES[("StringLookup", "oov_token")] = string
+LAYER_RULES[("IntegerLookup", "mask_token")] = lambda v: None if v is None else any_int(v)
+LAYER_RULES[("IntegerLookup", "oov_token")] = any_int
+LAYER_RULES[("Masking", "mask_value")] = finite_number
+LAYER_RULES[("Hashing", "mask_value")] = lambda v: None if v is None or isinstance(v, str) else any_int(v)
+for _name in ("LSTM", "GRU"):
+    LAYER_RULES[(_name, "use_cudnn")] = one_of(True, False, "auto")
 LAYER_RULES[("Embedding", "input_dim")] = positive_int
 LAYER_RULES[("Reshape", "target_shape")] = lambda v: int_list(v) or (
     None if all(x == -1 or x >= 1 for x in v) and sum(x == -1 for x in v) <= 1
@@ -316,8 +325,8 @@ def _by_suffix(name: str) -> Checker | None:
         return regularizer
     if name.endswith("_constraint"):
         return constraint
-    if name.startswith(("use_", "return_", "go_", "mask_", "keep")) or name in {
-        "stateful", "unroll", "center", "normalize", "reset_after", "unit_forget_bias", "causal",
+    if name.startswith(("use_", "return_", "go_", "keep")) or name in {
+        "stateful", "unroll", "center", "normalize", "reset_after", "unit_forget_bias", "causal", "mask_zero",
     }:
         return boolean
     return None
@@ -361,10 +370,12 @@ def check_layer_type(name: str, plugins: set[str] | frozenset[str] = frozenset()
     if name in catalog.DANGEROUS_LAYERS or _dangerous(name):
         return ("GS115", f"layer type {name!r} is not allowed: it would run or load arbitrary code",
                 "graphspec builds only Keras's built-in layers and layers from plugins you name with --plugin")
-    hint = did_you_mean(name, list(catalog.LAYERS) + sorted(plugins))
-    if hint is None and name[:1].isupper():
-        hint = "if it is a custom layer, name the plugin that defines it with --plugin"
-    return ("GS110", f"unknown layer type {name!r}", hint)
+    close = catalog.near(name, list(catalog.LAYERS) + sorted(plugins))
+    if close is not None:
+        return ("GS110", f"unknown layer type {name!r}", f"did you mean `{close}`?")
+    return ("GS110", f"unknown layer type {name!r}: not a Keras layer",
+            "if it is a custom layer, name the plugin that defines it: `--plugin my_layers.py`, "
+            "or `plugins` under `[tool.graphspec]` in pyproject.toml")
 
 
 def check_args(
@@ -490,4 +501,47 @@ def check_op(name: str, args: dict[str, Any], path: PathKey) -> list[tuple[PathK
         found = dtype(value) if key == "dtype" else json_value(value)
         if found:
             out.append((path + (key,), False, found))
+    return out
+
+
+# Keyword arguments Keras's Layer.__call__ accepts for every layer, whatever its `call` declares.
+CONTEXT_CALL_ARGS = frozenset({"training"})
+
+
+def check_call(kind: str, name: str, input_keys: list[str] | None, call_keys: list[str],
+               path: PathKey, provided: list[str] | None = None) -> list[tuple[PathKey, bool, Problem]]:
+    """The names a node passes to its layer's `call` (an `inputs:` mapping, `call:`), as Keras would
+    check them when building: each must be an argument of `call`, and with an `inputs:` mapping
+    every required argument must be in it (or in `provided`: an op's own keyword arguments).
+    `kind` is `type` (a layer) or `op` (a keras.ops function).
+    """
+    if kind == "op":
+        entry = catalog.OPS.get(name)
+        what = f"op {name}"
+    else:
+        entry = catalog.LAYERS.get(name, {}).get("call")
+        what = f"{name}.call"
+    if not entry or entry.get("kwargs"):
+        return []
+    params: dict[str, Any] = entry["params"]
+    known = sorted(set(params) | (CONTEXT_CALL_ARGS if kind == "type" else set()))
+    given = {*(input_keys or []), *call_keys, *(provided or [])}
+    missing = ([k for k, p in params.items() if p.get("required") and k not in given]
+               if input_keys is not None else [])
+    unknown = [(section, key) for section, keys in (("inputs", input_keys or []), ("call", call_keys))
+               for key in keys if key not in known]
+    takes = f"{what} takes " + ", ".join(f"`{k}`" for k in known)
+    out: list[tuple[PathKey, bool, Problem]] = []
+    for section, key in unknown:
+        hint = did_you_mean(key, known)
+        if hint is None and len(unknown) == 1 and len(missing) == 1 and section == "inputs":
+            hint = f"did you mean `{missing[0]}`? ({takes})"  # the one tensor it needs, under another name
+        out.append((path + (section, key), True, ("GS111", f"{what} has no argument `{key}`", hint or takes)))
+    meant = {problem[2] for _, _, problem in out}
+    for key in missing:
+        if any(f"`{key}`?" in (m or "") for m in meant):
+            continue  # reported as the misspelling it is
+        out.append((path + ("inputs",), True, (
+            "GS113", f"{what} needs `{key}`, and an `inputs:` mapping passes every tensor by name",
+            f"add `{key}: <node>` to the mapping")))
     return out

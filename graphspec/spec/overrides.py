@@ -11,6 +11,7 @@ that caused them: `--set #2`, with a note saying what it was.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from graphspec.spec import source as source_mod
@@ -19,7 +20,7 @@ from graphspec.spec.schema_run import expand_source_shorthand
 from graphspec.spec.source import Override, Source, SourceError, Span
 
 # Mappings whose short form is not `{type: NAME}`: `source: synthetic` is `{kind: synthetic}`.
-_SHORTHANDS = {("data", "source"): expand_source_shorthand}
+_SHORTHANDS: dict[PathKey, Callable[[str], dict[str, Any]]] = {("data", "source"): expand_source_shorthand}
 
 
 def _parse_key(key: str) -> PathKey:
@@ -47,7 +48,7 @@ def apply(src: Source, sets: list[str]) -> Source:
     """Return a copy of `src` with each `key=value` applied; raise SourceError if malformed."""
     data = copy.deepcopy(src.data if src.data is not None else {})
     overridden: dict[PathKey, Override] = dict(src.overrides)
-    first = max((o.index for o in overridden.values()), default=0) + 1
+    first = max((o.number for o in overridden.values()), default=0) + 1
     for number, item in enumerate(sets, start=first):
         override = Override(number, item)
         key, sep, raw = item.partition("=")

@@ -185,13 +185,21 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
                 continue
             for p, at_key, prob in layers.check_args(node.type, args, path, plugins=plugin_layers):
                 out.append(_problem(src, p, at_key, prob))
+            out.extend(_check_call(src, node, "type", node.type, path))
         elif node.application is not None:
             for p, at_key, prob in layers.check_application(node.application, args, path):
                 out.append(_problem(src, p, at_key, prob))
         elif node.op is not None:
-            for p, at_key, prob in layers.check_op(node.op, args, path):
+            op_problems = layers.check_op(node.op, args, path)
+            for p, at_key, prob in op_problems:
                 out.append(_problem(src, p, at_key, prob))
-        else:
+            if not op_problems:
+                out.extend(_check_call(src, node, "op", node.op, path, given=list(args)))
+        elif node.share is not None:
+            owner = _shared_type(nodes, node.share)
+            if owner is not None:
+                out.extend(_check_call(src, node, "type", owner, path))
+        if node.type is None and node.application is None and node.op is None:
             for key in args:
                 out.append(Diagnostic(
                     "GS111", Severity.ERROR,
@@ -202,6 +210,29 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
             out.append(Diagnostic("GS103", Severity.ERROR, "`fresh` only applies to `model` nodes",
                                   src.location(path + ("fresh",), key=True)))
     return out
+
+
+def _check_call(src: Source, node: schema.NodeSpec, kind: str, name: str, path: PathKey,
+                given: list[str] | None = None) -> list[Diagnostic]:
+    """Names passed to the layer's (or op's) call: an `inputs:` mapping and `call:`."""
+    raw = node.inputs
+    input_keys = list(raw) if isinstance(raw, dict) else None
+    if input_keys is None and not node.call:
+        return []
+    found = layers.check_call(kind, name, input_keys, list(node.call), path, given)
+    return [_problem(src, p, at_key, prob) for p, at_key, prob in found]
+
+
+def _shared_type(nodes: dict[str, schema.NodeSpec], name: str) -> str | None:
+    """The layer type a `share:` node calls (through chains of shares)."""
+    for _ in range(len(nodes)):
+        target = nodes.get(name)
+        if target is None:
+            return None
+        if target.share is None:
+            return target.type
+        name = target.share
+    return None
 
 
 def parse(src: Source, *, plugin_layers: dict[str, dict[str, Any]] | None = None) -> tuple[schema.Spec | None, Diagnostics]:

@@ -218,7 +218,7 @@ def json_schema() -> dict[str, Any]:
     defs = schema.setdefault("$defs", {})
     for name, sub in list(defs.items()):
         defs[name] = _with_variables(sub, wrap=False)
-    schema = _with_variables(schema, wrap=False)
+    schema = dict(_with_variables(schema, wrap=False))
     schema["$defs"]["NodeSpec"] = node_json_schema(schema["$defs"].get("NodeSpec", {}))
     schema["$defs"][_VARIABLE] = {
         "type": "string",

@@ -41,7 +41,7 @@ _INT = "tag:yaml.org,2002:int"
 _NUMBER_START = frozenset("0123456789+-.")
 
 
-class _FastLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+class _FastLoader(_BASE_LOADER):
     """The safe loader with the same tags, resolved without PyYAML's per-node Python overhead.
 
     The composer asks the resolver for the tag of every node (half of the time it
@@ -92,12 +92,12 @@ class Span(NamedTuple):
 class Override(NamedTuple):
     """A `--set KEY=VALUE` that changed a value: diagnostics about that value point at it."""
 
-    index: int  # its place among the --set options, from 1
+    number: int  # its place among the --set options, from 1
     text: str  # KEY=VALUE as given
 
     @property
     def label(self) -> str:
-        return f"--set #{self.index}"
+        return f"--set #{self.number}"
 
     def location(self, notes: tuple[str, ...] = ()) -> Location:
         """Where a diagnostic caused by this override points: `--set #2`, with a note saying what it was."""
