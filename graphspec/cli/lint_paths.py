@@ -78,6 +78,13 @@ def is_sweep_folder(folder: Path, names: Iterable[str]) -> bool:
     return any(_TRIAL.match(n) and is_run_folder(folder / n) for n in names)
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+
+
 def has_spec_key(path: Path) -> bool:
     """Whether a file has a top-level `graphspec:` key (a cheap look at its bytes, not a parse)."""
     try:
@@ -137,6 +144,13 @@ class _Discovery:
         if discovered and not escapes:  # never read a file that is refused (it could be a secret)
             if self.excluded(p):
                 return self.skip(p, EXCLUDED)
+            folder = p.parent
+            kind = None if folder == root else RUN_FOLDER if is_run_folder(folder) else SWEEP_FOLDER if (
+                is_sweep_folder(folder, (d.name for d in _subfolders(folder)))) else None
+            if kind is not None:  # found by a glob: skipped as walking would skip its folder
+                if not any(s.path == os.path.normpath(str(folder)) for s in self.skipped):
+                    self.skip(folder, kind)
+                return None
             if not has_spec_key(p):
                 return self.skip(p, NOT_A_SPEC)
         self.out[name] = None

@@ -206,9 +206,9 @@ def is_override(loc: Location) -> bool:
 
 
 def _full_message(d: Diagnostic, *, with_code: bool) -> str:
-    message = f"{d.code}: {d.message}" if with_code else d.message
-    if is_override(d.location):
-        message = f"{d.location.file}: {message}"
+    message = f"{d.location.file}: {d.message}" if is_override(d.location) else d.message
+    if with_code:
+        message = f"{d.code}: {message}"
     for note in d.notes:
         message += f"\nnote: {note}"
     if d.hint:

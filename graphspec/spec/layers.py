@@ -423,10 +423,15 @@ def check_args(
                 out.append((path + (key, "type"), False, type_problem))
             else:
                 out.extend(check_args(sub_type, sub, path + (key,), plugins=plugins))
-    for key, p in params.items():
-        if p.get("required") and key not in args and key not in suggested:
+    for key in _required(layer):
+        if key not in args and key not in suggested:
             out.append((path, True, ("GS113", f"{layer} needs argument {key!r}", None)))
     return out
+
+
+@functools.cache
+def _required(layer: str) -> tuple[str, ...]:
+    return tuple(k for k, p in layer_params(layer).items() if p.get("required"))
 
 
 APPLICATION_RULES: dict[str, Checker] = {
