@@ -237,3 +237,16 @@ def test_override_diagnostics_in_sarif_and_github() -> None:
 def test_malformed_overrides_are_numbered() -> None:
     code, out = lint(SPECS / "mnist_mlp.yaml", "--set", "data.batch_size=8", "--set", "novalue")
     assert code == 1 and out.startswith("--set #2: error[GS600]: --set expects KEY=VALUE, got 'novalue'")
+
+
+@pytest.mark.parametrize("text, line, col", [
+    ("a: " + "[" * 90_000 + "]" * 90_000 + "\n", 1, 3 + source.MAX_DEPTH + 1),  # past libyaml's own cap (1000)
+    ("a: " + "[" * 900_000 + "\n", 1, 3 + source.MAX_DEPTH + 1),  # ... and over the value bound too
+    ("x: 1\n" * 100 + "a: " + "[" * 1200 + "\n", 101, 3 + source.MAX_DEPTH + 1),
+    ("- " * 40_000 + "x\n", 1, 2 * source.MAX_DEPTH + 1),
+])
+def test_deep_nesting_is_reported_where_our_limit_is_crossed(text: str, line: int, col: int) -> None:
+    with pytest.raises(source.SourceError) as exc:
+        source.loads(text)
+    d = exc.value.diagnostic
+    assert (d.code, d.location.line, d.location.col) == ("GS003", line, col)

@@ -1,10 +1,11 @@
 """YAML text -> plain data and a position map.
 
-The spec is parsed with PyYAML's safe *composer* only: we walk its node tree
-ourselves so that we can record the line and column of every value, reject
-duplicate keys and non-standard tags, and bound the work an untrusted file can
-cause (file size, nesting depth, alias expansion). No Python object is ever
-constructed from a tag, so a spec cannot make graphspec run code.
+The spec is parsed with PyYAML's safe *composer* only (see
+:mod:`graphspec.spec.yaml_read`): we walk its node tree ourselves so that we can
+record the line and column of every value, reject duplicate keys and
+non-standard tags, and bound the work an untrusted file can cause (file size,
+nesting depth, alias expansion). No Python object is ever constructed from a
+tag, so a spec cannot make graphspec run code.
 """
 
 from __future__ import annotations
@@ -21,63 +22,11 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from graphspec.diagnostics import Diagnostic, Location, PathKey, Severity
-
-MAX_BYTES = 1024 * 1024
-MAX_DEPTH = 64
-MAX_NODES = 100_000
-MAX_INT_DIGITS = 30
-_EXP_FLOAT = re.compile(r"^[-+]?(\d[\d_]*\.?\d*|\.\d+)[eE][-+]?\d+$")
-
-# libyaml (C) when PyYAML has it: ~20x faster, same node marks. The pure-Python
-# loader re-reads a file that has a syntax error, for its more precise messages.
-_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
-    first: tuple(resolvers) + tuple(_BASE_LOADER.yaml_implicit_resolvers.get(None, ()))
-    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items() if first is not None
-}
-_WILDCARD = tuple(_BASE_LOADER.yaml_implicit_resolvers.get(None, ()))
-_STR = "tag:yaml.org,2002:str"
-_INT = "tag:yaml.org,2002:int"
-_NUMBER_START = frozenset("0123456789+-.")
-
-
-class _FastLoader(_BASE_LOADER):
-    """The safe loader with the same tags, resolved without PyYAML's per-node Python overhead.
-
-    The composer asks the resolver for the tag of every node (half of the time it
-    takes on a large spec); specs use no path resolvers, so only the implicit
-    first-character table of the safe loader is consulted, as PyYAML would.
-    """
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        return None
-
-    def ascend_resolver(self) -> None:
-        return None
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        if kind is ScalarNode:
-            if implicit[0]:
-                for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
-                    if regexp.match(value):
-                        return str(tag)
-            return _STR
-        return str(super().resolve(kind, value, implicit))
-
-
-_FAST_LOADER: Any = _FastLoader
-
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:map",
-    "tag:yaml.org,2002:seq",
-    "tag:yaml.org,2002:merge",
-    "tag:yaml.org,2002:timestamp",
-}
+from graphspec.spec.yaml_read import (
+    BASE_LOADER, EXP_FLOAT, FAST_LOADER, INT_TAG, MAX_BYTES, MAX_DEPTH, MAX_INT_DIGITS, MAX_NODES, NUMBER_START,
+    STANDARD_TAGS, STR_TAG, SourceError, at_start, byte_location, check_depth, may_exceed, text_location,
+    yaml_failure,
+)
 
 
 class Span(NamedTuple):
@@ -193,12 +142,6 @@ def _located(notes: tuple[str, ...], file: str, line: int = 0, col: int = 0, end
     return Location(file, line, col, end_line, end_col)
 
 
-class SourceError(Exception):
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        super().__init__(diagnostic.message)
-        self.diagnostic = diagnostic
-
-
 def _span(node: Node) -> Span:
     s, e = node.start_mark, node.end_mark
     return Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
@@ -229,7 +172,7 @@ class _Builder:
                 node,
                 "YAML aliases (*name) are expanded; an alias of an alias multiplies",
             )
-        if node.tag not in _STANDARD_TAGS:
+        if node.tag not in STANDARD_TAGS:
             raise self.fail(
                 "GS005",
                 f"YAML tag {node.tag!r} is not allowed: a spec is plain data",
@@ -302,11 +245,11 @@ class _Builder:
 
     def _scalar(self, node: ScalarNode) -> Any:
         tag, text = node.tag, node.value
-        if tag == _STR:
-            if not node.style and text[:1] in _NUMBER_START and _EXP_FLOAT.match(text):
+        if tag == STR_TAG:
+            if not node.style and text[:1] in NUMBER_START and EXP_FLOAT.match(text):
                 return float(text)  # YAML 1.2 reads `1e-4` as a number; YAML 1.1 as text
             return text
-        if tag == _INT:
+        if tag == INT_TAG:
             if len(text) > MAX_INT_DIGITS:
                 digits = re.sub(r"[^0-9a-fA-F]", "", text)
                 if len(digits) > MAX_INT_DIGITS:
@@ -346,13 +289,13 @@ class _Builder:
         keys, values = self.keys, self.values
         for key_node, value_node in node.value:
             tag = key_node.tag
-            if tag == _STR and not key_node.style and key_node.value[:1] not in _NUMBER_START:
+            if tag == STR_TAG and not key_node.style and key_node.value[:1] not in NUMBER_START:
                 key = key_node.value  # the common case, `name:`, without the general path below
             elif tag == "tag:yaml.org,2002:merge":
                 merged.extend(self._merge_sources(value_node))
                 continue
             else:
-                if not isinstance(key_node, ScalarNode) or tag not in _STANDARD_TAGS:
+                if not isinstance(key_node, ScalarNode) or tag not in STANDARD_TAGS:
                     raise self.fail("GS002", "mapping keys must be plain scalars", key_node)
                 key = self._scalar(key_node)
                 if isinstance(key, bool) or key is None:
@@ -365,8 +308,8 @@ class _Builder:
             sub = path + (key,)
             s, e = key_node.start_mark, key_node.end_mark
             keys[sub] = Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
-            if (value_node.__class__ is ScalarNode and value_node.tag == _STR
-                    and (value_node.style or value_node.value[:1] not in _NUMBER_START)
+            if (value_node.__class__ is ScalarNode and value_node.tag == STR_TAG
+                    and (value_node.style or value_node.value[:1] not in NUMBER_START)
                     and self.count < MAX_NODES and sub not in values):
                 # A plain string value: what `build` would do, inline (most values of a spec).
                 self.count += 1
@@ -384,126 +327,6 @@ class _Builder:
         return out
 
 
-def _check_depth(text: str, file: str) -> None:
-    """Reject deep nesting and too many values from the event stream, before composing nodes."""
-    open_: list[list[int]] = []  # per open collection: [is a mapping, items seen]
-    values = 0
-    try:
-        for event in yaml.parse(text, Loader=_FAST_LOADER):
-            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent,
-                                  yaml.SequenceStartEvent)):
-                is_key = bool(open_) and open_[-1][0] == 1 and open_[-1][1] % 2 == 0
-                if open_:
-                    open_[-1][1] += 1
-                values += not is_key
-                problem = None
-                if values > MAX_NODES:
-                    problem = f"the document has more than {MAX_NODES:,} values"
-                elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                    open_.append([int(isinstance(event, yaml.MappingStartEvent)), 0])
-                    if len(open_) > MAX_DEPTH:
-                        problem = f"nesting deeper than {MAX_DEPTH} levels"
-                if problem:
-                    m = event.start_mark
-                    raise SourceError(Diagnostic("GS003", Severity.ERROR, problem,
-                                                 Location(file, m.line + 1, m.column + 1),
-                                                 "a spec never needs this much"))
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                open_.pop()
-    except yaml.YAMLError as exc:
-        raise SourceError(_yaml_error(_precise(exc, text), file, text)) from None
-
-
-def _precise(exc: yaml.YAMLError, text: str) -> yaml.YAMLError:
-    """The pure-Python loader's error for the same text: it names the offending character."""
-    if _BASE_LOADER is yaml.SafeLoader:
-        return exc
-    try:
-        yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as slow:
-        return slow
-    except Exception:  # noqa: BLE001 - keep the first error
-        return exc
-    return exc
-
-
-def _yaml_error(exc: yaml.YAMLError, file: str, text: str = "") -> Diagnostic:
-    if isinstance(exc, yaml.reader.ReaderError):
-        # A character YAML does not allow (control characters): the file is not a text spec.
-        before = text[: exc.position]
-        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-        what = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
-        return Diagnostic("GS001", Severity.ERROR, f"character {what} is not allowed in YAML: not a text spec",
-                          Location(file, line, col), "a spec is UTF-8 text without control characters")
-    if not isinstance(exc, yaml.MarkedYAMLError):
-        return Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", _at_start(file))
-    mark = exc.problem_mark or exc.context_mark
-    loc = Location(file, mark.line + 1, mark.column + 1) if mark else _at_start(file)
-    message = exc.problem or str(exc)
-    notes: tuple[str, ...] = ()
-    if "maximum nesting depth" in message:  # libyaml's own cap, far beyond ours
-        return Diagnostic("GS003", Severity.ERROR, f"nesting deeper than {MAX_DEPTH} levels", loc,
-                          "a spec never needs this much nesting")
-    if "found another document" in message:
-        return Diagnostic("GS002", Severity.ERROR, "YAML syntax error: a spec is one YAML document, but another "
-                          "starts here", loc, "remove the `---` line and what follows, or split the file")
-    cm = exc.context_mark
-    if exc.context and cm is not None and exc.problem_mark is not None and (cm.line, cm.column) != (
-            exc.problem_mark.line, exc.problem_mark.column):
-        notes = (f"{exc.context}, which starts at line {cm.line + 1}, column {cm.column + 1}",)
-    elif exc.context:
-        message = f"{message} ({exc.context})"
-    fault_line = text.splitlines()[mark.line] if mark and text and mark.line < len(text.splitlines()) else ""
-    if "found character '\\t'" in message:
-        hint: str | None = "YAML does not allow tabs for indentation; use spaces"
-    elif "${" in fault_line and ("flow" in (exc.context or "") or "flow" in message):
-        hint = "inside `{...}` or `[...]`, quote a variable reference: \"${width}\", or write $width"
-    elif "flow sequence" in (exc.context or "") or "flow mapping" in (exc.context or ""):
-        hint = "is a closing `]` or `}` or a `,` missing?"
-    elif "quoted scalar" in (exc.context or ""):
-        hint = "is a closing quote missing?"
-    elif "expected <block end>" in message:
-        hint = "check the indentation of this line against the lines above it"
-    elif "mapping values are not allowed" in message:
-        hint = "quote a value that contains `: `, e.g. `description: \"a: b\"`"
-    else:
-        hint = None
-    return Diagnostic("GS002", Severity.ERROR, f"YAML syntax error: {message}", loc, hint, notes)
-
-
-def _position(text: str, index: int) -> tuple[int, int]:
-    """1-based (line, column) of the character at `index`."""
-    line_start = text.rfind("\n", 0, index) + 1
-    return text.count("\n", 0, index) + 1, index - line_start + 1
-
-
-def byte_location(file: str, raw: bytes, offset: int) -> Location:
-    """Where byte `offset` of a file's bytes lies (columns in characters, as everywhere)."""
-    line_start = raw.rfind(b"\n", 0, offset) + 1
-    col = len(raw[line_start:offset].decode("utf-8", errors="replace")) + 1
-    if line_start == 0 and raw.startswith(b"\xef\xbb\xbf"):
-        col -= 1  # the byte-order mark is not part of the text
-    return Location(file, raw.count(b"\n", 0, offset) + 1, col)
-
-
-def _text_location(file: str, text: str, index: int) -> Location:
-    return Location(file, *_position(text, index))
-
-
-def _at_start(file: str) -> Location:
-    """Where a diagnostic about a whole file points: its first line (SARIF and editors need a line)."""
-    return Location(file, 1, 1)
-
-
-def _may_exceed(text: str) -> bool:
-    """Whether the text could hold more values than allowed (a cheap upper bound on their number).
-
-    Every value but the first follows one of these characters: `,` `:` `-` `?` `[` `{` or
-    a line break; aliases (`*`) are measured separately, before anything is built.
-    """
-    return sum(map(text.count, ",:-?[{\n")) + 1 > MAX_NODES
-
-
 def loads(text: str, file: str = "<string>") -> Source:
     """Parse spec text; raise :class:`SourceError` with a located diagnostic."""
     try:
@@ -511,27 +334,27 @@ def loads(text: str, file: str = "<string>") -> Source:
     except UnicodeEncodeError as exc:
         raise SourceError(Diagnostic(
             "GS001", Severity.ERROR, "text is not valid Unicode (lone surrogates)",
-            _text_location(file, text, exc.start))) from None
+            text_location(file, text, exc.start))) from None
     if size > MAX_BYTES:
         within = len(text.encode("utf-8")[:MAX_BYTES].decode("utf-8", errors="ignore"))
         raise SourceError(Diagnostic(
             "GS001", Severity.ERROR, f"file is larger than {MAX_BYTES // 1024} KiB",
-            _text_location(file, text, within), "the limit is crossed here"))
+            text_location(file, text, within), "the limit is crossed here"))
     nul = text.find("\x00")
     if nul >= 0:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, "file contains NUL bytes: not a text file", _text_location(file, text, nul)))
-    if _BASE_LOADER is yaml.SafeLoader or _may_exceed(text):
+            "GS001", Severity.ERROR, "file contains NUL bytes: not a text file", text_location(file, text, nul)))
+    if BASE_LOADER is yaml.SafeLoader or may_exceed(text):
         # The pure-Python composer recurses, and a long file may hold more values
         # than allowed: count and measure from the event stream before composing.
         # Otherwise libyaml caps nesting itself and the builder checks the rest.
-        _check_depth(text, file)
+        check_depth(text, file)
     try:
-        node = yaml.compose(text, Loader=_FAST_LOADER)
+        node = yaml.compose(text, Loader=FAST_LOADER)
     except yaml.YAMLError as exc:
-        raise SourceError(_yaml_error(_precise(exc, text), file, text)) from None
+        raise SourceError(yaml_failure(exc, text, file)) from None
     except RecursionError as exc:
-        raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", _at_start(file))) from None
+        raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", at_start(file))) from None
     builder = _Builder(file)
     if node is None:
         data: Any = None
@@ -542,7 +365,7 @@ def loads(text: str, file: str = "<string>") -> Source:
             data = builder.build(node, ())
         except (yaml.constructor.ConstructorError, ValueError, OverflowError) as exc:
             raise SourceError(Diagnostic(
-                "GS002", Severity.ERROR, f"YAML value error: {exc}", _at_start(file))) from None
+                "GS002", Severity.ERROR, f"YAML value error: {exc}", at_start(file))) from None
     return Source(file, text, data, builder.values, builder.keys)
 
 
@@ -554,7 +377,7 @@ def load(path: str | Path) -> Source:
         st = p.stat()
         if not stat.S_ISREG(st.st_mode):  # a device, a pipe (or a link to one) could be read forever
             raise SourceError(Diagnostic(
-                "GS001", Severity.ERROR, "not a regular file", _at_start(name)))
+                "GS001", Severity.ERROR, "not a regular file", at_start(name)))
         with p.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)  # bounded even if the file grows meanwhile
         if len(raw) > MAX_BYTES:
@@ -565,7 +388,7 @@ def load(path: str | Path) -> Source:
                                          "the limit is crossed here"))
     except OSError as exc:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, f"cannot read file: {exc.strerror or exc}", _at_start(name))) from None
+            "GS001", Severity.ERROR, f"cannot read file: {exc.strerror or exc}", at_start(name))) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -575,3 +398,7 @@ def load(path: str | Path) -> Source:
     if text.startswith("\ufeff"):
         text = text[1:]
     return loads(text, name)
+
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_INT_DIGITS", "MAX_NODES", "NotedLocation", "Override", "Source",
+           "SourceError", "Span", "byte_location", "load", "loads"]
