@@ -243,7 +243,7 @@ def test_malformed_overrides_are_numbered() -> None:
     ("a: " + "[" * 90_000 + "]" * 90_000 + "\n", 1, 3 + source.MAX_DEPTH + 1),  # past libyaml's own cap (1000)
     ("a: " + "[" * 900_000 + "\n", 1, 3 + source.MAX_DEPTH + 1),  # ... and over the value bound too
     ("x: 1\n" * 100 + "a: " + "[" * 1200 + "\n", 101, 3 + source.MAX_DEPTH + 1),
-    ("- " * 40_000 + "x\n", 1, 2 * source.MAX_DEPTH + 1),
+    ("- " * 40_000 + "x\n", 1, 2 * (source.MAX_DEPTH + 1) + 1),  # the list at level 65 starts at column 131
 ])
 def test_deep_nesting_is_reported_where_our_limit_is_crossed(text: str, line: int, col: int) -> None:
     with pytest.raises(source.SourceError) as exc:

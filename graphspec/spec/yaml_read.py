@@ -99,7 +99,7 @@ def check_depth(text: str, file: str) -> None:
                     problem = f"the document has more than {MAX_NODES:,} values"
                 elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                     open_.append([int(isinstance(event, yaml.MappingStartEvent)), 0])
-                    if len(open_) > MAX_DEPTH:
+                    if len(open_) > MAX_DEPTH + 1:  # the document itself is level 0, as in the builder
                         problem = f"nesting deeper than {MAX_DEPTH} levels"
                 if problem:
                     m = event.start_mark
