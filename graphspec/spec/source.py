@@ -38,6 +38,10 @@ class Span(NamedTuple):
     end_col: int
 
 
+# Span(...) without the Python-level __new__ of a named tuple: the builder makes one per key and value.
+_new_span = tuple.__new__
+
+
 class Override(NamedTuple):
     """A `--set KEY=VALUE` that changed a value: diagnostics about that value point at it."""
 
@@ -144,7 +148,20 @@ def _located(notes: tuple[str, ...], file: str, line: int = 0, col: int = 0, end
 
 def _span(node: Node) -> Span:
     s, e = node.start_mark, node.end_mark
-    return Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+    return _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1))
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_value(node: ScalarNode) -> Any:
+    """The value of a scalar that needs no more than a look (text, a decimal integer), else _NOT_PLAIN."""
+    tag, text = node.tag, node.value
+    if tag == STR_TAG:
+        return text if node.style or text[:1] not in NUMBER_START else _NOT_PLAIN
+    if tag == INT_TAG and text.isdigit() and len(text) <= MAX_INT_DIGITS and (text[0] != "0" or len(text) == 1):
+        return int(text)
+    return _NOT_PLAIN
 
 
 class _Builder:
@@ -181,7 +198,7 @@ class _Builder:
             )
         if path not in self.values:
             s, e = node.start_mark, node.end_mark
-            self.values[path] = Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+            self.values[path] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1))
         kind = node.__class__
         if kind is ScalarNode:
             return self._scalar(node)
@@ -307,15 +324,14 @@ class _Builder:
                                 "each key may appear once in a mapping")
             sub = path + (key,)
             s, e = key_node.start_mark, key_node.end_mark
-            keys[sub] = Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
-            if (value_node.__class__ is ScalarNode and value_node.tag == STR_TAG
-                    and (value_node.style or value_node.value[:1] not in NUMBER_START)
-                    and self.count < MAX_NODES and sub not in values):
-                # A plain string value: what `build` would do, inline (most values of a spec).
+            keys[sub] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1))
+            value = _plain_value(value_node) if value_node.__class__ is ScalarNode else _NOT_PLAIN
+            if value is not _NOT_PLAIN and self.count < MAX_NODES and sub not in values:
+                # A string or a small integer: what `build` would do, inline (most values of a spec).
                 self.count += 1
                 s, e = value_node.start_mark, value_node.end_mark
-                values[sub] = Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
-                out[key] = value_node.value
+                values[sub] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1))
+                out[key] = value
             else:
                 out[key] = self.build(value_node, sub, depth + 1)
         for key_node, value_node in merged:
