@@ -295,10 +295,8 @@ class _Resolver:
         return True
 
     # -- order ----------------------------------------------------------------
-    def deps(self, name: str) -> list[str]:
-        return Graph(self.spec, self.nodes, [], {}).deps(name)
-
     def toposort(self) -> list[str]:
+        deps = Graph(self.spec, self.nodes, [], {}).deps  # one view of the nodes for every lookup
         order: list[str] = []
         state: dict[str, int] = {}  # 1 = in progress, 2 = done
         reported: set[frozenset[str]] = set()
@@ -306,7 +304,7 @@ class _Resolver:
         for root in self.nodes:
             if state.get(root):
                 continue
-            stack: list[tuple[str, list[str]]] = [(root, list(reversed(self.deps(root))))]
+            stack: list[tuple[str, list[str]]] = [(root, list(reversed(deps(root))))]
             trail = [root]
             state[root] = 1
             while stack:
@@ -326,7 +324,7 @@ class _Resolver:
                                                    for a, b in zip(cycle[:-1], cycle[1:])))
                     elif not s:
                         state[dep] = 1
-                        stack.append((dep, list(reversed(self.deps(dep)))))
+                        stack.append((dep, list(reversed(deps(dep)))))
                         trail.append(dep)
                     continue
                 stack.pop()
