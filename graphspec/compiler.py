@@ -12,6 +12,7 @@ from typing import Any
 
 from graphspec.analysis import checks
 from graphspec.analysis import graph as graph_mod
+from graphspec.spec import extends
 from graphspec.spec import overrides
 from graphspec.spec import parse
 from graphspec.spec import plugins as plugins_mod
@@ -41,7 +42,7 @@ class Checked:
 
     def raise_for_errors(self) -> None:
         if self.diagnostics.has_errors:
-            sources = {self.file: self.source.text} if self.source is not None else {}
+            sources = self.source.texts() if self.source is not None else {}
             raise SpecError(self.diagnostics.sorted(), sources)
 
 
@@ -60,8 +61,18 @@ def check(
     result = Checked(file, None, None, None, None, diags, plugin_list)
     try:
         src = source_mod.loads(text, file) if text is not None else source_mod.load(file)
+    except SourceError as exc:
+        diags.add(exc.diagnostic)
+        return result
+    src, extends_diags = extends.apply(src)  # a variant merged over its bases: before --set
+    if extends_diags:
+        result.source = src
+        diags.extend(extends_diags)
+        return result
+    try:
         if sets:
             src = overrides.apply(src, sets)
+            extends.check_sets(src)
     except SourceError as exc:
         diags.add(exc.diagnostic)
         return result
@@ -129,7 +140,7 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
     built, diags = emit.build_models(checked.graph, checked.source, classes, models)
     checked.diagnostics.extend(diags)
     if diags.has_errors:  # only what building found: the check's own warnings were shown already
-        raise SpecError(diags.sorted(), {checked.file: checked.source.text})
+        raise SpecError(diags.sorted(), checked.source.texts())
     if compile:
         for name, model in built.items():
             settings, _ = graph_mod.effective_compile(checked.graph, checked.graph.models[name])

@@ -116,6 +116,12 @@ CODES: dict[str, tuple[str, str]] = {
     "GS128": ("invalid `repeat` or `first`", "`repeat: 0`"),
     "GS129": ("an expanded node's name is already taken", "a node `stage_conv` next to an instance `stage` "
               "of a block with a node `conv`"),
+    # variants (graphspec.spec.extends) -------------------------------------------
+    "GS130": ("`extends` is malformed or names a file that cannot be read",
+              "`extends: bsae.yaml` where the file is `base.yaml`; `extends: notes.txt`"),
+    "GS131": ("specs extend each other in a cycle", "`a.yaml` extends `b.yaml`, which extends `a.yaml`"),
+    "GS132": ("a merge marker (`_replace_`, `_delete_`) that has nothing to act on",
+              "`dropout_2: _delete_` where the base has no node `dropout_2`"),
     # graph -------------------------------------------------------------------
     "GS200": ("reference to an undefined name", "`inputs: dense_3` where no `dense_3` exists"),
     "GS201": ("name defined twice", "an input and a node both named `x`"),

@@ -57,6 +57,7 @@ class FileReport:
     diagnostics: list[Diagnostic]
     models: list[ModelReport] = dataclasses.field(default_factory=list)
     source: str | None = None  # the text, for carets under faults
+    bases: dict[str, str] = dataclasses.field(default_factory=dict)  # the text of files it `extends`, by name
 
     @property
     def errors(self) -> int:
@@ -148,7 +149,7 @@ def text(reports: Sequence[FileReport], *, color: bool = False, stats: bool = Tr
     blocks: list[str] = []
     for r in reports:
         for d in sorted(r.diagnostics, key=Diagnostic.sort_key):
-            blocks.append(diagnostic_text(d, r.source, color=color))
+            blocks.append(diagnostic_text(d, r.bases.get(d.location.file, r.source), color=color))
     lines = list(blocks)
     if stats:
         for r in reports:

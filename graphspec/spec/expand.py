@@ -654,7 +654,8 @@ class _Expander:
         else:
             final = [frame.name(f"{local}_{o}") for o in block.outputs]
         span = self.src.span(npath, key=True)
-        at = f" (line {span.line})" if span and not self.src.location(npath).file.startswith("--set") else ""
+        at = "" if span is None or self.src.location(npath).file.startswith("--set") else (
+            f" ({span.file} line {span.line})" if span.file else f" (line {span.line})")
         current = bound
         for r in range(1, n + 1):
             prefix = f"{base}_{r}_" if indexed else f"{base}_"
@@ -827,7 +828,7 @@ class _Expander:
                     if p[:len(origin)] == origin and origin != new:
                         q = new + p[len(origin):]
                         origins[q] = origins.get(q, ()) + (note,)
-        return Source(src.file, src.text, data, values, keys, overrides, origins)
+        return dataclasses.replace(src, data=data, values=values, keys=keys, overrides=overrides, origins=origins)
 
 
 def _uses_expansion(data: dict[str, Any]) -> bool:

@@ -177,6 +177,10 @@ class BlockSpec(Strict):
 class Spec(Strict):
     """A graphspec file."""
 
+    extends: str | list[str] | None = Field(
+        None, description="A base spec (or a list, merged in order) this file is a variant of: the base is "
+        "loaded, then this file is merged over it; paths are relative to this file (see docs/variants.md).",
+    )
     graphspec: Literal[1] = Field(description="Format version; currently 1.")
     name: Name = Field(description="The spec's name (default model name, run folder name).")
     description: str | None = Field(None, description="Free text.")
@@ -211,4 +215,8 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://graphspec.dev/schema/v1.json"
     schema.setdefault("$defs", {})["NodeSpec"] = node_json_schema(schema["$defs"].get("NodeSpec", {}))
+    # A variant (`extends: base.yaml`) may leave out what its base gives: the required
+    # fields apply to a file that extends nothing.
+    schema["if"] = {"not": {"required": ["extends"]}}
+    schema["then"] = {"required": schema.pop("required", [])}
     return schema
