@@ -162,9 +162,9 @@ class _Differ:
         if sa is None and sb is None:
             return
         if sa is None:
-            self.add("added", (key,), None, sb, b=(key,), key=True)
+            self.add("added", (key,), None, _written(self.b, key), b=(key,), key=True)
         elif sb is None:
-            self.add("removed", (key,), sa, None, a=(key,), key=True)
+            self.add("removed", (key,), _written(self.a, key), None, a=(key,), key=True)
         else:
             self.mapping(sa, sb, (key,), (key,), (key,))
 
@@ -192,7 +192,8 @@ class _Differ:
                 self.add("added", ("models", new), None, self.model_view(self.b, new, None), b=("models", new),
                          key=True)
                 continue
-            if old != new:
+            if old != new and (self.a.graph.spec.models or self.b.graph.spec.models):
+                # (a default model is named after the spec: the name's change says it)
                 self.add("renamed", ("models", new), old, new, a=("models", old), b=("models", new), key=True)
             self.mapping(self.model_view(self.a, old, self.al.pairs), self.model_view(self.b, new, None),
                          ("models", new), ("models", old), ("models", new))
@@ -204,7 +205,8 @@ class _Differ:
             return [align_mod.mapped_ref(str(r), rename) if rename else str(r) for r in items]
 
         view: dict[str, Any] = {"inputs": refs(m.inputs), "outputs": refs(m.outputs), "submodel": m.submodel}
-        for key in ("compile", "expect"):
+        written = name in (side.graph.spec.models or {})  # else its compile and expect are the top-level ones
+        for key in ("compile", "expect") if written else ():
             value = _dump(getattr(m.spec, key))
             if value is not None:
                 view[key] = value
@@ -235,6 +237,13 @@ def _dump(value: Any) -> Any:
     return canonical(data)
 
 
+def _written(side: Side, key: str) -> Any:
+    """A section as the (expanded) spec writes it, for a section only one side has."""
+    src = side.checked.source
+    data = src.data if src is not None and isinstance(src.data, dict) else {}
+    return canonical(data.get(key))
+
+
 def _shape(shape: Any) -> list[int | None] | None:
     return None if shape is None else list(shape)
 
@@ -247,18 +256,24 @@ def _members(graph: Graph, model: str | None) -> set[str]:
 
 def diff(a: Side, b: Side, *, model: str | None = None) -> DiffReport:
     """The semantic difference of two checked specs (`model`: only that model's nodes and numbers)."""
+    return compare(a, b, model=model)[0]
+
+
+def compare(a: Side, b: Side, *, model: str | None = None) -> tuple[DiffReport, Alignment]:
+    """:func:`diff`, and the node alignment it was computed over (A's names -> B's)."""
     alignment = align_mod.align(a.graph, b.graph)
     if model is not None and model not in a.graph.models and model not in b.graph.models:
         names = list(dict.fromkeys([*b.graph.models, *a.graph.models]))
         hint = did_you_mean(model, names)
         raise UsageError(f"--model {model}: neither spec has a model named {model!r}; they define "
                          f"{', '.join(names)}" + (f" ({hint})" if hint else ""))
-    only = (_members(a.graph, model), _members(b.graph, model)) if model is not None else None
-    d = _Differ(a, b, alignment, only)
-    d.nodes()
+    d = _Differ(a, b, alignment, None)
     pairs = d.model_pairs()
     if model is not None:
         pairs = [(x, y) for x, y in pairs if model in (x, y)]
+        d.only = (set().union(*(_members(a.graph, x) for x, _ in pairs)),
+                  set().union(*(_members(b.graph, y) for _, y in pairs)))
+    d.nodes()
     d.models(pairs)
     for key in SECTIONS:
         if key == "name":
@@ -267,7 +282,7 @@ def diff(a: Side, b: Side, *, model: str | None = None) -> DiffReport:
             continue
         d.section(key)
     deltas = [d.delta(x, y) for x, y in pairs]
-    return DiffReport(a.label, b.label, d.changes, deltas)
+    return DiffReport(a.label, b.label, d.changes, deltas), alignment
 
 
 def diff_paths(a: str | Path, b: str | Path, *, model: str | None = None,
@@ -287,4 +302,4 @@ def diff_paths(a: str | Path, b: str | Path, *, model: str | None = None,
     return diff(sides[0], sides[1], model=model), sides[0], sides[1]
 
 
-__all__ = ["Side", "diff", "diff_paths", "load_side", "spec_file"]
+__all__ = ["Side", "compare", "diff", "diff_paths", "load_side", "spec_file"]
