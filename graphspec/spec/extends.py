@@ -56,7 +56,7 @@ class _Layer:
 
 
 def _tagged(table: dict[PathKey, Span], file: str) -> dict[PathKey, Span]:
-    return {p: s if s.file else dataclasses.replace(s, file=file) for p, s in table.items()}
+    return {p: s if s.file else Span(s.line, s.col, s.end_line, s.end_col, file) for p, s in table.items()}
 
 
 def _under(path: PathKey, points: set[PathKey]) -> bool:
@@ -290,6 +290,10 @@ def apply(src: Source) -> tuple[Source, list[Diagnostic]]:
     markers). On errors the returned Source is `src` itself and later stages should not run.
     """
     merger = _Merger(src)
+    if not uses_extends(src):
+        if any(m in src.text for m in (REPLACE, DELETE)):
+            merger.stray_markers(src, src.data, ())
+        return src, merger.diags
     layer = merger.layer(src, (os.path.realpath(src.file),))
     if layer is not None and uses_extends(src) and len(layer.values) > source_mod.MAX_NODES:
         merger.error("GS003", f"the spec and its bases have more than {source_mod.MAX_NODES:,} values", src,
@@ -297,8 +301,6 @@ def apply(src: Source) -> tuple[Source, list[Diagnostic]]:
     if layer is None or merger.diags:
         # Unmerged, but with the bases' text: the diagnostics may be located there.
         return dataclasses.replace(src, bases=merger.bases, extended_by=merger.extended_by), merger.diags
-    if not uses_extends(src):
-        return src, []
     merged = dataclasses.replace(src, data=layer.data, values=layer.values, keys=layer.keys,
                                  bases=merger.bases, extended_by=merger.extended_by, history=layer.history)
     return merged, []
