@@ -114,12 +114,16 @@ class _Merger:
             out.append((value, where))
         return out
 
-    def read(self, name: str, where: PathKey, src: Source, stack: tuple[str, ...]) -> Source | None:
-        """The base `name` (relative to `src`), or None after recording why it cannot be read."""
+    def read(self, name: str, where: PathKey, src: Source, stack: tuple[tuple[str, str], ...]) -> Source | None:
+        """The base `name` (relative to `src`), or None after recording why it cannot be read.
+
+        `stack`: (real path, name as shown) of the files being merged, the spec's own first.
+        """
         file = os.path.normpath(os.path.join(os.path.dirname(src.file), name)) if not os.path.isabs(name) else name
         real = os.path.realpath(file)
-        if real in stack:
-            chain = [os.path.relpath(p) for p in stack[stack.index(real):]] + [os.path.relpath(real)]
+        reals = [r for r, _ in stack]
+        if real in reals:
+            chain = [shown for _, shown in stack[reals.index(real):]] + [file]
             self.error("GS131", f"`extends` cycle: {' -> '.join(chain)}", src, where,
                        hint="a spec cannot extend itself, directly or through its bases")
             return None
@@ -150,7 +154,7 @@ class _Merger:
         return base
 
     # -- merging ---------------------------------------------------------------------------
-    def layer(self, src: Source, stack: tuple[str, ...]) -> _Layer | None:
+    def layer(self, src: Source, stack: tuple[tuple[str, str], ...]) -> _Layer | None:
         """`src` merged over its bases; None if something failed (the diagnostics are recorded)."""
         data = src.data
         own = _Layer(data, _tagged(src.values, src.file), _tagged(src.keys, src.file), {})
@@ -165,7 +169,7 @@ class _Merger:
         ok = True
         for name, where in names:
             base = self.read(name, where, src, stack)
-            layer = self.layer(base, stack + (os.path.realpath(base.file),)) if base is not None else None
+            layer = self.layer(base, stack + ((os.path.realpath(base.file), base.file),)) if base else None
             if layer is None or base is None:
                 ok = False
                 continue
@@ -294,7 +298,7 @@ def apply(src: Source) -> tuple[Source, list[Diagnostic]]:
         if any(m in src.text for m in (REPLACE, DELETE)):
             merger.stray_markers(src, src.data, ())
         return src, merger.diags
-    layer = merger.layer(src, (os.path.realpath(src.file),))
+    layer = merger.layer(src, ((os.path.realpath(src.file), src.file),))
     if layer is not None and uses_extends(src) and len(layer.values) > source_mod.MAX_NODES:
         merger.error("GS003", f"the spec and its bases have more than {source_mod.MAX_NODES:,} values", src,
                      (EXTENDS,), key=True)
