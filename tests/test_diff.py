@@ -291,7 +291,7 @@ def test_text_format(wider: tuple[Path, Path]) -> None:
 def test_json_format_is_the_documented_document(wider: tuple[Path, Path]) -> None:
     a, b = wider
     doc = json.loads(cli("diff", a, b, "-f", "json")[1])
-    assert set(doc) == {"equal", "a", "b", "changes", "models"}
+    assert set(doc) == {"equal", "a", "b", "changes", "models", "errors"}
     (c,) = doc["changes"]
     assert c == {"kind": "changed", "path": "nodes.dense_1.units", "from": 64, "to": 128,
                  "a": f"{a}:6:33", "b": f"{b}:6:33"}
@@ -323,6 +323,19 @@ def test_exit_codes(tmp_path: Path, wider: tuple[Path, Path]) -> None:
     code, out, err = cli("diff", a, broken)
     assert code == 2 and out == ""
     assert f"{broken}:8:" in err and "error[GS112]" in err
+
+
+def test_a_spec_with_errors_after_its_graph_resolved_is_still_compared(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.yaml", MNIST.replace("outputs: predictions", "outputs: predictions\n    expect: {params: 55050}"))
+    b = write(tmp_path, "b.yaml", a.read_text().replace("units: 10}", "units: 12}"))
+    code, out, err = cli("diff", a, b, "--format", "json")
+    assert code == 2
+    doc = json.loads(out)
+    assert [c["path"] for c in doc["changes"]] == ["nodes.predictions.units"]
+    assert [(d["code"], d["file"]) for d in doc["errors"]] == [("GS501", str(b))]
+    assert f"{b}:12:14: error[GS501]" in err
+    md = cli("diff", a, b, "--format", "markdown")[1]
+    assert f"- {b}:12:14: GS501 model `mnist_model` has 55,180 params, the spec expects 55,050" in md
 
 
 def test_render_helpers() -> None:

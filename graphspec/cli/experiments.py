@@ -2,7 +2,8 @@
 
 Both are pure: they run the stages up to static shapes and never import a backend.
 `diff` exits as diff(1) does: 0 when the specs are equivalent, 1 when they differ,
-2 for a usage error or a spec that has errors.
+2 for a usage error or a spec that has errors (a spec whose graph resolves is still
+compared: its errors are printed beside the diff).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def diff(
     """Compare two specs (or run folders) semantically: nodes, edges, arguments, settings, parameters, shapes.
 
     Formatting, comments, key order and blocks written out by hand are not changes.
-    Exit code 0 when equivalent, 1 when they differ, 2 for a usage error or a spec with errors.
+    Exit code 0 when equivalent, 1 when they differ, 2 for a usage error or a spec with errors
+    (the diff is still printed when both graphs resolve).
     """
     from graphspec.experiments import diff as diff_mod
     from graphspec.render import diff as render_diff
@@ -67,12 +69,16 @@ def diff(
     if fmt not in DIFF_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(DIFF_FORMATS)}; got {format!r}")
     try:
-        result, _, side_b = diff_mod.diff_paths(a, b, model=model, plugins=plugin)
+        result, side_a, side_b = diff_mod.diff_paths(a, b, model=model, plugins=plugin)
     except SpecError as exc:
         report(exc.diagnostics, exc.sources)
         raise typer.Exit(EXIT_USAGE) from None
+    if result.errors:
+        report(result.errors, {**side_a.checked.source.texts(), **side_b.checked.source.texts()})
     text = render_diff.render(result, fmt, b_file=side_b.file)
     out(text.rstrip("\n"))
+    if result.errors:
+        raise typer.Exit(EXIT_USAGE)
     if not result.equal:
         raise typer.Exit(EXIT_PROBLEMS)
 

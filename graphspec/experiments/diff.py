@@ -66,10 +66,17 @@ def spec_file(path: str | Path) -> Path:
 
 
 def load_side(path: str | Path, plugins: list[str] | None = None) -> Side:
-    """Check one side through the pure stages; raise SpecError when it has errors."""
+    """Check one side through the pure stages; raise SpecError when its graph cannot be resolved.
+
+    A spec whose graph resolves but that has later errors (a shape mismatch, a broken
+    `expect:`, a budget) is still compared: those errors are what a reviewer wants to
+    see next to the diff (they are in ``side.checked.diagnostics``).
+    """
     file = spec_file(path)
     checked = compiler.check(file, plugins=plugins_mod.all_plugins(plugins))
-    checked.raise_for_errors()
+    if checked.graph is None or checked.spec is None:
+        checked.raise_for_errors()
+        raise UsageError(f"{file}: the spec could not be read")  # only if no diagnostic said why
     return Side(str(path), str(file), checked)
 
 
@@ -299,7 +306,9 @@ def diff_paths(a: str | Path, b: str | Path, *, model: str | None = None,
             sources.update(exc.sources)
     if errors:
         raise SpecError(errors, sources)
-    return diff(sides[0], sides[1], model=model), sides[0], sides[1]
+    report = diff(sides[0], sides[1], model=model)
+    report.errors = [d for side in sides for d in side.checked.diagnostics.sorted() if d.is_error]
+    return report, sides[0], sides[1]
 
 
 __all__ = ["Side", "compare", "diff", "diff_paths", "load_side", "spec_file"]

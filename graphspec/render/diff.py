@@ -8,7 +8,8 @@ The JSON document is stable and documented in docs/variants.md::
      "changes": [{"kind": "changed", "path": "nodes.dense_1.units", "from": 64, "to": 128,
                   "a": "a.yaml:9:20", "b": "b.yaml:9:20"}, ...],
      "models": {"mnist_model": {"params": [55050, 109386], "trainable_params": [55050, 109386],
-                                "output_shapes": {"predictions": [[10], [10]]}}}}
+                                "output_shapes": {"predictions": [[10], [10]]}}},
+     "errors": []}
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from graphspec.diagnostics import Location
+from graphspec.diagnostics import Diagnostic, Location
 
 KINDS = ("added", "removed", "renamed", "changed")
 MAX_VALUE = 80  # characters of a value in text and Markdown (JSON has it whole)
@@ -78,6 +79,9 @@ class DiffReport:
     b: str
     changes: list[Change]
     models: list[ModelDelta]
+    # Errors of either spec found after its graph resolved (a shape mismatch, a broken `expect:`):
+    # the diff is still computed, and they are shown beside it.
+    errors: list[Diagnostic] = dataclasses.field(default_factory=list)
 
     @property
     def equal(self) -> bool:
@@ -182,6 +186,7 @@ def json_doc(report: DiffReport) -> dict[str, Any]:
         "b": report.b,
         "changes": [c.as_dict() for c in report.changes],
         "models": {m.name: m.as_dict() for m in report.models},
+        "errors": [d.as_dict() for d in report.errors],
     }
 
 
@@ -208,6 +213,10 @@ def markdown(report: DiffReport) -> str:
     lines = [title, ""]
     if report.equal:
         lines += ["The two specs are equivalent: same nodes, edges, arguments and settings.", ""]
+    if report.errors:
+        n = len(report.errors)
+        lines += [f"**{n} error{'' if n == 1 else 's'}** in the specs:", ""]
+        lines += [f"- {_cell(str(d.location))}: {d.code} {_cell(d.message)}" for d in report.errors] + [""]
     if report.models:
         lines += ["| model | params | trainable params | outputs |", "|---|---:|---:|---|"]
         for m in report.models:
