@@ -61,7 +61,7 @@ def spec_b(groups: int = GROUPS) -> str:
         lines += [f"  d{g}:", f"    inputs: {prev}", "    activation: relu", "    type: Dense", "    units: 64",
                   f"  {norm}:", "    epsilon: 0.001", "    type: LayerNormalization"]
         if g == 30:  # a removed node: the Add takes the normalisation directly (an edge)
-            lines += [f"  a{g}:", f"    type: Add", f"    inputs: [{norm}, {prev}]"]
+            lines += [f"  a{g}:", "    type: Add", f"    inputs: [{norm}, {prev}]"]
         else:
             lines += [f"  r{g}:", f"    rate: {rate}", "    type: Dropout",
                       f"  a{g}:", "    type: Add", f"    inputs: [r{g}, {prev}]"]

@@ -175,3 +175,20 @@ def test_explain_an_unknown_path_is_a_usage_error(variant: Path) -> None:
     assert code == 2 and "did you mean `head`?" in err
     code, _, err = cli("resolve", variant, "--explain", "nodes..units")
     assert code == 2
+
+
+@pytest.mark.keras
+def test_a_run_folder_keeps_the_merged_spec(tmp_path: Path) -> None:
+    from graphspec.run import trainer
+
+    (tmp_path / "base.yaml").write_text(BASE)
+    variant = tmp_path / "variant.yaml"
+    variant.write_text("extends: base.yaml\nvars: {width: 4}\n")  # the name comes from the base
+    assert trainer.spec_name(variant) == "base"
+    text = trainer.resolved_spec_text(variant, ["nodes.head.units=7"], {"train.epochs": 1})
+    data = yaml.safe_load(text)
+    assert "extends" not in data and data["vars"] == {"width": 4} and "unit" in data["blocks"]
+    assert data["nodes"]["head"]["units"] == 7 and data["train"] == {"epochs": 1}
+    resolved = tmp_path / "spec.yaml"
+    resolved.write_text(text)
+    assert compiler.check(resolved).ok

@@ -74,7 +74,7 @@ def diff(
         report(exc.diagnostics, exc.sources)
         raise typer.Exit(EXIT_USAGE) from None
     if result.errors:
-        report(result.errors, {**side_a.checked.source.texts(), **side_b.checked.source.texts()})
+        report(result.errors, {**side_a.texts(), **side_b.texts()})
     text = render_diff.render(result, fmt, b_file=side_b.file)
     out(text.rstrip("\n"))
     if result.errors:

@@ -44,6 +44,10 @@ class Side:
         assert self.checked.graph is not None
         return self.checked.graph
 
+    def texts(self) -> dict[str, str]:
+        """The text of the spec and its bases, by file (for showing source lines)."""
+        return self.checked.source.texts() if self.checked.source is not None else {}
+
     def location(self, path: PathKey, *, key: bool = False) -> Location | None:
         src = self.checked.source
         return src.location(path, key=key) if src is not None else None
