@@ -179,13 +179,13 @@ def test_explain_an_unknown_path_is_a_usage_error(variant: Path) -> None:
 
 @pytest.mark.keras
 def test_a_run_folder_keeps_the_merged_spec(tmp_path: Path) -> None:
-    from graphspec.run import trainer
+    from graphspec.run import folders
 
     (tmp_path / "base.yaml").write_text(BASE)
     variant = tmp_path / "variant.yaml"
     variant.write_text("extends: base.yaml\nvars: {width: 4}\n")  # the name comes from the base
-    assert trainer.spec_name(variant) == "base"
-    text = trainer.resolved_spec_text(variant, ["nodes.head.units=7"], {"train.epochs": 1})
+    assert folders.spec_name(variant) == "base"
+    text = folders.resolved_spec_text(variant, ["nodes.head.units=7"], {"train.epochs": 1})
     data = yaml.safe_load(text)
     assert "extends" not in data and data["vars"] == {"width": 4} and "unit" in data["blocks"]
     assert data["nodes"]["head"]["units"] == 7 and data["train"] == {"epochs": 1}
