@@ -18,7 +18,10 @@ from graphspec.errors import SpecError, UsageError
 
 DIFF_FORMATS = ("text", "json", "markdown", "github")
 
-SideArg = Annotated[Path, typer.Argument(help="A spec file, or a run folder (its spec.yaml).", show_default=False)]
+ArgA = Annotated[Path, typer.Argument(metavar="A", help="The spec before: a file, or a run folder (its spec.yaml).",
+                                       show_default=False)]
+ArgB = Annotated[Path, typer.Argument(metavar="B", help="The spec after: a file, or a run folder (its spec.yaml).",
+                                       show_default=False)]
 
 
 def resolve(
@@ -48,8 +51,8 @@ def resolve(
 
 
 def diff(
-    a: SideArg,
-    b: SideArg,
+    a: ArgA,
+    b: ArgB,
     model: ModelOpt = None,
     format: Annotated[str, typer.Option(
         "--format", "-f", help="text, json (stable, documented in docs/variants.md), markdown (a pull-request "
