@@ -85,11 +85,12 @@ def main() -> int:
         b.write_text(spec_b())
         report, side_a, side_b = diff_paths(a, b)
         nodes = (len(side_a.graph.nodes), len(side_b.graph.nodes))
-        runs = []
+        runs, cpu = [], []
         for _ in range(args.n):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             diff_paths(a, b)
             runs.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
         cmd = [sys.executable, "-m", "graphspec", "diff", str(a), str(b), "--format", "json"]
         subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, check=False)  # warm-up
@@ -101,6 +102,7 @@ def main() -> int:
             if proc.returncode != 1:
                 sys.exit(f"graphspec diff exited {proc.returncode}, expected 1:\n{proc.stderr.decode()[-2000:]}")
     t_in = statistics.median(runs)
+    t_cpu = statistics.median(cpu)
     t_proc = min(procs)
     kinds: dict[str, int] = {}
     for c in report.changes:
@@ -108,7 +110,8 @@ def main() -> int:
     ok = t_in < TARGET_S  # the diff itself; the process adds Python's start-up and imports (shown too)
     result = {
         "nodes": list(nodes), "changes": len(report.changes), "kinds": kinds,
-        "in_process_s": round(t_in, 4), "process_s": round(t_proc, 4), "target_s": TARGET_S, "ok": ok,
+        "in_process_s": round(t_in, 4), "in_process_cpu_s": round(t_cpu, 4), "process_s": round(t_proc, 4),
+        "target_s": TARGET_S, "ok": ok,
         "in_process_runs_s": [round(t, 4) for t in runs], "process_runs_s": [round(t, 4) for t in procs],
     }
     if args.json:
@@ -116,7 +119,8 @@ def main() -> int:
     else:
         print(f"graphspec diff of two specs with {nodes[0]:,} and {nodes[1]:,} nodes: {len(report.changes)} changes "
               f"({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))})")
-        print(f"in process (check both, align, diff): {t_in * 1000:7.1f} ms  (median of {args.n})")
+        print(f"in process (check both, align, diff): {t_in * 1000:7.1f} ms  (median of {args.n}; CPU time "
+              f"{t_cpu * 1000:.1f} ms: a loaded machine shows in the difference)")
         print(f"as a process (`graphspec diff`):      {t_proc * 1000:7.1f} ms  (best of {len(procs)})")
         print(f"target < {TARGET_S:.0f} s in process: {'ok' if ok else 'MISSED'}"
               f"{'' if t_proc < TARGET_S else ' (the process took longer: start-up and imports)'}")

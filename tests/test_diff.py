@@ -370,6 +370,10 @@ def test_plot_diff_colours_added_removed_changed_and_renamed(tmp_path: Path) -> 
     assert '"hidden" -> "removed/extra" [color="#c62828", style="dashed"];' in dot
     assert '"removed/extra" -> "predictions" [color="#c62828", style="dashed"];' in dot
     assert cli("plot", pa, "--diff", pa, pb, "-o", out)[0] == 2
+    broken = write(tmp_path, "broken.yaml", MNIST.replace("outputs: predictions",
+                                                          "outputs: predictions\n    expect: {params: 1}"))
+    code, _, err = cli("plot", "--diff", pa, broken, "-o", out)
+    assert code == 1 and "error[GS501]" in err
     assert cli("plot", "-o", out)[0] == 2
 
 

@@ -164,6 +164,8 @@ def plot(
         from graphspec.experiments.diff_plot import diff_drawing
 
         side_a, side_b = (diff_mod.load_side(p, plugin) for p in diff)
+        for side in (side_a, side_b):
+            side.checked.raise_for_errors()  # as `plot SPEC`: a spec with errors is not drawn
         name = one_model(side_b.checked, model, "plot")
         marked = diff_drawing(side_a, side_b, name, expand_nested=expand_nested)
         options.marks, options.edge_marks = marked.boxes, marked.edges
