@@ -137,11 +137,30 @@ def test_a_list_of_bases_is_merged_in_order(tmp_path: Path, base: Path) -> None:
     assert params(checked, "c") == 784 * 8 + 8 + 8 * 16 + 16 + 16 * 10 + 10
 
 
-def test_paths_are_relative_to_the_file_that_names_them(tmp_path: Path, base: Path) -> None:
+def test_paths_are_relative_to_the_file_that_names_them(tmp_path: Path, base: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "variants/mid.yaml", "extends: ../base.yaml\nvars: {width: 32}\n")
     leaf = write(tmp_path, "variants/deeper/leaf.yaml", "extends: ../mid.yaml\nname: leaf\n")
+    monkeypatch.chdir(tmp_path)  # the bases are outside the leaf's folder, inside the current one
     checked = check(leaf)
     assert params(checked, "leaf") == 784 * 32 + 32 + 32 * 64 + 64 + 650
+    checked = check(Path("variants/deeper/leaf.yaml"))
+    assert checked.ok
+    assert checked.source.values[("nodes", "dense_2", "units")].file == "base.yaml"
+
+
+def test_bases_stay_under_the_specs_folder_or_the_current_folder(tmp_path: Path, base: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    leaf = write(work, "leaf.yaml", "extends: [../base.yaml]\nname: leaf\n")
+    absolute = write(work, "abs.yaml", f"extends: {base}\nname: abs\n")
+    monkeypatch.chdir(work)
+    for spec in (leaf, absolute):
+        (d,) = check(spec).diagnostics.sorted()
+        assert d.code == "GS130" and "outside the folders a spec may extend from" in d.message
+        assert (d.location.file, d.location.line) == (str(spec), 1)
+    monkeypatch.chdir(tmp_path)
+    assert check(leaf).ok and check(absolute).ok
 
 
 # -- variables ------------------------------------------------------------------------

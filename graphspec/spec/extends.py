@@ -17,8 +17,9 @@ has the long version::
     nodes:
       dropout: _delete_           # remove a key (here a node) the base defines
 
-Lists and scalars replace. Paths are relative to the file that names them and
-must end in `.yaml` or `.yml`. Every value a later file replaces is kept in
+Lists and scalars replace. Paths are relative to the file that names them,
+must end in `.yaml` or `.yml`, and must stay under the folder of the spec being
+read or the current folder (a spec cannot pull in any YAML file on the machine). Every value a later file replaces is kept in
 ``Source.history`` (where it was set, and the value), for `graphspec resolve --explain`.
 """
 
@@ -70,6 +71,9 @@ class _Merger:
         self.bases: dict[str, str] = {}
         self.extended_by: dict[str, str] = {}
         self.files = 1
+        # A spec may only extend files under its own folder or the folder graphspec runs in: a spec
+        # from elsewhere (a pull request) cannot make lint print the lines of any YAML file on the machine.
+        self.roots = [os.path.realpath(os.path.dirname(root.file) or "."), os.path.realpath(os.getcwd())]
 
     # -- diagnostics ----------------------------------------------------------------------
     def located(self, src: Source, path: PathKey, *, key: bool = False) -> Location:
@@ -126,6 +130,11 @@ class _Merger:
             chain = [shown for _, shown in stack[reals.index(real):]] + [file]
             self.error("GS131", f"`extends` cycle: {' -> '.join(chain)}", src, where,
                        hint="a spec cannot extend itself, directly or through its bases")
+            return None
+        if not any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots):
+            self.error("GS130", f"`extends: {name}` is outside the folders a spec may extend from: the spec's "
+                       "own folder and the current folder", src, where,
+                       hint="run graphspec from a folder that holds the spec and its bases")
             return None
         if self.files >= MAX_FILES:
             self.error("GS130", f"more than {MAX_FILES} files extend each other", src, where)
