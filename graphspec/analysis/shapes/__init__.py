@@ -46,6 +46,7 @@ from graphspec.analysis.shapes import (  # noqa: F401
     reshaping,
     normalization,
     preprocessing,
+    lookup,
     merge,
     recurrent,
     attention,
