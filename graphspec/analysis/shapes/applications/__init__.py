@@ -70,5 +70,5 @@ def infer_application(name: str, args: Mapping[str, Any], call_input: Shape | No
         merged = tuple(b if b is not None else a for a, b in zip(call_input, own))
         net = net.replay(merged)
     params, trainable, macs = net.totals()
-    layers = {layer: (net.shapes[tid],) for layer, tid in net.listed.items()}
+    layers: dict[str, tuple[Shape, ...]] = {layer: (net.shapes[tid],) for layer, tid in net.listed.items()}
     return AppShapes(net.shapes[out.id], params, trainable, macs, layers)

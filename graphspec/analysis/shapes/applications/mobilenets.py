@@ -153,16 +153,20 @@ def _v3_block(net: Net, x: T, expansion: float, filters: int, kernel: int, strid
     return x
 
 
-# (expansion, filters, kernel ("k": the variant's), stride, squeeze-excite, activation ("a": the variant's))
-_V3_SMALL = ((1, 16, 3, 2, True, "relu"), (72 / 16, 24, 3, 2, False, "relu"), (88 / 24, 24, 3, 1, False, "relu"),
-             (4, 40, "k", 2, True, "a"), (6, 40, "k", 1, True, "a"), (6, 40, "k", 1, True, "a"),
-             (3, 48, "k", 1, True, "a"), (3, 48, "k", 1, True, "a"), (6, 96, "k", 2, True, "a"),
-             (6, 96, "k", 1, True, "a"), (6, 96, "k", 1, True, "a"))
-_V3_LARGE = ((1, 16, 3, 1, False, "relu"), (4, 24, 3, 2, False, "relu"), (3, 24, 3, 1, False, "relu"),
-             (3, 40, "k", 2, True, "relu"), (3, 40, "k", 1, True, "relu"), (3, 40, "k", 1, True, "relu"),
-             (6, 80, 3, 2, False, "a"), (2.5, 80, 3, 1, False, "a"), (2.3, 80, 3, 1, False, "a"),
-             (2.3, 80, 3, 1, False, "a"), (6, 112, 3, 1, True, "a"), (6, 112, 3, 1, True, "a"),
-             (6, 160, "k", 2, True, "a"), (6, 160, "k", 1, True, "a"), (6, 160, "k", 1, True, "a"))
+# expansion, filters, kernel (None: the variant's), stride, squeeze-excite, the variant's activation
+# (else ReLU)
+_V3Row = tuple[float, int, int | None, int, bool, bool]
+_V3_SMALL: tuple[_V3Row, ...] = (
+    (1, 16, 3, 2, True, False), (72 / 16, 24, 3, 2, False, False), (88 / 24, 24, 3, 1, False, False),
+    (4, 40, None, 2, True, True), (6, 40, None, 1, True, True), (6, 40, None, 1, True, True),
+    (3, 48, None, 1, True, True), (3, 48, None, 1, True, True), (6, 96, None, 2, True, True),
+    (6, 96, None, 1, True, True), (6, 96, None, 1, True, True))
+_V3_LARGE: tuple[_V3Row, ...] = (
+    (1, 16, 3, 1, False, False), (4, 24, 3, 2, False, False), (3, 24, 3, 1, False, False),
+    (3, 40, None, 2, True, False), (3, 40, None, 1, True, False), (3, 40, None, 1, True, False),
+    (6, 80, 3, 2, False, True), (2.5, 80, 3, 1, False, True), (2.3, 80, 3, 1, False, True),
+    (2.3, 80, 3, 1, False, True), (6, 112, 3, 1, True, True), (6, 112, 3, 1, True, True),
+    (6, 160, None, 2, True, True), (6, 160, None, 1, True, True), (6, 160, None, 1, True, True))
 
 
 @application("MobileNetV3Small", "MobileNetV3Large",
@@ -185,8 +189,8 @@ def mobilenet_v3(net: Net, a: Args) -> T:
     x = activation(net, x)
     small = a.app == "MobileNetV3Small"
     for block_id, (expansion, filters, k, stride, se, act) in enumerate(_V3_SMALL if small else _V3_LARGE):
-        x = _v3_block(net, x, expansion, make_divisible(filters * alpha), kernel if k == "k" else int(k), stride,
-                      se_ratio if se else None, activation if act == "a" else _relu, block_id)
+        x = _v3_block(net, x, expansion, make_divisible(filters * alpha), kernel if k is None else k, stride,
+                      se_ratio if se else None, activation if act else _relu, block_id)
     last_conv = make_divisible((x.shape[-1] or 0) * 6)
     last_point = 1024 if small else 1280
     if alpha > 1.0:
