@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphspec import compiler  # noqa: E402
-from graphspec.importer import walk as importer  # noqa: E402
+from graphspec import importer  # noqa: E402
 from graphspec.build.backend import keras  # noqa: E402
 from bench.timing import paired  # noqa: E402
 

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from graphspec.run import data as data_mod, trainer as train_mod  # noqa: E402
+from graphspec.run import data as data_mod, models, trainer as train_mod  # noqa: E402
 from graphspec.build.backend import keras  # noqa: E402
 
 
@@ -51,8 +51,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
 
     # The same arrays for the hand-written side: graphspec.run.data's synthetic split for this model.
-    checked = train_mod.check(args.spec, sets=sets)
-    name = train_mod._pick_model(checked, None)
+    checked = models.check(args.spec, sets=sets)
+    name = models.pick_model(checked, None)
     from graphspec import compiler
 
     def hand_model() -> object:
@@ -61,7 +61,7 @@ def main() -> int:
         return compiler.build(checked, models=[name])[name]
 
     model = hand_model()
-    io_ = train_mod._io(checked, name, model)
+    io_ = models.model_io(checked, name, model)
     ready = data_mod.prepare(checked.spec.data, io_, base_dir=Path(args.spec).parent, seed=0,  # type: ignore[union-attr]
                              graph=checked.graph)
     x, y = data_mod.model_arrays(ready.train, io_)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from graphspec import compiler
-from graphspec.importer import walk as importer
+from graphspec import importer
 from graphspec.errors import SpecError, UsageError
 
 pytestmark = pytest.mark.keras

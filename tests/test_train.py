@@ -1,5 +1,5 @@
-"""graphspec.run.trainer through its library API: run folders, resume, NaN, callbacks, evaluate, predict,
-export, and the atomic artifact helpers."""
+"""graphspec.run.trainer and graphspec.run.inference through their library API: run folders, resume, NaN,
+callbacks, evaluate, predict, export, and the atomic artifact helpers."""
 
 from __future__ import annotations
 
@@ -160,24 +160,24 @@ def test_callbacks_from_the_spec(tmp_path: Path) -> None:
 
 
 def test_evaluate_predict_export(tmp_path: Path) -> None:
-    from graphspec.run import trainer as train
+    from graphspec.run import inference
     from graphspec.build.backend import keras
 
     spec = tiny(tmp_path)
     result = run(spec, run_dir=tmp_path / "r", epochs=2)
-    metrics = train.evaluate(tmp_path / "r")
+    metrics = inference.evaluate(tmp_path / "r")
     assert metrics == pytest.approx(result.test_metrics)
-    weights = train.evaluate(spec, weights=tmp_path / "r" / "best.keras")
+    weights = inference.evaluate(spec, weights=tmp_path / "r" / "best.keras")
     assert weights == pytest.approx(metrics)
     np.savez(tmp_path / "in.npz", x=np.ones((5, 6), np.float32))
-    shapes = train.predict(tmp_path / "r", tmp_path / "in.npz", tmp_path / "out.npz")
+    shapes = inference.predict(tmp_path / "r", tmp_path / "in.npz", tmp_path / "out.npz")
     assert shapes == {"out": (5, 3)}
     with np.load(tmp_path / "out.npz") as out:
         model = keras.saving.load_model(tmp_path / "r" / "best.keras")
         assert np.allclose(out["out"], model.predict(np.ones((5, 6), np.float32), verbose=0), atol=1e-5)
-    assert train.export(tmp_path / "r", tmp_path / "m.tflite") == "tflite"
+    assert inference.export(tmp_path / "r", tmp_path / "m.tflite") == "tflite"
     assert (tmp_path / "m.tflite").stat().st_size > 1000
-    assert train.export(tmp_path / "r", tmp_path / "served") == "savedmodel"
+    assert inference.export(tmp_path / "r", tmp_path / "served") == "savedmodel"
     assert (tmp_path / "served" / "saved_model.pb").is_file()
 
 

@@ -10,8 +10,7 @@ from typing import Any
 
 from graphspec.analysis.graph import Graph, Model, effective_compile, output_names
 from graphspec.diagnostics import Diagnostic, Severity
-from graphspec.spec.catalog import _snake as snake
-from graphspec.spec.catalog import did_you_mean
+from graphspec.spec.catalog import did_you_mean, snake
 from graphspec.spec.schema_run import (
     KERAS_DATASETS,
     SEQUENCE_DATASETS,

@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
             "--verify/--no-verify", help="Build the spec back and compare it with the model (default).")] = True,
     ) -> None:
         """Write a spec that builds the same functional model as SOURCE (names, layers, arguments)."""
-        from graphspec.importer import walk as importer
+        from graphspec import importer
         from graphspec.spec import plugins as plugins_mod
         from graphspec.cli.common import err, out
 

@@ -76,7 +76,7 @@ def save(
     name = one_model(checked, model, "save")
     models = compiler.build(checked, models=[name])
     if weights is not None:
-        from graphspec.run.trainer import load_weights
+        from graphspec.run.models import load_weights
 
         load_weights(models[name], weights, with_optimizer=False)
     fmt = export_model(models[name], output, format)

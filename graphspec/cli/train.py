@@ -1,4 +1,5 @@
-"""`graphspec train`, `evaluate` and `predict`: thin commands over :mod:`graphspec.run.trainer`.
+"""`graphspec train`, `evaluate` and `predict`: thin commands over :mod:`graphspec.run.trainer`
+and :mod:`graphspec.run.inference`.
 
 Nothing heavy is imported here at module level (cli.py imports this module for every command,
 `--help` and `lint` included): TensorFlow is imported inside the command bodies.
@@ -74,9 +75,9 @@ def register(app: typer.Typer) -> None:
 
         if format not in {"text", "json"}:
             raise UsageError(f"--format must be text or json, got {format!r}")
-        from graphspec.run import trainer as train_mod
+        from graphspec.run import inference
 
-        metrics = train_mod.evaluate(spec_or_run, weights=weights, sets=set_, plugins=plugin, model=model,
+        metrics = inference.evaluate(spec_or_run, weights=weights, sets=set_, plugins=plugin, model=model,
                                      runs_root=RunsRoot, note=lambda t: err(f"note: {t}"))
         if format == "json":
             out(json.dumps(metrics, sort_keys=True))
@@ -102,9 +103,9 @@ def register(app: typer.Typer) -> None:
         plugin: PluginOpt = None,
     ) -> None:
         """Predictions of a trained model for named input arrays, written as an .npz by output name."""
-        from graphspec.run import trainer as train_mod
+        from graphspec.run import inference
 
-        shapes = train_mod.predict(spec_or_run, input, output, weights=weights, sets=set_, plugins=plugin,
+        shapes = inference.predict(spec_or_run, input, output, weights=weights, sets=set_, plugins=plugin,
                                    model=model, runs_root=RunsRoot, transforms=transforms, batch_size=batch_size,
                                    note=lambda t: err(f"note: {t}"))
         for name, shape in shapes.items():

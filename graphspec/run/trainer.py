@@ -1,18 +1,9 @@
-"""Runs: train a spec's model into a run folder, resume it, evaluate it, predict with it.
+"""Training: train a spec's model into a run folder, or resume one, and report the result.
 
-A run folder (default `runs/<spec name>/<timestamp>/`) holds:
-
-* `spec.yaml` - the spec as trained: `--set` overrides applied, seed and epochs filled in,
-  file paths made absolute;
-* `environment.json` - versions of Python, TensorFlow, Keras, ..., the command line, the devices;
-* `metrics.csv`, `history.json` - one row per completed epoch;
-* `tensorboard/` - TensorBoard logs;
-* `last.keras` - the model after the last completed epoch (epoch 0: the initial weights), with its
-  optimizer state; `best.keras` - the best epoch by the checkpoint's monitored metric;
-* `checkpoints/epoch-NNNN.keras` - the checkpoint `state.json` points to (same file as `last.keras`);
-* `state.json` - epochs completed, status, the best value so far, callback and RNG state: what
-  `--resume` continues from;
-* `results.json` - test-set metrics, once the run has finished.
+:class:`Trainer` is one training session of a run folder (fresh or resumed): it builds the model
+and the data, writes the run's files after every completed epoch (the layout is in
+:mod:`graphspec.run.folders`), and restores a run's state on `--resume`. :func:`train` is the
+entry point behind `graphspec train`; :func:`results_table` shows its result.
 
 Every file is written to a temporary file in the same folder and renamed into place
 (:mod:`graphspec.run.artifacts`); the checkpoint is written before the state that names it, so a
@@ -21,20 +12,15 @@ process killed at any moment leaves a run that loads and resumes.
 
 from __future__ import annotations
 
-import copy
 import contextlib
 import dataclasses
 import datetime as dt
 import json
 import math
-import os
-import platform
 import secrets
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,25 +28,17 @@ import numpy as np
 
 from graphspec import compiler
 from graphspec.run import artifacts
-from graphspec.analysis import checks
 from graphspec.run import data as data_mod
+from graphspec.run.callbacks import EpochProgress, EpochTensorBoard, RunCallback, Stop, current_lr, stop_on_signals
+from graphspec.run.folders import (BEST, CHECKPOINTS, ENVIRONMENT, HISTORY, LAST, METRICS, RESULTS, SPEC, STATE,
+                                   TENSORBOARD, environment, is_run_dir, now, read_state, resolved_spec_text,
+                                   resume_target)
+from graphspec.run.models import check, compile_settings, load_weights, model_io, pick_model, spec_error
 from graphspec.spec import plugins as plugins_mod
 from graphspec.spec import schema_run
-from graphspec.spec import source as source_mod
 from graphspec.build.backend import keras
-from graphspec.diagnostics import Diagnostic, Location, Severity
-from graphspec.errors import GraphSpecError, SpecError, UsageError
-
-STATE = "state.json"
-SPEC = "spec.yaml"
-HISTORY = "history.json"
-METRICS = "metrics.csv"
-ENVIRONMENT = "environment.json"
-RESULTS = "results.json"
-BEST = "best.keras"
-LAST = "last.keras"
-CHECKPOINTS = "checkpoints"
-TENSORBOARD = "tensorboard"
+from graphspec.diagnostics import Location
+from graphspec.errors import GraphSpecError, UsageError
 
 EXIT_OK, EXIT_FAILED = 0, 1
 EXIT_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -85,214 +63,7 @@ class RunResult:
     best: dict[str, Any] | None = None
 
 
-# -- locating specs and runs -----------------------------------------------------------------------------
-def is_run_dir(path: str | Path) -> bool:
-    p = Path(path)
-    return p.is_dir() and (p / SPEC).is_file() and (p / STATE).is_file()
-
-
-def spec_name(spec: str | Path) -> str:
-    """The `name:` of a spec file (cheaply, without validating it)."""
-    try:
-        src = source_mod.load(str(spec))
-    except source_mod.SourceError as exc:
-        raise SpecError([exc.diagnostic]) from None
-    name = src.data.get("name") if isinstance(src.data, dict) else None
-    if not isinstance(name, str):
-        raise UsageError(f"{spec}: the spec has no `name`")
-    return name
-
-
-def latest_run(runs_root: str | Path, name: str) -> Path | None:
-    folder = Path(runs_root) / name
-    if not folder.is_dir():
-        return None
-    runs = sorted(p for p in folder.iterdir() if is_run_dir(p))
-    return runs[-1] if runs else None
-
-
-def read_state(run_dir: Path) -> dict[str, Any]:
-    try:
-        value = json.loads((run_dir / STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{run_dir}: not a readable run folder ({exc})") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{run_dir}: {STATE} is not a run state")
-    return value
-
-
-def resume_target(spec: str | Path, run_dir: str | Path | None, runs_root: str | Path = "runs") -> Path:
-    """The run folder `--resume` continues: --run-dir, SPEC itself if it is a run, else the latest run."""
-    if run_dir is not None:
-        folder = Path(run_dir)
-    elif is_run_dir(spec):
-        folder = Path(spec)
-    else:
-        found = latest_run(runs_root, spec_name(spec))
-        if found is None:
-            raise UsageError(f"--resume: no run of {spec} under {Path(runs_root) / spec_name(spec)}; "
-                             "start one without --resume, or name it with --run-dir")
-        folder = found
-    if not is_run_dir(folder):
-        raise UsageError(f"--resume: {folder} is not a run folder (no {SPEC} and {STATE})")
-    return folder
-
-
-# -- the spec as trained ---------------------------------------------------------------------------------
-def _pick_model(checked: compiler.Checked, requested: str | None) -> str:
-    """--model, else `train.model`, else the spec's only public model."""
-    assert checked.graph is not None and checked.spec is not None
-    train = checked.spec.train
-    return checked.graph.pick_model(requested, "train", train.model if train is not None else None)
-
-
-def _spec_error(code: str, message: str, checked: compiler.Checked, path: tuple[Any, ...],
-                hint: str | None = None) -> SpecError:
-    loc = checked.source.location(path, key=True) if checked.source is not None else Location(checked.file)
-    return SpecError([Diagnostic(code, Severity.ERROR, message, loc, hint)])
-
-
-def check(spec: str | Path, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> compiler.Checked:
-    """The pure stages plus the data/train checks; raises SpecError on errors."""
-    checked = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets)
-    checked.raise_for_errors()
-    return checked
-
-
-def resolved_spec_text(spec_file: str | Path, sets: list[str], extra: dict[str, Any]) -> str:
-    """The spec's data with `--set` applied and `extra` (dotted path -> value) filled in, as YAML."""
-    import yaml
-
-    from graphspec.spec import overrides
-
-    src = source_mod.load(str(spec_file))
-    if sets:
-        src = overrides.apply(src, sets)
-    value = copy.deepcopy(src.data)
-    for dotted, v in extra.items():
-        cur = value
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            if not isinstance(cur.get(part), dict):
-                cur[part] = {}
-            cur = cur[part]
-        cur[parts[-1]] = v
-    source = value.get("data", {}).get("source") if isinstance(value.get("data"), dict) else None
-    if isinstance(source, dict) and source.get("kind") in {"npz", "csv"}:
-        base = Path(spec_file).resolve().parent
-        for split in data_mod.SPLITS:
-            if isinstance(source.get(split), str) and not Path(source[split]).is_absolute():
-                source[split] = str(base / source[split])
-    header = (f"# The spec as trained by graphspec: {Path(spec_file)}"
-              + (" with " + " ".join(f"--set {s}" for s in sets) if sets else "") + "\n")
-    body: str = yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=120)  # no stream: a str
-    return header + body
-
-
-def environment(argv: list[str] | None = None) -> dict[str, Any]:
-    import importlib.metadata as md
-
-    from graphspec import __version__
-
-    versions = {"graphspec": __version__, "python": platform.python_version()}
-    for dist in ("tensorflow", "keras", "numpy", "scikit-learn", "pydantic", "rich", "typer", "h5py"):
-        try:
-            versions[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    import tensorflow as tf
-
-    return {
-        "versions": versions,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "devices": [d.name for d in tf.config.list_logical_devices()],
-        "argv": list(sys.argv if argv is None else argv),
-        "cwd": os.getcwd(),
-        "started": _now(),
-    }
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-# -- building a model for a spec or a run -----------------------------------------------------------------
-@dataclasses.dataclass
-class Loaded:
-    checked: compiler.Checked
-    model_name: str
-    model: Any
-    io: data_mod.ModelIO
-    run_dir: Path | None
-    weights: Path | None
-
-
-def _compile_settings(checked: compiler.Checked, name: str) -> Any:
-    assert checked.graph is not None
-    settings, _ = checks.effective_compile(checked.graph, checked.graph.models[name])
-    return settings
-
-
-def _io(checked: compiler.Checked, name: str, model: Any) -> data_mod.ModelIO:
-    assert checked.graph is not None
-    settings = _compile_settings(checked, name)
-    outs = checks.output_names(checked.graph.models[name]) or list(model.output_names)
-    losses = data_mod.losses_by_output(settings.loss if settings is not None else None, outs)
-    return data_mod.model_io(model, checked.graph, name, losses)
-
-
-def load_weights(model: Any, path: Path, *, with_optimizer: bool) -> None:
-    import warnings
-
-    if not path.exists():
-        raise UsageError(f"{path}: no such weights file")
-    if with_optimizer and model.optimizer is not None:
-        model.optimizer.build(model.trainable_variables)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Skipping variable loading for optimizer.*")
-        try:
-            model.load_weights(str(path))
-        except Exception as exc:
-            raise UsageError(f"{path}: cannot load weights into model `{model.name}`: {exc}") from None
-
-
-def load_for_inference(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
-                       plugins: list[str] | None = None, model: str | None = None,
-                       runs_root: str | Path = "runs", check_fn: Any = None,
-                       note: Any = None) -> Loaded:
-    """A spec's (or a run's) model with trained weights: --weights, else the run's best, else its last."""
-    run_dir: Path | None = None
-    state: dict[str, Any] = {}
-    if is_run_dir(spec_or_run):
-        run_dir = Path(spec_or_run)
-        state = read_state(run_dir)
-        spec_file = run_dir / SPEC
-        plugins = list(plugins or []) + [p for p in state.get("plugins", []) if p not in (plugins or [])]
-        model = model or state.get("model")
-    else:
-        spec_file = Path(spec_or_run)
-        if weights is None:
-            run_dir = latest_run(runs_root, spec_name(spec_file))
-            if run_dir is None:
-                raise UsageError(f"no trained weights for {spec_file}: pass --weights PATH or a run folder "
-                                 f"(no run under {Path(runs_root) / spec_name(spec_file)})")
-            if note:
-                note(f"using the latest run, {run_dir}")
-    checked = (check_fn or check)(spec_file, sets=sets, plugins=plugins)
-    name = _pick_model(checked, model)
-    built = compiler.build(checked, models=[name])[name]
-    if weights is not None:
-        path = Path(weights)
-    else:
-        assert run_dir is not None
-        path = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
-    load_weights(built, path, with_optimizer=False)
-    return Loaded(checked, name, built, _io(checked, name, built), run_dir, path)
-
-
-# -- callbacks ----------------------------------------------------------------------------------------------
+# -- the trainer ------------------------------------------------------------------------------------------
 def _auto_mode(monitor: str, mode: str) -> str:
     if mode != "auto":
         return mode
@@ -300,243 +71,6 @@ def _auto_mode(monitor: str, mode: str) -> str:
     return "max" if any(k in m for k in ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou")) else "min"
 
 
-def _finite(logs: dict[str, Any]) -> bool:
-    for key, value in logs.items():
-        if key.endswith("loss"):
-            try:
-                if not math.isfinite(float(value)):
-                    return False
-            except (TypeError, ValueError):
-                return False
-    return True
-
-
-class _Stop:
-    """Why training should stop early: a signal, set from the signal handler."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.event = threading.Event()
-
-    def request(self, signum: int) -> None:
-        self.signum = signum
-        self.event.set()
-
-    @property
-    def requested(self) -> bool:
-        return self.event.is_set()
-
-
-@contextlib.contextmanager
-def _signals(stop: _Stop, say: Any) -> Iterator[None]:
-    """SIGINT/SIGTERM: the first one asks training to stop after a consistent checkpoint; a second
-    SIGINT interrupts at once (files stay consistent: every write is atomic)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.request(signum)
-        say(f"{signal.Signals(signum).name}: stopping; the last completed epoch is kept "
-            "(press Ctrl-C again to quit at once)")
-
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in old:
-        signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-class _Progress(keras.callbacks.Callback):
-    """A rich progress bar per epoch on a terminal; one line per epoch elsewhere."""
-
-    async_safe = True
-
-    def __init__(self, console: Any, epochs: int, steps: int, live: bool) -> None:
-        super().__init__()
-        self.console = console
-        self.epochs = epochs
-        self.steps = steps
-        self.live = live
-        self.progress: Any = None
-        self.task: Any = None
-        self.last = 0.0
-        self.in_eval = False
-
-    def on_train_begin(self, logs: Any = None) -> None:
-        if self.live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"),
-                console=self.console, refresh_per_second=8,
-            )
-            self.progress.start()
-
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self.epoch_started = time.monotonic()
-        if self.progress is not None:
-            self.task = self.progress.add_task("", total=self.steps, epoch=f"{epoch + 1}/{self.epochs}",
-                                               metrics="")
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        if self.progress is None:
-            return
-        now = time.monotonic()
-        if now - self.last < 0.15 and batch + 1 < self.steps:
-            return
-        self.last = now
-        text = ""
-        if logs and "loss" in logs:
-            try:
-                text = f"loss {float(logs['loss']):.4f}"
-            except (TypeError, ValueError):
-                pass
-        self.progress.update(self.task, completed=batch + 1, metrics=text)
-
-    def epoch_done(self, epoch: int, logs: dict[str, Any], note: str = "") -> None:
-        text = _metrics_text(logs) + note
-        seconds = time.monotonic() - getattr(self, "epoch_started", time.monotonic())
-        if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=self.steps, metrics=text)
-        else:
-            self.console.print(f"epoch {epoch + 1}/{self.epochs}: {text} ({seconds:.1f} s)", highlight=False,
-                               markup=False, soft_wrap=True)
-
-    def on_train_end(self, logs: Any = None) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
-def _metrics_text(logs: dict[str, Any]) -> str:
-    parts = []
-    for k, v in logs.items():
-        if k in {"epoch", "time", "learning_rate"}:
-            continue
-        try:
-            parts.append(f"{k} {float(v):.4f}")
-        except (TypeError, ValueError):
-            continue
-    return " - ".join(parts)
-
-
-class _EpochTensorBoard(keras.callbacks.TensorBoard):
-    """TensorBoard with per-epoch summaries only: nothing runs per batch, so batches stay asynchronous."""
-
-    async_safe = True
-
-    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-        pass
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        pass
-
-
-class _Run(keras.callbacks.Callback):
-    """Checkpoints, metrics files, the best model, resume state, NaN guard, signal stop, LR schedule."""
-
-    async_safe = True
-
-    def __init__(self, trainer: Trainer) -> None:
-        super().__init__()
-        self.t = trainer
-        self.last_step = -1
-        self.last_check = 0.0
-        self.epoch_lr: float | None = None
-        self.epoch_started = 0.0
-
-    # -- state of Keras's own callbacks, for resume
-    def on_train_begin(self, logs: Any = None) -> None:
-        self.t.restore_callback_state()
-
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self.last_step = -1
-        self.epoch_started = time.monotonic()
-        sched = self.t.train_spec.lr_schedule
-        if sched is not None:
-            self.model.optimizer.learning_rate = _scheduled_lr(sched, self.t.initial_lr, epoch, self.t.epochs)
-        self.epoch_lr = _lr(self.model)
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        self.last_step = batch
-        if self.t.stop.requested:
-            self.model.stop_training = True
-            return
-        now = time.monotonic()
-        if logs and now - self.last_check > 0.25:
-            self.last_check = now
-            if not _finite({"loss": logs.get("loss", 0.0)}):
-                self.t.failed_epoch = len(self.t.history)
-                self.model.stop_training = True
-
-    def on_test_begin(self, logs: Any = None) -> None:
-        self.validation_cut = False
-
-    def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
-        if self.t.stop.requested and self.t.fitting:
-            self.validation_cut = True
-            self.model.stop_evaluating = True
-
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        logs = dict(logs or {})
-        if not _finite(logs) or self.t.failed_epoch is not None:
-            self.t.failed_epoch = epoch
-            self.t.failed_logs = logs
-            self.model.stop_training = True
-            self.t.progress.epoch_done(epoch, logs, "  [non-finite loss: stopped]")
-            return
-        complete = self.last_step + 1 >= self.t.steps and not getattr(self, "validation_cut", False)
-        if not complete:
-            # Interrupted inside the epoch (training or validation): it is discarded, and
-            # --resume runs it again from the last checkpoint.
-            self.model.stop_training = True
-            self.t.progress.epoch_done(epoch, logs, "  [interrupted: epoch discarded]")
-            return
-        row: dict[str, Any] = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if _is_number(v)}}
-        row["learning_rate"] = self.epoch_lr if self.epoch_lr is not None else _lr(self.model)
-        row["time"] = round(time.monotonic() - self.epoch_started, 3)
-        improved = self.t.save_epoch(epoch + 1, row)
-        self.t.progress.epoch_done(epoch, logs, "  *" if improved else "")
-        if self.t.stop.requested:
-            self.model.stop_training = True
-
-
-def _is_number(v: Any) -> bool:
-    try:
-        float(v)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def _lr(model: Any) -> float | None:
-    try:
-        return float(np.asarray(model.optimizer.learning_rate))
-    except Exception:
-        return None
-
-
-def _scheduled_lr(sched: Any, initial: float, epoch: int, epochs: int) -> float:
-    if isinstance(sched, schema_run.StepDecay):
-        return initial * sched.factor ** (epoch // sched.every)
-    if isinstance(sched, schema_run.ExponentialDecay):
-        return initial * sched.rate ** epoch
-    assert isinstance(sched, schema_run.CosineDecay)
-    if epoch < sched.warmup_epochs:
-        return initial * (epoch + 1) / (sched.warmup_epochs + 1)
-    span = max(1, epochs - 1 - sched.warmup_epochs)
-    progress = min(1.0, (epoch - sched.warmup_epochs) / span)
-    return sched.min_lr + 0.5 * (initial - sched.min_lr) * (1 + math.cos(math.pi * progress))
-
-
-# -- the trainer ------------------------------------------------------------------------------------------
 class Trainer:
     """One training session of a run folder (fresh or resumed)."""
 
@@ -553,21 +87,21 @@ class Trainer:
         self.plugins = plugins
         self.base_dir = base_dir
         if self.spec.data is None:
-            raise _spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
-                              "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
+            raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
+                             "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
         self.data_spec = self.spec.data
         self.train_spec = self.spec.train or schema_run.TrainSpec()
-        self.settings = _compile_settings(checked, model_name)
+        self.settings = compile_settings(checked, model_name)
         if self.settings is None:
-            raise _spec_error("GS410", f"model `{model_name}` has no compile settings (optimizer, loss) to "
-                              "train with", checked, ("compile",), "add a `compile:` section")
+            raise spec_error("GS410", f"model `{model_name}` has no compile settings (optimizer, loss) to "
+                             "train with", checked, ("compile",), "add a `compile:` section")
         if self.settings.loss is None:
-            raise _spec_error("GS410", f"model `{model_name}` has no loss to train with", checked, ("compile",),
-                              "add `loss:` to the compile settings")
+            raise spec_error("GS410", f"model `{model_name}` has no loss to train with", checked, ("compile",),
+                             "add `loss:` to the compile settings")
         self.epochs = self.train_spec.epochs
         assert self.train_spec.seed is not None, "the seed is filled in before training"
         self.seed = self.train_spec.seed
-        self.stop = _Stop()
+        self.stop = Stop()
         self.failed_epoch: int | None = None
         self.failed_logs: dict[str, Any] = {}
         self.fitting = False
@@ -599,18 +133,18 @@ class Trainer:
         self.model = compiler.build(self.checked, models=[self.model_name])[self.model_name]
         if self.train_spec.lr_schedule is not None and not isinstance(
                 self.model.optimizer._learning_rate, keras.Variable):
-            raise _spec_error("GS410", "`train.lr_schedule` needs a constant learning rate, but "
-                              "`compile.optimizer.learning_rate` is a schedule", self.checked,
-                              ("train", "lr_schedule"), "use one of them")
+            raise spec_error("GS410", "`train.lr_schedule` needs a constant learning rate, but "
+                             "`compile.optimizer.learning_rate` is a schedule", self.checked,
+                             ("train", "lr_schedule"), "use one of them")
         self.model.optimizer.build(self.model.trainable_variables)
-        self.io = _io(self.checked, self.model_name, self.model)
+        self.io = model_io(self.checked, self.model_name, self.model)
         self.data = data_mod.prepare(self.data_spec, self.io, base_dir=self.base_dir, seed=self.seed,
                                      graph=self.checked.graph, locate=self.locate)
         self.has_validation = self.data.validation is not None
         if self.monitor.startswith("val_") and not self.has_validation:
             self.monitor = self.monitor[4:]
         self.steps = data_mod.steps(len(self.data.train), self.data_spec.batch_size)
-        self.initial_lr = _lr(self.model) or 0.0
+        self.initial_lr = current_lr(self.model) or 0.0
 
     def seed_variables(self) -> list[Any]:
         return [v for v in self.model.variables if "seed_generator_state" in v.path]
@@ -638,7 +172,7 @@ class Trainer:
 
     def write_state(self, **changes: Any) -> None:
         self.state.update(changes)
-        self.state["updated"] = _now()
+        self.state["updated"] = now()
         artifacts.atomic_write_json(self.run_dir / STATE, self.state)
 
     def callback_state(self) -> dict[str, Any]:
@@ -693,7 +227,7 @@ class Trainer:
             best=best or None,
             callbacks=self.callback_state(),
             seed_states=[np.asarray(v).tolist() for v in self.seed_variables()],
-            learning_rate=_lr(self.model),
+            learning_rate=current_lr(self.model),
             initial_learning_rate=self.initial_lr,
         )
         for old_ckpt in ckpt_dir.glob("epoch-*.keras"):
@@ -722,7 +256,7 @@ class Trainer:
         if not self.resume:
             self.state = {
                 "status": "running", "model": self.model_name, "plugins": self.plugins,
-                "epochs": self.epochs, "epochs_completed": 0, "seed": self.seed, "started": _now(),
+                "epochs": self.epochs, "epochs_completed": 0, "seed": self.seed, "started": now(),
                 "monitor": self.monitor, "mode": self.mode, "base_dir": str(self.base_dir),
             }
             self.history = []
@@ -749,12 +283,12 @@ class Trainer:
             var.assign(np.asarray(value, dtype=var.dtype))
         self.initial_lr = float(self.state.get("initial_learning_rate", self.initial_lr))
         self.previous_status = self.state.get("status")
-        self.state.update(status="running", epochs=self.epochs, resumed=_now())
+        self.state.update(status="running", epochs=self.epochs, resumed=now())
         self.state.pop("message", None)
         self.write_state()
         return done
 
-    def make_callbacks(self, progress: _Progress) -> list[Any]:
+    def make_callbacks(self, progress: EpochProgress) -> list[Any]:
         cbs: list[Any] = []
         ts = self.train_spec
         if ts.early_stopping is not None:
@@ -772,9 +306,9 @@ class Trainer:
             cbs.append(rl)
             self.callbacks_by_name["reduce_lr_on_plateau"] = rl
         # Ours after those (their epoch-end state is saved with the checkpoint), then the display.
-        cbs.append(_Run(self))
+        cbs.append(RunCallback(self))
         if ts.tensorboard:
-            cbs.append(_EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=False,
+            cbs.append(EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=False,
                                          profile_batch=0, update_freq="epoch"))
         cbs.append(progress)
         return cbs
@@ -793,12 +327,12 @@ class Trainer:
             val = data_mod.eval_dataset(self.data.validation, self.io, batch_size=self.data_spec.batch_size,
                                         cache=self.data_spec.cache, prefetch=self.data_spec.prefetch)
         live = self.live if self.live is not None else bool(getattr(self.console, "is_terminal", False))
-        self.progress = _Progress(self.console, self.epochs, self.steps, live)
+        self.progress = EpochProgress(self.console, self.epochs, self.steps, live)
         callbacks = self.make_callbacks(self.progress)
         started = time.perf_counter()
         self.fitting = True
         try:
-            with _signals(self.stop, self.say):
+            with stop_on_signals(self.stop, self.say):
                 self.model.fit(ds, epochs=self.epochs, initial_epoch=first_epoch, steps_per_epoch=self.steps,
                                validation_data=val, callbacks=callbacks, verbose=0, shuffle=False)
         finally:
@@ -826,7 +360,7 @@ def _unjson(value: Any) -> float:
     return float(value)
 
 
-# -- the public entry points -----------------------------------------------------------------------------------
+# -- the entry point -------------------------------------------------------------------------------------------
 def train(
     spec: str | Path,
     *,
@@ -868,9 +402,9 @@ def train(
     checked = (check_fn or check)(spec_file, sets=all_sets, plugins=plugins)
     assert checked.spec is not None
     if checked.spec.data is None:
-        raise _spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
-                          "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
-    name = _pick_model(checked, model)
+        raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
+                         "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
+    name = pick_model(checked, model)
     fill: dict[str, Any] = {}
     if checked.spec.train is None or checked.spec.train.seed is None:
         fill["train.seed"] = secrets.randbelow(2**31 - 1)
@@ -930,83 +464,12 @@ def train(
     status = "early_stopped" if stopped_early else "completed"
     test = trainer.evaluate_test()
     results = {"status": status, "epochs_completed": done, "best": best,
-               "weights": BEST if (folder / BEST).exists() else LAST, "test": test, "finished": _now()}
+               "weights": BEST if (folder / BEST).exists() else LAST, "test": test, "finished": now()}
     artifacts.atomic_write_json(folder / RESULTS, results)
     message = f"{'stopped early' if stopped_early else 'finished'} after {done} epochs; run folder: {folder}"
     trainer.write_state(status=status, message=message)
     return RunResult(folder, status, done, trainer.epochs, trainer.history, test, message, EXIT_OK, fit_seconds,
                      len(trainer.data.train), best)
-
-
-def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
-             plugins: list[str] | None = None, model: str | None = None, runs_root: str | Path = "runs",
-             note: Any = None) -> dict[str, float]:
-    """Metrics of the trained model on the test set: metric name -> value."""
-    loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note)
-    spec = loaded.checked.spec
-    assert spec is not None
-    if spec.data is None:
-        raise _spec_error("GS410", "the spec has no `data` section: nothing to evaluate on", loaded.checked, ())
-    if _compile_settings(loaded.checked, loaded.model_name) is None:
-        raise _spec_error("GS410", f"model `{loaded.model_name}` has no compile settings (loss, metrics)",
-                          loaded.checked, ())
-    seed = spec.train.seed if spec.train is not None and spec.train.seed is not None else 0
-    base = Path(loaded.checked.file).resolve().parent
-
-    def locate(path: tuple[Any, ...]) -> Location:
-        assert loaded.checked.source is not None
-        return loaded.checked.source.location(path, key=True)
-
-    data = data_mod.prepare(spec.data, loaded.io, base_dir=base, seed=seed, graph=loaded.checked.graph,
-                            locate=locate)
-    if data.test is None:
-        raise _spec_error("GS410", "the data has no test set", loaded.checked, ("data",),
-                          "set `data.test_split`, or a `test` file in the source")
-    ds = data_mod.eval_dataset(data.test, loaded.io, batch_size=spec.data.batch_size)
-    result = loaded.model.evaluate(ds, verbose=0, return_dict=True)
-    return {k: float(v) for k, v in result.items()}
-
-
-def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, weights: str | Path | None = None,
-            sets: list[str] | None = None, plugins: list[str] | None = None, model: str | None = None,
-            runs_root: str | Path = "runs", transforms: bool = True, batch_size: int | None = None,
-            note: Any = None) -> dict[str, tuple[int, ...]]:
-    """Predictions for the named input arrays of an .npz file, written to an .npz by output name."""
-    loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note)
-    try:
-        with np.load(inputs, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{inputs}: cannot read an .npz file ({exc})") from None
-    spec = loaded.checked.spec
-    assert spec is not None
-
-    def locate(path: tuple[Any, ...]) -> Location:
-        if path and path[0] == "inputs":
-            return Location(str(inputs))
-        assert loaded.checked.source is not None
-        return loaded.checked.source.location(path, key=True)
-
-    split = data_mod.inputs_from_arrays(arrays, loaded.io, spec.data, transforms=transforms, locate=locate)
-    xs = [split.inputs[p.name] for p in loaded.io.inputs]
-    x: Any = xs[0] if len(xs) == 1 else {p.keras_name: a for p, a in zip(loaded.io.inputs, xs)}
-    bs = batch_size or (spec.data.batch_size if spec.data is not None else 32)
-    preds = loaded.model.predict(x, batch_size=bs, verbose=0)
-    outs = preds if isinstance(preds, (list, tuple)) else [preds]
-    if isinstance(preds, dict):
-        outs = [preds[p.keras_name] for p in loaded.io.outputs]
-    named = {p.name: np.asarray(o) for p, o in zip(loaded.io.outputs, outs)}
-    artifacts.save_npz(output, named)
-    return {k: tuple(v.shape) for k, v in named.items()}
-
-
-def export(spec_or_run: str | Path, output: str | Path, *, fmt: str | None = None, weights: str | Path | None = None,
-           **kwargs: Any) -> str:
-    """A trained model (run or --weights) exported as .keras, SavedModel or TFLite."""
-    loaded = load_for_inference(spec_or_run, weights=weights, **kwargs)
-    return artifacts.export_model(loaded.model, output, fmt)
 
 
 # -- presentation --------------------------------------------------------------------------------------------

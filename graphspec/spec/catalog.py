@@ -35,7 +35,7 @@ POSITIONAL_INPUT_LAYERS = {"MultiHeadAttention", "GroupQueryAttention"}
 WRAPPER_LAYERS = {"Bidirectional", "TimeDistributed", "SpectralNormalization"}
 
 
-def _snake(name: str) -> str:
+def snake(name: str) -> str:
     out = []
     for i, ch in enumerate(name):
         if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):

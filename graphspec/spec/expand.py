@@ -7,6 +7,10 @@ point every expanded node at the lines of the block definition it came from,
 with notes (``Source.origins``) naming the instance, so that any later
 diagnostic about an expanded node says where and for which instance.
 
+This module expands node bodies and block instances and maps their positions; the
+``${...}`` language is :mod:`graphspec.spec.expressions`, the scopes of variables and
+parameters :mod:`graphspec.spec.variables`, and block definitions :mod:`graphspec.spec.blocks`.
+
 The format (docs/blocks.md has the long version)::
 
     vars:
@@ -34,123 +38,18 @@ The format (docs/blocks.md has the long version)::
 
 from __future__ import annotations
 
-import ast
-import copy
 import dataclasses
-import json
-import math
-import operator
-import re
-from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
-
-from graphspec.spec import schema
+from graphspec.spec.blocks import MAX_DEPTH, RESERVED, Block, read_blocks
 from graphspec.spec.catalog import did_you_mean
-from graphspec.diagnostics import Diagnostic, PathKey, Severity
+from graphspec.diagnostics import Diagnostic, PathKey
+from graphspec.spec.expressions import Abort, Failed, fmt
 from graphspec.spec.source import Source, Span
+from graphspec.spec.variables import Scope, Substituter
 
 MAX_REPEAT = 1000
 MAX_NODES = 10_000  # nodes after expansion
-MAX_DEPTH = 16  # blocks inside blocks
-MAX_VALUES = 1_000_000  # values produced by substitution
-MAX_TEXT = 10_000  # characters of an interpolated string
-MAX_EXPR = 200  # characters of one ${...} expression
-MAX_NUMBER = 10**15
-
-RESERVED = ("block", "inputs", "repeat", "first")
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-_SHORT = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_\-]*)$")
-_EXACT = re.compile(r"^\$\{([^{}]*)\}$")
-_TOKEN = re.compile(r"\$\$|\$\{([^{}]*)\}")
-
-
-class _Abort(Exception):
-    """A budget was exceeded: stop expanding (the diagnostic is recorded)."""
-
-
-class _Failed(Exception):
-    """One value could not be substituted (the diagnostic is recorded)."""
-
-
-def _fmt(value: Any) -> str:
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-# -- scopes and substitution --------------------------------------------------------
-
-
-class _Scope:
-    """Names visible to ``${...}``: final values, or lazily substituted raw values."""
-
-    def __init__(self, ex: _Expander, what: str, parent: _Scope | None = None) -> None:
-        self.ex = ex
-        self.what = what  # "variable" or "parameter"
-        self.parent = parent
-        self.values: dict[str, Any] = {}
-        self.lazy: dict[str, tuple[Any, PathKey]] = {}
-        self.active: list[str] = []
-        self.failed: set[str] = set()
-
-    def names(self) -> list[str]:
-        own = list(self.values) + [n for n in self.lazy if n not in self.values]
-        return own + (self.parent.names() if self.parent else [])
-
-    def has(self, name: str) -> bool:
-        return name in self.values or name in self.lazy or bool(self.parent and self.parent.has(name))
-
-    def lookup(self, name: str, path: PathKey, notes: tuple[str, ...]) -> Any:
-        if name in self.values:
-            return copy.deepcopy(self.values[name])
-        if name in self.lazy:
-            if name in self.failed:
-                raise _Failed
-            if name in self.active:
-                cycle = self.active[self.active.index(name):] + [name]
-                raw_path = self.lazy[name][1]
-                self.ex.error("GS122", f"{self.what}s refer to each other in a cycle: "
-                              f"{' -> '.join(cycle)}", raw_path, notes=notes)
-                self.failed.update(cycle)
-                raise _Failed
-            raw, raw_path = self.lazy[name]
-            self.active.append(name)
-            try:
-                value = self.ex.subst(raw, self, raw_path, notes)
-            except _Failed:
-                self.failed.add(name)
-                raise
-            finally:
-                self.active.pop()
-            self.values[name] = value
-            return copy.deepcopy(value)
-        if self.parent is not None and self.parent.has(name):
-            return self.parent.lookup(name, path, notes)
-        choices = self.names()
-        hint = did_you_mean(name, choices)
-        if hint is None:
-            hint = (f"{self.what}s here: {', '.join(choices)}" if choices
-                    else "define it under `vars:` at the top of the spec")
-        self.ex.error("GS120", f"unknown {self.what} `{name}`", path, hint=hint, notes=notes)
-        raise _Failed
-
-
-_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-}
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-# -- the expander ---------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -173,292 +72,18 @@ class _Frame:
         return self.renames.get(local, self.prefix + local)
 
 
-@dataclasses.dataclass
-class _Block:
-    name: str
-    inputs: list[str]
-    outputs: list[str]
-    required: list[str]
-    defaults: dict[str, Any]
-    nodes: dict[str, Any]
+class _Expander(Substituter):
+    """One spec's expansion: variables substituted, block instances expanded, positions mapped."""
 
-
-class _Blocks(schema.Strict):
-    blocks: dict[schema.Name, schema.BlockSpec] | None = None
-    vars: dict[schema.Name, Any] | None = None
-
-
-class _Expander:
     def __init__(self, src: Source) -> None:
-        self.src = src
-        self.diags: list[Diagnostic] = []
-        self.produced = 0
-        self.blocks: dict[str, _Block] = {}
+        super().__init__(src)
+        self.blocks: dict[str, Block] = {}
         self.broken_blocks: set[str] = set()
         self.out: dict[str, Any] = {}
         self.where: dict[str, tuple[PathKey, tuple[str, ...]]] = {}  # expanded node -> (origin path, notes)
         self.added_inputs: set[str] = set()
-        self.value_notes: dict[PathKey, str] = {}  # source path of a `${...}` value -> note
         self.node_value_notes: dict[str, dict[PathKey, str]] = {}
         self.dropped: set[str] = set()  # top-level nodes that were instances
-        self.globals = _Scope(self, "variable")
-
-    # -- diagnostics ------------------------------------------------------------------
-    def error(self, code: str, message: str, path: PathKey, *, key: bool = False, hint: str | None = None,
-              notes: tuple[str, ...] = ()) -> None:
-        self.diags.append(Diagnostic(code, Severity.ERROR, message, self.src.location(path, key=key), hint,
-                                     tuple(reversed(notes))))
-
-    def budget(self, message: str, path: PathKey, notes: tuple[str, ...] = (), hint: str | None = None) -> _Abort:
-        self.error("GS500", message, path, key=True, hint=hint, notes=notes)
-        return _Abort()
-
-    # -- substitution -------------------------------------------------------------------
-    def subst(self, value: Any, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> Any:
-        """`value` with every `${...}` replaced; raises _Failed after recording the first problem."""
-        self.produced += 1
-        if self.produced > MAX_VALUES:
-            raise self.budget(f"variables and blocks expand to more than {MAX_VALUES:,} values", path, notes)
-        if isinstance(value, str):
-            return self.string(value, scope, path, notes)
-        if isinstance(value, dict):
-            out: dict[Any, Any] = {}
-            failed = False
-            for k, v in value.items():
-                try:
-                    out[k] = self.subst(v, scope, path + (k,), notes)
-                except _Failed:
-                    out[k], failed = v, True
-            if failed:
-                raise _Failed
-            return out
-        if isinstance(value, list):
-            items: list[Any] = []
-            failed = False
-            for i, v in enumerate(value):
-                try:
-                    items.append(self.subst(v, scope, path + (i,), notes))
-                except _Failed:
-                    items.append(v)
-                    failed = True
-            if failed:
-                raise _Failed
-            return items
-        return value
-
-    def subst_soft(self, value: Any, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> tuple[Any, bool]:
-        """Like subst, but keeps going: (the best value, whether it worked)."""
-        try:
-            return self.subst(value, scope, path, notes), True
-        except _Failed:
-            return value, False
-
-    def string(self, text: str, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> Any:
-        if "$" not in text:
-            return text
-        m = _SHORT.match(text) or _EXACT.match(text)
-        if m:
-            value = self.evaluate(m.group(1), scope, path, notes)
-            self.value_notes[path] = f"`{text}` is {_fmt(value)}"
-            return value
-        parts: list[str] = []
-        pos = 0
-        for tok in _TOKEN.finditer(text):
-            parts.append(text[pos:tok.start()])
-            pos = tok.end()
-            if tok.group(0) == "$$":
-                parts.append("$")
-                continue
-            value = self.evaluate(tok.group(1), scope, path, notes)
-            if isinstance(value, bool):
-                parts.append("true" if value else "false")
-            elif isinstance(value, (int, float, str)):
-                parts.append(str(value))
-            else:
-                self.error("GS121", f"`{tok.group(0)}` is {_fmt(value)}: only numbers, text and booleans can "
-                           "be put inside text", path, notes=notes,
-                           hint=f"write the whole value as `{tok.group(0)}` to use it as it is")
-                raise _Failed
-            if sum(map(len, parts)) > MAX_TEXT:
-                raise self.budget(f"interpolated text is longer than {MAX_TEXT:,} characters", path, notes)
-        parts.append(text[pos:])
-        return "".join(parts)
-
-    def evaluate(self, expr: str, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> Any:
-        text = expr.strip()
-        if _NAME.match(text):
-            return scope.lookup(text, path, notes)
-        if not text:
-            self.error("GS121", "empty `${}`", path, notes=notes, hint="write `${name}`")
-            raise _Failed
-        if len(text) > MAX_EXPR:
-            self.error("GS121", f"`${{...}}` expression longer than {MAX_EXPR} characters", path, notes=notes)
-            raise _Failed
-        try:
-            tree = ast.parse(text, mode="eval")
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            self.error("GS121", f"`${{{text}}}` is not a name or an arithmetic expression", path, notes=notes,
-                       hint="write `${name}` or arithmetic such as `${4 * filters}` (+ - * / // % and parentheses)")
-            raise _Failed from None
-        try:
-            value = self._eval(tree.body, text, scope, path, notes)
-        except ZeroDivisionError:
-            self.error("GS121", f"`${{{text}}}` divides by zero", path, notes=notes)
-            raise _Failed from None
-        except RecursionError:
-            self.error("GS121", f"`${{{text}}}` is nested too deeply", path, notes=notes)
-            raise _Failed from None
-        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-            self.error("GS121", f"`${{{text}}}` is not a finite number", path, notes=notes)
-            raise _Failed
-        return value
-
-    def _eval(self, node: ast.AST, text: str, scope: _Scope, path: PathKey, notes: tuple[str, ...]) -> Any:
-        value: Any
-        if isinstance(node, ast.Constant) and _number(node.value):
-            value = node.value
-        elif isinstance(node, ast.Name):
-            value = scope.lookup(node.id, path, notes)
-            if not _number(value):
-                self.error("GS121", f"`{node.id}` is {_fmt(value)}, not a number: `${{{text}}}` cannot "
-                           "compute with it", path, notes=notes)
-                raise _Failed
-        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            operand = self._eval(node.operand, text, scope, path, notes)
-            value = -operand if isinstance(node.op, ast.USub) else operand
-        elif isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            left = self._eval(node.left, text, scope, path, notes)
-            right = self._eval(node.right, text, scope, path, notes)
-            value = _BINOPS[type(node.op)](left, right)
-        else:
-            self.error("GS121", f"`${{{text}}}`: only names, numbers, + - * / // % and parentheses are allowed",
-                       path, notes=notes, hint="for example `${4 * filters}` or `${width // 2}`")
-            raise _Failed
-        if abs(value) > MAX_NUMBER:
-            self.error("GS121", f"`${{{text}}}` is too large ({_fmt(value)})", path, notes=notes,
-                       hint=f"numbers computed in `${{...}}` are limited to {MAX_NUMBER:.0e}")
-            raise _Failed
-        return value
-
-    # -- block definitions --------------------------------------------------------------
-    def read_blocks(self, data: dict[str, Any]) -> None:
-        raw = {k: data[k] for k in ("blocks", "vars") if k in data}
-        try:
-            _Blocks.model_validate(raw)
-        except ValidationError as exc:
-            from graphspec.spec.parse import schema_diagnostics
-
-            bad = schema_diagnostics(self.src, exc, _Blocks)
-            self.diags.extend(bad)
-            for err in exc.errors(include_url=False):
-                loc = err["loc"]
-                if len(loc) >= 2 and loc[0] == "blocks":
-                    self.broken_blocks.add(str(loc[1]))
-                elif len(loc) == 1 and loc[0] == "blocks":
-                    self.broken_blocks.add("*")
-        blocks = data.get("blocks")
-        if not isinstance(blocks, dict) or "*" in self.broken_blocks:
-            return
-        for name, spec in blocks.items():
-            if name in self.broken_blocks or not isinstance(spec, dict):
-                continue
-            block = self.read_block(name, spec)
-            if block is None:
-                self.broken_blocks.add(name)
-            else:
-                self.blocks[name] = block
-
-    def read_block(self, name: str, spec: dict[str, Any]) -> _Block | None:
-        path: PathKey = ("blocks", name)
-        ok = True
-        inputs = [spec["inputs"]] if isinstance(spec["inputs"], str) else list(spec["inputs"])
-        nodes: dict[str, Any] = spec["nodes"]
-        if not inputs:
-            self.error("GS126", f"block `{name}` has no inputs", path + ("inputs",))
-            ok = False
-        if len(set(inputs)) != len(inputs):
-            self.error("GS126", f"block `{name}` names an input twice", path + ("inputs",))
-            ok = False
-        if not nodes:
-            self.error("GS126", f"block `{name}` has no nodes", path + ("nodes",))
-            return None
-        local: list[str] = []
-        for n, node in nodes.items():
-            if n in inputs:
-                self.error("GS126", f"block `{name}`: `{n}` is both an input and a node", path + ("nodes", n),
-                           key=True, hint="give the node another name")
-                ok = False
-            if isinstance(node, dict) and isinstance(node.get("block"), str) and node["block"] in self._block_specs():
-                outs = self._outputs_of(node["block"])
-                local.extend([n] if len(outs) <= 1 else [f"{n}_{o}" for o in outs])
-            else:
-                local.append(n)
-        raw_out = spec.get("outputs")
-        if raw_out is None:
-            outputs = self._outputs_of(name)
-        else:
-            outputs = [raw_out] if isinstance(raw_out, str) else list(raw_out)
-            if not outputs:
-                self.error("GS126", f"block `{name}` has no outputs", path + ("outputs",))
-                ok = False
-            for i, o in enumerate(outputs):
-                p = path + ("outputs",) + ((i,) if isinstance(raw_out, list) else ())
-                if o in inputs:
-                    self.error("GS126", f"block `{name}`: output `{o}` is one of its inputs; outputs must be "
-                               "nodes of the block", p)
-                    ok = False
-                elif o not in local:
-                    self.error("GS126", f"block `{name}` has no node `{o}` to output", p,
-                               hint=did_you_mean(o, local) or f"its nodes: {', '.join(local)}")
-                    ok = False
-            if len(set(outputs)) != len(outputs):
-                self.error("GS126", f"block `{name}` names an output twice", path + ("outputs",))
-                ok = False
-        raw_params = spec.get("params", {})
-        if isinstance(raw_params, list):
-            required, defaults = list(raw_params), {}
-            pnames = required
-        else:
-            required = [k for k, v in raw_params.items() if v is None]
-            defaults = {k: v for k, v in raw_params.items() if v is not None}
-            pnames = list(raw_params)
-        for i, p in enumerate(pnames):
-            ppath = path + ("params",) + ((i,) if isinstance(raw_params, list) else (p,))
-            if p in RESERVED:
-                self.error("GS126", f"block `{name}`: `{p}` cannot be a parameter name: instances use it",
-                           ppath, key=not isinstance(raw_params, list),
-                           hint=f"reserved: {', '.join(RESERVED)}")
-                ok = False
-        if len(set(pnames)) != len(pnames):
-            self.error("GS126", f"block `{name}` names a parameter twice", path + ("params",))
-            ok = False
-        if not ok:
-            return None
-        return _Block(name, inputs, outputs, required, defaults, nodes)
-
-    def _block_specs(self) -> dict[str, Any]:
-        blocks = self.src.data.get("blocks") if isinstance(self.src.data, dict) else None
-        return blocks if isinstance(blocks, dict) else {}
-
-    def _outputs_of(self, name: str, seen: frozenset[str] = frozenset()) -> list[str]:
-        """A block's output names, read from its definition (without validating it)."""
-        spec = self._block_specs().get(name)
-        if not isinstance(spec, dict) or name in seen or len(seen) > MAX_DEPTH:
-            return []
-        raw = spec.get("outputs")
-        if isinstance(raw, str):
-            return [raw]
-        if isinstance(raw, list):
-            return [o for o in raw if isinstance(o, str)]
-        nodes = spec.get("nodes")
-        if isinstance(nodes, dict) and nodes:
-            last = list(nodes)[-1]
-            node = nodes[last]
-            if isinstance(node, dict) and isinstance(node.get("block"), str):
-                inner = self._outputs_of(node["block"], seen | {name})
-                return [last] if len(inner) <= 1 else [f"{last}_{o}" for o in inner]
-            return [last]
-        return []
 
     # -- references ----------------------------------------------------------------------
     def ref(self, text: Any, frame: _Frame, path: PathKey) -> Any:
@@ -470,11 +95,11 @@ class _Expander:
             choices = list(frame.bindings)
             self.error("GS126", f"`{node}` is neither an input nor a node of block `{frame.block}`", path,
                        hint=did_you_mean(node, choices) or f"it has: {', '.join(choices)}", notes=frame.notes)
-            raise _Failed
+            raise Failed
         if dot and "." in target:
             self.error("GS126", f"`{text}`: `{node}` is `{target}`, which already names a layer", path,
                        notes=frame.notes)
-            raise _Failed
+            raise Failed
         return target + dot + layer
 
     def refs(self, value: Any, frame: _Frame, path: PathKey) -> Any:
@@ -544,7 +169,7 @@ class _Expander:
                     share = node.get("share")
                     if frame.strict and isinstance(share, str) and share in nodes and share in frame.bindings:
                         data["share"] = frame.bindings[share]
-                except _Failed:
+                except Failed:
                     pass
             self.add(name, data, npath, frame)
             previous, why_none = name, ""
@@ -582,7 +207,7 @@ class _Expander:
         notes = frame.notes
         bname = node["block"]
         if not isinstance(bname, str):
-            self.error("GS102", f"`block` must be a block name; got {_fmt(bname)}", npath + ("block",), notes=notes)
+            self.error("GS102", f"`block` must be a block name; got {fmt(bname)}", npath + ("block",), notes=notes)
             return None
         if bname in self.broken_blocks:
             return None
@@ -606,7 +231,7 @@ class _Expander:
         indexed = "repeat" in node
         n = node.get("repeat", 1)
         if isinstance(n, bool) or not isinstance(n, int):
-            self.error("GS128", f"`repeat` must be a whole number; got {_fmt(n)}", npath + ("repeat",), notes=notes)
+            self.error("GS128", f"`repeat` must be a whole number; got {fmt(n)}", npath + ("repeat",), notes=notes)
             return None
         if n < 1:
             self.error("GS128", f"`repeat` must be at least 1; got {n}", npath + ("repeat",), notes=notes,
@@ -622,7 +247,7 @@ class _Expander:
         known = block.required + list(block.defaults)
         if not isinstance(first, dict):
             self.error("GS128", f"`first` must be a mapping of parameters for the first repetition; got "
-                       f"{_fmt(first)}", npath + ("first",), notes=notes)
+                       f"{fmt(first)}", npath + ("first",), notes=notes)
             ok = False
             first = {}
         for where, given in ((npath, params), (npath + ("first",), first)):
@@ -668,7 +293,7 @@ class _Expander:
                 default_why=f"block `{bname}` has several inputs ({', '.join(block.inputs)})",
                 notes=notes + (note,), chain=frame.chain + (bname,),
             )
-            scope = _Scope(self, "parameter", self.globals)
+            scope = Scope(self, "parameter", self.globals)
             values = dict(params)
             if r == 1:
                 values.update(first)
@@ -685,7 +310,7 @@ class _Expander:
             current = [child.bindings[o] for o in block.outputs]
         return final
 
-    def bind(self, node: dict[str, Any], block: _Block, npath: PathKey, frame: _Frame, implicit: str | None,
+    def bind(self, node: dict[str, Any], block: Block, npath: PathKey, frame: _Frame, implicit: str | None,
              why_none: str) -> list[str] | None:
         """The references passed to the block's inputs, in the block's order."""
         notes = frame.notes
@@ -715,7 +340,7 @@ class _Expander:
             if isinstance(raw, list):
                 if len(raw) != len(names) or not all(isinstance(r, str) for r in raw):
                     self.error("GS126", f"block `{block.name}` takes {len(names)} input(s) ({', '.join(names)}); "
-                               f"got {_fmt(raw)}", npath + ("inputs",), notes=notes)
+                               f"got {fmt(raw)}", npath + ("inputs",), notes=notes)
                     return None
                 return [self.ref(r, frame, npath + ("inputs", i)) for i, r in enumerate(raw)]
             if isinstance(raw, dict):
@@ -727,7 +352,7 @@ class _Expander:
                                    hint=did_you_mean(str(k), names) or f"its inputs: {', '.join(names)}")
                         ok = False
                     elif not isinstance(v, str):
-                        self.error("GS102", f"input `{k}` of a block takes one reference; got {_fmt(v)}",
+                        self.error("GS102", f"input `{k}` of a block takes one reference; got {fmt(v)}",
                                    npath + ("inputs", k), notes=notes)
                         ok = False
                 missing = [x for x in names if x not in raw]
@@ -738,9 +363,9 @@ class _Expander:
                 if not ok:
                     return None
                 return [self.ref(raw[x], frame, npath + ("inputs", x)) for x in names]
-        except _Failed:
+        except Failed:
             return None
-        self.error("GS102", f"`inputs` of a block instance must be a name, a list or a mapping; got {_fmt(raw)}",
+        self.error("GS102", f"`inputs` of a block instance must be a name, a list or a mapping; got {fmt(raw)}",
                    npath + ("inputs",), notes=notes)
         return None
 
@@ -750,7 +375,7 @@ class _Expander:
         data = src.data
         if not isinstance(data, dict) or not _uses_expansion(data):
             return src
-        self.read_blocks(data)
+        self.blocks, self.broken_blocks = read_blocks(self, data)
         raw_vars = data.get("vars")
         if isinstance(raw_vars, dict):
             for k, v in raw_vars.items():
@@ -761,7 +386,7 @@ class _Expander:
             for name in list(self.globals.lazy):
                 try:
                     self.globals.lookup(name, ("vars", name), ())
-                except _Failed:
+                except Failed:
                     pass
             self.value_notes = {}
             for key, value in data.items():
@@ -775,7 +400,7 @@ class _Expander:
                 # number (`1: {block: b}`) is reported here, before the schema sees it.
                 bad_names = [k for k in nodes if not isinstance(k, str)]
                 for k in bad_names:
-                    self.error("GS102", f"node names must be strings; got {_fmt(k)}", ("nodes", k), key=True,
+                    self.error("GS102", f"node names must be strings; got {fmt(k)}", ("nodes", k), key=True,
                                hint=f'quote it: `"{k}"`')
                 if bad_names:
                     return self._source(out, top_notes)
@@ -784,7 +409,7 @@ class _Expander:
                 top_inputs = [str(k) for k in ins] if isinstance(ins, dict) else None
                 self.body(nodes, _Frame(prefix="", src_prefix=("nodes",), strict=False), top_inputs)
                 out["nodes"] = self.out
-        except _Abort:
+        except Abort:
             return src
         return self._source(out, top_notes)
 
@@ -859,4 +484,4 @@ def expand(src: Source) -> tuple[Source, list[Diagnostic]]:
     return result, ex.diags
 
 
-__all__ = ["expand", "MAX_REPEAT", "MAX_NODES", "MAX_DEPTH"]
+__all__ = ["expand", "MAX_REPEAT", "MAX_NODES"]

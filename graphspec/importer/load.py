@@ -1,0 +1,80 @@
+"""The model a `graphspec import` SOURCE names: `keras.applications.NAME`, a `.keras` file, or
+`module:function`; and importing it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from graphspec.spec import catalog
+from graphspec.errors import SpecError, UsageError
+from graphspec.importer.match import load_plugin_classes
+from graphspec.importer.values import diag
+from graphspec.importer.walk import Imported, import_model
+
+
+def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None) -> Any:
+    """The model named by SOURCE: `keras.applications.NAME`, a `.keras` file or `module:function`."""
+    from graphspec.build.backend import keras
+
+    load_plugin_classes(list(plugins or []))  # registers the plugins' layers for loading
+    args = dict(args or {})
+    if source.startswith(("keras.applications.", "applications.")):
+        app = source.rsplit(".", 1)[1]
+        if app not in catalog.APPLICATIONS or not hasattr(keras.applications, app):
+            hint = catalog.did_you_mean(app, list(catalog.APPLICATIONS))
+            raise UsageError(f"unknown application {app!r}" + (f" ({hint})" if hint else ""))
+        args.setdefault("weights", None)
+        try:
+            return getattr(keras.applications, app)(**args)
+        except Exception as exc:
+            raise UsageError(f"keras.applications.{app}({_kwargs_text(args)}) failed: {exc}") from None
+    if source.endswith((".keras", ".h5")):
+        if args:
+            raise UsageError("--arg applies to keras.applications and module:function sources only")
+        path = Path(source)
+        if not path.is_file():
+            raise UsageError(f"{source}: no such file")
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as exc:
+            text = str(exc)
+            if "Lambda" in text or "lambda" in text:
+                raise SpecError([diag("GS701", "the model contains a Lambda layer (Python code), which a spec "
+                                      "cannot express", source,
+                                      "rewrite it with layers or keras.ops calls, or as a custom layer in a "
+                                      "plugin (--plugin)")]) from None
+            first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+            raise SpecError([diag("GS700", f"cannot load the model: {first}", source,
+                                  "custom layers need the plugin that defines them (--plugin)")]) from None
+    if ":" in source:
+        module_name, _, fn_name = source.rpartition(":")
+        module = _load_module(module_name)
+        fn = getattr(module, fn_name, None)
+        if not callable(fn):
+            raise UsageError(f"{module_name} has no function {fn_name!r}")
+        try:
+            return fn(**args)
+        except Exception as exc:
+            raise UsageError(f"{source}({_kwargs_text(args)}) failed: {type(exc).__name__}: {exc}") from None
+    raise UsageError(f"cannot tell what {source!r} is: give a .keras file, keras.applications.NAME or "
+                     "module:function")
+
+
+def _kwargs_text(args: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in args.items())
+
+
+def _load_module(name: str) -> Any:
+    """A module named on the command line (a .py file or a module name)."""
+    from graphspec.build import plugins as plugin_loader
+
+    return plugin_loader.load(name)
+
+
+def import_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None,
+                  name: str | None = None, verify: bool = True) -> Imported:
+    """Load SOURCE and import it; see :func:`load_source` and :func:`import_model`."""
+    model = load_source(source, plugins=plugins, args=args)
+    return import_model(model, source=source, plugins=plugins, name=name, verify=verify)

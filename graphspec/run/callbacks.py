@@ -1,0 +1,278 @@
+"""Callbacks of a training run: the per-epoch bookkeeping callback, progress display, TensorBoard,
+stopping on SIGINT/SIGTERM, the non-finite loss guard and the learning-rate schedule.
+
+The bookkeeping callback (:class:`RunCallback`) calls back into the training session
+(:class:`graphspec.run.trainer.Trainer`, seen here through the :class:`Session` protocol) to save
+each completed epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from graphspec.spec import schema_run
+from graphspec.build.backend import keras
+
+
+def _finite(logs: dict[str, Any]) -> bool:
+    for key, value in logs.items():
+        if key.endswith("loss"):
+            try:
+                if not math.isfinite(float(value)):
+                    return False
+            except (TypeError, ValueError):
+                return False
+    return True
+
+
+class Stop:
+    """Why training should stop early: a signal, set from the signal handler."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.event = threading.Event()
+
+    def request(self, signum: int) -> None:
+        self.signum = signum
+        self.event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: Stop, say: Any) -> Iterator[None]:
+    """SIGINT/SIGTERM: the first one asks training to stop after a consistent checkpoint; a second
+    SIGINT interrupts at once (files stay consistent: every write is atomic)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.request(signum)
+        say(f"{signal.Signals(signum).name}: stopping; the last completed epoch is kept "
+            "(press Ctrl-C again to quit at once)")
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in old:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A rich progress bar per epoch on a terminal; one line per epoch elsewhere."""
+
+    async_safe = True
+
+    def __init__(self, console: Any, epochs: int, steps: int, live: bool) -> None:
+        super().__init__()
+        self.console = console
+        self.epochs = epochs
+        self.steps = steps
+        self.live = live
+        self.progress: Any = None
+        self.task: Any = None
+        self.last = 0.0
+        self.in_eval = False
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        if self.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"),
+                console=self.console, refresh_per_second=8,
+            )
+            self.progress.start()
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.epoch_started = time.monotonic()
+        if self.progress is not None:
+            self.task = self.progress.add_task("", total=self.steps, epoch=f"{epoch + 1}/{self.epochs}",
+                                               metrics="")
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.15 and batch + 1 < self.steps:
+            return
+        self.last = now
+        text = ""
+        if logs and "loss" in logs:
+            try:
+                text = f"loss {float(logs['loss']):.4f}"
+            except (TypeError, ValueError):
+                pass
+        self.progress.update(self.task, completed=batch + 1, metrics=text)
+
+    def epoch_done(self, epoch: int, logs: dict[str, Any], note: str = "") -> None:
+        text = _metrics_text(logs) + note
+        seconds = time.monotonic() - getattr(self, "epoch_started", time.monotonic())
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=self.steps, metrics=text)
+        else:
+            self.console.print(f"epoch {epoch + 1}/{self.epochs}: {text} ({seconds:.1f} s)", highlight=False,
+                               markup=False, soft_wrap=True)
+
+    def on_train_end(self, logs: Any = None) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _metrics_text(logs: dict[str, Any]) -> str:
+    parts = []
+    for k, v in logs.items():
+        if k in {"epoch", "time", "learning_rate"}:
+            continue
+        try:
+            parts.append(f"{k} {float(v):.4f}")
+        except (TypeError, ValueError):
+            continue
+    return " - ".join(parts)
+
+
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """TensorBoard with per-epoch summaries only: nothing runs per batch, so batches stay asynchronous."""
+
+    async_safe = True
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        pass
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        pass
+
+
+class Session(Protocol):
+    """What :class:`RunCallback` needs of the training session (:class:`graphspec.run.trainer.Trainer`)."""
+
+    train_spec: schema_run.TrainSpec
+    epochs: int
+    steps: int
+    initial_lr: float
+    stop: Stop
+    fitting: bool
+    history: list[dict[str, Any]]
+    failed_epoch: int | None
+    failed_logs: dict[str, Any]
+    progress: EpochProgress
+
+    def restore_callback_state(self) -> None: ...
+
+    def save_epoch(self, epochs_done: int, row: dict[str, Any]) -> bool: ...
+
+
+class RunCallback(keras.callbacks.Callback):
+    """Checkpoints, metrics files, the best model, resume state, NaN guard, signal stop, LR schedule."""
+
+    async_safe = True
+
+    def __init__(self, trainer: Session) -> None:
+        super().__init__()
+        self.t = trainer
+        self.last_step = -1
+        self.last_check = 0.0
+        self.epoch_lr: float | None = None
+        self.epoch_started = 0.0
+
+    # -- state of Keras's own callbacks, for resume
+    def on_train_begin(self, logs: Any = None) -> None:
+        self.t.restore_callback_state()
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.last_step = -1
+        self.epoch_started = time.monotonic()
+        sched = self.t.train_spec.lr_schedule
+        if sched is not None:
+            self.model.optimizer.learning_rate = _scheduled_lr(sched, self.t.initial_lr, epoch, self.t.epochs)
+        self.epoch_lr = current_lr(self.model)
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self.last_step = batch
+        if self.t.stop.requested:
+            self.model.stop_training = True
+            return
+        now = time.monotonic()
+        if logs and now - self.last_check > 0.25:
+            self.last_check = now
+            if not _finite({"loss": logs.get("loss", 0.0)}):
+                self.t.failed_epoch = len(self.t.history)
+                self.model.stop_training = True
+
+    def on_test_begin(self, logs: Any = None) -> None:
+        self.validation_cut = False
+
+    def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+        if self.t.stop.requested and self.t.fitting:
+            self.validation_cut = True
+            self.model.stop_evaluating = True
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        logs = dict(logs or {})
+        if not _finite(logs) or self.t.failed_epoch is not None:
+            self.t.failed_epoch = epoch
+            self.t.failed_logs = logs
+            self.model.stop_training = True
+            self.t.progress.epoch_done(epoch, logs, "  [non-finite loss: stopped]")
+            return
+        complete = self.last_step + 1 >= self.t.steps and not getattr(self, "validation_cut", False)
+        if not complete:
+            # Interrupted inside the epoch (training or validation): it is discarded, and
+            # --resume runs it again from the last checkpoint.
+            self.model.stop_training = True
+            self.t.progress.epoch_done(epoch, logs, "  [interrupted: epoch discarded]")
+            return
+        row: dict[str, Any] = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if _is_number(v)}}
+        row["learning_rate"] = self.epoch_lr if self.epoch_lr is not None else current_lr(self.model)
+        row["time"] = round(time.monotonic() - self.epoch_started, 3)
+        improved = self.t.save_epoch(epoch + 1, row)
+        self.t.progress.epoch_done(epoch, logs, "  *" if improved else "")
+        if self.t.stop.requested:
+            self.model.stop_training = True
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def current_lr(model: Any) -> float | None:
+    """The optimizer's current learning rate (None if it has no constant one)."""
+    try:
+        return float(np.asarray(model.optimizer.learning_rate))
+    except Exception:
+        return None
+
+
+def _scheduled_lr(sched: Any, initial: float, epoch: int, epochs: int) -> float:
+    if isinstance(sched, schema_run.StepDecay):
+        return initial * sched.factor ** (epoch // sched.every)
+    if isinstance(sched, schema_run.ExponentialDecay):
+        return initial * sched.rate ** epoch
+    assert isinstance(sched, schema_run.CosineDecay)
+    if epoch < sched.warmup_epochs:
+        return initial * (epoch + 1) / (sched.warmup_epochs + 1)
+    span = max(1, epochs - 1 - sched.warmup_epochs)
+    progress = min(1.0, (epoch - sched.warmup_epochs) / span)
+    return sched.min_lr + 0.5 * (initial - sched.min_lr) * (1 + math.cos(math.pi * progress))

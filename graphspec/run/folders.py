@@ -1,0 +1,160 @@
+"""Run folders: their layout, finding them, reading their state, and the files that describe a run.
+
+A run folder (default `runs/<spec name>/<timestamp>/`) holds:
+
+* `spec.yaml` - the spec as trained: `--set` overrides applied, seed and epochs filled in,
+  file paths made absolute;
+* `environment.json` - versions of Python, TensorFlow, Keras, ..., the command line, the devices;
+* `metrics.csv`, `history.json` - one row per completed epoch;
+* `tensorboard/` - TensorBoard logs;
+* `last.keras` - the model after the last completed epoch (epoch 0: the initial weights), with its
+  optimizer state; `best.keras` - the best epoch by the checkpoint's monitored metric;
+* `checkpoints/epoch-NNNN.keras` - the checkpoint `state.json` points to (same file as `last.keras`);
+* `state.json` - epochs completed, status, the best value so far, callback and RNG state: what
+  `--resume` continues from;
+* `results.json` - test-set metrics, once the run has finished.
+
+Every file is written to a temporary file in the same folder and renamed into place
+(:mod:`graphspec.run.artifacts`); the checkpoint is written before the state that names it, so a
+process killed at any moment leaves a run that loads and resumes (:mod:`graphspec.run.trainer`).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from graphspec.run import data as data_mod
+from graphspec.spec import source as source_mod
+from graphspec.errors import SpecError, UsageError
+
+STATE = "state.json"
+SPEC = "spec.yaml"
+HISTORY = "history.json"
+METRICS = "metrics.csv"
+ENVIRONMENT = "environment.json"
+RESULTS = "results.json"
+BEST = "best.keras"
+LAST = "last.keras"
+CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"
+
+
+# -- locating specs and runs -----------------------------------------------------------------------------
+def is_run_dir(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / SPEC).is_file() and (p / STATE).is_file()
+
+
+def spec_name(spec: str | Path) -> str:
+    """The `name:` of a spec file (cheaply, without validating it)."""
+    try:
+        src = source_mod.load(str(spec))
+    except source_mod.SourceError as exc:
+        raise SpecError([exc.diagnostic]) from None
+    name = src.data.get("name") if isinstance(src.data, dict) else None
+    if not isinstance(name, str):
+        raise UsageError(f"{spec}: the spec has no `name`")
+    return name
+
+
+def latest_run(runs_root: str | Path, name: str) -> Path | None:
+    folder = Path(runs_root) / name
+    if not folder.is_dir():
+        return None
+    runs = sorted(p for p in folder.iterdir() if is_run_dir(p))
+    return runs[-1] if runs else None
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    try:
+        value = json.loads((run_dir / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{run_dir}: not a readable run folder ({exc})") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{run_dir}: {STATE} is not a run state")
+    return value
+
+
+def resume_target(spec: str | Path, run_dir: str | Path | None, runs_root: str | Path = "runs") -> Path:
+    """The run folder `--resume` continues: --run-dir, SPEC itself if it is a run, else the latest run."""
+    if run_dir is not None:
+        folder = Path(run_dir)
+    elif is_run_dir(spec):
+        folder = Path(spec)
+    else:
+        found = latest_run(runs_root, spec_name(spec))
+        if found is None:
+            raise UsageError(f"--resume: no run of {spec} under {Path(runs_root) / spec_name(spec)}; "
+                             "start one without --resume, or name it with --run-dir")
+        folder = found
+    if not is_run_dir(folder):
+        raise UsageError(f"--resume: {folder} is not a run folder (no {SPEC} and {STATE})")
+    return folder
+
+
+# -- the spec as trained, and the machine -----------------------------------------------------------------
+def resolved_spec_text(spec_file: str | Path, sets: list[str], extra: dict[str, Any]) -> str:
+    """The spec's data with `--set` applied and `extra` (dotted path -> value) filled in, as YAML."""
+    import yaml
+
+    from graphspec.spec import overrides
+
+    src = source_mod.load(str(spec_file))
+    if sets:
+        src = overrides.apply(src, sets)
+    value = copy.deepcopy(src.data)
+    for dotted, v in extra.items():
+        cur = value
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            if not isinstance(cur.get(part), dict):
+                cur[part] = {}
+            cur = cur[part]
+        cur[parts[-1]] = v
+    source = value.get("data", {}).get("source") if isinstance(value.get("data"), dict) else None
+    if isinstance(source, dict) and source.get("kind") in {"npz", "csv"}:
+        base = Path(spec_file).resolve().parent
+        for split in data_mod.SPLITS:
+            if isinstance(source.get(split), str) and not Path(source[split]).is_absolute():
+                source[split] = str(base / source[split])
+    header = (f"# The spec as trained by graphspec: {Path(spec_file)}"
+              + (" with " + " ".join(f"--set {s}" for s in sets) if sets else "") + "\n")
+    body: str = yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=120)  # no stream: a str
+    return header + body
+
+
+def environment(argv: list[str] | None = None) -> dict[str, Any]:
+    import importlib.metadata as md
+
+    from graphspec import __version__
+
+    versions = {"graphspec": __version__, "python": platform.python_version()}
+    for dist in ("tensorflow", "keras", "numpy", "scikit-learn", "pydantic", "rich", "typer", "h5py"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    import tensorflow as tf
+
+    return {
+        "versions": versions,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "devices": [d.name for d in tf.config.list_logical_devices()],
+        "argv": list(sys.argv if argv is None else argv),
+        "cwd": os.getcwd(),
+        "started": now(),
+    }
+
+
+def now() -> str:
+    """The current time (UTC) as the run files write it."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,89 @@
+"""Using a trained model: evaluate it on its spec's test set, predict for input arrays, export it.
+
+The model and its weights come from :func:`graphspec.run.models.load_for_inference`: a run folder's
+best (else last) weights, or `--weights`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphspec.run import artifacts
+from graphspec.run import data as data_mod
+from graphspec.run.models import compile_settings, load_for_inference, spec_error
+from graphspec.diagnostics import Location
+from graphspec.errors import UsageError
+
+
+def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
+             plugins: list[str] | None = None, model: str | None = None, runs_root: str | Path = "runs",
+             note: Any = None) -> dict[str, float]:
+    """Metrics of the trained model on the test set: metric name -> value."""
+    loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
+                                runs_root=runs_root, note=note)
+    spec = loaded.checked.spec
+    assert spec is not None
+    if spec.data is None:
+        raise spec_error("GS410", "the spec has no `data` section: nothing to evaluate on", loaded.checked, ())
+    if compile_settings(loaded.checked, loaded.model_name) is None:
+        raise spec_error("GS410", f"model `{loaded.model_name}` has no compile settings (loss, metrics)",
+                         loaded.checked, ())
+    seed = spec.train.seed if spec.train is not None and spec.train.seed is not None else 0
+    base = Path(loaded.checked.file).resolve().parent
+
+    def locate(path: tuple[Any, ...]) -> Location:
+        assert loaded.checked.source is not None
+        return loaded.checked.source.location(path, key=True)
+
+    data = data_mod.prepare(spec.data, loaded.io, base_dir=base, seed=seed, graph=loaded.checked.graph,
+                            locate=locate)
+    if data.test is None:
+        raise spec_error("GS410", "the data has no test set", loaded.checked, ("data",),
+                         "set `data.test_split`, or a `test` file in the source")
+    ds = data_mod.eval_dataset(data.test, loaded.io, batch_size=spec.data.batch_size)
+    result = loaded.model.evaluate(ds, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in result.items()}
+
+
+def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, weights: str | Path | None = None,
+            sets: list[str] | None = None, plugins: list[str] | None = None, model: str | None = None,
+            runs_root: str | Path = "runs", transforms: bool = True, batch_size: int | None = None,
+            note: Any = None) -> dict[str, tuple[int, ...]]:
+    """Predictions for the named input arrays of an .npz file, written to an .npz by output name."""
+    loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
+                                runs_root=runs_root, note=note)
+    try:
+        with np.load(inputs, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{inputs}: cannot read an .npz file ({exc})") from None
+    spec = loaded.checked.spec
+    assert spec is not None
+
+    def locate(path: tuple[Any, ...]) -> Location:
+        if path and path[0] == "inputs":
+            return Location(str(inputs))
+        assert loaded.checked.source is not None
+        return loaded.checked.source.location(path, key=True)
+
+    split = data_mod.inputs_from_arrays(arrays, loaded.io, spec.data, transforms=transforms, locate=locate)
+    xs = [split.inputs[p.name] for p in loaded.io.inputs]
+    x: Any = xs[0] if len(xs) == 1 else {p.keras_name: a for p, a in zip(loaded.io.inputs, xs)}
+    bs = batch_size or (spec.data.batch_size if spec.data is not None else 32)
+    preds = loaded.model.predict(x, batch_size=bs, verbose=0)
+    outs = preds if isinstance(preds, (list, tuple)) else [preds]
+    if isinstance(preds, dict):
+        outs = [preds[p.keras_name] for p in loaded.io.outputs]
+    named = {p.name: np.asarray(o) for p, o in zip(loaded.io.outputs, outs)}
+    artifacts.save_npz(output, named)
+    return {k: tuple(v.shape) for k, v in named.items()}
+
+
+def export(spec_or_run: str | Path, output: str | Path, *, fmt: str | None = None, weights: str | Path | None = None,
+           **kwargs: Any) -> str:
+    """A trained model (run or --weights) exported as .keras, SavedModel or TFLite."""
+    loaded = load_for_inference(spec_or_run, weights=weights, **kwargs)
+    return artifacts.export_model(loaded.model, output, fmt)
