@@ -222,7 +222,9 @@ class _Analyzer:
             return unknown
         if node.inputs and ins is None:  # called on a tensor of unknown shape: only the weights are known
             return NodeInfo(node.name, app, None, result.params, result.trainable_params, node.name)
-        if not self.budget(node, result.output):
+        # Every activation inside counts against the budget, the largest first.
+        largest = max(result.layers.items(), key=lambda item: math.prod(d or 1 for d in item[1][0]))
+        if not self.budget(node, largest[1][0], f" (its layer `{largest[0]}`)") or not self.budget(node, result.output):
             return unknown
         return NodeInfo(node.name, app, (result.output,), result.params, result.trainable_params, node.name,
                         result.macs, dict(result.layers))
@@ -263,11 +265,11 @@ class _Analyzer:
         macs = info.macs if ins is not None else None
         return NodeInfo(node.name, "Functional", known, info.params, info.trainable, node.name, macs)
 
-    def budget(self, node: Node, shape: Shape) -> bool:
+    def budget(self, node: Node, shape: Shape, where: str = "") -> bool:
         elements = math.prod(d for d in shape if d is not None) if shape else 1
         if elements > MAX_ELEMENTS:
             self.diag("GS500", Severity.ERROR,
-                      f"`{node.name}` produces {elements:,} values per sample (shape {_fmt(shape)}); "
+                      f"`{node.name}`{where} produces {elements:,} values per sample (shape {_fmt(shape)}); "
                       f"the limit is {MAX_ELEMENTS:,}", node.path)
             return False
         return True
