@@ -181,3 +181,23 @@ def test_lint_json_has_macs() -> None:
                                       str(SPECS / "ticket_router.yaml")])
     doc = json.loads(result.output)
     assert [m["macs"] for f in doc["files"] for m in f["models"]] == [3_857_973_248, None]
+
+
+@pytest.mark.keras
+def test_summary_json_has_macs_per_layer(tmp_path: Path) -> None:
+    spec = tmp_path / "t.yaml"
+    app_args = "application: MobileNetV3Small, weights: null, minimalistic: true, input_shape: [32, 32, 3]"
+    # A model over a stand-alone application is made of the application's layers.
+    spec.write_text(f"graphspec: 1\nname: t\nnodes:\n  a: {{{app_args}}}\nmodels:\n  m: {{inputs: a, outputs: a}}\n")
+    doc = json.loads(CliRunner().invoke(app, ["summary", "--format", "json", str(spec)]).output)
+    (model,) = doc["models"]
+    rows = {row["name"]: row["macs"] for row in model["layers"]}
+    assert None not in rows.values() and model["macs"] == sum(rows.values()) > 0
+    assert rows["conv"] == 16 * 16 * 16 * 3 * 3 * 3  # 3x3 convolution, stride 2, 16 filters
+    # Called on an input, the application is one layer of the model.
+    spec.write_text(f"graphspec: 1\nname: t\ninputs:\n  x: [32, 32, 3]\nnodes:\n  a: {{{app_args}}}\n"
+                    "  d: {type: Dense, units: 2}\n")
+    doc = json.loads(CliRunner().invoke(app, ["summary", "--format", "json", str(spec)]).output)
+    (model,) = doc["models"]
+    rows = {row["name"]: row["macs"] for row in model["layers"]}
+    assert rows["x"] == 0 and rows["d"] == 1000 * 2 and rows["a"] == model["macs"] - 2000

@@ -45,6 +45,7 @@ class NodeInfo:
     owner: str  # the node whose layer (weights) this node uses
     macs: int | None = None  # multiply-accumulates of this call, per sample
     layers: dict[str, tuple[Shape, ...]] | None = None  # an application's layers: name -> outputs
+    layer_macs: dict[str, int | None] | None = None  # and their multiply-accumulates
 
 
 @dataclasses.dataclass
@@ -227,7 +228,7 @@ class _Analyzer:
         if not self.budget(node, largest[1][0], f" (its layer `{largest[0]}`)") or not self.budget(node, result.output):
             return unknown
         return NodeInfo(node.name, app, (result.output,), result.params, result.trainable_params, node.name,
-                        result.macs, dict(result.layers))
+                        result.macs, dict(result.layers), dict(result.layer_macs))
 
     def op(self, node: Node, op: str, ins: list[Shape] | None) -> NodeInfo:
         # keras.ops calls have no weights and count no multiply-accumulates (docs/lint.md).
@@ -283,9 +284,13 @@ class _Analyzer:
             if info is None:
                 continue
             macs = _add(macs, info.macs)
-            layer = self.layer_name(self.graph.nodes[name], info)
+            node = self.graph.nodes[name]
+            layer = self.layer_name(node, info)
             if layer is not None:
                 layer_macs[layer] = _add(layer_macs.get(layer, 0), info.macs)
+            if node.kind == "application" and not node.inputs and info.layer_macs:
+                # A model over a stand-alone application is built from the application's own layers.
+                layer_macs.update(info.layer_macs)
         outputs: dict[str, Shape | None] = {}
         for ref in model.outputs:
             info = self.nodes.get(ref.node)

@@ -39,6 +39,7 @@ class AppShapes:
     trainable_params: int
     macs: int | None
     layers: dict[str, tuple[Shape, ...]]  # model.layers by name: their output shapes
+    layer_macs: dict[str, int | None]  # and their multiply-accumulates
 
 
 def supported_applications() -> frozenset[str]:
@@ -71,4 +72,4 @@ def infer_application(name: str, args: Mapping[str, Any], call_input: Shape | No
         net = net.replay(merged)
     params, trainable, macs = net.totals()
     layers: dict[str, tuple[Shape, ...]] = {layer: (net.shapes[tid],) for layer, tid in net.listed.items()}
-    return AppShapes(net.shapes[out.id], params, trainable, macs, layers)
+    return AppShapes(net.shapes[out.id], params, trainable, macs, layers, net.layer_macs())

@@ -38,6 +38,7 @@ class Call:
     inputs: list[int]
     output: int
     result: LayerShapes
+    layer: str | None  # the layer of model.layers it runs in (a Sequential for its layers); None: an op
 
 
 def to_snake_case(name: str) -> str:
@@ -74,33 +75,33 @@ class Net:
         self.listed[self._name("InputLayer", None)] = t.id
         return t
 
-    def _call(self, kind: str, xs: Sequence[T], args: dict[str, Any], name: str | None) -> T:
+    def _call(self, kind: str, xs: Sequence[T], args: dict[str, Any], name: str | None, layer: str | None) -> T:
         try:
             result = infer(kind, args, [self.shapes[x.id] for x in xs])
         except ShapeError as exc:
             raise ShapeError(f"{self.app}: {kind.removeprefix('ops.')} `{name or kind}`: {exc.message}",
                              exc.hint) from None
         out = self._tensor(result.outputs[0])
-        self.calls.append(Call(kind, args, [x.id for x in xs], out.id, result))
+        self.calls.append(Call(kind, args, [x.id for x in xs], out.id, result, layer))
         return out
 
     def layer(self, kind: str, x: T | Sequence[T], name: str | None = None, **args: Any) -> T:
         """``keras.layers.<kind>(**args, name=name)(x)``; a list ``x`` for the merging layers."""
         xs = [x] if isinstance(x, T) else list(x)
         name = self._name(kind, name)
-        out = self._call(kind, xs, args, name)
+        out = self._call(kind, xs, args, name, name)
         self.listed[name] = out.id
         return out
 
     def op(self, op: str, *xs: T, **args: Any) -> T:
         """A keras.ops call (``x + y``): not a layer, but Keras names it like one."""
         self._name(op[:1].upper() + op[1:], None)
-        return self._call(f"ops.{op}", list(xs), args, None)
+        return self._call(f"ops.{op}", list(xs), args, None, None)
 
     def sequential(self, name: str, layers: Sequence[tuple[str, dict[str, Any]]], x: T) -> T:
         """A ``keras.Sequential`` of layers, listed as one layer of the model."""
         for kind, args in layers:
-            x = self._call(kind, [x], args, args.get("name"))
+            x = self._call(kind, [x], args, args.get("name"), name)
         self.listed[name] = x.id
         return x
 
@@ -112,6 +113,15 @@ class Net:
         counts = [c.result.macs for c in self.calls]
         macs = None if any(m is None for m in counts) else sum(m for m in counts if m is not None)
         return params, trainable, macs
+
+    def layer_macs(self) -> dict[str, int | None]:
+        """Multiply-accumulates by layer of model.layers (its input and ops count 0)."""
+        out: dict[str, int | None] = dict.fromkeys(self.listed, 0)
+        for c in self.calls:
+            if c.layer is not None:
+                before = out.get(c.layer, 0)
+                out[c.layer] = None if before is None or c.result.macs is None else before + c.result.macs
+        return out
 
     def replay(self, shape: Shape) -> Net:
         """The same layers called on a tensor of another (compatible) shape."""
