@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphspec.analysis.shapes._registry import Ctx, Dim, FullShape, Result, is_int, rule
+from graphspec.analysis.shapes._registry import Ctx, Dim, FullShape, Result, RuleFn, is_int, rule
 
 _MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
 _LOOKUP_ARGS = ("max_tokens", "num_oov_indices", "mask_token", "oov_token", "vocabulary", "idf_weights", "invert",
@@ -74,7 +74,7 @@ def _lookup_shape(s: FullShape, mode: str, depth: Dim) -> FullShape:
     return (*s[:-1], depth)
 
 
-def _lookup(default_oov: Any) -> Any:
+def _lookup(default_oov: Any) -> RuleFn:
     def fn(ctx: Ctx, x: list[FullShape]) -> Result:
         mode = _mode(ctx)
         num_oov = ctx.get("num_oov_indices", 1)

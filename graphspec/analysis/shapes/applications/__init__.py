@@ -59,7 +59,7 @@ def infer_application(name: str, args: Mapping[str, Any], call_input: Shape | No
     net = Net(name)
     try:
         out = family.build(net, a)
-    except (TypeError, ValueError, IndexError, KeyError, AttributeError, ZeroDivisionError) as exc:
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, ArithmeticError) as exc:
         # Arguments of an unexpected type: never crash the linter.
         raise NoRule(name, f"could not evaluate it for these arguments: {type(exc).__name__}: {exc}") from exc
     own = net.shapes[0]
