@@ -33,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from graphspec.run import data as data_mod, models, trainer as train_mod  # noqa: E402
+
+from graphspec.run import pipeline  # noqa: E402
 from graphspec.build.backend import keras  # noqa: E402
 
 
@@ -64,8 +66,8 @@ def main() -> int:
     io_ = models.model_io(checked, name, model)
     ready = data_mod.prepare(checked.spec.data, io_, base_dir=Path(args.spec).parent, seed=0,  # type: ignore[union-attr]
                              graph=checked.graph)
-    x, y = data_mod.model_arrays(ready.train, io_)
-    val = data_mod.model_arrays(ready.validation, io_)  # type: ignore[arg-type]
+    x, y = pipeline.model_arrays(ready.train, io_)
+    val = pipeline.model_arrays(ready.validation, io_)  # type: ignore[arg-type]
     n = len(ready.train)
 
     def hand(verbose: object) -> float:

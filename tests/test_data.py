@@ -13,6 +13,7 @@ import pytest
 
 from graphspec import compiler
 from graphspec.run import data as data_mod
+from graphspec.run import pipeline
 from graphspec.spec import schema_run
 from graphspec.spec.schema_run import DataSpec
 
@@ -264,7 +265,7 @@ def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
     m = io({"x": (1,)}, {"y": (1,)})
 
     def batches(first: int, epochs: int) -> list[list[int]]:
-        ds, steps = data_mod.train_dataset(split, m, batch_size=4, seed=3, first_epoch=first, epochs=epochs)
+        ds, steps = pipeline.train_dataset(split, m, batch_size=4, seed=3, first_epoch=first, epochs=epochs)
         assert steps == 3
         return [y.numpy().tolist() for _, y in ds]
 
@@ -272,7 +273,7 @@ def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
     assert len(full) == 9 and [len(b) for b in full[:3]] == [4, 4, 2]
     assert sorted(sum(full[:3], [])) == list(range(10)) and full[:3] != full[3:6]
     assert batches(1, 3) == full[3:]
-    unshuffled, _ = data_mod.train_dataset(split, m, batch_size=5, seed=3, first_epoch=0, epochs=1, shuffle=False)
+    unshuffled, _ = pipeline.train_dataset(split, m, batch_size=5, seed=3, first_epoch=0, epochs=1, shuffle=False)
     assert [y.numpy().tolist() for _, y in unshuffled] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
 
 

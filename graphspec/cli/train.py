@@ -42,6 +42,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed (overrides train.seed).")] = None,
         model: ModelOpt = None,
         plugin: PluginOpt = None,
+        force_unlock: Annotated[bool, typer.Option(
+            "--force-unlock", help="Take over the run folder's claim even if another host holds it (only when "
+            "that run is known to be gone).")] = False,
     ) -> None:
         """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
         logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues."""
@@ -50,7 +53,8 @@ def register(app: typer.Typer) -> None:
         from graphspec.run import trainer as train_mod
 
         result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
-                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=check_fn)
+                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=check_fn,
+                                 force_unlock=force_unlock)
         if result.exit_code == 0:
             Console().print(train_mod.results_table(result))
             out(result.message)

@@ -12,7 +12,8 @@ A run folder (default `runs/<spec name>/<timestamp>/`) holds:
 * `checkpoints/epoch-NNNN.keras` - the checkpoint `state.json` points to (same file as `last.keras`);
 * `state.json` - epochs completed, status, the best value so far, callback and RNG state: what
   `--resume` continues from;
-* `results.json` - test-set metrics, once the run has finished.
+* `results.json` - test-set metrics, once the run has finished;
+* `.claim` - who owns the run folder while a training runs in it (:mod:`graphspec.run.lock`).
 
 Every file is written to a temporary file in the same folder and renamed into place
 (:mod:`graphspec.run.artifacts`); the checkpoint is written before the state that names it, so a
@@ -21,6 +22,7 @@ process killed at any moment leaves a run that loads and resumes (:mod:`graphspe
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -28,9 +30,11 @@ import os
 import platform
 import sys
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphspec.run import data as data_mod
+from graphspec.run.lock import CLAIM, claim
 from graphspec.spec import source as source_mod
 from graphspec.errors import SpecError, UsageError
 
@@ -44,6 +48,50 @@ BEST = "best.keras"
 LAST = "last.keras"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
+
+
+# -- owning a run folder -----------------------------------------------------------------------------------
+def new_run_folder(runs_root: str | Path, name: str) -> tuple[Path, list[Path]]:
+    """A fresh `runs_root/name/<timestamp>[-n]/`, created here so that two processes never pick the same one.
+
+    Also returns the parent folders this call created (outermost first), for :func:`claimed` to remove
+    again if the run fails before writing anything.
+    """
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    parent = Path(runs_root) / name
+    made = [p for p in (Path(runs_root), parent) if not p.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            folder.mkdir()
+            return folder, made
+        except FileExistsError:
+            n += 1
+
+
+@contextlib.contextmanager
+def claimed(folder: Path, *, fresh: bool, force_unlock: bool = False,
+            note: Callable[[str], None] | None = None, made: list[Path] | None = None) -> Iterator[None]:
+    """Own `folder` for a training (:func:`graphspec.run.lock.claim`); a fresh run refuses a folder holding one.
+
+    A fresh run that fails before writing anything leaves no folder behind (nor its claim file).
+    """
+    created = not folder.exists() or not any(folder.iterdir())
+    with claim(folder, command="train", force_unlock=force_unlock, note=note):
+        if fresh and is_run_dir(folder):
+            raise UsageError(f"{folder} already holds a run: continue it with --resume, or choose another --run-dir")
+        try:
+            yield
+        except BaseException:
+            if fresh and created and [p.name for p in folder.iterdir()] == [CLAIM]:
+                with contextlib.suppress(OSError):
+                    (folder / CLAIM).unlink()
+                    folder.rmdir()
+                    for parent in reversed(made or []):
+                        parent.rmdir()  # only if empty
+            raise
 
 
 # -- locating specs and runs -----------------------------------------------------------------------------
@@ -151,6 +199,8 @@ def environment(argv: list[str] | None = None) -> dict[str, Any]:
         "devices": [d.name for d in tf.config.list_logical_devices()],
         "argv": list(sys.argv if argv is None else argv),
         "cwd": os.getcwd(),
+        "host": platform.node(),
+        "pid": os.getpid(),
         "started": now(),
     }
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
+from graphspec.run import pipeline
 from graphspec.run.models import compile_settings, load_for_inference, spec_error
 from graphspec.diagnostics import Location
 from graphspec.errors import UsageError
@@ -43,7 +44,7 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
     if data.test is None:
         raise spec_error("GS410", "the data has no test set", loaded.checked, ("data",),
                          "set `data.test_split`, or a `test` file in the source")
-    ds = data_mod.eval_dataset(data.test, loaded.io, batch_size=spec.data.batch_size)
+    ds = pipeline.eval_dataset(data.test, loaded.io, batch_size=spec.data.batch_size)
     result = loaded.model.evaluate(ds, verbose=0, return_dict=True)
     return {k: float(v) for k, v in result.items()}
 

@@ -22,6 +22,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,10 @@ def claim(run_dir: str | Path, *, command: str = "train", force_unlock: bool = F
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise RunInUse(f"cannot claim run folder {folder}: {exc.strerror or exc}") from None
             holder = _read(fd)
+            deadline = time.monotonic() + 2.0
+            while holder is None and time.monotonic() < deadline:  # the owner writes who it is right after locking
+                time.sleep(0.01)
+                holder = _read(fd)
             who = holder.text() if holder is not None else "another process"
             raise RunInUse(f"{folder} is in use by {who}") from None
         me = _me(command)

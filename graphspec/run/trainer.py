@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import json
 import math
 import secrets
@@ -29,16 +28,17 @@ import numpy as np
 from graphspec import compiler
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
+from graphspec.run import pipeline
 from graphspec.run.callbacks import EpochProgress, EpochTensorBoard, RunCallback, Stop, current_lr, stop_on_signals
 from graphspec.run.folders import (BEST, CHECKPOINTS, ENVIRONMENT, HISTORY, LAST, METRICS, RESULTS, SPEC, STATE,
-                                   TENSORBOARD, environment, is_run_dir, now, read_state, resolved_spec_text,
-                                   resume_target)
+                                   TENSORBOARD, environment, now, read_state, resolved_spec_text,
+                                   resume_target, new_run_folder, claimed)
 from graphspec.run.models import check, compile_settings, load_weights, model_io, pick_model, spec_error
 from graphspec.spec import plugins as plugins_mod
 from graphspec.spec import schema_run
 from graphspec.build.backend import keras
 from graphspec.diagnostics import Location
-from graphspec.errors import GraphSpecError, UsageError
+from graphspec.errors import GraphSpecError
 
 EXIT_OK, EXIT_FAILED = 0, 1
 EXIT_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -143,7 +143,7 @@ class Trainer:
         self.has_validation = self.data.validation is not None
         if self.monitor.startswith("val_") and not self.has_validation:
             self.monitor = self.monitor[4:]
-        self.steps = data_mod.steps(len(self.data.train), self.data_spec.batch_size)
+        self.steps = pipeline.steps(len(self.data.train), self.data_spec.batch_size)
         self.initial_lr = current_lr(self.model) or 0.0
 
     def seed_variables(self) -> list[Any]:
@@ -318,13 +318,13 @@ class Trainer:
         return m[4:] if m.startswith("val_") and not self.has_validation else m
 
     def fit(self, first_epoch: int) -> float:
-        ds, _ = data_mod.train_dataset(
+        ds, _ = pipeline.train_dataset(
             self.data.train, self.io, batch_size=self.data_spec.batch_size, seed=self.seed,
             first_epoch=first_epoch, epochs=self.epochs, shuffle=self.data_spec.shuffle,
             prefetch=self.data_spec.prefetch)
         val = None
         if self.data.validation is not None:
-            val = data_mod.eval_dataset(self.data.validation, self.io, batch_size=self.data_spec.batch_size,
+            val = pipeline.eval_dataset(self.data.validation, self.io, batch_size=self.data_spec.batch_size,
                                         cache=self.data_spec.cache, prefetch=self.data_spec.prefetch)
         live = self.live if self.live is not None else bool(getattr(self.console, "is_terminal", False))
         self.progress = EpochProgress(self.console, self.epochs, self.steps, live)
@@ -345,7 +345,7 @@ class Trainer:
             return None
         weights = self.run_dir / BEST if (self.run_dir / BEST).exists() else self.run_dir / LAST
         load_weights(self.model, weights, with_optimizer=True)
-        ds = data_mod.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
+        ds = pipeline.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
                                    cache=False, prefetch=self.data_spec.prefetch)
         result = self.model.evaluate(ds, verbose=0, return_dict=True)
         return {k: float(v) for k, v in result.items()}
@@ -375,6 +375,7 @@ def train(
     console: Any = None,
     live: bool | None = None,
     check_fn: Any = None,
+    force_unlock: bool = False,
 ) -> RunResult:
     """Train SPEC's model into a run folder (or resume one). Raises SpecError/UsageError for spec, data or
     usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143)."""
@@ -383,93 +384,94 @@ def train(
     console = console or Console(file=sys.stderr)
     plugins = [str(Path(p).resolve()) if p.endswith(".py") and Path(p).is_file() else p
                for p in plugins_mod.all_plugins(plugins)]
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
     folder: Path
-    if resume:
-        folder = resume_target(spec, run_dir, runs_root)
-        spec_file = folder / SPEC
-        state = read_state(folder)
-        model = model or state.get("model")
-        plugins = plugins + [p for p in state.get("plugins", []) if p not in plugins]
-        base_dir = Path(state.get("base_dir", folder))
-    else:
-        spec_file = Path(spec)
-        base_dir = spec_file.resolve().parent
-    all_sets = list(sets or [])
-    if epochs is not None:
-        all_sets.append(f"train.epochs={int(epochs)}")
-    if seed is not None:
-        all_sets.append(f"train.seed={int(seed)}")
-    checked = (check_fn or check)(spec_file, sets=all_sets, plugins=plugins)
-    assert checked.spec is not None
-    if checked.spec.data is None:
-        raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
-                         "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
-    name = pick_model(checked, model)
-    fill: dict[str, Any] = {}
-    if checked.spec.train is None or checked.spec.train.seed is None:
-        fill["train.seed"] = secrets.randbelow(2**31 - 1)
-        if checked.spec.train is None:
-            checked.spec.train = schema_run.TrainSpec(seed=fill["train.seed"])
+    with contextlib.ExitStack() as stack:
+        if resume:
+            folder = resume_target(spec, run_dir, runs_root)
+            stack.enter_context(claimed(folder, fresh=False, force_unlock=force_unlock, note=say))
+            spec_file = folder / SPEC
+            state = read_state(folder)
+            model = model or state.get("model")
+            plugins = plugins + [p for p in state.get("plugins", []) if p not in plugins]
+            base_dir = Path(state.get("base_dir", folder))
         else:
-            checked.spec.train.seed = fill["train.seed"]
-    if not resume:
-        if run_dir is not None:
-            folder = Path(run_dir)
-            if is_run_dir(folder):
-                raise UsageError(f"{folder} already holds a run: continue it with --resume, or choose another "
-                                 "--run-dir")
+            spec_file = Path(spec)
+            base_dir = spec_file.resolve().parent
+        all_sets = list(sets or [])
+        if epochs is not None:
+            all_sets.append(f"train.epochs={int(epochs)}")
+        if seed is not None:
+            all_sets.append(f"train.seed={int(seed)}")
+        checked = (check_fn or check)(spec_file, sets=all_sets, plugins=plugins)
+        assert checked.spec is not None
+        if checked.spec.data is None:
+            raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
+                             "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
+        name = pick_model(checked, model)
+        fill: dict[str, Any] = {}
+        if checked.spec.train is None or checked.spec.train.seed is None:
+            fill["train.seed"] = secrets.randbelow(2**31 - 1)
+            if checked.spec.train is None:
+                checked.spec.train = schema_run.TrainSpec(seed=fill["train.seed"])
+            else:
+                checked.spec.train.seed = fill["train.seed"]
+        if not resume:
+            # Claimed before anything is built or written: a second process is refused at once.
+            made: list[Path] = []
+            if run_dir is not None:
+                folder = Path(run_dir)
+            else:
+                folder, made = new_run_folder(runs_root, checked.spec.name)
+            stack.enter_context(claimed(folder, fresh=True, force_unlock=force_unlock, note=say, made=made))
+        trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
+                          base_dir=base_dir)
+        trainer.build()  # model and data: every spec or data problem is raised before the folder is written
+        folder.mkdir(parents=True, exist_ok=True)
+        if not resume or all_sets or fill:
+            artifacts.atomic_write_text(folder / SPEC, resolved_spec_text(spec_file, all_sets, fill))
+        if not resume:
+            artifacts.atomic_write_json(folder / ENVIRONMENT, environment())
+        first = trainer.start()
+        if resume:
+            trainer.say(f"resuming {folder} at epoch {first + 1}/{trainer.epochs}")
         else:
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            folder = Path(runs_root) / checked.spec.name / stamp
-            n = 1
-            while folder.exists():
-                n += 1
-                folder = Path(runs_root) / checked.spec.name / f"{stamp}-{n}"
-    trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
-                      base_dir=base_dir)
-    trainer.build()  # model and data: every spec or data problem is raised before the folder is written
-    folder.mkdir(parents=True, exist_ok=True)
-    if not resume or all_sets or fill:
-        artifacts.atomic_write_text(folder / SPEC, resolved_spec_text(spec_file, all_sets, fill))
-    if not resume:
-        artifacts.atomic_write_json(folder / ENVIRONMENT, environment())
-    first = trainer.start()
-    if resume:
-        trainer.say(f"resuming {folder} at epoch {first + 1}/{trainer.epochs}")
-    else:
-        trainer.say(f"training `{name}` of {spec_file} -> {folder}")
-    fit_seconds = 0.0
-    if first < trainer.epochs and trainer.previous_status != "early_stopped":
-        fit_seconds = trainer.fit(first)
-    done = int(trainer.state.get("epochs_completed", 0))
-    best = trainer.state.get("best")
-    if trainer.failed_epoch is not None:
-        bad = {k: v for k, v in trainer.failed_logs.items() if k.endswith("loss")}
-        message = (f"training stopped: the loss became non-finite in epoch {trainer.failed_epoch + 1} "
-                   f"({', '.join(f'{k}={v}' for k, v in bad.items()) or 'loss=nan'}); the model after epoch "
-                   f"{done} is kept in {folder / LAST}. Try a smaller learning rate.")
-        trainer.write_state(status="failed", message=message)
-        return RunResult(folder, "failed", done, trainer.epochs, trainer.history, None, message, EXIT_FAILED,
-                         fit_seconds, len(trainer.data.train), best)
-    if trainer.stop.requested and done < trainer.epochs:
-        signum = trainer.stop.signum or signal.SIGINT
-        message = (f"interrupted by {signal.Signals(signum).name} after epoch {done}/{trainer.epochs}; continue "
-                   f"with: graphspec train {spec} --resume --run-dir {folder}")
-        trainer.write_state(status="interrupted", message=message)
-        return RunResult(folder, "interrupted", done, trainer.epochs, trainer.history, None, message,
-                         EXIT_SIGNAL.get(signum, 130), fit_seconds, len(trainer.data.train), best)
-    es = trainer.callbacks_by_name.get("early_stopping")
-    stopped_early = done < trainer.epochs or (es is not None and es.stopped_epoch > 0) or (
-        trainer.previous_status == "early_stopped")
-    status = "early_stopped" if stopped_early else "completed"
-    test = trainer.evaluate_test()
-    results = {"status": status, "epochs_completed": done, "best": best,
-               "weights": BEST if (folder / BEST).exists() else LAST, "test": test, "finished": now()}
-    artifacts.atomic_write_json(folder / RESULTS, results)
-    message = f"{'stopped early' if stopped_early else 'finished'} after {done} epochs; run folder: {folder}"
-    trainer.write_state(status=status, message=message)
-    return RunResult(folder, status, done, trainer.epochs, trainer.history, test, message, EXIT_OK, fit_seconds,
-                     len(trainer.data.train), best)
+            trainer.say(f"training `{name}` of {spec_file} -> {folder}")
+        fit_seconds = 0.0
+        if first < trainer.epochs and trainer.previous_status != "early_stopped":
+            fit_seconds = trainer.fit(first)
+        done = int(trainer.state.get("epochs_completed", 0))
+        best = trainer.state.get("best")
+        if trainer.failed_epoch is not None:
+            bad = {k: v for k, v in trainer.failed_logs.items() if k.endswith("loss")}
+            message = (f"training stopped: the loss became non-finite in epoch {trainer.failed_epoch + 1} "
+                       f"({', '.join(f'{k}={v}' for k, v in bad.items()) or 'loss=nan'}); the model after epoch "
+                       f"{done} is kept in {folder / LAST}. Try a smaller learning rate.")
+            trainer.write_state(status="failed", message=message)
+            return RunResult(folder, "failed", done, trainer.epochs, trainer.history, None, message, EXIT_FAILED,
+                             fit_seconds, len(trainer.data.train), best)
+        if trainer.stop.requested and done < trainer.epochs:
+            signum = trainer.stop.signum or signal.SIGINT
+            message = (f"interrupted by {signal.Signals(signum).name} after epoch {done}/{trainer.epochs}; continue "
+                       f"with: graphspec train {spec} --resume --run-dir {folder}")
+            trainer.write_state(status="interrupted", message=message)
+            return RunResult(folder, "interrupted", done, trainer.epochs, trainer.history, None, message,
+                             EXIT_SIGNAL.get(signum, 130), fit_seconds, len(trainer.data.train), best)
+        es = trainer.callbacks_by_name.get("early_stopping")
+        stopped_early = done < trainer.epochs or (es is not None and es.stopped_epoch > 0) or (
+            trainer.previous_status == "early_stopped")
+        status = "early_stopped" if stopped_early else "completed"
+        test = trainer.evaluate_test()
+        results = {"status": status, "epochs_completed": done, "best": best,
+                   "weights": BEST if (folder / BEST).exists() else LAST, "test": test, "finished": now()}
+        artifacts.atomic_write_json(folder / RESULTS, results)
+        message = f"{'stopped early' if stopped_early else 'finished'} after {done} epochs; run folder: {folder}"
+        trainer.write_state(status=status, message=message)
+        return RunResult(folder, status, done, trainer.epochs, trainer.history, test, message, EXIT_OK, fit_seconds,
+                         len(trainer.data.train), best)
 
 
 # -- presentation --------------------------------------------------------------------------------------------
