@@ -76,6 +76,11 @@ def test_ticket_router_with_fixed_lengths() -> None:
     assert checked.analysis.models["ticket_router"].macs == lstm + 172 * 1 + 172 * 4
 
 
+def test_resnet50_states_its_macs_for_any_number_of_classes() -> None:
+    checked = graphspec.check(SPECS / "resnet50.yaml", sets=["vars.classes=10"])
+    assert checked.ok and checked.analysis.models["resnet50"].macs == 3_857_973_248 - 2048 * (1000 - 10)
+
+
 def test_examples_in_the_issue() -> None:
     assert HAND["mnist_mlp.yaml"]["mnist_model"] == 54_912
     assert HAND["vgg19_features.yaml"]["vgg19_features"] == 19_632_062_464
