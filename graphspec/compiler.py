@@ -113,7 +113,8 @@ def check(
     if shapes:
         from graphspec.analysis import shapecheck
 
-        analysis, shape_diags = shapecheck.analyze(src, graph, set(plugin_layers))
+        analysis, shape_diags = shapecheck.analyze(src, graph, set(plugin_layers),
+                                                   plugins_mod.declarations(plugin_list))
         result.analysis = analysis
         diags.extend(shape_diags)
     return result
@@ -137,7 +138,7 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
                 hint = did_you_mean(name, list(checked.graph.models))
                 raise UsageError(f"no model named {name!r} in {checked.file}; it defines "
                                  f"{', '.join(checked.graph.models)}" + (f" ({hint})" if hint else ""))
-    built, diags = emit.build_models(checked.graph, checked.source, classes, models)
+    built, diags = emit.build_models(checked.graph, checked.source, classes, models, _declared(checked))
     checked.diagnostics.extend(diags)
     if diags.has_errors:  # only what building found: the check's own warnings were shown already
         raise SpecError(diags.sorted(), checked.source.texts())
@@ -153,6 +154,25 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
                                                 f"Keras rejected the compile settings of `{name}`: {exc}",
                                                 checked.source.location(m.path, key=True))]) from None
     return built
+
+
+def _declared(checked: Checked) -> dict[str, Any]:
+    """The nodes whose static shapes came from a plugin's declaration, for build to verify."""
+    from graphspec.analysis.shapes import has_rule
+    from graphspec.build.declared import Declared
+
+    decls = {k: d for k, d in plugins_mod.declarations(checked.plugins).items() if not has_rule(k)}
+    out: dict[str, Any] = {}
+    if checked.analysis is None or checked.graph is None or not decls:
+        return out
+    for name, node in checked.graph.nodes.items():
+        info = checked.analysis.nodes.get(name)
+        decl = decls.get(node.layer_type or "") if node.kind == "type" else None
+        if decl is None or info is None or info.outputs is None or info.params is None:
+            continue
+        out[name] = Declared(decl.layer, Location(decl.file, decl.line, decl.col), info.outputs, info.params,
+                             info.trainable)
+    return out
 
 
 def load(path: str | Path, *, plugins: list[str] | None = None, sets: list[str] | None = None,

@@ -136,6 +136,10 @@ CODES: dict[str, tuple[str, str]] = {
     "GS300": ("shape mismatch found statically", "`Add` of (32, 32, 64) and (10, 10, 64)"),
     "GS301": ("Keras rejected the layer while building", "a Reshape whose size does not match"),
     "GS302": ("layer not shape-checked statically (warning)", "a custom plugin layer"),
+    "GS303": ("a plugin layer's `graphspec_shapes` declaration is invalid or cannot be evaluated",
+              "`\"output\": \"input[:-1] + [unit]\"` where the argument is `units`"),
+    "GS304": ("a plugin layer's `graphspec_shapes` declaration disagrees with the layer Keras built",
+              "a declared output (10,) for a layer that outputs (12,)"),
     # compile / checks --------------------------------------------------------
     "GS400": ("loss or loss weight names an output the model does not have", "`loss: {priorty: mse}`"),
     "GS401": ("an output has no loss (warning)", "two outputs, one loss key"),
@@ -146,7 +150,8 @@ CODES: dict[str, tuple[str, str]] = {
     "GS412": ("a callback monitors a metric the model does not log", "`monitor: val_acc` with `metrics: [accuracy]`"),
     "GS413": ("unknown dataset name", "`source: {kind: keras, name: mnst}`"),
     # budgets -----------------------------------------------------------------
-    "GS500": ("budget exceeded: parameters, weight memory or dimension size", "a Dense of 10^12 units"),
+    "GS500": ("budget exceeded: parameters, weight memory, multiply-accumulates or dimension size",
+              "a Dense of 10^12 units"),
     "GS501": ("expectation stated in the spec does not hold", "`expect: {params: 100}` on a 55,050-parameter model"),
     # overrides / cli ------------------------------------------------------------
     "GS600": ("invalid --set override", "`--set compile.optimizer`"),

@@ -335,7 +335,7 @@ def test_a_spec_with_errors_after_its_graph_resolved_is_still_compared(tmp_path:
     assert [(d["code"], d["file"]) for d in doc["errors"]] == [("GS501", str(b))]
     assert f"{b}:12:14: error[GS501]" in err
     md = cli("diff", a, b, "--format", "markdown")[1]
-    assert f"- {b}:12:14: GS501 model `mnist_model` has 55,180 params, the spec expects 55,050" in md
+    assert f"- {b}:12:14: GS501 model `mnist_model` has 55,180 parameters, the spec expects 55,050" in md
 
 
 def test_render_helpers() -> None:

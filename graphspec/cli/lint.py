@@ -185,6 +185,7 @@ def _models(checked: Any) -> list[Any]:
             output_shapes=dict(info.output_shapes),
             unchecked=tuple(info.unchecked),
             submodel=bool(model is not None and model.submodel),
+            macs=info.macs,
         ))
     order = list(graph.models)
     out.sort(key=lambda m: order.index(m.name) if m.name in order else len(order))

@@ -136,6 +136,10 @@ class ExpectSpec(Strict):
     trainable_params: int | None = Field(None, ge=0, description="Exact trainable parameter count.")
     max_params: int | None = Field(None, ge=0, description="Upper bound on parameters.")
     max_weight_bytes: int | None = Field(None, ge=0, description="Upper bound on weight memory (float32: 4 B/param).")
+    macs: int | None = Field(
+        None, ge=0, description="Exact multiply-accumulates per sample (the convention is in docs/lint.md)."
+    )
+    max_macs: int | None = Field(None, ge=0, description="Upper bound on multiply-accumulates per sample.")
     output_shapes: dict[str, list[Dim | None]] | None = Field(
         None, description="Output name -> expected shape without the batch dimension."
     )
