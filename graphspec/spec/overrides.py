@@ -11,6 +11,7 @@ that caused them: `--set #2`, with a note saying what it was.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -87,7 +88,7 @@ def apply(src: Source, sets: list[str]) -> Source:
         else:
             raise _error(override, f"--set {key}: cannot set this path")
         overridden[path] = override
-    return Source(src.file, src.text, data, dict(src.values), dict(src.keys), overridden)
+    return dataclasses.replace(src, data=data, values=dict(src.values), keys=dict(src.keys), overrides=overridden)
 
 
 __all__ = ["apply", "Span"]

@@ -36,6 +36,9 @@ class Span(NamedTuple):
     col: int
     end_line: int
     end_col: int
+    # The file that holds the value when it is not the spec's own file: a base the
+    # spec `extends` (graphspec.spec.extends). None: the spec's file.
+    file: str | None = None
 
 
 # Span(...) without the Python-level __new__ of a named tuple: the builder makes one per key and value.
@@ -75,6 +78,28 @@ class Source:
     # Notes attached to every diagnostic located at or under a path, e.g. which
     # block instance an expanded node comes from (see graphspec.spec.expand).
     origins: dict[PathKey, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    # With `extends` (graphspec.spec.extends): the text of every base file, by name, so that
+    # diagnostics located in a base show its lines; which file names each base; and the
+    # values a later file replaced at a path (where each was set, oldest first).
+    bases: dict[str, str] = dataclasses.field(default_factory=dict)
+    extended_by: dict[str, str] = dataclasses.field(default_factory=dict)
+    history: dict[PathKey, tuple[tuple[Location, Any], ...]] = dataclasses.field(default_factory=dict)
+
+    def texts(self) -> dict[str, str]:
+        """File name -> text for the spec and every base it extends (for showing source lines)."""
+        return {**self.bases, self.file: self.text}
+
+    def chain_note(self, file: str, line: int = 0) -> str:
+        """`specs/base.yaml:12 is extended by specs/wide.yaml` (and by whatever extends that)."""
+        at = f"{file}:{line}" if line else file
+        children: list[str] = []
+        cur = file
+        while cur in self.extended_by and len(children) <= len(self.extended_by):
+            cur = self.extended_by[cur]
+            children.append(cur)
+        if not children:
+            return f"{at} is extended by {self.file}"
+        return f"{at} is extended by " + ", which is extended by ".join(children)
 
     def span(self, path: PathKey, *, key: bool = False) -> Span | None:
         """The span of the value at ``path`` (or of its key), else of the nearest parent."""
@@ -97,12 +122,15 @@ class Source:
                 span = self.span(p, key=key)
                 if span is not None and not any(p[:i] in self.overrides for i in range(len(p), 0, -1)):
                     dotted = ".".join(map(str, p))
-                    notes = (*notes, f"`{dotted}` is on line {span.line} of {self.file}")
+                    notes = (*notes, f"`{dotted}` is on line {span.line} of {span.file or self.file}")
                 return cause.location(notes)
         span = self.span(path, key=key)
         if span is None:  # an empty document (or only comments): its first line
             return _located(notes, self.file, 1, 1)
-        return _located(notes, self.file, span.line, span.col, span.end_line, span.end_col)
+        file = span.file or self.file
+        if file != self.file:
+            notes = notes + (self.chain_note(file, span.line),)
+        return _located(notes, file, span.line, span.col, span.end_line, span.end_col)
 
     def override_of(self, path: PathKey) -> Override | None:
         """The override that set the value at `path` (or a parent of it), or that changed the kind
@@ -148,7 +176,7 @@ def _located(notes: tuple[str, ...], file: str, line: int = 0, col: int = 0, end
 
 def _span(node: Node) -> Span:
     s, e = node.start_mark, node.end_mark
-    return _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1))
+    return _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1, None))
 
 
 _NOT_PLAIN = object()
@@ -198,7 +226,7 @@ class _Builder:
             )
         if path not in self.values:
             s, e = node.start_mark, node.end_mark
-            self.values[path] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1))
+            self.values[path] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1, None))
         kind = node.__class__
         if kind is ScalarNode:
             return self._scalar(node)
@@ -324,13 +352,13 @@ class _Builder:
                                 "each key may appear once in a mapping")
             sub = path + (key,)
             s, e = key_node.start_mark, key_node.end_mark
-            keys[sub] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1))
+            keys[sub] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1, None))
             value = _plain_value(value_node) if value_node.__class__ is ScalarNode else _NOT_PLAIN
             if value is not _NOT_PLAIN and self.count < MAX_NODES and sub not in values:
                 # A string or a small integer: what `build` would do, inline (most values of a spec).
                 self.count += 1
                 s, e = value_node.start_mark, value_node.end_mark
-                values[sub] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1))
+                values[sub] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1, None))
                 out[key] = value
             else:
                 out[key] = self.build(value_node, sub, depth + 1)
