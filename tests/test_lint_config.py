@@ -24,7 +24,28 @@ from graphspec.errors import UsageError
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 GOOD = (SPECS / "mnist_mlp.yaml").read_text(encoding="utf-8")
-PLUGIN = str(SPECS / "plugins" / "custom_dense.py")  # its layer has no static shape rule: GS302
+# A plugin layer that declares no static shape rule: every node of it is a GS302 warning.
+PLUGIN_SOURCE = """\
+import keras
+
+
+class Undeclared(keras.layers.Layer):
+    def __init__(self, units=32, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def call(self, inputs):
+        return inputs
+"""
+PLUGIN = ""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _plugin(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global PLUGIN
+    path = tmp_path_factory.mktemp("plugin") / "undeclared.py"
+    path.write_text(PLUGIN_SOURCE)
+    PLUGIN = str(path)
 
 runner = CliRunner()
 
@@ -116,7 +137,7 @@ inputs:
   x: {shape: [32, 32, 3]}
 nodes:
   f: {type: Flatten}
-  app: {type: CustomDense, units: 4}
+  app: {type: Undeclared, units: 4}
   unused:
     type: Dense
     units: 3
@@ -234,7 +255,7 @@ blocks:
   feat:
     inputs: i
     nodes:
-      app: {type: CustomDense, units: 4, inputs: i}  # graphspec: ignore[GS302]
+      app: {type: Undeclared, units: 4, inputs: i}  # graphspec: ignore[GS302]
 nodes:
   one: {block: feat, inputs: x}
   two: {block: feat, inputs: x}

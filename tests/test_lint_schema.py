@@ -23,9 +23,11 @@ from graphspec.spec import source
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "graphspec.schema.json").read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+# The fields a spec needs (unless it `extends` a base that gives them).
+REQUIRED = set(SCHEMA["then"]["required"])
 # A documentation example of part of a spec validates against the schema without its
 # required top-level fields.
-FRAGMENT = jsonschema.Draft202012Validator({k: v for k, v in SCHEMA.items() if k != "required"})
+FRAGMENT = jsonschema.Draft202012Validator({k: v for k, v in SCHEMA.items() if k not in {"if", "then"}})
 NODE = jsonschema.Draft202012Validator({"$schema": SCHEMA["$schema"], "$defs": SCHEMA["$defs"],
                                         "$ref": "#/$defs/NodeSpec"})
 NODE_KINDS = {"type", "share", "model", "application", "op", "block"}
@@ -67,7 +69,7 @@ def test_every_yaml_example_in_the_docs_validates(block: str) -> None:
     except source.SourceError:
         assert re.search(r"(?m)^\s*\.\.\.\s*$", block), "a YAML example that does not parse and is not elided (...)"
         return
-    if isinstance(data, dict) and set(SCHEMA["required"]) <= set(data):
+    if isinstance(data, dict) and (REQUIRED <= set(data) or "extends" in data):
         assert _errors(VALIDATOR, data) == []
     elif isinstance(data, dict) and set(data) <= set(SCHEMA["properties"]):
         assert _errors(FRAGMENT, data) == []
@@ -144,3 +146,16 @@ def test_the_variable_pattern_matches_what_expansion_reads() -> None:
         assert pattern.search(text), text
     for text in ("$", "$1", "8", "float32", "$ n", "a$b"):
         assert not pattern.search(text), text
+
+
+def test_merge_markers_of_a_variant_are_accepted(tmp_path: Path) -> None:
+    """`_delete_` and `_replace_: true` (docs/variants.md) are what lint accepts; `_replace_: 1` is not."""
+    (tmp_path / "base.yaml").write_text((ROOT / "specs" / "mnist_mlp.yaml").read_text(encoding="utf-8"))
+    variant = ("extends: base.yaml\nname: smaller\nnodes:\n  dense_1: {_replace_: true, type: Dense, units: 32,"
+               " activation: relu}\n  dense_2: _delete_\nmodels:\n  mnist_model:\n    outputs: predictions\n"
+               "    expect: {_replace_: true, output_shapes: {predictions: [10]}}\n")
+    for text, ok in ((variant, True), (variant.replace("expect: {_replace_: true", "expect: {_replace_: 1"), False)):
+        (tmp_path / "v.yaml").write_text(text)
+        report = lint_file(str(tmp_path / "v.yaml"))
+        assert (not [d for d in report.diagnostics if d.is_error]) is ok, report.diagnostics
+        assert (not _errors(VALIDATOR, source.loads(text).data)) is ok

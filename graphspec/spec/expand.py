@@ -476,8 +476,9 @@ def _uses_expansion(data: dict[str, Any]) -> bool:
 
 def _may_use_expansion(src: Source) -> bool:
     """A look at the text before walking the data: no `$` and no `block` in it, nothing to expand."""
-    text = src.text
-    return bool(src.overrides) or not text or "$" in text or "block" in text or "vars" in text
+    texts = [src.text, *src.bases.values()]  # a variable may come from a base the spec extends
+    return bool(src.overrides) or not src.text or any(
+        "$" in text or "block" in text or "vars" in text for text in texts)
 
 
 def expand(src: Source) -> tuple[Source, list[Diagnostic]]:

@@ -214,63 +214,18 @@ class Spec(Strict):
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the format, with per-layer argument schemas for editors.
 
-    Every value outside `vars` and `blocks` may be a variable (``$name``, ``${expr}``,
-    or text with ``${...}`` inside): expansion replaces it before anything is
-    validated, so the schema accepts one wherever it expects something else.
+    It accepts every spec lint accepts: a variable wherever a value goes, and in a
+    variant the merge markers (see :mod:`graphspec.spec.schema_json`).
     """
     from graphspec.spec.layers import node_json_schema
+    from graphspec.spec.schema_json import for_editors
 
-    schema = Spec.model_json_schema()
+    schema = for_editors(Spec.model_json_schema())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://graphspec.dev/schema/v1.json"
-    defs = schema.setdefault("$defs", {})
-    for name, sub in list(defs.items()):
-        defs[name] = _with_variables(sub, wrap=False)
-    schema = dict(_with_variables(schema, wrap=False))
     schema["$defs"]["NodeSpec"] = node_json_schema(schema["$defs"].get("NodeSpec", {}))
-    schema["$defs"][_VARIABLE] = {
-        "type": "string",
-        "pattern": VARIABLE_PATTERN,
-        "description": "A variable: `$name`, `${expression}`, or text with `${...}` in it (see docs/blocks.md); "
-        "replaced by its value before the spec is checked.",
-    }
     # A variant (`extends: base.yaml`) may leave out what its base gives: the required
     # fields apply to a file that extends nothing.
     schema["if"] = {"not": {"required": ["extends"]}}
     schema["then"] = {"required": schema.pop("required", [])}
     return schema
-
-
-# What the JSON Schema accepts as a variable reference: `$name` alone, or any text
-# with a `${...}` in it (graphspec.spec.expressions reads them).
-VARIABLE_PATTERN = r"^\$[A-Za-z_][A-Za-z0-9_\-]*$|\$\{[^{}]*\}"
-_VARIABLE = "Variable"
-_ANNOTATIONS = ("title", "description", "default", "examples")
-_CONSTRAINTS = ("type", "enum", "const", "$ref", "anyOf", "oneOf", "allOf", "not", "pattern", "format",
-                "maxLength", "minLength")
-
-
-def _with_variables(schema: Any, *, wrap: bool) -> Any:
-    """`schema` with every value position (properties, items, ...) also accepting a variable."""
-    if not isinstance(schema, dict):
-        return schema
-    out = dict(schema)
-    for key in ("properties", "patternProperties"):
-        if isinstance(out.get(key), dict):
-            out[key] = {k: _with_variables(v, wrap=True) for k, v in out[key].items()}
-    for key in ("items", "additionalProperties"):
-        if isinstance(out.get(key), dict):
-            out[key] = _with_variables(out[key], wrap=True)
-    if isinstance(out.get("prefixItems"), list):
-        out["prefixItems"] = [_with_variables(v, wrap=True) for v in out["prefixItems"]]
-    for key in ("anyOf", "oneOf", "allOf"):
-        if isinstance(out.get(key), list):
-            out[key] = [_with_variables(v, wrap=False) for v in out[key]]
-    if not wrap or not any(k in out for k in _CONSTRAINTS) or (
-            out.get("type") == "string" and not any(k in out for k in _CONSTRAINTS if k != "type")):
-        return out  # accepts any text already
-    variable = {"$ref": f"#/$defs/{_VARIABLE}"}
-    if set(out) <= {"anyOf", *_ANNOTATIONS}:
-        return {**out, "anyOf": [*out["anyOf"], variable]}
-    notes = {k: out.pop(k) for k in _ANNOTATIONS if k in out}
-    return {**notes, "anyOf": [out, variable]}

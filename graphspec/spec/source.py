@@ -57,7 +57,7 @@ class Override(NamedTuple):
 
     def location(self, notes: tuple[str, ...] = ()) -> Location:
         """Where a diagnostic caused by this override points: `--set #2`, with a note saying what it was."""
-        return NotedLocation(self.label, notes=(f"{self.label} is `{self.text}`", *notes))
+        return OverrideLocation(self.label, notes=(f"{self.label} is `{self.text}`", *notes), override=self.text)
 
 
 # The keys that say what kind of mapping a mapping is, and so which other keys it
@@ -165,6 +165,13 @@ class NotedLocation(Location):
     """A location that carries notes: every Diagnostic made with it shows them."""
 
     notes: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class OverrideLocation(NotedLocation):
+    """The location of a `--set` override (`--set #2`); `override` is its KEY=VALUE."""
+
+    override: str = dataclasses.field(default="", compare=False, repr=False)
 
 
 def _located(notes: tuple[str, ...], file: str, line: int = 0, col: int = 0, end_line: int = 0,
@@ -444,5 +451,6 @@ def load(path: str | Path) -> Source:
     return loads(text, name)
 
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_INT_DIGITS", "MAX_NODES", "NotedLocation", "Override", "Source",
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_INT_DIGITS", "MAX_NODES", "NotedLocation", "Override", "OverrideLocation",
+           "Source",
            "SourceError", "Span", "byte_location", "load", "loads"]
