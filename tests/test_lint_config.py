@@ -273,3 +273,14 @@ def test_internal_errors_are_never_suppressed() -> None:
     crash = Diagnostic("GS900", Severity.ERROR, "boom", Location("f.yaml", 1, 1))
     config = lint_policy.parse_config({"ignore": ["ALL"]}, Path("pyproject.toml"))
     assert lint_policy.apply([crash], "f.yaml", config, None) == [crash]
+
+
+def test_a_suppression_in_a_base_covers_its_node_in_every_variant(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(_suppressed({7: "ignore[GS302]", 6: "ignore[GS110]"}))
+    (tmp_path / "wide.yaml").write_text("extends: base.yaml\nname: wide\nnodes:\n  unused: {units: 30}"
+                                        "  # graphspec: ignore[GS204]\n")
+    _, out, _ = lint(tmp_path / "wide.yaml", "-f", "json", "--strict")
+    # GS302 is located in the base and suppressed there; the base's unused GS110 is not this file's to report.
+    assert _codes(out) == []
+    _, out, _ = lint(tmp_path / "wide.yaml", "-f", "json")
+    assert _codes(out) == []

@@ -8,7 +8,8 @@ Two ways to accept a known finding, as ruff does:
   paths that walking folders skips);
 * a comment `# graphspec: ignore[GS302]` (several codes: `ignore[GS302, GS204]`) on
   the line of a diagnostic, or on the line of the node (input, model, block node)
-  it is about: then it covers the whole node.
+  it is about: then it covers the whole node. A comment in a base the spec
+  `extends` covers what is located there.
 
 A suppression that suppresses nothing is reported (GS603) by `lint --strict`, for
 files that went through every stage (with an error early on, what later stages
@@ -163,20 +164,27 @@ def load_config(start: Path) -> LintConfig:
 class Suppression:
     """A `# graphspec: ignore[...]` comment: the lines it covers and the codes it names."""
 
+    file: str  # the spec, or a base it `extends` (a comment there covers its nodes in every variant)
     line: int
     col: int
     end_line: int  # the last line it covers (its node's, when it is on a node's line)
     codes: tuple[str, ...]  # empty: the comment names none (a mistake)
 
     def covers(self, d: Diagnostic) -> bool:
-        return self.line <= d.location.line <= self.end_line and any(matches(c, d.code) for c in self.codes)
+        loc = d.location
+        return (loc.file == self.file and self.line <= loc.line <= self.end_line
+                and any(matches(c, d.code) for c in self.codes))
 
 
-def _node_ends(src: Source) -> tuple[dict[int, int], dict[int, list[int]]]:
-    """Key line -> nesting depth of the node entries, and depth -> sorted lines of keys at most that deep."""
+def _node_ends(src: Source, file: str) -> tuple[dict[int, int], dict[int, list[int]]]:
+    """For the keys `file` holds: key line -> nesting depth of the node entries, and depth -> sorted
+    lines of keys at most that deep (where a node's lines end)."""
     starts: dict[int, int] = {}
     bounds: dict[int, set[int]] = {2: set(), 4: set()}
+    own = None if file == src.file else file  # the merged position map names the file of a base's values
     for path, span in src.keys.items():
+        if span.file != own:
+            continue
         depth = len(path)
         if depth <= 2:
             bounds[2].add(span.line)
@@ -190,10 +198,15 @@ def _node_ends(src: Source) -> tuple[dict[int, int], dict[int, list[int]]]:
 
 
 def suppressions(src: Source) -> list[Suppression]:
-    """The suppression comments of a spec, each with the lines it covers."""
-    text = src.text
-    if "graphspec:" not in text or "ignore" not in text:
-        return []
+    """The suppression comments of a spec and of the bases it extends, each with the lines it covers."""
+    out: list[Suppression] = []
+    for file, text in {src.file: src.text, **src.bases}.items():
+        if "graphspec:" in text and "ignore" in text:
+            out.extend(_comments(src, file, text))
+    return out
+
+
+def _comments(src: Source, file: str, text: str) -> list[Suppression]:
     lines = text.splitlines()
     starts: dict[int, int] | None = None
     bounds: dict[int, list[int]] = {}
@@ -207,19 +220,19 @@ def suppressions(src: Source) -> list[Suppression]:
         raw = m.group(1) or ""
         codes = tuple(c.strip() for c in raw.strip("[]").split(",") if c.strip()) if raw.endswith("]") else ()
         if starts is None:
-            starts, bounds = _node_ends(src)
+            starts, bounds = _node_ends(src, file)
         end = number
         depth = starts.get(number)
         if depth is not None:
             after = bounds[depth]
             i = bisect.bisect_right(after, number)
             end = after[i] - 1 if i < len(after) else len(lines)
-        out.append(Suppression(number, line.index("#", m.start()) + 1, end, codes))
+        out.append(Suppression(file, number, line.index("#", m.start()) + 1, end, codes))
     return out
 
 
-def _unused(file: str, s: Suppression, code: str | None) -> Diagnostic:
-    loc = Location(file, s.line, s.col)
+def _unused(s: Suppression, code: str | None) -> Diagnostic:
+    loc = Location(s.file, s.line, s.col)
     if code is None:
         return Diagnostic(UNUSED, Severity.WARNING, "`# graphspec: ignore` names no code, so it suppresses nothing",
                           loc, "name the codes it is for: `# graphspec: ignore[GS302]`")
@@ -234,15 +247,15 @@ def apply(diagnostics: Sequence[Diagnostic], file: str, config: LintConfig, src:
           strict: bool = False, complete: bool = False) -> list[Diagnostic]:
     """The diagnostics of one file that are reported, and (strict, complete files) the unused suppressions."""
     sups = suppressions(src) if src is not None else []
-    used: set[tuple[int, str]] = set()
+    used: set[tuple[str, int, str]] = set()
     out: list[Diagnostic] = []
     for d in diagnostics:
         if not config.wanted(d.code, file):
             continue
-        if d.code not in NEVER_SUPPRESSED and d.location.file == file and d.location.line:
+        if d.code not in NEVER_SUPPRESSED and d.location.line:
             covering = [s for s in sups if s.covers(d)]
             if covering:
-                used.update((s.line, c) for s in covering for c in s.codes if matches(c, d.code))
+                used.update((s.file, s.line, c) for s in covering for c in s.codes if matches(c, d.code))
                 continue
         out.append(d)
     if strict and complete:
@@ -250,13 +263,16 @@ def apply(diagnostics: Sequence[Diagnostic], file: str, config: LintConfig, src:
     return out
 
 
-def _unused_all(file: str, sups: Iterable[Suppression], used: set[tuple[int, str]],
+def _unused_all(file: str, sups: Iterable[Suppression], used: set[tuple[str, int, str]],
                 config: LintConfig) -> list[Diagnostic]:
+    """Unused suppressions of the file itself (a base's may be used by its other variants)."""
     if not config.wanted(UNUSED, file):
         return []
     out = []
     for s in sups:
+        if s.file != file:
+            continue
         if not s.codes:
-            out.append(_unused(file, s, None))
-        out.extend(_unused(file, s, c) for c in s.codes if (s.line, c) not in used)
+            out.append(_unused(s, None))
+        out.extend(_unused(s, c) for c in s.codes if (s.file, s.line, c) not in used)
     return out
