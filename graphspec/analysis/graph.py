@@ -247,7 +247,9 @@ class _Resolver:
             ns = node.spec
             assert isinstance(ns, schema.NodeSpec)
             for i, ref in enumerate(node.inputs):
-                self._check_ref(ref, self._input_path(node, i))
+                target = self.nodes.get(ref.node)
+                if target is None or (ref.layer is not None and target.kind != "application"):
+                    self._check_ref(ref, self._input_path(node, i))  # the path only for the report
             if ns.share is not None:
                 target = self.nodes.get(ns.share)
                 if target is None:
@@ -297,6 +299,9 @@ class _Resolver:
     # -- order ----------------------------------------------------------------
     def toposort(self) -> list[str]:
         deps = Graph(self.spec, self.nodes, [], {}).deps  # one view of the nodes for every lookup
+        listed = self._listed_in_order(deps)
+        if listed is not None:
+            return listed
         order: list[str] = []
         state: dict[str, int] = {}  # 1 = in progress, 2 = done
         reported: set[frozenset[str]] = set()
@@ -332,6 +337,17 @@ class _Resolver:
                 state[name] = 2
                 order.append(name)
         return order
+
+    def _listed_in_order(self, deps: Any) -> list[str] | None:
+        """The nodes as listed, when each comes after everything it needs (as in most specs): the
+        order the search below would find, without searching. None otherwise."""
+        seen: set[str] = set()
+        for name in self.nodes:
+            for dep in deps(name):
+                if dep not in seen:
+                    return None
+            seen.add(name)
+        return list(self.nodes)
 
     # -- models ----------------------------------------------------------------
     def model_specs(self) -> dict[str, tuple[schema.ModelSpec, PathKey]]:
@@ -393,7 +409,7 @@ class _Resolver:
                 if r.node not in sources and ok:
                     self.warn("GS204", f"model `{name}`: input `{r}` is not used by its outputs",
                               path + ("inputs",))
-        nodes = sorted(members, key=lambda n: order_index.get(n, 0))
+        nodes = [n for n in order_index if n in members]  # in graph order (order_index lists every node)
         return Model(name, mspec, path, inputs, outputs, nodes, mspec.compile, mspec.expect)
 
     def check_calls(self, models: dict[str, Model]) -> None:

@@ -345,12 +345,19 @@ def _by_default(default: Any) -> Checker:
 
 
 def checker_for(layer: str, arg: str, spec: dict[str, Any]) -> Checker:
-    return (
-        LAYER_RULES.get((layer, arg))
-        or RULES.get(arg)
-        or _by_suffix(arg)
-        or _by_default(spec.get("default"))
-    )
+    found = _CHECKERS.get((layer, arg))
+    if found is None:
+        found = _CHECKERS[(layer, arg)] = (
+            LAYER_RULES.get((layer, arg))
+            or RULES.get(arg)
+            or _by_suffix(arg)
+            or _by_default(spec.get("default"))
+        )
+    return found
+
+
+# (layer, argument) -> its checker, once found: a spec names the same few many times.
+_CHECKERS: dict[tuple[str, str], Checker] = {}
 
 
 @functools.cache

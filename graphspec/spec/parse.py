@@ -164,6 +164,9 @@ def _problem(src: Source, path: PathKey, at_key: bool, problem: layers.Problem) 
     return Diagnostic(code, Severity.ERROR, message, src.location(path, key=at_key), hint)
 
 
+_KINDS = ("type", "share", "model", "application", "op")
+
+
 def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
                 plugin_layers: dict[str, dict[str, Any]]) -> list[Diagnostic]:
     """Check every node's kind, layer type and arguments."""
@@ -171,7 +174,7 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
     plugin_names = frozenset(plugin_layers)
     for name, node in nodes.items():
         path: PathKey = ("nodes", name)
-        kinds = [k for k in ("type", "share", "model", "application", "op") if getattr(node, k) is not None]
+        kinds = [k for k in _KINDS if getattr(node, k) is not None]
         if len(kinds) != 1:
             msg = (f"node `{name}` needs one of `type`, `share`, `model`, `application` or `op`" if not kinds
                    else f"node `{name}` has both {' and '.join(f'`{k}`' for k in kinds)}: choose one")

@@ -224,4 +224,4 @@ def may_exceed(text: str) -> bool:
     Every value but the first follows one of these characters: `,` `:` `-` `?` `[` `{` or
     a line break; aliases (`*`) are measured separately, before anything is built.
     """
-    return sum(map(text.count, ",:-?[{\n")) + 1 > MAX_NODES
+    return len(text) > MAX_NODES and sum(map(text.count, ",:-?[{\n")) + 1 > MAX_NODES
