@@ -16,7 +16,26 @@ RunsRoot = Path("runs")
 def register(app: typer.Typer) -> None:
     """Add the train, evaluate and predict commands to the CLI."""
     from graphspec.cli.common import guarded
-    from graphspec.cli.common import ModelOpt, PluginOpt, SetOpt, SpecArg, err, out
+    from graphspec.cli.common import BackendOpt, ModelOpt, PluginOpt, SetOpt, SpecArg, err, out, use_backend
+
+    def run_backend(requested: str | None, command: str, spec_or_run: Path, *, resume: bool = False,
+                    run_dir: Path | None = None) -> str:
+        """Select the backend: --backend, else the run folder's own (resumed, evaluated, predicted), else the default."""
+        from graphspec.build import backend as backend_mod
+        from graphspec.run import folders
+
+        backend_mod.require(command)  # nothing installed: say so before reading anything
+        recorded = None
+        if requested is None:
+            if resume:
+                recorded = folders.recorded_backend(folders.resume_target(spec_or_run, run_dir, RunsRoot))
+            elif folders.is_run_dir(spec_or_run):
+                recorded = folders.recorded_backend(spec_or_run)
+                if recorded is not None and not backend_mod.is_installed(recorded):
+                    err(f"note: the run was trained on {recorded}, which is not installed here; using the default "
+                        "backend (the weights load on any backend)")
+                    recorded = None
+        return use_backend(requested, command, recorded=recorded)
 
     def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
         from graphspec.cli.common import checked_spec
@@ -45,16 +64,20 @@ def register(app: typer.Typer) -> None:
         force_unlock: Annotated[bool, typer.Option(
             "--force-unlock", help="Take over the run folder's claim even if another host holds it (only when "
             "that run is known to be gone).")] = False,
+        backend: BackendOpt = None,
     ) -> None:
         """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
-        logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues."""
+        logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues (on the
+        backend the run trained on, unless --backend says otherwise)."""
         from rich.console import Console
+
+        chosen = run_backend(backend, "train", spec, resume=resume, run_dir=run_dir)
 
         from graphspec.run import trainer as train_mod
 
         result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
                                  model=model, plugins=plugin, runs_root=RunsRoot, check_fn=check_fn,
-                                 force_unlock=force_unlock)
+                                 force_unlock=force_unlock, backend_name=chosen)
         if result.exit_code == 0:
             Console().print(train_mod.results_table(result))
             out(result.message)
@@ -71,6 +94,7 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         model: ModelOpt = None,
         plugin: PluginOpt = None,
+        backend: BackendOpt = None,
     ) -> None:
         """Metrics of a trained model on the test set of its spec's data (JSON: metric name -> value)."""
         import json
@@ -79,6 +103,7 @@ def register(app: typer.Typer) -> None:
 
         if format not in {"text", "json"}:
             raise UsageError(f"--format must be text or json, got {format!r}")
+        run_backend(backend, "evaluate", spec_or_run)
         from graphspec.run import inference
 
         metrics = inference.evaluate(spec_or_run, weights=weights, sets=set_, plugins=plugin, model=model,
@@ -105,8 +130,10 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         model: ModelOpt = None,
         plugin: PluginOpt = None,
+        backend: BackendOpt = None,
     ) -> None:
         """Predictions of a trained model for named input arrays, written as an .npz by output name."""
+        run_backend(backend, "predict", spec_or_run)
         from graphspec.run import inference
 
         shapes = inference.predict(spec_or_run, input, output, weights=weights, sets=set_, plugins=plugin,

@@ -21,10 +21,10 @@ from graphspec.errors import UsageError
 
 def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
              plugins: list[str] | None = None, model: str | None = None, runs_root: str | Path = "runs",
-             note: Any = None) -> dict[str, float]:
+             note: Any = None, backend_name: str | None = None) -> dict[str, float]:
     """Metrics of the trained model on the test set: metric name -> value."""
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note)
+                                runs_root=runs_root, note=note, backend_name=backend_name)
     spec = loaded.checked.spec
     assert spec is not None
     if spec.data is None:
@@ -52,10 +52,10 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
 def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, weights: str | Path | None = None,
             sets: list[str] | None = None, plugins: list[str] | None = None, model: str | None = None,
             runs_root: str | Path = "runs", transforms: bool = True, batch_size: int | None = None,
-            note: Any = None) -> dict[str, tuple[int, ...]]:
+            note: Any = None, backend_name: str | None = None) -> dict[str, tuple[int, ...]]:
     """Predictions for the named input arrays of an .npz file, written to an .npz by output name."""
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note)
+                                runs_root=runs_root, note=note, backend_name=backend_name)
     try:
         with np.load(inputs, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -85,6 +85,6 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
 
 def export(spec_or_run: str | Path, output: str | Path, *, fmt: str | None = None, weights: str | Path | None = None,
            **kwargs: Any) -> str:
-    """A trained model (run or --weights) exported as .keras, SavedModel or TFLite."""
+    """A trained model (run or --weights) exported as .keras, SavedModel, TFLite or ONNX."""
     loaded = load_for_inference(spec_or_run, weights=weights, **kwargs)
     return artifacts.export_model(loaded.model, output, fmt)

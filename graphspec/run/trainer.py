@@ -31,11 +31,12 @@ from graphspec.run import data as data_mod
 from graphspec.run import pipeline
 from graphspec.run.callbacks import EpochProgress, EpochTensorBoard, RunCallback, Stop, current_lr, stop_on_signals
 from graphspec.run.folders import (BEST, CHECKPOINTS, ENVIRONMENT, HISTORY, LAST, METRICS, RESULTS, SPEC, STATE,
-                                   TENSORBOARD, environment, now, read_state, resolved_spec_text,
+                                   TENSORBOARD, environment, now, read_state, recorded_backend, resolved_spec_text,
                                    resume_target, new_run_folder, claimed)
 from graphspec.run.models import check, compile_settings, load_weights, model_io, pick_model, spec_error
 from graphspec.spec import plugins as plugins_mod
 from graphspec.spec import schema_run
+from graphspec.build import backend
 from graphspec.build.backend import keras
 from graphspec.diagnostics import Location
 from graphspec.errors import GraphSpecError
@@ -126,9 +127,7 @@ class Trainer:
     # -- set-up
     def build(self) -> None:
         if self.train_spec.deterministic:
-            import tensorflow as tf
-
-            tf.config.experimental.enable_op_determinism()
+            backend.make_deterministic()
         keras.utils.set_random_seed(self.seed)
         self.model = compiler.build(self.checked, models=[self.model_name])[self.model_name]
         if self.train_spec.lr_schedule is not None and not isinstance(
@@ -258,6 +257,7 @@ class Trainer:
                 "status": "running", "model": self.model_name, "plugins": self.plugins,
                 "epochs": self.epochs, "epochs_completed": 0, "seed": self.seed, "started": now(),
                 "monitor": self.monitor, "mode": self.mode, "base_dir": str(self.base_dir),
+                "backend": backend.active(),
             }
             self.history = []
             artifacts.atomic_write_json(self.run_dir / HISTORY, [])
@@ -283,7 +283,7 @@ class Trainer:
             var.assign(np.asarray(value, dtype=var.dtype))
         self.initial_lr = float(self.state.get("initial_learning_rate", self.initial_lr))
         self.previous_status = self.state.get("status")
-        self.state.update(status="running", epochs=self.epochs, resumed=now())
+        self.state.update(status="running", epochs=self.epochs, resumed=now(), backend=backend.active())
         self.state.pop("message", None)
         self.write_state()
         return done
@@ -307,7 +307,10 @@ class Trainer:
             self.callbacks_by_name["reduce_lr_on_plateau"] = rl
         # Ours after those (their epoch-end state is saved with the checkpoint), then the display.
         cbs.append(RunCallback(self))
-        if ts.tensorboard:
+        if ts.tensorboard and not backend.is_installed("tensorflow"):
+            self.say("note: no TensorBoard logs: they are written with TensorFlow, which is not installed "
+                     f"({backend.install_hint('tensorflow')}; `train.tensorboard: false` silences this)")
+        elif ts.tensorboard:
             cbs.append(EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=False,
                                          profile_batch=0, update_freq="epoch"))
         cbs.append(progress)
@@ -376,9 +379,14 @@ def train(
     live: bool | None = None,
     check_fn: Any = None,
     force_unlock: bool = False,
+    backend_name: str | None = None,
 ) -> RunResult:
     """Train SPEC's model into a run folder (or resume one). Raises SpecError/UsageError for spec, data or
-    usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143)."""
+    usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143).
+
+    The Keras backend is the one this process runs (:mod:`graphspec.build.backend`; the CLI selects it
+    before importing this module: `--backend`, else the run's own on `--resume`); `backend_name` must
+    match it."""
     from rich.console import Console
 
     console = console or Console(file=sys.stderr)
@@ -388,6 +396,7 @@ def train(
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
+    backend.select(backend_name, command="train")
     folder: Path
     with contextlib.ExitStack() as stack:
         if resume:
@@ -395,6 +404,10 @@ def train(
             stack.enter_context(claimed(folder, fresh=False, force_unlock=force_unlock, note=say))
             spec_file = folder / SPEC
             state = read_state(folder)
+            recorded = recorded_backend(folder)
+            if backend_name is None and recorded is not None and recorded != backend.active():
+                say(f"note: the run was trained on {recorded}; it continues on {backend.active()}, the backend "
+                    "Keras runs on in this process")
             model = model or state.get("model")
             plugins = plugins + [p for p in state.get("plugins", []) if p not in plugins]
             base_dir = Path(state.get("base_dir", folder))
