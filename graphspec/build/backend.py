@@ -93,14 +93,16 @@ def _check_name(name: str, source: str) -> str:
     return name
 
 
-def require(command: str = "this command") -> list[str]:
-    """The installed backends; a usage error naming the extras if Keras or every backend is missing."""
+def require(command: str = "this command", wanted: str | None = None) -> list[str]:
+    """The installed backends; a usage error naming the extra (`wanted`'s, else any) if Keras or every
+    backend is missing."""
     missing = [m for m in _COMMON if not _present(m)]
     available = installed()
     if missing or not available:
         what = ("Keras and a backend (TensorFlow, JAX or PyTorch), which are not installed" if missing else
                 "a Keras backend (TensorFlow, JAX or PyTorch), and none is installed")
-        raise UsageError(f"`graphspec {command}` needs {what}: {install_hint()}")
+        hint = install_hint(wanted if wanted in BACKENDS else None)
+        raise UsageError(f"`graphspec {command}` needs {what}: {hint}")
     return available
 
 
@@ -110,8 +112,9 @@ def choose(requested: str | None = None, *, recorded: str | None = None, command
 
     Nothing is imported or set: :func:`select` applies the choice.
     """
-    available = require(command)
     env = os.environ.get("KERAS_BACKEND", "").strip()
+    wanted = [n.strip().lower() for n in (requested, recorded, env) if n]
+    available = require(command, wanted[0] if wanted else None)
     if requested:
         name, source = _check_name(requested, "--backend"), f"--backend {requested}"
     elif recorded:
