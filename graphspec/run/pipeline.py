@@ -39,10 +39,11 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarr
 
 
 def _gather(structure: Any, index: Any) -> Any:
+    """The samples `index` of every array in a nest of tuples and dicts."""
     if isinstance(structure, dict):
-        return {k: v[index] for k, v in structure.items()}
+        return {k: _gather(v, index) for k, v in structure.items()}
     if isinstance(structure, tuple):
-        return tuple(v[index] for v in structure)
+        return tuple(_gather(v, index) for v in structure)
     return structure[index]
 
 
