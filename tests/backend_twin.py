@@ -42,10 +42,10 @@ def _inputs(model: Any, seed: int) -> list[Any]:
 
 
 def _outputs(model: Any, x: list[Any]) -> list[Any]:
-    import numpy as np
+    from graphspec.build.backend import keras
 
     y = model(x[0] if len(x) == 1 else x, training=False)
-    return [np.asarray(v) for v in (y if isinstance(y, (list, tuple)) else [y])]
+    return [keras.ops.convert_to_numpy(v) for v in (y if isinstance(y, (list, tuple)) else [y])]
 
 
 def _weights(model: Any, seed: int, vectors: list[Any] | None = None) -> list[Any]:

@@ -47,10 +47,15 @@ RUNNER = (
 )
 
 
+def _pythonpath() -> str:
+    """This checkout first, then whatever the test run was given (a backend installed with --target, say)."""
+    return os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+
 def graphspec(*args: str, blocked: str = "", cwd: Path | None = None, env: dict[str, str] | None = None,
               timeout: int = 600) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    full["PYTHONPATH"] = str(ROOT)
+    full["PYTHONPATH"] = _pythonpath()
     full.update(env or {})
     return subprocess.run([sys.executable, "-c", RUNNER, blocked, *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd or ROOT, env=full)
@@ -148,23 +153,27 @@ def test_pydataset_batches_equal_the_tf_data_batches(keras_clean: Any) -> None:
 
 
 # -- the same models on TensorFlow and JAX -------------------------------------------------------------------
-def _twin(specs: list[str], tmp_path: Path) -> dict[str, Any]:
+OTHERS = [pytest.param(b, marks=pytest.mark.skipif(not backend.is_installed(b), reason=f"{b} is not installed"))
+          for b in ("jax", "torch")]
+
+
+def _twin(specs: list[str], tmp_path: Path, other: str = "jax") -> dict[str, Any]:
     backend_twin.dump(specs, tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env.update(KERAS_BACKEND="jax", PYTHONPATH=str(ROOT))
+    env.update(KERAS_BACKEND=other, PYTHONPATH=_pythonpath())
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "backend_twin.py"), str(tmp_path)],
                           capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["backend"] == "jax"
+    assert result["backend"] == other
     return result
 
 
 @pytest.mark.keras
-@needs_jax
-def test_example_specs_build_alike_on_tensorflow_and_jax(tmp_path: Path) -> None:
-    """Same parameter count, and with the same weights the same outputs (atol 1e-5)."""
-    result = _twin(LIGHT, tmp_path)
+@pytest.mark.parametrize("other", OTHERS)
+def test_example_specs_build_alike_on_tensorflow_and_another_backend(other: str, tmp_path: Path) -> None:
+    """Same parameter count, and with the same weights the same outputs (atol 1e-5): JAX, and PyTorch if installed."""
+    result = _twin(LIGHT, tmp_path, other)
     assert {k.split(".")[0] + ".yaml" for k in result["models"]} == set(LIGHT)
     assert result["models"]["ticket_router.ticket_router"]["params"] == 1392097
 

@@ -311,6 +311,10 @@ class Trainer:
             self.say("note: no TensorBoard logs: they are written with TensorFlow, which is not installed "
                      f"({backend.install_hint('tensorflow')}; `train.tensorboard: false` silences this)")
         elif ts.tensorboard:
+            if backend.active() != "tensorflow":
+                # Keras writes the logs with tf.summary: import it while setting up, not in the first epoch.
+                with backend._quiet_fd2():
+                    import tensorflow.summary  # noqa: F401
             cbs.append(EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=False,
                                          profile_batch=0, update_freq="epoch"))
         cbs.append(progress)
