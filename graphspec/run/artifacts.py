@@ -245,7 +245,8 @@ def export_model(model: Any, target: str | Path, fmt: str | None = None) -> str:
         with atomic_dir(target) as tmp, _quiet_fd2():
             model.export(str(tmp), format="tf_saved_model", verbose=False)
         return fmt
-    import tensorflow as tf
+    with _quiet_fd2():  # on JAX, TensorFlow is first imported here
+        import tensorflow as tf
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as work, _quiet_fd2():
