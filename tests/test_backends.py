@@ -185,3 +185,26 @@ def test_large_example_specs_build_alike_on_tensorflow_and_jax(tmp_path: Path) -
     result = _twin(HEAVY, tmp_path)
     assert result["models"]["resnet50.resnet50"]["params"] == 25636712
     assert set(LIGHT) | set(HEAVY) == {p.name for p in SPECS.glob("*.yaml")}, "a new example spec: add it above"
+
+
+@pytest.mark.keras
+def test_training_without_the_tensorboard_package_notes_it_and_trains(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """TensorFlow 2.21 installs without TensorBoard: `train.tensorboard` then costs a note, not the run."""
+    import io
+
+    from rich.console import Console
+
+    from graphspec.run import trainer
+
+    sets = ["data.source={kind: synthetic, samples: 64, test_samples: 16}", "train.epochs=1", "train.seed=1",
+            "train.tensorboard=true"]
+    real = backend.importable
+    monkeypatch.setattr(backend, "importable", lambda m: m != "tensorboard" and real(m))
+    out = io.StringIO()
+    result = trainer.train(SPECS / "mnist_mlp.yaml", sets=sets, run_dir=tmp_path / "run",
+                           console=Console(file=out, width=200), live=False)
+    assert result.exit_code == 0, result.message
+    assert ("note: no TensorBoard logs: Keras writes them with TensorFlow and the tensorboard package, and "
+            "tensorboard is not installed (pip install tensorboard;") in out.getvalue()
+    assert not (tmp_path / "run" / "tensorboard").exists()

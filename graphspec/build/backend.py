@@ -49,6 +49,11 @@ def install_hint(name: str | None = None) -> str:
     return f"pip install '{DISTRIBUTION}[{name}]'"
 
 
+def importable(module: str) -> bool:
+    """Whether `module` can be imported, without importing it."""
+    return _present(module)
+
+
 def _present(module: str) -> bool:
     """Whether `module` can be imported, without importing it."""
     if module in sys.modules:

@@ -307,9 +307,12 @@ class Trainer:
             self.callbacks_by_name["reduce_lr_on_plateau"] = rl
         # Ours after those (their epoch-end state is saved with the checkpoint), then the display.
         cbs.append(RunCallback(self))
-        if ts.tensorboard and not backend.is_installed("tensorflow"):
-            self.say("note: no TensorBoard logs: they are written with TensorFlow, which is not installed "
-                     f"({backend.install_hint('tensorflow')}; `train.tensorboard: false` silences this)")
+        missing = [m for m in ("tensorflow", "tensorboard") if not backend.importable(m)]
+        if ts.tensorboard and missing:
+            hint = backend.install_hint("tensorflow") if "tensorflow" in missing else "pip install tensorboard"
+            self.say(f"note: no TensorBoard logs: Keras writes them with TensorFlow and the tensorboard package, "
+                     f"and {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed ({hint}; "
+                     "`train.tensorboard: false` silences this)")
         elif ts.tensorboard:
             if backend.active() != "tensorflow":
                 # Keras writes the logs with tf.summary: import it while setting up, not in the first epoch.
