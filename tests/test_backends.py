@@ -94,6 +94,7 @@ def test_unknown_backends_are_usage_errors(requested: str | None, env: str | Non
 
 
 def test_a_missing_backend_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
     monkeypatch.setattr(backend, "_present", lambda module: module != "torch")
     with pytest.raises(UsageError) as exc:
         backend.choose("torch")
