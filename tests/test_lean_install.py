@@ -118,12 +118,15 @@ def test_the_lean_environment_has_no_keras_numpy_or_backend(lean: dict[str, Any]
 
 def test_lint_schema_plot_and_help_work(lean: dict[str, Any], tmp_path: Path) -> None:
     spec = str(SPECS / "mnist_mlp.yaml")
+    other = str(SPECS / "digits.yaml")
     for args in (["--help"], ["--version"], ["lint", spec], ["schema"], ["plot", spec, "-o", str(tmp_path / "m.dot")],
-                 ["train", "--help"], ["save", "--help"]):
+                 ["resolve", spec], ["train", "--help"], ["save", "--help"]):
         proc = _run(lean, *args)
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr
     assert (tmp_path / "m.dot").read_text().startswith("digraph")
+    proc = _run(lean, "diff", spec, other)  # two different specs: exit 1, a report, no backend
+    assert proc.returncode == 1 and proc.stdout and "Traceback" not in proc.stderr, (proc.stdout, proc.stderr)
 
 
 def _commands() -> set[str]:
@@ -148,7 +151,7 @@ def test_every_command_that_needs_a_backend_names_the_extra(lean: dict[str, Any]
         "predict": ["predict", str(run), "-i", str(tmp_path / "x.npz"), "-o", str(tmp_path / "y.npz")],
         "import": ["import", "keras.applications.MobileNet"],
     }
-    works = {"lint", "schema", "plot"}
+    works = {"lint", "schema", "plot", "resolve", "diff"}
     assert set(needs) | works == _commands(), "a new command: say here whether it needs a backend"
     also = [["save", spec, "-o", str(tmp_path / "m.tflite")], ["save", spec, "-o", str(tmp_path / "m.onnx")],
             ["train", str(run), "--resume"], ["build", spec, "--backend", "jax"]]
