@@ -505,7 +505,9 @@ def train(
         if runtime.plan.strategy is not None and runtime.chief:
             trainer.say(distributed_line(runtime, checked.spec.data.batch_size, len(trainer.data.train)))
         first = trainer.start()
-        if resume:
+        if not runtime.chief:
+            trainer.say(f"process {runtime.plan.process_id}: training with process 0 (which writes the run folder)")
+        elif resume:
             trainer.say(f"resuming {folder} at epoch {first + 1}/{trainer.epochs}")
         else:
             trainer.say(f"training `{name}` of {spec_file} -> {folder}")
