@@ -516,6 +516,13 @@ def train(
             fit_seconds = trainer.fit(first)
         done = int(trainer.state.get("epochs_completed", 0))
         best = trainer.state.get("best")
+        if runtime.plan.multi_process:
+            fingerprint, same = runtime.same_weights(trainer.model.get_weights())
+            trainer.say(f"process {runtime.plan.process_id}: weights {fingerprint}"
+                        + ("" if same else " DIFFER from another process's"))
+            if not same:
+                raise RunFailed(f"the processes ended with different weights (process {runtime.plan.process_id}: "
+                                f"{fingerprint}); the run folder keeps process 0's")
         if trainer.failed_epoch is not None:
             bad = {k: v for k, v in trainer.failed_logs.items() if k.endswith("loss")}
             message = (f"training stopped: the loss became non-finite in epoch {trainer.failed_epoch + 1} "
