@@ -149,6 +149,8 @@ CODES: dict[str, tuple[str, str]] = {
               "28x28 images for an input of shape [784] without `{reshape: [784]}`"),
     "GS412": ("a callback monitors a metric the model does not log", "`monitor: val_acc` with `metrics: [accuracy]`"),
     "GS413": ("unknown dataset name", "`source: {kind: keras, name: mnst}`"),
+    "GS414": ("the global batch does not split evenly over the replicas of a distributed run",
+              "`batch_size: 30` with `--distribute data-parallel` over 4 devices"),
     # budgets -----------------------------------------------------------------
     "GS500": ("budget exceeded: parameters, weight memory, multiply-accumulates or dimension size",
               "a Dense of 10^12 units"),

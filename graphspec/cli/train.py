@@ -65,20 +65,47 @@ def register(app: typer.Typer) -> None:
             "--force-unlock", help="Take over the run folder's claim even if another host holds it (only when "
             "that run is known to be gone).")] = False,
         backend: BackendOpt = None,
+        distribute: Annotated[str | None, typer.Option(
+            "--distribute", metavar="data-parallel|mirrored",
+            help="Train on several devices: data-parallel (keras.distribution.DataParallel over every device of "
+            "every process; JAX) or mirrored (tf.distribute.MirroredStrategy over this host's devices; "
+            "TensorFlow). data.batch_size is the global batch.", show_default=False)] = None,
+        devices: Annotated[int | None, typer.Option(
+            "--devices", min=1, help="Devices per process: on a CPU, split the host into N logical devices; "
+            "with accelerators, the first N.", show_default=False)] = None,
+        coordinator: Annotated[str | None, typer.Option(
+            "--coordinator", metavar="HOST:PORT", help="Address of process 0, for several processes (default: "
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES).", show_default=False)] = None,
+        num_processes: Annotated[int | None, typer.Option(
+            "--num-processes", min=1, help="Processes in the job (default: KERAS_DISTRIBUTION_NUM_PROCESSES, "
+            "else 1).", show_default=False)] = None,
+        process_id: Annotated[int | None, typer.Option(
+            "--process-id", min=0, help="This process's index, 0 to N-1; process 0 writes the run folder "
+            "(default: KERAS_DISTRIBUTION_PROCESS_ID, else 0).", show_default=False)] = None,
     ) -> None:
         """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
         logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues (on the
         backend the run trained on, unless --backend says otherwise)."""
         from rich.console import Console
 
+        from graphspec.run import distribute as dist_mod
+
+        plan = dist_mod.plan(distribute, devices=devices, coordinator=coordinator, num_processes=num_processes,
+                             process_id=process_id)
         chosen = run_backend(backend, "train", spec, resume=resume, run_dir=run_dir)
+        dist_mod.check_backend(plan, chosen)
+        dist_mod.prepare(plan, chosen)  # before Keras (and JAX) is imported
 
         from graphspec.run import trainer as train_mod
 
         result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
                                  model=model, plugins=plugin, runs_root=RunsRoot, check_fn=check_fn,
-                                 force_unlock=force_unlock, backend_name=chosen)
-        if result.exit_code == 0:
+                                 force_unlock=force_unlock, backend_name=chosen, plan=plan)
+        if not plan.chief:
+            test = ", ".join(f"{k} {v:.4f}" for k, v in (result.test_metrics or {}).items())
+            err(f"process {plan.process_id}: {result.status} after {result.epochs_done} epochs"
+                + (f"; test {test}" if test else "") + " (process 0 writes the run folder)")
+        elif result.exit_code == 0:
             Console().print(train_mod.results_table(result))
             out(result.message)
         else:

@@ -177,6 +177,11 @@ class Session(Protocol):
     failed_epoch: int | None
     failed_logs: dict[str, Any]
     progress: EpochProgress
+    multi_process: bool  # several processes stop together, at an epoch's end, never inside one
+
+    def agree_stop(self) -> bool:
+        """Whether any process was asked to stop (several processes: a collective, once per epoch)."""
+        ...
 
     def restore_callback_state(self) -> None: ...
 
@@ -213,6 +218,8 @@ class RunCallback(keras.callbacks.Callback):
         # Keras may run batch callbacks in a thread pool (JAX, PyTorch): they can finish out of order.
         with self.step_lock:
             self.last_step = max(self.last_step, batch)
+        if self.t.multi_process:
+            return  # all stop together at the epoch's end; the epoch's logs (loss included) are the same in all
         if self.t.stop.requested:
             self.model.stop_training = True
             return
@@ -227,11 +234,15 @@ class RunCallback(keras.callbacks.Callback):
         self.validation_cut = False
 
     def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+        if self.t.multi_process:
+            return
         if self.t.stop.requested and self.t.fitting:
             self.validation_cut = True
             self.model.stop_evaluating = True
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if self.t.agree_stop() and not self.t.stop.requested:
+            self.t.stop.request(signal.SIGTERM)  # another process was stopped: stop here too, at the same epoch
         logs = dict(logs or {})
         if not _finite(logs) or self.t.failed_epoch is not None:
             self.t.failed_epoch = epoch

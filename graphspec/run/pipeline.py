@@ -16,6 +16,7 @@ import numpy as np
 from graphspec.build import backend
 from graphspec.build.backend import keras
 from graphspec.run.data import ModelIO, Split
+from graphspec.run.distribute import Shard
 
 
 def model_arrays(split: Split, io: ModelIO) -> tuple[Any, Any]:
@@ -52,17 +53,20 @@ def _on_tensorflow() -> bool:
 
 
 def train_dataset(split: Split, io: ModelIO, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
-                  shuffle: bool = True, prefetch: bool = True) -> tuple[Any, int]:
+                  shuffle: bool = True, prefetch: bool = True, shard: Shard | None = None) -> tuple[Any, int]:
     """Batches for epochs first_epoch..epochs-1, in one dataset; returns (dataset, steps per epoch).
 
     Fit it with `steps_per_epoch` = the steps returned: partial batches never straddle two epochs.
+    With a `shard` (data-parallel), `batch_size` is the global batch and the dataset yields this
+    process's slice of each (:class:`graphspec.run.distribute.Shard`).
     """
     x, y = model_arrays(split, io)
     n = len(split)
-    per_epoch = steps(n, batch_size)
-    if not _on_tensorflow():
+    shard = shard or Shard()
+    per_epoch = shard.steps(n, batch_size)
+    if not _on_tensorflow() or not shard.trivial:
         return TrainBatches((x, y), n, batch_size=batch_size, seed=seed, first_epoch=first_epoch,
-                            shuffle=shuffle), per_epoch
+                            shuffle=shuffle, shard=shard), per_epoch
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensors((x, y)).repeat()
@@ -87,11 +91,13 @@ def train_dataset(split: Split, io: ModelIO, *, batch_size: int, seed: int, firs
 
 
 def eval_dataset(split: Split, io: ModelIO, *, batch_size: int, cache: bool = False, prefetch: bool = True,
-                 targets: bool = True) -> Any:
-    """The split in order, in batches (with targets unless told otherwise)."""
+                 targets: bool = True, shard: Shard | None = None) -> Any:
+    """The split in order, in batches (with targets unless told otherwise); with a `shard`, this
+    process's slice of each global batch."""
     x, y = model_arrays(split, io)
-    if not _on_tensorflow():
-        return EvalBatches((x, y) if targets else (x,), len(split), batch_size=batch_size)
+    shard = shard or Shard()
+    if not _on_tensorflow() or not shard.trivial:
+        return EvalBatches((x, y) if targets else (x,), len(split), batch_size=batch_size, shard=shard)
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y) if targets else x).batch(batch_size)
@@ -110,11 +116,12 @@ class TrainBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, data: tuple[Any, Any], n: int, *, batch_size: int, seed: int, first_epoch: int,
-                 shuffle: bool) -> None:
+                 shuffle: bool, shard: Shard | None = None) -> None:
         super().__init__()
         self.data, self.n, self.batch_size = data, n, batch_size
         self.seed, self.first_epoch, self.shuffle = seed, first_epoch, shuffle
-        self.steps = steps(n, batch_size)
+        self.shard = shard or Shard()
+        self.steps = self.shard.steps(n, batch_size)
         self._order: tuple[int, np.ndarray] | None = None
 
     @property
@@ -129,18 +136,20 @@ class TrainBatches(keras.utils.PyDataset):
     def __getitem__(self, i: int) -> Any:
         epoch, step = self.first_epoch + i // self.steps, i % self.steps
         index = self.order(epoch)[step * self.batch_size:(step + 1) * self.batch_size]
-        return _gather(self.data, index)
+        return _gather(self.data, self.shard.part(index))
 
 
 class EvalBatches(keras.utils.PyDataset):
     """The samples in order, `batch_size` at a time (validation, test, predict)."""
 
-    def __init__(self, data: tuple[Any, ...], n: int, *, batch_size: int) -> None:
+    def __init__(self, data: tuple[Any, ...], n: int, *, batch_size: int, shard: Shard | None = None) -> None:
         super().__init__()
         self.data, self.n, self.batch_size = data, n, batch_size
+        self.shard = shard or Shard()
 
     def __len__(self) -> int:
-        return steps(self.n, self.batch_size) if self.n else 0
+        return self.shard.steps(self.n, self.batch_size) if self.n >= self.shard.replicas else 0
 
     def __getitem__(self, i: int) -> Any:
-        return _gather(self.data, slice(i * self.batch_size, (i + 1) * self.batch_size))
+        index = np.arange(i * self.batch_size, min(self.n, (i + 1) * self.batch_size))
+        return _gather(self.data, self.shard.part(index))

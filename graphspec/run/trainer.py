@@ -17,8 +17,10 @@ import dataclasses
 import json
 import math
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,9 @@ import numpy as np
 from graphspec import compiler
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
+from graphspec.run import distribute
 from graphspec.run import pipeline
+from graphspec.run.lock import CLAIM
 from graphspec.run.callbacks import EpochProgress, EpochTensorBoard, RunCallback, Stop, current_lr, stop_on_signals
 from graphspec.run.folders import (BEST, CHECKPOINTS, ENVIRONMENT, HISTORY, LAST, METRICS, RESULTS, SPEC, STATE,
                                    TENSORBOARD, environment, now, read_state, recorded_backend, resolved_spec_text,
@@ -76,7 +80,8 @@ class Trainer:
     """One training session of a run folder (fresh or resumed)."""
 
     def __init__(self, checked: compiler.Checked, model_name: str, run_dir: Path, *, resume: bool,
-                 console: Any, live: bool | None, plugins: list[str], base_dir: Path) -> None:
+                 console: Any, live: bool | None, plugins: list[str], base_dir: Path,
+                 runtime: distribute.Runtime | None = None) -> None:
         assert checked.spec is not None and checked.graph is not None
         self.checked = checked
         self.spec = checked.spec
@@ -87,6 +92,9 @@ class Trainer:
         self.live = live
         self.plugins = plugins
         self.base_dir = base_dir
+        self.runtime = runtime or distribute.Runtime(distribute.Plan())
+        self.shard = self.runtime.shard()
+        self.multi_process = self.runtime.plan.multi_process
         if self.spec.data is None:
             raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
                              "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
@@ -129,21 +137,26 @@ class Trainer:
         if self.train_spec.deterministic:
             backend.make_deterministic()
         keras.utils.set_random_seed(self.seed)
-        self.model = compiler.build(self.checked, models=[self.model_name])[self.model_name]
+        with self.runtime.scope():
+            self.model = compiler.build(self.checked, models=[self.model_name])[self.model_name]
         if self.train_spec.lr_schedule is not None and not isinstance(
                 self.model.optimizer._learning_rate, keras.Variable):
             raise spec_error("GS410", "`train.lr_schedule` needs a constant learning rate, but "
                              "`compile.optimizer.learning_rate` is a schedule", self.checked,
                              ("train", "lr_schedule"), "use one of them")
-        self.model.optimizer.build(self.model.trainable_variables)
+        with self.runtime.scope():
+            self.model.optimizer.build(self.model.trainable_variables)
         self.io = model_io(self.checked, self.model_name, self.model)
         self.data = data_mod.prepare(self.data_spec, self.io, base_dir=self.base_dir, seed=self.seed,
                                      graph=self.checked.graph, locate=self.locate)
         self.has_validation = self.data.validation is not None
         if self.monitor.startswith("val_") and not self.has_validation:
             self.monitor = self.monitor[4:]
-        self.steps = pipeline.steps(len(self.data.train), self.data_spec.batch_size)
+        self.steps = self.shard.steps(len(self.data.train), self.data_spec.batch_size)
         self.initial_lr = current_lr(self.model) or 0.0
+
+    def agree_stop(self) -> bool:
+        return self.runtime.any_process(self.stop.requested)
 
     def seed_variables(self) -> list[Any]:
         return [v for v in self.model.variables if "seed_generator_state" in v.path]
@@ -308,7 +321,9 @@ class Trainer:
         # Ours after those (their epoch-end state is saved with the checkpoint), then the display.
         cbs.append(RunCallback(self))
         missing = [m for m in ("tensorflow", "tensorboard") if not backend.importable(m)]
-        if ts.tensorboard and missing:
+        if not self.runtime.chief:
+            pass  # process 0 writes the run folder, TensorBoard logs included
+        elif ts.tensorboard and missing:
             hint = backend.install_hint("tensorflow") if "tensorflow" in missing else "pip install tensorboard"
             self.say(f"note: no TensorBoard logs: Keras writes them with TensorFlow and the tensorboard package, "
                      f"and {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed ({hint}; "
@@ -331,18 +346,26 @@ class Trainer:
         ds, _ = pipeline.train_dataset(
             self.data.train, self.io, batch_size=self.data_spec.batch_size, seed=self.seed,
             first_epoch=first_epoch, epochs=self.epochs, shuffle=self.data_spec.shuffle,
-            prefetch=self.data_spec.prefetch)
+            prefetch=self.data_spec.prefetch, shard=self.shard)
         val = None
         if self.data.validation is not None:
             val = pipeline.eval_dataset(self.data.validation, self.io, batch_size=self.data_spec.batch_size,
-                                        cache=self.data_spec.cache, prefetch=self.data_spec.prefetch)
+                                        cache=self.data_spec.cache, prefetch=self.data_spec.prefetch,
+                                        shard=self.shard)
         live = self.live if self.live is not None else bool(getattr(self.console, "is_terminal", False))
-        self.progress = EpochProgress(self.console, self.epochs, self.steps, live)
+        if self.runtime.chief:
+            self.progress = EpochProgress(self.console, self.epochs, self.steps, live)
+        else:  # only process 0 shows progress
+            import io
+
+            from rich.console import Console
+
+            self.progress = EpochProgress(Console(file=io.StringIO()), self.epochs, self.steps, False)
         callbacks = self.make_callbacks(self.progress)
         started = time.perf_counter()
         self.fitting = True
         try:
-            with stop_on_signals(self.stop, self.say):
+            with stop_on_signals(self.stop, self.say), self.runtime.scope():
                 self.model.fit(ds, epochs=self.epochs, initial_epoch=first_epoch, steps_per_epoch=self.steps,
                                validation_data=val, callbacks=callbacks, verbose=0, shuffle=False)
         finally:
@@ -356,9 +379,22 @@ class Trainer:
         weights = self.run_dir / BEST if (self.run_dir / BEST).exists() else self.run_dir / LAST
         load_weights(self.model, weights, with_optimizer=True)
         ds = pipeline.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
-                                   cache=False, prefetch=self.data_spec.prefetch)
-        result = self.model.evaluate(ds, verbose=0, return_dict=True)
+                                   cache=False, prefetch=self.data_spec.prefetch, shard=self.shard)
+        with self.runtime.scope():
+            result = self.model.evaluate(ds, verbose=0, return_dict=True)
         return {k: float(v) for k, v in result.items()}
+
+
+def distributed_line(runtime: distribute.Runtime, batch: int, n: int) -> str:
+    """What the chief prints about the distribution: replicas, global and per-replica batch."""
+    p = runtime.plan
+    text = (f"distributed: {p.strategy} over {runtime.replicas} replica(s) in {p.num_processes} process(es); "
+            f"global batch {batch}, {batch // max(1, runtime.replicas)} per replica")
+    left = runtime.shard().left_out(n, batch)
+    if left:
+        text += (f"; the last {left} training sample(s) of each epoch's order are left out (a step splits evenly "
+                 "over the replicas)")
+    return text
 
 
 def _jsonable(value: Any) -> Any:
@@ -387,13 +423,15 @@ def train(
     check_fn: Any = None,
     force_unlock: bool = False,
     backend_name: str | None = None,
+    plan: distribute.Plan | None = None,
 ) -> RunResult:
     """Train SPEC's model into a run folder (or resume one). Raises SpecError/UsageError for spec, data or
     usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143).
 
     The Keras backend is the one this process runs (:mod:`graphspec.build.backend`; the CLI selects it
     before importing this module: `--backend`, else the run's own on `--resume`); `backend_name` must
-    match it."""
+    match it. `plan` distributes the training (:mod:`graphspec.run.distribute`): only process 0 claims
+    and writes the run folder; the others work in a scratch folder of their own, deleted at the end."""
     from rich.console import Console
 
     console = console or Console(file=sys.stderr)
@@ -404,11 +442,15 @@ def train(
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     backend.select(backend_name, command="train")
+    runtime = distribute.start(plan or distribute.Plan())
     folder: Path
     with contextlib.ExitStack() as stack:
+        scratch = None if runtime.chief else Path(stack.enter_context(tempfile.TemporaryDirectory(
+            prefix=f"graphspec-process-{runtime.plan.process_id}-")))
         if resume:
             folder = resume_target(spec, run_dir, runs_root)
-            stack.enter_context(claimed(folder, fresh=False, force_unlock=force_unlock, note=say))
+            if scratch is None:
+                stack.enter_context(claimed(folder, fresh=False, force_unlock=force_unlock, note=say))
             spec_file = folder / SPEC
             state = read_state(folder)
             recorded = recorded_backend(folder)
@@ -432,6 +474,10 @@ def train(
             raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
                              "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
         name = pick_model(checked, model)
+        problem = distribute.check_batch(runtime, checked.spec.data.batch_size)
+        if problem is not None:
+            raise spec_error("GS414", problem, checked, ("data", "batch_size"),
+                             distribute.batch_hint(checked.spec.data.batch_size, runtime.replicas))
         fill: dict[str, Any] = {}
         if checked.spec.train is None or checked.spec.train.seed is None:
             fill["train.seed"] = secrets.randbelow(2**31 - 1)
@@ -439,7 +485,12 @@ def train(
                 checked.spec.train = schema_run.TrainSpec(seed=fill["train.seed"])
             else:
                 checked.spec.train.seed = fill["train.seed"]
-        if not resume:
+        if scratch is not None:  # not process 0: the run folder is read, never written
+            if resume:
+                shutil.copytree(folder, scratch, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns(TENSORBOARD, CLAIM + "*"))
+            folder = scratch
+        elif not resume:
             # Claimed before anything is built or written: a second process is refused at once.
             made: list[Path] = []
             if run_dir is not None:
@@ -448,15 +499,22 @@ def train(
                 folder, made = new_run_folder(runs_root, checked.spec.name)
             stack.enter_context(claimed(folder, fresh=True, force_unlock=force_unlock, note=say, made=made))
         trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
-                          base_dir=base_dir)
+                          base_dir=base_dir, runtime=runtime)
         trainer.build()  # model and data: every spec or data problem is raised before the folder is written
         folder.mkdir(parents=True, exist_ok=True)
         if not resume or all_sets or fill:
             artifacts.atomic_write_text(folder / SPEC, resolved_spec_text(spec_file, all_sets, fill))
         if not resume:
-            artifacts.atomic_write_json(folder / ENVIRONMENT, environment())
+            env = environment()
+            if runtime.plan.strategy is not None:
+                env["distribution"] = runtime.record(checked.spec.data.batch_size)
+            artifacts.atomic_write_json(folder / ENVIRONMENT, env)
+        if runtime.plan.strategy is not None and runtime.chief:
+            trainer.say(distributed_line(runtime, checked.spec.data.batch_size, len(trainer.data.train)))
         first = trainer.start()
-        if resume:
+        if not runtime.chief:
+            trainer.say(f"process {runtime.plan.process_id}: training with process 0 (which writes the run folder)")
+        elif resume:
             trainer.say(f"resuming {folder} at epoch {first + 1}/{trainer.epochs}")
         else:
             trainer.say(f"training `{name}` of {spec_file} -> {folder}")
@@ -465,6 +523,13 @@ def train(
             fit_seconds = trainer.fit(first)
         done = int(trainer.state.get("epochs_completed", 0))
         best = trainer.state.get("best")
+        if runtime.plan.multi_process:
+            fingerprint, same = runtime.same_weights(trainer.model.get_weights())
+            trainer.say(f"process {runtime.plan.process_id}: weights {fingerprint}"
+                        + ("" if same else " DIFFER from another process's"))
+            if not same:
+                raise RunFailed(f"the processes ended with different weights (process {runtime.plan.process_id}: "
+                                f"{fingerprint}); the run folder keeps process 0's")
         if trainer.failed_epoch is not None:
             bad = {k: v for k, v in trainer.failed_logs.items() if k.endswith("loss")}
             message = (f"training stopped: the loss became non-finite in epoch {trainer.failed_epoch + 1} "
