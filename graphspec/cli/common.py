@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from graphspec.diagnostics import clip
 from graphspec.errors import GraphSpecError, SpecError, UsageError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -80,10 +81,10 @@ def guarded(fn: F) -> F:
             report(exc.diagnostics, exc.sources)
             raise typer.Exit(EXIT_PROBLEMS) from None
         except UsageError as exc:
-            err(f"error: {exc}")
+            err(f"error: {clip(str(exc))}")
             raise typer.Exit(EXIT_USAGE) from None
         except GraphSpecError as exc:
-            err(f"error: {exc}")
+            err(f"error: {clip(str(exc))}")
             raise typer.Exit(EXIT_PROBLEMS) from None
         except KeyboardInterrupt:
             err("interrupted")

@@ -147,8 +147,9 @@ def text(reports: Sequence[FileReport], *, color: bool = False, stats: bool = Tr
 
     blocks: list[str] = []
     for r in reports:
+        lines_of = r.source.splitlines() if r.source is not None and r.diagnostics else None
         for d in sorted(r.diagnostics, key=Diagnostic.sort_key):
-            blocks.append(diagnostic_text(d, r.source, color=color))
+            blocks.append(diagnostic_text(d, None, color=color, lines_of=lines_of))
     lines = list(blocks)
     if stats:
         for r in reports:
