@@ -58,7 +58,7 @@ def _bad(expected: str, value: Any, hint: str | None = None) -> Problem:
         except ValueError:
             pass
     if hint is None and isinstance(value, bool) and "integer" in expected:
-        hint = "YAML reads yes/no/on/off/true/false as booleans"
+        hint = "`true` and `false` are booleans: write a number"
     return ("GS112", f"expected {expected}, got {_type_name(value)} ({shown})", hint)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -194,10 +195,13 @@ def parse(src: Source, *, plugin_layers: dict[str, dict[str, Any]] | None = None
                              src.location(()), "start with `graphspec: 1`, `name:` and `nodes:`"))
         return None, diags
     version = src.data.get("graphspec")
-    if "graphspec" in src.data and version != schema.FORMAT_VERSION:
+    if "graphspec" in src.data and (type(version) is not int or version != schema.FORMAT_VERSION):
+        shown = json.dumps(version) if isinstance(version, (bool, float)) or version is None else repr(version)
         diags.add(Diagnostic("GS104", Severity.ERROR,
-                             f"unsupported format version {version!r}; this graphspec reads version "
-                             f"{schema.FORMAT_VERSION}", src.location(("graphspec",))))
+                             f"unsupported format version {shown}; this graphspec reads version "
+                             f"{schema.FORMAT_VERSION}", src.location(("graphspec",)),
+                             f"write `graphspec: {schema.FORMAT_VERSION}` (an integer)"
+                             if isinstance(version, (bool, float)) else None))
         return None, diags
     try:
         spec = schema.Spec.model_validate(src.data)
