@@ -44,9 +44,31 @@ def all_plugins(cli: list[str] | None) -> list[str]:
     return list(dict.fromkeys([*(cli or []), *project_plugins()]))
 
 
+MAX_PLUGIN_BYTES = 16 * 1024 * 1024  # read statically by lint
+
+
+def is_path(plugin: str) -> bool:
+    """Whether `--plugin` names a file (`x.py`, `dir/x`, an existing file) rather than a module."""
+    return plugin.endswith(".py") or "/" in plugin or "\\" in plugin or Path(plugin).is_file()
+
+
+def check_path(plugin: str) -> Path:
+    """The .py file a path-like `--plugin` names; a UsageError that says what is wrong with it."""
+    path = Path(plugin)
+    if not path.exists():
+        raise UsageError(f"plugin file {plugin!r} not found")
+    if path.is_dir():
+        raise UsageError(f"plugin {plugin!r} is a folder: name a .py file, or a module on the Python path")
+    if not path.is_file():
+        raise UsageError(f"plugin {plugin!r} is not a regular file")
+    if path.suffix != ".py":
+        raise UsageError(f"plugin {plugin!r} is not a Python file: a plugin is a .py file or a module name")
+    return path
+
+
 def _source_path(plugin: str) -> Path | None:
-    if plugin.endswith(".py"):
-        return Path(plugin)
+    if is_path(plugin):
+        return check_path(plugin)
     # Find a module's file without importing it (find_spec would import parents).
     parts = plugin.split(".")
     for base in sys.path:
@@ -69,11 +91,14 @@ def scan(plugin: str) -> dict[str, dict[str, Any]]:
     """Layer classes a plugin defines, read statically: name -> {arg: {...}}."""
     path = _source_path(plugin)
     if path is None or not path.is_file():
-        raise UsageError(f"plugin {plugin!r} not found")
+        raise UsageError(f"plugin {plugin!r} not found (neither a .py file nor a module on the Python path)")
     try:
         st = path.stat()
     except OSError as exc:
         raise UsageError(f"plugin {plugin!r} cannot be read: {exc}") from None
+    if st.st_size > MAX_PLUGIN_BYTES:
+        raise UsageError(f"plugin {plugin!r} is {st.st_size:,} bytes; lint reads plugins up to "
+                         f"{MAX_PLUGIN_BYTES:,} bytes")
     # Parsed once per file version: commands and tests check many specs per process.
     found = _scan_file(str(path.resolve()), st.st_mtime_ns, st.st_size)
     if isinstance(found, str):
@@ -88,6 +113,9 @@ def _scan_file(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, Any]]
         tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
         return str(exc)
+    except (RecursionError, MemoryError):
+        # CPython's parser recurses on long chains (`x = 1 + 1 + ...`); importing it would fail too.
+        return "it is nested too deeply for Python's parser (a very long expression or deep brackets)"
     out: dict[str, dict[str, Any]] = {}
     for item in tree.body:
         if not isinstance(item, ast.ClassDef):
