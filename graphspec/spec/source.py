@@ -238,10 +238,10 @@ class _Builder:
             kind = tag.rsplit(":", 1)[-1]
             raise self.fail("GS002", f"{node.value!r} is not a valid {kind}", node,
                             f"remove the explicit `!!{kind}` tag or fix the value") from None
-        if not node.style and tag == self.resolver.resolve(ScalarNode, node.value, (True, False)):
-            # A plain scalar without an explicit tag: read it as YAML 1.2 does.
+        if not node.style:
+            # A plain scalar: read it as YAML 1.2 does, unless it has an explicit tag (`!!int 010`).
             v12 = yaml12.resolve(node.value)
-            if not yaml12.same(value, v12):
+            if not yaml12.same(value, v12) and tag == self.resolver.resolve(ScalarNode, node.value, (True, False)):
                 if key or isinstance(value, str):
                     return v12  # `1e-4`, `0o17`: numbers in YAML 1.2, text in YAML 1.1
                 message, hint = yaml12.difference(node.value, value, v12)
