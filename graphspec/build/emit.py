@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from graphspec.spec import schema
+from graphspec.spec.layers import CALLABLE_ARGS
 from graphspec.diagnostics import Diagnostic, Diagnostics, Severity
 from graphspec.analysis.graph import Graph, Node, Ref
 from graphspec.spec.source import Source
@@ -328,6 +329,13 @@ def _map(value: Any, fn: Callable[[Any], Any]) -> Any:
 def make_named(module: Any, value: Any) -> Any:
     if isinstance(value, dict):
         args = {k: v for k, v in value.items() if k != "type"}
+        for key, arg in args.items():
+            table = CALLABLE_ARGS.get((value["type"], key))
+            if table is not None:
+                # Checked against the closed table by lint; resolved here, never imported or eval'd.
+                if not isinstance(arg, str) or table.resolve(arg) is None:
+                    raise ValueError(f"{value['type']}.{key} must name a {table.kind}; got {arg!r}")
+                args[key] = getattr(keras.metrics, arg)
         if isinstance(args.get("learning_rate"), dict):
             lr = dict(args["learning_rate"])
             args["learning_rate"] = getattr(keras.optimizers.schedules, lr.pop("type"))(**lr)

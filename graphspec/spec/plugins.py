@@ -17,6 +17,9 @@ from typing import Any
 
 from graphspec.errors import UsageError
 
+# Where a layer's `call` arguments are kept in a scan (graphspec.spec.calls reads them).
+PLUGIN_CALL = "**call"
+
 
 def project_plugins(start: Path | None = None) -> list[str]:
     """Plugins listed in the nearest pyproject.toml under `[tool.graphspec] plugins`."""
@@ -132,7 +135,24 @@ def _scan_file(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, Any]]
                     params[a.arg] = {"required": i < n_required}
                 if fn.args.kwarg is not None:
                     params["**kwargs"] = {}
+            elif isinstance(fn, ast.FunctionDef) and fn.name == "call":
+                params[PLUGIN_CALL] = _call_params(fn.args)
         out[item.name] = params
+    return out
+
+
+def _call_params(args: ast.arguments) -> dict[str, Any]:
+    """A plugin layer's `call` arguments after `self` and the inputs: name -> {default: constant}."""
+    positional = args.args[2:]
+    defaults: list[ast.expr | None] = [None] * (len(args.args) - len(args.defaults)) + list(args.defaults)
+    out: dict[str, Any] = {}
+    for a, d in [*zip(positional, defaults[2:]), *zip(args.kwonlyargs, args.kw_defaults)]:
+        entry: dict[str, Any] = {"required": d is None}
+        if isinstance(d, ast.Constant):
+            entry["default"] = d.value
+        out[a.arg] = entry
+    if args.kwarg is not None:
+        out["**kwargs"] = {}
     return out
 
 
