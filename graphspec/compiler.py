@@ -12,6 +12,7 @@ from typing import Any
 
 from graphspec.analysis import checks
 from graphspec.analysis import graph as graph_mod
+from graphspec.spec import files
 from graphspec.spec import overrides
 from graphspec.spec import parse
 from graphspec.spec import plugins as plugins_mod
@@ -34,6 +35,8 @@ class Checked:
     analysis: Any  # graphspec.analysis.shapecheck.Analysis | None
     diagnostics: Diagnostics
     plugins: list[str]
+    # Where files the spec names (vocabularies) may be: its folder and the --data-root folders.
+    roots: files.Roots = dataclasses.field(default_factory=lambda: files.roots_for(None))
 
     @property
     def ok(self) -> bool:
@@ -52,12 +55,17 @@ def check(
     plugins: list[str] | None = None,
     sets: list[str] | None = None,
     shapes: bool = True,
+    data_roots: list[str] | None = None,
 ) -> Checked:
-    """Validate a spec without TensorFlow. Plugins are read statically, not imported."""
+    """Validate a spec without TensorFlow. Plugins are read statically, not imported.
+
+    Files the spec names (vocabularies) must be in its folder or one of `data_roots`.
+    """
     file = str(path) if path is not None else "<string>"
     diags = Diagnostics()
     plugin_list = list(dict.fromkeys([*(plugins or []), *plugins_mod.BUILTIN]))
-    result = Checked(file, None, None, None, None, diags, plugin_list)
+    roots = files.roots_for(str(path) if path is not None else None, data_roots)
+    result = Checked(file, None, None, None, None, diags, plugin_list, roots)
     try:
         src = source_mod.loads(text, file) if text is not None else source_mod.load(file)
         if sets:
@@ -81,6 +89,7 @@ def check(
     diags.extend(parse_diags)
     if spec is None:
         return result
+    diags.extend(files.check_spec(src, spec.nodes, roots))
     if diags.has_errors:
         # Schema errors leave placeholders (parse.salvage) and argument errors leave
         # the graph intact: report its problems too (an undefined reference next to a
@@ -126,7 +135,7 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
                 hint = did_you_mean(name, list(checked.graph.models))
                 raise UsageError(f"no model named {name!r} in {checked.file}; it defines "
                                  f"{', '.join(checked.graph.models)}" + (f" ({hint})" if hint else ""))
-    built, diags = emit.build_models(checked.graph, checked.source, classes, models)
+    built, diags = emit.build_models(checked.graph, checked.source, classes, models, roots=checked.roots)
     checked.diagnostics.extend(diags)
     if diags.has_errors:  # only what building found: the check's own warnings were shown already
         raise SpecError(diags.sorted(), {checked.file: checked.source.text})
@@ -145,7 +154,7 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
 
 
 def load(path: str | Path, *, plugins: list[str] | None = None, sets: list[str] | None = None,
-         models: list[str] | None = None) -> dict[str, Any]:
+         models: list[str] | None = None, data_roots: list[str] | None = None) -> dict[str, Any]:
     """Check and build a spec file: model name -> compiled keras.Model. Raises SpecError."""
-    checked = check(path, plugins=plugins_mod.all_plugins(plugins), sets=sets)
+    checked = check(path, plugins=plugins_mod.all_plugins(plugins), sets=sets, data_roots=data_roots)
     return build(checked, models=models)

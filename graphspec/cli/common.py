@@ -33,6 +33,11 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a spec field by dotted path: KEY=VALUE (repeatable)."),
 ]
+DataRootOpt = Annotated[
+    list[str] | None,
+    typer.Option("--data-root", help="A folder whose files the spec may name (vocabularies), besides the "
+                 "spec's own folder (repeatable)."),
+]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this model of the spec.")]
 SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML).", show_default=False)]
 
@@ -98,12 +103,13 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None = None) -> Any:
+def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None = None,
+                 data_roots: list[str] | None = None) -> Any:
     """Run the pure stages; print warnings; raise SpecError on errors."""
     from graphspec import compiler
     from graphspec.spec import plugins as plugins_mod
 
-    result = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets)
+    result = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets, data_roots=data_roots)
     if result.ok and result.diagnostics:
         report(result.diagnostics.sorted(), {result.file: result.source.text} if result.source else {})
     result.raise_for_errors()
@@ -111,10 +117,10 @@ def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None =
 
 
 def built_models(spec: Path, plugins: list[str] | None, sets: list[str] | None, models: list[str] | None,
-                 *, compile: bool = True) -> tuple[Any, dict[str, Any]]:
+                 *, compile: bool = True, data_roots: list[str] | None = None) -> tuple[Any, dict[str, Any]]:
     from graphspec import compiler
 
-    checked = checked_spec(spec, plugins, sets)
+    checked = checked_spec(spec, plugins, sets, data_roots)
     return checked, compiler.build(checked, models=models, compile=compile)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from graphspec.cli.common import (
+    DataRootOpt,
     ModelOpt,
     PluginOpt,
     SetOpt,
@@ -21,9 +22,10 @@ from graphspec.cli.common import (
 from graphspec.errors import UsageError
 
 
-def build(spec: SpecArg, plugin: PluginOpt = None, set_: SetOpt = None, model: ModelOpt = None) -> None:
+def build(spec: SpecArg, plugin: PluginOpt = None, set_: SetOpt = None, model: ModelOpt = None,
+          data_root: DataRootOpt = None) -> None:
     """Validate SPEC and build every model: one line per model, or the errors."""
-    _, models = built_models(spec, plugin, set_, [model] if model else None)
+    _, models = built_models(spec, plugin, set_, [model] if model else None, data_roots=data_root)
     for name, m in models.items():
         out(f"{name}: {m.count_params():,} parameters ({len(m.layers)} layers)")
 
@@ -34,11 +36,12 @@ def summary(
     format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
     plugin: PluginOpt = None,
     set_: SetOpt = None,
+    data_root: DataRootOpt = None,
 ) -> None:
     """A table per model: layer, type, output shape, parameters, inbound layers."""
     if format not in {"text", "json"}:
         raise UsageError(f"--format must be text or json, got {format!r}")
-    _, models = built_models(spec, plugin, set_, [model] if model else None, compile=False)
+    _, models = built_models(spec, plugin, set_, [model] if model else None, compile=False, data_roots=data_root)
     from graphspec.render import text as render
 
     if format == "json":
@@ -63,6 +66,7 @@ def save(
     weights: Annotated[Path | None, typer.Option(
         "--weights", "-w", help="Trained weights to load first (.keras or .weights.h5, e.g. a run's best.keras).")
     ] = None,
+    data_root: DataRootOpt = None,
 ) -> None:
     """Write a model as .keras (architecture, weights, compile settings), a TensorFlow SavedModel for
     serving, or TFLite."""
@@ -70,7 +74,7 @@ def save(
     from graphspec.run.artifacts import export_format, export_model
 
     export_format(output, format)  # a bad --format is a usage error before anything is built
-    checked = checked_spec(spec, plugin, set_)
+    checked = checked_spec(spec, plugin, set_, data_root)
     name = one_model(checked, model, "save")
     models = compiler.build(checked, models=[name])
     if weights is not None:

@@ -137,6 +137,9 @@ def plot(
         "--plugin", "-p", help="Python module or .py file providing custom layers (repeatable).")] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", "-s", help="Override a spec field by dotted path: KEY=VALUE (repeatable).")] = None,
+    data_root: Annotated[list[str] | None, typer.Option(
+        "--data-root", help="A folder whose files the spec may name (vocabularies), besides the spec's own "
+        "folder (repeatable).")] = None,
 ) -> None:
     """Draw a model's layer graph: one box per node, as keras.utils.plot_model does.
 
@@ -149,7 +152,7 @@ def plot(
     from graphspec.cli.common import checked_spec, one_model, out
 
     direction = _check_options(output if output is not None else Path("model.png"), dpi, rankdir)
-    checked = checked_spec(spec, plugin, set_)
+    checked = checked_spec(spec, plugin, set_, data_root)
     name = one_model(checked, model, "plot")
     target = output if output is not None else Path(f"{name}.png")
     options = dot.Options(show_shapes=show_shapes, show_names=show_names, expand_nested=expand_nested,

@@ -16,12 +16,15 @@ RunsRoot = Path("runs")
 def register(app: typer.Typer) -> None:
     """Add the train, evaluate and predict commands to the CLI."""
     from graphspec.cli.common import guarded
-    from graphspec.cli.common import ModelOpt, PluginOpt, SetOpt, SpecArg, err, out
+    from graphspec.cli.common import DataRootOpt, ModelOpt, PluginOpt, SetOpt, SpecArg, err, out
 
-    def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
-        from graphspec.cli.common import checked_spec
+    def checker(data_roots: list[str] | None) -> Any:
+        def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
+            from graphspec.cli.common import checked_spec
 
-        return checked_spec(Path(path), plugins, sets)
+            return checked_spec(Path(path), plugins, sets, data_roots)
+
+        return check_fn
 
     SpecOrRun = Annotated[Path, typer.Argument(help="A spec file (YAML) or a run folder.", show_default=False)]
     WeightsOpt = Annotated[Path | None, typer.Option(
@@ -45,6 +48,7 @@ def register(app: typer.Typer) -> None:
         force_unlock: Annotated[bool, typer.Option(
             "--force-unlock", help="Take over the run folder's claim even if another host holds it (only when "
             "that run is known to be gone).")] = False,
+        data_root: DataRootOpt = None,
     ) -> None:
         """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
         logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues."""
@@ -53,7 +57,7 @@ def register(app: typer.Typer) -> None:
         from graphspec.run import trainer as train_mod
 
         result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
-                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=check_fn,
+                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=checker(data_root),
                                  force_unlock=force_unlock)
         if result.exit_code == 0:
             Console().print(train_mod.results_table(result))
