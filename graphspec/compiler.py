@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from graphspec.analysis import checks
+from graphspec.analysis import memory
 from graphspec.analysis import graph as graph_mod
 from graphspec.spec import files
 from graphspec.spec import overrides
@@ -114,13 +115,24 @@ def check(
         analysis, shape_diags = shapecheck.analyze(src, graph, set(plugin_layers))
         result.analysis = analysis
         diags.extend(shape_diags)
+        if not shape_diags.has_errors:
+            diags.extend(memory.check(src, graph, analysis, severity=Severity.WARNING, training=True))
     return result
 
 
-def build(checked: Checked, *, models: list[str] | None = None, compile: bool = True) -> dict[str, Any]:
-    """Build Keras models for a checked spec (imports Keras and the plugins)."""
+def build(checked: Checked, *, models: list[str] | None = None, compile: bool = True,
+          training: bool = False) -> dict[str, Any]:
+    """Build Keras models for a checked spec (imports Keras and the plugins).
+
+    Refuses (GS502) a model whose weights (with `training`: also one batch of activations
+    and synthetic data) are over its memory budget, before Keras allocates anything.
+    """
     checked.raise_for_errors()
     assert checked.graph is not None and checked.source is not None
+    over = memory.check(checked.source, checked.graph, checked.analysis, severity=Severity.ERROR,
+                        training=training, models=models)
+    if over:
+        raise SpecError(over, {checked.file: checked.source.text})
     from graphspec.build import emit, plugins as plugin_loader
 
     try:

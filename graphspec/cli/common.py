@@ -104,14 +104,19 @@ def guarded(fn: F) -> F:
 
 
 def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None = None,
-                 data_roots: list[str] | None = None) -> Any:
-    """Run the pure stages; print warnings; raise SpecError on errors."""
+                 data_roots: list[str] | None = None, *, builds: bool = False) -> Any:
+    """Run the pure stages; print warnings; raise SpecError on errors.
+
+    `builds`: the command builds a model next, and `compiler.build` checks the memory
+    budget itself (as an error), so lint's memory warnings (GS502) are not printed here.
+    """
     from graphspec import compiler
     from graphspec.spec import plugins as plugins_mod
 
     result = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets, data_roots=data_roots)
-    if result.ok and result.diagnostics:
-        report(result.diagnostics.sorted(), {result.file: result.source.text} if result.source else {})
+    shown = [d for d in result.diagnostics.sorted() if not (builds and d.code == "GS502")]
+    if result.ok and shown:
+        report(shown, {result.file: result.source.text} if result.source else {})
     result.raise_for_errors()
     return result
 
@@ -120,7 +125,7 @@ def built_models(spec: Path, plugins: list[str] | None, sets: list[str] | None, 
                  *, compile: bool = True, data_roots: list[str] | None = None) -> tuple[Any, dict[str, Any]]:
     from graphspec import compiler
 
-    checked = checked_spec(spec, plugins, sets, data_roots)
+    checked = checked_spec(spec, plugins, sets, data_roots, builds=True)
     return checked, compiler.build(checked, models=models, compile=compile)
 
 

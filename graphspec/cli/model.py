@@ -74,7 +74,7 @@ def save(
     from graphspec.run.artifacts import export_format, export_model
 
     export_format(output, format)  # a bad --format is a usage error before anything is built
-    checked = checked_spec(spec, plugin, set_, data_root)
+    checked = checked_spec(spec, plugin, set_, data_root, builds=True)
     name = one_model(checked, model, "save")
     models = compiler.build(checked, models=[name])
     if weights is not None:

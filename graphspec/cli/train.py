@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
             from graphspec.cli.common import checked_spec
 
-            return checked_spec(Path(path), plugins, sets, data_roots)
+            return checked_spec(Path(path), plugins, sets, data_roots, builds=True)
 
         return check_fn
 
