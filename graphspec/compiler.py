@@ -133,7 +133,8 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
                         training=training, models=models)
     if over:
         raise SpecError(over, {checked.file: checked.source.text})
-    from graphspec.build import emit, plugins as plugin_loader
+    from graphspec.build import plugins as plugin_loader
+    from graphspec.build.backend import deep_graphs
 
     try:
         classes = plugin_loader.load_all(checked.plugins)
@@ -147,6 +148,14 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
                 hint = did_you_mean(name, list(checked.graph.models))
                 raise UsageError(f"no model named {name!r} in {checked.file}; it defines "
                                  f"{', '.join(checked.graph.models)}" + (f" ({hint})" if hint else ""))
+    with deep_graphs(len(checked.graph.nodes)):
+        return _build(checked, classes, models, compile)
+
+
+def _build(checked: Checked, classes: dict[str, type], models: list[str] | None, compile: bool) -> dict[str, Any]:
+    from graphspec.build import emit
+
+    assert checked.graph is not None and checked.source is not None
     built, diags = emit.build_models(checked.graph, checked.source, classes, models, roots=checked.roots)
     checked.diagnostics.extend(diags)
     if diags.has_errors:  # only what building found: the check's own warnings were shown already
