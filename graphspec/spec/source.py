@@ -133,13 +133,13 @@ def _span(node: Node) -> Span:
 class _Builder:
     """Turns a composed YAML node tree into data, recording spans."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str = "") -> None:
         self.file = file
+        self.text = text
         self.values: dict[PathKey, Span] = {}
         self.keys: dict[PathKey, Span] = {}
         self.count = 0
         self.scalars = SafeConstructor()
-        self.resolver = yaml.resolver.Resolver()
         self.diagnostics: list[Diagnostic] = []
 
     def fail(self, code: str, message: str, node: Node, hint: str | None = None) -> SourceError:
@@ -241,12 +241,17 @@ class _Builder:
         if not node.style:
             # A plain scalar: read it as YAML 1.2 does, unless it has an explicit tag (`!!int 010`).
             v12 = yaml12.resolve(node.value)
-            if not yaml12.same(value, v12) and tag == self.resolver.resolve(ScalarNode, node.value, (True, False)):
+            if not yaml12.same(value, v12) and not self._tagged(node):
                 if key or isinstance(value, str):
                     return v12  # `1e-4`, `0o17`: numbers in YAML 1.2, text in YAML 1.1
                 message, hint = yaml12.difference(node.value, value, v12)
                 raise self.fail("GS007", message, node, hint)
         return value
+
+    def _tagged(self, node: Node) -> bool:
+        """Whether a node has an explicit tag (its text starts with `!`)."""
+        at = node.start_mark.index
+        return 0 <= at < len(self.text) and self.text[at] == "!"
 
     def _merge_sources(self, node: Node) -> list[tuple[Node, Node]]:
         if isinstance(node, MappingNode):
@@ -401,7 +406,7 @@ def loads(text: str, file: str = "<string>") -> Source:
         raise SourceError(_yaml_error(_precise(exc, text), file, text)) from None
     except RecursionError as exc:
         raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", Location(file))) from None
-    builder = _Builder(file)
+    builder = _Builder(file, text)
     if node is None:
         data: Any = None
     else:
