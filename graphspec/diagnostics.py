@@ -43,7 +43,7 @@ MAX_SHORT = 400  # messages up to this long are left as they are
 MAX_MESSAGE = 2000
 MAX_HINT = 1000
 MAX_NOTES = 20
-_QUOTED = re.compile(r"'[^'\n]{%d,}'|\"[^\"\n]{%d,}\"|`[^`\n]{%d,}`" % ((MAX_QUOTED + 1,) * 3))
+_QUOTED = re.compile("|".join(f"{q}[^{q}\\n]{{{MAX_QUOTED + 1},}}{q}" for q in ("'", '"', "`")))
 
 
 def _shorten(match: re.Match[str]) -> str:

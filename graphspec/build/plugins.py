@@ -10,7 +10,6 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from pathlib import Path
 from typing import Any
 
 from graphspec.errors import UsageError
