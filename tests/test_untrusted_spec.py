@@ -421,3 +421,39 @@ def test_one_hot_without_an_identity_matrix(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(data._Problem) as info:
         data.apply_transforms(ids, [data.OneHot(one_hot=2**24)], ("t",))
     assert info.value.code == "GS502"
+
+
+# -- building (Keras) ---------------------------------------------------------------------------------
+@pytest.mark.keras
+def test_checked_arguments_build(tmp_path: Path, keras_clean: Any) -> None:
+    (tmp_path / "words.txt").write_text("red\ngreen\nblue\n")
+    (tmp_path / "ids.txt").write_text("7\n9\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(textwrap.dedent("""
+        graphspec: 1
+        name: built
+        inputs:
+          words: {shape: [1], dtype: string}
+          ids: {shape: [1], dtype: int64}
+          x: [4]
+        nodes:
+          w: {type: StringLookup, vocabulary: words.txt, inputs: words}
+          i: {type: IntegerLookup, vocabulary: ids.txt, inputs: ids}
+          d: {type: Dense, units: 2, inputs: x}
+          drop: {type: Dropout, rate: 0.5, call: {training: false}}
+        models:
+          m: {inputs: [words, ids, x], outputs: [w, i, drop]}
+        compile:
+          loss: mse
+          metrics: [{type: MeanMetricWrapper, fn: mean_absolute_error}]
+    """))
+    later = compiler.check(spec)
+    assert later.ok, messages(later)
+    built = compiler.build(compiler.check(spec))["m"]
+    assert built.get_layer("w").get_vocabulary() == ["[UNK]", "red", "green", "blue"]
+    assert built.get_layer("i").get_vocabulary() == [-1, 7, 9]
+    (tmp_path / "words.txt").unlink()
+    (tmp_path / "words.txt").symlink_to("/etc/passwd")  # after the check, before the build
+    with pytest.raises(SpecError) as info:
+        compiler.build(later)
+    assert [(d.code, d.location.line) for d in info.value.diagnostics] == [("GS119", 9)]
