@@ -158,6 +158,13 @@ def test_a_variable_that_multiplies_is_capped_and_named() -> None:
     assert diags[0].location.line == 10
 
 
+def test_variables_that_nest_deeper_and_deeper_are_capped() -> None:
+    chain = "".join(f"  v{i}: [$v{i - 1}]\n" for i in range(1, 3000))
+    result = check("vars:\n  v0: 1\n" + chain + "nodes:\n  d: {type: Dense, units: 2, bias_initializer: $v2999}\n")
+    (d,) = result.diagnostics.sorted()
+    assert d.code == "GS500" and "variable `v65` nests 65 levels deep" in d.message
+
+
 def test_copies_of_a_large_variable_hit_the_total_budget() -> None:
     big = "[" + ", ".join(["1"] * 60_000) + "]"
     uses = "".join(f"  n{i}: {{type: Dense, units: 2, bias_initializer: $big}}\n" for i in range(20))

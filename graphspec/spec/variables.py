@@ -14,27 +14,33 @@ from typing import Any
 from graphspec.spec.catalog import did_you_mean
 from graphspec.diagnostics import PathKey
 from graphspec.spec.expressions import Evaluator, Failed, names_in
-from graphspec.spec.source import Source
+from graphspec.spec.source import MAX_DEPTH, Source
 
 MAX_VALUES = 1_000_000  # values produced by substitution, in all
 MAX_VARIABLE = 100_000  # values one variable or parameter may expand to
 CHARS_PER_VALUE = 100  # text counts one value per this many characters
 
 
-def size(value: Any) -> int:
-    """How many values `value` holds (itself, its items, a value per 100 characters of text)."""
-    total = 0
-    stack = [value]
+def measure(value: Any) -> tuple[int, int]:
+    """(how many values `value` holds: itself, its items, a value per 100 characters of text; how deeply it nests)."""
+    total = deepest = 0
+    stack = [(value, 0)]
     while stack:
-        v = stack.pop()
+        v, depth = stack.pop()
         total += 1
+        deepest = max(deepest, depth)
         if isinstance(v, str):
             total += len(v) // CHARS_PER_VALUE
         elif isinstance(v, dict):
-            stack.extend(v.values())
+            stack.extend((x, depth + 1) for x in v.values())
         elif isinstance(v, list):
-            stack.extend(v)
-    return total
+            stack.extend((x, depth + 1) for x in v)
+    return total, deepest
+
+
+def size(value: Any) -> int:
+    """How many values `value` holds (see :func:`measure`)."""
+    return measure(value)[0]
 
 
 def references(raw: Any) -> list[str]:
@@ -144,7 +150,13 @@ class Scope:
         except Failed:
             self.failed.add(name)
             return
-        n = size(value)
+        n, depth = measure(value)
+        if depth > MAX_DEPTH:
+            self.ex.error("GS500", f"{self.what} `{name}` nests {depth:,} levels deep; the limit is {MAX_DEPTH}",
+                          raw_path, key=True, notes=notes,
+                          hint="a variable that is a list of another variable nests one level deeper")
+            self.failed.add(name)
+            return
         if n > MAX_VARIABLE:
             self.ex.error("GS500", f"{self.what} `{name}` expands to {n:,} values; the limit is {MAX_VARIABLE:,}",
                           raw_path, key=True, notes=notes,
