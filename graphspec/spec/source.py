@@ -223,7 +223,8 @@ class _Builder:
 
     def _scalar(self, node: ScalarNode, *, key: bool = False) -> Any:
         tag = node.tag
-        if tag == "tag:yaml.org,2002:int" or (not node.style and _INT_LIKE.match(node.value)):
+        if len(node.value) > MAX_INT_DIGITS and (tag == "tag:yaml.org,2002:int"
+                                                 or (not node.style and _INT_LIKE.match(node.value))):
             digits = re.sub(r"[^0-9a-fA-F]", "", node.value)
             if len(digits) > MAX_INT_DIGITS:
                 raise self.fail(
