@@ -116,7 +116,7 @@ def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None =
     result = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets, data_roots=data_roots)
     shown = [d for d in result.diagnostics.sorted() if not (builds and d.code == "GS502")]
     if result.ok and shown:
-        report(shown, {result.file: result.source.text} if result.source else {})
+        report(shown, result.source.texts() if result.source else {})
     result.raise_for_errors()
     return result
 
