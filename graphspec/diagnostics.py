@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -37,6 +38,30 @@ class Location:
         return f"{self.file}:{self.line}:{self.col}"
 
 
+MAX_QUOTED = 120  # characters of one quoted value shown in a long message
+MAX_SHORT = 400  # messages up to this long are left as they are
+MAX_MESSAGE = 2000
+MAX_HINT = 1000
+MAX_NOTES = 20
+_QUOTED = re.compile("|".join(f"{q}[^{q}\\n]{{{MAX_QUOTED + 1},}}{q}" for q in ("'", '"', "`")))
+
+
+def _shorten(match: re.Match[str]) -> str:
+    text = match.group(0)
+    quote, inner = text[0], text[1:-1]
+    return f"{quote}{inner[:MAX_QUOTED - 40]}...{inner[-20:]}{quote} ({len(inner):,} characters)"
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` with every quoted value over MAX_QUOTED characters shortened, and at most `limit` long."""
+    if len(text) <= MAX_SHORT:
+        return text
+    text = _QUOTED.sub(_shorten, text)
+    if len(text) > limit:
+        text = f"{text[:limit - 40]}... ({len(text) - limit + 40:,} more characters)"
+    return text
+
+
 @dataclasses.dataclass(frozen=True)
 class Diagnostic:
     code: str
@@ -47,6 +72,16 @@ class Diagnostic:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # A spec's values reach messages (`unknown layer type '...'`): a hostile one
+        # may be a megabyte long. Every text a diagnostic carries is clipped here.
+        object.__setattr__(self, "message", clip(self.message))
+        if self.hint is not None:
+            object.__setattr__(self, "hint", clip(self.hint, MAX_HINT))
+        if any(len(n) > MAX_SHORT for n in self.notes) or len(self.notes) > MAX_NOTES:
+            kept = tuple(clip(n, MAX_HINT) for n in self.notes[:MAX_NOTES])
+            if len(self.notes) > MAX_NOTES:
+                kept += (f"... and {len(self.notes) - MAX_NOTES:,} more notes",)
+            object.__setattr__(self, "notes", kept)
         # A location may carry notes of its own (graphspec.spec.source.NotedLocation:
         # e.g. the block instance an expanded node comes from).
         extra = tuple(n for n in getattr(self.location, "notes", ()) if n not in self.notes)
@@ -86,6 +121,8 @@ CODES: dict[str, tuple[str, str]] = {
     "GS004": ("duplicate mapping key", "two nodes both named `dense`"),
     "GS005": ("YAML tag not allowed (specs are data, not code)", "`!!python/object/apply:os.system`"),
     "GS006": ("the document is not a mapping", "a spec that is a bare list"),
+    "GS007": ("a YAML 1.1 form that YAML 1.2 reads differently (base-60 or octal numbers, yes/no/on/off)",
+              "`kernel_size: 1:3` (63 in YAML 1.1, text in YAML 1.2)"),
     # schema ----------------------------------------------------------------
     "GS100": ("required field missing", "an input without `shape`"),
     "GS101": ("unknown field", "`ouputs:` instead of `outputs:`"),
@@ -103,6 +140,8 @@ CODES: dict[str, tuple[str, str]] = {
     "GS116": ("unknown application", "`application: VGG91`"),
     "GS117": ("unknown optimizer, loss or metric", "`optimizer: adamm`"),
     "GS118": ("custom layer type given by a plugin could not be loaded", "`--plugin missing.py`"),
+    "GS119": ("a file named by an argument cannot be used: outside the spec's folder and the data roots, "
+              "not a regular file, or too large", "`StringLookup: {vocabulary: /etc/passwd}`"),
     # variables and blocks (graphspec.spec.expand) -------------------------------
     "GS120": ("unknown variable or block parameter in `${...}`", "`units: ${widht}` where `vars` has `width`"),
     "GS121": ("invalid `${...}` expression", "`${width ** 2}`, `${width / 0}`, `${[1, 2]}`"),
@@ -152,9 +191,11 @@ CODES: dict[str, tuple[str, str]] = {
     "GS414": ("the global batch does not split evenly over the replicas of a distributed run",
               "`batch_size: 30` with `--distribute data-parallel` over 4 devices"),
     # budgets -----------------------------------------------------------------
-    "GS500": ("budget exceeded: parameters, weight memory, multiply-accumulates or dimension size",
-              "a Dense of 10^12 units"),
+    "GS500": ("budget exceeded: parameters, weight memory, multiply-accumulates, dimension size, or the size "
+              "of expanded variables", "a Dense of 10^12 units; `vars` that multiply at every level"),
     "GS501": ("expectation stated in the spec does not hold", "`expect: {params: 100}` on a 55,050-parameter model"),
+    "GS502": ("the model's memory estimate is over the memory budget: lint warns, build and train refuse",
+              "a 50,000 x 50,000 Dense (9.3 GiB of weights) on a machine with 8 GiB"),
     # overrides / cli ------------------------------------------------------------
     "GS600": ("invalid --set override", "`--set compile.optimizer`"),
     "GS601": ("plugin could not be imported", "`--plugin nonexistent_module`"),

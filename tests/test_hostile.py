@@ -33,6 +33,60 @@ def generator(fn: Callable[[Path], None]) -> Callable[[Path], None]:
     return fn
 
 
+@generator
+def fifo_vocabulary(work: Path) -> None:
+    os.mkfifo(work / "vocab.fifo")
+
+
+@generator
+def symlink_vocabulary(work: Path) -> None:
+    (work / "vocab.txt").symlink_to(work.parent / "outside" / ".env")
+
+
+@generator
+def variable_chain(work: Path) -> None:
+    # Each variable is defined by the next one, so they are resolved last to first.
+    lines = ["graphspec: 1", "name: chain", "vars:"]
+    lines += [f"  v{i}: ${{v{i + 1}}}" for i in range(3000)] + ["  v3000: 2"]
+    lines += ["inputs:", "  x: [4]", "nodes:", "  d: {type: Dense, units: $v0}"]
+    (work / "spec.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@generator
+def big_block(work: Path) -> None:
+    lines = ["graphspec: 1", "name: big", "vars: {u: 4, a: relu, b: true}", "inputs:", "  x: [4]",
+             "blocks:", "  wide:", "    inputs: x", "    params: {u: 4}", "    nodes:"]
+    lines += [f"      n{i}: {{type: Dense, units: '${{u}}', activation: '${{a}}', use_bias: '${{b}}', "
+              f"trainable: '${{b}}'}}" for i in range(9990)]
+    lines += ["nodes:", "  body: {block: wide}"]
+    (work / "spec.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@generator
+def deep_set(work: Path) -> None:
+    (work / "set.txt").write_text(".".join(["a"] * 3000) + "=1", encoding="utf-8")
+
+
+@generator
+def deep_plugin(work: Path) -> None:
+    canary = "import os\nopen(os.environ['GRAPHSPEC_CANARY'], 'w').close()\n"
+    expression = "+".join(["1"] * 200_000)
+    (work / "deep_plugin.py").write_text(f"{canary}X = {expression}\n", encoding="utf-8")
+
+
+@generator
+def long_chain(work: Path) -> None:
+    lines = ["graphspec: 1", "name: long", "inputs:", "  x: [4]", "nodes:"]
+    lines += [f"  n{i}: {{type: Dense, units: 4}}" for i in range(3000)]
+    (work / "spec.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@generator
+def long_type_name(work: Path) -> None:
+    spec = "graphspec: 1\nname: t\ninputs:\n  x: [4]\nnodes:\n  d: {type: " + "A" * 900_000 + ", units: 2}\n"
+    (work / "spec.yaml").write_text(spec, encoding="utf-8")
+
+
 def _cases() -> list[Any]:
     out = []
     for folder in sorted(p for p in HOSTILE.iterdir() if (p / "case.yaml").is_file()):
@@ -65,6 +119,14 @@ def _prepare(folder: Path, tmp: Path) -> tuple[Path, Path]:
             if "@OUTSIDE@" in text:
                 p.write_text(text.replace("@OUTSIDE@", str(outside)), encoding="utf-8", errors="surrogateescape")
     return work, outside
+
+
+def _arg(text: str, work: Path, outside: Path) -> str:
+    """An argument of the case: `@ARG:name@` is the content of a (generated) file of the case."""
+    m = re.fullmatch(r"@ARG:(.+)@", text)
+    if m:
+        return (work / m.group(1)).read_text(encoding="utf-8").strip()
+    return text.replace("@OUTSIDE@", str(outside))
 
 
 # A small launcher runs graphspec and reports the peak RSS of that child alone. Measuring the child of
@@ -101,9 +163,10 @@ def test_hostile_case(folder: Path, case: dict[str, Any], tmp_path: Path) -> Non
     before = _digest(outside)
     env = {**os.environ, "GRAPHSPEC_CANARY": str(canary), "NO_COLOR": "1", "COLUMNS": "200"}
     env.update({k: str(v).replace("@OUTSIDE@", str(outside)) for k, v in (case.get("env") or {}).items()})
-    argv = [str(a).replace("@OUTSIDE@", str(outside)) for a in case["argv"]]
+    argv = [_arg(str(a), work, outside) for a in case["argv"]]
     code, output, rss_kib = _run(argv, work, env, float(case.get("timeout", 120)), tmp_path / "rss")
-    shown = f"$ graphspec {' '.join(argv)}\n{output[-4000:]}"
+    shown = f"$ graphspec {' '.join(a if len(a) < 200 else a[:200] + '...' for a in argv)}\n{output[-4000:]}"
+    assert len(output) <= float(case.get("max_output_kb", 200)) * 1024, f"{len(output):,} characters of output"
     assert code == case["exit"], f"exit {code}, expected {case['exit']}\n{shown}"
     for pattern in case.get("expect", []):
         assert re.search(pattern, output), f"no match for {pattern!r}\n{shown}"

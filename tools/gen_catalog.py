@@ -71,6 +71,19 @@ def _summary(obj: Any) -> str:
     return doc.strip().split("\n\n")[0].replace("\n", " ")[:300]
 
 
+def _call_signature(cls: type) -> dict[str, Any]:
+    """The keyword arguments of a layer's `call`, after the tensor(s) it is called on.
+
+    `call:` in a spec is checked against it: its names, and values of the default's type.
+    """
+    sig = _signature(cls.call)
+    params = dict(sig["params"])
+    first = next(iter(params), None)
+    if first is not None and params[first].get("required"):
+        params.pop(first)  # the inputs, given by `inputs:`
+    return {"params": params, "kwargs": sig["kwargs"]}
+
+
 def _layers() -> dict[str, Any]:
     out: dict[str, Any] = {}
     seen: dict[type, str] = {}
@@ -81,6 +94,7 @@ def _layers() -> dict[str, Any]:
         if name in BLOCKED_LAYERS:
             continue
         sig = _signature(cls.__init__)
+        sig["call"] = _call_signature(cls)
         sig["doc"] = _summary(cls)
         if cls in seen:
             sig["alias_of"] = seen[cls]

@@ -31,12 +31,12 @@ def _named(table: catalog.Table, value: Any, path: PathKey, src: Source) -> Iter
             yield Diagnostic(code, Severity.ERROR, message, src.location(path),
                              table.suggest(value) if code == "GS117" else None)
         return
-    problem = layers._config(table, value)
-    if problem:
-        code, message, hint = problem
-        if code == "GS114":
+    found = layers.config_problem(table, value)
+    if found:
+        where, (code, message, hint) = found
+        if code == "GS114" and where == ("type",):
             code = "GS117"
-        yield Diagnostic(code, Severity.ERROR, message, src.location(path), hint)
+        yield Diagnostic(code, Severity.ERROR, message, src.location(path + where, key=code == "GS111"), hint)
 
 
 def _per_output(value: Any, path: PathKey, outputs: list[str] | None, what: str, src: Source,

@@ -255,3 +255,26 @@ def __getattr__(name: str) -> Any:
     if name == "keras":
         return load()
     raise AttributeError(name)
+
+
+# Keras walks a functional graph recursively (keras/src/ops/function.py, `_build_map_helper`):
+# one Python frame per layer on a chain, so Python's default limit of 1,000 stops a
+# 1,000-layer chain that lint accepts. The limit is raised to what the graph needs, for the
+# duration of the work only; Python 3.11 keeps these Python-to-Python frames off the C stack.
+FRAMES_PER_NODE = 8
+RECURSION_CEILING = 1_000_000
+
+
+@contextlib.contextmanager
+def deep_graphs(nodes: int) -> Iterator[None]:
+    """Let Keras build, compile, train or save a graph of `nodes` layers without a RecursionError."""
+    old = sys.getrecursionlimit()
+    need = min(RECURSION_CEILING, old + FRAMES_PER_NODE * nodes)
+    if need > old:
+        sys.setrecursionlimit(need)
+    try:
+        yield
+    finally:
+        if need > old:
+            sys.setrecursionlimit(old)
+

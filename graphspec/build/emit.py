@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from graphspec.spec import schema
+from graphspec.spec import files, schema
+from graphspec.spec.layers import CALLABLE_ARGS
 from graphspec.diagnostics import Diagnostic, Diagnostics, Severity
 from graphspec.analysis.graph import Graph, Node, Ref
 from graphspec.spec.source import Source
@@ -62,8 +63,10 @@ def layer_kwargs(args: dict[str, Any], make_layer: Callable[[str, dict[str, Any]
 class Emitter:
     """Builds the models of one graph. One instance = one set of layer objects."""
 
-    def __init__(self, graph: Graph, src: Source, plugins: dict[str, type], diags: Diagnostics) -> None:
+    def __init__(self, graph: Graph, src: Source, plugins: dict[str, type], diags: Diagnostics,
+                 roots: files.Roots | None = None) -> None:
         self.graph = graph
+        self.roots = roots or files.roots_for(src.file)
         self.src = src
         self.plugins = plugins
         self.diags = diags
@@ -98,6 +101,12 @@ class Emitter:
     def make_layer(self, type_name: str, args: dict[str, Any], name: str | None) -> Any:
         cls = self.plugins.get(type_name) or getattr(keras.layers, type_name)
         kwargs = layer_kwargs(args, self.make_layer)
+        if type_name not in self.plugins:
+            for key in files.FILE_ARGS.get(type_name, ()):
+                if isinstance(kwargs.get(key), str):
+                    # Read here, through the checks lint applies; Keras gets the terms, never the path.
+                    kwargs[key] = files.read_vocabulary(kwargs[key], self.roots,
+                                                        integers=type_name == "IntegerLookup")
         if name is not None:
             kwargs["name"] = name
         return cls(**kwargs)
@@ -161,6 +170,11 @@ class Emitter:
             assert ns.type is not None
             try:
                 layer = self.make_layer(ns.type, node.args, node.name)
+            except files.FileProblem as exc:
+                paths = [p for p, _ in files.file_args(ns.type, node.args, node.path)]
+                self.diags.add(Diagnostic("GS119", Severity.ERROR, exc.message,
+                                          self.src.location(paths[0] if paths else node.path), exc.hint))
+                raise _Failed(node.name) from None
             except Exception as exc:  # Keras raises ValueError/TypeError for bad arguments
                 raise self.fail(node, exc, f"cannot create {ns.type}") from None
             self.layers[node.name] = layer
@@ -284,17 +298,21 @@ class Emitter:
             return self.model(name)
         # A new instance: the model's part of the graph (and the layers its nodes
         # share) built again, with new layer objects.
-        sub = Emitter(self.graph, self.src, self.plugins, self.diags)
+        sub = Emitter(self.graph, self.src, self.plugins, self.diags, self.roots)
         sub.build_nodes(sub._needed([name]))
         return sub.model(name, keras_name=instance_name)
 
 
 def build_models(graph: Graph, src: Source, plugins: dict[str, type], names: list[str] | None = None,
-                 declared: Mapping[str, Declared] | None = None) -> tuple[dict[str, Any], Diagnostics]:
+                 declared: Mapping[str, Declared] | None = None, *, roots: files.Roots | None = None
+                 ) -> tuple[dict[str, Any], Diagnostics]:
     """Build the public models (or those named); diagnostics for what failed, and for the
-    plugin declarations (``declared``, by node) that disagree with what was built."""
+    plugin declarations (``declared``, by node) that disagree with what was built.
+
+    Files the spec names are read from `roots` only (default: the spec's folder).
+    """
     diags = Diagnostics()
-    emitter = Emitter(graph, src, plugins, diags)
+    emitter = Emitter(graph, src, plugins, diags, roots)
     models = emitter.build_all(names)
     diags.extend(check_declared(declared or {}, emitter.layers, emitter.tensors))
     wanted = [m for m in graph.models.values() if (m.name in names if names is not None else not m.submodel)]
@@ -331,6 +349,13 @@ def _map(value: Any, fn: Callable[[Any], Any]) -> Any:
 def make_named(module: Any, value: Any) -> Any:
     if isinstance(value, dict):
         args = {k: v for k, v in value.items() if k != "type"}
+        for key, arg in args.items():
+            table = CALLABLE_ARGS.get((value["type"], key))
+            if table is not None:
+                # Checked against the closed table by lint; resolved here, never imported or eval'd.
+                if not isinstance(arg, str) or table.resolve(arg) is None:
+                    raise ValueError(f"{value['type']}.{key} must name a {table.kind}; got {arg!r}")
+                args[key] = getattr(keras.metrics, arg)
         if isinstance(args.get("learning_rate"), dict):
             lr = dict(args["learning_rate"])
             args["learning_rate"] = getattr(keras.optimizers.schedules, lr.pop("type"))(**lr)

@@ -192,7 +192,8 @@ def _models(checked: Any) -> list[Any]:
     return out
 
 
-def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None = None) -> FileReport:
+def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None = None,
+              data_roots: list[str] | None = None) -> FileReport:
     """Check one file; never raises: an unexpected exception becomes a GS900 diagnostic."""
     from graphspec.render.lint import FileReport
 
@@ -206,7 +207,7 @@ def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None =
                 text = _read_stdin()
             except SourceError as exc:
                 return FileReport(name, [exc.diagnostic])
-        checked = compiler.check(file if text is None else name, text=text, plugins=plugins)
+        checked = compiler.check(file if text is None else name, text=text, plugins=plugins, data_roots=data_roots)
         diags = checked.diagnostics.sorted()
         if checked.source is not None:
             source: str | None = checked.source.text
@@ -223,13 +224,13 @@ def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None =
 
 
 def lint_files(files: Iterable[str], plugins: list[str] | None = None,
-               refused: dict[str, str] | None = None) -> list[FileReport]:
+               refused: dict[str, str] | None = None, data_roots: list[str] | None = None) -> list[FileReport]:
     from graphspec.diagnostics import Diagnostic, Location, Severity
     from graphspec.render.lint import FileReport
 
     refused = refused or {}
     return [FileReport(f, [Diagnostic("GS001", Severity.ERROR, refused[f], Location(f))]) if f in refused
-            else lint_file(f, plugins) for f in files]
+            else lint_file(f, plugins, data_roots=data_roots) for f in files]
 
 
 def render(reports: list[FileReport], fmt: Format | str, *, strict: bool = False, color: bool = False,
@@ -271,6 +272,9 @@ def register(app: typer.Typer) -> None:
         color: Annotated[bool | None, typer.Option(
             "--color/--no-color", help="Colour the text format (default: when stdout is a terminal).",
             show_default=False)] = None,
+        data_root: Annotated[list[str] | None, typer.Option(
+            "--data-root", help="A folder whose files specs may name (vocabularies), besides each spec's own "
+            "folder (repeatable).")] = None,
     ) -> None:
         """Check specs statically, without TensorFlow: every error of every file, sorted.
 
@@ -290,7 +294,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"no *.yaml or *.yml files under {', '.join(paths)}")
         plugin_list = plugins_mod.all_plugins(plugin)
         plugins_mod.scan_all(plugin_list)  # a missing or unreadable plugin is a usage error, once
-        reports = lint_files(files, plugin_list, refused)
+        reports = lint_files(files, plugin_list, refused, data_root)
         if color is None:
             color = bool(getattr(sys.stdout, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
         text = render(reports, format, strict=strict, color=color, stats=not quiet)

@@ -9,6 +9,7 @@ import typer
 
 from graphspec.cli.common import (
     BackendOpt,
+    DataRootOpt,
     ModelOpt,
     PluginOpt,
     SetOpt,
@@ -24,9 +25,9 @@ from graphspec.errors import UsageError
 
 
 def build(spec: SpecArg, plugin: PluginOpt = None, set_: SetOpt = None, model: ModelOpt = None,
-          backend: BackendOpt = None) -> None:
+          backend: BackendOpt = None, data_root: DataRootOpt = None) -> None:
     """Validate SPEC and build every model: one line per model, or the errors."""
-    _, models = built_models(spec, plugin, set_, [model] if model else None, backend=backend)
+    _, models = built_models(spec, plugin, set_, [model] if model else None, backend=backend, data_roots=data_root)
     for name, m in models.items():
         out(f"{name}: {m.count_params():,} parameters ({len(m.layers)} layers)")
 
@@ -38,12 +39,13 @@ def summary(
     plugin: PluginOpt = None,
     set_: SetOpt = None,
     backend: BackendOpt = None,
+    data_root: DataRootOpt = None,
 ) -> None:
     """A table per model: layer, type, output shape, parameters, inbound layers."""
     if format not in {"text", "json"}:
         raise UsageError(f"--format must be text or json, got {format!r}")
     checked, models = built_models(spec, plugin, set_, [model] if model else None, compile=False, backend=backend,
-                                   command="summary")
+                                   command="summary", data_roots=data_root)
     from graphspec.render import text as render
 
     if format == "json":
@@ -72,6 +74,7 @@ def save(
         "--weights", "-w", help="Trained weights to load first (.keras or .weights.h5, e.g. a run's best.keras).")
     ] = None,
     backend: BackendOpt = None,
+    data_root: DataRootOpt = None,
 ) -> None:
     """Write a model as .keras (architecture, weights, compile settings), a TensorFlow SavedModel for
     serving, TFLite, or ONNX. SavedModel and TFLite run on TensorFlow unless --backend says otherwise:
@@ -86,7 +89,7 @@ def save(
     from graphspec import compiler
     from graphspec.run.artifacts import export_model
 
-    checked = checked_spec(spec, plugin, set_)
+    checked = checked_spec(spec, plugin, set_, data_root, builds=True)
     name = one_model(checked, model, "save")
     models = compiler.build(checked, models=[name])
     if weights is not None:

@@ -16,7 +16,7 @@ RunsRoot = Path("runs")
 def register(app: typer.Typer) -> None:
     """Add the train, evaluate and predict commands to the CLI."""
     from graphspec.cli.common import guarded
-    from graphspec.cli.common import BackendOpt, ModelOpt, PluginOpt, SetOpt, SpecArg, err, out, use_backend
+    from graphspec.cli.common import BackendOpt, DataRootOpt, ModelOpt, PluginOpt, SetOpt, SpecArg, err, out, use_backend
 
     def run_backend(requested: str | None, command: str, spec_or_run: Path, *, resume: bool = False,
                     run_dir: Path | None = None) -> str:
@@ -37,10 +37,13 @@ def register(app: typer.Typer) -> None:
                     recorded = None
         return use_backend(requested, command, recorded=recorded)
 
-    def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
-        from graphspec.cli.common import checked_spec
+    def checker(data_roots: list[str] | None) -> Any:
+        def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
+            from graphspec.cli.common import checked_spec
 
-        return checked_spec(Path(path), plugins, sets)
+            return checked_spec(Path(path), plugins, sets, data_roots, builds=True)
+
+        return check_fn
 
     SpecOrRun = Annotated[Path, typer.Argument(help="A spec file (YAML) or a run folder.", show_default=False)]
     WeightsOpt = Annotated[Path | None, typer.Option(
@@ -82,6 +85,7 @@ def register(app: typer.Typer) -> None:
         process_id: Annotated[int | None, typer.Option(
             "--process-id", min=0, help="This process's index, 0 to N-1; process 0 writes the run folder "
             "(default: KERAS_DISTRIBUTION_PROCESS_ID, else 0).", show_default=False)] = None,
+        data_root: DataRootOpt = None,
     ) -> None:
         """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
         logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues (on the
@@ -99,7 +103,7 @@ def register(app: typer.Typer) -> None:
         from graphspec.run import trainer as train_mod
 
         result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
-                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=check_fn,
+                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=checker(data_root),
                                  force_unlock=force_unlock, backend_name=chosen, plan=plan)
         if not plan.chief:
             test = ", ".join(f"{k} {v:.4f}" for k, v in (result.test_metrics or {}).items())

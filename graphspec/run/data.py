@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from graphspec.analysis import memory
 from graphspec.diagnostics import Diagnostic, Severity
 from graphspec.errors import SpecError
 from graphspec.spec.schema_run import (
@@ -330,8 +331,25 @@ def apply_transforms(arr: np.ndarray, transforms: list[Any], where: tuple[Any, .
             if ids.size and (ids.min() < 0 or ids.max() >= t.one_hot):
                 raise _error(f"`one_hot: {t.one_hot}`: class ids range over {int(ids.min())}..{int(ids.max())}",
                              path, f"the number of classes is at least {int(ids.max()) + 1}")
-            arr = np.eye(t.one_hot, dtype=np.float32)[ids]
+            arr = one_hot(ids, t.one_hot, path)
     return arr
+
+
+def one_hot(ids: np.ndarray, classes: int, path: tuple[Any, ...]) -> np.ndarray:
+    """Class ids -> one-hot float32 vectors, refused (GS502) before allocating beyond the memory budget.
+
+    Built in place: `np.eye(classes)[ids]` would first make a classes x classes matrix.
+    """
+    need = ids.size * classes * 4
+    budget, what = memory.default_budget()
+    if budget is not None and need > budget:
+        raise _error(f"one-hot vectors of {classes:,} classes for {ids.size:,} labels need {memory.human(need)}, "
+                     f"more than the memory budget of {memory.human(budget)} ({what})", path,
+                     "a sparse loss (`sparse_categorical_crossentropy`) takes the class ids as they are",
+                     code="GS502")
+    out = np.zeros((*ids.shape, classes), dtype=np.float32)
+    np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
+    return out
 
 
 def _map_split(arrays: Arrays, io: ModelIO, data: DataSpec, split: str) -> Split:
@@ -464,7 +482,7 @@ def synthetic(src: SyntheticSource, io: ModelIO, seed: int, bounds: dict[str, in
             if kind == "sparse" and shape:
                 outs[p.name] = rng.integers(0, classes, size=(n, *shape[:-1])).astype(np.int32)
             elif kind == "categorical" and shape:
-                outs[p.name] = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, size=(n, *shape[:-1]))]
+                outs[p.name] = one_hot(rng.integers(0, classes, size=(n, *shape[:-1])), classes, ("data", "source"))
             elif kind == "binary":
                 outs[p.name] = rng.integers(0, 2, size=(n, *shape)).astype(np.float32)
             else:

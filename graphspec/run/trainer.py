@@ -138,7 +138,7 @@ class Trainer:
             backend.make_deterministic()
         keras.utils.set_random_seed(self.seed)
         with self.runtime.scope():
-            self.model = compiler.build(self.checked, models=[self.model_name])[self.model_name]
+            self.model = compiler.build(self.checked, models=[self.model_name], training=True)[self.model_name]
         if self.train_spec.lr_schedule is not None and not isinstance(
                 self.model.optimizer._learning_rate, keras.Variable):
             raise spec_error("GS410", "`train.lr_schedule` needs a constant learning rate, but "

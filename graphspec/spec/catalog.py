@@ -90,6 +90,8 @@ METRICS = Table(
     "metric", CATALOG["metrics"],
     CATALOG["metric_aliases"] + ["accuracy", "acc", "crossentropy", "ce", "mse", "mae", "mape", "msle"],
 )
+# Metric and loss functions of keras.metrics, for arguments that take a function (MeanMetricWrapper's `fn`).
+METRIC_FUNCTIONS = Table("metric function", {}, CATALOG["metric_aliases"])
 OPTIMIZERS = Table(
     "optimizer", CATALOG["optimizers"], [n.lower() for n in CATALOG["optimizers"]]
 )

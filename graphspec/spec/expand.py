@@ -64,7 +64,8 @@ class _Frame:
     renames: dict[str, str] = dataclasses.field(default_factory=dict)  # local output -> final name
     default_input: str | None = None
     default_why: str = ""  # why there is no default input
-    value_notes: dict[PathKey, str] = dataclasses.field(default_factory=dict)  # `${...}` values, by source path
+    # `${...}` values, by the source path of the node they are in, then by their own source path
+    value_notes: dict[PathKey, dict[PathKey, str]] = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
     chain: tuple[str, ...] = ()  # blocks being instantiated, outermost first
 
@@ -198,7 +199,7 @@ class _Expander(Substituter):
                               hint="check `repeat` counts and blocks inside blocks")
         self.out[name] = data
         self.where[name] = (origin, notes)
-        self.node_value_notes[name] = {p: n for p, n in frame.value_notes.items() if p[:len(origin)] == origin}
+        self.node_value_notes[name] = frame.value_notes.get(origin, {})
 
     # -- instances --------------------------------------------------------------------------
     def instance(self, local: str, node: dict[str, Any], npath: PathKey, frame: _Frame,
@@ -304,7 +305,9 @@ class _Expander(Substituter):
                     scope.lazy[k] = (v, ("blocks", bname, "params", k))
             self.value_notes = {}
             body, _ = self.subst_soft(block.nodes, scope, ("blocks", bname, "nodes"), child.notes)
-            child.value_notes = self.value_notes
+            depth = len(child.src_prefix) + 1
+            for p, text in self.value_notes.items():
+                child.value_notes.setdefault(p[:depth], {})[p] = text
             if not isinstance(body, dict):
                 return None
             self.body(body, child)

@@ -58,7 +58,7 @@ def _bad(expected: str, value: Any, hint: str | None = None) -> Problem:
         except ValueError:
             pass
     if hint is None and isinstance(value, bool) and "integer" in expected:
-        hint = "YAML reads yes/no/on/off/true/false as booleans"
+        hint = "`true` and `false` are booleans: write a number"
     return ("GS112", f"expected {expected}, got {_type_name(value)} ({shown})", hint)
 
 
@@ -205,26 +205,57 @@ def _named(table: catalog.Table, value: Any, *, allow_none: bool = True) -> Prob
 
 
 def _config(table: catalog.Table, value: dict[str, Any]) -> Problem | None:
+    found = config_problem(table, value)
+    return found[1] if found else None
+
+
+def config_problem(table: catalog.Table, value: dict[str, Any]) -> tuple[PathKey, Problem] | None:
+    """The first problem of `{type: Class, ...}` and where it is, relative to the mapping."""
     name = value.get("type")
     if not isinstance(name, str):
-        return ("GS112", f"a {table.kind} mapping needs `type: ClassName`", None)
+        return (), ("GS112", f"a {table.kind} mapping needs `type: ClassName`", None)
     if name not in table.classes:
         if _dangerous(name):
-            return ("GS115", f"{table.kind} {name!r} is not allowed: only Keras built-ins can be named", None)
-        return ("GS114", f"unknown {table.kind} class {name!r}", table.suggest(name) or did_you_mean(name, list(table.classes)))
+            return ("type",), ("GS115", f"{table.kind} {name!r} is not allowed: only Keras built-ins can be named",
+                               None)
+        return ("type",), ("GS114", f"unknown {table.kind} class {name!r}",
+                           table.suggest(name) or did_you_mean(name, list(table.classes)))
     params = table.classes[name]["params"]
     for key, arg in value.items():
         if key == "type":
             continue
         if key not in params:
-            return ("GS111", f"{name} has no argument {key!r}", did_you_mean(key, list(params)))
-        problem = json_value(arg)
+            return (key,), ("GS111", f"{name} has no argument {key!r}", did_you_mean(key, list(params)))
+        problem = _config_arg(table, name, key, params[key], arg)
         if problem:
-            return problem
+            return (key,), problem
     missing = [k for k, p in params.items() if p.get("required") and k not in value]
     if missing:
-        return ("GS113", f"{name} needs argument {missing[0]!r}", None)
+        return (), ("GS113", f"{name} needs argument {missing[0]!r}", None)
     return None
+
+
+# Arguments Keras calls as functions: the value must name one in a closed table (resolved to
+# the function when building), never a dotted path or anything else Keras would try to call.
+CALLABLE_ARGS: dict[tuple[str, str], catalog.Table] = {("MeanMetricWrapper", "fn"): catalog.METRIC_FUNCTIONS}
+
+
+def _config_arg(table: catalog.Table, cls: str, key: str, param: dict[str, Any], value: Any) -> Problem | None:
+    """One argument of `{type: Class, ...}`: a function from a closed table, or a value of its default's type."""
+    functions = CALLABLE_ARGS.get((cls, key))
+    if functions is not None:
+        if isinstance(value, str) and functions.resolve(value):
+            return None
+        if isinstance(value, str) and _dangerous(value):
+            return ("GS115", f"{cls}.{key} {value!r} is not allowed: Keras calls this argument, so it must name "
+                    f"a {functions.kind} from graphspec's table, never an import path", None)
+        return ("GS114", f"{cls}.{key} must name a {functions.kind}; got {value!r}",
+                functions.suggest(value) if isinstance(value, str) else None)
+    if key == "learning_rate" and isinstance(value, dict):
+        return _named(catalog.SCHEDULES, value, allow_none=False)
+    if param.get("opaque_default") or param.get("required") or param.get("default") is None:
+        return json_value(value)
+    return _by_default(param["default"])(value)
 
 
 def activation(value: Any) -> Problem | None:
@@ -375,10 +406,12 @@ def check_args(
     out: list[tuple[PathKey, bool, Problem]] = []
     plugins = plugins or {}
     if layer in plugins:
-        params = plugins[layer]
-        known = set(params) | BASE_KWARGS
+        # `__init__` arguments ("**kwargs": it has them, but Keras's Layer takes no others;
+        # "**call": its `call` arguments, see graphspec.spec.calls).
+        params = {k: v for k, v in plugins[layer].items() if k != "**call"}
+        known = {k for k in params if not k.startswith("**")} | BASE_KWARGS
         for key, value in args.items():
-            if params and key not in known and not plugins[layer].get("**kwargs"):
+            if params and key not in known:
                 out.append((path + (key,), True, ("GS111", f"{layer} has no argument {key!r}",
                                                    did_you_mean(key, sorted(known)))))
             else:

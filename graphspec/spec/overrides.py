@@ -17,6 +17,26 @@ from graphspec.diagnostics import Diagnostic, Location, PathKey, Severity
 from graphspec.spec.source import Source, SourceError, Span
 
 
+MAX_SHOWN = 200  # characters of a --set shown in messages
+
+
+def _depth(value: Any) -> int:
+    """How deeply a value nests (a scalar: 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+        else:
+            deepest = max(deepest, d)
+            continue
+        deepest = max(deepest, d + 1)
+    return deepest
+
+
 def _parse_key(key: str) -> PathKey:
     parts: list[str | int] = []
     for part in key.split("."):
@@ -31,22 +51,29 @@ def apply(src: Source, sets: list[str]) -> Source:
     data = copy.deepcopy(src.data if src.data is not None else {})
     overridden: dict[PathKey, str] = dict(src.overrides)
     for item in sets:
-        where = Location(f"--set {item}")
+        shown = item  # what names the --set in every message about it
+        if len(item) > MAX_SHOWN:
+            shown = f"{item[:MAX_SHOWN - 30]}... ({len(item):,} characters)"
+        where = Location(f"--set {shown}")
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise SourceError(Diagnostic("GS600", Severity.ERROR, f"--set expects KEY=VALUE, got {item!r}", where,
+            raise SourceError(Diagnostic("GS600", Severity.ERROR, f"--set expects KEY=VALUE, got {shown!r}", where,
                                          "for example: --set compile.optimizer.learning_rate=1e-4"))
         try:
             path = _parse_key(key.strip())
         except ValueError:
             raise SourceError(Diagnostic("GS600", Severity.ERROR, f"--set key {key!r} is not a dotted path", where)) from None
         try:
-            value = source_mod.loads(raw, f"--set {item}").data if raw.strip() else None
+            value = source_mod.loads(raw, f"--set {shown}").data if raw.strip() else None
         except SourceError as exc:
             d = exc.diagnostic
             raise SourceError(Diagnostic("GS600", Severity.ERROR, f"--set value: {d.message}", where)) from None
         if not isinstance(data, dict):
             raise SourceError(Diagnostic("GS600", Severity.ERROR, "the spec is not a mapping", where))
+        if len(path) + _depth(value) > source_mod.MAX_DEPTH:
+            raise SourceError(Diagnostic(
+                "GS600", Severity.ERROR, f"--set path and value nest deeper than {source_mod.MAX_DEPTH} levels "
+                f"(the path has {len(path):,} parts)", where, "a spec never needs this much nesting"))
         cur: Any = data
         for i, part in enumerate(path[:-1]):
             nxt = cur.get(part) if isinstance(cur, dict) else (
@@ -76,7 +103,7 @@ def apply(src: Source, sets: list[str]) -> Source:
             cur[last] = value
         else:
             raise SourceError(Diagnostic("GS600", Severity.ERROR, f"--set {key}: cannot set this path", where))
-        overridden[path] = item
+        overridden[path] = shown
     return dataclasses.replace(src, data=data, values=dict(src.values), keys=dict(src.keys), overrides=overridden)
 
 

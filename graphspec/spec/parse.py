@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from graphspec.spec import layers
+from graphspec.spec import calls, layers
 from graphspec.spec import schema
 from graphspec.spec.catalog import did_you_mean
 from graphspec.diagnostics import Diagnostic, Diagnostics, PathKey, Severity
@@ -179,6 +180,10 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
                     f"`{kinds[0]}` nodes take no layer arguments; `{key}` belongs on the node "
                     f"that defines the layer",
                     src.location(path + (key,), key=True)))
+        owner = nodes.get(node.share) if node.share is not None else None
+        layer_type = node.type if node.type is not None else (owner.type if owner is not None else None)
+        for p, at_key, prob in calls.check_call(kinds[0], layer_type, node.call, path, plugin_layers):
+            out.append(_problem(src, p, at_key, prob))
         if node.fresh and node.model is None:
             out.append(Diagnostic("GS103", Severity.ERROR, "`fresh` only applies to `model` nodes",
                                   src.location(path + ("fresh",), key=True)))
@@ -194,10 +199,13 @@ def parse(src: Source, *, plugin_layers: dict[str, dict[str, Any]] | None = None
                              src.location(()), "start with `graphspec: 1`, `name:` and `nodes:`"))
         return None, diags
     version = src.data.get("graphspec")
-    if "graphspec" in src.data and version != schema.FORMAT_VERSION:
+    if "graphspec" in src.data and (type(version) is not int or version != schema.FORMAT_VERSION):
+        shown = json.dumps(version) if isinstance(version, (bool, float)) or version is None else repr(version)
         diags.add(Diagnostic("GS104", Severity.ERROR,
-                             f"unsupported format version {version!r}; this graphspec reads version "
-                             f"{schema.FORMAT_VERSION}", src.location(("graphspec",))))
+                             f"unsupported format version {shown}; this graphspec reads version "
+                             f"{schema.FORMAT_VERSION}", src.location(("graphspec",)),
+                             f"write `graphspec: {schema.FORMAT_VERSION}` (an integer)"
+                             if isinstance(version, (bool, float)) else None))
         return None, diags
     try:
         spec = schema.Spec.model_validate(src.data)

@@ -7,9 +7,10 @@ JSON Schema (``graphspec schema``) combines both.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from graphspec.spec.schema_run import DataSpec, TrainSpec
 
@@ -129,6 +130,29 @@ class CompileSpec(Strict):
     )
 
 
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTP]?)(i?)B?\s*$", re.IGNORECASE)
+
+
+def byte_size(value: int | str) -> int:
+    """`8 GiB`, `512 MB`, `1.5G` or a number of bytes -> bytes; ValueError for anything else."""
+    if isinstance(value, int):
+        return value
+    m = _SIZE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a size: write a number of bytes or e.g. `8 GiB`, `512 MB`")
+    number, unit, binary = float(m.group(1)), m.group(2).upper(), m.group(3)
+    base = 1024 if binary or not unit else 1000
+    return int(number * base ** " KMGTP".index(unit or " "))
+
+
+def _check_size(value: str) -> str:
+    byte_size(value)
+    return value
+
+
+ByteSize = Annotated[int, Field(ge=1)] | Annotated[str, AfterValidator(_check_size)]
+
+
 class ExpectSpec(Strict):
     """Facts and limits a model must satisfy; `graphspec lint` checks them statically."""
 
@@ -142,6 +166,11 @@ class ExpectSpec(Strict):
     max_macs: int | None = Field(None, ge=0, description="Upper bound on multiply-accumulates per sample.")
     output_shapes: dict[str, list[Dim | None]] | None = Field(
         None, description="Output name -> expected shape without the batch dimension."
+    )
+    memory_budget: ByteSize | None = Field(
+        None, description="Memory the model may need: its weights, and with a `data` section one batch of "
+        "activations (and synthetic data). Bytes or e.g. `16 GiB`. Default: this machine's memory "
+        "(or $GRAPHSPEC_MEMORY_BUDGET). lint warns beyond it; build and train refuse.",
     )
 
 

@@ -10,7 +10,6 @@ constructed from a tag, so a spec cannot make graphspec run code.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import stat
 from pathlib import Path
@@ -21,12 +20,13 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from graphspec.diagnostics import Diagnostic, Location, PathKey, Severity
+from graphspec.spec import yaml12
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
 MAX_INT_DIGITS = 30
-_EXP_FLOAT = re.compile(r"^[-+]?(\d[\d_]*\.?\d*|\.\d+)[eE][-+]?\d+$")
+_INT_LIKE = re.compile(r"^[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 
 # libyaml (C) when PyYAML has it: ~20x faster, same node marks. The pure-Python
 # loader re-reads a file that has a syntax error, for its more precise messages.
@@ -161,8 +161,9 @@ def _span(node: Node) -> Span:
 class _Builder:
     """Turns a composed YAML node tree into data, recording spans."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str = "") -> None:
         self.file = file
+        self.text = text
         self.values: dict[PathKey, Span] = {}
         self.keys: dict[PathKey, Span] = {}
         self.count = 0
@@ -248,9 +249,10 @@ class _Builder:
         raise self.fail("GS003", f"this value expands to more than {MAX_NODES:,} values", node,
                         "YAML aliases (*name) are expanded; an alias of an alias multiplies")
 
-    def _scalar(self, node: ScalarNode) -> Any:
+    def _scalar(self, node: ScalarNode, *, key: bool = False) -> Any:
         tag = node.tag
-        if tag == "tag:yaml.org,2002:int":
+        if len(node.value) > MAX_INT_DIGITS and (tag == "tag:yaml.org,2002:int"
+                                                 or (not node.style and _INT_LIKE.match(node.value))):
             digits = re.sub(r"[^0-9a-fA-F]", "", node.value)
             if len(digits) > MAX_INT_DIGITS:
                 raise self.fail(
@@ -258,18 +260,27 @@ class _Builder:
                     f"integers are limited to {MAX_INT_DIGITS} digits",
                 )
         if tag == "tag:yaml.org,2002:timestamp":
-            return node.value  # keep dates as text; no spec field is a date
-        if tag == "tag:yaml.org,2002:str" and not node.style and _EXP_FLOAT.match(node.value):
-            return float(node.value)  # YAML 1.2 reads `1e-4` as a number; YAML 1.1 as text
+            return node.value  # keep dates as text, as YAML 1.2 does; no spec field is a date
         try:
             value = self.scalars.construct_object(node, deep=True)
         except Exception:  # noqa: BLE001 - PyYAML raises anything on e.g. `!!int ""`, `!!bool maybe`
             kind = tag.rsplit(":", 1)[-1]
             raise self.fail("GS002", f"{node.value!r} is not a valid {kind}", node,
                             f"remove the explicit `!!{kind}` tag or fix the value") from None
-        if isinstance(value, float) and math.isinf(value) and "inf" not in node.value.lower():
-            return value
+        if not node.style:
+            # A plain scalar: read it as YAML 1.2 does, unless it has an explicit tag (`!!int 010`).
+            v12 = yaml12.resolve(node.value)
+            if not yaml12.same(value, v12) and not self._tagged(node):
+                if key or isinstance(value, str):
+                    return v12  # `1e-4`, `0o17`: numbers in YAML 1.2, text in YAML 1.1
+                message, hint = yaml12.difference(node.value, value, v12)
+                raise self.fail("GS007", message, node, hint)
         return value
+
+    def _tagged(self, node: Node) -> bool:
+        """Whether a node has an explicit tag (its text starts with `!`)."""
+        at = node.start_mark.index
+        return 0 <= at < len(self.text) and self.text[at] == "!"
 
     def _merge_sources(self, node: Node) -> list[tuple[Node, Node]]:
         if isinstance(node, MappingNode):
@@ -293,7 +304,7 @@ class _Builder:
                 continue
             if not isinstance(key_node, ScalarNode) or key_node.tag not in _STANDARD_TAGS:
                 raise self.fail("GS002", "mapping keys must be plain scalars", key_node)
-            key = self._scalar(key_node)
+            key = self._scalar(key_node, key=True)
             if isinstance(key, bool) or key is None:
                 key = key_node.value  # `yes:`/`on:`/`null:` as keys are names, not booleans
             if key in explicit:
@@ -305,7 +316,7 @@ class _Builder:
             self.keys[path + (key,)] = _span(key_node)
             out[key] = self.build(value_node, path + (key,))
         for key_node, value_node in merged:
-            key = self._scalar(key_node) if isinstance(key_node, ScalarNode) else None
+            key = self._scalar(key_node, key=True) if isinstance(key_node, ScalarNode) else None
             if key is None or key in out:
                 continue
             self.keys.setdefault(path + (key,), _span(key_node))
@@ -424,7 +435,7 @@ def loads(text: str, file: str = "<string>") -> Source:
         raise SourceError(_yaml_error(_precise(exc, text), file, text)) from None
     except RecursionError as exc:
         raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", Location(file))) from None
-    builder = _Builder(file)
+    builder = _Builder(file, text)
     if node is None:
         data: Any = None
     else:
