@@ -150,6 +150,7 @@ def test_every_command_that_needs_a_backend_names_the_extra(lean: dict[str, Any]
         "evaluate": ["evaluate", str(run)],
         "predict": ["predict", str(run), "-i", str(tmp_path / "x.npz"), "-o", str(tmp_path / "y.npz")],
         "import": ["import", "keras.applications.MobileNet"],
+        "launch": ["launch", "--local", "2", "--", "train", digits],
     }
     works = {"lint", "schema", "plot", "resolve", "diff"}
     assert set(needs) | works == _commands(), "a new command: say here whether it needs a backend"

@@ -30,6 +30,9 @@ def register(app: typer.Typer) -> None:
         Each worker runs `graphspec train ... --distribute data-parallel` with Keras's distribution variables
         (a free loopback port); output is prefixed with the worker's id; process 0 writes the run folder. When
         one worker fails the others are stopped; the exit code is the first failure's."""
+        from graphspec.build import backend as backend_mod
         from graphspec.run import launch as launch_mod
+
+        backend_mod.require("launch")  # nothing installed: one line before any worker starts
 
         raise typer.Exit(launch_mod.launch(list(ctx.args), workers=local, devices_per_process=devices_per_process))
