@@ -139,6 +139,13 @@ CODES: dict[str, tuple[str, str]] = {
               "28x28 images for an input of shape [784] without `{reshape: [784]}`"),
     "GS412": ("a callback monitors a metric the model does not log", "`monitor: val_acc` with `metrics: [accuracy]`"),
     "GS413": ("unknown dataset name", "`source: {kind: keras, name: mnst}`"),
+    # sweeps (graphspec sweep) ---------------------------------------------------
+    "GS460": ("invalid sweep parameter: a path that names nothing, an empty range, values the sampler cannot use",
+              "`nodes.dropot.rate: {uniform: [0, 0.5]}`; `{log_uniform: [0, 1]}`"),
+    "GS461": ("the sweep's objective is not a metric the model logs, or there is no data to train on",
+              "`objective: {metric: val_acc}` with `metrics: [accuracy]`"),
+    "GS462": ("a trial failed while training: Keras rejected the model or data at run time, a non-finite "
+              "loss, out of memory", "Conv1D with `kernel_size: 5` on sequences of length 3"),
     # budgets -----------------------------------------------------------------
     "GS500": ("budget exceeded: parameters, weight memory or dimension size", "a Dense of 10^12 units"),
     "GS501": ("expectation stated in the spec does not hold", "`expect: {params: 100}` on a 55,050-parameter model"),

@@ -75,7 +75,8 @@ class Trainer:
     """One training session of a run folder (fresh or resumed)."""
 
     def __init__(self, checked: compiler.Checked, model_name: str, run_dir: Path, *, resume: bool,
-                 console: Any, live: bool | None, plugins: list[str], base_dir: Path) -> None:
+                 console: Any, live: bool | None, plugins: list[str], base_dir: Path,
+                 callbacks: list[Any] | None = None) -> None:
         assert checked.spec is not None and checked.graph is not None
         self.checked = checked
         self.spec = checked.spec
@@ -86,6 +87,7 @@ class Trainer:
         self.live = live
         self.plugins = plugins
         self.base_dir = base_dir
+        self.extra_callbacks = list(callbacks or [])
         if self.spec.data is None:
             raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
                              "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
@@ -307,6 +309,7 @@ class Trainer:
             self.callbacks_by_name["reduce_lr_on_plateau"] = rl
         # Ours after those (their epoch-end state is saved with the checkpoint), then the display.
         cbs.append(RunCallback(self))
+        cbs.extend(self.extra_callbacks)  # e.g. a sweep's per-epoch report: sees the epoch saved
         if ts.tensorboard:
             cbs.append(EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=False,
                                          profile_batch=0, update_freq="epoch"))
@@ -376,9 +379,13 @@ def train(
     live: bool | None = None,
     check_fn: Any = None,
     force_unlock: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> RunResult:
     """Train SPEC's model into a run folder (or resume one). Raises SpecError/UsageError for spec, data or
-    usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143)."""
+    usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143).
+
+    ``callbacks`` are Keras callbacks run after each epoch is saved (a sweep reports and prunes there);
+    one that sets ``model.stop_training`` ends the run as stopped early."""
     from rich.console import Console
 
     console = console or Console(file=sys.stderr)
@@ -428,7 +435,7 @@ def train(
                 folder, made = new_run_folder(runs_root, checked.spec.name)
             stack.enter_context(claimed(folder, fresh=True, force_unlock=force_unlock, note=say, made=made))
         trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
-                          base_dir=base_dir)
+                          base_dir=base_dir, callbacks=callbacks)
         trainer.build()  # model and data: every spec or data problem is raised before the folder is written
         folder.mkdir(parents=True, exist_ok=True)
         if not resume or all_sets or fill:
