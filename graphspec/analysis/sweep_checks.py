@@ -53,12 +53,9 @@ def _new_key_allowed(src: Source, path: PathKey) -> bool:
         if isinstance(kind, str) and kind in catalog.LAYERS:
             return key in layers.layer_params(kind)
         return not isinstance(kind, str)  # an application, op or model call: left to the trial's check
-    if parent and parent[-1] == "optimizer" and isinstance(value, (dict, str)):
-        name = value.get("type") if isinstance(value, dict) else value
-        if not isinstance(name, str) or catalog.OPTIMIZERS.resolve(name) is None:
-            return False
-        folded = name.replace("_", "").lower()  # an alias (`adam`) names its class (`Adam`)
-        cls = next((c for n, c in catalog.OPTIMIZERS.classes.items() if n.lower() == folded), None)
+    if parent and parent[-1] == "optimizer" and isinstance(value, dict):
+        name = value.get("type")
+        cls = catalog.OPTIMIZERS.classes.get(name) if isinstance(name, str) else None
         return cls is None or key in cls.get("params", {})
     if parent[:1] == ("nodes",) and len(parent) == 2 and _written(src, parent):
         return True  # a block instance (expanded away): its parameters are checked with each trial
@@ -76,6 +73,14 @@ def _path_problem(src: Source, path: PathKey, text: str) -> tuple[str, str | Non
     if _written(src, path[:-1]) or _get(src.data, path[:-1]) is not _MISSING:
         if _new_key_allowed(src, path):
             return None
+        parent_value = _get(src.data, path[:-1])
+        if path[-2:-1] == ("optimizer",) and isinstance(parent_value, str):
+            cls = next((n for n in catalog.OPTIMIZERS.classes if n.lower() == parent_value.replace("_", "").lower()),
+                       parent_value)
+            return (f"`{'.'.join(map(str, path[:-1]))}` is the name `{parent_value}`, which takes no arguments: "
+                    f"a --set of `{path[-1]}` would make it `{{type: {parent_value}, {path[-1]}: ...}}`, "
+                    "which names no optimizer class",
+                    f"write `optimizer: {{type: {cls}}}` to sweep its arguments")
         parent = _get(src.data, path[:-1])
         keys = [str(k) for k in parent] if isinstance(parent, dict) else []
         if path[:1] == ("vars",):

@@ -5,7 +5,7 @@ Nothing heavy is imported at module level: Optuna, TensorFlow and matplotlib loa
 """
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             out(line)
         raise typer.Exit(summary.exit_code)
 
-    def _report(settings: object, output: Path) -> None:
+    def _report(settings: Any, output: Path) -> None:
         import optuna
 
         from graphspec.errors import UsageError

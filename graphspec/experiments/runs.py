@@ -167,11 +167,9 @@ def collect(dirs: list[Path], sort: str | None = None) -> list[dict[str, Any]]:
     if sort is not None and rows and all(sort_value(r, sort) is None for r in rows):
         known = sorted({k for r in rows for k in (r["metrics"] or {})} | {k for r in rows for k in (r["test"] or {})})
         raise UsageError(f"--sort {sort}: no run logs that metric; they log {', '.join(known) or 'nothing'}")
-    mode = auto_mode(sort, "auto") if sort else next((r["mode"] for r in rows if r.get("mode")), "min")
-    sign = -1.0 if mode == "max" else 1.0
-
     def key(r: dict[str, Any]) -> tuple[int, float, str]:
         v = sort_value(r, sort)
-        return (1, 0.0, r["name"]) if v is None else (0, sign * v, r["name"])
+        mode = auto_mode(sort, "auto") if sort else (r.get("mode") or "min")  # each run's own objective
+        return (1, 0.0, r["name"]) if v is None else (0, -v if mode == "max" else v, r["name"])
 
     return sorted(rows, key=key)

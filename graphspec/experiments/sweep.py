@@ -235,6 +235,7 @@ def _interrupted(study: Any, trial: Any) -> None:
     from optuna.trial import TrialState
 
     with contextlib.suppress(Exception):
+        trial.set_user_attr(sweep_study.STATUS, sweep_study.INTERRUPTED)
         study.tell(trial, state=TrialState.FAIL)
         sweep_study.requeue(study, study._storage.get_trial(trial._trial_id), "interrupted")
 
@@ -352,7 +353,9 @@ def summarize(study: Any, settings: Settings, plan: sweep_plan.Plan, code: int) 
     counts = collections.Counter({k: 0 for k in ("completed", "pruned_static", "pruned", "failed", "interrupted",
                                                  "running", "waiting")})
     static_codes: collections.Counter[str] = collections.Counter()
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    gone = sweep_study.replaced(trials)
+    for t in trials:
         status = t.user_attrs.get(sweep_study.STATUS)
         if t.state == TrialState.COMPLETE:
             counts["completed"] += 1
@@ -362,7 +365,7 @@ def summarize(study: Any, settings: Settings, plan: sweep_plan.Plan, code: int) 
                 static_codes[str(d.get("code"))] += 1
         elif t.state == TrialState.PRUNED:
             counts["pruned"] += 1
-        elif t.state == TrialState.FAIL and status == sweep_study.INTERRUPTED:
+        elif t.state == TrialState.FAIL and t.number in gone:
             counts["interrupted"] += 1
         elif t.state == TrialState.FAIL and status != sweep_study.SURPLUS:
             counts["failed"] += 1

@@ -122,11 +122,14 @@ def metric_value(row: dict[str, Any], metric: str) -> float | None:
 
 # -- values as `--set` overrides -----------------------------------------------------------------------------
 def yaml_scalar(value: Any) -> str:
-    """A value as YAML that reads back as the same value (`1.0e-05`, not `1e-05`, which YAML reads as text)."""
-    import yaml
-
-    text: str = yaml.safe_dump(value, default_flow_style=True, width=10_000)
-    return text.removesuffix("\n").removesuffix("\n...").strip()
+    """A value as a `--set` value that reads back as the same value (strings quoted, as JSON is YAML)."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def trial_sets(values: dict[str, Any]) -> list[str]:

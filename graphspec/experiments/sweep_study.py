@@ -32,6 +32,7 @@ HEARTBEAT_S = 20
 GRACE_S = 120
 # Trial user attributes.
 STATUS, RUN_DIR, RETRY_OF, HOST, PID = "status", "run_dir", "retry_of", "host", "pid"
+REPLACES = "replaces"  # a retry: the number of the trial it replaces
 INTERRUPTED, SURPLUS = "interrupted", "surplus"
 SPEC_KEY = "graphspec_spec"
 NO_HEARTBEAT = f"its worker sent no heartbeat for {GRACE_S} s"
@@ -93,7 +94,7 @@ def open_study(url: str, name: str, p: sweep_plan.Plan, fingerprint: str, *, see
             study = optuna.load_study(storage=store, study_name=name, sampler=sweep_plan.sampler(p, seed),
                                       pruner=sweep_plan.pruner(p))
         except KeyError:
-            raise UsageError(f"--resume: no study {name!r} in {redact(url)}: start the sweep without --resume")
+            raise UsageError(f"--resume: no study {name!r} in {redact(url)}: start the sweep without --resume") from None
     if study.user_attrs.get(SPEC_KEY) != fingerprint:
         raise UsageError(f"the study {name!r} in {redact(url)} was started from another spec (or other --set "
                          "values): continue it with the same spec, or choose another --study, --dir or --storage")
@@ -103,10 +104,16 @@ def open_study(url: str, name: str, p: sweep_plan.Plan, fingerprint: str, *, see
 
 
 # -- the budget -------------------------------------------------------------------------------------------------
-def counts_toward_budget(t: Any) -> bool:
+def replaced(trials: list[Any]) -> set[int]:
+    """Numbers of the trials that were interrupted and queued again (their retries name them)."""
+    out = {int(t.user_attrs[REPLACES]) for t in trials if isinstance(t.user_attrs.get(REPLACES), int)}
+    return out | {t.number for t in trials if t.user_attrs.get(STATUS) == INTERRUPTED}
+
+
+def counts_toward_budget(t: Any, replaced_numbers: set[int]) -> bool:
     from optuna.trial import TrialState
 
-    if t.state == TrialState.FAIL and t.user_attrs.get(STATUS) in (INTERRUPTED, SURPLUS):
+    if t.state == TrialState.FAIL and (t.number in replaced_numbers or t.user_attrs.get(STATUS) == SURPLUS):
         return False
     return True
 
@@ -116,25 +123,27 @@ def used(study: Any) -> tuple[int, int]:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
+    gone = replaced(trials)
     waiting = sum(1 for t in trials if t.state == TrialState.WAITING)
-    return sum(1 for t in trials if counts_toward_budget(t)), waiting
+    return sum(1 for t in trials if counts_toward_budget(t, gone)), waiting
 
 
 def is_surplus(study: Any, trial: Any, budget: int) -> bool:
     """A new trial asked for when the budget was already used (two workers asked at once)."""
     if trial.user_attrs.get(RETRY_OF) is not None:
         return False
-    before = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and counts_toward_budget(t)]
-    return len(before) >= budget
+    trials = study.get_trials(deepcopy=False)
+    gone = replaced(trials)
+    return sum(1 for t in trials if t.number < trial.number and counts_toward_budget(t, gone)) >= budget
 
 
 # -- trials whose worker is gone ---------------------------------------------------------------------------------
 def requeue(study: Any, trial: Any, why: str) -> None:
-    """Mark a failed-for-no-fault-of-its-own trial interrupted and enqueue a retry of the same values."""
-    study._storage.set_trial_user_attr(trial._trial_id, STATUS, INTERRUPTED)
-    study._storage.set_trial_user_attr(trial._trial_id, "message", why)
+    """Enqueue a retry of an interrupted trial: the same values, the same run folder (continued from its
+    checkpoint). The retry names the trial it replaces, which then no longer counts toward the budget."""
     run_dir = trial.user_attrs.get(RUN_DIR)
-    attrs: dict[str, Any] = {RETRY_OF: trial.user_attrs.get(RETRY_OF, trial.number)}
+    attrs: dict[str, Any] = {RETRY_OF: trial.user_attrs.get(RETRY_OF, trial.number), REPLACES: trial.number,
+                             "reason": why}
     if run_dir:
         attrs[RUN_DIR] = run_dir
     study.enqueue_trial(dict(trial.params), user_attrs=attrs)
@@ -179,6 +188,7 @@ def recover(study: Any, folder: Path) -> list[int]:
                 if current.state != TrialState.RUNNING:
                     continue
                 try:
+                    study._storage.set_trial_user_attr(t._trial_id, STATUS, INTERRUPTED)
                     study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     continue

@@ -248,8 +248,9 @@ def _tell(ctx: Context, trial: Any, out: Outcome) -> None:
     elif out.state == "pruned":
         ctx.study.tell(trial, state=TrialState.PRUNED)
     elif out.state == "interrupted":
+        trial.set_user_attr(sweep_study.STATUS, sweep_study.INTERRUPTED)
         ctx.study.tell(trial, state=TrialState.FAIL)
-        sweep_study.requeue(ctx.study, ctx.study._storage.get_trial(trial._trial_id), out.message)
+        sweep_study.requeue(ctx.study, ctx.study._storage.get_trial(trial._trial_id), "interrupted")
     else:
         ctx.study.tell(trial, state=TrialState.FAIL)
 

@@ -28,8 +28,9 @@ def _value_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def params_text(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_value_text(v)}" for k, v in params.items())
+def params_text(params: dict[str, Any], *, short: bool = False) -> str:
+    """`key=value ...`; `short` drops the `nodes.` every node path starts with."""
+    return " ".join(f"{k.removeprefix('nodes.') if short else k}={_value_text(v)}" for k, v in params.items())
 
 
 def table(rows: list[dict[str, Any]], *, title: str | None = None) -> Any:
@@ -40,8 +41,8 @@ def table(rows: list[dict[str, Any]], *, title: str | None = None) -> Any:
     tests = sorted({k for r in rows for k in (r.get("test") or {})})
     monitors = sorted({str(r["monitor"]) for r in rows if r.get("monitor")})
     out = Table(title=title)
-    out.add_column("run")
-    out.add_column("status")
+    out.add_column("run", no_wrap=True)
+    out.add_column("status", no_wrap=True)
     out.add_column("params")
     out.add_column("epochs", justify="right")
     out.add_column(monitors[0] if len(monitors) == 1 else "objective", justify="right")
@@ -51,7 +52,7 @@ def table(rows: list[dict[str, Any]], *, title: str | None = None) -> Any:
     for r in rows:
         status = str(r["status"])
         out.add_row(escape(str(r["name"])), f"[{_STYLE.get(status, 'white')}]{status}[/]",
-                    escape(params_text(r.get("params") or {})), str(r.get("epochs", "")), _num(r.get("objective")),
+                    escape(params_text(r.get("params") or {}, short=True)), str(r.get("epochs", "")), _num(r.get("objective")),
                     *[_num((r.get("test") or {}).get(t)) for t in tests], f"{float(r.get('seconds') or 0):.1f}")
     return out
 
