@@ -58,7 +58,7 @@ def storage(url: str) -> Any:
             heartbeat_stale_trial_callback=lambda study, trial: requeue(study, trial, NO_HEARTBEAT))
     except ImportError as exc:
         raise UsageError(f"--storage {redact(url)}: a driver is missing ({exc}); for PostgreSQL install "
-                         "graphspec[postgres] (psycopg2-binary)") from None
+                         "graphspec[postgres] (psycopg 3; or name another driver: postgresql+psycopg2://...)") from None
     except Exception as exc:  # SQLAlchemy's connection and URL errors have no common base worth naming
         raise UsageError(f"--storage {redact(url)}: cannot open the study's storage: {_first_line(exc)}") from None
 
