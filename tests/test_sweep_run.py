@@ -247,6 +247,38 @@ def test_kill_9_then_resume_finishes_without_running_a_finished_trial_again(tmp_
     assert again.returncode == 0 and len([t for t in trials(folder, "killed") if t.state.name == "COMPLETE"]) == 3
 
 
+def test_sigterm_stops_every_worker_cleanly_and_the_same_command_continues(tmp_path: Path) -> None:
+    spec = write(tmp_path, "  sampler: grid\n  params:\n    nodes.hidden.units: {choice: [16, 20, 24]}\n",
+                 name="stopped", epochs=6, batch=16)
+    folder = tmp_path / "sweep"
+    proc = popen("sweep", str(spec), "--dir", str(folder), "--workers", "2")
+
+    def training() -> bool:
+        states = [_json(p) for p in folder.glob("trial-*/state.json")]
+        return any(s and s.get("status") == "running" and s.get("epochs_completed", 0) >= 1 for s in states)
+
+    _wait(training, proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "interrupted" in out
+    workers = {r["pid"] for r in records(folder).values()}
+    for pid in workers:  # no worker left behind
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    stopped = [r for r in records(folder).values() if r["state"] == "interrupted"]
+    assert stopped, records(folder)
+    for r in stopped:  # stopped after a completed epoch: a consistent run folder
+        state = _json(folder / f"trial-{r['number']:04d}" / "state.json")
+        assert state["status"] == "interrupted" and state["epochs_completed"] >= 1
+    again = cli("sweep", str(spec), "--dir", str(folder))
+    assert again.returncode == 0, again.stderr
+    done = [t for t in trials(folder, "stopped") if t.state.name == "COMPLETE"]
+    assert sorted(t.params["nodes.hidden.units"] for t in done) == [16, 20, 24]
+    for r in stopped:  # continued from its checkpoint
+        assert "resumed" in _json(folder / f"trial-{r['number']:04d}" / "state.json")
+
+
 def test_two_worker_processes_on_one_sqlite_study_never_run_a_trial_twice(tmp_path: Path) -> None:
     spec = write(tmp_path, "  sampler: random\n  trials: 6\n  params:\n"
                  "    nodes.hidden.units: {int: [8, 64]}\n    nodes.dropout.rate: {uniform: [0.0, 0.5]}\n",

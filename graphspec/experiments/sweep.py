@@ -17,7 +17,6 @@ import collections
 import contextlib
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -342,8 +341,6 @@ def die_with_parent() -> None:
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent was gone before that
-        raise UsageError("the sweep that started this worker is gone")
 
 
 # -- the result -------------------------------------------------------------------------------------------------
