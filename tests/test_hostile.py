@@ -11,9 +11,8 @@ import os
 import re
 import shutil
 import subprocess
+import signal
 import sys
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,25 +67,29 @@ def _prepare(folder: Path, tmp: Path) -> tuple[Path, Path]:
     return work, outside
 
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, int, float]:
-    """Exit code, output, peak RSS (KiB) and seconds of one graphspec run."""
-    start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "graphspec", *argv], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    killed: list[bool] = []
-    timer = threading.Timer(timeout, lambda: (killed.append(True), proc.kill()))
-    timer.start()
+# A small launcher runs graphspec and reports the peak RSS of that child alone. Measuring the child of
+# pytest directly would count pytest's own pages (a forked child starts with its parent's resident set).
+_LAUNCHER = (
+    "import os, resource, subprocess, sys\n"
+    "code = subprocess.call([sys.executable, '-m', 'graphspec', *sys.argv[2:]])\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, rss_file: Path) -> tuple[int, str, int]:
+    """Exit code, output and peak RSS (KiB) of one graphspec run."""
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(rss_file), *argv], cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
-        assert proc.stdout is not None
-        output = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    text = output.decode("utf-8", errors="replace")
-    if killed:
-        pytest.fail(f"still running after {timeout} s:\n{text[-3000:]}")
-    return proc.returncode, text, usage.ru_maxrss, time.monotonic() - start
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"still running after {timeout} s:\n{output.decode(errors='replace')[-3000:]}")
+    rss = int(rss_file.read_text()) if rss_file.exists() else 0
+    return proc.returncode, output.decode("utf-8", errors="replace"), rss
 
 
 @pytest.mark.parametrize(("folder", "case"), _cases())
@@ -99,7 +102,7 @@ def test_hostile_case(folder: Path, case: dict[str, Any], tmp_path: Path) -> Non
     env = {**os.environ, "GRAPHSPEC_CANARY": str(canary), "NO_COLOR": "1", "COLUMNS": "200"}
     env.update({k: str(v).replace("@OUTSIDE@", str(outside)) for k, v in (case.get("env") or {}).items()})
     argv = [str(a).replace("@OUTSIDE@", str(outside)) for a in case["argv"]]
-    code, output, rss_kib, _seconds = _run(argv, work, env, float(case.get("timeout", 120)))
+    code, output, rss_kib = _run(argv, work, env, float(case.get("timeout", 120)), tmp_path / "rss")
     shown = f"$ graphspec {' '.join(argv)}\n{output[-4000:]}"
     assert code == case["exit"], f"exit {code}, expected {case['exit']}\n{shown}"
     for pattern in case.get("expect", []):
