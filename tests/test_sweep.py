@@ -107,6 +107,12 @@ def test_an_optimizer_given_by_name_takes_no_swept_arguments(tmp_path: Path) -> 
     assert "is the name `adam`" in d.message and d.hint == "write `optimizer: {type: Adam}` to sweep its arguments"
 
 
+def test_a_misspelt_node_gets_a_hint(tmp_path: Path) -> None:
+    checked = graphspec.check(spec(tmp_path, "nodes.hiden.units: {int: [8, 64]}"))
+    (d,) = [d for d in checked.diagnostics if d.code == "GS460"]
+    assert "there is no `nodes.hiden`" in d.message and d.hint == "did you mean `hidden`?"
+
+
 def test_a_sweep_needs_validation_data_for_a_val_objective(tmp_path: Path) -> None:
     path = spec(tmp_path, "nodes.dropout.rate: {uniform: [0.0, 0.5]}")
     path.write_text(path.read_text().replace("  validation_split: 0.1\n", ""))

@@ -89,7 +89,9 @@ def _path_problem(src: Source, path: PathKey, text: str) -> tuple[str, str | Non
     for i in range(len(path) - 1, 0, -1):
         if _written(src, path[:i]) or _get(src.data, path[:i]) is not _MISSING:
             missing = ".".join(map(str, path[: i + 1]))
-            return f"`{text}` names nothing in the spec: there is no `{missing}`", None
+            parent = _get(src.data, path[:i])
+            keys = [str(k) for k in parent] if isinstance(parent, dict) else []
+            return f"`{text}` names nothing in the spec: there is no `{missing}`", did_you_mean(str(path[i]), keys)
     top = [str(k) for k in src.data] if isinstance(src.data, dict) else []
     return f"`{text}` names nothing in the spec", did_you_mean(str(path[0]), top)
 
