@@ -20,6 +20,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,19 @@ def storage(url: str) -> Any:
     try:
         if is_sqlite(url):
             return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=lambda study, trial: requeue(study, trial, NO_HEARTBEAT))
+        for attempt in range(20):
+            try:
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=lambda study, trial: requeue(study, trial, NO_HEARTBEAT))
+            except Exception as exc:
+                # Hosts starting at once on an empty database all create Optuna's tables; all but one lose
+                # that race (a duplicate key in the catalog) and find the tables made when they try again.
+                text = str(exc).lower()
+                if attempt == 19 or not ("duplicate key" in text or "already exists" in text):
+                    raise
+                time.sleep(0.2 + 0.1 * attempt)
+        raise AssertionError("unreachable")
     except ImportError as exc:
         raise UsageError(f"--storage {redact(url)}: a driver is missing ({exc}); for PostgreSQL install "
                          "graphspec[postgres] (psycopg 3; or name another driver: postgresql+psycopg2://...)") from None
