@@ -334,3 +334,34 @@ def test_runs_and_sweep_usage_errors_exit_2_without_a_traceback(tmp_path: Path) 
     bad = spec(tmp_path, "nodes.dropout.rat: {uniform: [0.0, 0.5]}")
     proc = cli("sweep", str(bad), "--dir", str(tmp_path / "d"))
     assert proc.returncode == 1 and "error[GS460]" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.keras
+def test_the_trial_callback_reports_each_epoch_and_stops_a_pruned_trial() -> None:
+    from graphspec.experiments.sweep import StopFlag
+    from graphspec.experiments.sweep_callback import TrialReport
+
+    class Trial:
+        def __init__(self) -> None:
+            self.reported: list[tuple[float, int]] = []
+
+        def report(self, value: float, step: int) -> None:
+            self.reported.append((value, step))
+
+        def should_prune(self) -> bool:
+            return len(self.reported) >= 2
+
+    class Model:
+        stop_training = False
+
+    trial, model = Trial(), Model()
+    cb = TrialReport(trial, "val_accuracy", StopFlag())
+    cb.set_model(model)
+    cb.on_epoch_end(0, {"val_accuracy": 0.5, "loss": 1.0})
+    assert trial.reported == [(0.5, 1)] and not model.stop_training
+    cb.on_epoch_end(1, {"val_accuracy": float("nan")})  # nothing finite to report
+    assert trial.reported == [(0.5, 1)]
+    cb.on_epoch_end(2, {"val_accuracy": 0.6})
+    assert trial.reported == [(0.5, 1), (0.6, 3)] and model.stop_training and cb.pruned_at == 3
+    cb.on_epoch_end(3, {"val_accuracy": 0.7})  # the trainer stopped: an epoch it discards is not reported
+    assert len(trial.reported) == 2
