@@ -185,13 +185,17 @@ def _write_manifest(settings: Settings) -> None:
 
 
 # -- a worker ---------------------------------------------------------------------------------------------------
-def work(settings: Settings, say: Say) -> int:
-    """Pull trials from the study until the budget is used or a signal comes; the exit code."""
-    checked = _check(Path(settings.spec), settings.sets, settings.plugins)
-    plan = _plan(checked, settings.trials)
-    seed = None if settings.seed is None else settings.seed + max(0, settings.worker - 1)
-    study = sweep_study.open_study(settings.storage, settings.study, plan, _fingerprint(settings), seed=seed,
-                                   create=False)
+def work(settings: Settings, say: Say, *, opened: tuple[Any, sweep_plan.Plan] | None = None) -> int:
+    """Pull trials from the study until the budget is used or a signal comes; the exit code. `opened`: the
+    study and plan, when this process has them already."""
+    if opened is None:
+        checked = _check(Path(settings.spec), settings.sets, settings.plugins)
+        plan = _plan(checked, settings.trials)
+        seed = None if settings.seed is None else settings.seed + max(0, settings.worker - 1)
+        study = sweep_study.open_study(settings.storage, settings.study, plan, _fingerprint(settings), seed=seed,
+                                       create=False)
+    else:
+        study, plan = opened
     folder = Path(settings.folder)
     flag = StopFlag()
     ctx = sweep_trial.Context(study, plan, folder, Path(settings.spec), settings.sets, settings.plugins, flag)
@@ -278,7 +282,7 @@ def sweep(settings: Settings, *, workers: int = 1, resume: bool = False, say: Sa
     say(f"sweep `{settings.study}` ({plan.sweep.sampler}, {plan.budget} trials, {used} done or queued) in "
         f"{settings.folder}; storage {sweep_study.redact(settings.storage)}")
     if workers <= 1:
-        code = work(settings, say)
+        code = work(settings, say, opened=(study, plan))
     else:
         code = _run_workers(settings, workers, say, worker_command or default_worker_command)
     return summarize(study, settings, plan, code)
