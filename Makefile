@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python bench/bench_lint.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_diff.py
 	$(BIN)/python bench/bench_backends.py
 	$(BIN)/python bench/bench_install.py

@@ -190,6 +190,13 @@ CODES: dict[str, tuple[str, str]] = {
     "GS413": ("unknown dataset name", "`source: {kind: keras, name: mnst}`"),
     "GS414": ("the global batch does not split evenly over the replicas of a distributed run",
               "`batch_size: 30` with `--distribute data-parallel` over 4 devices"),
+    # sweeps (graphspec sweep) ---------------------------------------------------
+    "GS460": ("invalid sweep parameter: a path that names nothing, an empty range, values the sampler cannot use",
+              "`nodes.dropot.rate: {uniform: [0, 0.5]}`; `{log_uniform: [0, 1]}`"),
+    "GS461": ("the sweep's objective is not a metric the model logs, or there is no data to train on",
+              "`objective: {metric: val_acc}` with `metrics: [accuracy]`"),
+    "GS462": ("a trial failed while training: Keras rejected the model or data at run time, a non-finite "
+              "loss, out of memory", "Conv1D with `kernel_size: 5` on sequences of length 3"),
     # budgets -----------------------------------------------------------------
     "GS500": ("budget exceeded: parameters, weight memory, multiply-accumulates, dimension size, or the size "
               "of expanded variables", "a Dense of 10^12 units; `vars` that multiply at every level"),

@@ -15,6 +15,7 @@ from graphspec.spec.catalog import did_you_mean
 from graphspec.diagnostics import Diagnostic, PathKey, Severity
 from graphspec.analysis.graph import Graph, Model, effective_compile, output_names
 from graphspec.analysis.run_checks import check_run
+from graphspec.analysis.sweep_checks import check_sweep
 from graphspec.spec.source import Source
 
 Check = Callable[[Source, Graph], Iterable[Diagnostic]]
@@ -117,7 +118,7 @@ def check_compile(src: Source, graph: Graph) -> Iterable[Diagnostic]:
         yield from diags
 
 
-CHECKS: list[Check] = [check_compile, check_run]
+CHECKS: list[Check] = [check_compile, check_run, check_sweep]
 
 
 def run(src: Source, graph: Graph) -> list[Diagnostic]:

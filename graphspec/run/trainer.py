@@ -81,7 +81,8 @@ class Trainer:
 
     def __init__(self, checked: compiler.Checked, model_name: str, run_dir: Path, *, resume: bool,
                  console: Any, live: bool | None, plugins: list[str], base_dir: Path,
-                 runtime: distribute.Runtime | None = None) -> None:
+                 runtime: distribute.Runtime | None = None,
+                 callbacks: list[Any] | None = None) -> None:
         assert checked.spec is not None and checked.graph is not None
         self.checked = checked
         self.spec = checked.spec
@@ -95,6 +96,7 @@ class Trainer:
         self.runtime = runtime or distribute.Runtime(distribute.Plan())
         self.shard = self.runtime.shard()
         self.multi_process = self.runtime.plan.multi_process
+        self.extra_callbacks = list(callbacks or [])
         if self.spec.data is None:
             raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
                              "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
@@ -320,6 +322,7 @@ class Trainer:
             self.callbacks_by_name["reduce_lr_on_plateau"] = rl
         # Ours after those (their epoch-end state is saved with the checkpoint), then the display.
         cbs.append(RunCallback(self))
+        cbs.extend(self.extra_callbacks)  # e.g. a sweep's per-epoch report: sees the epoch saved
         missing = [m for m in ("tensorflow", "tensorboard") if not backend.importable(m)]
         if not self.runtime.chief:
             pass  # process 0 writes the run folder, TensorBoard logs included
@@ -424,6 +427,7 @@ def train(
     force_unlock: bool = False,
     backend_name: str | None = None,
     plan: distribute.Plan | None = None,
+    callbacks: list[Any] | None = None,
 ) -> RunResult:
     """Train SPEC's model into a run folder (or resume one). Raises SpecError/UsageError for spec, data or
     usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143).
@@ -431,7 +435,10 @@ def train(
     The Keras backend is the one this process runs (:mod:`graphspec.build.backend`; the CLI selects it
     before importing this module: `--backend`, else the run's own on `--resume`); `backend_name` must
     match it. `plan` distributes the training (:mod:`graphspec.run.distribute`): only process 0 claims
-    and writes the run folder; the others work in a scratch folder of their own, deleted at the end."""
+    and writes the run folder; the others work in a scratch folder of their own, deleted at the end.
+
+    ``callbacks`` are Keras callbacks run after each epoch is saved (a sweep reports and prunes there);
+    one that sets ``model.stop_training`` ends the run as stopped early."""
     from rich.console import Console
 
     console = console or Console(file=sys.stderr)
@@ -499,7 +506,8 @@ def train(
                 folder, made = new_run_folder(runs_root, checked.spec.name)
             stack.enter_context(claimed(folder, fresh=True, force_unlock=force_unlock, note=say, made=made))
         trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
-                          base_dir=base_dir, runtime=runtime)
+                          base_dir=base_dir, runtime=runtime,
+                          callbacks=callbacks)
         trainer.build()  # model and data: every spec or data problem is raised before the folder is written
         folder.mkdir(parents=True, exist_ok=True)
         if not resume or all_sets or fill:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from graphspec.spec.schema_run import DataSpec, TrainSpec
+from graphspec.spec.schema_sweep import SweepSpec
 
 FORMAT_VERSION = 1
 
@@ -234,6 +235,8 @@ class Spec(Strict):
     expect: ExpectSpec | None = Field(None, description="Expectations for the default model.")
     data: DataSpec | None = Field(None, description="Where training data comes from (see docs/training.md).")
     train: TrainSpec | None = Field(None, description="Training settings (see docs/training.md).")
+    sweep: SweepSpec | None = Field(None, description="A hyperparameter search run by `graphspec sweep` "
+                                    "(see docs/experiments.md).")
 
     def input_spec(self, name: str) -> InputSpec:
         value = self.inputs[name]
