@@ -333,9 +333,14 @@ class Trainer:
                      "`train.tensorboard: false` silences this)")
         elif ts.tensorboard:
             if backend.active() != "tensorflow":
-                # Keras writes the logs with tf.summary: import it while setting up, not in the first epoch.
+                # Keras writes the logs with tf.summary: import it while setting up, not in the first epoch,
+                # and keep TensorFlow's thread pools (for a few scalars per epoch) off the backend's cores.
                 with backend._quiet_fd2():
-                    import tensorflow.summary  # noqa: F401
+                    import tensorflow as tf
+
+                    with contextlib.suppress(RuntimeError):  # TensorFlow already started in this process
+                        tf.config.threading.set_intra_op_parallelism_threads(1)
+                        tf.config.threading.set_inter_op_parallelism_threads(1)
             cbs.append(EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=False,
                                          profile_batch=0, update_freq="epoch"))
         cbs.append(progress)
