@@ -110,7 +110,9 @@ def register(app: typer.Typer) -> None:
             err(f"process {plan.process_id}: {result.status} after {result.epochs_done} epochs"
                 + (f"; test {test}" if test else "") + " (process 0 writes the run folder)")
         elif result.exit_code == 0:
-            Console().print(train_mod.results_table(result))
+            from graphspec.render.text import results_table
+
+            Console().print(results_table(result))
             out(result.message)
         else:
             err(("error: " if result.status == "failed" else "") + result.message)

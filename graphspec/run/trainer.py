@@ -3,7 +3,7 @@
 :class:`Trainer` is one training session of a run folder (fresh or resumed): it builds the model
 and the data, writes the run's files after every completed epoch (the layout is in
 :mod:`graphspec.run.folders`), and restores a run's state on `--resume`. :func:`train` is the
-entry point behind `graphspec train`; :func:`results_table` shows its result.
+entry point behind `graphspec train`; :func:`graphspec.render.text.results_table` shows its result.
 
 Every file is written to a temporary file in the same folder and renamed into place
 (:mod:`graphspec.run.artifacts`); the checkpoint is written before the state that names it, so a
@@ -570,35 +570,3 @@ def train(
         trainer.write_state(status=status, message=message)
         return RunResult(folder, status, done, trainer.epochs, trainer.history, test, message, EXIT_OK, fit_seconds,
                          len(trainer.data.train), best)
-
-
-# -- presentation --------------------------------------------------------------------------------------------
-def results_table(result: RunResult) -> Any:
-    """A rich table: each metric's last training and validation value, and the test value."""
-    from rich.table import Table
-
-    last = result.history[-1] if result.history else {}
-    names: list[str] = []
-    for k in last:
-        base = k[4:] if k.startswith("val_") else k
-        if k not in {"epoch", "time", "learning_rate"} and base not in names:
-            names.append(base)
-    for k in result.test_metrics or {}:
-        if k not in names:
-            names.append(k)
-    title = f"{result.status}: {result.epochs_done}/{result.epochs} epochs"
-    table = Table(title=title, caption=str(result.run_dir))
-    table.add_column("metric")
-    table.add_column("train", justify="right")
-    table.add_column("validation", justify="right")
-    table.add_column("test", justify="right")
-
-    def fmt(v: Any) -> str:
-        return "" if v is None else f"{float(v):.4f}"
-
-    for n in names:
-        table.add_row(n, fmt(last.get(n)), fmt(last.get(f"val_{n}")), fmt((result.test_metrics or {}).get(n)))
-    if result.best:
-        table.caption = (f"best {result.best.get('monitor')} {float(result.best['value']):.4f} at epoch "
-                         f"{result.best.get('epoch')}; run folder: {result.run_dir}")
-    return table
