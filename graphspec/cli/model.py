@@ -14,6 +14,7 @@ from graphspec.cli.common import (
     SpecArg,
     built_models,
     checked_spec,
+    err,
     guarded,
     one_model,
     out,
@@ -63,13 +64,17 @@ def save(
     weights: Annotated[Path | None, typer.Option(
         "--weights", "-w", help="Trained weights to load first (.keras or .weights.h5, e.g. a run's best.keras).")
     ] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing file even if it is not a model of the same format.")] = False,
 ) -> None:
     """Write a model as .keras (architecture, weights, compile settings), a TensorFlow SavedModel for
-    serving, or TFLite."""
+    serving, or TFLite. An existing output is replaced only if it is a model of the same format."""
     from graphspec import compiler
+    from graphspec.run import targets
     from graphspec.run.artifacts import export_format, export_model
 
-    export_format(output, format)  # a bad --format is a usage error before anything is built
+    # A bad --format (exit 2) or an output that must not be replaced (exit 1) is refused before anything is built.
+    targets.check(output, export_format(output, format), force=force)
     checked = checked_spec(spec, plugin, set_)
     name = one_model(checked, model, "save")
     models = compiler.build(checked, models=[name])
@@ -77,7 +82,7 @@ def save(
         from graphspec.run.models import load_weights
 
         load_weights(models[name], weights, with_optimizer=False)
-    fmt = export_model(models[name], output, format)
+    fmt = export_model(models[name], output, format, force=force, note=lambda t: err(f"note: {t}"))
     out(f"saved {name} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
 
 

@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
     SpecOrRun = Annotated[Path, typer.Argument(help="A spec file (YAML) or a run folder.", show_default=False)]
     WeightsOpt = Annotated[Path | None, typer.Option(
         "--weights", "-w", help="Weights to use (.keras or .weights.h5); default: the run's best.keras.")]
+    DataRootOpt = Annotated[list[Path] | None, typer.Option(
+        "--data-root", help="A folder the spec's data files may be read from (repeatable); by default a spec "
+        "reads only inside its own folder, a run folder inside the current folder.")]
 
     @app.command()
     @guarded
@@ -45,6 +48,7 @@ def register(app: typer.Typer) -> None:
         force_unlock: Annotated[bool, typer.Option(
             "--force-unlock", help="Take over the run folder's claim even if another host holds it (only when "
             "that run is known to be gone).")] = False,
+        data_root: DataRootOpt = None,
     ) -> None:
         """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
         logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues."""
@@ -54,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
         result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
                                  model=model, plugins=plugin, runs_root=RunsRoot, check_fn=check_fn,
-                                 force_unlock=force_unlock)
+                                 force_unlock=force_unlock, data_roots=data_root)
         if result.exit_code == 0:
             Console().print(train_mod.results_table(result))
             out(result.message)
@@ -71,6 +75,7 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         model: ModelOpt = None,
         plugin: PluginOpt = None,
+        data_root: DataRootOpt = None,
     ) -> None:
         """Metrics of a trained model on the test set of its spec's data (JSON: metric name -> value)."""
         import json
@@ -82,7 +87,7 @@ def register(app: typer.Typer) -> None:
         from graphspec.run import inference
 
         metrics = inference.evaluate(spec_or_run, weights=weights, sets=set_, plugins=plugin, model=model,
-                                     runs_root=RunsRoot, note=lambda t: err(f"note: {t}"))
+                                     runs_root=RunsRoot, note=lambda t: err(f"note: {t}"), data_roots=data_root)
         if format == "json":
             out(json.dumps(metrics, sort_keys=True))
             return
@@ -105,13 +110,15 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         model: ModelOpt = None,
         plugin: PluginOpt = None,
+        force: Annotated[bool, typer.Option(
+            "--force", help="Replace an existing --output file even if it is not an .npz file.")] = False,
     ) -> None:
         """Predictions of a trained model for named input arrays, written as an .npz by output name."""
         from graphspec.run import inference
 
         shapes = inference.predict(spec_or_run, input, output, weights=weights, sets=set_, plugins=plugin,
                                    model=model, runs_root=RunsRoot, transforms=transforms, batch_size=batch_size,
-                                   note=lambda t: err(f"note: {t}"))
+                                   note=lambda t: err(f"note: {t}"), force=force)
         for name, shape in shapes.items():
             out(f"{name}: {shape}")
         out(f"wrote {output}")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
-import json
 import os
 import platform
 import sys
@@ -34,6 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphspec.run import data as data_mod
+from graphspec.run import state_check
 from graphspec.run.lock import CLAIM, claim
 from graphspec.spec import source as source_mod
 from graphspec.errors import SpecError, UsageError
@@ -121,13 +121,8 @@ def latest_run(runs_root: str | Path, name: str) -> Path | None:
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
-    try:
-        value = json.loads((run_dir / STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{run_dir}: not a readable run folder ({exc})") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{run_dir}: {STATE} is not a run state")
-    return value
+    """The run's `state.json`, checked field by field (a run folder may come from anyone): else GS420."""
+    return state_check.read(run_dir / STATE)
 
 
 def resume_target(spec: str | Path, run_dir: str | Path | None, runs_root: str | Path = "runs") -> Path:

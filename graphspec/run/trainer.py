@@ -28,7 +28,7 @@ import numpy as np
 from graphspec import compiler
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
-from graphspec.run import pipeline
+from graphspec.run import failures, pipeline, plugin_pins, sources, state_check
 from graphspec.run.callbacks import EpochProgress, EpochTensorBoard, RunCallback, Stop, current_lr, stop_on_signals
 from graphspec.run.folders import (BEST, CHECKPOINTS, ENVIRONMENT, HISTORY, LAST, METRICS, RESULTS, SPEC, STATE,
                                    TENSORBOARD, environment, now, read_state, resolved_spec_text,
@@ -38,7 +38,7 @@ from graphspec.spec import plugins as plugins_mod
 from graphspec.spec import schema_run
 from graphspec.build.backend import keras
 from graphspec.diagnostics import Location
-from graphspec.errors import GraphSpecError
+from graphspec.errors import GraphSpecError, SpecError
 
 EXIT_OK, EXIT_FAILED = 0, 1
 EXIT_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -75,7 +75,8 @@ class Trainer:
     """One training session of a run folder (fresh or resumed)."""
 
     def __init__(self, checked: compiler.Checked, model_name: str, run_dir: Path, *, resume: bool,
-                 console: Any, live: bool | None, plugins: list[str], base_dir: Path) -> None:
+                 console: Any, live: bool | None, plugins: list[str], base_dir: Path,
+                 roots: list[Path] | None = None) -> None:
         assert checked.spec is not None and checked.graph is not None
         self.checked = checked
         self.spec = checked.spec
@@ -86,6 +87,7 @@ class Trainer:
         self.live = live
         self.plugins = plugins
         self.base_dir = base_dir
+        self.roots = roots
         if self.spec.data is None:
             raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
                              "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
@@ -139,7 +141,7 @@ class Trainer:
         self.model.optimizer.build(self.model.trainable_variables)
         self.io = model_io(self.checked, self.model_name, self.model)
         self.data = data_mod.prepare(self.data_spec, self.io, base_dir=self.base_dir, seed=self.seed,
-                                     graph=self.checked.graph, locate=self.locate)
+                                     graph=self.checked.graph, locate=self.locate, roots=self.roots)
         self.has_validation = self.data.validation is not None
         if self.monitor.startswith("val_") and not self.has_validation:
             self.monitor = self.monitor[4:]
@@ -255,7 +257,7 @@ class Trainer:
         self.previous_status: str | None = None
         if not self.resume:
             self.state = {
-                "status": "running", "model": self.model_name, "plugins": self.plugins,
+                "status": "running", "model": self.model_name, "plugins": plugin_pins.record(self.plugins),
                 "epochs": self.epochs, "epochs_completed": 0, "seed": self.seed, "started": now(),
                 "monitor": self.monitor, "mode": self.mode, "base_dir": str(self.base_dir),
             }
@@ -267,7 +269,7 @@ class Trainer:
         self.clean_temporaries()
         self.state = read_state(self.run_dir)
         done = int(self.state.get("epochs_completed", 0))
-        ckpt = self.run_dir / str(self.state.get("checkpoint", LAST))
+        ckpt = state_check.checkpoint_path(self.state, self.run_dir, LAST)
         try:
             hist = json.loads((self.run_dir / HISTORY).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -280,10 +282,15 @@ class Trainer:
             self.es_best_weights = self.model.get_weights()
         load_weights(self.model, ckpt, with_optimizer=True)
         for var, value in zip(self.seed_variables(), self.state.get("seed_states", [])):
-            var.assign(np.asarray(value, dtype=var.dtype))
+            try:
+                var.assign(np.asarray(value, dtype=var.dtype))
+            except (ValueError, TypeError, OverflowError):
+                raise state_check.error("the run state's `seed_states` do not fit the model's seed generators",
+                                        self.run_dir / STATE) from None
         self.initial_lr = float(self.state.get("initial_learning_rate", self.initial_lr))
         self.previous_status = self.state.get("status")
-        self.state.update(status="running", epochs=self.epochs, resumed=now())
+        self.state.update(status="running", epochs=self.epochs, resumed=now(),
+                          plugins=plugin_pins.record(self.plugins))
         self.state.pop("message", None)
         self.write_state()
         return done
@@ -335,6 +342,10 @@ class Trainer:
             with stop_on_signals(self.stop, self.say):
                 self.model.fit(ds, epochs=self.epochs, initial_epoch=first_epoch, steps_per_epoch=self.steps,
                                validation_data=val, callbacks=callbacks, verbose=0, shuffle=False)
+        except GraphSpecError:
+            raise
+        except Exception as exc:  # what only Keras sees (a shape fit rejects); KeyboardInterrupt passes
+            raise failures.fit_failed(exc, self.locate(("data",))) from None
         finally:
             self.fitting = False
             self.progress.on_train_end()
@@ -347,8 +358,18 @@ class Trainer:
         load_weights(self.model, weights, with_optimizer=True)
         ds = pipeline.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
                                    cache=False, prefetch=self.data_spec.prefetch)
-        result = self.model.evaluate(ds, verbose=0, return_dict=True)
+        try:
+            result = self.model.evaluate(ds, verbose=0, return_dict=True)
+        except Exception as exc:
+            raise failures.fit_failed(exc, self.locate(("data",))) from None
         return {k: float(v) for k, v in result.items()}
+
+    def failed(self, error: SpecError) -> SpecError:
+        """Mark the run failed (if it has a state yet) and say what is kept: see :mod:`graphspec.run.failures`."""
+        if not self.state:
+            return error
+        return failures.mark_failed(error, self.run_dir / STATE, self.run_dir / LAST,
+                                    int(self.state.get("epochs_completed", 0)), self.write_state)
 
 
 def _jsonable(value: Any) -> Any:
@@ -376,6 +397,7 @@ def train(
     live: bool | None = None,
     check_fn: Any = None,
     force_unlock: bool = False,
+    data_roots: list[Path] | None = None,
 ) -> RunResult:
     """Train SPEC's model into a run folder (or resume one). Raises SpecError/UsageError for spec, data or
     usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143)."""
@@ -396,8 +418,8 @@ def train(
             spec_file = folder / SPEC
             state = read_state(folder)
             model = model or state.get("model")
-            plugins = plugins + [p for p in state.get("plugins", []) if p not in plugins]
-            base_dir = Path(state.get("base_dir", folder))
+            plugin_pins.require(state, plugins, folder / STATE)  # the run's plugins are never imported for it
+            base_dir = folder  # the run's spec.yaml holds absolute data paths; never a base_dir it names
         else:
             spec_file = Path(spec)
             base_dir = spec_file.resolve().parent
@@ -427,51 +449,62 @@ def train(
             else:
                 folder, made = new_run_folder(runs_root, checked.spec.name)
             stack.enter_context(claimed(folder, fresh=True, force_unlock=force_unlock, note=say, made=made))
+        # Data paths in a spec stay inside its folder; a run's spec.yaml (absolute paths) inside the current one.
+        roots = sources.data_roots(data_roots, Path.cwd() if resume else base_dir)
         trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
-                          base_dir=base_dir)
+                          base_dir=base_dir, roots=roots)
         trainer.build()  # model and data: every spec or data problem is raised before the folder is written
-        folder.mkdir(parents=True, exist_ok=True)
-        if not resume or all_sets or fill:
-            artifacts.atomic_write_text(folder / SPEC, resolved_spec_text(spec_file, all_sets, fill))
-        if not resume:
-            artifacts.atomic_write_json(folder / ENVIRONMENT, environment())
-        first = trainer.start()
-        if resume:
-            trainer.say(f"resuming {folder} at epoch {first + 1}/{trainer.epochs}")
-        else:
-            trainer.say(f"training `{name}` of {spec_file} -> {folder}")
-        fit_seconds = 0.0
-        if first < trainer.epochs and trainer.previous_status != "early_stopped":
-            fit_seconds = trainer.fit(first)
-        done = int(trainer.state.get("epochs_completed", 0))
-        best = trainer.state.get("best")
-        if trainer.failed_epoch is not None:
-            bad = {k: v for k, v in trainer.failed_logs.items() if k.endswith("loss")}
-            message = (f"training stopped: the loss became non-finite in epoch {trainer.failed_epoch + 1} "
-                       f"({', '.join(f'{k}={v}' for k, v in bad.items()) or 'loss=nan'}); the model after epoch "
-                       f"{done} is kept in {folder / LAST}. Try a smaller learning rate.")
-            trainer.write_state(status="failed", message=message)
-            return RunResult(folder, "failed", done, trainer.epochs, trainer.history, None, message, EXIT_FAILED,
-                             fit_seconds, len(trainer.data.train), best)
-        if trainer.stop.requested and done < trainer.epochs:
-            signum = trainer.stop.signum or signal.SIGINT
-            message = (f"interrupted by {signal.Signals(signum).name} after epoch {done}/{trainer.epochs}; continue "
-                       f"with: graphspec train {spec} --resume --run-dir {folder}")
-            trainer.write_state(status="interrupted", message=message)
-            return RunResult(folder, "interrupted", done, trainer.epochs, trainer.history, None, message,
-                             EXIT_SIGNAL.get(signum, 130), fit_seconds, len(trainer.data.train), best)
-        es = trainer.callbacks_by_name.get("early_stopping")
-        stopped_early = done < trainer.epochs or (es is not None and es.stopped_epoch > 0) or (
-            trainer.previous_status == "early_stopped")
-        status = "early_stopped" if stopped_early else "completed"
-        test = trainer.evaluate_test()
-        results = {"status": status, "epochs_completed": done, "best": best,
-                   "weights": BEST if (folder / BEST).exists() else LAST, "test": test, "finished": now()}
-        artifacts.atomic_write_json(folder / RESULTS, results)
-        message = f"{'stopped early' if stopped_early else 'finished'} after {done} epochs; run folder: {folder}"
-        trainer.write_state(status=status, message=message)
-        return RunResult(folder, status, done, trainer.epochs, trainer.history, test, message, EXIT_OK, fit_seconds,
-                         len(trainer.data.train), best)
+        try:
+            return _run(trainer, spec, spec_file, all_sets, fill)
+        except SpecError as exc:  # a write that failed, Keras rejecting the data inside fit
+            raise trainer.failed(exc) from None
+
+
+def _run(trainer: Trainer, spec: str | Path, spec_file: Path, all_sets: list[str], fill: dict[str, Any]) -> RunResult:
+    """Write the run's files, train, evaluate on the test set, and report: a built trainer's session."""
+    folder, resume, name = trainer.run_dir, trainer.resume, trainer.model_name
+    folder.mkdir(parents=True, exist_ok=True)
+    if not resume or all_sets or fill:
+        artifacts.atomic_write_text(folder / SPEC, resolved_spec_text(spec_file, all_sets, fill))
+    if not resume:
+        artifacts.atomic_write_json(folder / ENVIRONMENT, environment())
+    first = trainer.start()
+    if resume:
+        trainer.say(f"resuming {folder} at epoch {first + 1}/{trainer.epochs}")
+    else:
+        trainer.say(f"training `{name}` of {spec_file} -> {folder}")
+    fit_seconds = 0.0
+    if first < trainer.epochs and trainer.previous_status != "early_stopped":
+        fit_seconds = trainer.fit(first)
+    done = int(trainer.state.get("epochs_completed", 0))
+    best = trainer.state.get("best")
+    if trainer.failed_epoch is not None:
+        bad = {k: v for k, v in trainer.failed_logs.items() if k.endswith("loss")}
+        message = (f"training stopped: the loss became non-finite in epoch {trainer.failed_epoch + 1} "
+                   f"({', '.join(f'{k}={v}' for k, v in bad.items()) or 'loss=nan'}); the model after epoch "
+                   f"{done} is kept in {folder / LAST}. Try a smaller learning rate.")
+        trainer.write_state(status="failed", message=message)
+        return RunResult(folder, "failed", done, trainer.epochs, trainer.history, None, message, EXIT_FAILED,
+                         fit_seconds, len(trainer.data.train), best)
+    if trainer.stop.requested and done < trainer.epochs:
+        signum = trainer.stop.signum or signal.SIGINT
+        message = (f"interrupted by {signal.Signals(signum).name} after epoch {done}/{trainer.epochs}; continue "
+                   f"with: graphspec train {spec} --resume --run-dir {folder}")
+        trainer.write_state(status="interrupted", message=message)
+        return RunResult(folder, "interrupted", done, trainer.epochs, trainer.history, None, message,
+                         EXIT_SIGNAL.get(signum, 130), fit_seconds, len(trainer.data.train), best)
+    es = trainer.callbacks_by_name.get("early_stopping")
+    stopped_early = done < trainer.epochs or (es is not None and es.stopped_epoch > 0) or (
+        trainer.previous_status == "early_stopped")
+    status = "early_stopped" if stopped_early else "completed"
+    test = trainer.evaluate_test()
+    results = {"status": status, "epochs_completed": done, "best": best,
+               "weights": BEST if (folder / BEST).exists() else LAST, "test": test, "finished": now()}
+    artifacts.atomic_write_json(folder / RESULTS, results)
+    message = f"{'stopped early' if stopped_early else 'finished'} after {done} epochs; run folder: {folder}"
+    trainer.write_state(status=status, message=message)
+    return RunResult(folder, status, done, trainer.epochs, trainer.history, test, message, EXIT_OK, fit_seconds,
+                     len(trainer.data.train), best)
 
 
 # -- presentation --------------------------------------------------------------------------------------------

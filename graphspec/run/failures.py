@@ -1,0 +1,60 @@
+"""When a training cannot go on: a write that failed (a full disk, a read-only folder, an I/O
+error) or Keras rejecting the data or the model inside `fit`.
+
+Either way the run stops with exit 1 and a located error (GS430 names the file and the cause,
+GS423 quotes what Keras said); the run is marked `failed` in `state.json` with that message
+(as far as the disk still allows), and the error says which checkpoint is kept: the last one
+`state.json` names, which every write leaves intact (:mod:`graphspec.run.artifacts`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from graphspec.diagnostics import Diagnostic, Location, Severity
+from graphspec.errors import SpecError
+
+MAX_QUOTE = 400
+
+
+def _first_lines(text: str, limit: int = MAX_QUOTE) -> str:
+    """What Keras or TensorFlow said, without their multi-page graph dumps."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    picked = next((ln for ln in lines if "Error" in ln or "error" in ln or "Incompatible" in ln), lines[0] if lines
+                  else "")
+    return picked if len(picked) <= limit else picked[:limit] + "..."
+
+
+def fit_failed(exc: BaseException, where: Location) -> SpecError:
+    """An exception Keras raised inside fit or evaluate, as a located GS423 error."""
+    said = _first_lines(str(exc)) or type(exc).__name__
+    return SpecError([Diagnostic(
+        "GS423", Severity.ERROR, f"Keras rejected the data or the model while training: {type(exc).__name__}: {said}",
+        where, "graphspec checks shapes, dtypes and values before training; this one only Keras could see: "
+        "check the data against the model's inputs and outputs")])
+
+
+def with_notes(error: SpecError, *notes: str) -> SpecError:
+    """The same error with notes added to its first diagnostic."""
+    if not error.diagnostics:
+        return error
+    first, rest = error.diagnostics[0], error.diagnostics[1:]
+    first = dataclasses.replace(first, notes=first.notes + tuple(n for n in notes if n))
+    return SpecError([first, *rest], error.sources)
+
+
+def mark_failed(error: SpecError, state_file: Path, last: Path, epochs_done: int,
+                write_state: Callable[..., Any]) -> SpecError:
+    """Record the failure in state.json (best effort) and return `error` with what was kept and what not."""
+    message = error.diagnostics[0].message if error.diagnostics else str(error)
+    kept = (f"the run is kept up to epoch {epochs_done}: {last}" if last.exists()
+            else "no checkpoint had been written yet")
+    try:
+        write_state(status="failed", message=message)
+    except SpecError as again:
+        why = again.diagnostics[0].message if again.diagnostics else str(again)
+        return with_notes(error, kept, f"the run could not be marked failed in {state_file.name} ({why})")
+    return with_notes(error, kept, f"the run is marked failed in {state_file}")
