@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from graphspec.build import archives
 from graphspec.spec import catalog
 from graphspec.errors import SpecError, UsageError
 from graphspec.importer.match import load_plugin_classes
@@ -36,6 +37,11 @@ def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str
         path = Path(source)
         if not path.is_file():
             raise UsageError(f"{source}: no such file")
+        if source.endswith(".keras"):
+            try:  # a .keras file is a zip: its inflated sizes are checked before Keras reads a byte of it
+                archives.check_zip(path, json_members=archives.KERAS_JSON)
+            except archives.ArchiveProblem as exc:
+                raise SpecError([diag("GS416", f"cannot load the model: {exc}", source)]) from None
         try:
             return keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:

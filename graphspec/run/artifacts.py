@@ -36,12 +36,12 @@ class WriteError(SpecError):
                 errno.EACCES: "the folder is not writable: write somewhere else",
                 errno.EPERM: "the folder is not writable: write somewhere else",
                 errno.EIO: "the storage reported an I/O error: check the device"}.get(exc.errno or 0)
-        super().__init__([Diagnostic("GS430", Severity.ERROR, f"cannot write {target}: {cause}",
+        super().__init__([Diagnostic("GS430", Severity.ERROR, f"cannot write {target.name}: {cause}",
                                      Location(str(target)), hint)])
 
 
 @contextlib.contextmanager
-def _writing(target: Path) -> Iterator[None]:
+def writing(target: Path) -> Iterator[None]:
     """Turn an OSError of writing `target` into a :class:`WriteError` naming it."""
     try:
         yield
@@ -65,14 +65,14 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     if target.is_dir() and not target.is_symlink():
         raise targets.refuse(target, f"{target} is a folder: graphspec writes a file there and never replaces a "
                              "folder", "name a file inside it, or a new file")
-    with _writing(target):
+    with writing(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                    suffix=suffix or target.suffix + ".tmp")
     _lock(fd)
     tmp_path = Path(tmp)
     try:
-        with _writing(target):
+        with writing(target):
             yield tmp_path
             _fsync(tmp_path)
             _chmod_like(tmp_path, target)
@@ -203,14 +203,14 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     import shutil
 
     target = Path(target)
-    with _writing(target):
+    with writing(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     fd = os.open(tmp, os.O_RDONLY)
     _lock(fd)
     old: Path | None = None
     try:
-        with _writing(target):
+        with writing(target):
             yield tmp
             for path in sorted(tmp.rglob("*")):
                 _fsync(path)
@@ -274,9 +274,9 @@ def export_model(model: Any, target: str | Path, fmt: str | None = None, *, forc
         with atomic_dir(target) as tmp, _quiet_fd2():
             model.export(str(tmp), format="tf_saved_model", verbose=False)
         return fmt
-    with _writing(target):
+    with writing(target):
         target.parent.mkdir(parents=True, exist_ok=True)
-    with _writing(target), tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.",
+    with writing(target), tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.",
                                                        suffix=".tmp") as work, _quiet_fd2():
         fd = os.open(work, os.O_RDONLY)
         _lock(fd)

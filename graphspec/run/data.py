@@ -63,6 +63,12 @@ class Split:
     inputs: Arrays
     outputs: Arrays
     origins: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> "FILE, array `x`"
+    source: str | None = None  # the source's split these samples were read from (`data.source.<split>`)
+    rows: np.ndarray | None = None  # each sample's row in that file
+
+    def where(self) -> tuple[Any, ...]:
+        """The spec path of the file these samples came from, for errors about their values."""
+        return ("data", "source", self.source) if self.source else ("data", "source")
 
     def __len__(self) -> int:
         for arr in list(self.inputs.values()) + list(self.outputs.values()):
@@ -71,7 +77,7 @@ class Split:
 
     def take(self, index: np.ndarray | slice) -> Split:
         return Split({k: v[index] for k, v in self.inputs.items()}, {k: v[index] for k, v in self.outputs.items()},
-                     self.origins)
+                     self.origins, self.source, self.rows[index] if self.rows is not None else None)
 
 
 @dataclasses.dataclass
@@ -225,8 +231,9 @@ def _map_split(arrays: Arrays, io: ModelIO, data: DataSpec, split: str, origin: 
     picked.update({p.name: _pick(arrays, p, data.outputs or {}, "outputs", len(io.outputs) == 1, "y", split, origin)
                    for p in io.outputs})
     mapped = Split({p.name: picked[p.name][0] for p in io.inputs}, {p.name: picked[p.name][0] for p in io.outputs},
-                   {name: f"{origin.label}, array `{source}`" for name, (_, source) in picked.items()})
+                   {name: f"{origin.label}, array `{source}`" for name, (_, source) in picked.items()}, split)
     _check_lengths(mapped, split)
+    mapped.rows = np.arange(len(mapped))
     return mapped
 
 
@@ -238,7 +245,7 @@ def _check_lengths(split: Split, name: str) -> None:
 
 
 def _transform_split(split: Split, io: ModelIO, data: DataSpec) -> Split:
-    out = Split(dict(split.inputs), dict(split.outputs), split.origins)
+    out = Split(dict(split.inputs), dict(split.outputs), split.origins, split.source, split.rows)
     for group in (out.inputs, out.outputs):
         for name in list(group):
             port = io.find(name)
@@ -280,7 +287,8 @@ def _check_split(split: Split, io: ModelIO, name: str, data: DataSpec | None) ->
                          f"add `{{cast: {port.dtype}}}` to `data.transforms.{port.name}`")
         if arr.dtype.kind not in "biuf":
             raise _error(f"{name} data for input `{port.name}` is {arr.dtype}, not numbers", tpath)
-        checks_values.check_finite(arr, f"{name} data for input `{port.name}`{_from(split, port)}", ("data", "source"))
+        checks_values.check_finite(arr, f"{name} data for input `{port.name}`{_from(split, port)}", split.where(),
+                                   split.rows)
     for port in io.outputs:
         arr = split.outputs[port.name]
         tpath = ("data", "transforms", port.name) if data and port.name in data.transforms else ("data",)
@@ -301,10 +309,10 @@ def _check_split(split: Split, io: ModelIO, name: str, data: DataSpec | None) ->
         if arr.dtype.kind not in "biuf":
             raise _error(f"{name} targets for output `{port.name}` are {arr.dtype}, not numbers", tpath)
         what = f"{name} targets for output `{port.name}`{_from(split, port)}"
-        checks_values.check_finite(arr, what, ("data", "source"))
+        checks_values.check_finite(arr, what, split.where(), split.rows)
         if kind == "sparse":
             classes = want[-1] if want and want[-1] != 1 else None  # one unit: not a class count
-            checks_values.check_class_ids(arr, classes, what, ("data", "source"))
+            checks_values.check_class_ids(arr, classes, what, split.where(), split.rows)
 
 
 def _from(split: Split, port: Port) -> str:

@@ -49,7 +49,10 @@ def with_notes(error: SpecError, *notes: str) -> SpecError:
 def mark_failed(error: SpecError, state_file: Path, last: Path, epochs_done: int,
                 write_state: Callable[..., Any]) -> SpecError:
     """Record the failure in state.json (best effort) and return `error` with what was kept and what not."""
-    message = error.diagnostics[0].message if error.diagnostics else str(error)
+    first = error.diagnostics[0] if error.diagnostics else None
+    message = f"{first.location}: {first.message}" if first is not None else str(error)
+    if not state_file.exists():
+        return with_notes(error, f"no {state_file.name} was written: {state_file.parent} holds no run to continue")
     kept = (f"the run is kept up to epoch {epochs_done}: {last}" if last.exists()
             else "no checkpoint had been written yet")
     try:

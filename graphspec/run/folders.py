@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import errno
 import os
 import platform
 import sys
@@ -33,6 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphspec.run import data as data_mod
+from graphspec.run.artifacts import WriteError, writing
 from graphspec.run import state_check
 from graphspec.run.lock import CLAIM, claim
 from graphspec.spec import source as source_mod
@@ -60,14 +62,18 @@ def new_run_folder(runs_root: str | Path, name: str) -> tuple[Path, list[Path]]:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     parent = Path(runs_root) / name
     made = [p for p in (Path(runs_root), parent) if not p.exists()]
-    parent.mkdir(parents=True, exist_ok=True)
+    with writing(parent):
+        parent.mkdir(parents=True, exist_ok=True)
     n = 1
     while True:
         folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
         try:
-            folder.mkdir()
+            with writing(folder):
+                folder.mkdir()
             return folder, made
-        except FileExistsError:
+        except WriteError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
             n += 1
 
 
@@ -79,6 +85,8 @@ def claimed(folder: Path, *, fresh: bool, force_unlock: bool = False,
     A fresh run that fails before writing anything leaves no folder behind (nor its claim file).
     """
     created = not folder.exists() or not any(folder.iterdir())
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     with claim(folder, command="train", force_unlock=force_unlock, note=note):
         if fresh and is_run_dir(folder):
             raise UsageError(f"{folder} already holds a run: continue it with --resume, or choose another --run-dir")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from graphspec import compiler
+from graphspec.build import archives
 from graphspec.analysis import graph
 from graphspec.run import data as data_mod
 from graphspec.run import plugin_pins
@@ -77,6 +78,12 @@ def load_weights(model: Any, path: Path, *, with_optimizer: bool) -> None:
 
     if not path.exists():
         raise UsageError(f"{path}: no such weights file")
+    if path.suffix == ".keras":
+        try:  # a run folder may come from anyone: check the zip before Keras inflates it
+            archives.check_zip(path, json_members=archives.KERAS_JSON)
+        except archives.ArchiveProblem as exc:
+            raise SpecError([Diagnostic("GS416", Severity.ERROR, f"cannot load weights: {exc}",
+                                        Location(str(path)))]) from None
     if with_optimizer and model.optimizer is not None:
         model.optimizer.build(model.trainable_variables)
     with warnings.catch_warnings():

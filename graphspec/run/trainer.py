@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,17 +29,20 @@ from graphspec import compiler
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
 from graphspec.run import failures, pipeline, plugin_pins, sources, state_check
-from graphspec.run.callbacks import EpochProgress, EpochTensorBoard, RunCallback, Stop, current_lr, stop_on_signals
 from graphspec.run.folders import (BEST, CHECKPOINTS, ENVIRONMENT, HISTORY, LAST, METRICS, RESULTS, SPEC, STATE,
                                    TENSORBOARD, environment, now, read_state, resolved_spec_text,
                                    resume_target, new_run_folder, claimed)
 from graphspec.run.models import check, compile_settings, load_weights, model_io, pick_model, spec_error
 from graphspec.spec import plugins as plugins_mod
 from graphspec.spec import schema_run
-from graphspec.build.backend import keras
 from graphspec.diagnostics import Location
 from graphspec.errors import GraphSpecError, SpecError
 
+if TYPE_CHECKING:
+    from graphspec.run.callbacks import EpochProgress
+
+# Keras (and graphspec.run.callbacks, which subclasses its callbacks) is imported once a Trainer is made:
+# what `train` checks before that (the spec, a run folder's state and plugins, the claim) fails fast.
 EXIT_OK, EXIT_FAILED = 0, 1
 EXIT_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -103,6 +106,8 @@ class Trainer:
         self.epochs = self.train_spec.epochs
         assert self.train_spec.seed is not None, "the seed is filled in before training"
         self.seed = self.train_spec.seed
+        from graphspec.run.callbacks import Stop
+
         self.stop = Stop()
         self.failed_epoch: int | None = None
         self.failed_logs: dict[str, Any] = {}
@@ -127,6 +132,9 @@ class Trainer:
 
     # -- set-up
     def build(self) -> None:
+        from graphspec.build.backend import keras
+        from graphspec.run.callbacks import current_lr
+
         if self.train_spec.deterministic:
             import tensorflow as tf
 
@@ -229,7 +237,7 @@ class Trainer:
             best=best or None,
             callbacks=self.callback_state(),
             seed_states=[np.asarray(v).tolist() for v in self.seed_variables()],
-            learning_rate=current_lr(self.model),
+            learning_rate=_current_lr(self.model),
             initial_learning_rate=self.initial_lr,
         )
         for old_ckpt in ckpt_dir.glob("epoch-*.keras"):
@@ -296,6 +304,9 @@ class Trainer:
         return done
 
     def make_callbacks(self, progress: EpochProgress) -> list[Any]:
+        from graphspec.build.backend import keras
+        from graphspec.run.callbacks import EpochTensorBoard, RunCallback
+
         cbs: list[Any] = []
         ts = self.train_spec
         if ts.early_stopping is not None:
@@ -325,6 +336,8 @@ class Trainer:
         return m[4:] if m.startswith("val_") and not self.has_validation else m
 
     def fit(self, first_epoch: int) -> float:
+        from graphspec.run.callbacks import EpochProgress, stop_on_signals
+
         ds, _ = pipeline.train_dataset(
             self.data.train, self.io, batch_size=self.data_spec.batch_size, seed=self.seed,
             first_epoch=first_epoch, epochs=self.epochs, shuffle=self.data_spec.shuffle,
@@ -370,6 +383,12 @@ class Trainer:
             return error
         return failures.mark_failed(error, self.run_dir / STATE, self.run_dir / LAST,
                                     int(self.state.get("epochs_completed", 0)), self.write_state)
+
+
+def _current_lr(model: Any) -> float | None:
+    from graphspec.run.callbacks import current_lr
+
+    return current_lr(model)
 
 
 def _jsonable(value: Any) -> Any:
