@@ -10,29 +10,60 @@ GS423 quotes what Keras said); the run is marked `failed` in `state.json` with t
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from graphspec.diagnostics import Diagnostic, Location, Severity
 from graphspec.errors import SpecError
+from graphspec.run.artifacts import WriteError
 
 MAX_QUOTE = 400
 
 
+_NOISE = ("File ", "Detected at node", "Graph execution error", "[[", "Traceback", "Stack trace")
+
+
 def _first_lines(text: str, limit: int = MAX_QUOTE) -> str:
-    """What Keras or TensorFlow said, without their multi-page graph dumps."""
+    """What Keras or TensorFlow said, without their call stacks and graph dumps."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    picked = next((ln for ln in lines if "Error" in ln or "error" in ln or "Incompatible" in ln), lines[0] if lines
-                  else "")
+    picked = next((ln for ln in lines if not ln.startswith(_NOISE)), lines[0] if lines else "")
+    picked = re.sub(r"\s*\[Op:[^\]]*\]?$", "", picked)
     return picked if len(picked) <= limit else picked[:limit] + "..."
 
 
-def fit_failed(exc: BaseException, where: Location) -> SpecError:
-    """An exception Keras raised inside fit or evaluate, as a located GS423 error."""
-    said = _first_lines(str(exc)) or type(exc).__name__
+def _layer(text: str, layers: set[str]) -> str | None:
+    """The model's layer a TensorFlow error names (`{{node model/scope/Op}}`; scopes may carry a `_N`)."""
+    found = re.search(r"\{\{node ([^}]+)\}\}", text)
+    parts = found.group(1).split("/") if found else []
+    if len(parts) < 3:
+        return None
+    scope = parts[1]
+    return scope if scope in layers else next((n for n in (re.sub(r"_\d+$", "", scope),) if n in layers), None)
+
+
+# TensorFlow's own file writers (TensorBoard's event files) report a failed write as "PATH; CAUSE".
+_IO_CAUSES = {os.strerror(code): code for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EIO,
+                                                  errno.EDQUOT)}
+_IO_ERROR = re.compile(r"(\S+); (" + "|".join(re.escape(c) for c in _IO_CAUSES) + ")")
+
+
+def fit_failed(exc: BaseException, where: Location, layers: set[str] | None = None) -> SpecError:
+    """An exception Keras raised inside fit or evaluate, as a located error: GS430 for a file TensorFlow
+    could not write, else GS423."""
+    text = str(exc)
+    io_error = _IO_ERROR.search(text)
+    if io_error:
+        code = _IO_CAUSES[io_error.group(2)]
+        return WriteError(Path(io_error.group(1)), OSError(code, os.strerror(code)))
+    said = _first_lines(text) or type(exc).__name__
+    layer = _layer(text, layers or set())
     return SpecError([Diagnostic(
-        "GS423", Severity.ERROR, f"Keras rejected the data or the model while training: {type(exc).__name__}: {said}",
+        "GS423", Severity.ERROR, f"Keras rejected the data or the model while training"
+        + (f" (in layer `{layer}`)" if layer else "") + f": {type(exc).__name__}: {said}",
         where, "graphspec checks shapes, dtypes and values before training; this one only Keras could see: "
         "check the data against the model's inputs and outputs")])
 

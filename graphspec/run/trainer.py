@@ -358,7 +358,7 @@ class Trainer:
         except GraphSpecError:
             raise
         except Exception as exc:  # what only Keras sees (a shape fit rejects); KeyboardInterrupt passes
-            raise failures.fit_failed(exc, self.locate(("data",))) from None
+            raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers}) from None
         finally:
             self.fitting = False
             self.progress.on_train_end()
@@ -374,7 +374,7 @@ class Trainer:
         try:
             result = self.model.evaluate(ds, verbose=0, return_dict=True)
         except Exception as exc:
-            raise failures.fit_failed(exc, self.locate(("data",))) from None
+            raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers}) from None
         return {k: float(v) for k, v in result.items()}
 
     def failed(self, error: SpecError) -> SpecError:
