@@ -17,6 +17,11 @@ from graphspec.importer.walk import Imported, import_model
 
 def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None) -> Any:
     """The model named by SOURCE: `keras.applications.NAME`, a `.keras` file or `module:function`."""
+    if source.endswith(".keras") and Path(source).is_file():
+        try:  # a .keras file is a zip: its inflated sizes are checked before Keras reads a byte of it
+            archives.check_zip(source, json_members=archives.KERAS_JSON)
+        except archives.ArchiveProblem as exc:
+            raise SpecError([diag("GS416", f"cannot load the model: {exc}", source)]) from None
     from graphspec.build.backend import keras
 
     load_plugin_classes(list(plugins or []))  # registers the plugins' layers for loading
@@ -37,11 +42,6 @@ def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str
         path = Path(source)
         if not path.is_file():
             raise UsageError(f"{source}: no such file")
-        if source.endswith(".keras"):
-            try:  # a .keras file is a zip: its inflated sizes are checked before Keras reads a byte of it
-                archives.check_zip(path, json_members=archives.KERAS_JSON)
-            except archives.ArchiveProblem as exc:
-                raise SpecError([diag("GS416", f"cannot load the model: {exc}", source)]) from None
         try:
             return keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:

@@ -114,6 +114,27 @@ def _resolve(rel: str, split: str, base_dir: Path, roots: list[Path], locate: An
     return resolved, Origin(str(path), inside)
 
 
+def preflight(data: DataSpec, base_dir: Path, roots: list[Path], locate: Any) -> None:
+    """What can be checked of the data files without reading them (and without a model): where they are,
+    that they are regular files, and an .npz file's zip directory. Raises a located DataError."""
+    src = data.source
+    if not isinstance(src, (NpzSource, CsvSource)):
+        return
+    try:
+        for split in SPLITS:
+            rel = getattr(src, split)
+            if rel is None:
+                continue
+            path, origin = _resolve(rel, split, base_dir, roots, locate)
+            if isinstance(src, NpzSource):
+                try:
+                    archives.check_zip(path)
+                except archives.ArchiveProblem as exc:
+                    raise error(f"the data {origin.label}: {exc}", ("data", "source", split), code="GS416") from None
+    except Problem as p:
+        raise p.located(locate) from None
+
+
 # -- sources -------------------------------------------------------------------------------------------------
 def load_source(data: DataSpec, base_dir: Path, roots: list[Path] | None = None,
                 locate: Any = None) -> dict[str, tuple[Arrays, Origin]]:

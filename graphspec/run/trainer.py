@@ -460,6 +460,10 @@ def train(
                 checked.spec.train = schema_run.TrainSpec(seed=fill["train.seed"])
             else:
                 checked.spec.train.seed = fill["train.seed"]
+        # Data paths in a spec stay inside its folder; a run's spec.yaml (absolute paths) inside the current one.
+        roots = sources.data_roots(data_roots, Path.cwd() if resume else base_dir)
+        assert checked.source is not None
+        sources.preflight(checked.spec.data, base_dir, roots, lambda path: checked.source.location(path, key=True))
         if not resume:
             # Claimed before anything is built or written: a second process is refused at once.
             made: list[Path] = []
@@ -468,8 +472,6 @@ def train(
             else:
                 folder, made = new_run_folder(runs_root, checked.spec.name)
             stack.enter_context(claimed(folder, fresh=True, force_unlock=force_unlock, note=say, made=made))
-        # Data paths in a spec stay inside its folder; a run's spec.yaml (absolute paths) inside the current one.
-        roots = sources.data_roots(data_roots, Path.cwd() if resume else base_dir)
         trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
                           base_dir=base_dir, roots=roots)
         trainer.build()  # model and data: every spec or data problem is raised before the folder is written
