@@ -62,7 +62,7 @@ def fit_failed(exc: BaseException, where: Location, layers: set[str] | None = No
     said = _first_lines(text) or type(exc).__name__
     layer = _layer(text, layers or set())
     return SpecError([Diagnostic(
-        "GS423", Severity.ERROR, f"Keras rejected the data or the model while training"
+        "GS423", Severity.ERROR, "Keras rejected the data or the model while training"
         + (f" (in layer `{layer}`)" if layer else "") + f": {type(exc).__name__}: {said}",
         where, "graphspec checks shapes, dtypes and values before training; this one only Keras could see: "
         "check the data against the model's inputs and outputs")])
