@@ -153,6 +153,8 @@ def test_stale_temporaries_are_removed_but_live_ones_kept(tmp_path: Path) -> Non
     for p in stale:
         p.write_text("half")
     (tmp_path / ".m.keras.old1.tmp").mkdir()
+    os.mkfifo(tmp_path / ".m.keras.fifo.tmp")  # opening it to test the lock must not hang
+    stale.append(tmp_path / ".m.keras.fifo.tmp")
     live = tmp_path / ".m.keras.live.tmp.keras"
     live.write_text("being written")
     other = tmp_path / ".n.keras.abc.tmp.keras"

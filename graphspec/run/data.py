@@ -67,7 +67,9 @@ class Split:
     rows: np.ndarray | None = None  # each sample's row in that file
 
     def where(self) -> tuple[Any, ...]:
-        """The spec path of the file these samples came from, for errors about their values."""
+        """The path (in the spec, or `("inputs",)` for predict's input file) errors about the values point at."""
+        if self.source == "inputs":
+            return ("inputs",)
         return ("data", "source", self.source) if self.source else ("data", "source")
 
     def __len__(self) -> int:
@@ -462,7 +464,7 @@ def _inputs_from_arrays(arrays: Arrays, io: ModelIO, data: DataSpec | None, tran
             if ts:
                 arr = apply_transforms(arr, ts, ("data", "transforms", port.name))
         ins[port.name] = arr
-    split = Split(ins, {})
+    split = Split(ins, {}, source="inputs")
     no_outputs = ModelIO(io.inputs, [])
     _check_split(split, no_outputs, "input", data)
     return split

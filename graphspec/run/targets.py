@@ -139,7 +139,7 @@ def _temporaries(target: Path) -> list[Path]:
 def _held(path: Path) -> bool:
     """Whether a live writer holds the lock on this temporary."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)  # a FIFO must not hang us
     except OSError:
         return False
     try:
