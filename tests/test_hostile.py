@@ -173,10 +173,10 @@ def _deflated_member(zf: zipfile.ZipFile, name: str, head: bytes, size: int, fil
 
 @generator
 def npz_bomb(work: Path) -> None:
-    """train.npz: a 300 MiB float32 array stored deflated in well under 1 MiB."""
+    """train.npz: a 128 MiB float32 array stored deflated in well under 1 MiB."""
     import numpy as np
 
-    n = (300 << 20) // 16
+    n = (128 << 20) // 16
     header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 4), np.float32))
     header["shape"] = (n, 4)
     buf = __import__("io").BytesIO()
