@@ -25,12 +25,13 @@ test-fast: install
 lint: install
 	$(BIN)/graphspec lint specs/
 
-# Each benchmark compares graphspec with hand-written Keras in one process and prints ratios.
+# Each benchmark prints its figures: most compare graphspec with hand-written Keras in one process (ratios).
 bench: install
 	$(BIN)/python bench/bench_compile.py
 	$(BIN)/python bench/bench_lint.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_diff.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

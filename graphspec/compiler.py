@@ -12,6 +12,7 @@ from typing import Any
 
 from graphspec.analysis import checks
 from graphspec.analysis import graph as graph_mod
+from graphspec.spec import extends
 from graphspec.spec import overrides
 from graphspec.spec import parse
 from graphspec.spec import plugins as plugins_mod
@@ -41,7 +42,7 @@ class Checked:
 
     def raise_for_errors(self) -> None:
         if self.diagnostics.has_errors:
-            sources = {self.file: self.source.text} if self.source is not None else {}
+            sources = self.source.texts() if self.source is not None else {}
             raise SpecError(self.diagnostics.sorted(), sources)
 
 
@@ -60,8 +61,18 @@ def check(
     result = Checked(file, None, None, None, None, diags, plugin_list)
     try:
         src = source_mod.loads(text, file) if text is not None else source_mod.load(file)
+    except SourceError as exc:
+        diags.add(exc.diagnostic)
+        return result
+    src, extends_diags = extends.apply(src)  # a variant merged over its bases: before --set
+    if extends_diags:
+        result.source = src
+        diags.extend(extends_diags)
+        return result
+    try:
         if sets:
             src = overrides.apply(src, sets)
+            extends.check_sets(src)
     except SourceError as exc:
         diags.add(exc.diagnostic)
         return result
@@ -102,7 +113,8 @@ def check(
     if shapes:
         from graphspec.analysis import shapecheck
 
-        analysis, shape_diags = shapecheck.analyze(src, graph, set(plugin_layers))
+        analysis, shape_diags = shapecheck.analyze(src, graph, set(plugin_layers),
+                                                   plugins_mod.declarations(plugin_list))
         result.analysis = analysis
         diags.extend(shape_diags)
     return result
@@ -126,10 +138,10 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
                 hint = did_you_mean(name, list(checked.graph.models))
                 raise UsageError(f"no model named {name!r} in {checked.file}; it defines "
                                  f"{', '.join(checked.graph.models)}" + (f" ({hint})" if hint else ""))
-    built, diags = emit.build_models(checked.graph, checked.source, classes, models)
+    built, diags = emit.build_models(checked.graph, checked.source, classes, models, _declared(checked))
     checked.diagnostics.extend(diags)
     if diags.has_errors:  # only what building found: the check's own warnings were shown already
-        raise SpecError(diags.sorted(), {checked.file: checked.source.text})
+        raise SpecError(diags.sorted(), checked.source.texts())
     if compile:
         for name, model in built.items():
             settings, _ = graph_mod.effective_compile(checked.graph, checked.graph.models[name])
@@ -142,6 +154,25 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
                                                 f"Keras rejected the compile settings of `{name}`: {exc}",
                                                 checked.source.location(m.path, key=True))]) from None
     return built
+
+
+def _declared(checked: Checked) -> dict[str, Any]:
+    """The nodes whose static shapes came from a plugin's declaration, for build to verify."""
+    from graphspec.analysis.shapes import has_rule
+    from graphspec.build.declared import Declared
+
+    decls = {k: d for k, d in plugins_mod.declarations(checked.plugins).items() if not has_rule(k)}
+    out: dict[str, Any] = {}
+    if checked.analysis is None or checked.graph is None or not decls:
+        return out
+    for name, node in checked.graph.nodes.items():
+        info = checked.analysis.nodes.get(name)
+        decl = decls.get(node.layer_type or "") if node.kind == "type" else None
+        if decl is None or info is None or info.outputs is None or info.params is None:
+            continue
+        out[name] = Declared(decl.layer, Location(decl.file, decl.line, decl.col), info.outputs, info.params,
+                             info.trainable)
+    return out
 
 
 def load(path: str | Path, *, plugins: list[str] | None = None, sets: list[str] | None = None,

@@ -116,6 +116,12 @@ CODES: dict[str, tuple[str, str]] = {
     "GS128": ("invalid `repeat` or `first`", "`repeat: 0`"),
     "GS129": ("an expanded node's name is already taken", "a node `stage_conv` next to an instance `stage` "
               "of a block with a node `conv`"),
+    # variants (graphspec.spec.extends) -------------------------------------------
+    "GS130": ("`extends` is malformed or names a file that cannot be read",
+              "`extends: bsae.yaml` where the file is `base.yaml`; `extends: notes.txt`"),
+    "GS131": ("specs extend each other in a cycle", "`a.yaml` extends `b.yaml`, which extends `a.yaml`"),
+    "GS132": ("a merge marker (`_replace_`, `_delete_`) that has nothing to act on",
+              "`dropout_2: _delete_` where the base has no node `dropout_2`"),
     # graph -------------------------------------------------------------------
     "GS200": ("reference to an undefined name", "`inputs: dense_3` where no `dense_3` exists"),
     "GS201": ("name defined twice", "an input and a node both named `x`"),
@@ -130,6 +136,10 @@ CODES: dict[str, tuple[str, str]] = {
     "GS300": ("shape mismatch found statically", "`Add` of (32, 32, 64) and (10, 10, 64)"),
     "GS301": ("Keras rejected the layer while building", "a Reshape whose size does not match"),
     "GS302": ("layer not shape-checked statically (warning)", "a custom plugin layer"),
+    "GS303": ("a plugin layer's `graphspec_shapes` declaration is invalid or cannot be evaluated",
+              "`\"output\": \"input[:-1] + [unit]\"` where the argument is `units`"),
+    "GS304": ("a plugin layer's `graphspec_shapes` declaration disagrees with the layer Keras built",
+              "a declared output (10,) for a layer that outputs (12,)"),
     # compile / checks --------------------------------------------------------
     "GS400": ("loss or loss weight names an output the model does not have", "`loss: {priorty: mse}`"),
     "GS401": ("an output has no loss (warning)", "two outputs, one loss key"),
@@ -152,7 +162,8 @@ CODES: dict[str, tuple[str, str]] = {
     "GS430": ("a file could not be written: disk full, read-only, I/O error", "`--run-dir` on a full disk"),
     "GS431": ("the output would replace something graphspec did not write", "`save -o notes.yaml` over a file"),
     # budgets -----------------------------------------------------------------
-    "GS500": ("budget exceeded: parameters, weight memory or dimension size", "a Dense of 10^12 units"),
+    "GS500": ("budget exceeded: parameters, weight memory, multiply-accumulates or dimension size",
+              "a Dense of 10^12 units"),
     "GS501": ("expectation stated in the spec does not hold", "`expect: {params: 100}` on a 55,050-parameter model"),
     # overrides / cli ------------------------------------------------------------
     "GS600": ("invalid --set override", "`--set compile.optimizer`"),

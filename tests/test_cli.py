@@ -115,9 +115,11 @@ def test_summary_json_is_one_document() -> None:
     assert model["params"] == 1_392_097 and model["trainable_params"] == 1_392_097
     layers = {row["name"]: row for row in model["layers"]}
     assert layers["title_embedding"] == {"name": "title_embedding", "type": "Embedding",
-                                         "output_shape": [None, None, 64], "params": 640_000,
+                                         "output_shape": [None, None, 64], "params": 640_000, "macs": 0,
                                          "inputs": ["title"]}
     assert layers["features"]["inputs"] == ["title_features", "body_features", "tags"]
+    # LSTMs over sequences of unknown length: their MACs, and so the model's, are unknown
+    assert model["macs"] is None and layers["title_features"]["macs"] is None and layers["priority"]["macs"] == 172
 
 
 @pytest.mark.keras

@@ -13,9 +13,8 @@ import os
 import re
 import shutil
 import subprocess
+import signal
 import sys
-import threading
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,48 +78,29 @@ def _prepare(folder: Path, tmp: Path) -> tuple[Path, Path]:
     return work, outside
 
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, int, float]:
-    """Exit code, output, peak RSS (KiB) and seconds of one graphspec run."""
-    start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "graphspec", *argv], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    killed: list[bool] = []
-    timer = threading.Timer(timeout, lambda: (killed.append(True), proc.kill()))
-    timer.start()
-    done = threading.Event()
-    hwm: list[int] = []
-    watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, done, hwm), daemon=True)
-    watcher.start()
+# A small launcher runs graphspec and reports the peak RSS of that child alone. Measuring the child of
+# pytest directly would count pytest's own pages (a forked child starts with its parent's resident set).
+_LAUNCHER = (
+    "import os, resource, subprocess, sys\n"
+    "code = subprocess.call([sys.executable, '-m', 'graphspec', *sys.argv[2:]])\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, rss_file: Path) -> tuple[int, str, int]:
+    """Exit code, output and peak RSS (KiB) of one graphspec run."""
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(rss_file), *argv], cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
-        assert proc.stdout is not None
-        output = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-        done.set()
-        watcher.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    text = output.decode("utf-8", errors="replace")
-    if killed:
-        pytest.fail(f"still running after {timeout} s:\n{text[-3000:]}")
-    # ru_maxrss keeps the high-water mark of the forked copy of this (large) pytest process from before
-    # exec; the child's own peak is its VmHWM after exec, which only grows: the last reading is the peak.
-    return proc.returncode, text, hwm[-1] if hwm else usage.ru_maxrss, time.monotonic() - start
-
-
-def _watch_hwm(pid: int, done: threading.Event, out: list[int]) -> None:
-    """Read the child's VmHWM (KiB) every few milliseconds until it exits; only readings after its exec count."""
-    ours = f"{sys.executable}\0-m\0graphspec\0".encode()
-    while not done.is_set():
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            text = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            break
-        found = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
-        if found and cmdline.startswith(ours):
-            out.append(int(found.group(1)))
-        time.sleep(0.005)
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"still running after {timeout} s:\n{output.decode(errors='replace')[-3000:]}")
+    rss = int(rss_file.read_text()) if rss_file.exists() else 0
+    return proc.returncode, output.decode("utf-8", errors="replace"), rss
 
 
 @contextlib.contextmanager
@@ -160,7 +140,7 @@ def test_hostile_case(folder: Path, case: dict[str, Any], tmp_path: Path) -> Non
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(FAULTS), env.get("PYTHONPATH", "")) if p)
     argv = [str(a).replace("@OUTSIDE@", str(outside)) for a in case["argv"]]
     with _read_only(work / case["read_only"]) if case.get("read_only") else contextlib.nullcontext():
-        code, output, rss_kib, _seconds = _run(argv, work, env, float(case.get("timeout", 120)))
+        code, output, rss_kib = _run(argv, work, env, float(case.get("timeout", 120)), tmp_path / "rss")
     shown = f"$ graphspec {' '.join(argv)}\n{output[-4000:]}"
     assert code == case["exit"], f"exit {code}, expected {case['exit']}\n{shown}"
     for pattern in case.get("expect", []):

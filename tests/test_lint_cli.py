@@ -195,7 +195,7 @@ def test_json_is_one_document_with_every_diagnostic(specs: Path) -> None:
     good = next(f for f in doc["files"] if f["file"].endswith("good.yaml"))
     assert good["models"] == [{
         "name": "mnist_model", "params": 55050, "trainable_params": 55050, "non_trainable_params": 0,
-        "weight_bytes": 220200, "output_shapes": {"predictions": [10]}, "unchecked_nodes": [],
+        "weight_bytes": 220200, "macs": 54912, "output_shapes": {"predictions": [10]}, "unchecked_nodes": [],
         "submodel": False,
     }]
 

@@ -115,9 +115,16 @@ class _Walker:
         ins: list[Shape] = []
         for ref in node.inputs:
             src = self.infos.get(ref.node)
-            ok = src is not None and src.outputs and ref.layer is None and ref.output < len(src.outputs)
+            if ref.layer is not None:  # a layer of an application
+                found = (getattr(src, "layers", None) or {}).get(ref.layer)
+                ins.append(found[0] if found else None)
+                continue
+            ok = src is not None and src.outputs and ref.output < len(src.outputs)
             ins.append(src.outputs[ref.output] if ok and src is not None and src.outputs else None)
         info = self.infos.get(node.name)
+        app_layers = getattr(info, "layers", None)
+        if node.kind == "application" and not node.inputs and app_layers:
+            ins = [next(iter(app_layers.values()))[0]]  # a stand-alone application: its own input
         outs = list(info.outputs) if info is not None and info.outputs is not None else [None]
         keys = list(node.input_keys) if node.style == "dict" and node.input_keys else None
         return Box(box_id, node.name, node_type(self.graph, node), node.kind == "input", ins, keys, outs)

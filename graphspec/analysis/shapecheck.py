@@ -1,28 +1,31 @@
-"""Static shapes and parameter counts for a whole graph, without TensorFlow.
+"""Static shapes, parameter counts and multiply-accumulates for a whole graph, without TensorFlow.
 
 Walks the graph in topological order, asking :mod:`graphspec.analysis.shapes` for each
-layer's output shapes and parameters, and sums parameters per model (a shared
-layer or a shared sub-model counts once). Also checks budgets and the
-`expect:` facts a spec states about itself.
+layer's output shapes, parameters and multiply-accumulates (MACs), and sums them per model:
+parameters once per layer object (a shared layer or a shared sub-model counts once), MACs
+once per call. Applications are inferred by :mod:`graphspec.analysis.shapes.applications`,
+plugin layers from the `graphspec_shapes` they declare. Then the model's budgets and
+`expect:` facts are checked (:mod:`graphspec.analysis.expect`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from graphspec.spec import schema
+from graphspec.analysis import expect
 from graphspec.analysis import shapes
-from graphspec.diagnostics import Diagnostic, Diagnostics, PathKey, Severity
-from graphspec.analysis.graph import Graph, Model, Node
+from graphspec.analysis.graph import Graph, Model, Node, Ref
+from graphspec.diagnostics import Diagnostic, Diagnostics, Location, PathKey, Severity
+from graphspec.spec import schema
+from graphspec.spec.plugins import Declaration
 from graphspec.spec.source import Source
 
 Shape = tuple[int | None, ...]
 
-# Defaults for budgets a spec does not set; they stop absurd specs before Keras
-# tries to allocate memory.
-MAX_PARAMS = 10**10
+MAX_PARAMS = expect.MAX_PARAMS
 MAX_ELEMENTS = 2**31  # elements of one activation, per sample
 BYTES_PER_PARAM = 4
 
@@ -40,6 +43,9 @@ class NodeInfo:
     params: int | None
     trainable: int | None
     owner: str  # the node whose layer (weights) this node uses
+    macs: int | None = None  # multiply-accumulates of this call, per sample
+    layers: dict[str, tuple[Shape, ...]] | None = None  # an application's layers: name -> outputs
+    layer_macs: dict[str, int | None] | None = None  # and their multiply-accumulates
 
 
 @dataclasses.dataclass
@@ -49,6 +55,10 @@ class ModelInfo:
     trainable: int | None
     output_shapes: dict[str, Shape | None]
     unchecked: list[str]
+    macs: int | None = None
+    # Multiply-accumulates by the Keras layer they run in (a node, the owner of a shared
+    # layer, a called model), summed over its calls; `op:` nodes are not layers.
+    layer_macs: dict[str, int | None] = dataclasses.field(default_factory=dict)
 
     @property
     def non_trainable(self) -> int | None:
@@ -68,10 +78,12 @@ class Analysis:
 
 
 class _Analyzer:
-    def __init__(self, src: Source, graph: Graph, plugins: set[str]) -> None:
+    def __init__(self, src: Source, graph: Graph, plugins: set[str],
+                 declared: Mapping[str, Declaration]) -> None:
         self.src = src
         self.graph = graph
         self.plugins = plugins
+        self.declared = declared
         self.diags = Diagnostics()
         self.nodes: dict[str, NodeInfo] = {}
         self.models: dict[str, ModelInfo] = {}
@@ -80,23 +92,36 @@ class _Analyzer:
              notes: tuple[str, ...] = ()) -> None:
         self.diags.add(Diagnostic(code, severity, message, self.src.location(path, key=True), hint, notes))
 
+    def ref_shape(self, ref: Ref) -> Shape | None:
+        """The shape a reference names, or None if it is not known statically."""
+        info = self.nodes.get(ref.node)
+        if info is None:
+            return None
+        if ref.layer is not None:
+            found = (info.layers or {}).get(ref.layer)
+            return found[0] if found else None
+        if info.outputs is None or ref.output >= len(info.outputs):
+            return None
+        return info.outputs[ref.output]
+
     def input_shapes(self, node: Node) -> list[Shape] | None:
         """Shapes of the tensors the layer computes on (masks and states passed by name are not)."""
         out: list[Shape] = []
         known = True
         for i, ref in enumerate(node.inputs):
             info = self.nodes.get(ref.node)
-            if info is None or info.outputs is None or ref.layer is not None:
-                known = False
-                continue
-            if ref.output >= len(info.outputs):
+            if info is not None and info.outputs is not None and ref.layer is None and ref.output >= len(info.outputs):
                 self.diag("GS207", Severity.ERROR, f"`{ref}`: node `{ref.node}` has {len(info.outputs)} "
                           f"output{'s' if len(info.outputs) != 1 else ''}", node.path,
                           "outputs count from 0; a recurrent layer has several with `return_state: true`")
                 known = False
                 continue
+            shape = self.ref_shape(ref)
+            if shape is None:
+                known = False
+                continue
             if not (node.style == "dict" and node.input_keys[i] in _NOT_DATA):
-                out.append(info.outputs[ref.output])
+                out.append(shape)
         return out if known else None
 
     def run(self) -> Analysis:
@@ -113,17 +138,14 @@ class _Analyzer:
             assert isinstance(ns, schema.InputSpec)
             shape = tuple(ns.shape)
             self.budget(node, shape)
-            return NodeInfo(node.name, "InputLayer", (shape,), 0, 0, node.name)
+            return NodeInfo(node.name, "InputLayer", (shape,), 0, 0, node.name, 0)
         assert isinstance(ns, schema.NodeSpec)
         ins = self.input_shapes(node)
         if node.kind == "model":
             assert ns.model is not None
             return self.model_call(node, ns.model, ins)
         if node.kind == "application":
-            self.diag("GS302", Severity.WARNING,
-                      f"`{node.name}`: application {ns.application} is not shape-checked statically",
-                      node.path, "its shapes and parameters are known after `graphspec build`")
-            return NodeInfo(node.name, ns.application or "", None, None, None, node.name)
+            return self.application(node, ns.application or "", ins)
         if node.kind == "op":
             return self.op(node, ns.op or "", ins)
         if node.kind == "share":
@@ -131,43 +153,99 @@ class _Analyzer:
             layer_type, args, owner_name = owner.layer_type or "", owner.args, owner.name
         else:
             layer_type, args, owner_name = ns.type or "", node.args, node.name
+        unknown = NodeInfo(node.name, layer_type, None, None, None, owner_name)
         if ins is None:
-            return NodeInfo(node.name, layer_type, None, None, None, owner_name)
+            return unknown
         try:
-            result = shapes.infer(layer_type, args, ins)
-        except shapes.NoRule:
+            if layer_type in self.declared and not shapes.has_rule(layer_type):
+                result = self.declared_layer(node, self.declared[layer_type], args, ins)
+            else:
+                result = shapes.infer(layer_type, args, ins)
+        except shapes.NoRule as exc:
             what = "plugin layer" if layer_type in self.plugins else "layer"
+            hint = ("declare its shapes in the plugin (`graphspec_shapes`, docs/lint.md)"
+                    if layer_type in self.plugins else "shapes after it are checked when the model is built")
+            reason = f" ({exc.reason})" if exc.reason and layer_type in self.declared else ""
             self.diag("GS302", Severity.WARNING, f"`{node.name}`: {what} {layer_type} is not shape-checked "
-                      "statically", node.path, "shapes after it are checked when the model is built")
-            return NodeInfo(node.name, layer_type, None, None, None, owner_name)
+                      f"statically{reason}", node.path, hint)
+            return unknown
         except shapes.ShapeError as exc:
             shown = ", ".join(_fmt(s) for s in ins)
             message = exc.message.removeprefix(f"{layer_type}: ")
             self.diag("GS300", Severity.ERROR, f"`{node.name}` ({layer_type}): {message}", node.path,
                       exc.hint, (f"input shapes: {shown}",))
-            return NodeInfo(node.name, layer_type, None, None, None, owner_name)
+            return unknown
+        except _Reported:
+            return unknown
         for shape in result.outputs:
             if not self.budget(node, shape):
-                return NodeInfo(node.name, layer_type, None, None, None, owner_name)
+                return unknown
         params = result.params if node.kind == "type" else 0
         trainable = result.trainable_params if node.kind == "type" else 0
-        return NodeInfo(node.name, layer_type, tuple(result.outputs), params, trainable, owner_name)
+        return NodeInfo(node.name, layer_type, tuple(result.outputs), params, trainable, owner_name, result.macs)
+
+    def declared_layer(self, node: Node, decl: Declaration, args: dict[str, Any],
+                       ins: list[Shape]) -> shapes.LayerShapes:
+        """A plugin layer's own `graphspec_shapes`, evaluated without running the plugin."""
+        from graphspec.analysis.shapes import declared
+
+        try:
+            return declared.evaluate(decl.layer, decl.exprs, {**decl.defaults, **args}, ins, decl.problem)
+        except declared.DeclarationError as exc:
+            line, col = decl.positions.get(exc.key or "", (decl.line, decl.col))
+            where = Location(decl.file, line, col)
+            shown = ", ".join(_fmt(s) for s in ins)
+            self.diags.add(Diagnostic("GS303", Severity.ERROR, f"{decl.layer}.graphspec_shapes: {exc.message}",
+                                      where, exc.hint, (f"used by node `{node.name}` of {self.src.file} "
+                                                        f"with input shapes {shown}",)))
+            raise _Reported() from None
+
+    def application(self, node: Node, app: str, ins: list[Shape] | None) -> NodeInfo:
+        from graphspec.analysis.shapes.applications import infer_application
+
+        unknown = NodeInfo(node.name, app, None, None, None, node.name)
+        if node.inputs and ins is not None and len(ins) != 1:
+            self.diag("GS300", Severity.ERROR, f"`{node.name}` (application {app}) takes one input, got {len(ins)}",
+                      node.path)
+            return unknown
+        call = ins[0] if node.inputs and ins is not None else None
+        try:
+            result = infer_application(app, node.args, call)
+        except shapes.NoRule as exc:
+            reason = f" ({exc.reason})" if exc.reason else ""
+            self.diag("GS302", Severity.WARNING, f"`{node.name}`: application {app} is not shape-checked "
+                      f"statically{reason}", node.path, "its shapes and parameters are known after `graphspec build`")
+            return unknown
+        except shapes.ShapeError as exc:
+            notes = (f"input shape: {_fmt(call)}",) if call is not None else ()
+            self.diag("GS300", Severity.ERROR, f"`{node.name}` ({app}): {exc.message.removeprefix(f'{app}: ')}",
+                      node.path, exc.hint, notes)
+            return unknown
+        if node.inputs and ins is None:  # called on a tensor of unknown shape: only the weights are known
+            return NodeInfo(node.name, app, None, result.params, result.trainable_params, node.name)
+        # Every activation inside counts against the budget, the largest first.
+        largest = max(result.layers.items(), key=lambda item: math.prod(d or 1 for d in item[1][0]))
+        if not self.budget(node, largest[1][0], f" (its layer `{largest[0]}`)") or not self.budget(node, result.output):
+            return unknown
+        return NodeInfo(node.name, app, (result.output,), result.params, result.trainable_params, node.name,
+                        result.macs, dict(result.layers), dict(result.layer_macs))
 
     def op(self, node: Node, op: str, ins: list[Shape] | None) -> NodeInfo:
+        # keras.ops calls have no weights and count no multiply-accumulates (docs/lint.md).
         if ins is None:
-            return NodeInfo(node.name, op, None, 0, 0, node.name)
+            return NodeInfo(node.name, op, None, 0, 0, node.name, 0)
         try:
             result = shapes.infer(f"ops.{op}", node.args, ins)
         except shapes.NoRule:
             self.diag("GS302", Severity.WARNING, f"`{node.name}`: op {op} is not shape-checked statically",
                       node.path, "shapes after it are checked when the model is built")
-            return NodeInfo(node.name, op, None, 0, 0, node.name)
+            return NodeInfo(node.name, op, None, 0, 0, node.name, 0)
         except shapes.ShapeError as exc:
             shown = ", ".join(_fmt(s) for s in ins)
             self.diag("GS300", Severity.ERROR, f"`{node.name}` (op {op}): {exc.message}", node.path,
                       exc.hint, (f"input shapes: {shown}",))
-            return NodeInfo(node.name, op, None, 0, 0, node.name)
-        return NodeInfo(node.name, op, tuple(result.outputs), 0, 0, node.name)
+            return NodeInfo(node.name, op, None, 0, 0, node.name, 0)
+        return NodeInfo(node.name, op, tuple(result.outputs), 0, 0, node.name, 0)
 
     def model_call(self, node: Node, model_name: str, ins: list[Shape] | None) -> NodeInfo:
         model = self.graph.models[model_name]
@@ -185,18 +263,51 @@ class _Analyzer:
                     return NodeInfo(node.name, "Functional", None, None, None, node.name)
         outs = tuple(info.output_shapes.values())
         known = None if ins is None or any(o is None for o in outs) else tuple(o for o in outs if o is not None)
-        return NodeInfo(node.name, "Functional", known, info.params, info.trainable, node.name)
+        macs = info.macs if ins is not None else None
+        return NodeInfo(node.name, "Functional", known, info.params, info.trainable, node.name, macs)
 
-    def budget(self, node: Node, shape: Shape) -> bool:
+    def budget(self, node: Node, shape: Shape, where: str = "") -> bool:
         elements = math.prod(d for d in shape if d is not None) if shape else 1
         if elements > MAX_ELEMENTS:
             self.diag("GS500", Severity.ERROR,
-                      f"`{node.name}` produces {elements:,} values per sample (shape {_fmt(shape)}); "
+                      f"`{node.name}`{where} produces {elements:,} values per sample (shape {_fmt(shape)}); "
                       f"the limit is {MAX_ELEMENTS:,}", node.path)
             return False
         return True
 
     def model(self, model: Model) -> ModelInfo:
+        params, trainable, unchecked = self.weights(model)
+        macs: int | None = 0
+        layer_macs: dict[str, int | None] = {}
+        for name in model.nodes:
+            info = self.nodes.get(name)
+            if info is None:
+                continue
+            macs = _add(macs, info.macs)
+            node = self.graph.nodes[name]
+            layer = self.layer_name(node, info)
+            if layer is not None:
+                layer_macs[layer] = _add(layer_macs.get(layer, 0), info.macs)
+            if node.kind == "application" and not node.inputs and info.layer_macs:
+                # A model over a stand-alone application is built from the application's own layers.
+                layer_macs.update(info.layer_macs)
+        outputs: dict[str, Shape | None] = {}
+        for ref in model.outputs:
+            info = self.nodes.get(ref.node)
+            if ref.layer == "*":
+                if info is not None and info.layers is not None:
+                    outputs.update({name: outs[0] for name, outs in info.layers.items()})
+                else:
+                    outputs["*"] = None
+                continue
+            outputs[ref.layer or str(ref)] = self.ref_shape(ref)
+        result = ModelInfo(model.name, params, trainable, outputs, unchecked, macs, layer_macs)
+        path = model.path + ("expect",) if self.graph.spec.models and model.spec.expect is not None else ("expect",)
+        expect.check(model, result, self.nodes, path, lambda n: self.graph.nodes[n].path, self.diag)
+        return result
+
+    def weights(self, model: Model) -> tuple[int | None, int | None, list[str]]:
+        """Parameters (all, trainable) of a model: each layer object once; the nodes not known."""
         counted: set[str] = set()
         params: int | None = 0
         trainable: int | None = 0
@@ -223,49 +334,26 @@ class _Analyzer:
             elif params is not None and trainable is not None:
                 params += p
                 trainable += t
-        outputs: dict[str, Shape | None] = {}
-        for ref in model.outputs:
-            info = self.nodes.get(ref.node)
-            label = ref.layer or str(ref)
-            known = info is not None and info.outputs is not None and ref.layer is None and ref.output < len(info.outputs)
-            outputs[label] = info.outputs[ref.output] if known and info and info.outputs else None
-        result = ModelInfo(model.name, params, trainable, outputs, unchecked)
-        self.expectations(model, result)
-        return result
+        return params, trainable, unchecked
 
-    def expectations(self, model: Model, info: ModelInfo) -> None:
-        exp = model.expect
-        path = model.path + ("expect",) if self.graph.spec.models and model.spec.expect is not None else ("expect",)
-        limit = exp.max_params if exp and exp.max_params is not None else MAX_PARAMS
-        if info.params is not None and info.params > limit:
-            # Name the largest layer; without a budget in the spec, point at it.
-            sized = [(self.nodes[n].params or 0, n) for n in model.nodes if n in self.nodes]
-            big_params, big = max(sized, default=(0, ""))
-            notes = (f"the largest layer is `{big}` ({self.nodes[big].type}) with {big_params:,} parameters",) \
-                if big else ()
-            where = path if exp and exp.max_params is not None else (
-                self.graph.nodes[big].path if big else model.path)
-            self.diag("GS500", Severity.ERROR, f"model `{model.name}` has {info.params:,} parameters; the budget "
-                      f"is {limit:,}", where, notes=notes)
-        if exp is None:
-            return
-        if exp.max_weight_bytes is not None and info.weight_bytes is not None and info.weight_bytes > exp.max_weight_bytes:
-            self.diag("GS500", Severity.ERROR, f"model `{model.name}` needs {info.weight_bytes:,} bytes of weights; "
-                      f"the budget is {exp.max_weight_bytes:,}", path + ("max_weight_bytes",))
-        for field, actual in (("params", info.params), ("trainable_params", info.trainable)):
-            want = getattr(exp, field)
-            if want is not None and actual is not None and want != actual:
-                self.diag("GS501", Severity.ERROR, f"model `{model.name}` has {actual:,} {field.replace('_', ' ')}, "
-                          f"the spec expects {want:,}", path + (field,))
-        for out, want_shape in (exp.output_shapes or {}).items():
-            if out not in info.output_shapes:
-                self.diag("GS501", Severity.ERROR, f"model `{model.name}` has no output `{out}`",
-                          path + ("output_shapes", out))
-                continue
-            got = info.output_shapes[out]
-            if got is not None and tuple(got) != tuple(want_shape):
-                self.diag("GS501", Severity.ERROR, f"output `{out}` of model `{model.name}` has shape {_fmt(got)}, "
-                          f"the spec expects {_fmt(tuple(want_shape))}", path + ("output_shapes", out))
+    def layer_name(self, node: Node, info: NodeInfo) -> str | None:
+        """The name of the Keras layer a node's call runs in (as `graphspec build` names it)."""
+        ns = node.spec
+        if node.kind == "op":
+            return None
+        if node.kind == "share":
+            return info.owner
+        if node.kind == "model" and isinstance(ns, schema.NodeSpec) and not ns.fresh:
+            return ns.model
+        return node.name
+
+
+class _Reported(Exception):
+    """A problem already reported as a diagnostic."""
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
 
 
 def _compatible(a: Shape, b: Shape) -> bool:
@@ -273,9 +361,10 @@ def _compatible(a: Shape, b: Shape) -> bool:
 
 
 def _fmt(shape: Any) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return expect.fmt(shape)
 
 
-def analyze(src: Source, graph: Graph, plugins: set[str]) -> tuple[Analysis, Diagnostics]:
-    a = _Analyzer(src, graph, plugins)
+def analyze(src: Source, graph: Graph, plugins: set[str],
+            declared: Mapping[str, Declaration] | None = None) -> tuple[Analysis, Diagnostics]:
+    a = _Analyzer(src, graph, plugins, declared or {})
     return a.run(), a.diags

@@ -8,7 +8,7 @@ which case the model's part of the graph is built again with new layers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from graphspec.spec import schema
@@ -17,6 +17,8 @@ from graphspec.analysis.graph import Graph, Node, Ref
 from graphspec.spec.source import Source
 
 from graphspec.build.backend import keras
+from graphspec.build.declared import Declared
+from graphspec.build.declared import check as check_declared
 
 
 class _Failed(Exception):
@@ -201,14 +203,13 @@ class Emitter:
         kwargs = {k: _to_keras_arg(k, v) for k, v in node.args.items()}
         kwargs.setdefault("weights", None)
         try:
-            return fn(name=node.name, **kwargs)
-        except TypeError:
-            try:
-                return fn(**kwargs)
-            except Exception as exc:
-                raise self.fail(node, exc, f"cannot create {ns.application}") from None
+            # Under its own default name: some applications derive their layers' names, or
+            # their configuration (EfficientNetV2), from it. The model then takes the node's.
+            app = fn(**kwargs)
         except Exception as exc:
             raise self.fail(node, exc, f"cannot create {ns.application}") from None
+        app.name = node.name
+        return app
 
     # -- models -------------------------------------------------------------------------
     def build_all(self, names: list[str] | None = None) -> dict[str, Any]:
@@ -288,12 +289,14 @@ class Emitter:
         return sub.model(name, keras_name=instance_name)
 
 
-def build_models(graph: Graph, src: Source, plugins: dict[str, type], names: list[str] | None = None
-                 ) -> tuple[dict[str, Any], Diagnostics]:
-    """Build the public models (or those named); diagnostics for what failed."""
+def build_models(graph: Graph, src: Source, plugins: dict[str, type], names: list[str] | None = None,
+                 declared: Mapping[str, Declared] | None = None) -> tuple[dict[str, Any], Diagnostics]:
+    """Build the public models (or those named); diagnostics for what failed, and for the
+    plugin declarations (``declared``, by node) that disagree with what was built."""
     diags = Diagnostics()
     emitter = Emitter(graph, src, plugins, diags)
     models = emitter.build_all(names)
+    diags.extend(check_declared(declared or {}, emitter.layers, emitter.tensors))
     wanted = [m for m in graph.models.values() if (m.name in names if names is not None else not m.submodel)]
     for m in wanted:
         if m.name not in models and not diags.has_errors:

@@ -104,7 +104,7 @@ def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None =
 
     result = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets)
     if result.ok and result.diagnostics:
-        report(result.diagnostics.sorted(), {result.file: result.source.text} if result.source else {})
+        report(result.diagnostics.sorted(), result.source.texts() if result.source else {})
     result.raise_for_errors()
     return result
 

@@ -185,6 +185,7 @@ def _models(checked: Any) -> list[Any]:
             output_shapes=dict(info.output_shapes),
             unchecked=tuple(info.unchecked),
             submodel=bool(model is not None and model.submodel),
+            macs=info.macs,
         ))
     order = list(graph.models)
     out.sort(key=lambda m: order.index(m.name) if m.name in order else len(order))
@@ -213,7 +214,8 @@ def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None =
             source = text
         else:
             source = _text_of(file) if any(d.location.line for d in diags) else None
-        return FileReport(name, diags, _models(checked), source)
+        bases = checked.source.bases if checked.source is not None else {}
+        return FileReport(name, diags, _models(checked), source, bases)
     except Exception as exc:  # noqa: BLE001 - the point: one file's crash is a diagnostic
         if os.environ.get("GRAPHSPEC_DEBUG") == "1":
             traceback.print_exc()

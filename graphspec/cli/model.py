@@ -39,11 +39,13 @@ def summary(
     """A table per model: layer, type, output shape, parameters, inbound layers."""
     if format not in {"text", "json"}:
         raise UsageError(f"--format must be text or json, got {format!r}")
-    _, models = built_models(spec, plugin, set_, [model] if model else None, compile=False)
+    checked, models = built_models(spec, plugin, set_, [model] if model else None, compile=False)
     from graphspec.render import text as render
 
     if format == "json":
-        out(render.summary_json(list(models.values())))
+        infos = checked.analysis.models if checked.analysis is not None else {}
+        macs = {name: (info.macs, info.layer_macs) for name, info in infos.items()}
+        out(render.summary_json(list(models.values()), macs))
         return
     from rich.console import Console
 

@@ -118,7 +118,8 @@ def _check_options(output: Path, dpi: int, rankdir: str) -> str:
 
 
 def plot(
-    spec: Annotated[Path, typer.Argument(help="The spec file (YAML).", show_default=False)],
+    spec: Annotated[Path | None, typer.Argument(
+        help="The spec file (YAML); not with --diff.", show_default=False)] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Where to write: .dot (no Graphviz needed), .png, .svg or .pdf "
         "[default: MODEL.png in the current folder].", show_default=False)] = None,
@@ -137,8 +138,13 @@ def plot(
         "--plugin", "-p", help="Python module or .py file providing custom layers (repeatable).")] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", "-s", help="Override a spec field by dotted path: KEY=VALUE (repeatable).")] = None,
+    diff: Annotated[tuple[Path, Path] | None, typer.Option(
+        "--diff", help="Draw B's model with what changed since A coloured: added (green), removed (red), "
+        "changed (orange), renamed (blue). A and B are spec files or run folders.", show_default=False)] = None,
 ) -> None:
     """Draw a model's layer graph: one box per node, as keras.utils.plot_model does.
+
+    With --diff A B, draw B with the changes since A coloured (a review aid).
 
     The format follows the output's extension: .dot is written directly; .png,
     .svg and .pdf need Graphviz's `dot` program. Shapes come from static
@@ -149,12 +155,28 @@ def plot(
     from graphspec.cli.common import checked_spec, one_model, out
 
     direction = _check_options(output if output is not None else Path("model.png"), dpi, rankdir)
-    checked = checked_spec(spec, plugin, set_)
-    name = one_model(checked, model, "plot")
-    target = output if output is not None else Path(f"{name}.png")
     options = dot.Options(show_shapes=show_shapes, show_names=show_names, expand_nested=expand_nested,
                           rankdir=direction, dpi=dpi)
-    drawing = model_drawing(checked.graph, checked.analysis, name, expand_nested=expand_nested)
+    if diff is not None:
+        if spec is not None or set_:
+            raise UsageError("--diff A B draws B: give no SPEC and no --set with it")
+        from graphspec.experiments import diff as diff_mod
+        from graphspec.experiments.diff_plot import diff_drawing
+
+        side_a, side_b = (diff_mod.load_side(p, plugin) for p in diff)
+        for side in (side_a, side_b):
+            side.checked.raise_for_errors()  # as `plot SPEC`: a spec with errors is not drawn
+        name = one_model(side_b.checked, model, "plot")
+        marked = diff_drawing(side_a, side_b, name, expand_nested=expand_nested)
+        options.marks, options.edge_marks = marked.boxes, marked.edges
+        drawing = marked.drawing
+    elif spec is None:
+        raise UsageError("give the SPEC to draw, or --diff A B")
+    else:
+        checked = checked_spec(spec, plugin, set_)
+        name = one_model(checked, model, "plot")
+        drawing = model_drawing(checked.graph, checked.analysis, name, expand_nested=expand_nested)
+    target = output if output is not None else Path(f"{name}.png")
     text = dot.drawing_dot(drawing, options)
     written = render(text, target, dpi=dpi)
     out(f"plotted {name} to {written}")

@@ -35,6 +35,10 @@ def shapes_text(shapes: list[Any]) -> str:
     return "[" + ", ".join(shape_text(s) for s in shapes) + "]"
 
 
+# `plot --diff`: the colour of each kind of change (boxes' title bars, edges).
+MARK_COLORS = {"added": "#2e7d32", "removed": "#c62828", "changed": "#ef6c00", "renamed": "#1565c0"}
+
+
 @dataclasses.dataclass
 class Options:
     show_shapes: bool = False
@@ -42,6 +46,9 @@ class Options:
     expand_nested: bool = False
     rankdir: str = "TB"
     dpi: int = 200
+    # `plot --diff`: box id -> (kind of change, note); edge -> kind. Kinds are MARK_COLORS' keys.
+    marks: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    edge_marks: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
 
 
 class _Writer:
@@ -63,7 +70,13 @@ class _Writer:
                 cells.append(f"Input shape: <b>{html(text)}</b>")
             cells.append(f"Output shape: <b>{html(shapes_text(box.output_shapes))}</b>")
         span = max(1, len(cells))
-        rows = [f'<tr><td colspan="{span}" bgcolor="black"><font point-size="16" color="white">{head}</font></td></tr>']
+        color = "black"
+        mark = self.opt.marks.get(box.id)
+        if mark is not None:
+            color = MARK_COLORS.get(mark[0], "black")
+            if mark[1]:
+                head += f'<br/><font point-size="12">{html(mark[1])}</font>'
+        rows = [f'<tr><td colspan="{span}" bgcolor="{color}"><font point-size="16" color="white">{head}</font></td></tr>']
         if cells:
             rows.append("<tr>" + "".join(f'<td bgcolor="white"><font point-size="14">{c}</font></td>'
                                          for c in cells) + "</tr>")
@@ -89,7 +102,11 @@ class _Writer:
             '  edge [penwidth="2"];',
         ]
         self.body(drawing.items, "  ")
-        self.lines.extend(f"  {quote(a)} -> {quote(b)};" for a, b in drawing.edges)
+        for a, b in drawing.edges:
+            kind = o.edge_marks.get((a, b))
+            style = "" if kind is None else (f' [color="{MARK_COLORS.get(kind, "black")}"'
+                                             + (', style="dashed"' if kind == "removed" else "") + "]")
+            self.lines.append(f"  {quote(a)} -> {quote(b)}{style};")
         self.lines.append("}")
         return "\n".join(self.lines) + "\n"
 
@@ -99,4 +116,4 @@ def drawing_dot(drawing: Any, options: Options | None = None) -> str:
     return _Writer(options or Options()).write(drawing)
 
 
-__all__ = ["Options", "drawing_dot", "quote", "html", "shape_text", "shapes_text"]
+__all__ = ["MARK_COLORS", "Options", "drawing_dot", "quote", "html", "shape_text", "shapes_text"]

@@ -33,6 +33,7 @@ class ModelReport:
     output_shapes: dict[str, tuple[int | None, ...] | None]
     unchecked: tuple[str, ...] = ()  # nodes whose parameters are not known statically
     submodel: bool = False
+    macs: int | None = None  # multiply-accumulates per sample (docs/lint.md)
 
     def as_dict(self) -> dict[str, Any]:
         non_trainable = (None if self.params is None or self.trainable_params is None
@@ -43,6 +44,7 @@ class ModelReport:
             "trainable_params": self.trainable_params,
             "non_trainable_params": non_trainable,
             "weight_bytes": self.weight_bytes,
+            "macs": self.macs,
             "output_shapes": {k: (list(v) if v is not None else None) for k, v in self.output_shapes.items()},
             "unchecked_nodes": list(self.unchecked),
             "submodel": self.submodel,
@@ -57,6 +59,7 @@ class FileReport:
     diagnostics: list[Diagnostic]
     models: list[ModelReport] = dataclasses.field(default_factory=list)
     source: str | None = None  # the text, for carets under faults
+    bases: dict[str, str] = dataclasses.field(default_factory=dict)  # the text of files it `extends`, by name
 
     @property
     def errors(self) -> int:
@@ -148,7 +151,10 @@ def text(reports: Sequence[FileReport], *, color: bool = False, stats: bool = Tr
     blocks: list[str] = []
     for r in reports:
         for d in sorted(r.diagnostics, key=Diagnostic.sort_key):
-            blocks.append(diagnostic_text(d, r.source, color=color))
+            # A diagnostic may point into another file: a base it extends (its own lines), or a plugin's
+            # declaration (no caret then).
+            shown = r.source if d.location.file == r.file else r.bases.get(d.location.file)
+            blocks.append(diagnostic_text(d, shown, color=color))
     lines = list(blocks)
     if stats:
         for r in reports:

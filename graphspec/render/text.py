@@ -8,7 +8,7 @@ render with a fixed-width, colourless console.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graphspec.diagnostics import Diagnostic, Severity
@@ -94,16 +94,22 @@ def model_totals(model: Any) -> dict[str, int]:
     return {"params": total, "trainable_params": trainable, "non_trainable_params": total - trainable}
 
 
-def summary_json(models: Sequence[Any]) -> str:
+def summary_json(models: Sequence[Any], macs: Mapping[str, tuple[int | None, Mapping[str, int | None]]] | None = None
+                 ) -> str:
+    """The summary of built models as JSON. ``macs``: per model name, the static multiply-accumulates
+    of the model and of each layer by name (a layer it does not list is `null`)."""
     doc: dict[str, list[dict[str, Any]]] = {"models": []}
     for m in models:
         totals = model_totals(m)
+        model_macs, layer_macs = (macs or {}).get(m.name, (None, {}))
         doc["models"].append({
             "name": m.name,
             "params": totals["params"],
             "trainable_params": totals["trainable_params"],
             "non_trainable_params": totals["non_trainable_params"],
-            "layers": [{k: r[k] for k in ("name", "type", "output_shape", "params", "inputs")}
+            "macs": model_macs,
+            "layers": [{**{k: r[k] for k in ("name", "type", "output_shape", "params")},
+                        "macs": layer_macs.get(r["name"]), "inputs": r["inputs"]}
                        for r in model_rows(m)],
         })
     return json.dumps(doc, indent=2)

@@ -2,8 +2,8 @@
 
 A run folder (default `runs/<spec name>/<timestamp>/`) holds:
 
-* `spec.yaml` - the spec as trained: `--set` overrides applied, seed and epochs filled in,
-  file paths made absolute;
+* `spec.yaml` - the spec as trained: the bases it `extends` merged, `--set` overrides applied, seed
+  and epochs filled in, file paths made absolute;
 * `environment.json` - versions of Python, TensorFlow, Keras, ..., the command line, the devices;
 * `metrics.csv`, `history.json` - one row per completed epoch;
 * `tensorboard/` - TensorBoard logs;
@@ -37,6 +37,7 @@ from graphspec.run import data as data_mod
 from graphspec.run.artifacts import WriteError, writing
 from graphspec.run import state_check
 from graphspec.run.lock import CLAIM, claim
+from graphspec.spec import extends
 from graphspec.spec import source as source_mod
 from graphspec.errors import SpecError, UsageError
 
@@ -111,7 +112,7 @@ def is_run_dir(path: str | Path) -> bool:
 def spec_name(spec: str | Path) -> str:
     """The `name:` of a spec file (cheaply, without validating it)."""
     try:
-        src = source_mod.load(str(spec))
+        src = extends.load(str(spec))  # a variant may take its name from its base
     except source_mod.SourceError as exc:
         raise SpecError([exc.diagnostic]) from None
     name = src.data.get("name") if isinstance(src.data, dict) else None
@@ -157,7 +158,7 @@ def resolved_spec_text(spec_file: str | Path, sets: list[str], extra: dict[str, 
 
     from graphspec.spec import overrides
 
-    src = source_mod.load(str(spec_file))
+    src = extends.load(str(spec_file))  # bases merged: the run keeps the whole spec, without `extends`
     if sets:
         src = overrides.apply(src, sets)
     value = copy.deepcopy(src.data)

@@ -188,7 +188,7 @@ class _Expander(Substituter):
         if name in self.out:
             first_origin, first_notes = self.where[name]
             span = self.src.span(first_origin, key=True)
-            where = f" (line {span.line})" if span else ""
+            where = "" if span is None else (f" ({span.file} line {span.line})" if span.file else f" (line {span.line})")
             made = f", made by {first_notes[-1].removeprefix('in ')}" if first_notes else ""
             self.error("GS129", f"node name `{name}` is already taken{where}{made}", origin, key=True,
                        notes=notes, hint="rename the node or the instance")
@@ -279,7 +279,8 @@ class _Expander(Substituter):
         else:
             final = [frame.name(f"{local}_{o}") for o in block.outputs]
         span = self.src.span(npath, key=True)
-        at = f" (line {span.line})" if span and not self.src.location(npath).file.startswith("--set") else ""
+        at = "" if span is None or self.src.location(npath).file.startswith("--set") else (
+            f" ({span.file} line {span.line})" if span.file else f" (line {span.line})")
         current = bound
         for r in range(1, n + 1):
             prefix = f"{base}_{r}_" if indexed else f"{base}_"
@@ -452,7 +453,7 @@ class _Expander(Substituter):
                     if p[:len(origin)] == origin and origin != new:
                         q = new + p[len(origin):]
                         origins[q] = origins.get(q, ()) + (note,)
-        return Source(src.file, src.text, data, values, keys, overrides, origins)
+        return dataclasses.replace(src, data=data, values=values, keys=keys, overrides=overrides, origins=origins)
 
 
 def _uses_expansion(data: dict[str, Any]) -> bool:

@@ -420,7 +420,9 @@ APPLICATION_RULES: dict[str, Checker] = {
     "weights": lambda v: None if v is None or v == "imagenet" else (
         "GS112", f"weights must be null or 'imagenet', got {v!r}",
         "use `weights: null` to build without downloading; load trained weights with --weights"),
-    "input_shape": lambda v: None if v is None else int_list(v),
+    # (height, width, channels); `null` for a size given by the data, as Keras allows
+    "input_shape": lambda v: None if v is None or (isinstance(v, list) and all(d is None or is_int(d) for d in v))
+    else _bad("a list of integers (or null)", v),
     "pooling": one_of("avg", "max", None),
     "classes": positive_int,
     "classifier_activation": activation,

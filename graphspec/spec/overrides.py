@@ -9,6 +9,7 @@ an overridden value point at the `--set` that made it.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 from graphspec.spec import source as source_mod
@@ -76,7 +77,7 @@ def apply(src: Source, sets: list[str]) -> Source:
         else:
             raise SourceError(Diagnostic("GS600", Severity.ERROR, f"--set {key}: cannot set this path", where))
         overridden[path] = item
-    return Source(src.file, src.text, data, dict(src.values), dict(src.keys), overridden)
+    return dataclasses.replace(src, data=data, values=dict(src.values), keys=dict(src.keys), overrides=overridden)
 
 
 __all__ = ["apply", "Span"]

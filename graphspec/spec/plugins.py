@@ -3,12 +3,15 @@
 A spec alone never causes an import: it can only name layer types that a
 plugin named on the command line or in project configuration provides.
 ``lint`` does not even import those plugins: it reads their source with
-:mod:`ast` to learn the layer classes and their arguments.
+:mod:`ast` to learn the layer classes, their arguments, and the static shapes a
+class may declare for lint in a ``graphspec_shapes`` dict of expressions
+(:class:`Declaration`, evaluated by :mod:`graphspec.analysis.shapes.declared`).
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import sys
 import tomllib
@@ -65,8 +68,57 @@ def _source_path(plugin: str) -> Path | None:
     return None
 
 
+# The class attribute a plugin layer declares its static shapes in, and its keys.
+DECLARATION = "graphspec_shapes"
+DECLARATION_KEYS = ("output", "outputs", "params", "trainable_params", "macs")
+
+
+@dataclasses.dataclass(frozen=True)
+class Declaration:
+    """A plugin layer's ``graphspec_shapes``: expressions that lint evaluates, never runs.
+
+    ``exprs`` maps a key of :data:`DECLARATION_KEYS` to its expression text and
+    ``positions`` to where that text is (line, column, 1-based); ``defaults`` are the
+    literal defaults of the class's ``__init__``; ``problem`` says why the declaration
+    cannot be used at all (not a dict of strings, an unknown key).
+    """
+
+    layer: str
+    file: str
+    line: int
+    col: int
+    exprs: dict[str, str]
+    positions: dict[str, tuple[int, int]]
+    defaults: dict[str, Any]
+    problem: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scanned:
+    classes: dict[str, dict[str, Any]]
+    declarations: dict[str, Declaration]
+
+
 def scan(plugin: str) -> dict[str, dict[str, Any]]:
     """Layer classes a plugin defines, read statically: name -> {arg: {...}}."""
+    return {name: dict(params) for name, params in _scanned(plugin).classes.items()}
+
+
+def declarations(plugins: list[str]) -> dict[str, Declaration]:
+    """The ``graphspec_shapes`` declarations of the plugins' layer classes, by class name.
+
+    A plugin that cannot be read has none (:func:`scan_all` reports it).
+    """
+    out: dict[str, Declaration] = {}
+    for p in plugins:
+        try:
+            out.update(_scanned(p).declarations)
+        except UsageError:
+            continue
+    return out
+
+
+def _scanned(plugin: str) -> _Scanned:
     path = _source_path(plugin)
     if path is None or not path.is_file():
         raise UsageError(f"plugin {plugin!r} not found")
@@ -75,20 +127,21 @@ def scan(plugin: str) -> dict[str, dict[str, Any]]:
     except OSError as exc:
         raise UsageError(f"plugin {plugin!r} cannot be read: {exc}") from None
     # Parsed once per file version: commands and tests check many specs per process.
-    found = _scan_file(str(path.resolve()), st.st_mtime_ns, st.st_size)
+    found = _scan_file(str(path.resolve()), st.st_mtime_ns, st.st_size, str(path))
     if isinstance(found, str):
         raise UsageError(f"plugin {plugin!r} cannot be read: {found}")
-    return {name: dict(params) for name, params in found.items()}
+    return found
 
 
 @functools.lru_cache(maxsize=64)
-def _scan_file(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, Any]] | str:
+def _scan_file(path: str, mtime_ns: int, size: int, shown: str) -> _Scanned | str:
     """The classes of one plugin file, or the error text; keyed by the file's version."""
     try:
         tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
         return str(exc)
     out: dict[str, dict[str, Any]] = {}
+    decls: dict[str, Declaration] = {}
     for item in tree.body:
         if not isinstance(item, ast.ClassDef):
             continue
@@ -96,19 +149,67 @@ def _scan_file(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, Any]]
         if not any(b.endswith(("Layer", "Model")) for b in bases):
             continue
         params: dict[str, Any] = {}
+        defaults: dict[str, Any] = {}
         for fn in item.body:
             if isinstance(fn, ast.FunctionDef) and fn.name == "__init__":
-                args = fn.args.args[1:] + fn.args.kwonlyargs
-                n_required = len(fn.args.args[1:]) - len(fn.args.defaults)
-                for i, a in enumerate(args):
+                positional = fn.args.args[1:]
+                n_required = len(positional) - len(fn.args.defaults)
+                for i, a in enumerate(positional + fn.args.kwonlyargs):
                     params[a.arg] = {"required": i < n_required}
+                given = list(zip(positional[n_required:], fn.args.defaults))
+                given += [(a, d) for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults) if d is not None]
+                for a, d in given:
+                    try:
+                        defaults[a.arg] = ast.literal_eval(d)
+                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                        continue  # not a literal: the spec must give the argument
                 if fn.args.kwarg is not None:
                     params["**kwargs"] = {}
         out[item.name] = params
-    return out
+        decl = _declaration(item, shown, defaults)
+        if decl is not None:
+            decls[item.name] = decl
+    return _Scanned(out, decls)
+
+
+def _declaration(cls: ast.ClassDef, file: str, defaults: dict[str, Any]) -> Declaration | None:
+    """The class's ``graphspec_shapes = {...}``, read as data (its strings are never run here)."""
+    for stmt in cls.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            target, value = stmt.target, stmt.value
+        else:
+            continue
+        if not (isinstance(target, ast.Name) and target.id == DECLARATION):
+            continue
+        exprs: dict[str, str] = {}
+        positions: dict[str, tuple[int, int]] = {}
+        problem = None
+        if not isinstance(value, ast.Dict):
+            problem = "must be a dict literal of expression strings"
+        else:
+            for k, v in zip(value.keys, value.values):
+                if not (isinstance(k, ast.Constant) and isinstance(k.value, str)
+                        and isinstance(v, ast.Constant) and isinstance(v.value, str)):
+                    problem = "must map string keys to expression strings"
+                    break
+                if k.value not in DECLARATION_KEYS:
+                    problem = f"unknown key {k.value!r}; the keys are {', '.join(DECLARATION_KEYS)}"
+                    break
+                exprs[k.value] = v.value
+                positions[k.value] = (v.lineno, v.col_offset + 1)
+            if problem is None and ("output" in exprs) == ("outputs" in exprs):
+                problem = "needs exactly one of 'output' (one tensor) and 'outputs' (a list of shapes)"
+            if problem is None and "params" not in exprs:
+                problem = "needs 'params'"
+        return Declaration(cls.name, file, stmt.lineno, stmt.col_offset + 1, exprs, positions,
+                           dict(defaults), problem)
+    return None
 
 
 def scan_all(plugins: list[str]) -> dict[str, dict[str, Any]]:
+    """The layer classes of every plugin (see :func:`scan`)."""
     out: dict[str, dict[str, Any]] = {}
     for p in plugins:
         out.update(scan(p))

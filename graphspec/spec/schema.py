@@ -136,6 +136,10 @@ class ExpectSpec(Strict):
     trainable_params: int | None = Field(None, ge=0, description="Exact trainable parameter count.")
     max_params: int | None = Field(None, ge=0, description="Upper bound on parameters.")
     max_weight_bytes: int | None = Field(None, ge=0, description="Upper bound on weight memory (float32: 4 B/param).")
+    macs: int | None = Field(
+        None, ge=0, description="Exact multiply-accumulates per sample (the convention is in docs/lint.md)."
+    )
+    max_macs: int | None = Field(None, ge=0, description="Upper bound on multiply-accumulates per sample.")
     output_shapes: dict[str, list[Dim | None]] | None = Field(
         None, description="Output name -> expected shape without the batch dimension."
     )
@@ -177,6 +181,10 @@ class BlockSpec(Strict):
 class Spec(Strict):
     """A graphspec file."""
 
+    extends: str | list[str] | None = Field(
+        None, description="A base spec (or a list, merged in order) this file is a variant of: the base is "
+        "loaded, then this file is merged over it; paths are relative to this file (see docs/variants.md).",
+    )
     graphspec: Literal[1] = Field(description="Format version; currently 1.")
     name: Name = Field(description="The spec's name (default model name, run folder name).")
     description: str | None = Field(None, description="Free text.")
@@ -211,4 +219,8 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://graphspec.dev/schema/v1.json"
     schema.setdefault("$defs", {})["NodeSpec"] = node_json_schema(schema["$defs"].get("NodeSpec", {}))
+    # A variant (`extends: base.yaml`) may leave out what its base gives: the required
+    # fields apply to a file that extends nothing.
+    schema["if"] = {"not": {"required": ["extends"]}}
+    schema["then"] = {"required": schema.pop("required", [])}
     return schema

@@ -51,6 +51,9 @@ class Span:
     col: int
     end_line: int
     end_col: int
+    # The file that holds the value when it is not the spec's own file: a base the
+    # spec `extends` (graphspec.spec.extends). None: the spec's file.
+    file: str | None = None
 
 
 @dataclasses.dataclass
@@ -66,6 +69,28 @@ class Source:
     # Notes attached to every diagnostic located at or under a path, e.g. which
     # block instance an expanded node comes from (see graphspec.spec.expand).
     origins: dict[PathKey, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    # With `extends` (graphspec.spec.extends): the text of every base file, by name, so that
+    # diagnostics located in a base show its lines; which file names each base; and the
+    # values a later file replaced at a path (where each was set, oldest first).
+    bases: dict[str, str] = dataclasses.field(default_factory=dict)
+    extended_by: dict[str, str] = dataclasses.field(default_factory=dict)
+    history: dict[PathKey, tuple[tuple[Location, Any], ...]] = dataclasses.field(default_factory=dict)
+
+    def texts(self) -> dict[str, str]:
+        """File name -> text for the spec and every base it extends (for showing source lines)."""
+        return {**self.bases, self.file: self.text}
+
+    def chain_note(self, file: str, line: int = 0) -> str:
+        """`specs/base.yaml:12 is extended by specs/wide.yaml` (and by whatever extends that)."""
+        at = f"{file}:{line}" if line else file
+        children: list[str] = []
+        cur = file
+        while cur in self.extended_by and len(children) <= len(self.extended_by):
+            cur = self.extended_by[cur]
+            children.append(cur)
+        if not children:
+            return f"{at} is extended by {self.file}"
+        return f"{at} is extended by " + ", which is extended by ".join(children)
 
     def span(self, path: PathKey, *, key: bool = False) -> Span | None:
         """The span of the value at ``path`` (or of its key), else of the nearest parent."""
@@ -88,7 +113,10 @@ class Source:
         span = self.span(path, key=key)
         if span is None:
             return _located(notes, self.file)
-        return _located(notes, self.file, span.line, span.col, span.end_line, span.end_col)
+        file = span.file or self.file
+        if file != self.file:
+            notes = notes + (self.chain_note(file, span.line),)
+        return _located(notes, file, span.line, span.col, span.end_line, span.end_col)
 
     def _origin_notes(self, path: PathKey) -> tuple[str, ...]:
         if not self.origins:

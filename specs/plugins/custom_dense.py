@@ -11,6 +11,16 @@ import keras
 
 @keras.saving.register_keras_serializable(package="graphspec_examples")
 class CustomDense(keras.layers.Layer):
+    # What `graphspec lint` knows about this layer without running this file: it reads
+    # the dict with `ast` and evaluates the expressions itself (docs/lint.md, "Plugin
+    # layers"); `input` is the input's shape without the batch axis, `units` the argument.
+    # `graphspec build` checks them against the layer Keras builds.
+    graphspec_shapes = {
+        "output": "[*input[:-1], units]",
+        "params": "input[-1] * units + units",
+        "macs": "prod(input) * units",
+    }
+
     def __init__(self, units=32, **kwargs):
         super().__init__(**kwargs)
         self.units = units

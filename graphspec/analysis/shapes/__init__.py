@@ -1,16 +1,18 @@
 """Static shape and parameter inference for Keras 3 layers, in pure Python.
 
-``graphspec lint`` runs on machines without TensorFlow, so the output shape
-and the parameter count of every layer in a spec are computed here by
-hand-written rules that mirror Keras 3.15 (``compute_output_shape``,
-``build`` and the constructor checks of each layer class).  This package must
-only import the standard library.
+``graphspec lint`` runs on machines without TensorFlow, so the output shape,
+the parameter count and the multiply-accumulates (docs/lint.md) of every layer
+in a spec are computed here by hand-written rules that mirror Keras 3.15
+(``compute_output_shape``, ``build`` and the constructor checks of each layer
+class).  This package must only import the standard library.
 
 Layout
 ------
 :mod:`._registry` holds the rule registry, :func:`infer` and the helpers the
 rules share; each other module registers the rules of one layer family when
-this package imports it.
+this package imports it. :mod:`.applications` runs ports of the
+`keras.applications` architectures on these rules, and :mod:`.declared`
+evaluates the shapes a plugin layer declares; both are imported on use.
 
 Conventions
 -----------
@@ -46,6 +48,7 @@ from graphspec.analysis.shapes import (  # noqa: F401
     reshaping,
     normalization,
     preprocessing,
+    lookup,
     merge,
     recurrent,
     attention,

@@ -47,6 +47,9 @@ class LayerShapes:
     outputs: tuple[Shape, ...]  # one entry per output tensor (most layers: 1)
     params: int  # total parameter count (trainable + non-trainable)
     trainable_params: int
+    # Multiply-accumulates per sample (docs/lint.md has the convention); None where a
+    # dimension it depends on is unknown.
+    macs: int | None = 0
 
     @property
     def non_trainable_params(self) -> int:
@@ -183,6 +186,19 @@ class Result:
     outputs: list[FullShape]
     trainable: int = 0
     non_trainable: int = 0
+    macs: int | None = 0  # see LayerShapes.macs
+
+
+def macs(*factors: Dim) -> int | None:
+    """The product of the factors of a multiply-accumulate count; None if one is unknown."""
+    if any(f is None for f in factors):
+        return None
+    return prod([int(f) for f in factors if f is not None])
+
+
+def size(dims: Sequence[Dim]) -> int | None:
+    """Number of elements of a shape (without the batch axis); None if a dimension is unknown."""
+    return macs(*dims)
 
 
 RuleFn = Callable[[Ctx, list[FullShape]], Result]
@@ -295,7 +311,7 @@ def infer(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Shape]) -> 
     trainable = res.trainable
     if args.get("trainable", True) is False:
         trainable = 0
-    return LayerShapes(outputs=outputs, params=total, trainable_params=trainable)
+    return LayerShapes(outputs=outputs, params=total, trainable_params=trainable, macs=res.macs)
 
 
 def _check_args(layer_type: str, rule: Rule, args: Mapping[str, Any]) -> None:

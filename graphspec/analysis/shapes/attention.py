@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphspec.analysis.shapes._registry import Ctx, FullShape, Result, fmt, is_int, rule
+from graphspec.analysis.shapes._registry import Ctx, FullShape, Result, fmt, is_int, macs, prod, rule, size
 
 
 @rule("MultiHeadAttention", args=("num_heads", "key_dim", "value_dim", "dropout", "use_bias",
@@ -56,8 +56,8 @@ def _mha(ctx: Ctx, x: list[FullShape]) -> Result:
     n += ctx.weight("value/kernel", (v[-1], hv), x) + (hv if use_bias else 0)
     # _build_attention(rank) with rank = value rank + 1 (full shapes)
     rank = len(v) + 1
+    norm: list[int] = []
     if attn_axes is not None:
-        norm = []
         for a in attn_axes:
             if not is_int(a):
                 raise ctx.error("`attention_axes` must be integers", f"attention_axes={attn_axes!r}")
@@ -73,7 +73,27 @@ def _mha(ctx: Ctx, x: list[FullShape]) -> Result:
     if use_bias:
         n += ctx.weight("attention_output/bias", final, x)
     out = (*q[:-1], *out_shape) if out_shape else q
-    return Result([out], trainable=n)
+    return Result([out], trainable=n, macs=_mha_macs(ctx, q, k, v, hk, hv, norm, prod(final)))
+
+
+def _mha_macs(ctx: Ctx, q: FullShape, k: FullShape, v: FullShape, hk: int, hv: int,
+              attn_axes: list[int], out_dim: int) -> int | None:
+    """The four projections, then scores (query x key) and their weighted sum of values."""
+    queries, keys, values = size(q[1:-1]), size(k[1:-1]), size(v[1:-1])
+    # Attention runs over the key's attention axes (all but batch and features by default);
+    # its other axes pair with the query's.
+    attended = size([k[a] for a in attn_axes if 0 < a < len(k) - 1]) if attn_axes else keys
+    parts = [
+        macs(queries, q[-1], hk),
+        macs(keys, k[-1], hk),
+        macs(values, v[-1], hv),
+        macs(queries, hv, out_dim),
+        macs(queries, attended, hk),
+        macs(queries, attended, hv),
+    ]
+    if ctx.flag("use_gate", False):
+        parts.append(macs(queries, q[-1], hv))
+    return None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
 
 
 @rule("Attention", args=("use_scale", "score_mode", "dropout", "seed"), n_inputs=(2, 3))
@@ -83,7 +103,7 @@ def _attention(ctx: Ctx, x: list[FullShape]) -> Result:
         raise ctx.error("`score_mode` must be 'dot' or 'concat'", f"score_mode={mode!r}")
     n = int(ctx.flag("use_scale", False)) + int(mode == "concat")
     q, v = x[0], x[1]
-    return Result([(*q[:-1], v[-1])], trainable=n)
+    return Result([(*q[:-1], v[-1])], trainable=n, macs=_attention_macs(x))
 
 
 @rule("AdditiveAttention", args=("use_scale", "dropout", "seed", "score_mode"), n_inputs=(2, 3))
@@ -93,4 +113,13 @@ def _additive_attention(ctx: Ctx, x: list[FullShape]) -> Result:
         raise ctx.error("`score_mode` must be 'dot' or 'concat'", f"score_mode={mode!r}")
     q, v = x[0], x[1]
     n = ctx.weight("scale", (q[-1],), x) if ctx.flag("use_scale", True) else 0
-    return Result([(*q[:-1], v[-1])], trainable=n)
+    return Result([(*q[:-1], v[-1])], trainable=n, macs=_attention_macs(x))
+
+
+def _attention_macs(x: list[FullShape]) -> int | None:
+    """Scores (each query against each key, over the features) and the weighted sum of values."""
+    q, v = x[0], x[1]
+    k = x[2] if len(x) > 2 else v
+    if len(q) < 3 or len(v) < 3:
+        return None  # the (batch, steps, features) layout these layers are written for
+    return macs(size(q[1:-1]), k[-2], None if q[-1] is None or v[-1] is None else q[-1] + v[-1])

@@ -11,9 +11,14 @@ from graphspec.analysis.shapes._registry import (
     RuleFn,
     fmt,
     is_int,
+    macs,
     prod,
     rule,
 )
+
+
+def _spatial(x: FullShape, data_format: str) -> tuple[Dim, ...]:
+    return tuple(x[1:-1] if data_format == "channels_last" else x[2:])
 
 
 def _conv_output_shape(ctx: Ctx, x: FullShape, filters: Dim, kernel: tuple[int, ...],
@@ -112,7 +117,9 @@ def _conv(rank: int) -> RuleFn:
         n = prod(kernel) * (c // groups) * filters
         if ctx.flag("use_bias", True):
             n += filters
-        return Result([out], trainable=n)
+        # Each output value: a kernel window over the input channels of its group.
+        count = macs(*_spatial(out, df), filters, prod(kernel) * (c // groups))
+        return Result([out], trainable=n, macs=count)
 
     return fn
 
@@ -174,7 +181,9 @@ def _conv_transpose(rank: int) -> RuleFn:
         n = ctx.weight("kernel", (*kernel, filters, c), x)
         if ctx.flag("use_bias", True):
             n += filters
-        return Result([full], trainable=n)
+        # Each input value is multiplied by the whole kernel (filters x window).
+        count = macs(*spatial, c, prod(kernel), filters)
+        return Result([full], trainable=n, macs=count)
 
     return fn
 
@@ -211,7 +220,8 @@ def _depthwise(rank: int) -> RuleFn:
         n = prod(kernel) * c * dm
         if ctx.flag("use_bias", True):
             n += dm * c
-        return Result([out], trainable=n)
+        count = macs(*_spatial(out, df), c * dm, prod(kernel))
+        return Result([out], trainable=n, macs=count)
 
     return fn
 
@@ -246,7 +256,10 @@ def _separable(rank: int) -> RuleFn:
         n += ctx.weight("pointwise_kernel", (c, dm, filters), x)
         if ctx.flag("use_bias", True):
             n += filters
-        return Result([out], trainable=n)
+        # The depthwise step, then a 1x1 convolution of its c * dm channels.
+        positions = macs(*_spatial(out, df))
+        count = None if positions is None or c is None else positions * c * dm * (prod(kernel) + filters)
+        return Result([out], trainable=n, macs=count)
 
     return fn
 

@@ -14,6 +14,7 @@ from graphspec.analysis.shapes._registry import (
     RuleFn,
     fmt,
     is_int,
+    macs,
     normalize_shape,
     rule,
 )
@@ -55,12 +56,16 @@ def _dense(ctx: Ctx, x: list[FullShape]) -> Result:
     n = ctx.weight("kernel", (s[-1], units), x)
     if ctx.flag("use_bias", True):
         n += units
-    return Result([(*s[:-1], units)], trainable=n)
+    return Result([(*s[:-1], units)], trainable=n, macs=macs(*s[1:], units))
 
 
 def _analyze_einsum(ctx: Ctx, equation: str, bias_axes: Any, input_shape: FullShape,
-                    output_shape: Any) -> tuple[list[Dim], list[Dim] | None, list[Dim]]:
-    """Port of keras.src.layers.core.einsum_dense._analyze_einsum_string."""
+                    output_shape: Any) -> tuple[list[Dim], list[Dim] | None, list[Dim], int | None]:
+    """Port of keras.src.layers.core.einsum_dense._analyze_einsum_string.
+
+    Returns the kernel shape, the bias shape, the output shape and the multiply-accumulates
+    per sample: the product of the sizes of every index of the equation but the batch's.
+    """
     dot_replaced = re.sub(r"\.\.\.", "0", equation)
     m = re.match("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)", dot_replaced)
     left_elided = False
@@ -137,12 +142,20 @@ def _analyze_einsum(ctx: Ctx, equation: str, bias_axes: Any, input_shape: FullSh
             bias_shape = [idx_map[c] if c in bias_axes else 1 for c in output_spec[first:]]
             if not left_elided:
                 bias_shape.extend([1] * elided)
+        sizes: dict[str, Dim] = {d: weight_shape[i] for i, d in enumerate(weight_spec)}
+        sizes.update({d: out[out_map[d]] for d in output_spec if d not in sizes})
+        sizes.update({d: input_shape[in_map[d]] for d in input_spec})
     except IndexError:
         raise ctx.error(
             "the einsum equation does not match the input rank",
             f"input_shape={fmt(input_shape[1:])}, equation={equation!r}",
         ) from None
-    return weight_shape, bias_shape, out
+    if left_elided:  # the batch axis is the first of the elided ones
+        batch, extra = None, input_shape[1:elided]
+    else:
+        batch, extra = input_spec[0], input_shape[len(input_shape) - elided:] if elided > 0 else ()
+    count = macs(*(sizes[d] for d in sorted(sizes) if d != batch), *extra)
+    return weight_shape, bias_shape, out, count
 
 
 @rule("EinsumDense", args=("equation", "output_shape", "bias_axes", "activation",
@@ -156,11 +169,11 @@ def _einsum_dense(ctx: Ctx, x: list[FullShape]) -> Result:
         raise ctx.error("`output_shape` must be an int or a list", f"output_shape={output_shape!r}")
     partial = (output_shape,) if is_int(output_shape) else tuple(output_shape)
     bias_axes = ctx.get("bias_axes")
-    kernel, bias, out = _analyze_einsum(ctx, equation, bias_axes, x[0], partial)
+    kernel, bias, out, count = _analyze_einsum(ctx, equation, bias_axes, x[0], partial)
     n = ctx.weight("kernel", kernel, x)
     if bias is not None:
         n += ctx.weight("bias", bias, x)
-    return Result([tuple(out)], trainable=n)
+    return Result([tuple(out)], trainable=n, macs=count)
 
 
 @rule("Embedding", args=("input_dim", "output_dim", "mask_zero", "input_length",

@@ -11,6 +11,7 @@ from graphspec.analysis.shapes._registry import (
     Dim,
     FullShape,
     Result,
+    RuleFn,
     broadcast,
     fmt,
     fmt_all,
@@ -42,18 +43,28 @@ def _operands(ctx: Ctx, x: list[FullShape], params: tuple[str, ...]) -> list[Ful
     return out
 
 
-def _binary(ctx: Ctx, x: list[FullShape]) -> Result:
-    a, b = _operands(ctx, x, ("x1", "x2"))
-    return Result([broadcast(ctx, a, b)])
+def _binary(names: tuple[str, str]) -> RuleFn:
+    def fn(ctx: Ctx, x: list[FullShape]) -> Result:
+        a, b = _operands(ctx, x, names)
+        return Result([broadcast(ctx, a, b)])
+
+    return fn
 
 
-_BINARY_OPS = (
-    "add", "subtract", "multiply", "divide", "true_divide", "maximum", "minimum", "power",
-    "floor_divide", "mod", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
-    "logical_and", "logical_or", "logical_xor", "arctan2",
-)
-for _op in _BINARY_OPS:
-    rule(f"ops.{_op}", args=("x1", "x2"), n_inputs=(1, 2))(_binary)
+# Element-wise functions of two tensors (broadcast), by the names of their operands.
+_BINARY_OPS = {
+    ("x1", "x2"): (
+        "add", "subtract", "multiply", "divide", "true_divide", "maximum", "minimum", "power",
+        "floor_divide", "mod", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
+        "logical_and", "logical_or", "logical_xor", "arctan2", "fmax", "fmin", "fmod", "gcd", "lcm", "hypot",
+        "logaddexp", "logaddexp2", "nextafter", "heaviside", "divide_no_nan", "ldexp",
+    ),
+    ("x", "y"): ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift",
+                 "left_shift", "right_shift"),
+}
+for _names, _ops in _BINARY_OPS.items():
+    for _op in _ops:
+        rule(f"ops.{_op}", args=_names, n_inputs=(1, 2))(_binary(_names))
 
 
 def _unary(ctx: Ctx, x: list[FullShape]) -> Result:
@@ -73,8 +84,33 @@ _UNARY_OPS: dict[str, tuple[str, ...]] = {
     "elu": ("alpha",), "leaky_relu": ("negative_slope",), "cast": ("dtype",), "clip": ("x_min", "x_max"),
     "softmax": ("axis",), "log_softmax": ("axis",), "nan_to_num": ("nan", "posinf", "neginf"),
 }
+_UNARY_OPS.update({op: () for op in (
+    "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctanh", "tan", "sinh", "cosh", "exp2", "expm1",
+    "log10", "log1p", "log2", "cbrt", "fabs", "trunc", "erfc", "erfinv", "deg2rad", "rad2deg", "sinc", "i0",
+    "signbit", "isfinite", "isinf", "isnan", "isneginf", "isposinf", "isreal", "real", "imag", "angle", "conj",
+    "conjugate", "copy", "bitwise_not", "bitwise_invert", "hard_tanh", "tanh_shrink", "sparse_plus",
+    "sparse_sigmoid", "fliplr", "flipud",
+)})
+_UNARY_OPS.update({
+    # a tensor of the same shape: filled, or element-wise with parameters
+    "ones_like": ("dtype",), "zeros_like": ("dtype",), "empty_like": ("dtype",), "full_like": ("fill_value", "dtype"),
+    "saturate_cast": ("dtype",), "celu": ("alpha",), "hard_shrink": ("threshold",), "soft_shrink": ("threshold",),
+    "squareplus": ("b",), "threshold": ("threshold", "default_value"), "sparsemax": ("axis",),
+    "normalize": ("axis", "order", "epsilon"), "roll": ("shift", "axis"), "flip": ("axis",), "tril": ("k",), "triu": ("k",),
+})
 for _op, _extra in _UNARY_OPS.items():
     rule(f"ops.{_op}", args=_extra)(_unary)
+
+
+@rule("ops.cumsum", "ops.cumprod", "ops.nancumsum", "ops.nancumprod", "ops.sort", "ops.argsort",
+      args=("axis", "dtype"))
+def _along_axis(ctx: Ctx, x: list[FullShape]) -> Result:
+    """Scans and sorts along one axis keep the shape; without an axis they flatten the tensor."""
+    default = -1 if ctx.type in ("ops.sort", "ops.argsort") else None
+    axis = ctx.get("axis", default)
+    if axis is None:
+        raise ctx.no_rule("without `axis` the tensor is flattened, batch axis included")
+    return _unary(ctx, x)
 
 
 @rule("ops.reshape", args=("newshape",))

@@ -18,6 +18,7 @@ from graphspec.analysis.shapes._registry import (
     fmt,
     infer,
     is_int,
+    macs,
     rule,
 )
 
@@ -54,21 +55,22 @@ def _rnn(kind: str) -> RuleFn:
                             f"input_shape={fmt(s[1:])}")
         use_bias = ctx.flag("use_bias", True)
         if kind == "SimpleRNN":
+            gates, n_states = 1, 1
             n = d * units + units * units + (units if use_bias else 0)
-            n_states = 1
         elif kind == "LSTM":
+            gates, n_states = 4, 2
             n = 4 * (d * units + units * units) + (4 * units if use_bias else 0)
-            n_states = 2
         else:  # GRU
+            gates, n_states = 3, 1
             bias = (6 if ctx.flag("reset_after", True) else 3) * units
             n = 3 * (d * units + units * units) + (bias if use_bias else 0)
-            n_states = 1
         out: FullShape = (s[0], s[1], units) if ctx.flag("return_sequences", False) else (
             s[0], units)
         outputs = [out]
         if ctx.flag("return_state", False):
             outputs += [(s[0], units)] * n_states
-        return Result(outputs, trainable=n)
+        # Per step, each gate's input and recurrent kernels; times the steps.
+        return Result(outputs, trainable=n, macs=macs(s[1], gates * (d + units) * units))
 
     return fn
 
@@ -129,6 +131,7 @@ def _bidirectional(ctx: Ctx, x: list[FullShape]) -> Result:
         [(None, *o) for o in outputs],
         trainable=fwd.trainable_params + bwd.trainable_params,
         non_trainable=fwd.non_trainable_params + bwd.non_trainable_params,
+        macs=None if fwd.macs is None or bwd.macs is None else fwd.macs + bwd.macs,
     )
 
 
@@ -159,4 +162,5 @@ def _time_distributed(ctx: Ctx, x: list[FullShape]) -> Result:
         [(s[0], s[1], *child.outputs[0])],
         trainable=child.trainable_params,
         non_trainable=child.non_trainable_params,
+        macs=macs(s[1], child.macs),  # the wrapped layer once per step
     )
