@@ -322,7 +322,7 @@ def test_values_are_checked_against_the_loss_before_training(tmp_path: Path) -> 
         np.savez(tmp_path / "d.npz", **arrays)
         with pytest.raises(SpecError) as exc:
             data_mod.prepare(spec_data(source=src), m, base_dir=tmp_path, seed=0)
-        assert diag(exc).code == "GS414", diag(exc).message
+        assert diag(exc).code == "GS417", diag(exc).message
         return diag(exc)
 
     d = problem(x=x, y=y)

@@ -34,6 +34,20 @@ SetOpt = Annotated[
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this model of the spec.")]
 SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML).", show_default=False)]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", "-b", metavar="tensorflow|jax|torch",
+    help="The Keras backend (default: KERAS_BACKEND, else the first installed of tensorflow, jax, torch).",
+    show_default=False)]
+
+
+def use_backend(requested: str | None, command: str, *, recorded: str | None = None) -> str:
+    """Select the Keras backend for a command that builds or runs a model, before Keras is imported.
+
+    Nothing installed, or the backend asked for missing: a usage error naming the extra (exit 2).
+    """
+    from graphspec.build import backend
+
+    return backend.select(requested, recorded=recorded, command=command, note=lambda t: err(f"note: {t}"))
 
 
 def err(text: str) -> None:
@@ -110,9 +124,11 @@ def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None =
 
 
 def built_models(spec: Path, plugins: list[str] | None, sets: list[str] | None, models: list[str] | None,
-                 *, compile: bool = True) -> tuple[Any, dict[str, Any]]:
+                 *, compile: bool = True, backend: str | None = None, command: str = "build"
+                 ) -> tuple[Any, dict[str, Any]]:
     from graphspec import compiler
 
+    use_backend(backend, command)
     checked = checked_spec(spec, plugins, sets)
     return checked, compiler.build(checked, models=models, compile=compile)
 

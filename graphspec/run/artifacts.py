@@ -228,21 +228,54 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
 
 
-EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+TF_FORMATS = ("savedmodel", "tflite")  # written by TensorFlow, from a model on any backend
+_TITLES = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
+# What Keras's ONNX export needs on each backend (keras.src.export.onnx).
+ONNX_NEEDS = {"tensorflow": ("onnx", "tf2onnx"), "jax": ("onnx", "jax2onnx"), "torch": ("onnx", "onnxscript")}
 
 
 def export_format(target: str | Path, fmt: str | None = None) -> str:
-    """The export format named by `fmt`, else by the target's suffix (.keras, .tflite, else a SavedModel)."""
+    """The export format named by `fmt`, else by the target's suffix (.keras, .tflite, .onnx, else a SavedModel)."""
     if fmt is not None:
         fmt = fmt.lower().replace("_", "").replace("-", "")
-        fmt = {"tfsavedmodel": "savedmodel", "saved": "savedmodel", "tfl": "tflite"}.get(fmt, fmt)
+        fmt = {"tfsavedmodel": "savedmodel", "saved": "savedmodel", "tfl": "tflite", "litert": "tflite"}.get(fmt, fmt)
         if fmt not in EXPORT_FORMATS:
             from graphspec.errors import UsageError
 
             raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
         return fmt
     suffix = Path(target).suffix.lower()
-    return {".keras": "keras", ".tflite": "tflite"}.get(suffix, "savedmodel")
+    return {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}.get(suffix, "savedmodel")
+
+
+def tensorflow_for(fmt: str) -> None:
+    """Raise a usage error naming the extra when `fmt` needs TensorFlow and it is not installed."""
+    from graphspec.build import backend
+    from graphspec.errors import UsageError
+
+    if fmt in TF_FORMATS and not backend.is_installed("tensorflow"):
+        raise UsageError(f"{_TITLES[fmt]} export needs TensorFlow, which is not installed: "
+                         f"{backend.install_hint('tensorflow')} (the model's weights may come from any backend)")
+
+
+def _onnx(model: Any, target: Path) -> None:
+    import importlib.util
+
+    from graphspec.build import backend
+    from graphspec.errors import UsageError
+
+    name = backend.active() or "tensorflow"
+    missing = [m for m in ONNX_NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"ONNX export on the {name} backend needs {' and '.join(missing)}, which "
+                         f"{'is' if len(missing) == 1 else 'are'} not installed: pip install {' '.join(missing)}")
+    with atomic_path(target, suffix=".tmp.onnx") as tmp, backend._quiet_fd2():
+        try:
+            model.export(str(tmp), format="onnx", verbose=False)
+        except (ImportError, NotImplementedError, ValueError) as exc:
+            raise UsageError(f"Keras cannot export this model to ONNX on the {name} backend: "
+                             f"{type(exc).__name__}: {exc}") from None
 
 
 def prepare_output(target: str | Path, kind: str, *, force: bool = False,
@@ -257,8 +290,9 @@ def prepare_output(target: str | Path, kind: str, *, force: bool = False,
 
 def export_model(model: Any, target: str | Path, fmt: str | None = None, *, force: bool = False,
                  note: Callable[[str], None] | None = None) -> str:
-    """Write `model` as .keras, a TensorFlow SavedModel folder (for serving) or a TFLite file, atomically.
+    """Write `model` as .keras, a TensorFlow SavedModel folder (for serving), a TFLite file or ONNX, atomically.
 
+    SavedModel and TFLite need TensorFlow installed; Keras writes them from the TensorFlow and JAX backends.
     The target may hold only an earlier output of the same kind (else GS431, unless `force` for a
     file). Returns the format used; a note is appended when TFLite needs TensorFlow ops (the Flex delegate).
     """
@@ -268,8 +302,18 @@ def export_model(model: Any, target: str | Path, fmt: str | None = None, *, forc
     if fmt == "keras":
         save_model(model, target)
         return fmt
+    if fmt == "onnx":
+        _onnx(model, target)
+        return fmt
+    tensorflow_for(fmt)
+    from graphspec.build import backend
     from graphspec.build.backend import _quiet_fd2
 
+    if backend.active() == "torch":
+        from graphspec.errors import UsageError
+
+        raise UsageError(f"Keras writes {_TITLES[fmt]} from the tensorflow and jax backends, not torch: "
+                         "run this export with --backend tensorflow (weights trained on torch load there)")
     if fmt == "savedmodel":
         with atomic_dir(target) as tmp, _quiet_fd2():
             model.export(str(tmp), format="tf_saved_model", verbose=False)
@@ -290,7 +334,10 @@ def export_model(model: Any, target: str | Path, fmt: str | None = None, *, forc
 
 def _tflite_bytes(model: Any, saved: Path) -> tuple[bytes, str]:
     """The model as a TFLite flatbuffer, through a SavedModel at `saved`; and a note on what it needs."""
-    import tensorflow as tf
+    from graphspec.build.backend import _quiet_fd2
+
+    with _quiet_fd2():  # on JAX, TensorFlow is first imported here
+        import tensorflow as tf
 
     model.export(str(saved), format="tf_saved_model", verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))

@@ -1,4 +1,4 @@
-"""Values the model or its loss cannot take, found before training starts (GS414).
+"""Values the model or its loss cannot take, found before training starts (GS417).
 
 Shapes and dtypes are checked in :mod:`graphspec.run.data`; these checks look at the numbers:
 NaN or infinity anywhere in the inputs or targets (Keras would report a NaN loss, which looks like
@@ -23,7 +23,7 @@ def _at(index: tuple[int, ...], rows: np.ndarray | None) -> str:
 
 
 def check_finite(arr: np.ndarray, what: str, path: tuple[Any, ...], rows: np.ndarray | None = None) -> None:
-    """Raise GS414 if a floating-point array holds NaN or infinity."""
+    """Raise GS417 if a floating-point array holds NaN or infinity."""
     if arr.dtype.kind not in "fc" or arr.size == 0:
         return
     bad = ~np.isfinite(arr)
@@ -32,12 +32,12 @@ def check_finite(arr: np.ndarray, what: str, path: tuple[Any, ...], rows: np.nda
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     raise error(f"{what}: {arr[first]} at {_at(first, rows)} ({int(bad.sum()):,} non-finite values in all)", path,
                 "drop or fill those samples: a NaN or infinity in the data makes the loss NaN whatever the "
-                "learning rate", code="GS414")
+                "learning rate", code="GS417")
 
 
 def check_class_ids(arr: np.ndarray, classes: int | None, what: str, path: tuple[Any, ...],
                     rows: np.ndarray | None = None) -> None:
-    """Raise GS414 unless a sparse loss's targets are whole numbers in 0..classes-1."""
+    """Raise GS417 unless a sparse loss's targets are whole numbers in 0..classes-1."""
     if arr.size == 0 or arr.dtype.kind not in "biuf":
         return
     if arr.dtype.kind == "f":
@@ -46,7 +46,7 @@ def check_class_ids(arr: np.ndarray, classes: int | None, what: str, path: tuple
         if fractional.any():
             first = tuple(int(i) for i in np.argwhere(fractional)[0])
             raise error(f"{what}: {arr[first]} at {_at(first, rows)}: a sparse loss takes whole class ids", path,
-                        code="GS414")
+                        code="GS417")
     if classes is None:
         return
     out = (arr < 0) | (arr >= classes)
@@ -58,4 +58,4 @@ def check_class_ids(arr: np.ndarray, classes: int | None, what: str, path: tuple
                     f"(a sparse loss takes ids 0..{classes - 1}; {int(out.sum()):,} of {arr.size:,} ids are out of "
                     "range)", path,
                     f"the output needs at least {int(np.max(arr)) + 1} units" if np.max(arr) >= classes
-                    and float(np.max(arr)) < 2.0**31 else "check the labels", code="GS414")
+                    and float(np.max(arr)) < 2.0**31 else "check the labels", code="GS417")

@@ -13,7 +13,7 @@ import numpy as np
 
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
-from graphspec.run import failures, pipeline, sources, targets
+from graphspec.run import failures, sources, targets
 from graphspec.run.folders import is_run_dir
 from graphspec.run.models import compile_settings, load_for_inference, spec_error
 from graphspec.diagnostics import Location
@@ -22,10 +22,11 @@ from graphspec.errors import UsageError
 
 def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
              plugins: list[str] | None = None, model: str | None = None, runs_root: str | Path = "runs",
-             note: Any = None, data_roots: list[Path] | None = None) -> dict[str, float]:
+             note: Any = None, data_roots: list[Path] | None = None,
+             backend_name: str | None = None) -> dict[str, float]:
     """Metrics of the trained model on the test set: metric name -> value."""
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note)
+                                runs_root=runs_root, note=note, backend_name=backend_name)
     spec = loaded.checked.spec
     assert spec is not None
     if spec.data is None:
@@ -47,6 +48,8 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
     if data.test is None:
         raise spec_error("GS410", "the data has no test set", loaded.checked, ("data",),
                          "set `data.test_split`, or a `test` file in the source")
+    from graphspec.run import pipeline  # Keras: imported once the run's own checks have passed
+
     ds = pipeline.eval_dataset(data.test, loaded.io, batch_size=spec.data.batch_size)
     try:
         result = loaded.model.evaluate(ds, verbose=0, return_dict=True)
@@ -58,14 +61,14 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
 def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, weights: str | Path | None = None,
             sets: list[str] | None = None, plugins: list[str] | None = None, model: str | None = None,
             runs_root: str | Path = "runs", transforms: bool = True, batch_size: int | None = None,
-            note: Any = None, force: bool = False) -> dict[str, tuple[int, ...]]:
+            note: Any = None, force: bool = False, backend_name: str | None = None) -> dict[str, tuple[int, ...]]:
     """Predictions for the named input arrays of an .npz file, written to an .npz by output name.
 
     The input file was given on the command line, so it may be anywhere; its size is checked before reading.
     """
     targets.check(output, "npz", force=force)  # before anything is loaded
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note)
+                                runs_root=runs_root, note=note, backend_name=backend_name)
     origin = sources.Origin(str(inputs))
     try:
         if not Path(inputs).is_file():
@@ -102,6 +105,6 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
 
 def export(spec_or_run: str | Path, output: str | Path, *, fmt: str | None = None, weights: str | Path | None = None,
            **kwargs: Any) -> str:
-    """A trained model (run or --weights) exported as .keras, SavedModel or TFLite."""
+    """A trained model (run or --weights) exported as .keras, SavedModel, TFLite or ONNX."""
     loaded = load_for_inference(spec_or_run, weights=weights, **kwargs)
     return artifacts.export_model(loaded.model, output, fmt)

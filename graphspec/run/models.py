@@ -97,8 +97,15 @@ def load_weights(model: Any, path: Path, *, with_optimizer: bool) -> None:
 def load_for_inference(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
                        plugins: list[str] | None = None, model: str | None = None,
                        runs_root: str | Path = "runs", check_fn: Any = None,
-                       note: Any = None) -> Loaded:
-    """A spec's (or a run's) model with trained weights: --weights, else the run's best, else its last."""
+                       note: Any = None, backend_name: str | None = None) -> Loaded:
+    """A spec's (or a run's) model with trained weights: --weights, else the run's best, else its last.
+
+    It runs on the Keras backend of this process (`backend_name`, if given, must be that one): a
+    model's weights load on any backend, whichever trained them.
+    """
+    from graphspec.build import backend
+
+    backend.select(backend_name, command="load a model")
     run_dir: Path | None = None
     state: dict[str, Any] = {}
     given = plugins_mod.all_plugins(plugins)  # only these are ever imported, never the ones a run names

@@ -186,7 +186,11 @@ def _keras_dataset(src: KerasSource) -> dict[str, Arrays]:
 
 
 def _sklearn_dataset(src: SklearnSource) -> dict[str, Arrays]:
-    import sklearn.datasets
+    try:
+        import sklearn.datasets
+    except ImportError:
+        raise error(f"`sklearn:{src.name}` needs scikit-learn, which is not installed", ("data", "source"),
+                    "pip install scikit-learn (every keras-graphspec backend extra brings it)") from None
 
     x, y = getattr(sklearn.datasets, f"load_{src.name}")(return_X_y=True)
     return {"train": {"x": np.asarray(x), "y": np.asarray(y)}}

@@ -5,7 +5,7 @@
 
 * a folder output (a SavedModel) replaces only an empty folder or a SavedModel, never a file,
   never a folder holding anything else, never the current folder or one above it;
-* a file output (.keras, .tflite, .npz, text) never replaces a folder, and replaces a file only
+* a file output (.keras, .tflite, .onnx, .npz, text) never replaces a folder, and replaces a file only
   when that file is already an output of the same kind (a .keras archive, a TFLite flatbuffer,
   an .npz of arrays) or `--force` is given.
 
@@ -31,8 +31,8 @@ from graphspec.errors import SpecError
 # What `model.export(format="tf_saved_model")` writes into its folder.
 SAVEDMODEL_ENTRIES = {"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "fingerprint.pb",
                       "keras_metadata.pb", "assets.extra"}
-KINDS = {"keras": "a .keras model", "tflite": "a TFLite model", "savedmodel": "a SavedModel folder",
-         "npz": "an .npz file of arrays", "text": "a text file"}
+KINDS = {"keras": "a .keras model", "tflite": "a TFLite model", "onnx": "an ONNX model",
+         "savedmodel": "a SavedModel folder", "npz": "an .npz file of arrays", "text": "a text file"}
 
 
 class OutputRefused(SpecError):
@@ -79,6 +79,8 @@ def kind_of_file(path: Path) -> str | None:
         return None
     if len(head) == 8 and head[4:8] == b"TFL3":
         return "tflite"
+    if path.suffix == ".onnx" and head[:1] == b"\x08":  # an ONNX ModelProto opens with its ir_version field
+        return "onnx"
     if not head.startswith(b"PK"):
         return None
     try:
