@@ -35,8 +35,8 @@ SetOpt = Annotated[
 ]
 DataRootOpt = Annotated[
     list[str] | None,
-    typer.Option("--data-root", help="A folder whose files the spec may name (vocabularies), besides the "
-                 "spec's own folder (repeatable)."),
+    typer.Option("--data-root", help="A folder whose files the spec may name (data files, vocabularies), besides "
+                 "the spec's own folder (repeatable); a run folder's data is read inside the current folder."),
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this model of the spec.")]
 SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML).", show_default=False)]

@@ -16,6 +16,7 @@ from graphspec.cli.common import (
     SpecArg,
     built_models,
     checked_spec,
+    err,
     guarded,
     one_model,
     out,
@@ -73,15 +74,20 @@ def save(
     weights: Annotated[Path | None, typer.Option(
         "--weights", "-w", help="Trained weights to load first (.keras or .weights.h5, e.g. a run's best.keras).")
     ] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing file even if it is not a model of the same format.")] = False,
     backend: BackendOpt = None,
     data_root: DataRootOpt = None,
 ) -> None:
     """Write a model as .keras (architecture, weights, compile settings), a TensorFlow SavedModel for
     serving, TFLite, or ONNX. SavedModel and TFLite run on TensorFlow unless --backend says otherwise:
-    weights trained on any backend load there."""
+    weights trained on any backend load there. An existing output is replaced only if it is a model of
+    the same format."""
+    from graphspec.run import targets
     from graphspec.run.artifacts import TF_FORMATS, export_format, tensorflow_for
 
     fmt = export_format(output, format)  # a bad --format is a usage error before anything is built
+    targets.check(output, fmt, force=force)  # so is an output that must not be replaced (exit 1)
     if fmt in TF_FORMATS and backend is None:
         tensorflow_for(fmt)
         backend = "tensorflow"
@@ -96,7 +102,7 @@ def save(
         from graphspec.run.models import load_weights
 
         load_weights(models[name], weights, with_optimizer=False)
-    fmt = export_model(models[name], output, format)
+    fmt = export_model(models[name], output, format, force=force, note=lambda t: err(f"note: {t}"))
     out(f"saved {name} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
 
 

@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
         force_unlock: Annotated[bool, typer.Option(
             "--force-unlock", help="Take over the run folder's claim even if another host holds it (only when "
             "that run is known to be gone).")] = False,
+        data_root: DataRootOpt = None,
         backend: BackendOpt = None,
         distribute: Annotated[str | None, typer.Option(
             "--distribute", metavar="data-parallel|mirrored",
@@ -85,7 +86,6 @@ def register(app: typer.Typer) -> None:
         process_id: Annotated[int | None, typer.Option(
             "--process-id", min=0, help="This process's index, 0 to N-1; process 0 writes the run folder "
             "(default: KERAS_DISTRIBUTION_PROCESS_ID, else 0).", show_default=False)] = None,
-        data_root: DataRootOpt = None,
     ) -> None:
         """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
         logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues (on the
@@ -104,7 +104,8 @@ def register(app: typer.Typer) -> None:
 
         result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
                                  model=model, plugins=plugin, runs_root=RunsRoot, check_fn=checker(data_root),
-                                 force_unlock=force_unlock, backend_name=chosen, plan=plan)
+                                 force_unlock=force_unlock, backend_name=chosen, plan=plan,
+                                 data_roots=[Path(r) for r in data_root or []])
         if not plan.chief:
             test = ", ".join(f"{k} {v:.4f}" for k, v in (result.test_metrics or {}).items())
             err(f"process {plan.process_id}: {result.status} after {result.epochs_done} epochs"
@@ -127,6 +128,7 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         model: ModelOpt = None,
         plugin: PluginOpt = None,
+        data_root: DataRootOpt = None,
         backend: BackendOpt = None,
     ) -> None:
         """Metrics of a trained model on the test set of its spec's data (JSON: metric name -> value)."""
@@ -140,7 +142,8 @@ def register(app: typer.Typer) -> None:
         from graphspec.run import inference
 
         metrics = inference.evaluate(spec_or_run, weights=weights, sets=set_, plugins=plugin, model=model,
-                                     runs_root=RunsRoot, note=lambda t: err(f"note: {t}"))
+                                     runs_root=RunsRoot, note=lambda t: err(f"note: {t}"),
+                                     data_roots=[Path(r) for r in data_root or []])
         if format == "json":
             out(json.dumps(metrics, sort_keys=True))
             return
@@ -163,6 +166,8 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         model: ModelOpt = None,
         plugin: PluginOpt = None,
+        force: Annotated[bool, typer.Option(
+            "--force", help="Replace an existing --output file even if it is not an .npz file.")] = False,
         backend: BackendOpt = None,
     ) -> None:
         """Predictions of a trained model for named input arrays, written as an .npz by output name."""
@@ -171,7 +176,7 @@ def register(app: typer.Typer) -> None:
 
         shapes = inference.predict(spec_or_run, input, output, weights=weights, sets=set_, plugins=plugin,
                                    model=model, runs_root=RunsRoot, transforms=transforms, batch_size=batch_size,
-                                   note=lambda t: err(f"note: {t}"))
+                                   note=lambda t: err(f"note: {t}"), force=force)
         for name, shape in shapes.items():
             out(f"{name}: {shape}")
         out(f"wrote {output}")

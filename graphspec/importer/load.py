@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from graphspec.build import archives
 from graphspec.spec import catalog
 from graphspec.errors import SpecError, UsageError
 from graphspec.importer.match import load_plugin_classes
@@ -16,6 +17,11 @@ from graphspec.importer.walk import Imported, import_model
 
 def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None) -> Any:
     """The model named by SOURCE: `keras.applications.NAME`, a `.keras` file or `module:function`."""
+    if source.endswith(".keras") and Path(source).is_file():
+        try:  # a .keras file is a zip: its inflated sizes are checked before Keras reads a byte of it
+            archives.check_zip(source, json_members=archives.KERAS_JSON)
+        except archives.ArchiveProblem as exc:
+            raise SpecError([diag("GS416", f"cannot load the model: {exc}", source)]) from None
     from graphspec.build.backend import keras
 
     load_plugin_classes(list(plugins or []))  # registers the plugins' layers for loading
