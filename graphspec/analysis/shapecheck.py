@@ -40,6 +40,7 @@ class NodeInfo:
     params: int | None
     trainable: int | None
     owner: str  # the node whose layer (weights) this node uses
+    batched: bool = True  # False: a constant (an op with no tensor inputs, or ops on constants only)
 
 
 @dataclasses.dataclass
@@ -126,6 +127,12 @@ class _Analyzer:
             return NodeInfo(node.name, ns.application or "", None, None, None, node.name)
         if node.kind == "op":
             return self.op(node, ns.op or "", ins)
+        if ins is not None and node.inputs and not any(self.batched(node)):
+            # A layer applied to constants only: Keras computes it once, when the model is built.
+            self.diag("GS302", Severity.WARNING, f"`{node.name}` is applied only to constants (its inputs depend "
+                      "on no model input): it is not shape-checked statically", node.path,
+                      "Keras computes it once, when the model is built; a layer with weights there is an error")
+            return NodeInfo(node.name, ns.type or ns.model or "", None, None, None, node.name, batched=False)
         if node.kind == "share":
             owner = self.graph.nodes[node.owner or ""]
             layer_type, args, owner_name = owner.layer_type or "", owner.args, owner.name
@@ -153,11 +160,17 @@ class _Analyzer:
         trainable = result.trainable_params if node.kind == "type" else 0
         return NodeInfo(node.name, layer_type, tuple(result.outputs), params, trainable, owner_name)
 
+    def batched(self, node: Node) -> list[bool]:
+        """For each data input of a node: whether it has a batch axis (constants do not)."""
+        return [self.nodes[r.node].batched for i, r in enumerate(node.inputs) if r.node in self.nodes
+                and not (node.style == "dict" and node.input_keys[i] in _NOT_DATA)]
+
     def op(self, node: Node, op: str, ins: list[Shape] | None) -> NodeInfo:
         if ins is None:
             return NodeInfo(node.name, op, None, 0, 0, node.name)
+        batched = self.batched(node)
         try:
-            result = shapes.infer(f"ops.{op}", node.args, ins)
+            result = shapes.infer(f"ops.{op}", node.args, ins, batched)
         except shapes.NoRule:
             self.diag("GS302", Severity.WARNING, f"`{node.name}`: op {op} is not shape-checked statically",
                       node.path, "shapes after it are checked when the model is built")
@@ -167,7 +180,7 @@ class _Analyzer:
             self.diag("GS300", Severity.ERROR, f"`{node.name}` (op {op}): {exc.message}", node.path,
                       exc.hint, (f"input shapes: {shown}",))
             return NodeInfo(node.name, op, None, 0, 0, node.name)
-        return NodeInfo(node.name, op, tuple(result.outputs), 0, 0, node.name)
+        return NodeInfo(node.name, op, tuple(result.outputs), 0, 0, node.name, batched=any(batched))
 
     def model_call(self, node: Node, model_name: str, ins: list[Shape] | None) -> NodeInfo:
         model = self.graph.models[model_name]

@@ -42,6 +42,7 @@ import dataclasses
 from typing import Any
 
 from graphspec.spec.blocks import MAX_DEPTH, RESERVED, Block, read_blocks
+from graphspec.spec import catalog
 from graphspec.spec.catalog import did_you_mean
 from graphspec.diagnostics import Diagnostic, PathKey
 from graphspec.spec.expressions import Abort, Failed, fmt
@@ -155,7 +156,8 @@ class _Expander(Substituter):
                 try:
                     if "inputs" in node:
                         data["inputs"] = self.refs(node["inputs"], frame, npath + ("inputs",))
-                    elif needs_input and not node.get("application"):
+                    elif needs_input and not node.get("application") and (
+                            "op" not in node or catalog.op_takes_input(node["op"], node)):
                         if previous is None and failed_before:
                             pass  # the instance before it already has an error
                         elif previous is None:

@@ -146,6 +146,15 @@ class ModelSpec(Strict):
 
     inputs: Refs | None = Field(None, description="Its inputs (default: every input its outputs need).")
     outputs: Refs = Field(description="Its outputs: node names, `node.layer` or `node.*`.")
+    inputs_as: Literal["list", "dict"] = Field(
+        "list", description="How the model takes its inputs: `list` (one tensor, or a list in order) or "
+        "`dict` (a mapping input name -> tensor, as `keras.Model(inputs={...})`; Keras orders them by name).",
+    )
+    outputs_as: Literal["list", "dict"] = Field(
+        "list", description="How the model returns its outputs: `list` (one tensor, or a list in order) or "
+        "`dict` (a mapping output name -> tensor, the names being the output references; Keras orders them "
+        "by name).",
+    )
     compile: CompileSpec | None = Field(None, description="Compile settings for this model.")
     submodel: bool = Field(
         False, description="Only used as a part of other models: not listed by build, summary or save."
