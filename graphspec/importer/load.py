@@ -9,7 +9,7 @@ from typing import Any
 
 from graphspec.spec import catalog
 from graphspec.errors import SpecError, UsageError
-from graphspec.importer.match import load_plugin_classes
+from graphspec.importer.layer_args import load_plugin_classes
 from graphspec.importer.values import diag
 from graphspec.importer.walk import Imported, import_model
 

@@ -35,7 +35,8 @@ import re
 from typing import Any
 
 from graphspec.errors import SpecError, UsageError
-from graphspec.importer.match import CallMatcher, load_plugin_classes
+from graphspec.importer.layer_args import load_plugin_classes
+from graphspec.importer.match import CallMatcher
 from graphspec.importer.values import Unexpressible, diag
 from graphspec.importer.verify import verify_text
 from graphspec.importer.write import to_yaml
@@ -320,7 +321,9 @@ class _Importer:
             else:
                 name = self.op_name(op, op.name, prefix)
                 type_name = self.match.layer_type(op, where)
-                entry = {"type": type_name, **self.match.layer_args(op, type_name, where)}
+                probe, probe_key = self.match.probe(c.node)
+                entry = {"type": type_name, **self.match.layer_args(op, type_name, where, probe=probe,
+                                                                    probe_key=probe_key)}
                 self.layer_def[id(op)] = name
             style, refs, call = self.match.layer_inputs(op, c.node, type_name, where, self.ref)
         else:
