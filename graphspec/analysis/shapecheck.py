@@ -188,6 +188,9 @@ class _Analyzer:
         self.models.setdefault(model_name, info)
         if ins is not None:
             expected = [self.nodes[r.node].outputs for r in model.inputs if r.node in self.nodes]
+            if model.spec.inputs_as == "dict" and node.style == "dict":
+                by_key = dict(zip(node.input_keys, ins))  # a model that takes a dict: by its keys
+                ins = [by_key[r.node] for r in model.inputs if r.node in by_key]
             for got, want in zip(ins, expected):
                 if want is None:
                     continue

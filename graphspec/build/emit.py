@@ -286,9 +286,14 @@ class Emitter:
         keras_in: Any = inputs[0] if len(inputs) == 1 else inputs
         keras_out: Any = outputs[0] if len(outputs) == 1 else outputs
         if m.spec.inputs_as == "dict":
-            keras_in = {r.node: t for r, t in zip(m.inputs, inputs)}
+            by_name = {r.node: t for r, t in zip(m.inputs, inputs)}
+            written = [Ref.parse(r).node for r in ([m.spec.inputs] if isinstance(m.spec.inputs, str)
+                                                   else m.spec.inputs or [])]
+            keras_in = {k: by_name[k] for k in written + sorted(by_name) if k in by_name}  # in the order written
         if m.spec.outputs_as == "dict":
-            keras_out = {str(r): t for r, t in zip(m.outputs, outputs)}
+            by_key = {str(r): t for r, t in zip(m.outputs, outputs)}
+            written = [m.spec.outputs] if isinstance(m.spec.outputs, str) else list(m.spec.outputs)
+            keras_out = {k: by_key[k] for k in written + sorted(by_key) if k in by_key}  # in the order written
         try:
             km = keras.Model(inputs=keras_in, outputs=keras_out, name=keras_name or name)
         except Exception as exc:

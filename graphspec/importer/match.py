@@ -67,6 +67,9 @@ class CallMatcher(LayerArgs):
             sig = None
         for k in list(kwargs):
             v = kwargs[k]
+            if _all_none(v) and v is not None:
+                del kwargs[k]  # `mask={"a": None, "b": None}`: what Keras passes a model that takes a dict
+                continue
             if is_tensor(v) or isinstance(v, (list, tuple, dict)):
                 continue
             param = sig.parameters.get(k) if sig is not None else None
@@ -78,6 +81,9 @@ class CallMatcher(LayerArgs):
         for k, v in call.items():
             if isinstance(v, (list, dict)):
                 raise Unexpressible("GS703", f"{where}: call argument `{k}` is not a scalar; `call:` takes scalars")
+        if (not tensor_kwargs and isinstance(op, self.keras.Model) and len(args) == 1 and isinstance(args[0], dict)
+                and args[0] and all(is_tensor(t) for t in args[0].values())):
+            return "dict", {str(k): ref(t, where) for k, t in args[0].items()}, call  # a model that takes a dict
         if not tensor_kwargs:
             if len(args) == 1 and is_tensor(args[0]):
                 return "single", ref(args[0], where), call
@@ -211,3 +217,11 @@ class CallMatcher(LayerArgs):
             raise Unexpressible("GS702", f"{where}: the index {key!r} cannot be written in a spec ({exc})",
                                 "index with integers, slices of integers, `...` and `None`") from None
 
+
+def _all_none(value: Any) -> bool:
+    """Whether a call argument is None, or a structure holding only None."""
+    if isinstance(value, (list, tuple)):
+        return all(_all_none(v) for v in value)
+    if isinstance(value, dict):
+        return all(_all_none(v) for v in value.values())
+    return value is None

@@ -170,6 +170,7 @@ class _Importer:
                 raise Unexpressible("GS703", f"{where}: input `{getattr(op, 'name', op)}` of `{model.name}` is not "
                                     "a keras.Input")
         calls = self.calls_of(f)
+        in_keys, out_keys = self.keyed(f, prefix, where)
         # Name everything of this model first, so that its own names win over nested models'.
         for t in f.inputs:
             op = t._keras_history.operation
@@ -188,17 +189,61 @@ class _Importer:
             self.call(c, prefix, self.describe(c.op) + ("" if top else f" (in model `{model.name}`)"))
         entry: dict[str, Any] = {}
         ins = [self.tensors[(id(t._keras_history[0]), t._keras_history[1])] for t in f.inputs]
+        ins = in_keys or ins  # a dict: in the model's own order of keys
         entry["inputs"] = ins[0] if len(ins) == 1 else ins
         outs = self.output_refs(f.outputs, f"the outputs of {where}")
+        outs = out_keys or outs
         entry["outputs"] = outs[0] if len(outs) == 1 else outs
-        if isinstance(getattr(f, "_inputs_struct", None), dict) or isinstance(
-                getattr(f, "_outputs_struct", None), dict):
-            raise Unexpressible("GS703", f"{where} takes or returns a dict of tensors; spec "
-                                "models take and return lists")
+        if in_keys:
+            entry["inputs_as"] = "dict"
+        if out_keys:
+            entry["outputs_as"] = "dict"
         if not top:
             entry["submodel"] = True
         self.models[mname] = entry
         return mname
+
+    def keyed(self, f: Any, prefix: str | None, where: str) -> tuple[list[str], list[str]]:
+        """A model that takes or returns a dict: its inputs and output nodes are named by its keys
+        (claimed before any other name). Returns the keys in the model's order (empty: a list)."""
+        out: list[list[str]] = []
+        for side in ("inputs", "outputs"):
+            struct = getattr(f, f"_{side}_struct", None)
+            if not isinstance(struct, dict):
+                if isinstance(struct, (list, tuple)) and any(isinstance(t, (list, tuple, dict)) for t in struct):
+                    raise Unexpressible("GS703", f"{where}: its {side} are nested structures; a spec model takes "
+                                        "and returns one tensor, a list or a dict")
+                out.append([])
+                continue
+            keys: list[str] = []
+            for key, t in struct.items():
+                if not self.is_tensor(t):
+                    raise Unexpressible("GS703", f"{where}: {side[:-1]} `{key}` is a nested structure; a dict "
+                                        "of tensors is as deep as a spec model's inputs and outputs go")
+                op, index, k = t._keras_history
+                label = f"{side[:-1]} `{key}` of the dict"
+                if side == "outputs" and (index != 0 or k != 0 or len(op._inbound_nodes[index].outputs) != 1
+                                          or isinstance(op, self.keras.layers.InputLayer)):
+                    raise Unexpressible("GS703", f"{where}: {label} is not the only output of a layer's first "
+                                        f"call, so no spec node can be named `{key}` for it",
+                                        "return the tensor through a layer of its own, e.g. an Identity layer")
+                if id(op) in self.op_names and self.op_names[id(op)] != key:
+                    raise Unexpressible("GS703", f"{where}: {label} is named `{self.op_names[id(op)]}` elsewhere")
+                name = self.claim(str(key), f"{side[:-1]} {key}", prefix=None)
+                if name != key:
+                    raise Unexpressible("GS703", f"{where}: {label} is not a spec name (or is taken twice)",
+                                        "keys are letters, digits, `_` and `-`, not starting with a digit")
+                self.renames.pop(f"{side[:-1]} {key}", None)
+                if op.name != key:
+                    self.renames[f"{op.name}"] = key
+                self.op_names[id(op)] = name
+                keys.append(name)
+            out.append(keys)
+        return out[0], out[1]
+
+    @staticmethod
+    def is_tensor(value: Any) -> bool:
+        return hasattr(value, "_keras_history")
 
     def calls_of(self, f: Any) -> list[_Call]:
         out = []
