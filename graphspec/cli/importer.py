@@ -55,6 +55,9 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str | None, typer.Option("--name", help="Name of the spec and its model.", metavar="NAME")] = None,
         verify: Annotated[bool, typer.Option(
             "--verify/--no-verify", help="Build the spec back and compare it with the model (default).")] = True,
+        flat: Annotated[bool, typer.Option(
+            "--flat", help="One node per layer call with its Keras name: no blocks for repeated structure.")
+        ] = False,
     ) -> None:
         """Write a spec that builds the same functional model as SOURCE (names, layers, arguments)."""
         from graphspec import importer
@@ -62,7 +65,8 @@ def register(app: typer.Typer) -> None:
         from graphspec.cli.common import err, out
 
         plugins = plugins_mod.all_plugins(plugin)
-        result = importer.import_source(source, plugins=plugins, args=_parse_args(arg), name=name, verify=verify)
+        result = importer.import_source(source, plugins=plugins, args=_parse_args(arg), name=name, verify=verify,
+                                        blocks=not flat)
         if output is None:
             out(result.text)
         else:

@@ -11,7 +11,7 @@ from graphspec.spec import catalog
 from graphspec.errors import SpecError, UsageError
 from graphspec.importer.layer_args import load_plugin_classes
 from graphspec.importer.values import diag
-from graphspec.importer.walk import Imported, import_model
+from graphspec.importer.assemble import Imported, import_model
 
 
 def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None) -> Any:
@@ -74,7 +74,7 @@ def _load_module(name: str) -> Any:
 
 
 def import_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None,
-                  name: str | None = None, verify: bool = True) -> Imported:
+                  name: str | None = None, verify: bool = True, blocks: bool = True) -> Imported:
     """Load SOURCE and import it; see :func:`load_source` and :func:`import_model`."""
     model = load_source(source, plugins=plugins, args=args)
-    return import_model(model, source=source, plugins=plugins, name=name, verify=verify)
+    return import_model(model, source=source, plugins=plugins, name=name, verify=verify, blocks=blocks)

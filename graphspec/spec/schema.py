@@ -30,6 +30,13 @@ Ref = Annotated[
           "`node.layer` for an intermediate layer of an application, `node.*` for all its layers."),
 ]
 Refs = Ref | list[Ref]
+# A node's name inside a block: expanded names are always `<instance>_<name>`, so it may start
+# with a digit (`1_conv` in an instance `conv2_block1` is `conv2_block1_1_conv`).
+LocalName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$", max_length=128),
+    Field(description="A node's name in a block: letters, digits, `_` and `-` (expanded as `<instance>_<name>`)."),
+]
 
 DType = Literal[
     "float16", "bfloat16", "float32", "float64",
@@ -171,7 +178,7 @@ class BlockSpec(Strict):
     """
 
     inputs: Name | list[Name] = Field(description="Names the block's nodes use for the tensors passed in.")
-    outputs: Name | list[Name] | None = Field(
+    outputs: LocalName | list[LocalName] | None = Field(
         None, description="The block's nodes that are its outputs (default: its last node)."
     )
     params: list[Name] | dict[Name, Any] = Field(
@@ -179,7 +186,8 @@ class BlockSpec(Strict):
         description="Parameters: a list of names (all required) or a mapping name -> default "
         "(`null`: required).",
     )
-    nodes: dict[Name, dict[str, Any]] = Field(description="The block's nodes, written like the spec's `nodes`.")
+    nodes: dict[LocalName, dict[str, Any]] = Field(
+        description="The block's nodes, written like the spec's `nodes` (names may start with a digit).")
     description: str | None = Field(None, description="Free text.")
 
 
