@@ -162,10 +162,9 @@ def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | No
 
 def _write(imp: Importer, model: Any, version: str, source: str, mname: str, blocks: bool) -> Imported:
     data, block_renames, n_blocks = spec_data(imp, mname, blocks=blocks)
-    header = [f"Imported from {source} by `graphspec import` (Keras {version}).",
-              f"{model.count_params():,} parameters, {len(imp.nodes)} nodes"
-              + (f", {n_blocks} block{'s' if n_blocks != 1 else ''} (layers in blocks are named by the "
-                 "expansion; --flat keeps the Keras names)." if n_blocks else ".")]
+    blocks_note = f", {n_blocks} block{'s' if n_blocks != 1 else ''}" if n_blocks else ""
+    header = [f"Imported from {source} by `graphspec import` (Keras {version}): "
+              f"{model.count_params():,} parameters, {len(imp.nodes)} layer calls{blocks_note}."]
     from graphspec.spec.plugins import BUILTIN
 
     user_plugins = [p for p in imp.match.plugins_needed if p not in BUILTIN]

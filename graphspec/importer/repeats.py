@@ -245,8 +245,8 @@ class _Planner:
                     if not occ or i >= occ[-1] + k:
                         occ.append(i)
                 n_nodes = len(self.nodes_of(occ[0], k))
-                if n_nodes * len(occ) - (4 + n_nodes + 1) < (best.saved if best else 2):
-                    continue  # cannot beat the best even with one instance line
+                if n_nodes * len(occ) - (3 + n_nodes + 1) < (best.saved if best else 2):
+                    continue  # cannot match the best even with one instance line and no parameters
                 runs: list[list[int]] = [[occ[0]]]
                 for i in occ[1:]:
                     prev_end = self.flat.order[self.units[runs[-1][-1] + k - 1][1]]
@@ -258,8 +258,11 @@ class _Planner:
                 if saved < 2:
                     continue
                 # Between equal savings, the alignment whose nodes share the longest name prefix
-                # (`conv2_block2_` rather than `conv2_`): it is how the model's author cut it.
-                aligned = len(_prefix(self.flat, self.nodes_of(occ[0], k)))
+                # (`conv2_block2_` rather than `conv2_`): it is how the model's author cut it; then
+                # one whose input feeds several of its nodes (a residual block starts at its fork).
+                names = self.nodes_of(occ[0], k)
+                fork = sum(r == self.ext[occ[0]] for n in names for r in ref_list(self.flat.inputs[n][1]))
+                aligned = len(_prefix(self.flat, names)) * 100 + min(fork, 99)
                 if best is None or (saved, aligned) > (best.saved, best.aligned):
                     best = _Candidate(sig, runs, k, saved, aligned)
         return best
@@ -272,9 +275,7 @@ class _Planner:
         n_nodes = len(self.nodes_of(runs[0][0], k))
         params = _params(values, self.flat, self.nodes_of(runs[0][0], k))
         lines = 3 + n_nodes + (1 if params.names else 0)
-        for run in values:
-            lines += len(_split(run, params))
-        return lines
+        return lines + len(runs)  # one instance per run: `repeat`, with `first:` or `each:` where they differ
 
     def plan(self) -> list[_Candidate]:
         chosen = []
@@ -348,22 +349,6 @@ def _multiple(a: list[Any], b: list[Any]) -> int | None:
         return None
     k = b[0] // a[0]
     return k if k >= 2 and all(y == k * x for x, y in zip(a, b)) else None
-
-
-def _split(run: list[dict[tuple[int, str], Any]], params: _Params) -> list[tuple[int, int]]:
-    """A run of repetitions as instances: (first, count) pieces whose repetitions after the first agree."""
-    def vec(rep: dict[tuple[int, str], Any]) -> list[Any]:
-        return [repr(rep.get(k)) for k in sorted(params.where, key=repr)]
-
-    pieces: list[tuple[int, int]] = []
-    i = 0
-    while i < len(run):
-        j = i + 1
-        while j < len(run) and (j == i + 1 or vec(run[j]) == vec(run[i + 1])):
-            j += 1
-        pieces.append((i, j - i))
-        i = j
-    return pieces
 
 
 def find(flat: Flat) -> Result | None:
@@ -465,13 +450,11 @@ class _Writer:
 
     def write(self, chosen: list[_Candidate]) -> Result:
         planner = self.planner
-        starts: dict[int, tuple[_Candidate, list[int], int, int, str]] = {}
+        starts: dict[int, tuple[_Candidate, list[int], str]] = {}
         for c in sorted(chosen, key=lambda c: c.runs[0][0]):  # blocks named and listed as they first appear
-            bname, params, first_names = self.define(c)
-            values = planner.occurrence_values(c.runs, c.k)
-            for run, run_values in zip(c.runs, values):
-                for offset, count in _split(run_values, params):
-                    starts[run[offset]] = (c, run[offset:offset + count], offset, count, bname)
+            bname = self.define(c)[0]
+            for run in c.runs:
+                starts[run[0]] = (c, run, bname)
         # Free the flat names of everything inside blocks, so that instances may take them.
         for c in chosen:
             for run in c.runs:
@@ -482,7 +465,7 @@ class _Writer:
         u = 0
         while u < len(planner.units):
             if u in starts:
-                c, reps, _, count, bname = starts[u]
+                c, reps, bname = starts[u]
                 top.append(self.instance(c, reps, bname))
                 u = reps[-1] + c.k
                 continue
@@ -517,7 +500,7 @@ class _Writer:
             nodes[local[i]] = entry
             previous = local[i]
         bname = self.block_name(self.flat.entries[first_names[0]])
-        block: dict[str, Any] = {"inputs": x}
+        block: dict[str, Any] = {} if x == "x" else {"inputs": x}  # one input is `x` by default
         if params.names:
             block["params"] = {p: params.defaults[p] for p in params.names}
         block["nodes"] = nodes
@@ -544,20 +527,26 @@ class _Writer:
         entry: dict[str, Any] = {"block": bname}
         if len(reps) > 1:
             entry["repeat"] = len(reps)
-        last = values[-1]
-        first = values[0]
+        first_names = planner.nodes_of(c.runs[0][0], c.k)
         keys = {p: k for k, expr in params.where.items() for p in [str(expr)[1:]] if p in params.names}
-        given = {p: last.get(k, _default(self.flat.entries[planner.nodes_of(c.runs[0][0], c.k)[k[0]]], k[1]))
-                 for p, k in keys.items()}
+        per_rep = [{p: rep.get(k, _default(self.flat.entries[first_names[k[0]]], k[1])) for p, k in keys.items()}
+                   for rep in values]
+        each: dict[str, list[Any]] = {}
+        first: dict[str, Any] = {}
         for p in params.names:
-            if repr(given[p]) != repr(params.defaults[p]):
-                entry[p] = given[p]
-        if len(reps) > 1:
-            first_given = {p: first.get(k, _default(self.flat.entries[planner.nodes_of(c.runs[0][0], c.k)[k[0]]],
-                                                    k[1])) for p, k in keys.items()}
-            diff = {p: v for p, v in first_given.items() if repr(v) != repr(given[p])}
-            if diff:
-                entry["first"] = diff
+            vec = [rep[p] for rep in per_rep]
+            rest = vec[1:] or vec
+            if any(repr(v) != repr(rest[0]) for v in rest):
+                each[p] = vec  # differs from repetition to repetition
+                continue
+            if repr(rest[0]) != repr(params.defaults[p]):
+                entry[p] = rest[0]
+            if repr(vec[0]) != repr(rest[0]):
+                first[p] = vec[0]  # only the first repetition differs
+        if first:
+            entry["first"] = first
+        if each:
+            entry["each"] = each
         ext = planner.ext[reps[0]]
         assert ext is not None
         return name, entry, ext

@@ -173,11 +173,12 @@ class ModelSpec(Strict):
 class BlockSpec(Strict):
     """A reusable block: a small graph with named inputs, outputs and parameters (see docs/blocks.md).
 
-    A node `{block: NAME, inputs: ..., repeat: N, first: {...}, PARAM: VALUE, ...}` instantiates it;
+    A node `{block: NAME, inputs: ..., repeat: N, first: {...}, each: {...}, PARAM: VALUE, ...}` instantiates it;
     inside the block, `${PARAM}` is the parameter's value.
     """
 
-    inputs: Name | list[Name] = Field(description="Names the block's nodes use for the tensors passed in.")
+    inputs: Name | list[Name] = Field(
+        "x", description="Names the block's nodes use for the tensors passed in (default: one input, `x`).")
     outputs: LocalName | list[LocalName] | None = Field(
         None, description="The block's nodes that are its outputs (default: its last node)."
     )
