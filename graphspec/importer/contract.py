@@ -48,13 +48,13 @@ def check_contract(layer: Any, type_name: str, where: str, probe: Probe) -> dict
     Raises Unexpressible (GS701) naming what the layer does wrong and how to fix it.
     """
     cls = type(layer)
-    fix_init = (f"fix the layer: `def __init__(self, ..., **kwargs)` and pass them on with "
-                f"`super().__init__(**kwargs)`")
+    fix_init = ("fix the layer: `def __init__(self, ..., **kwargs)` and pass them on with "
+                "`super().__init__(**kwargs)`")
     try:
         config = layer.get_config()
     except Exception as exc:
         raise Unexpressible(
-            "GS701", f"{where}: the custom layer's get_config() fails ({type(exc).__name__}: {exc})".rstrip(),
+            "GS701", f"{where}: the custom layer's get_config() fails ({type(exc).__name__}: {_first(exc)})",
             f"fix the layer: give {type_name} a get_config() that returns the arguments of its __init__, "
             "e.g. `return {**super().get_config(), \"units\": self.units}`") from None
     named, var_kw = _params(cls)
@@ -94,7 +94,8 @@ def _rebuilt_weights(layer: Any, cls: type, config: dict[str, Any], type_name: s
         rebuilt = cls.from_config(dict(config))  # type: ignore[attr-defined]
     except Exception as exc:
         raise Unexpressible(
-            "GS701", f"{where}: {type_name}.from_config(layer.get_config()) fails ({type(exc).__name__}: {exc}): "
+            "GS701", f"{where}: {type_name}.from_config(layer.get_config()) fails ({type(exc).__name__}: "
+            f"{_first(exc)}): "
             "Keras cannot recreate the layer from its config, and neither can a spec",
             "fix the layer so that `from_config(get_config())` recreates it (its config must hold exactly the "
             "arguments of its __init__)") from None
@@ -103,7 +104,7 @@ def _rebuilt_weights(layer: Any, cls: type, config: dict[str, Any], type_name: s
     except Exception as exc:
         raise Unexpressible(
             "GS701", f"{where}: {type_name} recreated from its config fails on the same inputs "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})",
+            f"({type(exc).__name__}: {_first(exc)})",
             _fix_config(type_name, missing) if missing else None) from None
     want, got = _weight_shapes(layer), _weight_shapes(rebuilt)
     if want != got:
@@ -118,3 +119,11 @@ def _rebuilt_weights(layer: Any, cls: type, config: dict[str, Any], type_name: s
 def _fix_config(type_name: str, keys: list[str]) -> str:
     items = ", ".join(f'"{k}": self.{k}' for k in keys)
     return f"fix the layer: return them from {type_name}.get_config(): `return {{**super().get_config(), {items}}}`"
+
+
+def _first(exc: BaseException) -> str:
+    """The first sentence of an exception's message, on one line."""
+    text = " ".join(str(exc).split())
+    end = text.find(". ")
+    text = text[:end + 1] if 0 < end < 240 else text
+    return text if len(text) <= 240 else text[:237] + "..."

@@ -188,6 +188,8 @@ class CallMatcher(LayerArgs):
                 del kw[k]
         if not tensors:
             raise Unexpressible("GS702", f"{where} ({fname}) has no tensor inputs")
+        if len(tensors) == 1 and tensors[0][0] not in ("[]", "*"):
+            kw = self.op_defaults(fn, kw, tensors[0][1], config, params)
         if tensors[0][0] == "[]":
             if len(tensors) > 1:
                 raise Unexpressible("GS702", f"{where} takes a list and more tensors")
@@ -204,6 +206,37 @@ class CallMatcher(LayerArgs):
             if k not in params:
                 raise Unexpressible("GS702", f"{where}: keras.ops.{fname} takes no argument `{k}`")
         return fname, kw, "dict", {k: ref(t, where) for k, t in tensors}
+
+    def op_defaults(self, fn: Any, kw: dict[str, Any], tensor: Any, config: dict[str, Any],
+                    params: Any) -> dict[str, Any]:
+        """Leave out settings the operation gets anyway (extract_patches' `strides` is its `size`): each
+        one whose removal gives an operation with the same configuration, called on a fresh tensor."""
+        required = {k for k, p in params.items() if p.default is inspect.Parameter.empty}
+
+        def config_of(args: dict[str, Any]) -> Any:
+            try:
+                out = fn(self.keras.KerasTensor(tensor.shape, dtype=tensor.dtype), **args)
+                op = out._keras_history.operation
+                got = norm(op.get_config())
+            except Exception:
+                return None
+            got.pop("name", None)
+            return got
+
+        for k in list(kw):
+            if k == "key":
+                continue
+            if k not in required:
+                trial = {a: v for a, v in kw.items() if a != k}
+                if config_of(trial) == config:
+                    kw = trial
+                    continue
+            v = kw[k]
+            if isinstance(v, list) and len(v) > 1 and all(x == v[0] and type(x) is int for x in v):
+                trial = {**kw, k: v[0]}  # `size: [4, 4]` -> `size: 4`
+                if config_of(trial) == config:
+                    kw = trial
+        return kw
 
     @staticmethod
     def index_key(key: Any, where: str) -> str:

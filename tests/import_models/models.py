@@ -110,7 +110,7 @@ def sliced() -> Any:
     weight = keras.Input((), name="weight")
     first = series[:, 0]
     tail = series[..., 1:]
-    every_other = series[:, ::2, :]
+    every_other = series[:, ::2, 1:]
     x = layers.Flatten()(layers.Concatenate(axis=1)([tail[:, :4], every_other]))
     x = layers.Concatenate()([x, first, weight[:, None]])
     return keras.Model([series, weight], layers.Dense(2, name="out")(x), name="sliced")
