@@ -22,7 +22,7 @@ _ABSENT = object()
 def _params(cls: type) -> tuple[list[inspect.Parameter], bool]:
     """`__init__`'s named parameters (after self), and whether it takes `**kwargs`."""
     try:
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(cls.__init__)  # type: ignore[misc]
     except (TypeError, ValueError):
         return [], True
     params = list(sig.parameters.values())[1:]

@@ -278,7 +278,7 @@ class _Planner:
         return lines + len(runs)  # one instance per run: `repeat`, with `first:` or `each:` where they differ
 
     def plan(self) -> list[_Candidate]:
-        chosen = []
+        chosen: list[_Candidate] = []
         while True:
             c = self.best()
             if c is None:
