@@ -284,3 +284,33 @@ def test_layer_with_weights_on_constants_is_an_error(keras_clean: Any, tmp_path:
         compiler.build(checked, compile=False)
     (d,) = exc.value.diagnostics  # ... and build refuses it, located
     assert d.code == "GS301" and "applied only to constants" in d.message and d.location.line == 7
+
+
+# -- a model that overrides train_step: import its functional parts (docs/import.md, "The VAE") ----------
+def test_vae_split_into_functional_parts(keras_clean: Any, tmp_path: Path) -> None:
+    from tests.import_models import vae
+
+    plugin = str(ROOT / "tests" / "import_models" / "vae.py")
+    whole = vae.VAE(vae.encoder(), vae.decoder(), name="vae")
+    whole(np.zeros((1, 28, 28, 1), "float32"))
+    with pytest.raises(SpecError) as exc:
+        importer.import_model(whole, source="vae")
+    assert "subclassed model (VAE)" in exc.value.diagnostics[0].message
+    imp = importer.import_source(f"{plugin}:forward", plugins=[plugin])
+    text = imp.text
+    assert "  z: {type: Sampling, seed: 1, inputs: [z_mean, z_log_var]}\n" in text
+    assert "  encoder: {model: encoder, inputs: image}\n" in text
+    assert "  decoder: {model: decoder, inputs: encoder.2}\n" in text
+    assert "  vae: {inputs: image, outputs: [decoder, encoder.0, encoder.1], expect: {params: 48693}}\n" in text
+    path = tmp_path / "vae.yaml"
+    path.write_text(text, encoding="utf-8")
+    checked = compiler.check(path, plugins=[plugin])
+    assert checked.ok, [d.message for d in checked.diagnostics.errors]
+    built = compiler.build(checked, models=["encoder", "decoder", "vae"], compile=False)
+    assert built["vae"].count_params() == whole.count_params()
+    # The training step stays Python: the VAE class, over the parts the spec built.
+    trained = vae.VAE(built["encoder"], built["decoder"])
+    trained.compile(optimizer="adam")
+    images = np.random.default_rng(4).uniform(size=(16, 28, 28, 1)).astype("float32")
+    history = trained.fit(images, epochs=2, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
