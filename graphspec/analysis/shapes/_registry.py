@@ -256,9 +256,9 @@ def infer(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Shape],
 
     Raises :class:`NoRule` when the layer (or one of its arguments) is not
     modelled and :class:`ShapeError` when Keras would reject the combination.
-    `batched` says which inputs have a batch axis (default: all); an input without one (a
-    constant, such as `ops.arange`'s result) is passed to the rule as it is, and when no input
-    has one (or there are none) neither have the outputs.
+    `batched` says which inputs have a batch axis (default: all, and so have the outputs); an
+    input without one (a constant, such as `ops.arange`'s result) is passed to the rule as it is,
+    and when `batched` is given and no input has one (or there are none) neither have the outputs.
     """
     rule = RULES.get(layer_type)
     if rule is None:
@@ -282,7 +282,7 @@ def infer(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Shape],
     flags = list(batched) if batched is not None else [True] * len(shapes)
     ctx = Ctx(layer_type, args, flags)
     full = [(None, *s) if b else s for s, b in zip(shapes, flags)]
-    out_batched = any(flags)
+    out_batched = any(flags) if batched is not None else True
     try:
         res = rule.fn(ctx, full)
     except (ShapeError, NoRule):
