@@ -211,6 +211,8 @@ def test_nested_models_and_cells_in_wrappers_are_refused(keras_clean: Any, tmp_p
     exit_code, output = _refusal(f"{MODELS}:{function}", tmp_path, "--plugin", BROKEN)
     assert exit_code == 1, output
     assert f"error[{code}]" in output and "Traceback" not in output
+    line = inspect.getsourcelines(getattr(_models(), function))[1]
+    assert f"{MODELS}:{line}:1: error[{code}]" in output  # located at the function's `def`
     text = " ".join(output.split())
     for w in words:
         assert w in text
