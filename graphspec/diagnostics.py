@@ -223,11 +223,12 @@ CODES: dict[str, tuple[str, str]] = {
     "GS700": ("the model to import cannot be loaded or is not a Keras model",
               "a .keras file with a custom layer that no --plugin defines"),
     "GS701": ("the model has a layer or argument the format cannot express",
-              "a `Lambda` layer; a custom layer that no plugin defines"),
+              "a `Lambda` layer; a custom layer that no plugin defines, or whose get_config() leaves out "
+              "an argument of its __init__"),
     "GS702": ("the model calls an operation the format cannot express as an `op:` node",
-              "`x[:, 0]` (a slice)"),
+              "`x[indices]` (indexing with a tensor)"),
     "GS703": ("the model's structure cannot be expressed in a spec",
-              "a subclassed model; one output picked from `keras.ops.split`"),
+              "a subclassed model (its `call` or `train_step` is code); TimeDistributed over a model"),
     "GS704": ("the imported spec does not rebuild the same model (nothing is written)",
               "a graphspec bug: please report it with the model"),
     # internal ------------------------------------------------------------------

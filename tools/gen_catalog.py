@@ -148,17 +148,23 @@ BLOCKED_OPS = {
 }
 
 
+# Namespaces of keras.ops whose functions a spec names with the namespace: `image.resize`.
+OP_NAMESPACES = ("image",)
+
+
 def _ops() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for n in _names(keras.ops, inspect.isfunction):
-        if n in BLOCKED_OPS:
-            continue
-        try:
-            sig = _signature(getattr(keras.ops, n))
-        except (TypeError, ValueError):
-            continue
-        sig["doc"] = _summary(getattr(keras.ops, n))
-        out[n] = sig
+    modules = [("", keras.ops)] + [(f"{ns}.", getattr(keras.ops, ns)) for ns in OP_NAMESPACES]
+    for prefix, module in modules:
+        for n in _names(module, inspect.isfunction):
+            if n in BLOCKED_OPS:
+                continue
+            try:
+                sig = _signature(getattr(module, n))
+            except (TypeError, ValueError):
+                continue
+            sig["doc"] = _summary(getattr(module, n))
+            out[prefix + n] = sig
     return out
 
 

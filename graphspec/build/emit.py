@@ -15,6 +15,7 @@ from graphspec.spec import files, schema
 from graphspec.spec.layers import CALLABLE_ARGS
 from graphspec.diagnostics import Diagnostic, Diagnostics, Severity
 from graphspec.analysis.graph import Graph, Node, Ref
+from graphspec.spec.indexing import parse_key
 from graphspec.spec.source import Source
 
 from graphspec.build.backend import keras
@@ -185,10 +186,14 @@ class Emitter:
                 raise _Failed(node.name)
         elif node.kind == "op":
             assert ns.op is not None
-            fn = getattr(keras.ops, ns.op)
+            fn: Any = keras.ops
+            for part in ns.op.split("."):  # `image.resize` is keras.ops.image.resize
+                fn = getattr(fn, part)
             op_args = {k: _to_keras_arg(k, v) for k, v in node.args.items()}
             if ns.op == "einsum":
                 args = [op_args.pop("subscripts"), *args]
+            if ns.op == "get_item" and "key" in op_args:
+                op_args["key"] = parse_key(op_args["key"])  # checked when the spec was read
             try:
                 self.tensors[node.name] = fn(*args, **op_args, **kwargs)
             except Exception as exc:
@@ -206,11 +211,24 @@ class Emitter:
         else:
             assert ns.model is not None
             layer = self.model_instance(ns.model, fresh=ns.fresh, instance_name=node.name)
+            called = self.graph.models[ns.model].spec
+            if called.inputs_as == "dict" and node.style == "dict":
+                args, kwargs = [{k: v for k, v in kwargs.items() if k not in ns.call}], dict(ns.call)
         try:
-            self.tensors[node.name] = layer(*args, **kwargs)
+            out = layer(*args, **kwargs)
         except Exception as exc:
             what = f"{type(layer).__name__} failed on"
             raise self.fail(node, exc, what) from None
+        if isinstance(out, dict):
+            out = [out[k] for k in sorted(out)]  # a model that returns a dict: its outputs by name, as Keras flattens them
+        if layer.weights and not any(hasattr(t, "_keras_history") for t in keras.tree.flatten(out)):
+            self.diags.add(Diagnostic(
+                "GS301", Severity.ERROR, f"`{node.name}` is applied only to constants (its inputs depend on no model "
+                f"input): Keras computes it once, when the model is built, and its {layer.count_params():,} "
+                "weights would not be part of the model", self.src.location(node.path, key=True),
+                "compute its input from a model input, or give the layer its own weight (a plugin layer)"))
+            raise _Failed(node.name)
+        self.tensors[node.name] = out
 
     def _application(self, node: Node, ns: schema.NodeSpec) -> Any:
         fn = getattr(keras.applications, ns.application or "")
@@ -280,12 +298,19 @@ class Emitter:
             value = self.resolve(r)
             outputs.extend(value if isinstance(value, list) else [value])
         node = self.graph.nodes[m.outputs[0].node] if m.outputs else None
+        keras_in: Any = inputs[0] if len(inputs) == 1 else inputs
+        keras_out: Any = outputs[0] if len(outputs) == 1 else outputs
+        if m.spec.inputs_as == "dict":
+            by_name = {r.node: t for r, t in zip(m.inputs, inputs)}
+            written = [Ref.parse(r).node for r in ([m.spec.inputs] if isinstance(m.spec.inputs, str)
+                                                   else m.spec.inputs or [])]
+            keras_in = {k: by_name[k] for k in written + sorted(by_name) if k in by_name}  # in the order written
+        if m.spec.outputs_as == "dict":
+            by_key = {str(r): t for r, t in zip(m.outputs, outputs)}
+            written = [m.spec.outputs] if isinstance(m.spec.outputs, str) else list(m.spec.outputs)
+            keras_out = {k: by_key[k] for k in written + sorted(by_key) if k in by_key}  # in the order written
         try:
-            km = keras.Model(
-                inputs=inputs[0] if len(inputs) == 1 else inputs,
-                outputs=outputs[0] if len(outputs) == 1 else outputs,
-                name=keras_name or name,
-            )
+            km = keras.Model(inputs=keras_in, outputs=keras_out, name=keras_name or name)
         except Exception as exc:
             if node is None:
                 raise

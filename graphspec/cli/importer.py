@@ -59,6 +59,9 @@ def register(app: typer.Typer) -> None:
             "--backend", "-b", metavar="tensorflow|jax|torch", show_default=False,
             help="The Keras backend (default: KERAS_BACKEND, else the first installed of tensorflow, jax, "
                  "torch).")] = None,
+        flat: Annotated[bool, typer.Option(
+            "--flat", help="One node per layer call with its Keras name: no blocks for repeated structure.")
+        ] = False,
     ) -> None:
         """Write a spec that builds the same functional model as SOURCE (names, layers, arguments)."""
         from graphspec.cli.common import use_backend
@@ -69,7 +72,8 @@ def register(app: typer.Typer) -> None:
         from graphspec.cli.common import err, out
 
         plugins = plugins_mod.all_plugins(plugin)
-        result = importer.import_source(source, plugins=plugins, args=_parse_args(arg), name=name, verify=verify)
+        result = importer.import_source(source, plugins=plugins, args=_parse_args(arg), name=name, verify=verify,
+                                        blocks=not flat)
         if output is None:
             out(result.text)
         else:

@@ -15,6 +15,7 @@ from typing import Any
 
 from graphspec.spec import catalog
 from graphspec.spec.catalog import did_you_mean
+from graphspec.spec.indexing import parse_key
 from graphspec.diagnostics import PathKey
 
 # A checker returns an error message (and optional hint) or None.
@@ -520,6 +521,18 @@ def check_op(name: str, args: dict[str, Any], path: PathKey) -> list[tuple[PathK
                                                did_you_mean(key, sorted(params)))))
             continue
         found = dtype(value) if key == "dtype" else json_value(value)
+        if not found and name == "get_item" and key == "key":
+            found = _index_key(value)
         if found:
             out.append((path + (key,), False, found))
     return out
+
+
+def _index_key(value: Any) -> Problem | None:
+    """The `key` of a `get_item` node: a Python index written as text, `"[:, 0]"`."""
+    try:
+        parse_key(value)
+    except ValueError as exc:
+        return ("GS112", f"invalid index: {exc}",
+                'write the index as in Python, in quotes: "[:, 0]", "[..., 1:]", "[:, None]"')
+    return None

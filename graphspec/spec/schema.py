@@ -32,6 +32,13 @@ Ref = Annotated[
           "`node.layer` for an intermediate layer of an application, `node.*` for all its layers."),
 ]
 Refs = Ref | list[Ref]
+# A node's name inside a block: expanded names are always `<instance>_<name>`, so it may start
+# with a digit (`1_conv` in an instance `conv2_block1` is `conv2_block1_1_conv`).
+LocalName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$", max_length=128),
+    Field(description="A node's name in a block: letters, digits, `_` and `-` (expanded as `<instance>_<name>`)."),
+]
 
 DType = Literal[
     "float16", "bfloat16", "float32", "float64",
@@ -180,6 +187,15 @@ class ModelSpec(Strict):
 
     inputs: Refs | None = Field(None, description="Its inputs (default: every input its outputs need).")
     outputs: Refs = Field(description="Its outputs: node names, `node.layer` or `node.*`.")
+    inputs_as: Literal["list", "dict"] = Field(
+        "list", description="How the model takes its inputs: `list` (one tensor, or a list in order) or "
+        "`dict` (a mapping input name -> tensor, as `keras.Model(inputs={...})`; Keras orders them by name).",
+    )
+    outputs_as: Literal["list", "dict"] = Field(
+        "list", description="How the model returns its outputs: `list` (one tensor, or a list in order) or "
+        "`dict` (a mapping output name -> tensor, the names being the output references; Keras orders them "
+        "by name).",
+    )
     compile: CompileSpec | None = Field(None, description="Compile settings for this model.")
     submodel: bool = Field(
         False, description="Only used as a part of other models: not listed by build, summary or save."
@@ -191,12 +207,13 @@ class ModelSpec(Strict):
 class BlockSpec(Strict):
     """A reusable block: a small graph with named inputs, outputs and parameters (see docs/blocks.md).
 
-    A node `{block: NAME, inputs: ..., repeat: N, first: {...}, PARAM: VALUE, ...}` instantiates it;
+    A node `{block: NAME, inputs: ..., repeat: N, first: {...}, each: {...}, PARAM: VALUE, ...}` instantiates it;
     inside the block, `${PARAM}` is the parameter's value.
     """
 
-    inputs: Name | list[Name] = Field(description="Names the block's nodes use for the tensors passed in.")
-    outputs: Name | list[Name] | None = Field(
+    inputs: Name | list[Name] = Field(
+        "x", description="Names the block's nodes use for the tensors passed in (default: one input, `x`).")
+    outputs: LocalName | list[LocalName] | None = Field(
         None, description="The block's nodes that are its outputs (default: its last node)."
     )
     params: list[Name] | dict[Name, Any] = Field(
@@ -204,7 +221,8 @@ class BlockSpec(Strict):
         description="Parameters: a list of names (all required) or a mapping name -> default "
         "(`null`: required).",
     )
-    nodes: dict[Name, dict[str, Any]] = Field(description="The block's nodes, written like the spec's `nodes`.")
+    nodes: dict[LocalName, dict[str, Any]] = Field(
+        description="The block's nodes, written like the spec's `nodes` (names may start with a digit).")
     description: str | None = Field(None, description="Free text.")
 
 
