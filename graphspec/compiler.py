@@ -145,7 +145,8 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
                         training=training, models=models)
     if over:
         raise SpecError(over, checked.source.texts())
-    from graphspec.build import plugins as plugin_loader
+    # Importing emit imports Keras: without it, a usage error (exit 2) that says how to install it.
+    from graphspec.build import emit as _emit, plugins as plugin_loader  # noqa: F401
     from graphspec.build.backend import deep_graphs
 
     try:
