@@ -6,10 +6,12 @@ BIN := $(VENV)/bin
 
 install: $(BIN)/graphspec
 
+# What the test suite needs: the lean package, TensorFlow and JAX (the cross-backend tests), the test tools.
+# A user installs `pip install 'keras-graphspec[tensorflow]'` (or [jax], [torch], [all]); lint alone needs no extra.
 $(BIN)/graphspec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[tensorflow,jax,dev]'
 	@touch $@
 
 # The main job: train specs/digits.yaml (scikit-learn's bundled digits, offline), creating .venv if needed.
@@ -31,7 +33,10 @@ bench: install
 	$(BIN)/python bench/bench_lint.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_diff.py
+	$(BIN)/python bench/bench_backends.py
+	$(BIN)/python bench/bench_install.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

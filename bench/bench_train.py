@@ -13,7 +13,10 @@ hand-written variant. Target: ratio >= 1.0 (graphspec adds no training overhead)
 the sides so that drift of the machine hits both; medians are reported.
 
     .venv/bin/python bench/bench_train.py [--spec specs/mnist_mlp.yaml] [--samples 60000]
-                                          [--epochs 3] [--rounds 3]
+                                          [--epochs 3] [--rounds 3] [--backend jax]
+
+It runs on one Keras backend (--backend, else KERAS_BACKEND, else the first installed);
+bench/bench_backends.py runs it on each installed backend.
 """
 
 from __future__ import annotations
@@ -32,11 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from graphspec.run import data as data_mod, models, trainer as train_mod  # noqa: E402
-
-from graphspec.run import pipeline  # noqa: E402
-from graphspec.build.backend import keras  # noqa: E402
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,7 +43,14 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backend", default=None, help="tensorflow, jax or torch")
     args = parser.parse_args()
+
+    from graphspec.build import backend
+
+    backend.select(args.backend, command="bench")  # before Keras is imported
+    from graphspec.build.backend import keras
+    from graphspec.run import data as data_mod, models, pipeline, trainer as train_mod
 
     sets = [f"data.source={{kind: synthetic, samples: {args.samples}, test_samples: 256}}",
             f"data.batch_size={args.batch_size}", "data.validation_split=0.2", f"train.epochs={args.epochs}",
@@ -99,8 +104,8 @@ def main() -> int:
             else:
                 times["model.fit (verbose=0)"].append(hand(0))
     rate = {k: n * args.epochs / statistics.median(v) for k, v in times.items()}
-    print(f"{Path(args.spec).name}: {n} training samples x {args.epochs} epochs, batch {args.batch_size}, "
-          f"{args.rounds} rounds (median fit time)")
+    print(f"{Path(args.spec).name} on {keras.backend.backend()}: {n} training samples x {args.epochs} epochs, "
+          f"batch {args.batch_size}, {args.rounds} rounds (median fit time)")
     for k, v in times.items():
         print(f"  {k:<26} {statistics.median(v):7.2f} s  {rate[k]:10.0f} samples/s")
     best_hand = max(rate["model.fit (verbose=auto)"], rate["model.fit (verbose=0)"])

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from graphspec.analysis import checks
+from graphspec.analysis import memory
 from graphspec.analysis import graph as graph_mod
 from graphspec.spec import extends
+from graphspec.spec import files
 from graphspec.spec import overrides
 from graphspec.spec import parse
 from graphspec.spec import plugins as plugins_mod
@@ -35,6 +37,8 @@ class Checked:
     analysis: Any  # graphspec.analysis.shapecheck.Analysis | None
     diagnostics: Diagnostics
     plugins: list[str]
+    # Where files the spec names (vocabularies) may be: its folder and the --data-root folders.
+    roots: files.Roots = dataclasses.field(default_factory=lambda: files.roots_for(None))
 
     @property
     def ok(self) -> bool:
@@ -53,12 +57,17 @@ def check(
     plugins: list[str] | None = None,
     sets: list[str] | None = None,
     shapes: bool = True,
+    data_roots: list[str] | None = None,
 ) -> Checked:
-    """Validate a spec without TensorFlow. Plugins are read statically, not imported."""
+    """Validate a spec without TensorFlow. Plugins are read statically, not imported.
+
+    Files the spec names (vocabularies) must be in its folder or one of `data_roots`.
+    """
     file = str(path) if path is not None else "<string>"
     diags = Diagnostics()
     plugin_list = list(dict.fromkeys([*(plugins or []), *plugins_mod.BUILTIN]))
-    result = Checked(file, None, None, None, None, diags, plugin_list)
+    roots = files.roots_for(str(path) if path is not None else None, data_roots)
+    result = Checked(file, None, None, None, None, diags, plugin_list, roots)
     try:
         src = source_mod.loads(text, file) if text is not None else source_mod.load(file)
     except SourceError as exc:
@@ -92,6 +101,7 @@ def check(
     diags.extend(parse_diags)
     if spec is None:
         return result
+    diags.extend(files.check_spec(src, spec.nodes, roots))
     if diags.has_errors:
         # Schema errors leave placeholders (parse.salvage) and argument errors leave
         # the graph intact: report its problems too (an undefined reference next to a
@@ -117,14 +127,27 @@ def check(
                                                    plugins_mod.declarations(plugin_list))
         result.analysis = analysis
         diags.extend(shape_diags)
+        if not shape_diags.has_errors:
+            diags.extend(memory.check(src, graph, analysis, severity=Severity.WARNING, training=True))
     return result
 
 
-def build(checked: Checked, *, models: list[str] | None = None, compile: bool = True) -> dict[str, Any]:
-    """Build Keras models for a checked spec (imports Keras and the plugins)."""
+def build(checked: Checked, *, models: list[str] | None = None, compile: bool = True,
+          training: bool = False) -> dict[str, Any]:
+    """Build Keras models for a checked spec (imports Keras and the plugins).
+
+    Refuses (GS502) a model whose weights (with `training`: also one batch of activations
+    and synthetic data) are over its memory budget, before Keras allocates anything.
+    """
     checked.raise_for_errors()
     assert checked.graph is not None and checked.source is not None
-    from graphspec.build import emit, plugins as plugin_loader
+    over = memory.check(checked.source, checked.graph, checked.analysis, severity=Severity.ERROR,
+                        training=training, models=models)
+    if over:
+        raise SpecError(over, checked.source.texts())
+    # Importing emit imports Keras: without it, a usage error (exit 2) that says how to install it.
+    from graphspec.build import emit as _emit, plugins as plugin_loader  # noqa: F401
+    from graphspec.build.backend import deep_graphs
 
     try:
         classes = plugin_loader.load_all(checked.plugins)
@@ -138,7 +161,16 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
                 hint = did_you_mean(name, list(checked.graph.models))
                 raise UsageError(f"no model named {name!r} in {checked.file}; it defines "
                                  f"{', '.join(checked.graph.models)}" + (f" ({hint})" if hint else ""))
-    built, diags = emit.build_models(checked.graph, checked.source, classes, models, _declared(checked))
+    with deep_graphs(len(checked.graph.nodes)):
+        return _build(checked, classes, models, compile)
+
+
+def _build(checked: Checked, classes: dict[str, type], models: list[str] | None, compile: bool) -> dict[str, Any]:
+    from graphspec.build import emit
+
+    assert checked.graph is not None and checked.source is not None
+    built, diags = emit.build_models(checked.graph, checked.source, classes, models, _declared(checked),
+                                     roots=checked.roots)
     checked.diagnostics.extend(diags)
     if diags.has_errors:  # only what building found: the check's own warnings were shown already
         raise SpecError(diags.sorted(), checked.source.texts())
@@ -176,7 +208,7 @@ def _declared(checked: Checked) -> dict[str, Any]:
 
 
 def load(path: str | Path, *, plugins: list[str] | None = None, sets: list[str] | None = None,
-         models: list[str] | None = None) -> dict[str, Any]:
+         models: list[str] | None = None, data_roots: list[str] | None = None) -> dict[str, Any]:
     """Check and build a spec file: model name -> compiled keras.Model. Raises SpecError."""
-    checked = check(path, plugins=plugins_mod.all_plugins(plugins), sets=sets)
+    checked = check(path, plugins=plugins_mod.all_plugins(plugins), sets=sets, data_roots=data_roots)
     return build(checked, models=models)

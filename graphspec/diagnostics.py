@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -37,6 +38,30 @@ class Location:
         return f"{self.file}:{self.line}:{self.col}"
 
 
+MAX_QUOTED = 120  # characters of one quoted value shown in a long message
+MAX_SHORT = 400  # messages up to this long are left as they are
+MAX_MESSAGE = 2000
+MAX_HINT = 1000
+MAX_NOTES = 20
+_QUOTED = re.compile("|".join(f"{q}[^{q}\\n]{{{MAX_QUOTED + 1},}}{q}" for q in ("'", '"', "`")))
+
+
+def _shorten(match: re.Match[str]) -> str:
+    text = match.group(0)
+    quote, inner = text[0], text[1:-1]
+    return f"{quote}{inner[:MAX_QUOTED - 40]}...{inner[-20:]}{quote} ({len(inner):,} characters)"
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` with every quoted value over MAX_QUOTED characters shortened, and at most `limit` long."""
+    if len(text) <= MAX_SHORT:
+        return text
+    text = _QUOTED.sub(_shorten, text)
+    if len(text) > limit:
+        text = f"{text[:limit - 40]}... ({len(text) - limit + 40:,} more characters)"
+    return text
+
+
 @dataclasses.dataclass(frozen=True)
 class Diagnostic:
     code: str
@@ -47,6 +72,16 @@ class Diagnostic:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # A spec's values reach messages (`unknown layer type '...'`): a hostile one
+        # may be a megabyte long. Every text a diagnostic carries is clipped here.
+        object.__setattr__(self, "message", clip(self.message))
+        if self.hint is not None:
+            object.__setattr__(self, "hint", clip(self.hint, MAX_HINT))
+        if any(len(n) > MAX_SHORT for n in self.notes) or len(self.notes) > MAX_NOTES:
+            kept = tuple(clip(n, MAX_HINT) for n in self.notes[:MAX_NOTES])
+            if len(self.notes) > MAX_NOTES:
+                kept += (f"... and {len(self.notes) - MAX_NOTES:,} more notes",)
+            object.__setattr__(self, "notes", kept)
         # A location may carry notes of its own (graphspec.spec.source.NotedLocation:
         # e.g. the block instance an expanded node comes from).
         extra = tuple(n for n in getattr(self.location, "notes", ()) if n not in self.notes)
@@ -86,6 +121,8 @@ CODES: dict[str, tuple[str, str]] = {
     "GS004": ("duplicate mapping key", "two nodes both named `dense`"),
     "GS005": ("YAML tag not allowed (specs are data, not code)", "`!!python/object/apply:os.system`"),
     "GS006": ("the document is not a mapping", "a spec that is a bare list"),
+    "GS007": ("a YAML 1.1 form that YAML 1.2 reads differently (base-60 or octal numbers, yes/no/on/off)",
+              "`kernel_size: 1:3` (63 in YAML 1.1, text in YAML 1.2)"),
     # schema ----------------------------------------------------------------
     "GS100": ("required field missing", "an input without `shape`"),
     "GS101": ("unknown field", "`ouputs:` instead of `outputs:`"),
@@ -103,6 +140,8 @@ CODES: dict[str, tuple[str, str]] = {
     "GS116": ("unknown application", "`application: VGG91`"),
     "GS117": ("unknown optimizer, loss or metric", "`optimizer: adamm`"),
     "GS118": ("custom layer type given by a plugin could not be loaded", "`--plugin missing.py`"),
+    "GS119": ("a file named by an argument cannot be used: outside the spec's folder and the data roots, "
+              "not a regular file, or too large", "`StringLookup: {vocabulary: /etc/passwd}`"),
     # variables and blocks (graphspec.spec.expand) -------------------------------
     "GS120": ("unknown variable or block parameter in `${...}`", "`units: ${widht}` where `vars` has `width`"),
     "GS121": ("invalid `${...}` expression", "`${width ** 2}`, `${width / 0}`, `${[1, 2]}`"),
@@ -149,10 +188,33 @@ CODES: dict[str, tuple[str, str]] = {
               "28x28 images for an input of shape [784] without `{reshape: [784]}`"),
     "GS412": ("a callback monitors a metric the model does not log", "`monitor: val_acc` with `metrics: [accuracy]`"),
     "GS413": ("unknown dataset name", "`source: {kind: keras, name: mnst}`"),
+    "GS414": ("the global batch does not split evenly over the replicas of a distributed run",
+              "`batch_size: 30` with `--distribute data-parallel` over 4 devices"),
+    "GS415": ("a data file written in the spec is outside the data root", "`train: ../secrets/.env`"),
+    "GS416": ("a data or model file is too large, inflates past its cap, or holds something that is not an array",
+              "a 4.7 MB .npz that inflates to 4.8 GB; an .npz member that is text"),
+    "GS417": ("data values the model or its loss cannot take: a label out of range, NaN or infinity",
+              "sparse label 99 for 3 classes; a NaN in `x`"),
+    "GS420": ("a run folder's state.json is unreadable or invalid", "truncated JSON; `epochs_completed: \"x\"`"),
+    "GS421": ("the run was trained with a plugin that was not given (or given with other content)",
+              "`evaluate RUN` where state.json names payload.py"),
+    "GS422": ("the run failed: evaluate and predict need --weights to use it", "`evaluate RUN` of a diverged run"),
+    "GS423": ("Keras rejected the data or the model while training", "a shape only `fit` checks"),
+    "GS430": ("a file could not be written: disk full, read-only, I/O error", "`--run-dir` on a full disk"),
+    "GS431": ("the output would replace something graphspec did not write", "`save -o notes.yaml` over a file"),
+    # sweeps (graphspec sweep) ---------------------------------------------------
+    "GS460": ("invalid sweep parameter: a path that names nothing, an empty range, values the sampler cannot use",
+              "`nodes.dropot.rate: {uniform: [0, 0.5]}`; `{log_uniform: [0, 1]}`"),
+    "GS461": ("the sweep's objective is not a metric the model logs, or there is no data to train on",
+              "`objective: {metric: val_acc}` with `metrics: [accuracy]`"),
+    "GS462": ("a trial failed while training: Keras rejected the model or data at run time, a non-finite "
+              "loss, out of memory", "Conv1D with `kernel_size: 5` on sequences of length 3"),
     # budgets -----------------------------------------------------------------
-    "GS500": ("budget exceeded: parameters, weight memory, multiply-accumulates or dimension size",
-              "a Dense of 10^12 units"),
+    "GS500": ("budget exceeded: parameters, weight memory, multiply-accumulates, dimension size, or the size "
+              "of expanded variables", "a Dense of 10^12 units; `vars` that multiply at every level"),
     "GS501": ("expectation stated in the spec does not hold", "`expect: {params: 100}` on a 55,050-parameter model"),
+    "GS502": ("the model's memory estimate is over the memory budget: lint warns, build and train refuse",
+              "a 50,000 x 50,000 Dense (9.3 GiB of weights) on a machine with 8 GiB"),
     # overrides / cli ------------------------------------------------------------
     "GS600": ("invalid --set override", "`--set compile.optimizer`"),
     "GS601": ("plugin could not be imported", "`--plugin nonexistent_module`"),
@@ -163,11 +225,12 @@ CODES: dict[str, tuple[str, str]] = {
     "GS700": ("the model to import cannot be loaded or is not a Keras model",
               "a .keras file with a custom layer that no --plugin defines"),
     "GS701": ("the model has a layer or argument the format cannot express",
-              "a `Lambda` layer; a custom layer that no plugin defines"),
+              "a `Lambda` layer; a custom layer that no plugin defines, or whose get_config() leaves out "
+              "an argument of its __init__"),
     "GS702": ("the model calls an operation the format cannot express as an `op:` node",
-              "`x[:, 0]` (a slice)"),
+              "`x[indices]` (indexing with a tensor)"),
     "GS703": ("the model's structure cannot be expressed in a spec",
-              "a subclassed model; one output picked from `keras.ops.split`"),
+              "a subclassed model (its `call` or `train_step` is code); TimeDistributed over a model"),
     "GS704": ("the imported spec does not rebuild the same model (nothing is written)",
               "a graphspec bug: please report it with the model"),
     # internal ------------------------------------------------------------------
@@ -180,11 +243,13 @@ CODES: dict[str, tuple[str, str]] = {
 NAMES: dict[str, str] = {
     "GS001": "unreadable-file", "GS002": "yaml-syntax-error", "GS003": "yaml-resource-limit",
     "GS004": "duplicate-key", "GS005": "yaml-tag-not-allowed", "GS006": "document-not-a-mapping",
+    "GS007": "yaml-1-1-form",
     "GS100": "missing-field", "GS101": "unknown-field", "GS102": "wrong-type", "GS103": "invalid-value",
     "GS104": "unsupported-version", "GS105": "ambiguous-node-kind",
     "GS110": "unknown-layer-type", "GS111": "unknown-argument", "GS112": "invalid-argument-value",
     "GS113": "missing-argument", "GS114": "unknown-name", "GS115": "unsafe-name",
     "GS116": "unknown-application", "GS117": "unknown-compile-name", "GS118": "plugin-layer-not-loaded",
+    "GS119": "unusable-file-argument",
     "GS120": "unknown-variable", "GS121": "invalid-expression", "GS122": "variable-cycle",
     "GS123": "unknown-block", "GS124": "missing-block-parameter", "GS125": "unknown-block-parameter",
     "GS126": "block-interface-mismatch", "GS127": "recursive-block", "GS128": "invalid-repeat",
@@ -197,8 +262,12 @@ NAMES: dict[str, str] = {
     "GS303": "invalid-shape-declaration", "GS304": "shape-declaration-mismatch",
     "GS400": "loss-names-unknown-output", "GS401": "output-without-loss", "GS402": "invalid-compile-settings",
     "GS410": "invalid-training-settings", "GS411": "data-model-mismatch", "GS412": "unknown-monitored-metric",
-    "GS413": "unknown-dataset",
-    "GS500": "budget-exceeded", "GS501": "expectation-failed",
+    "GS413": "unknown-dataset", "GS414": "uneven-global-batch", "GS415": "data-file-outside-root",
+    "GS416": "data-file-too-large", "GS417": "invalid-data-values",
+    "GS420": "invalid-run-state", "GS421": "run-plugin-mismatch", "GS422": "failed-run-needs-weights",
+    "GS423": "keras-training-error", "GS430": "write-failed", "GS431": "would-replace-foreign-file",
+    "GS460": "invalid-sweep-parameter", "GS461": "invalid-sweep-objective", "GS462": "trial-failed",
+    "GS500": "budget-exceeded", "GS501": "expectation-failed", "GS502": "memory-budget-exceeded",
     "GS600": "invalid-override", "GS601": "plugin-import-error", "GS602": "model-not-named",
     "GS603": "unused-suppression",
     "GS700": "model-not-loadable", "GS701": "layer-not-expressible", "GS702": "op-not-expressible",

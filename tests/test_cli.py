@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,9 +181,17 @@ def test_save_named_model_with_plugin(tmp_path: Path) -> None:
 
 
 def test_set_override_is_validated(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["build", str(SPECS / "mnist_mlp.yaml"), "--set", "nodes.dense_1.units=true"])
+    assert result.exit_code == 1
+    assert "--set #1 is `nodes.dense_1.units=true`" in result.output
+    assert "GS112" in result.output
+    # `yes` is a boolean in YAML 1.1 and text in YAML 1.2: refused as in a spec file.
     result = runner.invoke(app, ["build", str(SPECS / "mnist_mlp.yaml"), "--set", "nodes.dense_1.units=yes"])
     assert result.exit_code == 1
-    assert "--set #1: error[GS112]" in result.output and "--set #1 is `nodes.dense_1.units=yes`" in result.output
+    assert "--set #1: error[GS600]" in result.output and "YAML 1.1" in result.output  # no boolean in YAML 1.2
+    result = runner.invoke(app, ["build", str(SPECS / "mnist_mlp.yaml"), "--set", "nodes.dense_1.units=many"])
+    assert result.exit_code == 1
+    assert "--set #1: error[GS112]" in result.output and "--set #1 is `nodes.dense_1.units=many`" in result.output
     assert "GS112" in result.output
 
 
@@ -194,19 +203,24 @@ def test_schema_command_prints_json_schema() -> None:
     assert "nodes" in doc["properties"]
 
 
-def test_build_without_tensorflow_says_how_to_install_it() -> None:
-    """On a lint-only install, commands that build models explain what is missing (exit 2)."""
+def test_build_without_keras_says_how_to_install_it() -> None:
+    """On a lint-only install, commands that build models name the extra to install (exit 2).
+
+    tests/test_lean_install.py checks every command in a real lean venv."""
     code = ("import sys\n"
             "class Block:\n"
             "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name.split('.')[0] in ('tensorflow', 'keras'):\n"
+            "        if name.split('.')[0] in ('tensorflow', 'keras', 'jax', 'torch'):\n"
             "            raise ImportError(f'No module named {name!r}')\n"
             "sys.meta_path.insert(0, Block())\n"
             "from graphspec.cli.app import app\n"
             f"app(['build', {str(SPECS / 'mnist_mlp.yaml')!r}], prog_name='graphspec')\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 2, proc.stderr
-    assert "needs TensorFlow" in proc.stderr and "pip install tensorflow" in proc.stderr
+    assert proc.stderr.strip() == ("error: `graphspec build` needs Keras and a backend (TensorFlow, JAX or PyTorch), "
+                                   "which are not installed: pip install 'keras-graphspec[tensorflow]' (or [jax], "
+                                   "[torch])")
     assert "Traceback" not in proc.stderr
 
 

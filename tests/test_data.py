@@ -323,7 +323,9 @@ def offline_keras_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
 
 @pytest.mark.keras
 def test_keras_dataset_loaders_read_their_cache(offline_keras_datasets: Path) -> None:
-    raw = data_mod.load_source(spec_data(source="keras:mnist"), Path("."))
+    raw = {split: arrays for split, (arrays, _) in data_mod.load_source(spec_data(source="keras:mnist"),
+                                                                       Path(".")).items()}
     assert raw["train"]["x"].shape == (40, 28, 28) and raw["test"]["y"].shape == (20,)
-    raw = data_mod.load_source(spec_data(source="keras:cifar10"), Path("."))
+    raw = {split: arrays for split, (arrays, _) in data_mod.load_source(spec_data(source="keras:cifar10"),
+                                                                       Path(".")).items()}
     assert raw["train"]["x"].shape == (50000, 32, 32, 3) and raw["train"]["y"].shape == (50000, 1)

@@ -148,6 +148,7 @@ def test_one_argument(tmp_path: Path) -> None:
     doc = render_diff.json_doc(report)
     assert doc["equal"] is False
     assert doc["models"] == {"mnist_model": {"params": [55050, 109386], "trainable_params": [55050, 109386],
+                                             "macs": [54912, 109184],
                                              "output_shapes": {"predictions": [[10], [10]]}}}
 
 
@@ -283,6 +284,7 @@ def test_text_format(wider: tuple[Path, Path]) -> None:
         "model mnist_model",
         "  params            55,050 -> 109,386 (+54,336)",
         "  trainable params  55,050 -> 109,386 (+54,336)",
+        "  MACs              54,912 -> 109,184 (+54,272)",
         "  output            predictions (10)",
         f"changed  nodes.dense_1.units: 64 -> 128  ({a}:6:33 -> {b}:6:33)",
     ]
@@ -301,7 +303,8 @@ def test_markdown_format_is_a_pull_request_comment(wider: tuple[Path, Path]) -> 
     a, b = wider
     out = cli("diff", a, b, "--format", "markdown")[1]
     assert out.startswith(f"### graphspec diff: `{a}` → `{b}`\n")
-    assert "| `mnist_model` | 55,050 -> 109,386 (+54,336) | 55,050 -> 109,386 (+54,336) | predictions (10) |" in out
+    assert ("| `mnist_model` | 55,050 -> 109,386 (+54,336) | 55,050 -> 109,386 (+54,336) | 54,912 -> 109,184 "
+            "(+54,272) | predictions (10) |") in out
     assert f"| changed | `nodes.dense_1.units` | `64` | `128` | {b}:6:33 |" in out
 
 
@@ -412,3 +415,15 @@ print(codes, loaded)
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[1, 0, 0, 0, 0] []", result.stdout + result.stderr
+
+
+def test_models_report_macs_before_and_after(tmp_path: Path) -> None:
+    """Compute is part of the per-model summary: a wider Dense changes the MACs as it changes the parameters."""
+    a = ROOT / "specs" / "mnist_mlp.yaml"
+    b = write(tmp_path, "b.yaml", a.read_text().replace("dense_1: {type: Dense, units: 64",
+                                                        "dense_1: {type: Dense, units: 128")
+              .replace("expect: {params: 55050}", "expect: {params: 109386}"))
+    code, out, _ = cli("diff", a, b, "--format", "json")
+    assert code == 1
+    model = json.loads(out)["models"]["mnist_model"]
+    assert model["macs"] == [54912, 784 * 128 + 128 * 64 + 64 * 10]

@@ -6,14 +6,17 @@ subprocess, so that a crash, a hang or a memory blow-up is measured, not suffere
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import signal
 import sys
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +24,77 @@ import pytest
 import yaml
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
+FAULTS = Path(__file__).resolve().parent / "faults"  # a sitecustomize that injects write errors
 SECRET = "API_KEY=sk-live-4f1d9e0c7b2a"
 ALWAYS_REJECT = [r"Traceback \(most recent call last\)", re.escape(SECRET), r"GS900"]
 
 # Generators write large or special files that are not worth committing.
 GENERATORS: dict[str, Callable[[Path], None]] = {}
+# Checks look at the working folder after the run (what was written, what was kept).
+CHECKS: dict[str, Callable[[Path], None]] = {}
 
 
 def generator(fn: Callable[[Path], None]) -> Callable[[Path], None]:
     GENERATORS[fn.__name__] = fn
+    return fn
+
+
+@generator
+def fifo_vocabulary(work: Path) -> None:
+    os.mkfifo(work / "vocab.fifo")
+
+
+@generator
+def symlink_vocabulary(work: Path) -> None:
+    (work / "vocab.txt").symlink_to(work.parent / "outside" / ".env")
+
+
+@generator
+def variable_chain(work: Path) -> None:
+    # Each variable is defined by the next one, so they are resolved last to first.
+    lines = ["graphspec: 1", "name: chain", "vars:"]
+    lines += [f"  v{i}: ${{v{i + 1}}}" for i in range(3000)] + ["  v3000: 2"]
+    lines += ["inputs:", "  x: [4]", "nodes:", "  d: {type: Dense, units: $v0}"]
+    (work / "spec.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@generator
+def big_block(work: Path) -> None:
+    lines = ["graphspec: 1", "name: big", "vars: {u: 4, a: relu, b: true}", "inputs:", "  x: [4]",
+             "blocks:", "  wide:", "    inputs: x", "    params: {u: 4}", "    nodes:"]
+    lines += [f"      n{i}: {{type: Dense, units: '${{u}}', activation: '${{a}}', use_bias: '${{b}}', "
+              f"trainable: '${{b}}'}}" for i in range(9990)]
+    lines += ["nodes:", "  body: {block: wide}"]
+    (work / "spec.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@generator
+def deep_set(work: Path) -> None:
+    (work / "set.txt").write_text(".".join(["a"] * 3000) + "=1", encoding="utf-8")
+
+
+@generator
+def deep_plugin(work: Path) -> None:
+    canary = "import os\nopen(os.environ['GRAPHSPEC_CANARY'], 'w').close()\n"
+    expression = "+".join(["1"] * 200_000)
+    (work / "deep_plugin.py").write_text(f"{canary}X = {expression}\n", encoding="utf-8")
+
+
+@generator
+def long_chain(work: Path) -> None:
+    lines = ["graphspec: 1", "name: long", "inputs:", "  x: [4]", "nodes:"]
+    lines += [f"  n{i}: {{type: Dense, units: 4}}" for i in range(3000)]
+    (work / "spec.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@generator
+def long_type_name(work: Path) -> None:
+    spec = "graphspec: 1\nname: t\ninputs:\n  x: [4]\nnodes:\n  d: {type: " + "A" * 900_000 + ", units: 2}\n"
+    (work / "spec.yaml").write_text(spec, encoding="utf-8")
+
+
+def after(fn: Callable[[Path], None]) -> Callable[[Path], None]:
+    CHECKS[fn.__name__] = fn
     return fn
 
 
@@ -67,6 +132,14 @@ def _prepare(folder: Path, tmp: Path) -> tuple[Path, Path]:
     return work, outside
 
 
+def _arg(text: str, work: Path, outside: Path) -> str:
+    """An argument of the case: `@ARG:name@` is the content of a (generated) file of the case."""
+    m = re.fullmatch(r"@ARG:(.+)@", text)
+    if m:
+        return (work / m.group(1)).read_text(encoding="utf-8").strip()
+    return text.replace("@OUTSIDE@", str(outside))
+
+
 # A small launcher runs graphspec and reports the peak RSS of that child alone. Measuring the child of
 # pytest directly would count pytest's own pages (a forked child starts with its parent's resident set).
 _LAUNCHER = (
@@ -92,6 +165,28 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, rss_fi
     return proc.returncode, output.decode("utf-8", errors="replace"), rss
 
 
+@contextlib.contextmanager
+def _read_only(folder: Path) -> Iterator[None]:
+    """Make `folder` read-only for the run: chmod for a normal user; for root (whom modes do not stop), a
+    read-only tmpfs mounted over it. Skips the case where neither is possible."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip("running as root without the right to mount a read-only file system")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
 @pytest.mark.parametrize(("folder", "case"), _cases())
 def test_hostile_case(folder: Path, case: dict[str, Any], tmp_path: Path) -> None:
     work, outside = _prepare(folder, tmp_path)
@@ -99,11 +194,17 @@ def test_hostile_case(folder: Path, case: dict[str, Any], tmp_path: Path) -> Non
         GENERATORS[case["generate"]](work)
     canary = tmp_path / "canary"
     before = _digest(outside)
+    kept = {p: _digest_file(work / p) for p in case.get("keep", [])}
     env = {**os.environ, "GRAPHSPEC_CANARY": str(canary), "NO_COLOR": "1", "COLUMNS": "200"}
     env.update({k: str(v).replace("@OUTSIDE@", str(outside)) for k, v in (case.get("env") or {}).items()})
-    argv = [str(a).replace("@OUTSIDE@", str(outside)) for a in case["argv"]]
-    code, output, rss_kib = _run(argv, work, env, float(case.get("timeout", 120)), tmp_path / "rss")
-    shown = f"$ graphspec {' '.join(argv)}\n{output[-4000:]}"
+    if case.get("fault"):  # ERRNO:PATTERN, see tests/faults/sitecustomize.py
+        env["GRAPHSPEC_FAULT"] = case["fault"]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(FAULTS), env.get("PYTHONPATH", "")) if p)
+    argv = [_arg(str(a), work, outside) for a in case["argv"]]
+    with _read_only(work / case["read_only"]) if case.get("read_only") else contextlib.nullcontext():
+        code, output, rss_kib = _run(argv, work, env, float(case.get("timeout", 120)), tmp_path / "rss")
+    shown = f"$ graphspec {' '.join(a if len(a) < 200 else a[:200] + '...' for a in argv)}\n{output[-4000:]}"
+    assert len(output) <= float(case.get("max_output_kb", 200)) * 1024, f"{len(output):,} characters of output"
     assert code == case["exit"], f"exit {code}, expected {case['exit']}\n{shown}"
     for pattern in case.get("expect", []):
         assert re.search(pattern, output), f"no match for {pattern!r}\n{shown}"
@@ -112,3 +213,83 @@ def test_hostile_case(folder: Path, case: dict[str, Any], tmp_path: Path) -> Non
     assert not canary.exists(), f"the payload ran\n{shown}"
     assert _digest(outside) == before, "a file outside the working folder was changed"
     assert rss_kib / 1024 < float(case.get("max_rss_mb", 2500)), f"peak RSS {rss_kib / 1024:.0f} MiB\n{shown}"
+    for path, digest in kept.items():
+        assert _digest_file(work / path) == digest, f"{path} was changed or removed\n{shown}"
+    if case.get("check"):
+        CHECKS[case["check"]](work)
+
+
+def _digest_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+# -- generators and checks of the run side (run folders, outputs, data) --------------------------------------
+def _deflated_member(zf: zipfile.ZipFile, name: str, head: bytes, size: int, fill: bytes = b"\0") -> None:
+    """A member that inflates to `size` bytes (`head`, then `fill` repeated) from a few hundred KiB."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zf.open(info, "w", force_zip64=True) as out:
+        out.write(head)
+        chunk = fill * (1 << 20)
+        left = size - len(head)
+        while left > 0:
+            out.write(chunk[: min(left, len(chunk))])
+            left -= len(chunk)
+
+
+@generator
+def npz_bomb(work: Path) -> None:
+    """train.npz: a 128 MiB float32 array stored deflated in well under 1 MiB."""
+    import numpy as np
+
+    n = (128 << 20) // 16
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 4), np.float32))
+    header["shape"] = (n, 4)
+    buf = __import__("io").BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    with zipfile.ZipFile(work / "train.npz", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        _deflated_member(zf, "x.npy", buf.getvalue(), len(buf.getvalue()) + n * 16)
+
+
+@generator
+def keras_config_bomb(work: Path) -> None:
+    """bomb.keras: a config.json that inflates to 200 MiB of spaces."""
+    with zipfile.ZipFile(work / "bomb.keras", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("metadata.json", json.dumps({"keras_version": "3.0.0"}))
+        _deflated_member(zf, "config.json", b"{", 200 << 20, b" ")
+
+
+@generator
+def csv_huge_field(work: Path) -> None:
+    """data.csv: one field of 200 KiB in the third row."""
+    (work / "data.csv").write_text("a,b\n1,0\n" + "7" * (200 << 10) + ",1\n2,1\n")
+
+
+def _state(work: Path, run: str = "run") -> dict[str, Any]:
+    value: dict[str, Any] = json.loads((work / run / "state.json").read_text())
+    return value
+
+
+def _loadable(path: Path) -> bool:
+    """A .keras archive with its config and weights (checked without importing Keras)."""
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        return zf.testzip() is None and {"config.json", "model.weights.h5"} <= names
+
+
+@after
+def run_failed_checkpoint_kept(work: Path) -> None:
+    """The run is marked failed, and the checkpoint state.json names is intact, and is last.keras."""
+    state = _state(work)
+    assert state["status"] == "failed" and state["message"], state
+    checkpoint = work / "run" / state["checkpoint"]
+    assert _loadable(checkpoint), checkpoint
+    assert (work / "run" / "last.keras").read_bytes() == checkpoint.read_bytes()
+    assert not list((work / "run").rglob(".*.tmp*")), "a temporary was left behind"
+
+
+@after
+def no_temporaries(work: Path) -> None:
+    """The temporaries of m.keras are gone (and only those), and m.keras is a complete model."""
+    assert not [p.name for p in work.iterdir() if p.name.startswith(".m.keras.")], sorted(p.name for p in work.iterdir())
+    assert _loadable(work / "m.keras")

@@ -175,11 +175,11 @@ data:
 
 
 def test_lint_takes_set_and_errors_point_at_the_override() -> None:
-    code, out = lint(SPECS / "mnist_mlp.yaml", "--set", "data.batch_size=8", "--set", "nodes.dense_1.units=yes")
+    code, out = lint(SPECS / "mnist_mlp.yaml", "--set", "data.batch_size=8", "--set", "nodes.dense_1.units=true")
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "--set #2: error[GS112]: expected a positive integer, got a boolean (True)"
-    assert lines[1] == "  note: --set #2 is `nodes.dense_1.units=yes`"
+    assert lines[1] == "  note: --set #2 is `nodes.dense_1.units=true`"
     code, out = lint(SPECS / "mnist_mlp.yaml", "--set", "data.batch_size=16", "-q")
     assert code == 0 and out == "0 errors, 0 warnings in 1 file\n"
 
@@ -198,7 +198,7 @@ def test_a_kind_changed_by_an_override_points_at_it_without_a_self_suggestion() 
     (["data.source.sequence_length=3"], []),  # `source: synthetic` is `{kind: synthetic}`, not `{type: ...}`
     (["data.source.samples=0"], ["GS103 --set #1"]),
     (["data.source.name=mnist"], ["GS101 --set #1"]),
-    (["data.batch_size=4", "data.source.test_samples=yes"], ["GS102 --set #2"]),
+    (["data.batch_size=4", "data.source.test_samples=true"], ["GS102 --set #2"]),
 ])
 def test_overrides_of_a_shorthand_source(sets: list[str], expected: list[str], tmp_path: Path) -> None:
     spec = tmp_path / "short.yaml"

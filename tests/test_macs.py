@@ -192,7 +192,11 @@ def test_lint_json_has_macs() -> None:
 def test_summary_json_has_macs_per_layer(tmp_path: Path) -> None:
     spec = tmp_path / "t.yaml"
     app_args = "application: MobileNetV3Small, weights: null, minimalistic: true, input_shape: [32, 32, 3]"
-    # A model over a stand-alone application is made of the application's layers.
+    # A model over a stand-alone application is made of the application's layers, named by Keras as in a
+    # fresh session (as `graphspec summary` runs): earlier models in this process must not shift the names.
+    from graphspec.build.backend import keras
+
+    keras.backend.clear_session()
     spec.write_text(f"graphspec: 1\nname: t\nnodes:\n  a: {{{app_args}}}\nmodels:\n  m: {{inputs: a, outputs: a}}\n")
     doc = json.loads(CliRunner().invoke(app, ["summary", "--format", "json", str(spec)]).output)
     (model,) = doc["models"]

@@ -161,7 +161,7 @@ def test_errors_and_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert result.exit_code == 2 and "--weights" in result.stderr
     result = invoke(["evaluate", str(spec), "--format", "yaml"])
     assert result.exit_code == 2
-    result = invoke(["save", str(spec), "-o", str(tmp_path / "x"), "--format", "onnx"])
+    result = invoke(["save", str(spec), "-o", str(tmp_path / "x"), "--format", "pmml"])
     assert result.exit_code == 2 and "--format" in result.stderr
 
 

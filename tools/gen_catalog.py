@@ -71,6 +71,21 @@ def _summary(obj: Any) -> str:
     return doc.strip().split("\n\n")[0].replace("\n", " ")[:300]
 
 
+def _call_signature(cls: type) -> dict[str, Any]:
+    """The keyword arguments of a layer's `call`, after the tensor(s) it is called on.
+
+    `call:` in a spec is checked against it: its names, and values of the default's type.
+    """
+    sig = _signature(cls.call)
+    params = dict(sig["params"])
+    first = next(iter(params), None)
+    out: dict[str, Any] = {"params": params, "kwargs": sig["kwargs"]}
+    if first is not None and params[first].get("required"):
+        params.pop(first)  # the inputs, given by `inputs:`
+        out["tensor"] = first  # its name, for an `inputs:` mapping (`sequences`, `query`, `inputs`)
+    return out
+
+
 def _layers() -> dict[str, Any]:
     out: dict[str, Any] = {}
     seen: dict[type, str] = {}
@@ -81,9 +96,8 @@ def _layers() -> dict[str, Any]:
         if name in BLOCKED_LAYERS:
             continue
         sig = _signature(cls.__init__)
+        sig["call"] = _call_signature(cls)
         sig["doc"] = _summary(cls)
-        # What a node's `inputs:` mapping and `call:` may name (lint checks them statically).
-        sig["call"] = _signature(cls.call)
         if cls in seen:
             sig["alias_of"] = seen[cls]
         else:
@@ -136,17 +150,23 @@ BLOCKED_OPS = {
 }
 
 
+# Namespaces of keras.ops whose functions a spec names with the namespace: `image.resize`.
+OP_NAMESPACES = ("image",)
+
+
 def _ops() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for n in _names(keras.ops, inspect.isfunction):
-        if n in BLOCKED_OPS:
-            continue
-        try:
-            sig = _signature(getattr(keras.ops, n))
-        except (TypeError, ValueError):
-            continue
-        sig["doc"] = _summary(getattr(keras.ops, n))
-        out[n] = sig
+    modules = [("", keras.ops)] + [(f"{ns}.", getattr(keras.ops, ns)) for ns in OP_NAMESPACES]
+    for prefix, module in modules:
+        for n in _names(module, inspect.isfunction):
+            if n in BLOCKED_OPS:
+                continue
+            try:
+                sig = _signature(getattr(module, n))
+            except (TypeError, ValueError):
+                continue
+            sig["doc"] = _summary(getattr(module, n))
+            out[prefix + n] = sig
     return out
 
 

@@ -15,6 +15,7 @@ from graphspec.spec.catalog import did_you_mean
 from graphspec.diagnostics import Diagnostic, PathKey, Severity
 from graphspec.analysis.graph import Graph, Model, effective_compile, output_names
 from graphspec.analysis.run_checks import check_run
+from graphspec.analysis.sweep_checks import check_sweep
 from graphspec.spec.source import Source
 
 Check = Callable[[Source, Graph], Iterable[Diagnostic]]
@@ -31,12 +32,12 @@ def _named(table: catalog.Table, value: Any, path: PathKey, src: Source) -> Iter
             yield Diagnostic(code, Severity.ERROR, message, src.location(path),
                              table.suggest(value) if code == "GS117" else None)
         return
-    problem = layers._config(table, value)
-    if problem:
-        code, message, hint = problem
-        if code == "GS114":
+    found = layers.config_problem(table, value)
+    if found:
+        where, (code, message, hint) = found
+        if code == "GS114" and where == ("type",):
             code = "GS117"
-        yield Diagnostic(code, Severity.ERROR, message, src.location(path), hint)
+        yield Diagnostic(code, Severity.ERROR, message, src.location(path + where, key=code == "GS111"), hint)
 
 
 def _per_output(value: Any, path: PathKey, outputs: list[str] | None, what: str, src: Source,
@@ -117,7 +118,7 @@ def check_compile(src: Source, graph: Graph) -> Iterable[Diagnostic]:
         yield from diags
 
 
-CHECKS: list[Check] = [check_compile, check_run]
+CHECKS: list[Check] = [check_compile, check_run, check_sweep]
 
 
 def run(src: Source, graph: Graph) -> list[Diagnostic]:

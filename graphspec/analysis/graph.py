@@ -181,6 +181,9 @@ class _Resolver:
 
     def _edges(self, node: Node, ns: schema.NodeSpec, previous: str | None, input_names: list[str]) -> None:
         raw = ns.inputs
+        if raw is None and ns.op is not None and not catalog.op_takes_input(ns.op, ns.args):
+            node.style = "positional"  # `{op: arange, start: 0, stop: 16}`: its arguments are all it takes
+            return
         if raw is None:
             if previous is not None:
                 refs = [previous]
@@ -214,8 +217,10 @@ class _Resolver:
         n = len(node.inputs)
         if ns.op is not None:
             node.style = "list" if ns.op in catalog.SEQUENCE_OPS else "positional"
-            if n == 0 and ns.op in catalog.OPS and any(p.get("required") for p in catalog.OPS[ns.op]["params"].values()):
-                self.error("GS206", f"op `{ns.op}` needs inputs", node.path, key=True)
+            if n == 0 and ns.op in catalog.OPS and catalog.op_takes_input(ns.op, ns.args):
+                missing = [k for k, p in catalog.OPS[ns.op]["params"].items() if p.get("required") and k not in ns.args]
+                self.error("GS206", f"op `{ns.op}` needs inputs", node.path, key=True,
+                           hint=f"give {', '.join(f'`{k}`' for k in missing)} as inputs or arguments")
             return
         if n == 0:
             node.style = "none"
@@ -410,7 +415,32 @@ class _Resolver:
                     self.warn("GS204", f"model `{name}`: input `{r}` is not used by its outputs",
                               path + ("inputs",))
         nodes = [n for n in order_index if n in members]  # in graph order (order_index lists every node)
+        inputs, outputs = self.keyed(name, mspec, path, inputs, outputs)
         return Model(name, mspec, path, inputs, outputs, nodes, mspec.compile, mspec.expect)
+
+    def keyed(self, name: str, mspec: schema.ModelSpec, path: PathKey, inputs: list[Ref], outputs: list[Ref]
+              ) -> tuple[list[Ref], list[Ref]]:
+        """A model that takes or returns a dict: its inputs or outputs in Keras's order (by name)."""
+        if mspec.inputs_as == "dict":
+            for ref in inputs:
+                target = self.nodes.get(ref.node)
+                if target is None:
+                    continue  # reported
+                if ref.layer is not None or ref.index is not None or target.kind != "input":
+                    self.error("GS208", f"model `{name}` takes a dict of inputs, so each of its inputs must be a "
+                               f"spec input (named by its key); `{ref}` is not", path + ("inputs_as",))
+                    return inputs, outputs
+            inputs = sorted(inputs, key=lambda r: r.node)
+        if mspec.outputs_as == "dict":
+            keys = [str(r) for r in outputs]
+            if len(set(keys)) != len(keys):
+                self.error("GS208", f"model `{name}` returns a dict of outputs, so each output must be listed once",
+                           path + ("outputs",))
+            elif any(r.layer == "*" for r in outputs):
+                self.error("GS208", f"model `{name}` returns a dict of outputs: `node.*` has no names for them",
+                           path + ("outputs",))
+            outputs = sorted(outputs, key=str)
+        return inputs, outputs
 
     def check_calls(self, models: dict[str, Model]) -> None:
         """A model may not call itself, directly or through another model."""

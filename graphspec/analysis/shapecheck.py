@@ -46,6 +46,7 @@ class NodeInfo:
     macs: int | None = None  # multiply-accumulates of this call, per sample
     layers: dict[str, tuple[Shape, ...]] | None = None  # an application's layers: name -> outputs
     layer_macs: dict[str, int | None] | None = None  # and their multiply-accumulates
+    batched: bool = True  # False: a constant (an op with no tensor inputs, or ops on constants only)
 
 
 @dataclasses.dataclass
@@ -148,6 +149,12 @@ class _Analyzer:
             return self.application(node, ns.application or "", ins)
         if node.kind == "op":
             return self.op(node, ns.op or "", ins)
+        if ins is not None and node.inputs and not any(self.batched(node)):
+            # A layer applied to constants only: Keras computes it once, when the model is built.
+            self.diag("GS302", Severity.WARNING, f"`{node.name}` is applied only to constants (its inputs depend "
+                      "on no model input): it is not shape-checked statically", node.path,
+                      "Keras computes it once, when the model is built; a layer with weights there is an error")
+            return NodeInfo(node.name, ns.type or ns.model or "", None, None, None, node.name, batched=False)
         if node.kind == "share":
             owner = self.graph.nodes[node.owner or ""]
             layer_type, args, owner_name = owner.layer_type or "", owner.args, owner.name
@@ -230,12 +237,18 @@ class _Analyzer:
         return NodeInfo(node.name, app, (result.output,), result.params, result.trainable_params, node.name,
                         result.macs, dict(result.layers), dict(result.layer_macs))
 
+    def batched(self, node: Node) -> list[bool]:
+        """For each data input of a node: whether it has a batch axis (constants do not)."""
+        return [self.nodes[r.node].batched for i, r in enumerate(node.inputs) if r.node in self.nodes
+                and not (node.style == "dict" and node.input_keys[i] in _NOT_DATA)]
+
     def op(self, node: Node, op: str, ins: list[Shape] | None) -> NodeInfo:
         # keras.ops calls have no weights and count no multiply-accumulates (docs/lint.md).
         if ins is None:
             return NodeInfo(node.name, op, None, 0, 0, node.name, 0)
+        batched = self.batched(node)
         try:
-            result = shapes.infer(f"ops.{op}", node.args, ins)
+            result = shapes.infer(f"ops.{op}", node.args, ins, batched)
         except shapes.NoRule:
             self.diag("GS302", Severity.WARNING, f"`{node.name}`: op {op} is not shape-checked statically",
                       node.path, "shapes after it are checked when the model is built")
@@ -245,7 +258,7 @@ class _Analyzer:
             self.diag("GS300", Severity.ERROR, f"`{node.name}` (op {op}): {exc.message}", node.path,
                       exc.hint, (f"input shapes: {shown}",))
             return NodeInfo(node.name, op, None, 0, 0, node.name, 0)
-        return NodeInfo(node.name, op, tuple(result.outputs), 0, 0, node.name, 0)
+        return NodeInfo(node.name, op, tuple(result.outputs), 0, 0, node.name, 0, batched=any(batched))
 
     def model_call(self, node: Node, model_name: str, ins: list[Shape] | None) -> NodeInfo:
         model = self.graph.models[model_name]
@@ -253,6 +266,9 @@ class _Analyzer:
         self.models.setdefault(model_name, info)
         if ins is not None:
             expected = [self.nodes[r.node].outputs for r in model.inputs if r.node in self.nodes]
+            if model.spec.inputs_as == "dict" and node.style == "dict":
+                by_key = dict(zip(node.input_keys, ins))  # a model that takes a dict: by its keys
+                ins = [by_key[r.node] for r in model.inputs if r.node in by_key]
             for got, want in zip(ins, expected):
                 if want is None:
                     continue

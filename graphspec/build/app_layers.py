@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
+from graphspec.build.backend import keras
 
 
 @keras.saving.register_keras_serializable(package="graphspec")

@@ -1,18 +1,162 @@
-"""Import Keras (and TensorFlow) once, without TensorFlow's C++ start-up chatter.
+"""Choosing the Keras backend (TensorFlow, JAX or PyTorch) and importing Keras on it, once, quietly.
 
-TensorFlow writes log lines straight to file descriptor 2 while it loads and
-while it looks for GPUs; for a command-line tool that is noise around the real
-output, so both happen with descriptor 2 pointed at /dev/null. Set
-GRAPHSPEC_TF_LOGS=1 to see them. Use it as ``from graphspec.build.backend import keras``.
+Keras reads ``KERAS_BACKEND`` when it is first imported, and a process keeps that backend for
+good. So the order is always: :func:`select` (sets ``KERAS_BACKEND``), then :func:`load` (imports
+Keras). Every command that builds or runs a model calls :func:`select` first, before anything
+under ``graphspec.build`` / ``graphspec.run`` imports Keras; :func:`load` selects the default
+itself when nothing was selected. The choice, in order:
+
+1. the backend asked for (``--backend``);
+2. the backend a run folder recorded (``--resume``, ``evaluate`` / ``predict`` of a run);
+3. ``KERAS_BACKEND``;
+4. the first installed of tensorflow, jax, torch.
+
+A backend that is missing is a usage error naming the extra that installs it
+(``pip install 'keras-graphspec[jax]'``), never a traceback. Nothing here imports a backend
+until :func:`load`: :func:`installed` only looks for the packages.
+
+TensorFlow writes log lines straight to file descriptor 2 while it loads and while it looks
+for GPUs; for a command-line tool that is noise around the real output, so the import happens
+with descriptor 2 pointed at /dev/null. Set GRAPHSPEC_TF_LOGS=1 to see them. Use Keras as
+``from graphspec.build.backend import keras``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from graphspec.errors import UsageError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DISTRIBUTION = "keras-graphspec"
+_MODULE = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+_TITLE = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+# What building a model needs besides the backend (the extras also bring scikit-learn, for its datasets).
+_COMMON = ("keras", "numpy")
+
+_selected: str | None = None
+
+
+def install_hint(name: str | None = None) -> str:
+    """The pip command that installs a backend (or, without a name, any of them)."""
+    if name is None:
+        return f"pip install '{DISTRIBUTION}[tensorflow]' (or [jax], [torch])"
+    return f"pip install '{DISTRIBUTION}[{name}]'"
+
+
+def importable(module: str) -> bool:
+    """Whether `module` can be imported, without importing it."""
+    return _present(module)
+
+
+def _present(module: str) -> bool:
+    """Whether `module` can be imported, without importing it."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def installed() -> list[str]:
+    """The backends whose package is installed, in the order of preference."""
+    return [b for b in BACKENDS if _present(_MODULE[b])]
+
+
+def is_installed(name: str) -> bool:
+    return _present(_MODULE[name])
+
+
+def _loaded_backend() -> str | None:
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return None
+    try:
+        return str(keras.backend.backend())
+    except AttributeError:  # a partially imported module
+        return None
+
+
+def active() -> str | None:
+    """The backend Keras runs on in this process (or will, once loaded); None before any choice."""
+    return _loaded_backend() or _selected
+
+
+def _check_name(name: str, source: str) -> str:
+    name = name.strip().lower()
+    aliases = {"tf": "tensorflow", "pytorch": "torch"}
+    name = aliases.get(name, name)
+    if name not in BACKENDS:
+        raise UsageError(f"{source}: unknown Keras backend {name!r}; graphspec runs on "
+                         + ", ".join(BACKENDS))
+    return name
+
+
+def require(command: str = "this command", wanted: str | None = None) -> list[str]:
+    """The installed backends; a usage error naming the extra (`wanted`'s, else any) if Keras or every
+    backend is missing."""
+    missing = [m for m in _COMMON if not _present(m)]
+    available = installed()
+    if missing or not available:
+        what = ("Keras and a backend (TensorFlow, JAX or PyTorch), which are not installed" if missing else
+                "a Keras backend (TensorFlow, JAX or PyTorch), and none is installed")
+        hint = install_hint(wanted if wanted in BACKENDS else None)
+        raise UsageError(f"`graphspec {command}` needs {what}: {hint}")
+    return available
+
+
+def choose(requested: str | None = None, *, recorded: str | None = None, command: str = "this command",
+           note: Callable[[str], None] | None = None) -> str:
+    """The backend a command runs on (see the module docstring); raises UsageError if it is missing.
+
+    Nothing is imported or set: :func:`select` applies the choice.
+    """
+    env = os.environ.get("KERAS_BACKEND", "").strip()
+    wanted = [n.strip().lower() for n in (requested, recorded, env) if n]
+    available = require(command, wanted[0] if wanted else None)
+    if requested:
+        name, source = _check_name(requested, "--backend"), f"--backend {requested}"
+    elif recorded:
+        name, source = _check_name(recorded, "the run folder"), f"the run was trained on {recorded}"
+        if env and env.lower() != name and note is not None:
+            note(f"using {name}, the backend the run was trained on (KERAS_BACKEND={env} is not used; "
+                 "pass --backend to change it)")
+    elif env:
+        name, source = _check_name(env, f"KERAS_BACKEND={env}"), f"KERAS_BACKEND={env}"
+    else:
+        return available[0]
+    if name not in available:
+        others = ", ".join(available)
+        raise UsageError(f"{source}, but {_TITLE[name]} is not installed: {install_hint(name)} "
+                         f"(installed: {others}; choose one with --backend)")
+    return name
+
+
+def select(requested: str | None = None, *, recorded: str | None = None, command: str = "this command",
+           note: Callable[[str], None] | None = None) -> str:
+    """Choose the backend and set ``KERAS_BACKEND`` for it; call before anything imports Keras.
+
+    Once Keras is imported in this process its backend is fixed: asking for another one then is a
+    usage error (a process has one Keras backend; run another process).
+    """
+    global _selected
+    loaded = _loaded_backend()
+    if loaded is not None:
+        if requested and _check_name(requested, "--backend") != loaded:
+            raise UsageError(f"--backend {requested}: Keras is already running on {loaded} in this process "
+                             "(a process has one Keras backend)")
+        _selected = loaded
+        return loaded
+    name = choose(requested, recorded=recorded, command=command, note=note)
+    os.environ["KERAS_BACKEND"] = name
+    _selected = name
+    return name
 
 
 @contextlib.contextmanager
@@ -37,27 +181,73 @@ def _quiet_fd2() -> Iterator[None]:
 
 
 def load() -> Any:
-    """The keras module, imported quietly."""
-    if "keras" in sys.modules and "tensorflow" in sys.modules:
+    """The keras module on the selected backend (the default one if none was selected), imported quietly."""
+    if "keras" in sys.modules and _loaded_backend() is not None:
         return sys.modules["keras"]
+    name = _selected or select()
+    os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         with _quiet_fd2():
-            import tensorflow as tf
             import keras as _keras
 
-            try:
-                tf.config.list_physical_devices()
-            except Exception:  # device discovery problems surface later, when used
-                pass
-    except ImportError as exc:
-        from graphspec.errors import UsageError
+            if name == "tensorflow":
+                import tensorflow as tf
 
-        raise UsageError(
-            f"this command builds Keras models and needs TensorFlow, which cannot be imported ({exc}); "
-            "install it with `pip install tensorflow` (lint, schema and plot work without it)"
-        ) from None
+                try:
+                    tf.config.list_physical_devices()
+                except Exception:  # device discovery problems surface later, when used
+                    pass
+    except ImportError as exc:
+        raise UsageError(f"Keras cannot be imported on {name} ({exc}): {install_hint(name)}") from None
+    if _keras.backend.backend() != name:  # pragma: no cover - Keras ignored KERAS_BACKEND
+        raise UsageError(f"Keras loaded the {_keras.backend.backend()} backend, not {name}")
     return _keras
+
+
+def make_deterministic() -> None:
+    """Deterministic kernels on the loaded backend (``train.deterministic``).
+
+    TensorFlow: op determinism. PyTorch: deterministic algorithms. JAX on a CPU is deterministic
+    already; on a GPU it needs XLA's deterministic ops, an XLA flag read when JAX starts its
+    backend, so it is set here before the first computation (a no-op once JAX has started).
+    """
+    name = active()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif name == "torch":
+        import torch
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    elif name == "jax":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_gpu_deterministic_ops" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
+
+
+def devices() -> list[str]:
+    """The devices the loaded backend sees (names as the backend gives them)."""
+    name = active()
+    with contextlib.suppress(Exception):
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            return [d.name for d in tf.config.list_logical_devices()]
+        if name == "jax":
+            import jax
+
+            return [str(d) for d in jax.devices()]
+        if name == "torch":
+            import torch
+
+            found = ["cpu"]
+            if torch.cuda.is_available():
+                found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+            return found
+    return []
 
 
 def __getattr__(name: str) -> Any:
@@ -65,3 +255,26 @@ def __getattr__(name: str) -> Any:
     if name == "keras":
         return load()
     raise AttributeError(name)
+
+
+# Keras walks a functional graph recursively (keras/src/ops/function.py, `_build_map_helper`):
+# one Python frame per layer on a chain, so Python's default limit of 1,000 stops a
+# 1,000-layer chain that lint accepts. The limit is raised to what the graph needs, for the
+# duration of the work only; Python 3.11 keeps these Python-to-Python frames off the C stack.
+FRAMES_PER_NODE = 8
+RECURSION_CEILING = 1_000_000
+
+
+@contextlib.contextmanager
+def deep_graphs(nodes: int) -> Iterator[None]:
+    """Let Keras build, compile, train or save a graph of `nodes` layers without a RecursionError."""
+    old = sys.getrecursionlimit()
+    need = min(RECURSION_CEILING, old + FRAMES_PER_NODE * nodes)
+    if need > old:
+        sys.setrecursionlimit(need)
+    try:
+        yield
+    finally:
+        if need > old:
+            sys.setrecursionlimit(old)
+

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from graphspec.spec import schema
+from graphspec.spec import files, schema
+from graphspec.spec.layers import CALLABLE_ARGS
 from graphspec.diagnostics import Diagnostic, Diagnostics, Severity
 from graphspec.analysis.graph import Graph, Node, Ref
+from graphspec.spec.indexing import parse_key
 from graphspec.spec.source import Source
 
 from graphspec.build.backend import keras
@@ -62,8 +64,10 @@ def layer_kwargs(args: dict[str, Any], make_layer: Callable[[str, dict[str, Any]
 class Emitter:
     """Builds the models of one graph. One instance = one set of layer objects."""
 
-    def __init__(self, graph: Graph, src: Source, plugins: dict[str, type], diags: Diagnostics) -> None:
+    def __init__(self, graph: Graph, src: Source, plugins: dict[str, type], diags: Diagnostics,
+                 roots: files.Roots | None = None) -> None:
         self.graph = graph
+        self.roots = roots or files.roots_for(src.file)
         self.src = src
         self.plugins = plugins
         self.diags = diags
@@ -98,6 +102,12 @@ class Emitter:
     def make_layer(self, type_name: str, args: dict[str, Any], name: str | None) -> Any:
         cls = self.plugins.get(type_name) or getattr(keras.layers, type_name)
         kwargs = layer_kwargs(args, self.make_layer)
+        if type_name not in self.plugins:
+            for key in files.FILE_ARGS.get(type_name, ()):
+                if isinstance(kwargs.get(key), str):
+                    # Read here, through the checks lint applies; Keras gets the terms, never the path.
+                    kwargs[key] = files.read_vocabulary(kwargs[key], self.roots,
+                                                        integers=type_name == "IntegerLookup")
         if name is not None:
             kwargs["name"] = name
         return cls(**kwargs)
@@ -161,6 +171,11 @@ class Emitter:
             assert ns.type is not None
             try:
                 layer = self.make_layer(ns.type, node.args, node.name)
+            except files.FileProblem as exc:
+                paths = [p for p, _ in files.file_args(ns.type, node.args, node.path)]
+                self.diags.add(Diagnostic("GS119", Severity.ERROR, exc.message,
+                                          self.src.location(paths[0] if paths else node.path), exc.hint))
+                raise _Failed(node.name) from None
             except Exception as exc:  # Keras raises ValueError/TypeError for bad arguments
                 raise self.fail(node, exc, f"cannot create {ns.type}") from None
             self.layers[node.name] = layer
@@ -171,10 +186,14 @@ class Emitter:
                 raise _Failed(node.name)
         elif node.kind == "op":
             assert ns.op is not None
-            fn = getattr(keras.ops, ns.op)
+            fn: Any = keras.ops
+            for part in ns.op.split("."):  # `image.resize` is keras.ops.image.resize
+                fn = getattr(fn, part)
             op_args = {k: _to_keras_arg(k, v) for k, v in node.args.items()}
             if ns.op == "einsum":
                 args = [op_args.pop("subscripts"), *args]
+            if ns.op == "get_item" and "key" in op_args:
+                op_args["key"] = parse_key(op_args["key"])  # checked when the spec was read
             try:
                 self.tensors[node.name] = fn(*args, **op_args, **kwargs)
             except Exception as exc:
@@ -192,11 +211,24 @@ class Emitter:
         else:
             assert ns.model is not None
             layer = self.model_instance(ns.model, fresh=ns.fresh, instance_name=node.name)
+            called = self.graph.models[ns.model].spec
+            if called.inputs_as == "dict" and node.style == "dict":
+                args, kwargs = [{k: v for k, v in kwargs.items() if k not in ns.call}], dict(ns.call)
         try:
-            self.tensors[node.name] = layer(*args, **kwargs)
+            out = layer(*args, **kwargs)
         except Exception as exc:
             what = f"{type(layer).__name__} failed on"
             raise self.fail(node, exc, what) from None
+        if isinstance(out, dict):
+            out = [out[k] for k in sorted(out)]  # a model that returns a dict: its outputs by name, as Keras flattens them
+        if layer.weights and not any(hasattr(t, "_keras_history") for t in keras.tree.flatten(out)):
+            self.diags.add(Diagnostic(
+                "GS301", Severity.ERROR, f"`{node.name}` is applied only to constants (its inputs depend on no model "
+                f"input): Keras computes it once, when the model is built, and its {layer.count_params():,} "
+                "weights would not be part of the model", self.src.location(node.path, key=True),
+                "compute its input from a model input, or give the layer its own weight (a plugin layer)"))
+            raise _Failed(node.name)
+        self.tensors[node.name] = out
 
     def _application(self, node: Node, ns: schema.NodeSpec) -> Any:
         fn = getattr(keras.applications, ns.application or "")
@@ -266,12 +298,19 @@ class Emitter:
             value = self.resolve(r)
             outputs.extend(value if isinstance(value, list) else [value])
         node = self.graph.nodes[m.outputs[0].node] if m.outputs else None
+        keras_in: Any = inputs[0] if len(inputs) == 1 else inputs
+        keras_out: Any = outputs[0] if len(outputs) == 1 else outputs
+        if m.spec.inputs_as == "dict":
+            by_name = {r.node: t for r, t in zip(m.inputs, inputs)}
+            written = [Ref.parse(r).node for r in ([m.spec.inputs] if isinstance(m.spec.inputs, str)
+                                                   else m.spec.inputs or [])]
+            keras_in = {k: by_name[k] for k in written + sorted(by_name) if k in by_name}  # in the order written
+        if m.spec.outputs_as == "dict":
+            by_key = {str(r): t for r, t in zip(m.outputs, outputs)}
+            written = [m.spec.outputs] if isinstance(m.spec.outputs, str) else list(m.spec.outputs)
+            keras_out = {k: by_key[k] for k in written + sorted(by_key) if k in by_key}  # in the order written
         try:
-            km = keras.Model(
-                inputs=inputs[0] if len(inputs) == 1 else inputs,
-                outputs=outputs[0] if len(outputs) == 1 else outputs,
-                name=keras_name or name,
-            )
+            km = keras.Model(inputs=keras_in, outputs=keras_out, name=keras_name or name)
         except Exception as exc:
             if node is None:
                 raise
@@ -284,17 +323,21 @@ class Emitter:
             return self.model(name)
         # A new instance: the model's part of the graph (and the layers its nodes
         # share) built again, with new layer objects.
-        sub = Emitter(self.graph, self.src, self.plugins, self.diags)
+        sub = Emitter(self.graph, self.src, self.plugins, self.diags, self.roots)
         sub.build_nodes(sub._needed([name]))
         return sub.model(name, keras_name=instance_name)
 
 
 def build_models(graph: Graph, src: Source, plugins: dict[str, type], names: list[str] | None = None,
-                 declared: Mapping[str, Declared] | None = None) -> tuple[dict[str, Any], Diagnostics]:
+                 declared: Mapping[str, Declared] | None = None, *, roots: files.Roots | None = None
+                 ) -> tuple[dict[str, Any], Diagnostics]:
     """Build the public models (or those named); diagnostics for what failed, and for the
-    plugin declarations (``declared``, by node) that disagree with what was built."""
+    plugin declarations (``declared``, by node) that disagree with what was built.
+
+    Files the spec names are read from `roots` only (default: the spec's folder).
+    """
     diags = Diagnostics()
-    emitter = Emitter(graph, src, plugins, diags)
+    emitter = Emitter(graph, src, plugins, diags, roots)
     models = emitter.build_all(names)
     diags.extend(check_declared(declared or {}, emitter.layers, emitter.tensors))
     wanted = [m for m in graph.models.values() if (m.name in names if names is not None else not m.submodel)]
@@ -331,6 +374,13 @@ def _map(value: Any, fn: Callable[[Any], Any]) -> Any:
 def make_named(module: Any, value: Any) -> Any:
     if isinstance(value, dict):
         args = {k: v for k, v in value.items() if k != "type"}
+        for key, arg in args.items():
+            table = CALLABLE_ARGS.get((value["type"], key))
+            if table is not None:
+                # Checked against the closed table by lint; resolved here, never imported or eval'd.
+                if not isinstance(arg, str) or table.resolve(arg) is None:
+                    raise ValueError(f"{value['type']}.{key} must name a {table.kind}; got {arg!r}")
+                args[key] = getattr(keras.metrics, arg)
         if isinstance(args.get("learning_rate"), dict):
             lr = dict(args["learning_rate"])
             args["learning_rate"] = getattr(keras.optimizers.schedules, lr.pop("type"))(**lr)

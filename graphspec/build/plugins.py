@@ -10,18 +10,16 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from pathlib import Path
 from typing import Any
 
 from graphspec.errors import UsageError
+from graphspec.spec.plugins import check_path, is_path
 
 
 def load(plugin: str) -> Any:
     """Import a plugin (a module name or a .py file)."""
-    if plugin.endswith(".py"):
-        path = Path(plugin).resolve()
-        if not path.is_file():
-            raise UsageError(f"plugin file {plugin!r} not found")
+    if is_path(plugin):
+        path = check_path(plugin).resolve()
         name = f"graphspec_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
         if name in sys.modules:
             return sys.modules[name]

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from graphspec.diagnostics import clip
 from graphspec.errors import GraphSpecError, SpecError, UsageError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -32,8 +33,27 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a spec field by dotted path: KEY=VALUE (repeatable)."),
 ]
+DataRootOpt = Annotated[
+    list[str] | None,
+    typer.Option("--data-root", help="A folder whose files the spec may name (data files, vocabularies), besides "
+                 "the spec's own folder (repeatable); a run folder's data is read inside the current folder."),
+]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this model of the spec.")]
 SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML).", show_default=False)]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", "-b", metavar="tensorflow|jax|torch",
+    help="The Keras backend (default: KERAS_BACKEND, else the first installed of tensorflow, jax, torch).",
+    show_default=False)]
+
+
+def use_backend(requested: str | None, command: str, *, recorded: str | None = None) -> str:
+    """Select the Keras backend for a command that builds or runs a model, before Keras is imported.
+
+    Nothing installed, or the backend asked for missing: a usage error naming the extra (exit 2).
+    """
+    from graphspec.build import backend
+
+    return backend.select(requested, recorded=recorded, command=command, note=lambda t: err(f"note: {t}"))
 
 
 def err(text: str) -> None:
@@ -80,10 +100,10 @@ def guarded(fn: F) -> F:
             report(exc.diagnostics, exc.sources)
             raise typer.Exit(EXIT_PROBLEMS) from None
         except UsageError as exc:
-            err(f"error: {exc}")
+            err(f"error: {clip(str(exc))}")
             raise typer.Exit(EXIT_USAGE) from None
         except GraphSpecError as exc:
-            err(f"error: {exc}")
+            err(f"error: {clip(str(exc))}")
             raise typer.Exit(EXIT_PROBLEMS) from None
         except KeyboardInterrupt:
             err("interrupted")
@@ -97,23 +117,31 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None = None) -> Any:
-    """Run the pure stages; print warnings; raise SpecError on errors."""
+def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None = None,
+                 data_roots: list[str] | None = None, *, builds: bool = False) -> Any:
+    """Run the pure stages; print warnings; raise SpecError on errors.
+
+    `builds`: the command builds a model next, and `compiler.build` checks the memory
+    budget itself (as an error), so lint's memory warnings (GS502) are not printed here.
+    """
     from graphspec import compiler
     from graphspec.spec import plugins as plugins_mod
 
-    result = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets)
-    if result.ok and result.diagnostics:
-        report(result.diagnostics.sorted(), result.source.texts() if result.source else {})
+    result = compiler.check(spec, plugins=plugins_mod.all_plugins(plugins), sets=sets, data_roots=data_roots)
+    shown = [d for d in result.diagnostics.sorted() if not (builds and d.code == "GS502")]
+    if result.ok and shown:
+        report(shown, result.source.texts() if result.source else {})
     result.raise_for_errors()
     return result
 
 
 def built_models(spec: Path, plugins: list[str] | None, sets: list[str] | None, models: list[str] | None,
-                 *, compile: bool = True) -> tuple[Any, dict[str, Any]]:
+                 *, compile: bool = True, backend: str | None = None, command: str = "build",
+                 data_roots: list[str] | None = None) -> tuple[Any, dict[str, Any]]:
     from graphspec import compiler
 
-    checked = checked_spec(spec, plugins, sets)
+    use_backend(backend, command)
+    checked = checked_spec(spec, plugins, sets, data_roots, builds=True)
     return checked, compiler.build(checked, models=models, compile=compile)
 
 

@@ -55,14 +55,25 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str | None, typer.Option("--name", help="Name of the spec and its model.", metavar="NAME")] = None,
         verify: Annotated[bool, typer.Option(
             "--verify/--no-verify", help="Build the spec back and compare it with the model (default).")] = True,
+        backend: Annotated[str | None, typer.Option(
+            "--backend", "-b", metavar="tensorflow|jax|torch", show_default=False,
+            help="The Keras backend (default: KERAS_BACKEND, else the first installed of tensorflow, jax, "
+                 "torch).")] = None,
+        flat: Annotated[bool, typer.Option(
+            "--flat", help="One node per layer call with its Keras name: no blocks for repeated structure.")
+        ] = False,
     ) -> None:
         """Write a spec that builds the same functional model as SOURCE (names, layers, arguments)."""
+        from graphspec.cli.common import use_backend
+
+        use_backend(backend, "import")
         from graphspec import importer
         from graphspec.spec import plugins as plugins_mod
         from graphspec.cli.common import err, out
 
         plugins = plugins_mod.all_plugins(plugin)
-        result = importer.import_source(source, plugins=plugins, args=_parse_args(arg), name=name, verify=verify)
+        result = importer.import_source(source, plugins=plugins, args=_parse_args(arg), name=name, verify=verify,
+                                        blocks=not flat)
         if output is None:
             out(result.text)
         else:

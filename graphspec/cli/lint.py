@@ -111,7 +111,8 @@ def _models(checked: Any) -> list[Any]:
 
 
 def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None = None,
-              sets: list[str] | None = None, config: LintConfig | None = None, strict: bool = False) -> FileReport:
+              data_roots: list[str] | None = None, sets: list[str] | None = None, config: LintConfig | None = None,
+              strict: bool = False) -> FileReport:
     """Check one file; never raises: an unexpected exception becomes a GS900 diagnostic.
 
     `config` (`[tool.graphspec.lint]`) and the file's `# graphspec: ignore[...]` comments
@@ -123,14 +124,14 @@ def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None =
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _lint_file(file, plugins, text=text, sets=sets, config=config, strict=strict)
+        return _lint_file(file, plugins, text=text, data_roots=data_roots, sets=sets, config=config, strict=strict)
     finally:
         if collecting:
             gc.enable()
 
 
-def _lint_file(file: str, plugins: list[str] | None, *, text: str | None, sets: list[str] | None,
-               config: LintConfig | None, strict: bool) -> FileReport:
+def _lint_file(file: str, plugins: list[str] | None, *, text: str | None, data_roots: list[str] | None,
+               sets: list[str] | None, config: LintConfig | None, strict: bool) -> FileReport:
     from graphspec.render.lint import FileReport
 
     try:
@@ -145,7 +146,8 @@ def _lint_file(file: str, plugins: list[str] | None, *, text: str | None, sets: 
                 text = _read_stdin()
             except SourceError as exc:
                 return FileReport(name, lint_policy.apply([exc.diagnostic], name, config, None))
-        checked = compiler.check(file if text is None else name, text=text, plugins=plugins, sets=sets)
+        checked = compiler.check(file if text is None else name, text=text, plugins=plugins, sets=sets,
+                                 data_roots=data_roots)
         complete = checked.analysis is not None
         diags = lint_policy.apply(checked.diagnostics.sorted(), name, config, checked.source, strict=strict,
                                   complete=complete)
@@ -164,15 +166,16 @@ def _lint_file(file: str, plugins: list[str] | None, *, text: str | None, sets: 
         return FileReport(file, [_internal_error(file, exc)])
 
 
-def lint_files(files: Iterable[str], plugins: list[str] | None = None, refused: dict[str, str] | None = None, *,
-               sets: list[str] | None = None, config: LintConfig | None = None,
-               strict: bool = False) -> list[FileReport]:
+def lint_files(files: Iterable[str], plugins: list[str] | None = None, refused: dict[str, str] | None = None,
+               data_roots: list[str] | None = None, *, sets: list[str] | None = None,
+               config: LintConfig | None = None, strict: bool = False) -> list[FileReport]:
     from graphspec.diagnostics import Diagnostic, Location, Severity
     from graphspec.render.lint import FileReport
 
     refused = refused or {}
     return [FileReport(f, [Diagnostic("GS001", Severity.ERROR, refused[f], Location(f, 1, 1))]) if f in refused
-            else lint_file(f, plugins, sets=sets, config=config, strict=strict) for f in files]
+            else lint_file(f, plugins, data_roots=data_roots, sets=sets, config=config, strict=strict)
+            for f in files]
 
 
 def render(reports: list[FileReport], fmt: Format | str, *, strict: bool = False, color: bool = False,
@@ -228,6 +231,9 @@ def register(app: typer.Typer) -> None:
         color: Annotated[bool | None, typer.Option(
             "--color/--no-color", help="Colour the text format (default: when stdout is a terminal).",
             show_default=False)] = None,
+        data_root: Annotated[list[str] | None, typer.Option(
+            "--data-root", help="A folder whose files specs may name (vocabularies), besides each spec's own "
+            "folder (repeatable).")] = None,
     ) -> None:
         """Check specs statically, without TensorFlow: every error of every file, sorted.
 
@@ -259,7 +265,7 @@ def register(app: typer.Typer) -> None:
         gc.freeze()  # what start-up imported is never garbage: keep the collector off it
         plugin_list = plugins_mod.all_plugins(plugin)
         plugins_mod.scan_all(plugin_list)  # a missing or unreadable plugin is a usage error, once
-        reports = lint_files(files, plugin_list, refused, sets=set_ or None, config=config, strict=strict)
+        reports = lint_files(files, plugin_list, refused, data_root, sets=set_ or None, config=config, strict=strict)
         if color is None:
             color = bool(getattr(sys.stdout, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
         sarif = format is Format.sarif

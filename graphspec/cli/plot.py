@@ -138,6 +138,9 @@ def plot(
         "--plugin", "-p", help="Python module or .py file providing custom layers (repeatable).")] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", "-s", help="Override a spec field by dotted path: KEY=VALUE (repeatable).")] = None,
+    data_root: Annotated[list[str] | None, typer.Option(
+        "--data-root", help="A folder whose files the spec may name (vocabularies), besides the spec's own "
+        "folder (repeatable).")] = None,
     diff: Annotated[tuple[Path, Path] | None, typer.Option(
         "--diff", help="Draw B's model with what changed since A coloured: added (green), removed (red), "
         "changed (orange), renamed (blue). A and B are spec files or run folders.", show_default=False)] = None,
@@ -173,7 +176,7 @@ def plot(
     elif spec is None:
         raise UsageError("give the SPEC to draw, or --diff A B")
     else:
-        checked = checked_spec(spec, plugin, set_)
+        checked = checked_spec(spec, plugin, set_, data_root)
         name = one_model(checked, model, "plot")
         drawing = model_drawing(checked.graph, checked.analysis, name, expand_nested=expand_nested)
     target = output if output is not None else Path(f"{name}.png")

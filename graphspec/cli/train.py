@@ -16,12 +16,34 @@ RunsRoot = Path("runs")
 def register(app: typer.Typer) -> None:
     """Add the train, evaluate and predict commands to the CLI."""
     from graphspec.cli.common import guarded
-    from graphspec.cli.common import ModelOpt, PluginOpt, SetOpt, SpecArg, err, out
+    from graphspec.cli.common import BackendOpt, DataRootOpt, ModelOpt, PluginOpt, SetOpt, SpecArg, err, out, use_backend
 
-    def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
-        from graphspec.cli.common import checked_spec
+    def run_backend(requested: str | None, command: str, spec_or_run: Path, *, resume: bool = False,
+                    run_dir: Path | None = None) -> str:
+        """Select the backend: --backend, else the run folder's own (resumed, evaluated, predicted), else the default."""
+        from graphspec.build import backend as backend_mod
+        from graphspec.run import folders
 
-        return checked_spec(Path(path), plugins, sets)
+        backend_mod.require(command)  # nothing installed: say so before reading anything
+        recorded = None
+        if requested is None:
+            if resume:
+                recorded = folders.recorded_backend(folders.resume_target(spec_or_run, run_dir, RunsRoot))
+            elif folders.is_run_dir(spec_or_run):
+                recorded = folders.recorded_backend(spec_or_run)
+                if recorded is not None and not backend_mod.is_installed(recorded):
+                    err(f"note: the run was trained on {recorded}, which is not installed here; using the default "
+                        "backend (the weights load on any backend)")
+                    recorded = None
+        return use_backend(requested, command, recorded=recorded)
+
+    def checker(data_roots: list[str] | None) -> Any:
+        def check_fn(path: Any, *, sets: list[str] | None = None, plugins: list[str] | None = None) -> Any:
+            from graphspec.cli.common import checked_spec
+
+            return checked_spec(Path(path), plugins, sets, data_roots, builds=True)
+
+        return check_fn
 
     SpecOrRun = Annotated[Path, typer.Argument(help="A spec file (YAML) or a run folder.", show_default=False)]
     WeightsOpt = Annotated[Path | None, typer.Option(
@@ -45,18 +67,53 @@ def register(app: typer.Typer) -> None:
         force_unlock: Annotated[bool, typer.Option(
             "--force-unlock", help="Take over the run folder's claim even if another host holds it (only when "
             "that run is known to be gone).")] = False,
+        data_root: DataRootOpt = None,
+        backend: BackendOpt = None,
+        distribute: Annotated[str | None, typer.Option(
+            "--distribute", metavar="data-parallel|mirrored",
+            help="Train on several devices: data-parallel (keras.distribution.DataParallel over every device of "
+            "every process; JAX) or mirrored (tf.distribute.MirroredStrategy over this host's devices; "
+            "TensorFlow). data.batch_size is the global batch.", show_default=False)] = None,
+        devices: Annotated[int | None, typer.Option(
+            "--devices", min=1, help="Devices per process: on a CPU, split the host into N logical devices; "
+            "with accelerators, the first N.", show_default=False)] = None,
+        coordinator: Annotated[str | None, typer.Option(
+            "--coordinator", metavar="HOST:PORT", help="Address of process 0, for several processes (default: "
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES).", show_default=False)] = None,
+        num_processes: Annotated[int | None, typer.Option(
+            "--num-processes", min=1, help="Processes in the job (default: KERAS_DISTRIBUTION_NUM_PROCESSES, "
+            "else 1).", show_default=False)] = None,
+        process_id: Annotated[int | None, typer.Option(
+            "--process-id", min=0, help="This process's index, 0 to N-1; process 0 writes the run folder "
+            "(default: KERAS_DISTRIBUTION_PROCESS_ID, else 0).", show_default=False)] = None,
     ) -> None:
         """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
-        logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues."""
+        logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues (on the
+        backend the run trained on, unless --backend says otherwise)."""
         from rich.console import Console
+
+        from graphspec.run import distribute as dist_mod
+
+        plan = dist_mod.plan(distribute, devices=devices, coordinator=coordinator, num_processes=num_processes,
+                             process_id=process_id)
+        chosen = run_backend(backend, "train", spec, resume=resume, run_dir=run_dir)
+        dist_mod.check_backend(plan, chosen)
+        dist_mod.prepare(plan, chosen)  # before Keras (and JAX) is imported
 
         from graphspec.run import trainer as train_mod
 
         result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
-                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=check_fn,
-                                 force_unlock=force_unlock)
-        if result.exit_code == 0:
-            Console().print(train_mod.results_table(result))
+                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=checker(data_root),
+                                 force_unlock=force_unlock, backend_name=chosen, plan=plan,
+                                 data_roots=[Path(r) for r in data_root or []])
+        if not plan.chief:
+            test = ", ".join(f"{k} {v:.4f}" for k, v in (result.test_metrics or {}).items())
+            err(f"process {plan.process_id}: {result.status} after {result.epochs_done} epochs"
+                + (f"; test {test}" if test else "") + " (process 0 writes the run folder)")
+        elif result.exit_code == 0:
+            from graphspec.render.text import results_table
+
+            Console().print(results_table(result))
             out(result.message)
         else:
             err(("error: " if result.status == "failed" else "") + result.message)
@@ -71,6 +128,8 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         model: ModelOpt = None,
         plugin: PluginOpt = None,
+        data_root: DataRootOpt = None,
+        backend: BackendOpt = None,
     ) -> None:
         """Metrics of a trained model on the test set of its spec's data (JSON: metric name -> value)."""
         import json
@@ -79,10 +138,12 @@ def register(app: typer.Typer) -> None:
 
         if format not in {"text", "json"}:
             raise UsageError(f"--format must be text or json, got {format!r}")
+        run_backend(backend, "evaluate", spec_or_run)
         from graphspec.run import inference
 
         metrics = inference.evaluate(spec_or_run, weights=weights, sets=set_, plugins=plugin, model=model,
-                                     runs_root=RunsRoot, note=lambda t: err(f"note: {t}"))
+                                     runs_root=RunsRoot, note=lambda t: err(f"note: {t}"),
+                                     data_roots=[Path(r) for r in data_root or []])
         if format == "json":
             out(json.dumps(metrics, sort_keys=True))
             return
@@ -105,13 +166,17 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         model: ModelOpt = None,
         plugin: PluginOpt = None,
+        force: Annotated[bool, typer.Option(
+            "--force", help="Replace an existing --output file even if it is not an .npz file.")] = False,
+        backend: BackendOpt = None,
     ) -> None:
         """Predictions of a trained model for named input arrays, written as an .npz by output name."""
+        run_backend(backend, "predict", spec_or_run)
         from graphspec.run import inference
 
         shapes = inference.predict(spec_or_run, input, output, weights=weights, sets=set_, plugins=plugin,
                                    model=model, runs_root=RunsRoot, transforms=transforms, batch_size=batch_size,
-                                   note=lambda t: err(f"note: {t}"))
+                                   note=lambda t: err(f"note: {t}"), force=force)
         for name, shape in shapes.items():
             out(f"{name}: {shape}")
         out(f"wrote {output}")

@@ -237,7 +237,7 @@ class _Differ:
         assert name is not None
         return ModelDelta(name, (getattr(ia, "params", None), getattr(ib, "params", None)),
                           (getattr(ia, "trainable", None), getattr(ib, "trainable", None)), shapes,
-                          (old is not None, new is not None))
+                          (old is not None, new is not None), (getattr(ia, "macs", None), getattr(ib, "macs", None)))
 
 
 def _dump(value: Any) -> Any:

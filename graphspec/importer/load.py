@@ -4,18 +4,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
+from graphspec.build import archives
+from graphspec.diagnostics import Location
+
 from graphspec.spec import catalog
 from graphspec.errors import SpecError, UsageError
-from graphspec.importer.match import load_plugin_classes
+from graphspec.importer.layer_args import load_plugin_classes
 from graphspec.importer.values import diag
-from graphspec.importer.walk import Imported, import_model
+from graphspec.importer.assemble import Imported, import_model
 
 
 def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None) -> Any:
     """The model named by SOURCE: `keras.applications.NAME`, a `.keras` file or `module:function`."""
+    if source.endswith(".keras") and Path(source).is_file():
+        try:  # a .keras file is a zip: its inflated sizes are checked before Keras reads a byte of it
+            archives.check_zip(source, json_members=archives.KERAS_JSON)
+        except archives.ArchiveProblem as exc:
+            raise SpecError([diag("GS416", f"cannot load the model: {exc}", source)]) from None
     from graphspec.build.backend import keras
 
     load_plugin_classes(list(plugins or []))  # registers the plugins' layers for loading
@@ -74,7 +84,29 @@ def _load_module(name: str) -> Any:
 
 
 def import_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None,
-                  name: str | None = None, verify: bool = True) -> Imported:
+                  name: str | None = None, verify: bool = True, blocks: bool = True) -> Imported:
     """Load SOURCE and import it; see :func:`load_source` and :func:`import_model`."""
     model = load_source(source, plugins=plugins, args=args)
-    return import_model(model, source=source, plugins=plugins, name=name, verify=verify)
+    try:
+        return import_model(model, source=source, plugins=plugins, name=name, verify=verify, blocks=blocks)
+    except SpecError as exc:
+        raise _at_function(exc, source) from None
+
+
+def _at_function(exc: SpecError, source: str) -> SpecError:
+    """Diagnostics about a `file.py:function` model located at the function's `def` line."""
+    module, _, fn = source.rpartition(":")
+    path = Path(module)
+    if not (module.endswith(".py") and path.is_file()):
+        return exc
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return exc
+    found = re.search(rf"^([ \t]*)def {re.escape(fn)}\b", text, re.MULTILINE)
+    if found is None:
+        return exc
+    line = text.count("\n", 0, found.start()) + 1
+    at = Location(module, line, len(found.group(1)) + 1, line, len(found.group(1)) + 4 + len(fn))
+    moved = [dataclasses.replace(d, location=at) if d.location.file == source else d for d in exc.diagnostics]
+    return SpecError(moved, {**exc.sources, module: text})

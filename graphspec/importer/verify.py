@@ -44,6 +44,13 @@ class _Comparison:
 
     def model(self, a: Any, b: Any) -> None:
         fa, fb = self.functional(a), self.functional(b)
+        for side in ("inputs", "outputs"):
+            sa, sb = getattr(fa, f"_{side}_struct", None), getattr(fb, f"_{side}_struct", None)
+            ka = sorted(sa) if isinstance(sa, dict) else None
+            kb = sorted(sb) if isinstance(sb, dict) else None
+            if ka != kb:
+                self.problem(f"`{a.name}` takes or returns {side} keyed {ka}, rebuilt {kb}")
+                return
         if len(fa.inputs) != len(fb.inputs) or len(fa.outputs) != len(fb.outputs):
             self.problem(f"`{a.name}`: {len(fa.inputs)} inputs and {len(fa.outputs)} outputs, rebuilt "
                          f"{len(fb.inputs)} and {len(fb.outputs)}")
@@ -110,7 +117,7 @@ class _Comparison:
             if isinstance(v, (list, tuple)):
                 return [canon(x) for x in v]
             if isinstance(v, dict):
-                return {k: canon(x) for k, x in v.items()}
+                return {k: canon(v[k]) for k in sorted(v, key=str)}  # tensors in the order of the keys
             return norm(v)
 
         return canon(bound), tensors

@@ -24,7 +24,9 @@ and every call's arguments). A mismatch refuses the import, so a spec that
 differs silently is never written.
 
 The walk names every input, node and model; :mod:`graphspec.importer.match` writes each call,
-:mod:`graphspec.importer.write` the YAML, and :mod:`graphspec.importer.verify` checks the result.
+:mod:`graphspec.importer.assemble` puts the spec together (:mod:`graphspec.importer.repeats`
+finds its blocks, :mod:`graphspec.importer.write` writes the YAML) and
+:mod:`graphspec.importer.verify` checks the result.
 """
 
 from __future__ import annotations
@@ -34,28 +36,10 @@ import heapq
 import re
 from typing import Any
 
-from graphspec.errors import SpecError, UsageError
-from graphspec.importer.match import CallMatcher, load_plugin_classes
-from graphspec.importer.values import Unexpressible, diag
-from graphspec.importer.verify import verify_text
-from graphspec.importer.write import to_yaml
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-
-
-@dataclasses.dataclass
-class Imported:
-    """The result of an import: the spec as data and as YAML text."""
-
-    name: str
-    data: dict[str, Any]
-    text: str
-    plugins: list[str]
-    renames: dict[str, str]
-    params: int
-    nodes: int
-    verified: bool
-    rebuilt: Any = None  # the model built back from the spec (when verified)
+from graphspec.importer.contract import check_contract
+from graphspec.importer.match import CallMatcher
+from graphspec.importer.values import Unexpressible
+from graphspec.spec import catalog
 
 
 @dataclasses.dataclass
@@ -71,7 +55,7 @@ class _Call:
         return (id(self.op), self.index)
 
 
-class _Importer:
+class Importer:
     """One import: the names given so far, and the spec's inputs, nodes and models as they are written."""
 
     def __init__(self, keras: Any, source: str, plugin_classes: dict[str, tuple[type, str]]) -> None:
@@ -169,6 +153,7 @@ class _Importer:
                 raise Unexpressible("GS703", f"{where}: input `{getattr(op, 'name', op)}` of `{model.name}` is not "
                                     "a keras.Input")
         calls = self.calls_of(f)
+        in_keys, out_keys = self.keyed(f, prefix, where)
         # Name everything of this model first, so that its own names win over nested models'.
         for t in f.inputs:
             op = t._keras_history.operation
@@ -187,17 +172,61 @@ class _Importer:
             self.call(c, prefix, self.describe(c.op) + ("" if top else f" (in model `{model.name}`)"))
         entry: dict[str, Any] = {}
         ins = [self.tensors[(id(t._keras_history[0]), t._keras_history[1])] for t in f.inputs]
+        ins = in_keys or ins  # a dict: in the model's own order of keys
         entry["inputs"] = ins[0] if len(ins) == 1 else ins
         outs = self.output_refs(f.outputs, f"the outputs of {where}")
+        outs = out_keys or outs
         entry["outputs"] = outs[0] if len(outs) == 1 else outs
-        if isinstance(getattr(f, "_inputs_struct", None), dict) or isinstance(
-                getattr(f, "_outputs_struct", None), dict):
-            raise Unexpressible("GS703", f"{where} takes or returns a dict of tensors; spec "
-                                "models take and return lists")
+        if in_keys:
+            entry["inputs_as"] = "dict"
+        if out_keys:
+            entry["outputs_as"] = "dict"
         if not top:
             entry["submodel"] = True
         self.models[mname] = entry
         return mname
+
+    def keyed(self, f: Any, prefix: str | None, where: str) -> tuple[list[str], list[str]]:
+        """A model that takes or returns a dict: its inputs and output nodes are named by its keys
+        (claimed before any other name). Returns the keys in the model's order (empty: a list)."""
+        out: list[list[str]] = []
+        for side in ("inputs", "outputs"):
+            struct = getattr(f, f"_{side}_struct", None)
+            if not isinstance(struct, dict):
+                if isinstance(struct, (list, tuple)) and any(isinstance(t, (list, tuple, dict)) for t in struct):
+                    raise Unexpressible("GS703", f"{where}: its {side} are nested structures; a spec model takes "
+                                        "and returns one tensor, a list or a dict")
+                out.append([])
+                continue
+            keys: list[str] = []
+            for key, t in struct.items():
+                if not self.is_tensor(t):
+                    raise Unexpressible("GS703", f"{where}: {side[:-1]} `{key}` is a nested structure; a dict "
+                                        "of tensors is as deep as a spec model's inputs and outputs go")
+                op, index, k = t._keras_history
+                label = f"{side[:-1]} `{key}` of the dict"
+                if side == "outputs" and (index != 0 or k != 0 or len(op._inbound_nodes[index].outputs) != 1
+                                          or isinstance(op, self.keras.layers.InputLayer)):
+                    raise Unexpressible("GS703", f"{where}: {label} is not the only output of a layer's first "
+                                        f"call, so no spec node can be named `{key}` for it",
+                                        "return the tensor through a layer of its own, e.g. an Identity layer")
+                if id(op) in self.op_names and self.op_names[id(op)] != key:
+                    raise Unexpressible("GS703", f"{where}: {label} is named `{self.op_names[id(op)]}` elsewhere")
+                name = self.claim(str(key), f"{side[:-1]} {key}", prefix=None)
+                if name != key:
+                    raise Unexpressible("GS703", f"{where}: {label} is not a spec name (or is taken twice)",
+                                        "keys are letters, digits, `_` and `-`, not starting with a digit")
+                self.renames.pop(f"{side[:-1]} {key}", None)
+                if op.name != key:
+                    self.renames[f"{op.name}"] = key
+                self.op_names[id(op)] = name
+                keys.append(name)
+            out.append(keys)
+        return out[0], out[1]
+
+    @staticmethod
+    def is_tensor(value: Any) -> bool:
+        return hasattr(value, "_keras_history")
 
     def calls_of(self, f: Any) -> list[_Call]:
         out = []
@@ -320,7 +349,11 @@ class _Importer:
             else:
                 name = self.op_name(op, op.name, prefix)
                 type_name = self.match.layer_type(op, where)
-                entry = {"type": type_name, **self.match.layer_args(op, type_name, where)}
+                probe, probe_key = self.match.probe(c.node)
+                if type_name not in catalog.LAYERS:
+                    check_contract(op, type_name, where, probe)
+                entry = {"type": type_name, **self.match.layer_args(op, type_name, where, probe=probe,
+                                                                    probe_key=probe_key)}
                 self.layer_def[id(op)] = name
             style, refs, call = self.match.layer_inputs(op, c.node, type_name, where, self.ref)
         else:
@@ -335,65 +368,3 @@ class _Importer:
         self.node_inputs[name] = (style, refs)
         self.tensors[c.key] = name
         self.n_outputs[name] = len(c.node.outputs)
-
-    # -- output ------------------------------------------------------------------------------
-    def spec_data(self, name: str) -> dict[str, Any]:
-        nodes: dict[str, dict[str, Any]] = {}
-        previous: str | None = None
-        only_input = next(iter(self.inputs)) if len(self.inputs) == 1 else None
-        for node_name, entry in self.nodes.items():
-            style, refs = self.node_inputs[node_name]
-            out = dict(entry)
-            call = out.pop("call", None)
-            implicit = previous if previous is not None else only_input
-            if not (style == "single" or (style == "positional" and isinstance(refs, str))) or refs != implicit:
-                out["inputs"] = refs
-            if call:
-                out["call"] = call
-            nodes[node_name] = out
-            previous = node_name
-        return {"graphspec": 1, "name": name, "inputs": dict(self.inputs), "nodes": nodes, "models": self.models}
-
-
-def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | None = None,
-                 name: str | None = None, verify: bool = True) -> Imported:
-    """A spec for a functional Keras model. Raises SpecError naming what the format cannot express."""
-    from graphspec.build.backend import keras
-
-    plugin_list = list(plugins or [])
-    imp = _Importer(keras, source, load_plugin_classes(plugin_list))
-    try:
-        if not isinstance(model, keras.Model):
-            raise Unexpressible("GS700", f"{source} is a {type(model).__name__}, not a keras.Model")
-        mname = imp.model(model, top=True, where=f"model `{model.name}`")
-        if name is not None and name != mname:
-            if not _NAME.match(name):
-                raise UsageError(f"--name {name!r}: a name is letters, digits, `_` and `-`, not starting with a digit")
-            if name in imp.models:
-                raise UsageError(f"--name {name!r}: a sub-model of the model already has that name")
-            imp.models = {(name if k == mname else k): v for k, v in imp.models.items()}
-            mname = name
-        imp.models[mname]["expect"] = {"params": int(model.count_params())}
-        # The top model last: sub-models before the model that calls them.
-        imp.models = {k: v for k, v in imp.models.items() if k != mname} | {mname: imp.models[mname]}
-    except Unexpressible as exc:
-        raise SpecError([diag(exc.code, exc.message, source, exc.hint)]) from None
-    spec_name = mname
-    data = imp.spec_data(spec_name)
-    header = [f"Imported from {source} by `graphspec import` (Keras {keras.__version__}).",
-              f"{model.count_params():,} parameters, {len(imp.nodes)} nodes."]
-    from graphspec.spec.plugins import BUILTIN
-
-    user_plugins = [p for p in imp.match.plugins_needed if p not in BUILTIN]
-    if user_plugins:
-        header.append("Build it with: " + " ".join(f"--plugin {p}" for p in user_plugins))
-    if imp.renames:
-        header.append("Renamed (Keras name -> spec name):")
-        header.extend(f"  {k} -> {v}" for k, v in sorted(imp.renames.items()))
-    text = to_yaml(data, header)
-    imported = Imported(spec_name, data, text, list(imp.match.plugins_needed), dict(imp.renames),
-                        int(model.count_params()), len(imp.nodes), False)
-    if verify:
-        imported.rebuilt = verify_text(model, text, imp.match.plugins_needed, source, mname)
-        imported.verified = True
-    return imported

@@ -56,17 +56,19 @@ class ModelDelta:
     trainable_params: tuple[int | None, int | None]
     output_shapes: dict[str, tuple[Shape, Shape]]
     present: tuple[bool, bool] = (True, True)
+    macs: tuple[int | None, int | None] = (None, None)
 
     @property
     def equal(self) -> bool:
         return (self.present[0] == self.present[1] and self.params[0] == self.params[1]
-                and self.trainable_params[0] == self.trainable_params[1]
+                and self.trainable_params[0] == self.trainable_params[1] and self.macs[0] == self.macs[1]
                 and all(x == y for x, y in self.output_shapes.values()))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "params": list(self.params),
             "trainable_params": list(self.trainable_params),
+            "macs": list(self.macs),
             "output_shapes": {k: [x, y] for k, (x, y) in self.output_shapes.items()},
         }
 
@@ -166,6 +168,7 @@ def text(report: DiffReport) -> str:
         lines.append(_model_head(m))
         lines.append(f"  params            {count_text(m.params)}")
         lines.append(f"  trainable params  {count_text(m.trainable_params)}")
+        lines.append(f"  MACs              {count_text(m.macs)}")
         for shape in _shapes_text(m):
             lines.append(f"  output            {shape}")
     width = max((len(c.kind) for c in report.changes), default=0)
@@ -218,12 +221,12 @@ def markdown(report: DiffReport) -> str:
         lines += [f"**{n} error{'' if n == 1 else 's'}** in the specs:", ""]
         lines += [f"- {_cell(str(d.location))}: {d.code} {_cell(d.message)}" for d in report.errors] + [""]
     if report.models:
-        lines += ["| model | params | trainable params | outputs |", "|---|---:|---:|---|"]
+        lines += ["| model | params | trainable params | MACs | outputs |", "|---|---:|---:|---:|---|"]
         for m in report.models:
             name = _code(m.name) + ("" if all(m.present) else (" (new)" if not m.present[0] else " (removed)"))
             shapes = "<br>".join(_cell(s) for s in _shapes_text(m)) or "–"
             lines.append(f"| {name} | {_cell(count_text(m.params))} | {_cell(count_text(m.trainable_params))} "
-                         f"| {shapes} |")
+                         f"| {_cell(count_text(m.macs))} | {shapes} |")
         lines.append("")
     if report.changes:
         lines += [f"{len(report.changes)} change{'' if len(report.changes) == 1 else 's'}:", "",
@@ -268,7 +271,7 @@ def github(report: DiffReport, b_file: str | None = None) -> str:
     lines = [github_line(c, b_file or report.b) for c in report.changes]
     for m in report.models:
         lines.append(f"{_model_head(m)}: params {count_text(m.params)}, trainable {count_text(m.trainable_params)}"
-                     + "".join(f", output {s}" for s in _shapes_text(m)))
+                     f", MACs {count_text(m.macs)}" + "".join(f", output {s}" for s in _shapes_text(m)))
     lines.append(f"{report.a} and {report.b} are equivalent" if report.equal
                  else f"{len(report.changes)} change{'' if len(report.changes) == 1 else 's'}")
     return "\n".join(lines) + "\n"

@@ -155,11 +155,14 @@ def text(reports: Sequence[FileReport], *, color: bool = False, stats: bool = Tr
 
     blocks: list[str] = []
     for r in reports:
+        lines_of = r.source.splitlines() if r.source is not None and r.diagnostics else None
         for d in sorted(r.diagnostics, key=Diagnostic.sort_key):
             # A diagnostic may point into another file: a base it extends (its own lines), or a plugin's
             # declaration (no caret then).
-            shown = r.source if d.location.file == r.file else r.bases.get(d.location.file)
-            blocks.append(diagnostic_text(d, shown, color=color))
+            if d.location.file == r.file:
+                blocks.append(diagnostic_text(d, None, color=color, lines_of=lines_of))
+            else:
+                blocks.append(diagnostic_text(d, r.bases.get(d.location.file), color=color))
     lines = list(blocks)
     if stats:
         for r in reports:

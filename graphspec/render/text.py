@@ -24,8 +24,27 @@ def _printable(line: str) -> str:
     return line.translate(_CONTROL)
 
 
-def diagnostic_text(diag: Diagnostic, source_text: str | None = None, *, color: bool = False) -> str:
-    """`file:line:col: error[GS112]: message`, the source line, a caret, notes and hint."""
+MAX_LINE = 160  # characters of a source line shown under a diagnostic
+
+
+def _window(text: str, col: int, width: int) -> tuple[str, int, int]:
+    """A long line cut down to MAX_LINE characters around `col`: (text, new col, new width)."""
+    if len(text) <= MAX_LINE:
+        return text, col, width
+    start = max(0, min(col - 1 - MAX_LINE // 4, len(text) - MAX_LINE))
+    cut = text[start:start + MAX_LINE]
+    prefix = "..." if start else ""
+    suffix = "..." if start + MAX_LINE < len(text) else ""
+    new_col = col - start + len(prefix)
+    return prefix + cut + suffix, new_col, max(1, min(width, MAX_LINE - (col - 1 - start)))
+
+
+def diagnostic_text(diag: Diagnostic, source_text: str | None = None, *, color: bool = False,
+                    lines_of: list[str] | None = None) -> str:
+    """`file:line:col: error[GS112]: message`, the source line, a caret, notes and hint.
+
+    `lines_of` is the source already split into lines (many diagnostics of one file).
+    """
     loc = diag.location
     sev = diag.severity.value
     head = f"{loc}: {sev}[{diag.code}]: {diag.message}"
@@ -33,17 +52,18 @@ def diagnostic_text(diag: Diagnostic, source_text: str | None = None, *, color: 
         c = "red" if diag.severity is Severity.ERROR else "yellow"
         head = f"\x1b[1m{loc}:\x1b[0m \x1b[1;{31 if c == 'red' else 33}m{sev}[{diag.code}]\x1b[0m: {diag.message}"
     lines = [head]
-    if source_text is not None and loc.line:
-        src_lines = source_text.splitlines()
+    if (source_text is not None or lines_of is not None) and loc.line:
+        src_lines = lines_of if lines_of is not None else (source_text or "").splitlines()
         if 0 < loc.line <= len(src_lines):
             text = _printable(src_lines[loc.line - 1])
             gutter = f"{loc.line:>4} | "
-            lines.append(gutter + text)
             width = 1
             if loc.end_line == loc.line and loc.end_col > loc.col:
                 width = loc.end_col - loc.col
             width = max(1, min(width, len(text) - loc.col + 1 if len(text) >= loc.col else 1))
-            lines.append(" " * (len(gutter) - 2) + "| " + " " * (loc.col - 1) + "^" + "~" * (width - 1))
+            text, col, width = _window(text, loc.col, width)
+            lines.append(gutter + text)
+            lines.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" + "~" * (width - 1))
     for note in diag.notes:
         lines.append(f"  note: {note}")
     if diag.hint:
@@ -52,7 +72,14 @@ def diagnostic_text(diag: Diagnostic, source_text: str | None = None, *, color: 
 
 
 def diagnostics_text(diags: Iterable[Diagnostic], sources: dict[str, str], *, color: bool = False) -> str:
-    return "\n".join(diagnostic_text(d, sources.get(d.location.file), color=color) for d in diags)
+    split: dict[str, list[str]] = {}
+    out = []
+    for d in diags:
+        name = d.location.file
+        if name in sources and name not in split:
+            split[name] = sources[name].splitlines()
+        out.append(diagnostic_text(d, None, color=color, lines_of=split.get(name)))
+    return "\n".join(out)
 
 
 def count_line(n_errors: int, n_warnings: int, n_files: int | None = None) -> str:
@@ -142,4 +169,36 @@ def summary_table(model: Any) -> Any:
     table.caption = (f"Total params: {totals['params']:,}  Trainable: {totals['trainable_params']:,}  "
                      f"Non-trainable: {totals['non_trainable_params']:,}")
     table.caption_justify = "left"
+    return table
+
+
+def results_table(result: Any) -> Any:
+    """A rich table of a finished training (a :class:`graphspec.run.trainer.RunResult`): each metric's last
+    training and validation value, and the test value."""
+    from rich.table import Table
+
+    last = result.history[-1] if result.history else {}
+    names: list[str] = []
+    for k in last:
+        base = k[4:] if k.startswith("val_") else k
+        if k not in {"epoch", "time", "learning_rate"} and base not in names:
+            names.append(base)
+    for k in result.test_metrics or {}:
+        if k not in names:
+            names.append(k)
+    title = f"{result.status}: {result.epochs_done}/{result.epochs} epochs"
+    table = Table(title=title, caption=str(result.run_dir))
+    table.add_column("metric")
+    table.add_column("train", justify="right")
+    table.add_column("validation", justify="right")
+    table.add_column("test", justify="right")
+
+    def fmt(v: Any) -> str:
+        return "" if v is None else f"{float(v):.4f}"
+
+    for n in names:
+        table.add_row(n, fmt(last.get(n)), fmt(last.get(f"val_{n}")), fmt((result.test_metrics or {}).get(n)))
+    if result.best:
+        table.caption = (f"best {result.best.get('monitor')} {float(result.best['value']):.4f} at epoch "
+                         f"{result.best.get('epoch')}; run folder: {result.run_dir}")
     return table

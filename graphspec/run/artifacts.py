@@ -1,36 +1,88 @@
 """Atomic writes: an artifact is written next to its target and moved into place.
 
 Killing graphspec at any moment leaves either the old file or the new one,
-never a half-written file.
+never a half-written file. A write that fails (a full disk, a read-only folder, an
+I/O error) raises :class:`WriteError` (GS430) naming the file and the cause, and
+leaves no temporary behind; the writer holds a lock on its temporary, so the
+temporaries of a killed write can be told apart and removed by the next one
+(:func:`graphspec.run.targets.clean_stale`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from graphspec.diagnostics import Diagnostic, Location, Severity
+from graphspec.errors import SpecError
+from graphspec.run import targets
+
+
+class WriteError(SpecError):
+    """A file could not be written (GS430, exit 1): the file and the cause; nothing half-written is left."""
+
+    def __init__(self, target: Path, exc: OSError) -> None:
+        self.target, self.errno = target, exc.errno
+        cause = exc.strerror or str(exc) or type(exc).__name__
+        hint = {errno.ENOSPC: "free some space on that file system, or write somewhere else",
+                errno.EDQUOT: "free some space within your quota, or write somewhere else",
+                errno.EROFS: "the file system is read-only: write somewhere else",
+                errno.EACCES: "the folder is not writable: write somewhere else",
+                errno.EPERM: "the folder is not writable: write somewhere else",
+                errno.EIO: "the storage reported an I/O error: check the device"}.get(exc.errno or 0)
+        super().__init__([Diagnostic("GS430", Severity.ERROR, f"cannot write {target.name}: {cause}",
+                                     Location(str(target)), hint)])
+
+
+@contextlib.contextmanager
+def writing(target: Path) -> Iterator[None]:
+    """Turn an OSError of writing `target` into a :class:`WriteError` naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise WriteError(target, exc) from None
+
+
+def _lock(fd: int) -> None:
+    """Mark a temporary as in use: :func:`graphspec.run.targets.clean_stale` leaves locked ones alone."""
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; on success, rename it onto the target."""
+    """Yield a temporary path in the target's folder; on success, rename it onto the target.
+
+    A folder at the target is never replaced (GS431); a failed write raises GS430 naming the target.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix or target.suffix + ".tmp")
-    os.close(fd)
+    if target.is_dir() and not target.is_symlink():
+        raise targets.refuse(target, f"{target} is a folder: graphspec writes a file there and never replaces a "
+                             "folder", "name a file inside it, or a new file")
+    with writing(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                   suffix=suffix or target.suffix + ".tmp")
+    _lock(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        _fsync(tmp_path)
-        _chmod_like(tmp_path, target)
-        os.replace(tmp_path, target)
-        _fsync_dir(target.parent)
+        with writing(target):
+            yield tmp_path
+            _fsync(tmp_path)
+            _chmod_like(tmp_path, target)
+            os.replace(tmp_path, target)
+            _fsync_dir(target.parent)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 def _umask() -> int:
@@ -117,10 +169,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def save_npz(target: str | Path, arrays: dict[str, Any]) -> None:
-    """Write named arrays as an .npz file, atomically."""
+def save_npz(target: str | Path, arrays: dict[str, Any], *, force: bool = False,
+             note: Callable[[str], None] | None = None) -> None:
+    """Write named arrays as an .npz file, atomically; an existing file must be an .npz (or `force`)."""
     import numpy as np
 
+    prepare_output(target, "npz", force=force, note=note)
     with atomic_path(target, suffix=".tmp.npz") as tmp:
         np.savez(tmp, **arrays)
 
@@ -143,80 +197,155 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary folder next to `target`; on success it replaces `target` (a folder) as a whole.
 
     An existing target is first renamed aside, so at every moment `target` is either the complete old
-    folder, absent (between two renames), or the complete new one.
+    folder, absent (between two renames), or the complete new one. Callers check first that the target
+    may be replaced (:func:`graphspec.run.targets.check`).
     """
     import shutil
 
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    with writing(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    fd = os.open(tmp, os.O_RDONLY)
+    _lock(fd)
     old: Path | None = None
     try:
-        yield tmp
-        for path in sorted(tmp.rglob("*")):
-            _fsync(path)
-        _chmod_like(tmp, target, folder=True)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
-            os.replace(target, old / "x")
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        with writing(target):
+            yield tmp
+            for path in sorted(tmp.rglob("*")):
+                _fsync(path)
+            _chmod_like(tmp, target, folder=True)
+            if target.exists():
+                old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+                os.replace(target, old / "x")
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
     finally:
+        os.close(fd)
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+TF_FORMATS = ("savedmodel", "tflite")  # written by TensorFlow, from a model on any backend
+_TITLES = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
+# What Keras's ONNX export needs on each backend (keras.src.export.onnx).
+ONNX_NEEDS = {"tensorflow": ("onnx", "tf2onnx"), "jax": ("onnx", "jax2onnx"), "torch": ("onnx", "onnxscript")}
 
 
 def export_format(target: str | Path, fmt: str | None = None) -> str:
-    """The export format named by `fmt`, else by the target's suffix (.keras, .tflite, else a SavedModel)."""
+    """The export format named by `fmt`, else by the target's suffix (.keras, .tflite, .onnx, else a SavedModel)."""
     if fmt is not None:
         fmt = fmt.lower().replace("_", "").replace("-", "")
-        fmt = {"tfsavedmodel": "savedmodel", "saved": "savedmodel", "tfl": "tflite"}.get(fmt, fmt)
+        fmt = {"tfsavedmodel": "savedmodel", "saved": "savedmodel", "tfl": "tflite", "litert": "tflite"}.get(fmt, fmt)
         if fmt not in EXPORT_FORMATS:
             from graphspec.errors import UsageError
 
             raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
         return fmt
     suffix = Path(target).suffix.lower()
-    return {".keras": "keras", ".tflite": "tflite"}.get(suffix, "savedmodel")
+    return {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}.get(suffix, "savedmodel")
 
 
-def export_model(model: Any, target: str | Path, fmt: str | None = None) -> str:
-    """Write `model` as .keras, a TensorFlow SavedModel folder (for serving) or a TFLite file, atomically.
+def tensorflow_for(fmt: str) -> None:
+    """Raise a usage error naming the extra when `fmt` needs TensorFlow and it is not installed."""
+    from graphspec.build import backend
+    from graphspec.errors import UsageError
 
-    Returns the format used; a note is appended when TFLite needs TensorFlow ops (the Flex delegate).
+    if fmt in TF_FORMATS and not backend.is_installed("tensorflow"):
+        raise UsageError(f"{_TITLES[fmt]} export needs TensorFlow, which is not installed: "
+                         f"{backend.install_hint('tensorflow')} (the model's weights may come from any backend)")
+
+
+def _onnx(model: Any, target: Path) -> None:
+    import importlib.util
+
+    from graphspec.build import backend
+    from graphspec.errors import UsageError
+
+    name = backend.active() or "tensorflow"
+    missing = [m for m in ONNX_NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"ONNX export on the {name} backend needs {' and '.join(missing)}, which "
+                         f"{'is' if len(missing) == 1 else 'are'} not installed: pip install {' '.join(missing)}")
+    with atomic_path(target, suffix=".tmp.onnx") as tmp, backend._quiet_fd2():
+        try:
+            model.export(str(tmp), format="onnx", verbose=False)
+        except (ImportError, NotImplementedError, ValueError) as exc:
+            raise UsageError(f"Keras cannot export this model to ONNX on the {name} backend: "
+                             f"{type(exc).__name__}: {exc}") from None
+
+
+def prepare_output(target: str | Path, kind: str, *, force: bool = False,
+                   note: Callable[[str], None] | None = None) -> None:
+    """Refuse a target holding something else (GS431); remove what a killed earlier write left, and say so."""
+    targets.check(target, kind, force=force)
+    removed = targets.clean_stale(target)
+    if removed and note is not None:
+        note(f"removed {len(removed)} temporary file(s) an interrupted write of {target} left: "
+             + ", ".join(p.name for p in removed[:5]) + (" ..." if len(removed) > 5 else ""))
+
+
+def export_model(model: Any, target: str | Path, fmt: str | None = None, *, force: bool = False,
+                 note: Callable[[str], None] | None = None) -> str:
+    """Write `model` as .keras, a TensorFlow SavedModel folder (for serving), a TFLite file or ONNX, atomically.
+
+    SavedModel and TFLite need TensorFlow installed; Keras writes them from the TensorFlow and JAX backends.
+    The target may hold only an earlier output of the same kind (else GS431, unless `force` for a
+    file). Returns the format used; a note is appended when TFLite needs TensorFlow ops (the Flex delegate).
     """
     fmt = export_format(target, fmt)
     target = Path(target)
+    prepare_output(target, fmt, force=force, note=note)
     if fmt == "keras":
         save_model(model, target)
         return fmt
+    if fmt == "onnx":
+        _onnx(model, target)
+        return fmt
+    tensorflow_for(fmt)
+    from graphspec.build import backend
     from graphspec.build.backend import _quiet_fd2
 
+    if backend.active() == "torch":
+        from graphspec.errors import UsageError
+
+        raise UsageError(f"Keras writes {_TITLES[fmt]} from the tensorflow and jax backends, not torch: "
+                         "run this export with --backend tensorflow (weights trained on torch load there)")
     if fmt == "savedmodel":
         with atomic_dir(target) as tmp, _quiet_fd2():
             model.export(str(tmp), format="tf_saved_model", verbose=False)
         return fmt
-    import tensorflow as tf
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as work, _quiet_fd2():
-        saved = Path(work) / "saved_model"
-        model.export(str(saved), format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        note = ""
+    with writing(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+    with writing(target), tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.",
+                                                       suffix=".tmp") as work, _quiet_fd2():
+        fd = os.open(work, os.O_RDONLY)
+        _lock(fd)
         try:
-            content = converter.convert()
-        except Exception:
-            # Layers such as LSTM over variable-length inputs need TensorFlow ops in TFLite.
-            converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-            converter._experimental_lower_tensor_list_ops = False
-            content = converter.convert()
-            note = " (uses TensorFlow ops: run it with the Flex delegate)"
+            content, extra = _tflite_bytes(model, Path(work) / "saved_model")
+        finally:
+            os.close(fd)
     atomic_write_bytes(target, content)
-    return fmt + note
+    return fmt + extra
+
+
+def _tflite_bytes(model: Any, saved: Path) -> tuple[bytes, str]:
+    """The model as a TFLite flatbuffer, through a SavedModel at `saved`; and a note on what it needs."""
+    from graphspec.build.backend import _quiet_fd2
+
+    with _quiet_fd2():  # on JAX, TensorFlow is first imported here
+        import tensorflow as tf
+
+    model.export(str(saved), format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    try:
+        return converter.convert(), ""
+    except Exception:
+        # Layers such as LSTM over variable-length inputs need TensorFlow ops in TFLite.
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+        converter._experimental_lower_tensor_list_ops = False
+        return converter.convert(), " (uses TensorFlow ops: run it with the Flex delegate)"

@@ -88,6 +88,7 @@ class EpochProgress(keras.callbacks.Callback):
         self.progress: Any = None
         self.task: Any = None
         self.last = 0.0
+        self.done = 0
         self.in_eval = False
 
     def on_train_begin(self, logs: Any = None) -> None:
@@ -103,6 +104,7 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self.epoch_started = time.monotonic()
+        self.done = 0
         if self.progress is not None:
             self.task = self.progress.add_task("", total=self.steps, epoch=f"{epoch + 1}/{self.epochs}",
                                                metrics="")
@@ -114,13 +116,14 @@ class EpochProgress(keras.callbacks.Callback):
         if now - self.last < 0.15 and batch + 1 < self.steps:
             return
         self.last = now
+        self.done = max(self.done, batch + 1)  # batch callbacks may finish out of order
         text = ""
         if logs and "loss" in logs:
             try:
                 text = f"loss {float(logs['loss']):.4f}"
             except (TypeError, ValueError):
                 pass
-        self.progress.update(self.task, completed=batch + 1, metrics=text)
+        self.progress.update(self.task, completed=self.done, metrics=text)
 
     def epoch_done(self, epoch: int, logs: dict[str, Any], note: str = "") -> None:
         text = _metrics_text(logs) + note
@@ -174,6 +177,11 @@ class Session(Protocol):
     failed_epoch: int | None
     failed_logs: dict[str, Any]
     progress: EpochProgress
+    multi_process: bool  # several processes stop together, at an epoch's end, never inside one
+
+    def agree_stop(self) -> bool:
+        """Whether any process was asked to stop (several processes: a collective, once per epoch)."""
+        ...
 
     def restore_callback_state(self) -> None: ...
 
@@ -189,6 +197,7 @@ class RunCallback(keras.callbacks.Callback):
         super().__init__()
         self.t = trainer
         self.last_step = -1
+        self.step_lock = threading.Lock()
         self.last_check = 0.0
         self.epoch_lr: float | None = None
         self.epoch_started = 0.0
@@ -206,7 +215,11 @@ class RunCallback(keras.callbacks.Callback):
         self.epoch_lr = current_lr(self.model)
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        self.last_step = batch
+        # Keras may run batch callbacks in a thread pool (JAX, PyTorch): they can finish out of order.
+        with self.step_lock:
+            self.last_step = max(self.last_step, batch)
+        if self.t.multi_process:
+            return  # all stop together at the epoch's end; the epoch's logs (loss included) are the same in all
         if self.t.stop.requested:
             self.model.stop_training = True
             return
@@ -221,11 +234,15 @@ class RunCallback(keras.callbacks.Callback):
         self.validation_cut = False
 
     def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+        if self.t.multi_process:
+            return
         if self.t.stop.requested and self.t.fitting:
             self.validation_cut = True
             self.model.stop_evaluating = True
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if self.t.agree_stop() and not self.t.stop.requested:
+            self.t.stop.request(signal.SIGTERM)  # another process was stopped: stop here too, at the same epoch
         logs = dict(logs or {})
         if not _finite(logs) or self.t.failed_epoch is not None:
             self.t.failed_epoch = epoch

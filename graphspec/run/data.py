@@ -3,7 +3,7 @@ and check them against the model.
 
 The stages, in order:
 
-1. :func:`load_source` reads the arrays of each split (`train`, and where the source has them
+1. :func:`graphspec.run.sources.load_source` reads the arrays of each split (`train`, and where the source has them
    `validation` and `test`) by the source's own names (`x`/`y`, npz keys, CSV columns);
 2. :func:`prepare` maps them onto the model's inputs and outputs (`data.inputs` /
    `data.outputs`), applies `data.transforms`, holds out test and validation sets, and checks every
@@ -14,7 +14,6 @@ The stages, in order:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from pathlib import Path
@@ -22,15 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from graphspec.diagnostics import Diagnostic, Severity
-from graphspec.errors import SpecError
-from graphspec.spec.schema_run import (
-    Add, Cast, CsvSource, DataSpec, Divide, KerasSource, NpzSource, OneHot, Reshape, Scale, SklearnSource,
-    SyntheticSource,
-)
+from graphspec.analysis import memory
+from graphspec.run import checks_values
+from graphspec.run.sources import SPLITS, Arrays, DataError, Origin, error as _error, load_source
+from graphspec.run.sources import Problem as _Problem
+from graphspec.spec.schema_run import Add, Cast, DataSpec, Divide, OneHot, Reshape, Scale, SyntheticSource
 
-Arrays = dict[str, np.ndarray]
-SPLITS = ("train", "validation", "test")
+__all__ = ["SPLITS", "Arrays", "DataError", "load_source"]
 
 
 @dataclasses.dataclass
@@ -66,6 +63,15 @@ class Split:
 
     inputs: Arrays
     outputs: Arrays
+    origins: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> "FILE, array `x`"
+    source: str | None = None  # the source's split these samples were read from (`data.source.<split>`)
+    rows: np.ndarray | None = None  # each sample's row in that file
+
+    def where(self) -> tuple[Any, ...]:
+        """The path (in the spec, or `("inputs",)` for predict's input file) errors about the values point at."""
+        if self.source == "inputs":
+            return ("inputs",)
+        return ("data", "source", self.source) if self.source else ("data", "source")
 
     def __len__(self) -> int:
         for arr in list(self.inputs.values()) + list(self.outputs.values()):
@@ -73,7 +79,8 @@ class Split:
         return 0
 
     def take(self, index: np.ndarray | slice) -> Split:
-        return Split({k: v[index] for k, v in self.inputs.items()}, {k: v[index] for k, v in self.outputs.items()})
+        return Split({k: v[index] for k, v in self.inputs.items()}, {k: v[index] for k, v in self.outputs.items()},
+                     self.origins, self.source, self.rows[index] if self.rows is not None else None)
 
 
 @dataclasses.dataclass
@@ -85,10 +92,6 @@ class Data:
 
     def split(self, name: str) -> Split | None:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
-
-
-class DataError(SpecError):
-    """The data does not fit the model (or cannot be read); located at the spec's data section."""
 
 
 # -- the model's side -------------------------------------------------------------------------------
@@ -144,117 +147,10 @@ def loss_kind(loss: Any) -> str:
     return "regression"
 
 
-# -- sources -------------------------------------------------------------------------------------------------
-def load_source(data: DataSpec, base_dir: Path) -> dict[str, Arrays]:
-    """The source's arrays per split, by the source's own names."""
-    src = data.source
-    if isinstance(src, KerasSource):
-        return _keras_dataset(src)
-    if isinstance(src, SklearnSource):
-        return _sklearn_dataset(src)
-    if isinstance(src, (NpzSource, CsvSource)):
-        out: dict[str, Arrays] = {}
-        for split in SPLITS:
-            rel = getattr(src, split)
-            if rel is None:
-                continue
-            path = Path(rel) if Path(rel).is_absolute() else base_dir / rel
-            try:
-                out[split] = _read_npz(path) if isinstance(src, NpzSource) else _read_csv(path, src)
-            except OSError as exc:
-                raise _error(f"cannot read the {split} data {path}: {exc.strerror or exc}",
-                             ("data", "source", split)) from None
-            except ValueError as exc:
-                raise _error(f"cannot read the {split} data {path}: {exc}", ("data", "source", split)) from None
-        return out
-    raise AssertionError(f"no loader for {type(src).__name__}")
-
-
-def _keras_dataset(src: KerasSource) -> dict[str, Arrays]:
-    from graphspec.build.backend import keras
-
-    module = getattr(keras.datasets, src.name)
-    kwargs: dict[str, Any] = {}
-    if src.num_words is not None:
-        kwargs["num_words"] = src.num_words
-    try:
-        (x_train, y_train), (x_test, y_test) = module.load_data(**kwargs)
-    except Exception as exc:  # network, corrupt cache
-        raise _error(f"keras.datasets.{src.name} could not be loaded: {exc}", ("data", "source"),
-                     "it downloads on first use into ~/.keras/datasets (or $KERAS_HOME/datasets)") from None
-    if src.maxlen is not None:
-        x_train = keras.utils.pad_sequences(x_train, maxlen=src.maxlen)
-        x_test = keras.utils.pad_sequences(x_test, maxlen=src.maxlen)
-    return {"train": {"x": np.asarray(x_train), "y": np.asarray(y_train)},
-            "test": {"x": np.asarray(x_test), "y": np.asarray(y_test)}}
-
-
-def _sklearn_dataset(src: SklearnSource) -> dict[str, Arrays]:
-    import sklearn.datasets
-
-    x, y = getattr(sklearn.datasets, f"load_{src.name}")(return_X_y=True)
-    return {"train": {"x": np.asarray(x), "y": np.asarray(y)}}
-
-
-def _read_npz(path: Path) -> Arrays:
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
-
-
-def _read_csv(path: Path, src: CsvSource) -> Arrays:
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh, delimiter=src.delimiter))
-    rows = [r for r in rows if r]
-    if src.header:
-        if not rows:
-            raise ValueError("the file is empty")
-        names, rows = [c.strip() for c in rows[0]], rows[1:]
-    else:
-        names = [str(i) for i in range(len(rows[0]) if rows else 0)]
-    columns: Arrays = {}
-    for j, name in enumerate(names):
-        try:
-            values = np.array([float(r[j]) for r in rows], dtype=np.float64)
-        except (ValueError, IndexError):
-            bad = next((i for i, r in enumerate(rows) if len(r) <= j or not _is_number(r[j])), 0)
-            raise ValueError(f"column {name!r}, row {bad + 1 + int(src.header)}: not a number") from None
-        integral = values.size > 0 and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values)))
-        columns[name] = values.astype(np.int64) if integral else values.astype(np.float32)
-    return columns
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
 # -- mapping and transforms ----------------------------------------------------------------------------------
-class _Problem(Exception):
-    """A data problem at a path of the spec; turned into a located DataError at the module's boundary."""
-
-    def __init__(self, message: str, path: tuple[Any, ...], hint: str | None = None, code: str = "GS411") -> None:
-        super().__init__(message)
-        self.message, self.path, self.hint, self.code = message, path, hint, code
-
-    def located(self, locate: Any) -> DataError:
-        if locate is None:
-            from graphspec.diagnostics import Location
-
-            where = Location("<data>")
-        else:
-            where = locate(self.path)
-        return DataError([Diagnostic(self.code, Severity.ERROR, self.message, where, self.hint)])
-
-
-def _error(message: str, path: tuple[Any, ...], hint: str | None = None, *, code: str = "GS411") -> _Problem:
-    return _Problem(message, path, hint, code)
-
-
 def _pick(arrays: Arrays, port: Port, mapping: dict[str, Any], section: str, single: bool, default: str,
-          split: str) -> np.ndarray:
+          split: str, origin: Origin | None = None) -> tuple[np.ndarray, str]:
+    """The array for one model input or output, and the name it has in the source."""
     want = mapping.get(port.name, mapping.get(port.keras_name))
     what = "input" if section == "inputs" else "output"
     if want is None:
@@ -264,7 +160,7 @@ def _pick(arrays: Arrays, port: Port, mapping: dict[str, Any], section: str, sin
                 break
     if want is None:
         raise _error(f"model {what} `{port.name}` has no data: the {split} source provides "
-                     f"{_names(arrays)}", ("data", section) if mapping else ("data",),
+                     f"{_names(arrays, origin)}", ("data", section) if mapping else ("data",),
                      f"map it: `data.{section}: {{{port.name}: NAME}}`")
     cols = [want] if isinstance(want, str) else list(want)
     missing = [c for c in cols if c not in arrays]
@@ -272,23 +168,25 @@ def _pick(arrays: Arrays, port: Port, mapping: dict[str, Any], section: str, sin
         from graphspec.spec.catalog import did_you_mean
 
         raise _error(f"`data.{section}.{port.name}` names {', '.join(f'`{c}`' for c in missing)}, but the "
-                     f"{split} source provides {_names(arrays)}", ("data", section, port.name),
-                     did_you_mean(missing[0], list(arrays)))
+                     f"{split} source provides {_names(arrays, origin)}", ("data", section, port.name),
+                     did_you_mean(missing[0], list(arrays)) if origin is None or origin.shown else None)
     if isinstance(want, str):
-        return np.asarray(arrays[want])
+        return np.asarray(arrays[want]), want
     parts = [np.asarray(arrays[c]) for c in cols]
     lengths = {p.shape[0] for p in parts}
     if len(lengths) != 1:
         raise _error(f"`data.{section}.{port.name}`: the columns have different lengths", ("data", section, port.name))
     if any(p.dtype.kind == "f" for p in parts):
         parts = [p.astype(np.float32) for p in parts]
-    return np.stack(parts, axis=-1)
+    return np.stack(parts, axis=-1), ", ".join(cols)
 
 
-def _names(arrays: Arrays) -> str:
+def _names(arrays: Arrays, origin: Origin | None = None) -> str:
     if not arrays:
         return "no arrays"
-    shown = [f"`{k}` {tuple(v.shape)}" for k, v in list(arrays.items())[:12]]
+    if origin is not None and not origin.shown:
+        return f"{len(arrays)} arrays (names not shown: the file is outside the data roots)"
+    shown = [f"`{k if len(k) <= 40 else k[:40] + '...'}` {tuple(v.shape)}" for k, v in list(arrays.items())[:12]]
     return ", ".join(shown) + (" ..." if len(arrays) > 12 else "")
 
 
@@ -326,16 +224,36 @@ def apply_transforms(arr: np.ndarray, transforms: list[Any], where: tuple[Any, .
             if ids.size and (ids.min() < 0 or ids.max() >= t.one_hot):
                 raise _error(f"`one_hot: {t.one_hot}`: class ids range over {int(ids.min())}..{int(ids.max())}",
                              path, f"the number of classes is at least {int(ids.max()) + 1}")
-            arr = np.eye(t.one_hot, dtype=np.float32)[ids]
+            arr = one_hot(ids, t.one_hot, path)
     return arr
 
 
-def _map_split(arrays: Arrays, io: ModelIO, data: DataSpec, split: str) -> Split:
-    ins = {p.name: _pick(arrays, p, data.inputs or {}, "inputs", len(io.inputs) == 1, "x", split) for p in io.inputs}
-    outs = {p.name: _pick(arrays, p, data.outputs or {}, "outputs", len(io.outputs) == 1, "y", split)
-            for p in io.outputs}
-    mapped = Split(ins, outs)
+def one_hot(ids: np.ndarray, classes: int, path: tuple[Any, ...]) -> np.ndarray:
+    """Class ids -> one-hot float32 vectors, refused (GS502) before allocating beyond the memory budget.
+
+    Built in place: `np.eye(classes)[ids]` would first make a classes x classes matrix.
+    """
+    need = ids.size * classes * 4
+    budget, what = memory.default_budget()
+    if budget is not None and need > budget:
+        raise _error(f"one-hot vectors of {classes:,} classes for {ids.size:,} labels need {memory.human(need)}, "
+                     f"more than the memory budget of {memory.human(budget)} ({what})", path,
+                     "a sparse loss (`sparse_categorical_crossentropy`) takes the class ids as they are",
+                     code="GS502")
+    out = np.zeros((*ids.shape, classes), dtype=np.float32)
+    np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
+    return out
+
+
+def _map_split(arrays: Arrays, io: ModelIO, data: DataSpec, split: str, origin: Origin) -> Split:
+    picked = {p.name: _pick(arrays, p, data.inputs or {}, "inputs", len(io.inputs) == 1, "x", split, origin)
+              for p in io.inputs}
+    picked.update({p.name: _pick(arrays, p, data.outputs or {}, "outputs", len(io.outputs) == 1, "y", split, origin)
+                   for p in io.outputs})
+    mapped = Split({p.name: picked[p.name][0] for p in io.inputs}, {p.name: picked[p.name][0] for p in io.outputs},
+                   {name: f"{origin.label}, array `{source}`" for name, (_, source) in picked.items()}, split)
     _check_lengths(mapped, split)
+    mapped.rows = np.arange(len(mapped))
     return mapped
 
 
@@ -347,7 +265,7 @@ def _check_lengths(split: Split, name: str) -> None:
 
 
 def _transform_split(split: Split, io: ModelIO, data: DataSpec) -> Split:
-    out = Split(dict(split.inputs), dict(split.outputs))
+    out = Split(dict(split.inputs), dict(split.outputs), split.origins, split.source, split.rows)
     for group in (out.inputs, out.outputs):
         for name in list(group):
             port = io.find(name)
@@ -389,6 +307,8 @@ def _check_split(split: Split, io: ModelIO, name: str, data: DataSpec | None) ->
                          f"add `{{cast: {port.dtype}}}` to `data.transforms.{port.name}`")
         if arr.dtype.kind not in "biuf":
             raise _error(f"{name} data for input `{port.name}` is {arr.dtype}, not numbers", tpath)
+        checks_values.check_finite(arr, f"{name} data for input `{port.name}`{_from(split, port)}", split.where(),
+                                   split.rows)
     for port in io.outputs:
         arr = split.outputs[port.name]
         tpath = ("data", "transforms", port.name) if data and port.name in data.transforms else ("data",)
@@ -408,6 +328,16 @@ def _check_split(split: Split, io: ModelIO, name: str, data: DataSpec | None) ->
                          + (f" (loss: {kind} targets)" if port.loss is not None else ""), tpath, hint)
         if arr.dtype.kind not in "biuf":
             raise _error(f"{name} targets for output `{port.name}` are {arr.dtype}, not numbers", tpath)
+        what = f"{name} targets for output `{port.name}`{_from(split, port)}"
+        checks_values.check_finite(arr, what, split.where(), split.rows)
+        if kind == "sparse":
+            classes = want[-1] if want and want[-1] != 1 else None  # one unit: not a class count
+            checks_values.check_class_ids(arr, classes, what, split.where(), split.rows)
+
+
+def _from(split: Split, port: Port) -> str:
+    origin = split.origins.get(port.name)
+    return f" ({origin})" if origin else ""
 
 
 # -- synthetic data ----------------------------------------------------------------------------------------
@@ -460,7 +390,7 @@ def synthetic(src: SyntheticSource, io: ModelIO, seed: int, bounds: dict[str, in
             if kind == "sparse" and shape:
                 outs[p.name] = rng.integers(0, classes, size=(n, *shape[:-1])).astype(np.int32)
             elif kind == "categorical" and shape:
-                outs[p.name] = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, size=(n, *shape[:-1]))]
+                outs[p.name] = one_hot(rng.integers(0, classes, size=(n, *shape[:-1])), classes, ("data", "source"))
             elif kind == "binary":
                 outs[p.name] = rng.integers(0, 2, size=(n, *shape)).astype(np.float32)
             else:
@@ -485,15 +415,18 @@ def _hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
 
 
 def prepare(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, graph: Any = None,
-            locate: Any = None) -> Data:
-    """Load, map, transform, split and check: arrays ready for the model, or a GS411 error."""
+            locate: Any = None, roots: list[Path] | None = None) -> Data:
+    """Load, map, transform, split and check: arrays ready for the model, or a located error.
+
+    Data files the spec names must lie inside `roots` (default: `base_dir`), unless given with --set.
+    """
     test: Split | None
     try:
         if isinstance(data.source, SyntheticSource):
             train, validation, test = synthetic(data.source, io, seed, int_bounds(graph, io), data.validation_split)
         else:
-            raw = load_source(data, base_dir)
-            splits = {name: _map_split(arrays, io, data, name) for name, arrays in raw.items()}
+            raw = load_source(data, base_dir, roots, locate)
+            splits = {name: _map_split(arrays, io, data, name, origin) for name, (arrays, origin) in raw.items()}
             train = splits["train"]
             test = splits.get("test")
             if test is None and data.test_split > 0:
@@ -549,7 +482,7 @@ def _inputs_from_arrays(arrays: Arrays, io: ModelIO, data: DataSpec | None, tran
             if ts:
                 arr = apply_transforms(arr, ts, ("data", "transforms", port.name))
         ins[port.name] = arr
-    split = Split(ins, {})
+    split = Split(ins, {}, source="inputs")
     no_outputs = ModelIO(io.inputs, [])
     _check_split(split, no_outputs, "input", data)
     return split

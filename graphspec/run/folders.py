@@ -4,14 +4,15 @@ A run folder (default `runs/<spec name>/<timestamp>/`) holds:
 
 * `spec.yaml` - the spec as trained: the bases it `extends` merged, `--set` overrides applied, seed
   and epochs filled in, file paths made absolute;
-* `environment.json` - versions of Python, TensorFlow, Keras, ..., the command line, the devices;
+* `environment.json` - the Keras backend, versions of Python, Keras, the backend, ..., the command line,
+  the devices;
 * `metrics.csv`, `history.json` - one row per completed epoch;
 * `tensorboard/` - TensorBoard logs;
 * `last.keras` - the model after the last completed epoch (epoch 0: the initial weights), with its
   optimizer state; `best.keras` - the best epoch by the checkpoint's monitored metric;
 * `checkpoints/epoch-NNNN.keras` - the checkpoint `state.json` points to (same file as `last.keras`);
-* `state.json` - epochs completed, status, the best value so far, callback and RNG state: what
-  `--resume` continues from;
+* `state.json` - epochs completed, status, the best value so far, callback and RNG state, the backend
+  it last trained on: what `--resume` continues from;
 * `results.json` - test-set metrics, once the run has finished;
 * `.claim` - who owns the run folder while a training runs in it (:mod:`graphspec.run.lock`).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import errno
 import json
 import os
 import platform
@@ -33,7 +35,8 @@ from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from graphspec.run import data as data_mod
+from graphspec.run.artifacts import WriteError, writing
+from graphspec.run import state_check
 from graphspec.run.lock import CLAIM, claim
 from graphspec.spec import extends
 from graphspec.spec import source as source_mod
@@ -61,14 +64,18 @@ def new_run_folder(runs_root: str | Path, name: str) -> tuple[Path, list[Path]]:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     parent = Path(runs_root) / name
     made = [p for p in (Path(runs_root), parent) if not p.exists()]
-    parent.mkdir(parents=True, exist_ok=True)
+    with writing(parent):
+        parent.mkdir(parents=True, exist_ok=True)
     n = 1
     while True:
         folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
         try:
-            folder.mkdir()
+            with writing(folder):
+                folder.mkdir()
             return folder, made
-        except FileExistsError:
+        except WriteError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
             n += 1
 
 
@@ -80,6 +87,8 @@ def claimed(folder: Path, *, fresh: bool, force_unlock: bool = False,
     A fresh run that fails before writing anything leaves no folder behind (nor its claim file).
     """
     created = not folder.exists() or not any(folder.iterdir())
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     with claim(folder, command="train", force_unlock=force_unlock, note=note):
         if fresh and is_run_dir(folder):
             raise UsageError(f"{folder} already holds a run: continue it with --resume, or choose another --run-dir")
@@ -122,13 +131,8 @@ def latest_run(runs_root: str | Path, name: str) -> Path | None:
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
-    try:
-        value = json.loads((run_dir / STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{run_dir}: not a readable run folder ({exc})") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{run_dir}: {STATE} is not a run state")
-    return value
+    """The run's `state.json`, checked field by field (a run folder may come from anyone): else GS420."""
+    return state_check.read(run_dir / STATE)
 
 
 def resume_target(spec: str | Path, run_dir: str | Path | None, runs_root: str | Path = "runs") -> Path:
@@ -167,6 +171,8 @@ def resolved_spec_text(spec_file: str | Path, sets: list[str], extra: dict[str, 
                 cur[part] = {}
             cur = cur[part]
         cur[parts[-1]] = v
+    from graphspec.run import data as data_mod  # here: NumPy is not needed to find a run's backend
+
     source = value.get("data", {}).get("source") if isinstance(value.get("data"), dict) else None
     if isinstance(source, dict) and source.get("kind") in {"npz", "csv"}:
         base = Path(spec_file).resolve().parent
@@ -179,25 +185,40 @@ def resolved_spec_text(spec_file: str | Path, sets: list[str], extra: dict[str, 
     return header + body
 
 
+def recorded_backend(run_dir: str | Path) -> str | None:
+    """The Keras backend a run folder last trained on (state.json, else environment.json); None if unknown."""
+    for name in (STATE, ENVIRONMENT):
+        try:  # a run folder may come from anyone: a bounded read, and only a backend's name is taken from it
+            with open(Path(run_dir) / name, "rb") as fh:
+                value = json.loads(fh.read(state_check.MAX_STATE_BYTES).decode("utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        if isinstance(value, dict) and value.get("backend") in {"tensorflow", "jax", "torch"}:
+            return str(value["backend"])
+    return None
+
+
 def environment(argv: list[str] | None = None) -> dict[str, Any]:
+    """What a run ran on: the Keras backend, versions, platform, devices, command line."""
     import importlib.metadata as md
 
     from graphspec import __version__
+    from graphspec.build import backend
 
     versions = {"graphspec": __version__, "python": platform.python_version()}
-    for dist in ("tensorflow", "keras", "numpy", "scikit-learn", "pydantic", "rich", "typer", "h5py"):
+    for dist in ("keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "scikit-learn", "pydantic", "rich",
+                 "typer", "h5py"):
         try:
             versions[dist] = md.version(dist)
         except md.PackageNotFoundError:
             pass
-    import tensorflow as tf
-
     return {
+        "backend": backend.active(),
         "versions": versions,
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
-        "devices": [d.name for d in tf.config.list_logical_devices()],
+        "devices": backend.devices(),
         "argv": list(sys.argv if argv is None else argv),
         "cwd": os.getcwd(),
         "host": platform.node(),

@@ -13,7 +13,8 @@ import numpy as np
 
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
-from graphspec.run import pipeline
+from graphspec.run import failures, sources, targets
+from graphspec.run.folders import is_run_dir
 from graphspec.run.models import compile_settings, load_for_inference, spec_error
 from graphspec.diagnostics import Location
 from graphspec.errors import UsageError
@@ -21,10 +22,11 @@ from graphspec.errors import UsageError
 
 def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
              plugins: list[str] | None = None, model: str | None = None, runs_root: str | Path = "runs",
-             note: Any = None) -> dict[str, float]:
+             note: Any = None, data_roots: list[Path] | None = None,
+             backend_name: str | None = None) -> dict[str, float]:
     """Metrics of the trained model on the test set: metric name -> value."""
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note)
+                                runs_root=runs_root, note=note, backend_name=backend_name)
     spec = loaded.checked.spec
     assert spec is not None
     if spec.data is None:
@@ -39,26 +41,41 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
         assert loaded.checked.source is not None
         return loaded.checked.source.location(path, key=True)
 
+    # Data paths in a spec stay inside its folder; a run's spec.yaml (absolute paths) inside the current one.
+    roots = sources.data_roots(data_roots, Path.cwd() if is_run_dir(spec_or_run) else base)
     data = data_mod.prepare(spec.data, loaded.io, base_dir=base, seed=seed, graph=loaded.checked.graph,
-                            locate=locate)
+                            locate=locate, roots=roots)
     if data.test is None:
         raise spec_error("GS410", "the data has no test set", loaded.checked, ("data",),
                          "set `data.test_split`, or a `test` file in the source")
+    from graphspec.run import pipeline  # Keras: imported once the run's own checks have passed
+
     ds = pipeline.eval_dataset(data.test, loaded.io, batch_size=spec.data.batch_size)
-    result = loaded.model.evaluate(ds, verbose=0, return_dict=True)
+    try:
+        result = loaded.model.evaluate(ds, verbose=0, return_dict=True)
+    except Exception as exc:  # what only Keras sees
+        raise failures.fit_failed(exc, locate(("data",))) from None
     return {k: float(v) for k, v in result.items()}
 
 
 def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, weights: str | Path | None = None,
             sets: list[str] | None = None, plugins: list[str] | None = None, model: str | None = None,
             runs_root: str | Path = "runs", transforms: bool = True, batch_size: int | None = None,
-            note: Any = None) -> dict[str, tuple[int, ...]]:
-    """Predictions for the named input arrays of an .npz file, written to an .npz by output name."""
+            note: Any = None, force: bool = False, backend_name: str | None = None) -> dict[str, tuple[int, ...]]:
+    """Predictions for the named input arrays of an .npz file, written to an .npz by output name.
+
+    The input file was given on the command line, so it may be anywhere; its size is checked before reading.
+    """
+    targets.check(output, "npz", force=force)  # before anything is loaded
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note)
+                                runs_root=runs_root, note=note, backend_name=backend_name)
+    origin = sources.Origin(str(inputs))
     try:
-        with np.load(inputs, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        if not Path(inputs).is_file():
+            raise UsageError(f"{inputs}: no such file" if not Path(inputs).exists() else f"{inputs}: not a file")
+        arrays = sources.read_npz(Path(inputs), origin, ("inputs",))
+    except sources.Problem as p:
+        raise p.located(lambda _path: Location(str(inputs))) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{inputs}: cannot read an .npz file ({exc})") from None
     spec = loaded.checked.spec
@@ -74,17 +91,20 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
     xs = [split.inputs[p.name] for p in loaded.io.inputs]
     x: Any = xs[0] if len(xs) == 1 else {p.keras_name: a for p, a in zip(loaded.io.inputs, xs)}
     bs = batch_size or (spec.data.batch_size if spec.data is not None else 32)
-    preds = loaded.model.predict(x, batch_size=bs, verbose=0)
+    try:
+        preds = loaded.model.predict(x, batch_size=bs, verbose=0)
+    except Exception as exc:  # what only Keras sees
+        raise failures.fit_failed(exc, Location(str(inputs))) from None
     outs = preds if isinstance(preds, (list, tuple)) else [preds]
     if isinstance(preds, dict):
         outs = [preds[p.keras_name] for p in loaded.io.outputs]
     named = {p.name: np.asarray(o) for p, o in zip(loaded.io.outputs, outs)}
-    artifacts.save_npz(output, named)
+    artifacts.save_npz(output, named, force=force, note=note)
     return {k: tuple(v.shape) for k, v in named.items()}
 
 
 def export(spec_or_run: str | Path, output: str | Path, *, fmt: str | None = None, weights: str | Path | None = None,
            **kwargs: Any) -> str:
-    """A trained model (run or --weights) exported as .keras, SavedModel or TFLite."""
+    """A trained model (run or --weights) exported as .keras, SavedModel, TFLite or ONNX."""
     loaded = load_for_inference(spec_or_run, weights=weights, **kwargs)
     return artifacts.export_model(loaded.model, output, fmt)

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from graphspec import compiler
+from graphspec.build import archives
 from graphspec.analysis import graph
 from graphspec.run import data as data_mod
-from graphspec.run.folders import BEST, LAST, SPEC, is_run_dir, latest_run, read_state, spec_name
+from graphspec.run import plugin_pins
+from graphspec.run.folders import BEST, LAST, SPEC, STATE, is_run_dir, latest_run, read_state, spec_name
 from graphspec.spec import plugins as plugins_mod
 from graphspec.diagnostics import Diagnostic, Location, Severity
 from graphspec.errors import SpecError, UsageError
@@ -67,11 +69,21 @@ def model_io(checked: compiler.Checked, name: str, model: Any) -> data_mod.Model
     return data_mod.model_io(model, checked.graph, name, losses)
 
 
+def _short(text: str, limit: int = 600) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def load_weights(model: Any, path: Path, *, with_optimizer: bool) -> None:
     import warnings
 
     if not path.exists():
         raise UsageError(f"{path}: no such weights file")
+    if path.suffix == ".keras":
+        try:  # a run folder may come from anyone: check the zip before Keras inflates it
+            archives.check_zip(path, json_members=archives.KERAS_JSON)
+        except archives.ArchiveProblem as exc:
+            raise SpecError([Diagnostic("GS416", Severity.ERROR, f"cannot load weights: {exc}",
+                                        Location(str(path)))]) from None
     if with_optimizer and model.optimizer is not None:
         model.optimizer.build(model.trainable_variables)
     with warnings.catch_warnings():
@@ -85,15 +97,22 @@ def load_weights(model: Any, path: Path, *, with_optimizer: bool) -> None:
 def load_for_inference(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
                        plugins: list[str] | None = None, model: str | None = None,
                        runs_root: str | Path = "runs", check_fn: Any = None,
-                       note: Any = None) -> Loaded:
-    """A spec's (or a run's) model with trained weights: --weights, else the run's best, else its last."""
+                       note: Any = None, backend_name: str | None = None) -> Loaded:
+    """A spec's (or a run's) model with trained weights: --weights, else the run's best, else its last.
+
+    It runs on the Keras backend of this process (`backend_name`, if given, must be that one): a
+    model's weights load on any backend, whichever trained them.
+    """
+    from graphspec.build import backend
+
+    backend.select(backend_name, command="load a model")
     run_dir: Path | None = None
     state: dict[str, Any] = {}
+    given = plugins_mod.all_plugins(plugins)  # only these are ever imported, never the ones a run names
     if is_run_dir(spec_or_run):
         run_dir = Path(spec_or_run)
         state = read_state(run_dir)
         spec_file = run_dir / SPEC
-        plugins = list(plugins or []) + [p for p in state.get("plugins", []) if p not in (plugins or [])]
         model = model or state.get("model")
     else:
         spec_file = Path(spec_or_run)
@@ -104,7 +123,16 @@ def load_for_inference(spec_or_run: str | Path, *, weights: str | Path | None = 
                                  f"(no run under {Path(runs_root) / spec_name(spec_file)})")
             if note:
                 note(f"using the latest run, {run_dir}")
-    checked = (check_fn or check)(spec_file, sets=sets, plugins=plugins)
+            state = read_state(run_dir)
+    if run_dir is not None:
+        plugin_pins.require(state, given, run_dir / STATE)
+        if weights is None and state.get("status") == "failed":
+            raise SpecError([Diagnostic(
+                "GS422", Severity.ERROR, f"the run failed: {_short(state.get('message') or 'no reason recorded')}",
+                Location(str(run_dir / STATE)),
+                f"its last good model is {run_dir / LAST}: pass --weights {run_dir / LAST} to use it anyway, "
+                f"or continue the run with `graphspec train --resume --run-dir {run_dir}`")])
+    checked = (check_fn or check)(spec_file, sets=sets, plugins=given)
     name = pick_model(checked, model)
     built = compiler.build(checked, models=[name])[name]
     if weights is not None:

@@ -1,14 +1,22 @@
-"""Feeding prepared data to Keras: the `tf.data` pipelines for training and evaluation.
+"""Feeding prepared data to Keras: `tf.data` on TensorFlow, a `keras.utils.PyDataset` on JAX and PyTorch.
 
-The training order of epoch *e* depends only on (seed, e), so a resumed run sees the
-same batches as an uninterrupted one. TensorFlow is imported inside the functions.
+Both paths draw the same batches: the training order of epoch *e* is the NumPy permutation
+:func:`epoch_order` draws from (seed, e) alone, so a run shuffles identically on every backend,
+and a resumed run sees the same batches as an uninterrupted one. On TensorFlow the batches are
+gathered and prefetched by `tf.data`; elsewhere (TensorFlow need not be installed) a PyDataset
+gathers them from the NumPy arrays.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from graphspec.build import backend
+from graphspec.build.backend import keras
 from graphspec.run.data import ModelIO, Split
+from graphspec.run.distribute import Shard
 
 
 def model_arrays(split: Split, io: ModelIO) -> tuple[Any, Any]:
@@ -24,25 +32,51 @@ def steps(n: int, batch_size: int) -> int:
     return max(1, -(-n // batch_size))
 
 
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """The sample order of epoch `epoch`: a permutation drawn from (seed, epoch) alone, the same everywhere."""
+    if not shuffle:
+        return np.arange(n, dtype=np.int64)
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n).astype(np.int64)
+
+
+def _gather(structure: Any, index: Any) -> Any:
+    """The samples `index` of every array in a nest of tuples and dicts."""
+    if isinstance(structure, dict):
+        return {k: _gather(v, index) for k, v in structure.items()}
+    if isinstance(structure, tuple):
+        return tuple(_gather(v, index) for v in structure)
+    return structure[index]
+
+
+def _on_tensorflow() -> bool:
+    return backend.active() == "tensorflow"
+
+
 def train_dataset(split: Split, io: ModelIO, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
-                  shuffle: bool = True, prefetch: bool = True) -> tuple[Any, int]:
+                  shuffle: bool = True, prefetch: bool = True, shard: Shard | None = None) -> tuple[Any, int]:
     """Batches for epochs first_epoch..epochs-1, in one dataset; returns (dataset, steps per epoch).
 
-    Epoch e's order is a permutation drawn from (seed, e) alone, so a resumed run sees the same
-    batches as an uninterrupted one; partial batches never straddle two epochs.
+    Fit it with `steps_per_epoch` = the steps returned: partial batches never straddle two epochs.
+    With a `shard` (data-parallel), `batch_size` is the global batch and the dataset yields this
+    process's slice of each (:class:`graphspec.run.distribute.Shard`).
     """
-    import tensorflow as tf
-
     x, y = model_arrays(split, io)
     n = len(split)
-    per_epoch = steps(n, batch_size)
+    shard = shard or Shard()
+    per_epoch = shard.steps(n, batch_size)
+    if not _on_tensorflow() or not shard.trivial:
+        return TrainBatches((x, y), n, batch_size=batch_size, seed=seed, first_epoch=first_epoch,
+                            shuffle=shuffle, shard=shard), per_epoch
+    import tensorflow as tf
+
     data = tf.data.Dataset.from_tensors((x, y)).repeat()
-    seed_t = tf.constant(seed, tf.int64)
+
+    def order(epoch: Any) -> Any:
+        return epoch_order(n, seed, int(epoch), shuffle)
 
     def epoch_indices(epoch: Any) -> Any:
-        idx = tf.range(n, dtype=tf.int64)
-        if shuffle:
-            idx = tf.random.experimental.stateless_shuffle(idx, seed=tf.stack([seed_t, epoch]))
+        idx = tf.numpy_function(order, [epoch], tf.int64, stateful=False)
+        idx.set_shape([n])
         return tf.data.Dataset.from_tensor_slices(idx).batch(batch_size)
 
     indices = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch)).flat_map(epoch_indices)
@@ -57,13 +91,65 @@ def train_dataset(split: Split, io: ModelIO, *, batch_size: int, seed: int, firs
 
 
 def eval_dataset(split: Split, io: ModelIO, *, batch_size: int, cache: bool = False, prefetch: bool = True,
-                 targets: bool = True) -> Any:
+                 targets: bool = True, shard: Shard | None = None) -> Any:
+    """The split in order, in batches (with targets unless told otherwise); with a `shard`, this
+    process's slice of each global batch."""
+    x, y = model_arrays(split, io)
+    shard = shard or Shard()
+    if not _on_tensorflow() or not shard.trivial:
+        return EvalBatches((x, y) if targets else (x,), len(split), batch_size=batch_size, shard=shard)
     import tensorflow as tf
 
-    x, y = model_arrays(split, io)
     ds = tf.data.Dataset.from_tensor_slices((x, y) if targets else x).batch(batch_size)
     if cache:
         ds = ds.cache()
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds
+
+
+class TrainBatches(keras.utils.PyDataset):
+    """Training batches of every epoch from `first_epoch` on, as one endless sequence.
+
+    Batch i is batch i % steps of epoch first_epoch + i // steps, in :func:`epoch_order`; Keras
+    reads it with `steps_per_epoch` = steps, like the `tf.data` dataset.
+    """
+
+    def __init__(self, data: tuple[Any, Any], n: int, *, batch_size: int, seed: int, first_epoch: int,
+                 shuffle: bool, shard: Shard | None = None) -> None:
+        super().__init__()
+        self.data, self.n, self.batch_size = data, n, batch_size
+        self.seed, self.first_epoch, self.shuffle = seed, first_epoch, shuffle
+        self.shard = shard or Shard()
+        self.steps = self.shard.steps(n, batch_size)
+        self._order: tuple[int, np.ndarray] | None = None
+
+    @property
+    def num_batches(self) -> int | None:
+        return None  # endless: the epochs are counted by steps_per_epoch
+
+    def order(self, epoch: int) -> np.ndarray:
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, epoch_order(self.n, self.seed, epoch, self.shuffle))
+        return self._order[1]
+
+    def __getitem__(self, i: int) -> Any:
+        epoch, step = self.first_epoch + i // self.steps, i % self.steps
+        index = self.order(epoch)[step * self.batch_size:(step + 1) * self.batch_size]
+        return _gather(self.data, self.shard.part(index))
+
+
+class EvalBatches(keras.utils.PyDataset):
+    """The samples in order, `batch_size` at a time (validation, test, predict)."""
+
+    def __init__(self, data: tuple[Any, ...], n: int, *, batch_size: int, shard: Shard | None = None) -> None:
+        super().__init__()
+        self.data, self.n, self.batch_size = data, n, batch_size
+        self.shard = shard or Shard()
+
+    def __len__(self) -> int:
+        return self.shard.steps(self.n, self.batch_size) if self.n >= self.shard.replicas else 0
+
+    def __getitem__(self, i: int) -> Any:
+        index = np.arange(i * self.batch_size, min(self.n, (i + 1) * self.batch_size))
+        return _gather(self.data, self.shard.part(index))

@@ -3,7 +3,7 @@
 :class:`Trainer` is one training session of a run folder (fresh or resumed): it builds the model
 and the data, writes the run's files after every completed epoch (the layout is in
 :mod:`graphspec.run.folders`), and restores a run's state on `--resume`. :func:`train` is the
-entry point behind `graphspec train`; :func:`results_table` shows its result.
+entry point behind `graphspec train`; :func:`graphspec.render.text.results_table` shows its result.
 
 Every file is written to a temporary file in the same folder and renamed into place
 (:mod:`graphspec.run.artifacts`); the checkpoint is written before the state that names it, so a
@@ -13,54 +13,40 @@ process killed at any moment leaves a run that loads and resumes.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import secrets
-import signal
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from graphspec import compiler
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
-from graphspec.run import pipeline
-from graphspec.run.callbacks import EpochProgress, EpochTensorBoard, RunCallback, Stop, current_lr, stop_on_signals
-from graphspec.run.folders import (BEST, CHECKPOINTS, ENVIRONMENT, HISTORY, LAST, METRICS, RESULTS, SPEC, STATE,
-                                   TENSORBOARD, environment, now, read_state, resolved_spec_text,
-                                   resume_target, new_run_folder, claimed)
+from graphspec.run import distribute
+from graphspec.run import failures, plugin_pins, session, sources, state_check
+from graphspec.run.lock import CLAIM
+from graphspec.run.folders import (BEST, CHECKPOINTS, HISTORY, LAST, METRICS, SPEC, STATE,
+                                   TENSORBOARD, now, read_state, recorded_backend, resume_target, new_run_folder, claimed)
 from graphspec.run.models import check, compile_settings, load_weights, model_io, pick_model, spec_error
 from graphspec.spec import plugins as plugins_mod
 from graphspec.spec import schema_run
-from graphspec.build.backend import keras
+from graphspec.build import backend
 from graphspec.diagnostics import Location
-from graphspec.errors import GraphSpecError
+from graphspec.errors import GraphSpecError, SpecError
+from graphspec.run.session import EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, RunFailed, RunResult, results_table
 
-EXIT_OK, EXIT_FAILED = 0, 1
-EXIT_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+if TYPE_CHECKING:
+    from graphspec.run.callbacks import EpochProgress
 
-
-class RunFailed(GraphSpecError):
-    """Training stopped on a non-finite loss (exit code 1)."""
-
-
-@dataclasses.dataclass
-class RunResult:
-    run_dir: Path
-    status: str  # completed | early_stopped | interrupted | failed
-    epochs_done: int
-    epochs: int
-    history: list[dict[str, Any]]
-    test_metrics: dict[str, float] | None
-    message: str
-    exit_code: int
-    fit_seconds: float = 0.0
-    train_samples: int = 0
-    best: dict[str, Any] | None = None
+# Keras (and graphspec.run.callbacks, which subclasses its callbacks) is imported once a Trainer is made:
+# what `train` checks before that (the spec, a run folder's state and plugins, the claim) fails fast.
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_SIGNAL", "RunFailed", "RunResult", "Trainer", "results_table", "train"]
 
 
 # -- the trainer ------------------------------------------------------------------------------------------
@@ -75,7 +61,9 @@ class Trainer:
     """One training session of a run folder (fresh or resumed)."""
 
     def __init__(self, checked: compiler.Checked, model_name: str, run_dir: Path, *, resume: bool,
-                 console: Any, live: bool | None, plugins: list[str], base_dir: Path) -> None:
+                 console: Any, live: bool | None, plugins: list[str], base_dir: Path,
+                 roots: list[Path] | None = None, runtime: distribute.Runtime | None = None,
+                 callbacks: list[Any] | None = None) -> None:
         assert checked.spec is not None and checked.graph is not None
         self.checked = checked
         self.spec = checked.spec
@@ -86,6 +74,11 @@ class Trainer:
         self.live = live
         self.plugins = plugins
         self.base_dir = base_dir
+        self.roots = roots
+        self.runtime = runtime or distribute.Runtime(distribute.Plan())
+        self.shard = self.runtime.shard()
+        self.multi_process = self.runtime.plan.multi_process
+        self.extra_callbacks = list(callbacks or [])
         if self.spec.data is None:
             raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
                              "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
@@ -101,6 +94,8 @@ class Trainer:
         self.epochs = self.train_spec.epochs
         assert self.train_spec.seed is not None, "the seed is filled in before training"
         self.seed = self.train_spec.seed
+        from graphspec.run.callbacks import Stop
+
         self.stop = Stop()
         self.failed_epoch: int | None = None
         self.failed_logs: dict[str, Any] = {}
@@ -125,26 +120,32 @@ class Trainer:
 
     # -- set-up
     def build(self) -> None:
-        if self.train_spec.deterministic:
-            import tensorflow as tf
+        from graphspec.build.backend import keras
+        from graphspec.run.callbacks import current_lr
 
-            tf.config.experimental.enable_op_determinism()
+        if self.train_spec.deterministic:
+            backend.make_deterministic()
         keras.utils.set_random_seed(self.seed)
-        self.model = compiler.build(self.checked, models=[self.model_name])[self.model_name]
+        with self.runtime.scope():
+            self.model = compiler.build(self.checked, models=[self.model_name], training=True)[self.model_name]
         if self.train_spec.lr_schedule is not None and not isinstance(
                 self.model.optimizer._learning_rate, keras.Variable):
             raise spec_error("GS410", "`train.lr_schedule` needs a constant learning rate, but "
                              "`compile.optimizer.learning_rate` is a schedule", self.checked,
                              ("train", "lr_schedule"), "use one of them")
-        self.model.optimizer.build(self.model.trainable_variables)
+        with self.runtime.scope():
+            self.model.optimizer.build(self.model.trainable_variables)
         self.io = model_io(self.checked, self.model_name, self.model)
         self.data = data_mod.prepare(self.data_spec, self.io, base_dir=self.base_dir, seed=self.seed,
-                                     graph=self.checked.graph, locate=self.locate)
+                                     graph=self.checked.graph, locate=self.locate, roots=self.roots)
         self.has_validation = self.data.validation is not None
         if self.monitor.startswith("val_") and not self.has_validation:
             self.monitor = self.monitor[4:]
-        self.steps = pipeline.steps(len(self.data.train), self.data_spec.batch_size)
+        self.steps = self.shard.steps(len(self.data.train), self.data_spec.batch_size)
         self.initial_lr = current_lr(self.model) or 0.0
+
+    def agree_stop(self) -> bool:
+        return self.runtime.any_process(self.stop.requested)
 
     def seed_variables(self) -> list[Any]:
         return [v for v in self.model.variables if "seed_generator_state" in v.path]
@@ -227,7 +228,7 @@ class Trainer:
             best=best or None,
             callbacks=self.callback_state(),
             seed_states=[np.asarray(v).tolist() for v in self.seed_variables()],
-            learning_rate=current_lr(self.model),
+            learning_rate=_current_lr(self.model),
             initial_learning_rate=self.initial_lr,
         )
         for old_ckpt in ckpt_dir.glob("epoch-*.keras"):
@@ -255,9 +256,10 @@ class Trainer:
         self.previous_status: str | None = None
         if not self.resume:
             self.state = {
-                "status": "running", "model": self.model_name, "plugins": self.plugins,
+                "status": "running", "model": self.model_name, "plugins": plugin_pins.record(self.plugins),
                 "epochs": self.epochs, "epochs_completed": 0, "seed": self.seed, "started": now(),
                 "monitor": self.monitor, "mode": self.mode, "base_dir": str(self.base_dir),
+                "backend": backend.active(),
             }
             self.history = []
             artifacts.atomic_write_json(self.run_dir / HISTORY, [])
@@ -267,7 +269,7 @@ class Trainer:
         self.clean_temporaries()
         self.state = read_state(self.run_dir)
         done = int(self.state.get("epochs_completed", 0))
-        ckpt = self.run_dir / str(self.state.get("checkpoint", LAST))
+        ckpt = state_check.checkpoint_path(self.state, self.run_dir, LAST)
         try:
             hist = json.loads((self.run_dir / HISTORY).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -280,15 +282,23 @@ class Trainer:
             self.es_best_weights = self.model.get_weights()
         load_weights(self.model, ckpt, with_optimizer=True)
         for var, value in zip(self.seed_variables(), self.state.get("seed_states", [])):
-            var.assign(np.asarray(value, dtype=var.dtype))
+            try:
+                var.assign(np.asarray(value, dtype=var.dtype))
+            except (ValueError, TypeError, OverflowError):
+                raise state_check.error("the run state's `seed_states` do not fit the model's seed generators",
+                                        self.run_dir / STATE) from None
         self.initial_lr = float(self.state.get("initial_learning_rate", self.initial_lr))
         self.previous_status = self.state.get("status")
-        self.state.update(status="running", epochs=self.epochs, resumed=now())
+        self.state.update(status="running", epochs=self.epochs, resumed=now(), backend=backend.active(),
+                          plugins=plugin_pins.record(self.plugins))
         self.state.pop("message", None)
         self.write_state()
         return done
 
     def make_callbacks(self, progress: EpochProgress) -> list[Any]:
+        from graphspec.build.backend import keras
+        from graphspec.run.callbacks import EpochTensorBoard, RunCallback
+
         cbs: list[Any] = []
         ts = self.train_spec
         if ts.early_stopping is not None:
@@ -307,7 +317,25 @@ class Trainer:
             self.callbacks_by_name["reduce_lr_on_plateau"] = rl
         # Ours after those (their epoch-end state is saved with the checkpoint), then the display.
         cbs.append(RunCallback(self))
-        if ts.tensorboard:
+        cbs.extend(self.extra_callbacks)  # e.g. a sweep's per-epoch report: sees the epoch saved
+        missing = [m for m in ("tensorflow", "tensorboard") if not backend.importable(m)]
+        if not self.runtime.chief:
+            pass  # process 0 writes the run folder, TensorBoard logs included
+        elif ts.tensorboard and missing:
+            hint = backend.install_hint("tensorflow") if "tensorflow" in missing else "pip install tensorboard"
+            self.say(f"note: no TensorBoard logs: Keras writes them with TensorFlow and the tensorboard package, "
+                     f"and {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed ({hint}; "
+                     "`train.tensorboard: false` silences this)")
+        elif ts.tensorboard:
+            if backend.active() != "tensorflow":
+                # Keras writes the logs with tf.summary: import it while setting up, not in the first epoch,
+                # and keep TensorFlow's thread pools (for a few scalars per epoch) off the backend's cores.
+                with backend._quiet_fd2():
+                    import tensorflow as tf
+
+                    with contextlib.suppress(RuntimeError):  # TensorFlow already started in this process
+                        tf.config.threading.set_intra_op_parallelism_threads(1)
+                        tf.config.threading.set_inter_op_parallelism_threads(1)
             cbs.append(EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=False,
                                          profile_batch=0, update_freq="epoch"))
         cbs.append(progress)
@@ -318,23 +346,38 @@ class Trainer:
         return m[4:] if m.startswith("val_") and not self.has_validation else m
 
     def fit(self, first_epoch: int) -> float:
+        from graphspec.run import pipeline
+        from graphspec.run.callbacks import EpochProgress, stop_on_signals
+
         ds, _ = pipeline.train_dataset(
             self.data.train, self.io, batch_size=self.data_spec.batch_size, seed=self.seed,
             first_epoch=first_epoch, epochs=self.epochs, shuffle=self.data_spec.shuffle,
-            prefetch=self.data_spec.prefetch)
+            prefetch=self.data_spec.prefetch, shard=self.shard)
         val = None
         if self.data.validation is not None:
             val = pipeline.eval_dataset(self.data.validation, self.io, batch_size=self.data_spec.batch_size,
-                                        cache=self.data_spec.cache, prefetch=self.data_spec.prefetch)
+                                        cache=self.data_spec.cache, prefetch=self.data_spec.prefetch,
+                                        shard=self.shard)
         live = self.live if self.live is not None else bool(getattr(self.console, "is_terminal", False))
-        self.progress = EpochProgress(self.console, self.epochs, self.steps, live)
+        if self.runtime.chief:
+            self.progress = EpochProgress(self.console, self.epochs, self.steps, live)
+        else:  # only process 0 shows progress
+            import io
+
+            from rich.console import Console
+
+            self.progress = EpochProgress(Console(file=io.StringIO()), self.epochs, self.steps, False)
         callbacks = self.make_callbacks(self.progress)
         started = time.perf_counter()
         self.fitting = True
         try:
-            with stop_on_signals(self.stop, self.say):
+            with stop_on_signals(self.stop, self.say), self.runtime.scope():
                 self.model.fit(ds, epochs=self.epochs, initial_epoch=first_epoch, steps_per_epoch=self.steps,
                                validation_data=val, callbacks=callbacks, verbose=0, shuffle=False)
+        except GraphSpecError:
+            raise
+        except Exception as exc:  # what only Keras sees (a shape fit rejects); KeyboardInterrupt passes
+            raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers}) from None
         finally:
             self.fitting = False
             self.progress.on_train_end()
@@ -345,10 +388,29 @@ class Trainer:
             return None
         weights = self.run_dir / BEST if (self.run_dir / BEST).exists() else self.run_dir / LAST
         load_weights(self.model, weights, with_optimizer=True)
+        from graphspec.run import pipeline
+
         ds = pipeline.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
-                                   cache=False, prefetch=self.data_spec.prefetch)
-        result = self.model.evaluate(ds, verbose=0, return_dict=True)
+                                   cache=False, prefetch=self.data_spec.prefetch, shard=self.shard)
+        try:
+            with self.runtime.scope():
+                result = self.model.evaluate(ds, verbose=0, return_dict=True)
+        except Exception as exc:
+            raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers}) from None
         return {k: float(v) for k, v in result.items()}
+
+    def failed(self, error: SpecError) -> SpecError:
+        """Mark the run failed (if it has a state yet) and say what is kept: see :mod:`graphspec.run.failures`."""
+        if not self.state:
+            return error
+        return failures.mark_failed(error, self.run_dir / STATE, self.run_dir / LAST,
+                                    int(self.state.get("epochs_completed", 0)), self.write_state)
+
+
+def _current_lr(model: Any) -> float | None:
+    from graphspec.run.callbacks import current_lr
+
+    return current_lr(model)
 
 
 def _jsonable(value: Any) -> Any:
@@ -376,9 +438,21 @@ def train(
     live: bool | None = None,
     check_fn: Any = None,
     force_unlock: bool = False,
+    data_roots: list[Path] | None = None,
+    backend_name: str | None = None,
+    plan: distribute.Plan | None = None,
+    callbacks: list[Any] | None = None,
 ) -> RunResult:
     """Train SPEC's model into a run folder (or resume one). Raises SpecError/UsageError for spec, data or
-    usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143)."""
+    usage problems; a non-finite loss or a signal is reported in the result (exit_code 1 / 130 / 143).
+
+    The Keras backend is the one this process runs (:mod:`graphspec.build.backend`; the CLI selects it
+    before importing this module: `--backend`, else the run's own on `--resume`); `backend_name` must
+    match it. `plan` distributes the training (:mod:`graphspec.run.distribute`): only process 0 claims
+    and writes the run folder; the others work in a scratch folder of their own, deleted at the end.
+
+    ``callbacks`` are Keras callbacks run after each epoch is saved (a sweep reports and prunes there);
+    one that sets ``model.stop_training`` ends the run as stopped early."""
     from rich.console import Console
 
     console = console or Console(file=sys.stderr)
@@ -388,16 +462,25 @@ def train(
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
+    backend.select(backend_name, command="train")
+    runtime = distribute.start(plan or distribute.Plan())
     folder: Path
     with contextlib.ExitStack() as stack:
+        scratch = None if runtime.chief else Path(stack.enter_context(tempfile.TemporaryDirectory(
+            prefix=f"graphspec-process-{runtime.plan.process_id}-")))
         if resume:
             folder = resume_target(spec, run_dir, runs_root)
-            stack.enter_context(claimed(folder, fresh=False, force_unlock=force_unlock, note=say))
+            if scratch is None:
+                stack.enter_context(claimed(folder, fresh=False, force_unlock=force_unlock, note=say))
             spec_file = folder / SPEC
             state = read_state(folder)
+            recorded = recorded_backend(folder)
+            if backend_name is None and recorded is not None and recorded != backend.active():
+                say(f"note: the run was trained on {recorded}; it continues on {backend.active()}, the backend "
+                    "Keras runs on in this process")
             model = model or state.get("model")
-            plugins = plugins + [p for p in state.get("plugins", []) if p not in plugins]
-            base_dir = Path(state.get("base_dir", folder))
+            plugin_pins.require(state, plugins, folder / STATE)  # the run's plugins are never imported for it
+            base_dir = folder  # the run's spec.yaml holds absolute data paths; never a base_dir it names
         else:
             spec_file = Path(spec)
             base_dir = spec_file.resolve().parent
@@ -412,6 +495,10 @@ def train(
             raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
                              "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
         name = pick_model(checked, model)
+        problem = distribute.check_batch(runtime, checked.spec.data.batch_size)
+        if problem is not None:
+            raise spec_error("GS414", problem, checked, ("data", "batch_size"),
+                             distribute.batch_hint(checked.spec.data.batch_size, runtime.replicas))
         fill: dict[str, Any] = {}
         if checked.spec.train is None or checked.spec.train.seed is None:
             fill["train.seed"] = secrets.randbelow(2**31 - 1)
@@ -419,7 +506,16 @@ def train(
                 checked.spec.train = schema_run.TrainSpec(seed=fill["train.seed"])
             else:
                 checked.spec.train.seed = fill["train.seed"]
-        if not resume:
+        # Data paths in a spec stay inside its folder; a run's spec.yaml (absolute paths) inside the current one.
+        roots = sources.data_roots(data_roots, Path.cwd() if resume else base_dir)
+        assert checked.source is not None
+        sources.preflight(checked.spec.data, base_dir, roots, lambda path: checked.source.location(path, key=True))
+        if scratch is not None:  # not process 0: the run folder is read, never written
+            if resume:
+                shutil.copytree(folder, scratch, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns(TENSORBOARD, CLAIM + "*"))
+            folder = scratch
+        elif not resume:
             # Claimed before anything is built or written: a second process is refused at once.
             made: list[Path] = []
             if run_dir is not None:
@@ -428,79 +524,10 @@ def train(
                 folder, made = new_run_folder(runs_root, checked.spec.name)
             stack.enter_context(claimed(folder, fresh=True, force_unlock=force_unlock, note=say, made=made))
         trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
-                          base_dir=base_dir)
+                          base_dir=base_dir, roots=roots, runtime=runtime,
+                          callbacks=callbacks)
         trainer.build()  # model and data: every spec or data problem is raised before the folder is written
-        folder.mkdir(parents=True, exist_ok=True)
-        if not resume or all_sets or fill:
-            artifacts.atomic_write_text(folder / SPEC, resolved_spec_text(spec_file, all_sets, fill))
-        if not resume:
-            artifacts.atomic_write_json(folder / ENVIRONMENT, environment())
-        first = trainer.start()
-        if resume:
-            trainer.say(f"resuming {folder} at epoch {first + 1}/{trainer.epochs}")
-        else:
-            trainer.say(f"training `{name}` of {spec_file} -> {folder}")
-        fit_seconds = 0.0
-        if first < trainer.epochs and trainer.previous_status != "early_stopped":
-            fit_seconds = trainer.fit(first)
-        done = int(trainer.state.get("epochs_completed", 0))
-        best = trainer.state.get("best")
-        if trainer.failed_epoch is not None:
-            bad = {k: v for k, v in trainer.failed_logs.items() if k.endswith("loss")}
-            message = (f"training stopped: the loss became non-finite in epoch {trainer.failed_epoch + 1} "
-                       f"({', '.join(f'{k}={v}' for k, v in bad.items()) or 'loss=nan'}); the model after epoch "
-                       f"{done} is kept in {folder / LAST}. Try a smaller learning rate.")
-            trainer.write_state(status="failed", message=message)
-            return RunResult(folder, "failed", done, trainer.epochs, trainer.history, None, message, EXIT_FAILED,
-                             fit_seconds, len(trainer.data.train), best)
-        if trainer.stop.requested and done < trainer.epochs:
-            signum = trainer.stop.signum or signal.SIGINT
-            message = (f"interrupted by {signal.Signals(signum).name} after epoch {done}/{trainer.epochs}; continue "
-                       f"with: graphspec train {spec} --resume --run-dir {folder}")
-            trainer.write_state(status="interrupted", message=message)
-            return RunResult(folder, "interrupted", done, trainer.epochs, trainer.history, None, message,
-                             EXIT_SIGNAL.get(signum, 130), fit_seconds, len(trainer.data.train), best)
-        es = trainer.callbacks_by_name.get("early_stopping")
-        stopped_early = done < trainer.epochs or (es is not None and es.stopped_epoch > 0) or (
-            trainer.previous_status == "early_stopped")
-        status = "early_stopped" if stopped_early else "completed"
-        test = trainer.evaluate_test()
-        results = {"status": status, "epochs_completed": done, "best": best,
-                   "weights": BEST if (folder / BEST).exists() else LAST, "test": test, "finished": now()}
-        artifacts.atomic_write_json(folder / RESULTS, results)
-        message = f"{'stopped early' if stopped_early else 'finished'} after {done} epochs; run folder: {folder}"
-        trainer.write_state(status=status, message=message)
-        return RunResult(folder, status, done, trainer.epochs, trainer.history, test, message, EXIT_OK, fit_seconds,
-                         len(trainer.data.train), best)
-
-
-# -- presentation --------------------------------------------------------------------------------------------
-def results_table(result: RunResult) -> Any:
-    """A rich table: each metric's last training and validation value, and the test value."""
-    from rich.table import Table
-
-    last = result.history[-1] if result.history else {}
-    names: list[str] = []
-    for k in last:
-        base = k[4:] if k.startswith("val_") else k
-        if k not in {"epoch", "time", "learning_rate"} and base not in names:
-            names.append(base)
-    for k in result.test_metrics or {}:
-        if k not in names:
-            names.append(k)
-    title = f"{result.status}: {result.epochs_done}/{result.epochs} epochs"
-    table = Table(title=title, caption=str(result.run_dir))
-    table.add_column("metric")
-    table.add_column("train", justify="right")
-    table.add_column("validation", justify="right")
-    table.add_column("test", justify="right")
-
-    def fmt(v: Any) -> str:
-        return "" if v is None else f"{float(v):.4f}"
-
-    for n in names:
-        table.add_row(n, fmt(last.get(n)), fmt(last.get(f"val_{n}")), fmt((result.test_metrics or {}).get(n)))
-    if result.best:
-        table.caption = (f"best {result.best.get('monitor')} {float(result.best['value']):.4f} at epoch "
-                         f"{result.best.get('epoch')}; run folder: {result.run_dir}")
-    return table
+        try:
+            return session.run(trainer, runtime, spec, spec_file, all_sets, fill)
+        except SpecError as exc:  # a write that failed, Keras rejecting the data inside fit
+            raise trainer.failed(exc) from None

@@ -18,7 +18,7 @@ from graphspec.spec.expressions import Reporter
 
 MAX_DEPTH = 16  # blocks inside blocks
 
-RESERVED = ("block", "inputs", "repeat", "first")
+RESERVED = ("block", "inputs", "repeat", "first", "each")
 
 
 @dataclasses.dataclass
@@ -79,7 +79,8 @@ def _read_block(rep: Reporter, specs: dict[str, Any], name: str, spec: dict[str,
     """One block definition, checked; None if it is broken (reported to `rep`)."""
     path: PathKey = ("blocks", name)
     ok = True
-    inputs = [spec["inputs"]] if isinstance(spec["inputs"], str) else list(spec["inputs"])
+    raw_inputs = spec.get("inputs", "x")  # a block with one input may leave it out: it is `x`
+    inputs = [raw_inputs] if isinstance(raw_inputs, str) else list(raw_inputs)
     nodes: dict[str, Any] = spec["nodes"]
     if not inputs:
         rep.error("GS126", f"block `{name}` has no inputs", path + ("inputs",))

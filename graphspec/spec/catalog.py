@@ -35,6 +35,16 @@ POSITIONAL_INPUT_LAYERS = {"MultiHeadAttention", "GroupQueryAttention"}
 WRAPPER_LAYERS = {"Bidirectional", "TimeDistributed", "SpectralNormalization"}
 
 
+def op_takes_input(op: str, args: dict[str, Any] | Any) -> bool:
+    """Whether an `op:` node without `inputs:` takes the node before it: yes, unless its arguments
+    already give every required parameter of the function (`{op: arange, start: 0, stop: 16}`)."""
+    entry = OPS.get(op) if isinstance(op, str) else None
+    if entry is None or not isinstance(args, dict):
+        return True
+    required = [k for k, p in entry["params"].items() if p.get("required")]
+    return not required or any(k not in args for k in required)
+
+
 def snake(name: str) -> str:
     out = []
     for i, ch in enumerate(name):
@@ -122,6 +132,8 @@ METRICS = Table(
     "metric", CATALOG["metrics"],
     CATALOG["metric_aliases"] + ["accuracy", "acc", "crossentropy", "ce", "mse", "mae", "mape", "msle"],
 )
+# Metric and loss functions of keras.metrics, for arguments that take a function (MeanMetricWrapper's `fn`).
+METRIC_FUNCTIONS = Table("metric function", {}, CATALOG["metric_aliases"])
 OPTIMIZERS = Table(
     "optimizer", CATALOG["optimizers"], [n.lower() for n in CATALOG["optimizers"]]
 )

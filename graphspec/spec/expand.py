@@ -42,6 +42,7 @@ import dataclasses
 from typing import Any
 
 from graphspec.spec.blocks import MAX_DEPTH, RESERVED, Block, read_blocks
+from graphspec.spec import catalog
 from graphspec.spec.catalog import did_you_mean
 from graphspec.diagnostics import Diagnostic, PathKey
 from graphspec.spec.expressions import Abort, Failed, fmt
@@ -64,7 +65,8 @@ class _Frame:
     renames: dict[str, str] = dataclasses.field(default_factory=dict)  # local output -> final name
     default_input: str | None = None
     default_why: str = ""  # why there is no default input
-    value_notes: dict[PathKey, str] = dataclasses.field(default_factory=dict)  # `${...}` values, by source path
+    # `${...}` values, by the source path of the node they are in, then by their own source path
+    value_notes: dict[PathKey, dict[PathKey, str]] = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
     chain: tuple[str, ...] = ()  # blocks being instantiated, outermost first
 
@@ -155,7 +157,8 @@ class _Expander(Substituter):
                 try:
                     if "inputs" in node:
                         data["inputs"] = self.refs(node["inputs"], frame, npath + ("inputs",))
-                    elif needs_input and not node.get("application"):
+                    elif needs_input and not node.get("application") and (
+                            "op" not in node or catalog.op_takes_input(node["op"], node)):
                         if previous is None and failed_before:
                             pass  # the instance before it already has an error
                         elif previous is None:
@@ -198,7 +201,7 @@ class _Expander(Substituter):
                               hint="check `repeat` counts and blocks inside blocks")
         self.out[name] = data
         self.where[name] = (origin, notes)
-        self.node_value_notes[name] = {p: n for p, n in frame.value_notes.items() if p[:len(origin)] == origin}
+        self.node_value_notes[name] = frame.value_notes.get(origin, {})
 
     # -- instances --------------------------------------------------------------------------
     def instance(self, local: str, node: dict[str, Any], npath: PathKey, frame: _Frame,
@@ -250,7 +253,22 @@ class _Expander(Substituter):
                        f"{fmt(first)}", npath + ("first",), notes=notes)
             ok = False
             first = {}
-        for where, given in ((npath, params), (npath + ("first",), first)):
+        each = node.get("each", {})
+        if not isinstance(each, dict):
+            self.error("GS128", f"`each` must be a mapping of parameters to one value per repetition; got "
+                       f"{fmt(each)}", npath + ("each",), notes=notes)
+            ok = False
+            each = {}
+        for k, v in each.items():
+            if not isinstance(v, list) or len(v) != n:
+                got = f"{len(v)} values" if isinstance(v, list) else fmt(v)
+                self.error("GS128", f"`each: {k}` needs a list of one value per repetition ({n}); got {got}",
+                           npath + ("each", k), notes=notes,
+                           hint=f"give `repeat: {len(v)}`" if isinstance(v, list) and v else None)
+                ok = False
+        given_each = set(each)
+        each = {k: v for k, v in each.items() if isinstance(v, list) and len(v) == n}
+        for where, given in ((npath, params), (npath + ("first",), first), (npath + ("each",), each)):
             for k in given:
                 if k not in known:
                     hint = did_you_mean(str(k), known) or (
@@ -258,7 +276,8 @@ class _Expander(Substituter):
                     self.error("GS125", f"block `{bname}` has no parameter `{k}`", where + (k,), key=True,
                                hint=hint, notes=notes)
                     ok = False
-        missing_all = [p for p in block.required if p not in params and (n > 1 or p not in first)]
+        missing_all = [p for p in block.required if p not in params and p not in given_each
+                       and (n > 1 or p not in first)]
         if missing_all:
             listed = ", ".join(f"`{p}`" for p in missing_all)
             self.error("GS124", f"instance `{local}` of block `{bname}` needs {listed}", npath, key=True,
@@ -298,13 +317,16 @@ class _Expander(Substituter):
             values = dict(params)
             if r == 1:
                 values.update(first)
+            values.update({k: v[r - 1] for k, v in each.items()})
             scope.values.update(values)
             for k, v in block.defaults.items():
                 if k not in values:
                     scope.lazy[k] = (v, ("blocks", bname, "params", k))
             self.value_notes = {}
             body, _ = self.subst_soft(block.nodes, scope, ("blocks", bname, "nodes"), child.notes)
-            child.value_notes = self.value_notes
+            depth = len(child.src_prefix) + 1
+            for p, text in self.value_notes.items():
+                child.value_notes.setdefault(p[:depth], {})[p] = text
             if not isinstance(body, dict):
                 return None
             self.body(body, child)

@@ -32,6 +32,37 @@ _EXACT = re.compile(r"^\$\{([^{}]*)\}$")
 _TOKEN = re.compile(r"\$\$|\$\{([^{}]*)\}")
 
 
+# A name directly followed by `-` and a name or number: `${a-b}` (a name, since names may
+# contain `-`) or, in a longer expression, `a-b + 1` (which Python would read as a subtraction).
+_DASHED = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z_][A-Za-z0-9_]*-[A-Za-z0-9_]+")
+
+
+def _expressions(text: str) -> list[str]:
+    """The expressions of the `${...}` (and `$name`) in one string value."""
+    if "$" not in text:
+        return []
+    m = _SHORT.match(text) or _EXACT.match(text)
+    if m:
+        return [m.group(1)]
+    return [tok.group(1) for tok in _TOKEN.finditer(text) if tok.group(0) != "$$"]
+
+
+def names_in(text: str) -> list[str]:
+    """The names the `${...}` in a string refer to (for ordering variables; errors come later)."""
+    out: list[str] = []
+    for expr in _expressions(text):
+        expr = expr.strip()
+        if _NAME.match(expr):
+            out.append(expr)
+        elif 0 < len(expr) <= MAX_EXPR:
+            try:
+                tree = ast.parse(expr, mode="eval")
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue
+            out.extend(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return out
+
+
 class Abort(Exception):
     """A budget was exceeded: stop expanding (the diagnostic is recorded)."""
 
@@ -70,6 +101,8 @@ class Names(Protocol):
     """Where ``${...}`` looks names up: a :class:`graphspec.spec.variables.Scope`."""
 
     def lookup(self, name: str, path: PathKey, notes: tuple[str, ...]) -> Any: ...
+
+    def has(self, name: str) -> bool: ...
 
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -123,7 +156,22 @@ class Evaluator(Reporter):
     def evaluate(self, expr: str, scope: Names, path: PathKey, notes: tuple[str, ...]) -> Any:
         text = expr.strip()
         if _NAME.match(text):
+            if "-" in text and not scope.has(text):
+                left, _, right = text.partition("-")
+                self.error("GS120", f"unknown variable `{text}`: names may contain `-`, so `{text}` is one name, "
+                           "not a subtraction", path, notes=notes,
+                           hint=f"to subtract, put spaces around `-`: `${{{left} - {right}}}`")
+                raise Failed
             return scope.lookup(text, path, notes)
+        dashed = _DASHED.search(text)
+        if dashed:
+            word = dashed.group(0)
+            left, _, right = word.partition("-")
+            self.error("GS121", f"`${{{text}}}`: write spaces around `-` in an expression (`{word}` could be a "
+                       "name or a subtraction)", path, notes=notes,
+                       hint=f"`{left} - {right}` subtracts; a variable whose name has `-` can only be used "
+                       f"alone, as `${{name-with-dashes}}`")
+            raise Failed
         if not text:
             self.error("GS121", "empty `${}`", path, notes=notes, hint="write `${name}`")
             raise Failed

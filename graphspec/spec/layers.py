@@ -16,6 +16,7 @@ from typing import Any
 
 from graphspec.spec import catalog
 from graphspec.spec.catalog import did_you_mean
+from graphspec.spec.indexing import parse_key
 from graphspec.diagnostics import PathKey
 
 # A checker returns an error message (and optional hint) or None.
@@ -59,7 +60,7 @@ def _bad(expected: str, value: Any, hint: str | None = None) -> Problem:
         except ValueError:
             pass
     if hint is None and isinstance(value, bool) and "integer" in expected:
-        hint = "YAML reads yes/no/on/off/true/false as booleans"
+        hint = "`true` and `false` are booleans: write a number"
     return ("GS112", f"expected {expected}, got {_type_name(value)} ({shown})", hint)
 
 
@@ -206,26 +207,57 @@ def _named(table: catalog.Table, value: Any, *, allow_none: bool = True) -> Prob
 
 
 def _config(table: catalog.Table, value: dict[str, Any]) -> Problem | None:
+    found = config_problem(table, value)
+    return found[1] if found else None
+
+
+def config_problem(table: catalog.Table, value: dict[str, Any]) -> tuple[PathKey, Problem] | None:
+    """The first problem of `{type: Class, ...}` and where it is, relative to the mapping."""
     name = value.get("type")
     if not isinstance(name, str):
-        return ("GS112", f"a {table.kind} mapping needs `type: ClassName`", None)
+        return (), ("GS112", f"a {table.kind} mapping needs `type: ClassName`", None)
     if name not in table.classes:
         if _dangerous(name):
-            return ("GS115", f"{table.kind} {name!r} is not allowed: only Keras built-ins can be named", None)
-        return ("GS114", f"unknown {table.kind} class {name!r}", table.suggest(name) or did_you_mean(name, list(table.classes)))
+            return ("type",), ("GS115", f"{table.kind} {name!r} is not allowed: only Keras built-ins can be named",
+                               None)
+        return ("type",), ("GS114", f"unknown {table.kind} class {name!r}",
+                           table.suggest(name) or did_you_mean(name, list(table.classes)))
     params = table.classes[name]["params"]
     for key, arg in value.items():
         if key == "type":
             continue
         if key not in params:
-            return ("GS111", f"{name} has no argument {key!r}", did_you_mean(key, list(params)))
-        problem = json_value(arg)
+            return (key,), ("GS111", f"{name} has no argument {key!r}", did_you_mean(key, list(params)))
+        problem = _config_arg(table, name, key, params[key], arg)
         if problem:
-            return problem
+            return (key,), problem
     missing = [k for k, p in params.items() if p.get("required") and k not in value]
     if missing:
-        return ("GS113", f"{name} needs argument {missing[0]!r}", None)
+        return (), ("GS113", f"{name} needs argument {missing[0]!r}", None)
     return None
+
+
+# Arguments Keras calls as functions: the value must name one in a closed table (resolved to
+# the function when building), never a dotted path or anything else Keras would try to call.
+CALLABLE_ARGS: dict[tuple[str, str], catalog.Table] = {("MeanMetricWrapper", "fn"): catalog.METRIC_FUNCTIONS}
+
+
+def _config_arg(table: catalog.Table, cls: str, key: str, param: dict[str, Any], value: Any) -> Problem | None:
+    """One argument of `{type: Class, ...}`: a function from a closed table, or a value of its default's type."""
+    functions = CALLABLE_ARGS.get((cls, key))
+    if functions is not None:
+        if isinstance(value, str) and functions.resolve(value):
+            return None
+        if isinstance(value, str) and _dangerous(value):
+            return ("GS115", f"{cls}.{key} {value!r} is not allowed: Keras calls this argument, so it must name "
+                    f"a {functions.kind} from graphspec's table, never an import path", None)
+        return ("GS114", f"{cls}.{key} must name a {functions.kind}; got {value!r}",
+                functions.suggest(value) if isinstance(value, str) else None)
+    if key == "learning_rate" and isinstance(value, dict):
+        return _named(catalog.SCHEDULES, value, allow_none=False)
+    if param.get("opaque_default") or param.get("required") or param.get("default") is None:
+        return json_value(value)
+    return _by_default(param["default"])(value)
 
 
 def activation(value: Any) -> Problem | None:
@@ -396,10 +428,12 @@ def check_args(
     out: list[tuple[PathKey, bool, Problem]] = []
     plugins = plugins or {}
     if layer in plugins:
-        params = plugins[layer]
-        known = set(params) | BASE_KWARGS
+        # `__init__` arguments ("**kwargs": it has them, but Keras's Layer takes no others;
+        # "**call": its `call` arguments, see graphspec.spec.calls).
+        params = {k: v for k, v in plugins[layer].items() if k != "**call"}
+        known = {k for k in params if not k.startswith("**")} | BASE_KWARGS
         for key, value in args.items():
-            if params and key not in known and not plugins[layer].get("**kwargs"):
+            if params and key not in known:
                 out.append((path + (key,), True, ("GS111", f"{layer} has no argument {key!r}",
                                                    did_you_mean(key, sorted(known)))))
             else:
@@ -513,49 +547,18 @@ def check_op(name: str, args: dict[str, Any], path: PathKey) -> list[tuple[PathK
                                                did_you_mean(key, sorted(params)))))
             continue
         found = dtype(value) if key == "dtype" else json_value(value)
+        if not found and name == "get_item" and key == "key":
+            found = _index_key(value)
         if found:
             out.append((path + (key,), False, found))
     return out
 
 
-# Keyword arguments Keras's Layer.__call__ accepts for every layer, whatever its `call` declares.
-CONTEXT_CALL_ARGS = frozenset({"training"})
-
-
-def check_call(kind: str, name: str, input_keys: list[str] | None, call_keys: list[str],
-               path: PathKey, provided: list[str] | None = None) -> list[tuple[PathKey, bool, Problem]]:
-    """The names a node passes to its layer's `call` (an `inputs:` mapping, `call:`), as Keras would
-    check them when building: each must be an argument of `call`, and with an `inputs:` mapping
-    every required argument must be in it (or in `provided`: an op's own keyword arguments).
-    `kind` is `type` (a layer) or `op` (a keras.ops function).
-    """
-    if kind == "op":
-        entry = catalog.OPS.get(name)
-        what = f"op {name}"
-    else:
-        entry = catalog.LAYERS.get(name, {}).get("call")
-        what = f"{name}.call"
-    if not entry or entry.get("kwargs"):
-        return []
-    params: dict[str, Any] = entry["params"]
-    known = sorted(set(params) | (CONTEXT_CALL_ARGS if kind == "type" else set()))
-    given = {*(input_keys or []), *call_keys, *(provided or [])}
-    missing = ([k for k, p in params.items() if p.get("required") and k not in given]
-               if input_keys is not None else [])
-    unknown = [(section, key) for section, keys in (("inputs", input_keys or []), ("call", call_keys))
-               for key in keys if key not in known]
-    takes = f"{what} takes " + ", ".join(f"`{k}`" for k in known)
-    out: list[tuple[PathKey, bool, Problem]] = []
-    for section, key in unknown:
-        hint = did_you_mean(key, known)
-        if hint is None and len(unknown) == 1 and len(missing) == 1 and section == "inputs":
-            hint = f"did you mean `{missing[0]}`? ({takes})"  # the one tensor it needs, under another name
-        out.append((path + (section, key), True, ("GS111", f"{what} has no argument `{key}`", hint or takes)))
-    meant = {problem[2] for _, _, problem in out}
-    for key in missing:
-        if any(f"`{key}`?" in (m or "") for m in meant):
-            continue  # reported as the misspelling it is
-        out.append((path + ("inputs",), True, (
-            "GS113", f"{what} needs `{key}`, and an `inputs:` mapping passes every tensor by name",
-            f"add `{key}: <node>` to the mapping")))
-    return out
+def _index_key(value: Any) -> Problem | None:
+    """The `key` of a `get_item` node: a Python index written as text, `"[:, 0]"`."""
+    try:
+        parse_key(value)
+    except ValueError as exc:
+        return ("GS112", f"invalid index: {exc}",
+                'write the index as in Python, in quotes: "[:, 0]", "[..., 1:]", "[:, None]"')
+    return None

@@ -22,6 +22,24 @@ from graphspec.spec.source import Override, Source, SourceError, Span
 
 # Mappings whose short form is not `{type: NAME}`: `source: synthetic` is `{kind: synthetic}`.
 _SHORTHANDS: dict[PathKey, Callable[[str], dict[str, Any]]] = {("data", "source"): expand_source_shorthand}
+MAX_SHOWN = 200  # characters of a --set shown in messages
+
+
+def _depth(value: Any) -> int:
+    """How deeply a value nests (a scalar: 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+        else:
+            deepest = max(deepest, d)
+            continue
+        deepest = max(deepest, d + 1)
+    return deepest
 
 
 def _parse_key(key: str) -> PathKey:
@@ -51,10 +69,13 @@ def apply(src: Source, sets: list[str]) -> Source:
     overridden: dict[PathKey, Override] = dict(src.overrides)
     first = max((o.number for o in overridden.values()), default=0) + 1
     for number, item in enumerate(sets, start=first):
-        override = Override(number, item)
+        shown = item  # what names the --set in every message about it
+        if len(item) > MAX_SHOWN:
+            shown = f"{item[:MAX_SHOWN - 30]}... ({len(item):,} characters)"
+        override = Override(number, shown)
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise _error(override, f"--set expects KEY=VALUE, got {item!r}",
+            raise _error(override, f"--set expects KEY=VALUE, got {shown!r}",
                          "for example: --set compile.optimizer.learning_rate=1e-4")
         try:
             path = _parse_key(key.strip())
@@ -66,6 +87,9 @@ def apply(src: Source, sets: list[str]) -> Source:
             raise _error(override, f"--set value: {exc.diagnostic.message}") from None
         if not isinstance(data, dict):
             raise _error(override, "the spec is not a mapping")
+        if len(path) + _depth(value) > source_mod.MAX_DEPTH:
+            raise _error(override, f"--set path and value nest deeper than {source_mod.MAX_DEPTH} levels "
+                         f"(the path has {len(path):,} parts)", "a spec never needs this much nesting")
         cur: Any = data
         for i, part in enumerate(path[:-1]):
             nxt = cur.get(part) if isinstance(cur, dict) else (

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, Tag, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from graphspec.spec import layers
+from graphspec.spec import calls, layers
 from graphspec.spec import schema
 from graphspec.spec.catalog import did_you_mean
 from graphspec.diagnostics import Diagnostic, Diagnostics, PathKey, Severity
@@ -188,7 +189,7 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
                 continue
             for p, at_key, prob in layers.check_args(node.type, args, path, plugins=plugin_layers):
                 out.append(_problem(src, p, at_key, prob))
-            out.extend(_check_call(src, node, "type", node.type, path))
+            out.extend(_check_inputs(src, node, "type", node.type, path))
         elif node.application is not None:
             for p, at_key, prob in layers.check_application(node.application, args, path):
                 out.append(_problem(src, p, at_key, prob))
@@ -197,11 +198,11 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
             for p, at_key, prob in op_problems:
                 out.append(_problem(src, p, at_key, prob))
             if not op_problems:
-                out.extend(_check_call(src, node, "op", node.op, path, given=list(args)))
+                out.extend(_check_inputs(src, node, "op", node.op, path, given=list(args)))
         elif node.share is not None:
-            owner = _shared_type(nodes, node.share)
-            if owner is not None:
-                out.extend(_check_call(src, node, "type", owner, path))
+            shared = _shared_type(nodes, node.share)
+            if shared is not None:
+                out.extend(_check_inputs(src, node, "type", shared, path))
         if node.type is None and node.application is None and node.op is None:
             for key in args:
                 out.append(Diagnostic(
@@ -209,20 +210,23 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
                     f"`{kinds[0]}` nodes take no layer arguments; `{key}` belongs on the node "
                     f"that defines the layer",
                     src.location(path + (key,), key=True)))
+        owner = nodes.get(node.share) if node.share is not None else None
+        layer_type = node.type if node.type is not None else (owner.type if owner is not None else None)
+        for p, at_key, prob in calls.check_call(kinds[0], layer_type, node.call, path, plugin_layers):
+            out.append(_problem(src, p, at_key, prob))
         if node.fresh and node.model is None:
             out.append(Diagnostic("GS103", Severity.ERROR, "`fresh` only applies to `model` nodes",
                                   src.location(path + ("fresh",), key=True)))
     return out
 
 
-def _check_call(src: Source, node: schema.NodeSpec, kind: str, name: str, path: PathKey,
-                given: list[str] | None = None) -> list[Diagnostic]:
-    """Names passed to the layer's (or op's) call: an `inputs:` mapping and `call:`."""
+def _check_inputs(src: Source, node: schema.NodeSpec, kind: str, name: str, path: PathKey,
+                  given: list[str] | None = None) -> list[Diagnostic]:
+    """The names of an `inputs:` mapping, passed to the layer's (or op's) call (`call:` is checked apart)."""
     raw = node.inputs
-    input_keys = list(raw) if isinstance(raw, dict) else None
-    if input_keys is None and not node.call:
+    if not isinstance(raw, dict):
         return []
-    found = layers.check_call(kind, name, input_keys, list(node.call), path, given)
+    found = calls.check_inputs(kind, name, list(raw), path, [*node.call, *(given or [])])
     return [_problem(src, p, at_key, prob) for p, at_key, prob in found]
 
 
@@ -247,10 +251,13 @@ def parse(src: Source, *, plugin_layers: dict[str, dict[str, Any]] | None = None
                              src.location(()), "start with `graphspec: 1`, `name:` and `nodes:`"))
         return None, diags
     version = src.data.get("graphspec")
-    if "graphspec" in src.data and version != schema.FORMAT_VERSION:
+    if "graphspec" in src.data and (type(version) is not int or version != schema.FORMAT_VERSION):
+        shown = json.dumps(version) if isinstance(version, (bool, float)) or version is None else repr(version)
         diags.add(Diagnostic("GS104", Severity.ERROR,
-                             f"unsupported format version {version!r}; this graphspec reads version "
-                             f"{schema.FORMAT_VERSION}", src.location(("graphspec",))))
+                             f"unsupported format version {shown}; this graphspec reads version "
+                             f"{schema.FORMAT_VERSION}", src.location(("graphspec",)),
+                             f"write `graphspec: {schema.FORMAT_VERSION}` (an integer)"
+                             if isinstance(version, (bool, float)) else None))
         return None, diags
     try:
         spec = schema.Spec.model_validate(src.data)

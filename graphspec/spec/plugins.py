@@ -20,6 +20,9 @@ from typing import Any
 
 from graphspec.errors import UsageError
 
+# Where a layer's `call` arguments are kept in a scan (graphspec.spec.calls reads them).
+PLUGIN_CALL = "**call"
+
 
 def project_plugins(start: Path | None = None) -> list[str]:
     """Plugins listed in the nearest pyproject.toml under `[tool.graphspec] plugins`."""
@@ -47,9 +50,31 @@ def all_plugins(cli: list[str] | None) -> list[str]:
     return list(dict.fromkeys([*(cli or []), *project_plugins()]))
 
 
+MAX_PLUGIN_BYTES = 16 * 1024 * 1024  # read statically by lint
+
+
+def is_path(plugin: str) -> bool:
+    """Whether `--plugin` names a file (`x.py`, `dir/x`, an existing file) rather than a module."""
+    return plugin.endswith(".py") or "/" in plugin or "\\" in plugin or Path(plugin).is_file()
+
+
+def check_path(plugin: str) -> Path:
+    """The .py file a path-like `--plugin` names; a UsageError that says what is wrong with it."""
+    path = Path(plugin)
+    if not path.exists():
+        raise UsageError(f"plugin file {plugin!r} not found")
+    if path.is_dir():
+        raise UsageError(f"plugin {plugin!r} is a folder: name a .py file, or a module on the Python path")
+    if not path.is_file():
+        raise UsageError(f"plugin {plugin!r} is not a regular file")
+    if path.suffix != ".py":
+        raise UsageError(f"plugin {plugin!r} is not a Python file: a plugin is a .py file or a module name")
+    return path
+
+
 def _source_path(plugin: str) -> Path | None:
-    if plugin.endswith(".py"):
-        return Path(plugin)
+    if is_path(plugin):
+        return check_path(plugin)
     # Find a module's file without importing it (find_spec would import parents).
     parts = plugin.split(".")
     for base in sys.path:
@@ -121,11 +146,14 @@ def declarations(plugins: list[str]) -> dict[str, Declaration]:
 def _scanned(plugin: str) -> _Scanned:
     path = _source_path(plugin)
     if path is None or not path.is_file():
-        raise UsageError(f"plugin {plugin!r} not found")
+        raise UsageError(f"plugin {plugin!r} not found (neither a .py file nor a module on the Python path)")
     try:
         st = path.stat()
     except OSError as exc:
         raise UsageError(f"plugin {plugin!r} cannot be read: {exc}") from None
+    if st.st_size > MAX_PLUGIN_BYTES:
+        raise UsageError(f"plugin {plugin!r} is {st.st_size:,} bytes; lint reads plugins up to "
+                         f"{MAX_PLUGIN_BYTES:,} bytes")
     # Parsed once per file version: commands and tests check many specs per process.
     found = _scan_file(str(path.resolve()), st.st_mtime_ns, st.st_size, str(path))
     if isinstance(found, str):
@@ -140,6 +168,9 @@ def _scan_file(path: str, mtime_ns: int, size: int, shown: str) -> _Scanned | st
         tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
         return str(exc)
+    except (RecursionError, MemoryError):
+        # CPython's parser recurses on long chains (`x = 1 + 1 + ...`); importing it would fail too.
+        return "it is nested too deeply for Python's parser (a very long expression or deep brackets)"
     out: dict[str, dict[str, Any]] = {}
     decls: dict[str, Declaration] = {}
     for item in tree.body:
@@ -165,6 +196,8 @@ def _scan_file(path: str, mtime_ns: int, size: int, shown: str) -> _Scanned | st
                         continue  # not a literal: the spec must give the argument
                 if fn.args.kwarg is not None:
                     params["**kwargs"] = {}
+            elif isinstance(fn, ast.FunctionDef) and fn.name == "call":
+                params[PLUGIN_CALL] = _call_params(fn.args)
         out[item.name] = params
         decl = _declaration(item, shown, defaults)
         if decl is not None:
@@ -206,6 +239,21 @@ def _declaration(cls: ast.ClassDef, file: str, defaults: dict[str, Any]) -> Decl
         return Declaration(cls.name, file, stmt.lineno, stmt.col_offset + 1, exprs, positions,
                            dict(defaults), problem)
     return None
+
+
+def _call_params(args: ast.arguments) -> dict[str, Any]:
+    """A plugin layer's `call` arguments after `self` and the inputs: name -> {default: constant}."""
+    positional = args.args[2:]
+    defaults: list[ast.expr | None] = [None] * (len(args.args) - len(args.defaults)) + list(args.defaults)
+    out: dict[str, Any] = {}
+    for a, d in [*zip(positional, defaults[2:]), *zip(args.kwonlyargs, args.kw_defaults)]:
+        entry: dict[str, Any] = {"required": d is None}
+        if isinstance(d, ast.Constant):
+            entry["default"] = d.value
+        out[a.arg] = entry
+    if args.kwarg is not None:
+        out["**kwargs"] = {}
+    return out
 
 
 def scan_all(plugins: list[str]) -> dict[str, dict[str, Any]]:

@@ -7,11 +7,13 @@ JSON Schema (``graphspec schema``) combines both.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from graphspec.spec.schema_run import DataSpec, TrainSpec
+from graphspec.spec.schema_sweep import SweepSpec
 
 FORMAT_VERSION = 1
 
@@ -30,6 +32,13 @@ Ref = Annotated[
           "`node.layer` for an intermediate layer of an application, `node.*` for all its layers."),
 ]
 Refs = Ref | list[Ref]
+# A node's name inside a block: expanded names are always `<instance>_<name>`, so it may start
+# with a digit (`1_conv` in an instance `conv2_block1` is `conv2_block1_1_conv`).
+LocalName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$", max_length=128),
+    Field(description="A node's name in a block: letters, digits, `_` and `-` (expanded as `<instance>_<name>`)."),
+]
 
 DType = Literal[
     "float16", "bfloat16", "float32", "float64",
@@ -129,6 +138,29 @@ class CompileSpec(Strict):
     )
 
 
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTP]?)(i?)B?\s*$", re.IGNORECASE)
+
+
+def byte_size(value: int | str) -> int:
+    """`8 GiB`, `512 MB`, `1.5G` or a number of bytes -> bytes; ValueError for anything else."""
+    if isinstance(value, int):
+        return value
+    m = _SIZE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a size: write a number of bytes or e.g. `8 GiB`, `512 MB`")
+    number, unit, binary = float(m.group(1)), m.group(2).upper(), m.group(3)
+    base = 1024 if binary or not unit else 1000
+    return int(number * base ** " KMGTP".index(unit or " "))
+
+
+def _check_size(value: str) -> str:
+    byte_size(value)
+    return value
+
+
+ByteSize = Annotated[int, Field(ge=1)] | Annotated[str, AfterValidator(_check_size)]
+
+
 class ExpectSpec(Strict):
     """Facts and limits a model must satisfy; `graphspec lint` checks them statically."""
 
@@ -143,6 +175,11 @@ class ExpectSpec(Strict):
     output_shapes: dict[str, list[Dim | None]] | None = Field(
         None, description="Output name -> expected shape without the batch dimension."
     )
+    memory_budget: ByteSize | None = Field(
+        None, description="Memory the model may need: its weights, and with a `data` section one batch of "
+        "activations (and synthetic data). Bytes or e.g. `16 GiB`. Default: this machine's memory "
+        "(or $GRAPHSPEC_MEMORY_BUDGET). lint warns beyond it; build and train refuse.",
+    )
 
 
 class ModelSpec(Strict):
@@ -150,6 +187,15 @@ class ModelSpec(Strict):
 
     inputs: Refs | None = Field(None, description="Its inputs (default: every input its outputs need).")
     outputs: Refs = Field(description="Its outputs: node names, `node.layer` or `node.*`.")
+    inputs_as: Literal["list", "dict"] = Field(
+        "list", description="How the model takes its inputs: `list` (one tensor, or a list in order) or "
+        "`dict` (a mapping input name -> tensor, as `keras.Model(inputs={...})`; Keras orders them by name).",
+    )
+    outputs_as: Literal["list", "dict"] = Field(
+        "list", description="How the model returns its outputs: `list` (one tensor, or a list in order) or "
+        "`dict` (a mapping output name -> tensor, the names being the output references; Keras orders them "
+        "by name).",
+    )
     compile: CompileSpec | None = Field(None, description="Compile settings for this model.")
     submodel: bool = Field(
         False, description="Only used as a part of other models: not listed by build, summary or save."
@@ -161,12 +207,13 @@ class ModelSpec(Strict):
 class BlockSpec(Strict):
     """A reusable block: a small graph with named inputs, outputs and parameters (see docs/blocks.md).
 
-    A node `{block: NAME, inputs: ..., repeat: N, first: {...}, PARAM: VALUE, ...}` instantiates it;
+    A node `{block: NAME, inputs: ..., repeat: N, first: {...}, each: {...}, PARAM: VALUE, ...}` instantiates it;
     inside the block, `${PARAM}` is the parameter's value.
     """
 
-    inputs: Name | list[Name] = Field(description="Names the block's nodes use for the tensors passed in.")
-    outputs: Name | list[Name] | None = Field(
+    inputs: Name | list[Name] = Field(
+        "x", description="Names the block's nodes use for the tensors passed in (default: one input, `x`).")
+    outputs: LocalName | list[LocalName] | None = Field(
         None, description="The block's nodes that are its outputs (default: its last node)."
     )
     params: list[Name] | dict[Name, Any] = Field(
@@ -174,7 +221,8 @@ class BlockSpec(Strict):
         description="Parameters: a list of names (all required) or a mapping name -> default "
         "(`null`: required).",
     )
-    nodes: dict[Name, dict[str, Any]] = Field(description="The block's nodes, written like the spec's `nodes`.")
+    nodes: dict[LocalName, dict[str, Any]] = Field(
+        description="The block's nodes, written like the spec's `nodes` (names may start with a digit).")
     description: str | None = Field(None, description="Free text.")
 
 
@@ -205,6 +253,8 @@ class Spec(Strict):
     expect: ExpectSpec | None = Field(None, description="Expectations for the default model.")
     data: DataSpec | None = Field(None, description="Where training data comes from (see docs/training.md).")
     train: TrainSpec | None = Field(None, description="Training settings (see docs/training.md).")
+    sweep: SweepSpec | None = Field(None, description="A hyperparameter search run by `graphspec sweep` "
+                                    "(see docs/experiments.md).")
 
     def input_spec(self, name: str) -> InputSpec:
         value = self.inputs[name]

@@ -321,7 +321,8 @@ class TrainSpec(_Strict):
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
         None, description="Seed for weights, shuffling and dropout; chosen and recorded in the run when omitted."
     )
-    deterministic: bool = Field(False, description="Use TensorFlow's deterministic ops (bitwise repeatable, slower).")
+    deterministic: bool = Field(False, description="Deterministic kernels (slower): TensorFlow's op determinism, "
+                                "PyTorch's deterministic algorithms, XLA's deterministic GPU ops on JAX.")
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="Which model is `best.keras`.")
     early_stopping: EarlyStoppingSpec | None = Field(None, description="Stop when a metric stops improving.")
     reduce_lr_on_plateau: ReduceLROnPlateauSpec | None = Field(

@@ -11,7 +11,6 @@ tag, so a spec cannot make graphspec run code.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import stat
 from pathlib import Path
@@ -22,11 +21,14 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from graphspec.diagnostics import Diagnostic, Location, PathKey, Severity
+from graphspec.spec import yaml12
 from graphspec.spec.yaml_read import (
-    BASE_LOADER, EXP_FLOAT, FAST_LOADER, INT_TAG, MAX_BYTES, MAX_DEPTH, MAX_INT_DIGITS, MAX_NODES, NUMBER_START,
+    BASE_LOADER, FAST_LOADER, INT_TAG, MAX_BYTES, MAX_DEPTH, MAX_INT_DIGITS, MAX_NODES, NUMBER_START,
     STANDARD_TAGS, STR_TAG, SourceError, at_start, byte_location, check_depth, may_exceed, text_location,
     yaml_failure,
 )
+
+_INT_LIKE = re.compile(r"^[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 
 
 class Span(NamedTuple):
@@ -190,10 +192,17 @@ _NOT_PLAIN = object()
 
 
 def _plain_value(node: ScalarNode) -> Any:
-    """The value of a scalar that needs no more than a look (text, a decimal integer), else _NOT_PLAIN."""
-    tag, text = node.tag, node.value
+    return _plain(node.tag, node.value, node.style)
+
+
+def _plain(tag: str, text: str, style: str | None) -> Any:
+    """The value of a scalar that needs no more than a look (text, a decimal integer), else _NOT_PLAIN.
+
+    Both read alike in YAML 1.1 and 1.2: text that cannot start a number, and decimal
+    integers without a leading zero (`010` is octal in YAML 1.1).
+    """
     if tag == STR_TAG:
-        return text if node.style or text[:1] not in NUMBER_START else _NOT_PLAIN
+        return text if style or text[:1] not in NUMBER_START else _NOT_PLAIN
     if tag == INT_TAG and text.isdigit() and len(text) <= MAX_INT_DIGITS and (text[0] != "0" or len(text) == 1):
         return int(text)
     return _NOT_PLAIN
@@ -202,8 +211,9 @@ def _plain_value(node: ScalarNode) -> Any:
 class _Builder:
     """Turns a composed YAML node tree into data, recording spans."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str = "") -> None:
         self.file = file
+        self.text = text
         self.values: dict[PathKey, Span] = {}
         self.keys: dict[PathKey, Span] = {}
         self.count = 0
@@ -295,33 +305,40 @@ class _Builder:
         raise self.fail("GS003", f"this value expands to more than {MAX_NODES:,} values", node,
                         "YAML aliases (*name) are expanded; an alias of an alias multiplies")
 
-    def _scalar(self, node: ScalarNode) -> Any:
+    def _scalar(self, node: ScalarNode, *, key: bool = False) -> Any:
         tag, text = node.tag, node.value
-        if tag == STR_TAG:
-            if not node.style and text[:1] in NUMBER_START and EXP_FLOAT.match(text):
-                return float(text)  # YAML 1.2 reads `1e-4` as a number; YAML 1.1 as text
-            return text
-        if tag == INT_TAG:
-            if len(text) > MAX_INT_DIGITS:
-                digits = re.sub(r"[^0-9a-fA-F]", "", text)
-                if len(digits) > MAX_INT_DIGITS:
-                    raise self.fail(
-                        "GS500", f"integer with {len(digits)} digits is too large", node,
-                        f"integers are limited to {MAX_INT_DIGITS} digits",
-                    )
-            elif text.isdigit() and (text[0] != "0" or len(text) == 1):
-                return int(text)  # the common case; `012` (octal in YAML 1.1) goes the long way
+        plain = _plain(tag, text, node.style)
+        if plain is not _NOT_PLAIN:
+            return plain  # text, or a decimal integer: YAML 1.1 and 1.2 read it alike
+        if len(text) > MAX_INT_DIGITS and (tag == INT_TAG or (not node.style and _INT_LIKE.match(text))):
+            digits = re.sub(r"[^0-9a-fA-F]", "", text)
+            if len(digits) > MAX_INT_DIGITS:
+                raise self.fail(
+                    "GS500", f"integer with {len(digits)} digits is too large", node,
+                    f"integers are limited to {MAX_INT_DIGITS} digits",
+                )
         if tag == "tag:yaml.org,2002:timestamp":
-            return text  # keep dates as text; no spec field is a date
+            return text  # keep dates as text, as YAML 1.2 does; no spec field is a date
         try:
             value = self.scalars.construct_object(node, deep=True)
         except Exception:  # noqa: BLE001 - PyYAML raises anything on e.g. `!!int ""`, `!!bool maybe`
             kind = tag.rsplit(":", 1)[-1]
             raise self.fail("GS002", f"{node.value!r} is not a valid {kind}", node,
                             f"remove the explicit `!!{kind}` tag or fix the value") from None
-        if isinstance(value, float) and math.isinf(value) and "inf" not in node.value.lower():
-            return value
+        if not node.style:
+            # A plain scalar: read it as YAML 1.2 does, unless it has an explicit tag (`!!int 010`).
+            v12 = yaml12.resolve(node.value)
+            if not yaml12.same(value, v12) and not self._tagged(node):
+                if key or isinstance(value, str):
+                    return v12  # `1e-4`, `0o17`: numbers in YAML 1.2, text in YAML 1.1
+                message, hint = yaml12.difference(node.value, value, v12)
+                raise self.fail("GS007", message, node, hint)
         return value
+
+    def _tagged(self, node: Node) -> bool:
+        """Whether a node has an explicit tag (its text starts with `!`)."""
+        at = node.start_mark.index
+        return 0 <= at < len(self.text) and self.text[at] == "!"
 
     def _merge_sources(self, node: Node) -> list[tuple[Node, Node]]:
         if isinstance(node, MappingNode):
@@ -349,7 +366,7 @@ class _Builder:
             else:
                 if not isinstance(key_node, ScalarNode) or tag not in STANDARD_TAGS:
                     raise self.fail("GS002", "mapping keys must be plain scalars", key_node)
-                key = self._scalar(key_node)
+                key = self._scalar(key_node, key=True)
                 if isinstance(key, bool) or key is None:
                     key = key_node.value  # `yes:`/`on:`/`null:` as keys are names, not booleans
             if key in out:
@@ -370,7 +387,7 @@ class _Builder:
             else:
                 out[key] = self.build(value_node, sub, depth + 1)
         for key_node, value_node in merged:
-            key = self._scalar(key_node) if isinstance(key_node, ScalarNode) else None
+            key = self._scalar(key_node, key=True) if isinstance(key_node, ScalarNode) else None
             if key is None or key in out:
                 continue
             self.keys.setdefault(path + (key,), _span(key_node))
@@ -406,7 +423,7 @@ def loads(text: str, file: str = "<string>") -> Source:
         raise SourceError(yaml_failure(exc, text, file)) from None
     except RecursionError as exc:
         raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", at_start(file))) from None
-    builder = _Builder(file)
+    builder = _Builder(file, text)
     if node is None:
         data: Any = None
     else:

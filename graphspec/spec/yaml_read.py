@@ -22,7 +22,6 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
 MAX_INT_DIGITS = 30
-EXP_FLOAT = re.compile(r"^[-+]?(\d[\d_]*\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 # libyaml (C) when PyYAML has it: ~20x faster, same node marks. The pure-Python
 # loader re-reads a file that has a syntax error, for its more precise messages.

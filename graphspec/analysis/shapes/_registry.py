@@ -82,9 +82,10 @@ def is_int(v: Any) -> bool:
 class Ctx:
     """Per-call context: the layer type and the user's args."""
 
-    def __init__(self, layer_type: str, args: Mapping[str, Any]) -> None:
+    def __init__(self, layer_type: str, args: Mapping[str, Any], batched: Sequence[bool] = ()) -> None:
         self.type = layer_type
         self.args = args
+        self.batched = list(batched)  # per input: whether its first axis is the batch axis
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.args.get(name, default)
@@ -265,11 +266,15 @@ def normalize_shape(s: Any) -> Shape:
 _INTERNAL = "could not evaluate the rule for these arguments"
 
 
-def infer(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Shape]) -> LayerShapes:
+def infer(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Shape],
+          batched: Sequence[bool] | None = None) -> LayerShapes:
     """Output shapes and parameter counts of ``layer_type(**args)(inputs)``.
 
     Raises :class:`NoRule` when the layer (or one of its arguments) is not
     modelled and :class:`ShapeError` when Keras would reject the combination.
+    `batched` says which inputs have a batch axis (default: all, and so have the outputs); an
+    input without one (a constant, such as `ops.arange`'s result) is passed to the rule as it is,
+    and when `batched` is given and no input has one (or there are none) neither have the outputs.
     """
     rule = RULES.get(layer_type)
     if rule is None:
@@ -290,8 +295,10 @@ def infer(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Shape]) -> 
             f"{layer_type}: expected {want} input(s), got {len(shapes)}. "
             f"Received: input_shapes=[{fmt_all(shapes)}]"
         )
-    ctx = Ctx(layer_type, args)
-    full = [(None, *s) for s in shapes]
+    flags = list(batched) if batched is not None else [True] * len(shapes)
+    ctx = Ctx(layer_type, args, flags)
+    full = [(None, *s) if b else s for s, b in zip(shapes, flags)]
+    out_batched = any(flags) if batched is not None else True
     try:
         res = rule.fn(ctx, full)
     except (ShapeError, NoRule):
@@ -299,7 +306,7 @@ def infer(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Shape]) -> 
     except (TypeError, ValueError, IndexError, KeyError, AttributeError, ZeroDivisionError) as e:
         # Arguments of an unexpected type (or a gap in a rule): never crash the linter.
         raise NoRule(layer_type, f"{_INTERNAL}: {type(e).__name__}: {e}") from e
-    outputs = tuple(tuple(o[1:]) for o in res.outputs)
+    outputs = tuple(tuple(o[1:] if out_batched else o) for o in res.outputs)
     for o in outputs:
         for d in o:
             if d is not None and d < 0:

@@ -6,6 +6,8 @@ the batch axis raise NoRule rather than guess.
 
 from __future__ import annotations
 
+import math
+
 from graphspec.analysis.shapes._registry import (
     Ctx,
     Dim,
@@ -19,6 +21,8 @@ from graphspec.analysis.shapes._registry import (
     prod,
     rule,
 )
+from graphspec.analysis.shapes.conv import _conv_output_shape
+from graphspec.spec.indexing import parse_key
 
 
 def _operands(ctx: Ctx, x: list[FullShape], params: tuple[str, ...]) -> list[FullShape]:
@@ -182,3 +186,117 @@ def _op_expand_dims(ctx: Ctx, x: list[FullShape]) -> Result:
     out = list(x[0])
     out.insert(axis % rank, 1)
     return Result([tuple(out)])
+
+
+@rule("ops.get_item", args=("key",))
+def _op_get_item(ctx: Ctx, x: list[FullShape]) -> Result:
+    """`x[key]` with a key of integers, slices, `...` and `None` (graphspec.spec.indexing)."""
+    try:
+        key = parse_key(ctx.required("key"))
+    except ValueError as exc:
+        raise ctx.error("invalid index", str(exc)) from None
+    shape = x[0]
+    items = list(key) if isinstance(key, tuple) else [key]
+    used = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if used > len(shape):
+        raise ctx.error("too many indices", f"key={ctx.get('key')}, rank={len(shape)} (with the batch axis)")
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items = items[:at] + [slice(None)] * (len(shape) - used) + items[at + 1:]
+    else:
+        items += [slice(None)] * (len(shape) - used)
+    if items and items[0] != slice(None) and (not ctx.batched or ctx.batched[0]):
+        raise ctx.no_rule("indexing that moves or drops the batch axis")
+    out: list[Dim] = []
+    axis = 0
+    for item in items:
+        if item is None:
+            out.append(1)
+            continue
+        d = shape[axis]
+        if isinstance(item, slice):
+            out.append(None if d is None else len(range(*item.indices(d))))
+        elif d is not None and not -d <= item < d:
+            raise ctx.error(f"index {item} is out of range for axis {axis} of size {d}",
+                            f"key={ctx.get('key')}, input_shape={fmt(shape[1:])}")
+        axis += 1
+    return Result([tuple(out)])
+
+
+@rule("ops.arange", args=("start", "stop", "step", "dtype"), n_inputs=(0, 0))
+def _op_arange(ctx: Ctx, x: list[FullShape]) -> Result:
+    """A constant: `arange(start, stop, step)` has no batch axis."""
+    start, stop, step = ctx.required("start"), ctx.get("stop"), ctx.get("step")
+    if stop is None:
+        start, stop = 0, start
+    step = 1 if step is None else step
+    for name, v in (("start", start), ("stop", stop), ("step", step)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise ctx.no_rule(f"`{name}` that is not a number")
+    if step == 0:
+        raise ctx.error("`step` must not be zero", f"step={step}")
+    return Result([(max(0, math.ceil((stop - start) / step)),)])
+
+
+def _constant_shape(ctx: Ctx, x: list[FullShape]) -> Result:
+    shape = ctx.required("shape")
+    dims = [shape] if is_int(shape) else shape
+    if not isinstance(dims, list) or not all(is_int(d) and d >= 0 for d in dims):
+        raise ctx.error("`shape` must be a list of sizes", f"shape={shape!r}")
+    return Result([tuple(dims)])
+
+
+rule("ops.zeros", "ops.ones", args=("shape", "dtype"), n_inputs=(0, 0))(_constant_shape)
+
+
+def _image_axes(ctx: Ctx, x: FullShape) -> tuple[int, int]:
+    if len(x) != 4:
+        raise ctx.no_rule("only batches of images (rank 3 without the batch axis) are modelled")
+    fmt_ = ctx.data_format()
+    return (1, 2) if fmt_ == "channels_last" else (2, 3)
+
+
+@rule("ops.image.resize", args=("size", "interpolation", "antialias", "crop_to_aspect_ratio",
+                                "pad_to_aspect_ratio", "fill_mode", "fill_value", "data_format"))
+def _op_image_resize(ctx: Ctx, x: list[FullShape]) -> Result:
+    h, w = _image_axes(ctx, x[0])
+    size = ctx.required("size")
+    if not isinstance(size, list) or len(size) != 2 or not all(is_int(d) and d > 0 for d in size):
+        raise ctx.error("`size` must be [height, width]", f"size={size!r}")
+    out = list(x[0])
+    out[h], out[w] = size
+    return Result([tuple(out)])
+
+
+@rule("ops.image.crop_images", args=("top_cropping", "left_cropping", "bottom_cropping", "right_cropping",
+                                     "target_height", "target_width", "data_format"))
+def _op_image_crop(ctx: Ctx, x: list[FullShape]) -> Result:
+    h, w = _image_axes(ctx, x[0])
+    out = list(x[0])
+    for axis, first, last, target in ((h, "top_cropping", "bottom_cropping", "target_height"),
+                                      (w, "left_cropping", "right_cropping", "target_width")):
+        size, a, b, t = x[0][axis], ctx.get(first), ctx.get(last), ctx.get(target)
+        if t is None and (a is None or b is None):
+            raise ctx.no_rule(f"give `{target}`, or both `{first}` and `{last}`")
+        if t is None and size is not None:
+            t = size - a - b
+        if t is not None and (not is_int(t) or t <= 0):
+            raise ctx.error(f"the cropped {target.removeprefix('target_')} must be positive",
+                            f"input_shape={fmt(x[0][1:])}, {first}={a}, {last}={b}, {target}={t}")
+        out[axis] = t
+    return Result([tuple(out)])
+
+
+@rule("ops.image.extract_patches", args=("size", "strides", "dilation_rate", "padding", "data_format"))
+def _op_image_patches(ctx: Ctx, x: list[FullShape]) -> Result:
+    _image_axes(ctx, x[0])
+    size = ctx.ntuple("size", ctx.required("size"), 2)
+    strides = ctx.ntuple("strides", ctx.get("strides") or list(size), 2)
+    dilation = ctx.ntuple("dilation_rate", ctx.get("dilation_rate", 1), 2)
+    padding = ctx.get("padding", "valid")
+    if padding not in ("valid", "same"):
+        raise ctx.error("`padding` must be 'valid' or 'same'", f"padding={padding!r}")
+    data_format = ctx.data_format()
+    channels = x[0][-1] if data_format == "channels_last" else x[0][1]
+    filters = None if channels is None else size[0] * size[1] * channels
+    return Result([_conv_output_shape(ctx, x[0], filters, size, strides, padding, data_format, dilation)])

@@ -1,0 +1,552 @@
+"""Repeated structure in an imported graph, written as `blocks:` with `repeat`.
+
+The importer first writes one node per call (:mod:`graphspec.importer.walk`). This module then
+looks for runs of nodes that compute the same thing with different settings and writes each such
+structure once, as a block, instantiated by one node per run:
+
+1. **Units.** The node list is cut where only one tensor is live: everything after the cut uses
+   the nodes before it only through the node at the cut. Between two cuts lies a unit with one
+   input and one output (a residual block, or a single layer of a chain).
+2. **Signatures.** A unit's signature is its nodes' layer types (or ops) and how they are wired,
+   not their settings. Arguments that differ between units with the same signature become block
+   parameters (arguments left out are compared at their Keras default); parameters that always
+   agree are merged, and one that is always a whole multiple of another is written as an
+   expression (`"${4 * filters}"`).
+3. **Choice.** Sequences of units that occur more than once are candidates; the one that saves
+   the most lines becomes a block, consecutive occurrences become one instance with `repeat`
+   (the first repetition's differences go to `first:`), and the search goes on in what is left.
+
+Nodes inside a block are named by the expansion (docs/blocks.md): `<instance>_<node>`, or
+`<instance>_<i>_<node>` with `repeat`, and the instance's output is named after the instance.
+Block node names come from the Keras names of the first occurrence with their common prefix
+removed, so that an instance named after that prefix expands to the Keras names again
+(`conv2_block1` + `1_conv` is `conv2_block1_1_conv`). The caller checks the result by building
+it (the round trip), like every import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from typing import Any
+
+from graphspec.importer.write import Expr
+from graphspec.spec import catalog
+
+MAX_PATTERN = 48  # units in one candidate pattern
+_LOCAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_NO_DEFAULT = object()
+
+
+@dataclasses.dataclass
+class Flat:
+    """The imported graph, one node per call: what the walk wrote."""
+
+    order: list[str]
+    entries: dict[str, dict[str, Any]]  # node -> its entry without `inputs`
+    inputs: dict[str, tuple[str, Any]]  # node -> (style, refs)
+    spec_inputs: list[str]
+    models: dict[str, dict[str, Any]]
+
+
+@dataclasses.dataclass
+class Result:
+    """The graph with blocks: top-level items in order, block definitions, and the new names."""
+
+    top: list[tuple[str, dict[str, Any], Any]]  # (name, entry, refs or None for implicit-by-block)
+    blocks: dict[str, dict[str, Any]]
+    renames: dict[str, str]  # flat node name -> its expanded name
+
+
+def base(ref: str) -> str:
+    return ref.split(".", 1)[0]
+
+
+def ref_list(refs: Any) -> list[str]:
+    """Every reference in a node's inputs (one, a list, or a mapping of them)."""
+    if isinstance(refs, str):
+        return [refs]
+    if isinstance(refs, list):
+        return [r for r in refs if isinstance(r, str)]
+    if isinstance(refs, dict):
+        return [r for v in refs.values() for r in ref_list(v)]
+    return []
+
+
+def map_refs(refs: Any, fn: Any) -> Any:
+    """The same inputs with each reference `r` (or `r.N`) replaced by `fn(r)` (keeping `.N`)."""
+    if isinstance(refs, str):
+        head, dot, tail = refs.partition(".")
+        return fn(head) + dot + tail
+    if isinstance(refs, list):
+        return [map_refs(r, fn) for r in refs]
+    if isinstance(refs, dict):
+        return {k: map_refs(v, fn) for k, v in refs.items()}
+    return refs
+
+
+def _default(entry: dict[str, Any], key: str) -> Any:
+    """What Keras uses for an argument a node leaves out (_NO_DEFAULT where the catalog cannot say)."""
+    from graphspec.importer.layer_args import _collapse
+
+    table = None
+    if isinstance(entry.get("type"), str):
+        table = catalog.LAYERS.get(entry["type"], {}).get("params")
+    elif isinstance(entry.get("op"), str):
+        table = catalog.OPS.get(entry["op"], {}).get("params")
+    p = (table or {}).get(key)
+    if key == "trainable" and table is not None:
+        return True
+    if p is None or "default" not in p or p.get("opaque_default"):
+        return _NO_DEFAULT
+    return _collapse(key, p["default"])
+
+
+class _Finder:
+    def __init__(self, flat: Flat) -> None:
+        self.flat = flat
+        self.pos = {n: i for i, n in enumerate(flat.order)}
+        n = len(flat.order)
+        # Where each spec input is first used: just before that node (sub-models' inputs sit inside).
+        first_use: dict[str, float] = {}
+        for i, name in enumerate(flat.order):
+            for r in ref_list(flat.inputs[name][1]):
+                if base(r) not in self.pos:
+                    first_use.setdefault(base(r), i - 0.5)
+        self.input_pos = first_use
+        self.external: set[str] = set()  # referenced outside the node list: models, shares
+        for m in flat.models.values():
+            for key in ("inputs", "outputs"):
+                self.external.update(base(r) for r in ref_list(m.get(key)))
+        for e in flat.entries.values():
+            if isinstance(e.get("share"), str):
+                self.external.add(e["share"])
+        self.indexed = {base(r) for name in flat.order for r in ref_list(flat.inputs[name][1]) if "." in r}
+        self.units = self._units(n)
+
+    def where(self, ref: str) -> float:
+        b = base(ref)
+        return self.pos[b] if b in self.pos else self.input_pos.get(b, -1.0)
+
+    def _units(self, n: int) -> list[tuple[int, int]]:
+        """(first, last) node positions of each unit, in order."""
+        open_from = [0] * (n + 1)  # boundaries after p that some reference crosses
+        for q, name in enumerate(self.flat.order):
+            for r in ref_list(self.flat.inputs[name][1]):
+                s = self.where(r)
+                lo = int(s) + 1 if s == int(s) else int(s + 0.5)
+                lo = max(lo, 0)
+                if lo <= q - 1:
+                    open_from[lo] += 1
+                    open_from[q] -= 1
+        units: list[tuple[int, int]] = []
+        start = 0
+        crossing = 0
+        for p in range(n):
+            crossing += open_from[p]
+            if crossing == 0 or p == n - 1:
+                units.append((start, p))
+                start = p + 1
+        return units
+
+    # -- units -------------------------------------------------------------------------
+    def usable(self, unit: tuple[int, int]) -> str | None:
+        """The unit's one external input if it can be part of a block, else None."""
+        first, last = unit
+        names = self.flat.order[first:last + 1]
+        inside = set(names)
+        outside: set[str] = set()
+        for name in names:
+            e = self.flat.entries[name]
+            if any(k in e for k in ("share", "model", "application")):
+                return None
+            refs = ref_list(self.flat.inputs[name][1])
+            if not refs:
+                return None
+            if name != names[-1] and (name in self.external or name in self.indexed):
+                return None
+            outside.update(base(r) for r in refs if base(r) not in inside)
+        if names[-1] in self.indexed or len(outside) != 1:
+            return None
+        return outside.pop()
+
+    def signature(self, unit: tuple[int, int]) -> Any:
+        first, last = unit
+        names = self.flat.order[first:last + 1]
+        local = {n: i for i, n in enumerate(names)}
+        sig = []
+        for name in names:
+            e = self.flat.entries[name]
+            style, refs = self.flat.inputs[name]
+            wiring = map_refs(refs, lambda r: str(local[r]) if r in local else "in")
+            keys = tuple(sorted(k for k in e if k not in ("type", "op") and _default(e, k) is _NO_DEFAULT))
+            sig.append((e.get("type"), e.get("op"), style, repr(wiring), keys))
+        return tuple(sig)
+
+
+def _values(flat: Flat, names: list[str]) -> dict[tuple[int, str], Any]:
+    """(position in the unit sequence, argument) -> value, for the nodes of one occurrence."""
+    out: dict[tuple[int, str], Any] = {}
+    for i, name in enumerate(names):
+        for k, v in flat.entries[name].items():
+            if k not in ("type", "op"):
+                out[(i, k)] = v
+    return out
+
+
+@dataclasses.dataclass
+class _Candidate:
+    sig: tuple[Any, ...]
+    runs: list[list[int]]  # runs of consecutive occurrences (unit index of each occurrence's start)
+    k: int  # units per occurrence
+    saved: int
+    aligned: int = 0  # length of the name prefix the first occurrence's nodes share
+
+
+class _Planner:
+    """Chooses blocks and writes them."""
+
+    def __init__(self, flat: Flat) -> None:
+        self.flat = flat
+        self.finder = _Finder(flat)
+        units = self.finder.units
+        self.units = units
+        self.ext = [self.finder.usable(u) for u in units]
+        self.sigs = [self.finder.signature(u) if e is not None else ("x", i) for i, (u, e) in
+                     enumerate(zip(units, self.ext))]
+        self.covered = [False] * len(units)
+
+    def nodes_of(self, start: int, k: int) -> list[str]:
+        first, last = self.units[start][0], self.units[start + k - 1][1]
+        return self.flat.order[first:last + 1]
+
+    def chained(self, start: int, k: int) -> bool:
+        """Whether units start..start+k-1 feed each other in turn (each one's input is the last's output)."""
+        for j in range(start + 1, start + k):
+            prev_last = self.flat.order[self.units[j - 1][1]]
+            if self.ext[j] != prev_last:
+                return False
+        return all(self.ext[j] is not None for j in range(start, start + k))
+
+    def best(self) -> _Candidate | None:
+        m = len(self.units)
+        best: _Candidate | None = None
+        for k in range(1, min(MAX_PATTERN, m) + 1):
+            starts: dict[tuple[Any, ...], list[int]] = {}
+            for i in range(m - k + 1):
+                if any(self.covered[i:i + k]) or not self.chained(i, k):
+                    continue
+                starts.setdefault(tuple(self.sigs[i:i + k]), []).append(i)
+            for sig, found in starts.items():
+                occ: list[int] = []
+                for i in found:
+                    if not occ or i >= occ[-1] + k:
+                        occ.append(i)
+                n_nodes = len(self.nodes_of(occ[0], k))
+                if n_nodes * len(occ) - (3 + n_nodes + 1) < (best.saved if best else 2):
+                    continue  # cannot match the best even with one instance line and no parameters
+                runs: list[list[int]] = [[occ[0]]]
+                for i in occ[1:]:
+                    prev_end = self.flat.order[self.units[runs[-1][-1] + k - 1][1]]
+                    if i == runs[-1][-1] + k and self.ext[i] == prev_end:
+                        runs[-1].append(i)
+                    else:
+                        runs.append([i])
+                saved = n_nodes * len(occ) - self.cost(runs, k)
+                if saved < 2:
+                    continue
+                # Between equal savings, the alignment whose nodes share the longest name prefix
+                # (`conv2_block2_` rather than `conv2_`): it is how the model's author cut it; then
+                # one whose input feeds several of its nodes (a residual block starts at its fork).
+                names = self.nodes_of(occ[0], k)
+                fork = sum(r == self.ext[occ[0]] for n in names for r in ref_list(self.flat.inputs[n][1]))
+                aligned = len(_prefix(self.flat, names)) * 100 + min(fork, 99)
+                if best is None or (saved, aligned) > (best.saved, best.aligned):
+                    best = _Candidate(sig, runs, k, saved, aligned)
+        return best
+
+    def occurrence_values(self, runs: list[list[int]], k: int) -> list[list[dict[tuple[int, str], Any]]]:
+        return [[_values(self.flat, self.nodes_of(i, k)) for i in run] for run in runs]
+
+    def cost(self, runs: list[list[int]], k: int) -> int:
+        values = self.occurrence_values(runs, k)
+        n_nodes = len(self.nodes_of(runs[0][0], k))
+        params = _params(values, self.flat, self.nodes_of(runs[0][0], k))
+        lines = 3 + n_nodes + (1 if params.names else 0)
+        return lines + len(runs)  # one instance per run: `repeat`, with `first:` or `each:` where they differ
+
+    def plan(self) -> list[_Candidate]:
+        chosen: list[_Candidate] = []
+        while True:
+            c = self.best()
+            if c is None:
+                return chosen
+            chosen.append(c)
+            for run in c.runs:
+                for i in run:
+                    for j in range(i, i + c.k):
+                        self.covered[j] = True
+
+
+@dataclasses.dataclass
+class _Params:
+    names: list[str]  # parameter names, in order
+    where: dict[tuple[int, str], Any]  # (node position, argument) -> Expr (or absent: constant)
+    vectors: dict[str, list[Any]]  # parameter -> its value in every repetition, in order
+    defaults: dict[str, Any]
+
+
+def _params(values: list[list[dict[tuple[int, str], Any]]], flat: Flat, first_names: list[str]) -> _Params:
+    reps = [rep for run in values for rep in run]
+    keys: list[tuple[int, str]] = []
+    for rep in reps:
+        keys.extend(k for k in rep if k not in keys)
+    entries = [flat.entries[n] for n in first_names]
+
+    def value(rep: dict[tuple[int, str], Any], key: tuple[int, str]) -> Any:
+        return rep[key] if key in rep else _default(entries[key[0]], key[1])
+
+    varying: dict[tuple[int, str], list[Any]] = {}
+    for key in keys:
+        vec = [value(rep, key) for rep in reps]
+        if any(v != vec[0] for v in vec[1:]):
+            varying[key] = vec
+    names: list[str] = []
+    where: dict[tuple[int, str], Any] = {}
+    vectors: dict[str, list[Any]] = {}
+    used = Counter(k[1] for k in varying)
+    for key, vec in varying.items():
+        same = next((p for p in names if vectors[p] == vec), None)
+        if same is not None:
+            where[key] = Expr(f"${same}")
+            continue
+        multiple = next((p for p in names if _multiple(vectors[p], vec)), None)
+        if multiple is not None:
+            where[key] = Expr(f"${{{_multiple(vectors[multiple], vec)} * {multiple}}}")
+            continue
+        pname = key[1] if used[key[1]] == 1 or key[1] not in names else f"{key[1]}_{len(names) + 1}"
+        pname = re.sub(r"[^A-Za-z0-9_]", "_", pname)
+        if not _NAME.match(pname) or pname in names or pname in ("block", "inputs", "repeat", "first"):
+            pname = f"p{len(names) + 1}"
+        names.append(pname)
+        vectors[pname] = vec
+        where[key] = Expr(f"${pname}")
+    defaults = {}
+    for p in names:
+        counts = Counter(repr(v) for v in vectors[p] if v is not None)
+        best = counts.most_common(1)[0][0]
+        defaults[p] = next(v for v in vectors[p] if repr(v) == best)
+    return _Params(names, where, vectors, defaults)
+
+
+def _multiple(a: list[Any], b: list[Any]) -> int | None:
+    """k when b == k * a for a whole k >= 2 (integers only)."""
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in a + b):
+        return None
+    if b[0] % a[0]:
+        return None
+    k = b[0] // a[0]
+    return k if k >= 2 and all(y == k * x for x, y in zip(a, b)) else None
+
+
+def find(flat: Flat) -> Result | None:
+    """The graph with its repeated structure as blocks; None when no block saves lines."""
+    planner = _Planner(flat)
+    chosen = planner.plan()
+    if not chosen:
+        return None
+    return _Writer(flat, planner).write(chosen)
+
+
+def _auto(flat: Flat, name: str) -> bool:
+    """Whether a node has the name Keras gives a layer or op it was not told to name (`add_3`)."""
+    e = flat.entries.get(name, {})
+    kind = str(e.get("type") or e.get("op") or "")
+    stem = keras_snake(kind.rsplit(".", 1)[-1]) if kind else ""
+    return bool(stem) and re.match(rf"^{re.escape(stem)}(_[0-9]+)?$", name) is not None
+
+
+def _prefix(flat: Flat, names: list[str]) -> str:
+    """The common prefix of the names the model's author gave (automatic names left out)."""
+    named = [n for n in names if not _auto(flat, n)]
+    return _name_prefix(named) if len(named) >= 2 else ""
+
+
+def _name_prefix(names: list[str]) -> str:
+    """The common prefix of names, up to its last `_` (`conv2_block1_` of `conv2_block1_1_conv`, ...)."""
+    prefix = _common_prefix(names) if len(names) > 1 else ""
+    return prefix[:prefix.rfind("_") + 1] if "_" in prefix else ""
+
+
+def keras_snake(name: str) -> str:
+    """A class name as Keras names its layers: `Conv2D` -> `conv2d`, `BatchNormalization` ->
+    `batch_normalization`."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _common_prefix(names: list[str]) -> str:
+    prefix = names[0]
+    for n in names[1:]:
+        while not n.startswith(prefix):
+            prefix = prefix[:-1]
+    return prefix
+
+
+class _Writer:
+    def __init__(self, flat: Flat, planner: _Planner) -> None:
+        self.flat = flat
+        self.planner = planner
+        self.taken = set(flat.order) | set(flat.spec_inputs)
+        self.renames: dict[str, str] = {}
+        self.blocks: dict[str, dict[str, Any]] = {}
+        self.locals: dict[str, list[str]] = {}  # block -> its nodes' names
+
+    def local_names(self, names: list[str]) -> tuple[str, list[str]]:
+        """(the instance prefix, the nodes' names without it) for one repetition."""
+        prefix = _prefix(self.flat, names)
+        local: list[str] = []
+        for name in names:
+            stem = name[len(prefix):] if prefix and name.startswith(prefix) else (re.sub(r"_[0-9]+$", "", name)
+                                                                                    or "node")
+            cand, k = stem, 2
+            while cand in local:
+                cand, k = f"{stem}_{k}", k + 1
+            local.append(cand)
+        if not all(_LOCAL.match(x) for x in local):
+            return "", [f"node_{i + 1}" for i in range(len(names))]
+        return prefix, local
+
+    def wanted_instance(self, rep_names: list[list[str]]) -> str:
+        """An instance's name from its nodes' names: `conv2_block1` for one repetition, and
+        `conv2_block2_to_3` for repetitions whose prefixes count up."""
+        prefixes = [_prefix(self.flat, names).rstrip("_-") for names in rep_names]
+        if len(prefixes) == 1 or not all(prefixes):
+            return prefixes[0] if len(prefixes) == 1 else ""
+        numbered = [re.match(r"^(.*?)([0-9]+)$", p) for p in prefixes]
+        if all(numbered) and len({m.group(1) for m in numbered if m}) == 1:
+            last = numbered[-1]
+            assert last is not None
+            return f"{prefixes[0]}_to_{last.group(2)}"
+        return _common_prefix(prefixes).rstrip("_-")
+
+    def block_name(self, entry: dict[str, Any]) -> str:
+        kind = entry.get("type") or entry.get("op") or "node"
+        stem = keras_snake(str(kind)).replace(".", "_") + "_block"
+        name, k = stem, 2
+        while name in self.blocks or name in self.taken:
+            name, k = f"{stem}_{k}", k + 1
+        return name
+
+    def instance_name(self, wanted: str, block: str, expanded: list[str]) -> str:
+        stem = wanted.rstrip("_-") if wanted and _NAME.match(wanted.rstrip("_-") or "-") else block
+        k = 2
+        name = stem
+        while name in self.taken or any(f"{name}_{x}" in self.taken for x in expanded):
+            name, k = f"{stem}_{k}", k + 1
+        return name
+
+    def write(self, chosen: list[_Candidate]) -> Result:
+        planner = self.planner
+        starts: dict[int, tuple[_Candidate, list[int], str]] = {}
+        for c in sorted(chosen, key=lambda c: c.runs[0][0]):  # blocks named and listed as they first appear
+            bname = self.define(c)[0]
+            for run in c.runs:
+                starts[run[0]] = (c, run, bname)
+        # Free the flat names of everything inside blocks, so that instances may take them.
+        for c in chosen:
+            for run in c.runs:
+                for i in run:
+                    for n in planner.nodes_of(i, c.k):
+                        self.taken.discard(n)
+        top: list[tuple[str, dict[str, Any], Any]] = []
+        u = 0
+        while u < len(planner.units):
+            if u in starts:
+                c, reps, bname = starts[u]
+                top.append(self.instance(c, reps, bname))
+                u = reps[-1] + c.k
+                continue
+            first, last = planner.units[u]
+            for name in self.flat.order[first:last + 1]:
+                top.append((name, dict(self.flat.entries[name]), self.flat.inputs[name][1]))
+            u += 1
+        renamed = [(n, e, map_refs(r, lambda x: self.renames.get(x, x)) if r is not None else None)
+                   for n, e, r in top]
+        return Result(renamed, self.blocks, self.renames)
+
+    def define(self, c: _Candidate) -> tuple[str, _Params, list[str]]:
+        planner = self.planner
+        first_names = planner.nodes_of(c.runs[0][0], c.k)
+        values = planner.occurrence_values(c.runs, c.k)
+        params = _params(values, self.flat, first_names)
+        _, local = self.local_names(first_names)
+        index = {n: i for i, n in enumerate(first_names)}
+        x = "x" if "x" not in local else "inputs_x"
+        nodes: dict[str, dict[str, Any]] = {}
+        previous: str | None = None
+        for i, name in enumerate(first_names):
+            entry = dict(self.flat.entries[name])
+            for (pos, key), expr in params.where.items():
+                if pos == i:
+                    entry[key] = expr
+            refs = map_refs(self.flat.inputs[name][1], lambda r: local[index[r]] if r in index else x)
+            implicit = previous if previous is not None else x
+            if not (isinstance(refs, str) and refs == implicit and self.flat.inputs[name][0] in ("single",
+                                                                                                  "positional")):
+                entry["inputs"] = refs
+            nodes[local[i]] = entry
+            previous = local[i]
+        bname = self.block_name(self.flat.entries[first_names[0]])
+        block: dict[str, Any] = {} if x == "x" else {"inputs": x}  # one input is `x` by default
+        if params.names:
+            block["params"] = {p: params.defaults[p] for p in params.names}
+        block["nodes"] = nodes
+        self.blocks[bname] = block
+        self.locals[bname] = local
+        return bname, params, first_names
+
+    def instance(self, c: _Candidate, reps: list[int], bname: str) -> tuple[str, dict[str, Any], Any]:
+        planner = self.planner
+        local = self.locals[bname]
+        rep_names = [planner.nodes_of(i, c.k) for i in reps]
+        prefix = self.wanted_instance(rep_names)
+        values = planner.occurrence_values([reps], c.k)[0]
+        params = _params(planner.occurrence_values(c.runs, c.k), self.flat, planner.nodes_of(c.runs[0][0], c.k))
+        expanded = ([f"{lname}" for lname in local] if len(reps) == 1
+                    else [f"{r}_{lname}" for r in range(1, len(reps) + 1) for lname in local])
+        name = self.instance_name(prefix, bname, expanded)
+        self.taken.add(name)
+        self.taken.update(f"{name}_{e}" for e in expanded)
+        for r, names in enumerate(rep_names, start=1):
+            for lname, n in zip(local, names):
+                self.renames[n] = f"{name}_{lname}" if len(reps) == 1 else f"{name}_{r}_{lname}"
+        self.renames[rep_names[-1][-1]] = name
+        entry: dict[str, Any] = {"block": bname}
+        if len(reps) > 1:
+            entry["repeat"] = len(reps)
+        first_names = planner.nodes_of(c.runs[0][0], c.k)
+        keys = {p: k for k, expr in params.where.items() for p in [str(expr)[1:]] if p in params.names}
+        per_rep = [{p: rep.get(k, _default(self.flat.entries[first_names[k[0]]], k[1])) for p, k in keys.items()}
+                   for rep in values]
+        each: dict[str, list[Any]] = {}
+        first: dict[str, Any] = {}
+        for p in params.names:
+            vec = [rep[p] for rep in per_rep]
+            rest = vec[1:] or vec
+            if any(repr(v) != repr(rest[0]) for v in rest):
+                each[p] = vec  # differs from repetition to repetition
+                continue
+            if repr(rest[0]) != repr(params.defaults[p]):
+                entry[p] = rest[0]
+            if repr(vec[0]) != repr(rest[0]):
+                first[p] = vec[0]  # only the first repetition differs
+        if first:
+            entry["first"] = first
+        if each:
+            entry["each"] = each
+        ext = planner.ext[reps[0]]
+        assert ext is not None
+        return name, entry, ext

@@ -1,0 +1,310 @@
+"""Training on many devices and many processes, on Keras's own distribution engines.
+
+A run option, never part of the spec: `graphspec train SPEC --distribute data-parallel|mirrored`.
+
+- ``data-parallel``: :class:`keras.distribution.DataParallel` over every device the processes see
+  (JAX). Several processes (hosts) join with `--coordinator HOST:PORT --num-processes N
+  --process-id I`, or Keras's own ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` /
+  ``KERAS_DISTRIBUTION_NUM_PROCESSES`` / ``KERAS_DISTRIBUTION_PROCESS_ID``, through
+  :func:`keras.distribution.initialize` (``jax.distributed``; on CPU with gloo collectives).
+- ``mirrored``: ``tf.distribute.MirroredStrategy`` over the local devices (TensorFlow, one process).
+
+`--devices N` on a CPU splits the host into N logical devices (JAX:
+``--xla_force_host_platform_device_count``, set before JAX starts; TensorFlow: logical device
+configurations), so every path runs without accelerators; with accelerators it takes the first N.
+
+The order matters and is kept by the CLI: :func:`plan` (options and environment, no backend),
+:func:`check_backend`, :func:`prepare` (environment variables, before Keras is imported), then
+:func:`start` (after Keras is imported: joins the processes, sets the distribution). Combinations
+that cannot work are usage errors before anything starts: ``mirrored`` needs TensorFlow;
+``data-parallel`` needs JAX (Keras's TensorFlow distribution is a prototype, and
+``MultiWorkerMirroredStrategy`` fails with Keras 3 ``fit``: keras-team/keras#20585).
+
+The spec's ``data.batch_size`` is the global batch; it must split evenly over the replicas
+(:func:`check_batch`). Each process feeds its slice of every global batch (:class:`Shard`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphspec.errors import UsageError
+
+STRATEGIES = ("data-parallel", "mirrored")
+ENV_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+ENV_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
+ENV_PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
+KERAS_ISSUE = "https://github.com/keras-team/keras/issues/20585"
+_ADDRESS = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How a training process is distributed (nothing imported, nothing started)."""
+
+    strategy: str | None = None  # None: one device, as before
+    devices: int | None = None  # logical devices per process (CPU), or the first N accelerators
+    coordinator: str | None = None
+    num_processes: int = 1
+    process_id: int = 0
+
+    @property
+    def chief(self) -> bool:
+        """Process 0: the one that claims and writes the run folder."""
+        return self.process_id == 0
+
+    @property
+    def multi_process(self) -> bool:
+        return self.num_processes > 1
+
+
+def _env_int(environ: Mapping[str, str], name: str) -> int | None:
+    text = environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{name}={text!r} is not a whole number") from None
+
+
+def plan(strategy: str | None = None, *, devices: int | None = None, coordinator: str | None = None,
+         num_processes: int | None = None, process_id: int | None = None,
+         environ: Mapping[str, str] | None = None) -> Plan:
+    """The distribution a `train` command asked for: its options, else Keras's environment variables."""
+    env = os.environ if environ is None else environ
+    if strategy is not None:
+        strategy = strategy.strip().lower()
+        if strategy in {"none", "off", ""}:
+            strategy = None
+        elif strategy not in STRATEGIES:
+            raise UsageError(f"--distribute {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    if coordinator is None and env.get(ENV_ADDRESSES, "").strip():
+        coordinator = env[ENV_ADDRESSES].strip().split(",")[0]
+    if num_processes is None:
+        num_processes = _env_int(env, ENV_PROCESSES)
+    if process_id is None:
+        process_id = _env_int(env, ENV_PROCESS_ID)
+    n = 1 if num_processes is None else num_processes
+    pid = 0 if process_id is None else process_id
+    if n < 1:
+        raise UsageError(f"--num-processes must be at least 1, got {n}")
+    if not 0 <= pid < n:
+        raise UsageError(f"--process-id {pid} is not one of the {n} processes (0..{n - 1})")
+    if devices is not None and devices < 1:
+        raise UsageError(f"--devices must be at least 1, got {devices}")
+    if n > 1:
+        if coordinator is None:
+            raise UsageError(f"{n} processes need the address of process 0: --coordinator HOST:PORT "
+                             f"(or {ENV_ADDRESSES})")
+        if strategy is None:
+            strategy = "data-parallel"
+    if coordinator is not None and not _ADDRESS.match(coordinator):
+        raise UsageError(f"--coordinator {coordinator!r} is not HOST:PORT")
+    if strategy is None and devices is not None and devices > 1:
+        raise UsageError(f"--devices {devices} without --distribute: say how to use them "
+                         "(--distribute data-parallel on JAX, --distribute mirrored on TensorFlow)")
+    return Plan(strategy, devices, coordinator if n > 1 else None, n, pid)
+
+
+def check_backend(p: Plan, backend_name: str) -> None:
+    """A usage error for a combination that cannot work, before anything starts."""
+    if p.strategy == "mirrored" and backend_name != "tensorflow":
+        raise UsageError(f"--distribute mirrored is TensorFlow's MirroredStrategy; this run is on {backend_name}: "
+                         "use --backend tensorflow, or --distribute data-parallel on JAX")
+    if p.strategy == "mirrored" and p.multi_process:
+        raise UsageError("--distribute mirrored runs in one process (all local devices); several processes on "
+                         "TensorFlow need MultiWorkerMirroredStrategy, which fails with Keras 3 fit "
+                         f"({KERAS_ISSUE}); use --backend jax --distribute data-parallel")
+    if p.strategy == "data-parallel" and backend_name != "jax":
+        several = " with several processes" if p.multi_process else ""
+        raise UsageError(
+            f"--distribute data-parallel{several} runs on JAX (keras.distribution); on {backend_name} it is not "
+            "supported: Keras's TensorFlow distribution is a prototype and MultiWorkerMirroredStrategy fails with "
+            f"Keras 3 fit ({KERAS_ISSUE}). Use --backend jax, or --distribute mirrored for one TensorFlow process")
+
+
+def prepare(p: Plan, backend_name: str) -> None:
+    """Environment variables the backend reads when it starts: call before Keras (and JAX) is imported."""
+    if p.strategy is None or backend_name != "jax" or p.devices is None:
+        return
+    flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "", os.environ.get("XLA_FLAGS", "")).strip()
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={p.devices}".strip()
+
+
+@dataclasses.dataclass
+class Runtime:
+    """A started distribution: what the trainer needs to know and do."""
+
+    plan: Plan
+    replicas: int = 1  # devices the global batch is split over
+    local_devices: list[str] = dataclasses.field(default_factory=list)
+    strategy_object: Any = None  # tf.distribute.MirroredStrategy
+
+    @property
+    def chief(self) -> bool:
+        return self.plan.chief
+
+    def shard(self) -> Shard:
+        """This process's part of each batch (data-parallel; MirroredStrategy splits tf.data batches itself)."""
+        if self.plan.strategy != "data-parallel":
+            return Shard()
+        return Shard(self.plan.process_id, self.plan.num_processes, self.replicas)
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """The scope that models, optimizers and fit live in (MirroredStrategy's; nothing otherwise)."""
+        if self.strategy_object is None:
+            yield
+            return
+        with self.strategy_object.scope():
+            yield
+
+    def record(self, batch_size: int) -> dict[str, Any]:
+        """What environment.json records."""
+        return {"strategy": self.plan.strategy or "none", "processes": self.plan.num_processes,
+                "process_id": self.plan.process_id, "replicas": self.replicas, "devices": self.local_devices,
+                "coordinator": self.plan.coordinator, "global_batch": batch_size,
+                "per_replica_batch": batch_size // max(1, self.replicas)}
+
+    def any_process(self, flag: bool) -> bool:
+        """Whether `flag` is true in any process (a collective: every process must call it, in step)."""
+        if not self.plan.multi_process:
+            return flag
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        return bool(np.asarray(multihost_utils.process_allgather(np.array([int(flag)], dtype=np.int32))).any())
+
+    def same_weights(self, weights: list[Any]) -> tuple[str, bool]:
+        """A fingerprint of `weights` (SHA-256 of their bytes, 12 hex digits) and whether every process has
+        the same (a collective with several processes)."""
+        import hashlib
+
+        import numpy as np
+
+        digest = hashlib.sha256()
+        for w in weights:
+            digest.update(np.ascontiguousarray(np.asarray(w)).tobytes())
+        text = digest.hexdigest()[:12]
+        if not self.plan.multi_process:
+            return text, True
+        from jax.experimental import multihost_utils
+
+        mine = np.array([int(text[:7], 16)], dtype=np.int32)
+        every = np.asarray(multihost_utils.process_allgather(mine)).ravel()
+        return text, bool((every == every[0]).all())
+
+    def barrier(self, name: str) -> None:
+        """Wait for every process (no-op in one process)."""
+        if self.plan.multi_process:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """This process's part of every global batch: samples [index*k, (index+1)*k) of the batch trimmed to
+    a multiple of `replicas`, k = trimmed // count."""
+
+    index: int = 0
+    count: int = 1
+    replicas: int = 1
+
+    def part(self, batch: Any) -> Any:
+        """Slice an index array (one global batch) to this process's samples."""
+        if self.trivial:
+            return batch
+        k = (len(batch) - len(batch) % self.replicas) // self.count
+        return batch[self.index * k:(self.index + 1) * k]
+
+    def steps(self, n: int, batch_size: int) -> int:
+        """Batches per epoch: a last partial batch is trimmed to a multiple of the replicas (at most
+        replicas - 1 samples are left out), and left out when smaller than that."""
+        full, rest = divmod(n, batch_size)
+        if self.trivial:
+            return max(1, full + (1 if rest else 0))
+        return max(1, full + (1 if rest >= self.replicas else 0))
+
+    def left_out(self, n: int, batch_size: int) -> int:
+        """Samples of `n` an epoch does not use (see :meth:`steps`)."""
+        return 0 if self.trivial else (n % batch_size) % self.replicas
+
+    @property
+    def trivial(self) -> bool:
+        return self.count == 1 and self.replicas == 1
+
+
+def start(p: Plan) -> Runtime:
+    """Join the processes and set Keras's distribution (after Keras is imported; before any model exists)."""
+    if p.strategy is None:
+        return Runtime(p)
+    from graphspec.build import backend
+
+    keras = backend.load()
+    if p.strategy == "mirrored":
+        return _start_mirrored(p)
+    if p.multi_process:
+        import jax
+
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # type: ignore[no-untyped-call]
+        try:
+            keras.distribution.initialize(p.coordinator, p.num_processes, p.process_id)
+        except Exception as exc:  # an unreachable coordinator, a port in use
+            raise UsageError(f"could not join the {p.num_processes} processes at {p.coordinator}: {exc}") from None
+    import jax
+
+    local = jax.local_devices()
+    if p.devices is not None and len(local) < p.devices:
+        raise UsageError(f"--devices {p.devices}: this process sees {len(local)} device(s) "
+                         f"({', '.join(str(d) for d in local)})")
+    if p.devices is not None and len(local) > p.devices:
+        raise UsageError(f"--devices {p.devices}: this process sees {len(local)} devices; limit them with "
+                         "CUDA_VISIBLE_DEVICES (JAX cannot leave local accelerators out of a distributed run)")
+    all_devices = keras.distribution.list_devices()
+    dist = keras.distribution.DataParallel(devices=all_devices)
+    if p.multi_process:
+        dist.auto_shard_dataset = False  # graphspec feeds each process its own shard
+    keras.distribution.set_distribution(dist)
+    return Runtime(p, replicas=len(all_devices), local_devices=[str(d) for d in local])
+
+
+def _start_mirrored(p: Plan) -> Runtime:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus and p.devices is not None:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * p.devices)
+        except RuntimeError:  # TensorFlow started already (another run in this process)
+            pass
+    kind = "GPU" if gpus else "CPU"
+    names = [d.name for d in tf.config.list_logical_devices(kind)]
+    if p.devices is not None:
+        if len(names) < p.devices:
+            raise UsageError(f"--devices {p.devices}: TensorFlow sees {len(names)} {kind} device(s) in this process")
+        names = names[:p.devices]
+    strategy = tf.distribute.MirroredStrategy(devices=names)
+    return Runtime(p, replicas=int(strategy.num_replicas_in_sync), local_devices=names, strategy_object=strategy)
+
+
+def check_batch(runtime: Runtime, batch_size: int) -> str | None:
+    """None if the global batch splits evenly over the replicas, else what is wrong (for a GS414 diagnostic)."""
+    if runtime.replicas <= 1 or batch_size % runtime.replicas == 0:
+        return None
+    return (f"data.batch_size {batch_size} (the global batch) does not split evenly over {runtime.replicas} "
+            f"replicas ({runtime.plan.num_processes} process(es))")
+
+
+def batch_hint(batch_size: int, replicas: int) -> str:
+    lower = batch_size - batch_size % replicas
+    upper = lower + replicas
+    choices = [str(v) for v in (lower, upper) if v > 0]
+    return f"use a multiple of {replicas}: {' or '.join(choices)} (--set data.batch_size=...)"

@@ -1,0 +1,147 @@
+"""A training session once its model and data are built: the run's files, `fit`, the test set, and the
+result (:class:`RunResult`) with its table.
+
+:func:`graphspec.run.trainer.train` checks and builds (:class:`graphspec.run.trainer.Trainer`), then
+calls :func:`run`; a write that fails or data Keras rejects inside `fit` is raised from here and
+marked in the run's state there (:mod:`graphspec.run.failures`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from pathlib import Path
+from typing import Any
+
+from graphspec.errors import GraphSpecError
+from graphspec.run import artifacts, distribute
+from graphspec.run.folders import BEST, ENVIRONMENT, LAST, RESULTS, SPEC, environment, now, resolved_spec_text
+
+EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class RunFailed(GraphSpecError):
+    """Training stopped on a non-finite loss (exit code 1)."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: Path
+    status: str  # completed | early_stopped | interrupted | failed
+    epochs_done: int
+    epochs: int
+    history: list[dict[str, Any]]
+    test_metrics: dict[str, float] | None
+    message: str
+    exit_code: int
+    fit_seconds: float = 0.0
+    train_samples: int = 0
+    best: dict[str, Any] | None = None
+
+
+def run(trainer: Any, runtime: distribute.Runtime, spec: str | Path, spec_file: Path, all_sets: list[str],
+         fill: dict[str, Any]) -> RunResult:
+    """Write the run's files, train, evaluate on the test set, and report: a built trainer's session
+    (:class:`graphspec.run.trainer.Trainer`)."""
+    folder, resume, name = trainer.run_dir, trainer.resume, trainer.model_name
+    folder.mkdir(parents=True, exist_ok=True)
+    if not resume or all_sets or fill:
+        artifacts.atomic_write_text(folder / SPEC, resolved_spec_text(spec_file, all_sets, fill))
+    if not resume:
+        env = environment()
+        if runtime.plan.strategy is not None:
+            env["distribution"] = runtime.record(trainer.data_spec.batch_size)
+        artifacts.atomic_write_json(folder / ENVIRONMENT, env)
+    if runtime.plan.strategy is not None and runtime.chief:
+        trainer.say(distributed_line(runtime, trainer.data_spec.batch_size, len(trainer.data.train)))
+    first = trainer.start()
+    if not runtime.chief:
+        trainer.say(f"process {runtime.plan.process_id}: training with process 0 (which writes the run folder)")
+    elif resume:
+        trainer.say(f"resuming {folder} at epoch {first + 1}/{trainer.epochs}")
+    else:
+        trainer.say(f"training `{name}` of {spec_file} -> {folder}")
+    fit_seconds = 0.0
+    if first < trainer.epochs and trainer.previous_status != "early_stopped":
+        fit_seconds = trainer.fit(first)
+    done = int(trainer.state.get("epochs_completed", 0))
+    best = trainer.state.get("best")
+    if runtime.plan.multi_process:
+        fingerprint, same = runtime.same_weights(trainer.model.get_weights())
+        trainer.say(f"process {runtime.plan.process_id}: weights {fingerprint}"
+                    + ("" if same else " DIFFER from another process's"))
+        if not same:
+            raise RunFailed(f"the processes ended with different weights (process {runtime.plan.process_id}: "
+                            f"{fingerprint}); the run folder keeps process 0's")
+    if trainer.failed_epoch is not None:
+        bad = {k: v for k, v in trainer.failed_logs.items() if k.endswith("loss")}
+        message = (f"training stopped: the loss became non-finite in epoch {trainer.failed_epoch + 1} "
+                   f"({', '.join(f'{k}={v}' for k, v in bad.items()) or 'loss=nan'}); the model after epoch "
+                   f"{done} is kept in {folder / LAST}. Try a smaller learning rate.")
+        trainer.write_state(status="failed", message=message)
+        return RunResult(folder, "failed", done, trainer.epochs, trainer.history, None, message, EXIT_FAILED,
+                         fit_seconds, len(trainer.data.train), best)
+    if trainer.stop.requested and done < trainer.epochs:
+        signum = trainer.stop.signum or signal.SIGINT
+        message = (f"interrupted by {signal.Signals(signum).name} after epoch {done}/{trainer.epochs}; continue "
+                   f"with: graphspec train {spec} --resume --run-dir {folder}")
+        trainer.write_state(status="interrupted", message=message)
+        return RunResult(folder, "interrupted", done, trainer.epochs, trainer.history, None, message,
+                         EXIT_SIGNAL.get(signum, 130), fit_seconds, len(trainer.data.train), best)
+    es = trainer.callbacks_by_name.get("early_stopping")
+    stopped_early = done < trainer.epochs or (es is not None and es.stopped_epoch > 0) or (
+        trainer.previous_status == "early_stopped")
+    status = "early_stopped" if stopped_early else "completed"
+    test = trainer.evaluate_test()
+    results = {"status": status, "epochs_completed": done, "best": best,
+               "weights": BEST if (folder / BEST).exists() else LAST, "test": test, "finished": now()}
+    artifacts.atomic_write_json(folder / RESULTS, results)
+    message = f"{'stopped early' if stopped_early else 'finished'} after {done} epochs; run folder: {folder}"
+    trainer.write_state(status=status, message=message)
+    return RunResult(folder, status, done, trainer.epochs, trainer.history, test, message, EXIT_OK, fit_seconds,
+                     len(trainer.data.train), best)
+
+
+def distributed_line(runtime: distribute.Runtime, batch: int, n: int) -> str:
+    """What the chief prints about the distribution: replicas, global and per-replica batch."""
+    p = runtime.plan
+    text = (f"distributed: {p.strategy} over {runtime.replicas} replica(s) in {p.num_processes} process(es); "
+            f"global batch {batch}, {batch // max(1, runtime.replicas)} per replica")
+    left = runtime.shard().left_out(n, batch)
+    if left:
+        text += (f"; the last {left} training sample(s) of each epoch's order are left out (a step splits evenly "
+                 "over the replicas)")
+    return text
+
+
+# -- presentation --------------------------------------------------------------------------------------------
+def results_table(result: RunResult) -> Any:
+    """A rich table: each metric's last training and validation value, and the test value."""
+    from rich.table import Table
+
+    last = result.history[-1] if result.history else {}
+    names: list[str] = []
+    for k in last:
+        base = k[4:] if k.startswith("val_") else k
+        if k not in {"epoch", "time", "learning_rate"} and base not in names:
+            names.append(base)
+    for k in result.test_metrics or {}:
+        if k not in names:
+            names.append(k)
+    title = f"{result.status}: {result.epochs_done}/{result.epochs} epochs"
+    table = Table(title=title, caption=str(result.run_dir))
+    table.add_column("metric")
+    table.add_column("train", justify="right")
+    table.add_column("validation", justify="right")
+    table.add_column("test", justify="right")
+
+    def fmt(v: Any) -> str:
+        return "" if v is None else f"{float(v):.4f}"
+
+    for n in names:
+        table.add_row(n, fmt(last.get(n)), fmt(last.get(f"val_{n}")), fmt((result.test_metrics or {}).get(n)))
+    if result.best:
+        table.caption = (f"best {result.best.get('monitor')} {float(result.best['value']):.4f} at epoch "
+                         f"{result.best.get('epoch')}; run folder: {result.run_dir}")
+    return table

@@ -1,0 +1,211 @@
+"""One spec on any Keras backend: backend selection, the same models and the same data order on
+TensorFlow and JAX, training on JAX without TensorFlow, predictions of a TensorFlow run on JAX,
+resuming on the run's own backend, and the exports' backend requirements.
+
+This process runs Keras on TensorFlow (the default: the first installed backend); the JAX side
+of every comparison runs in a subprocess with `--backend jax` / KERAS_BACKEND=jax, since a process
+has one Keras backend. "Without TensorFlow" means a subprocess whose imports of tensorflow and
+tensorboard fail (a meta-path finder; tests/test_lean_install.py builds a real venv for the lean
+install, which has no Keras at all).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from graphspec.build import backend
+from graphspec.errors import UsageError
+
+from . import backend_twin
+from .conftest import ROOT, SPECS
+
+LIGHT = ["autoencoder.yaml", "autoencoder_nested.yaml", "custom_layer.yaml", "digits.yaml", "ensemble.yaml",
+         "mnist_mlp.yaml", "resnet.yaml", "shared_embedding.yaml", "ticket_router.yaml"]
+HEAVY = ["resnet50.yaml", "vgg19_features.yaml"]
+NO_TF = "tensorflow,tensorboard"
+
+# `graphspec ARGS...` with some top-level modules unimportable: python -c RUNNER BLOCKED ARGS...
+RUNNER = (
+    "import sys\n"
+    "blocked = set(filter(None, sys.argv[1].split(',')))\n"
+    "class Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in blocked:\n"
+    "            raise ImportError(f'No module named {name!r}')\n"
+    "sys.meta_path.insert(0, Block())\n"
+    "sys.argv = ['graphspec'] + sys.argv[2:]\n"
+    "from graphspec.cli.app import main\n"
+    "main()\n"
+)
+
+
+def _pythonpath() -> str:
+    """This checkout first, then whatever the test run was given (a backend installed with --target, say)."""
+    return os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+
+def graphspec(*args: str, blocked: str = "", cwd: Path | None = None, env: dict[str, str] | None = None,
+              timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    full["PYTHONPATH"] = _pythonpath()
+    full.update(env or {})
+    return subprocess.run([sys.executable, "-c", RUNNER, blocked, *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or ROOT, env=full)
+
+
+needs_jax = pytest.mark.skipif(not backend.is_installed("jax"), reason="JAX is not installed")
+
+
+# -- choosing a backend -----------------------------------------------------------------------------------
+def test_the_choice_follows_flag_then_run_then_environment_then_what_is_installed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first = backend.installed()[0]
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert backend.choose() == first
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert backend.choose() == "tensorflow"
+    notes: list[str] = []
+    if backend.is_installed("jax"):
+        assert backend.choose(recorded="jax", note=notes.append) == "jax"
+        assert "KERAS_BACKEND=tensorflow is not used" in notes[0]
+        assert backend.choose("jax", recorded="tensorflow") == "jax"
+    assert backend.choose("TF") == "tensorflow"
+
+
+@pytest.mark.parametrize("requested, env, message", [
+    ("mxnet", None, "--backend: unknown Keras backend 'mxnet'; graphspec runs on tensorflow, jax, torch"),
+    (None, "numpy", "KERAS_BACKEND=numpy: unknown Keras backend 'numpy'"),
+])
+def test_unknown_backends_are_usage_errors(requested: str | None, env: str | None, message: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    if env:
+        monkeypatch.setenv("KERAS_BACKEND", env)
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        backend.choose(requested)
+
+
+def test_a_missing_backend_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setattr(backend, "_present", lambda module: module != "torch")
+    with pytest.raises(UsageError) as exc:
+        backend.choose("torch")
+    assert "PyTorch is not installed: pip install 'keras-graphspec[torch]'" in str(exc.value)
+    monkeypatch.setattr(backend, "_present", lambda module: module not in {"keras", "numpy"})
+    with pytest.raises(UsageError) as exc:
+        backend.choose(None, command="train")
+    assert str(exc.value) == ("`graphspec train` needs Keras and a backend (TensorFlow, JAX or PyTorch), which are "
+                              "not installed: pip install 'keras-graphspec[tensorflow]' (or [jax], [torch])")
+
+
+@pytest.mark.keras
+def test_a_process_keeps_the_backend_keras_loaded_with(keras_clean: Any) -> None:
+    here = keras_clean.backend.backend()
+    assert backend.select(None) == here and backend.active() == here
+    other = next(b for b in backend.BACKENDS if b != here)
+    with pytest.raises(UsageError, match=f"Keras is already running on {here} in this process"):
+        backend.select(other)
+
+
+def test_build_backend_is_where_keras_is_loaded() -> None:
+    """Keras is imported in graphspec/build/backend.py only, after KERAS_BACKEND is set."""
+    offenders = []
+    for path in (ROOT / "graphspec").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if path.name != "backend.py" and ("\nimport keras" in text or "\n    import keras" in text):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders
+
+
+# -- the same data order on every backend ----------------------------------------------------------------
+@pytest.mark.keras
+def test_pydataset_batches_equal_the_tf_data_batches(keras_clean: Any) -> None:
+    from graphspec.run import pipeline
+    from graphspec.run.data import ModelIO, Port, Split
+
+    rng = np.random.default_rng(3)
+    split = Split({"a": rng.standard_normal((37, 2)).astype("float32"), "b": np.arange(37)[:, None]},
+                  {"y": np.arange(37)})
+    io = ModelIO([Port("a", "a", (2,), "float32"), Port("b", "b", (1,), "int64")], [Port("y", "y", (), "int64")])
+    ds, per_epoch = pipeline.train_dataset(split, io, batch_size=8, seed=11, first_epoch=2, epochs=5)
+    assert per_epoch == 5
+    numpy_side = pipeline.TrainBatches(pipeline.model_arrays(split, io), 37, batch_size=8, seed=11, first_epoch=2,
+                                       shuffle=True)
+    seen = []
+    for i, (x, y) in enumerate(ds.take(3 * per_epoch)):
+        nx, ny = numpy_side[i]
+        np.testing.assert_array_equal(x["a"].numpy(), nx["a"])
+        np.testing.assert_array_equal(y.numpy(), ny)
+        seen.append(ny)
+    epoch_2 = np.concatenate(seen[:per_epoch])
+    assert sorted(epoch_2.tolist()) == list(range(37))  # every sample once per epoch
+    np.testing.assert_array_equal(epoch_2, pipeline.epoch_order(37, 11, 2))
+    assert not np.array_equal(epoch_2, np.concatenate(seen[per_epoch:2 * per_epoch]))  # reshuffled
+    evals = pipeline.EvalBatches(pipeline.model_arrays(split, io), 37, batch_size=8)
+    assert len(evals) == 5 and evals[4][1].tolist() == [32, 33, 34, 35, 36]
+
+
+# -- the same models on TensorFlow and JAX -------------------------------------------------------------------
+OTHERS = [pytest.param(b, marks=pytest.mark.skipif(not backend.is_installed(b), reason=f"{b} is not installed"))
+          for b in ("jax", "torch")]
+
+
+def _twin(specs: list[str], tmp_path: Path, other: str = "jax") -> dict[str, Any]:
+    backend_twin.dump(specs, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env.update(KERAS_BACKEND=other, PYTHONPATH=_pythonpath())
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "backend_twin.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["backend"] == other
+    return result
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("other", OTHERS)
+def test_example_specs_build_alike_on_tensorflow_and_another_backend(other: str, tmp_path: Path) -> None:
+    """Same parameter count, and with the same weights the same outputs (atol 1e-5): JAX, and PyTorch if installed."""
+    result = _twin(LIGHT, tmp_path, other)
+    assert {k.split(".")[0] + ".yaml" for k in result["models"]} == set(LIGHT)
+    assert result["models"]["ticket_router.ticket_router"]["params"] == 1392097
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+@needs_jax
+def test_large_example_specs_build_alike_on_tensorflow_and_jax(tmp_path: Path) -> None:
+    result = _twin(HEAVY, tmp_path)
+    assert result["models"]["resnet50.resnet50"]["params"] == 25636712
+    assert set(LIGHT) | set(HEAVY) == {p.name for p in SPECS.glob("*.yaml")}, "a new example spec: add it above"
+
+
+@pytest.mark.keras
+def test_training_without_the_tensorboard_package_notes_it_and_trains(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """TensorFlow 2.21 installs without TensorBoard: `train.tensorboard` then costs a note, not the run."""
+    import io
+
+    from rich.console import Console
+
+    from graphspec.run import trainer
+
+    sets = ["data.source={kind: synthetic, samples: 64, test_samples: 16}", "train.epochs=1", "train.seed=1",
+            "train.tensorboard=true"]
+    real = backend.importable
+    monkeypatch.setattr(backend, "importable", lambda m: m != "tensorboard" and real(m))
+    out = io.StringIO()
+    result = trainer.train(SPECS / "mnist_mlp.yaml", sets=sets, run_dir=tmp_path / "run",
+                           console=Console(file=out, width=200), live=False)
+    assert result.exit_code == 0, result.message
+    assert ("note: no TensorBoard logs: Keras writes them with TensorFlow and the tensorboard package, and "
+            "tensorboard is not installed (pip install tensorboard;") in out.getvalue()
+    assert not (tmp_path / "run" / "tensorboard").exists()

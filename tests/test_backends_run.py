@@ -1,0 +1,163 @@
+"""Running on JAX: training without TensorFlow, determinism, predictions of a TensorFlow run, resuming on
+the run's own backend, and exports from a JAX process.
+
+The JAX side runs in subprocesses (`graphspec ... --backend jax`, see tests/test_backends.py);
+this process runs Keras on TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from graphspec.build import backend
+from graphspec.cli.app import app
+
+from .conftest import SPECS
+from .test_backends import NO_TF, graphspec
+
+pytestmark = [pytest.mark.keras, pytest.mark.skipif(not backend.is_installed("jax"), reason="JAX is not installed")]
+
+SMALL = """\
+graphspec: 1
+name: small
+inputs:
+  x: {shape: [6]}
+nodes:
+  hidden: {type: Dense, units: 16, activation: relu}
+  dropout: {type: Dropout, rate: 0.3}
+  out: {type: Dense, units: 3}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: {type: SparseCategoricalCrossentropy, from_logits: true}
+  metrics: [accuracy]
+data:
+  source: {kind: synthetic, samples: 160, test_samples: 32}
+  validation_split: 0.25
+  batch_size: 16
+train:
+  epochs: 2
+  seed: 5
+  tensorboard: false
+"""
+
+
+def _history(run: Path) -> list[dict[str, Any]]:
+    rows = json.loads((run / "history.json").read_text())
+    return [{k: v for k, v in r.items() if k != "time"} for r in rows]
+
+
+@pytest.mark.slow
+def test_digits_trains_on_jax_without_tensorflow(tmp_path: Path) -> None:
+    """`graphspec train specs/digits.yaml --backend jax` where TensorFlow cannot be imported: >= 97% test accuracy."""
+    run = tmp_path / "run"
+    proc = graphspec("train", str(SPECS / "digits.yaml"), "--backend", "jax", "--run-dir", str(run), blocked=NO_TF)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "no TensorBoard logs" in proc.stderr  # a note, not a crash
+    results = json.loads((run / "results.json").read_text())
+    assert results["test"]["accuracy"] >= 0.97, results
+    env = json.loads((run / "environment.json").read_text())
+    assert env["backend"] == "jax" and env["devices"]
+    assert json.loads((run / "state.json").read_text())["backend"] == "jax"
+
+
+@pytest.mark.slow
+def test_the_same_seed_trains_the_same_model_twice_on_jax(tmp_path: Path) -> None:
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    runs = []
+    for name in ("a", "b"):
+        proc = graphspec("train", str(spec), "--backend", "jax", "--run-dir", str(tmp_path / name), blocked=NO_TF)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(tmp_path / name)
+    assert _history(runs[0]) == _history(runs[1])
+    assert len(_history(runs[0])) == 2
+    a, b = (json.loads((r / "results.json").read_text())["test"] for r in runs)
+    assert a == b
+
+
+def test_predict_of_a_tensorflow_run_is_the_same_on_jax(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(SPECS / "digits.yaml"), "--epochs", "2", "--run-dir", str(run),
+                                      "--backend", "tensorflow", "--set", "train.tensorboard=false"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "environment.json").read_text())["backend"] == "tensorflow"
+    from sklearn.datasets import load_digits
+
+    np.savez(tmp_path / "in.npz", x=load_digits().data[:200])
+    tf_out, jax_out = tmp_path / "tf.npz", tmp_path / "jax.npz"
+    result = CliRunner().invoke(app, ["predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(tf_out),
+                                      "--backend", "tensorflow"])
+    assert result.exit_code == 0, result.output
+    proc = graphspec("predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(jax_out), "--backend", "jax",
+                     blocked=NO_TF)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(tf_out) as a, np.load(jax_out) as b:
+        assert a.files == b.files == ["logits"]
+        assert a["logits"].shape == (200, 10)
+        np.testing.assert_allclose(b["logits"], a["logits"], atol=1e-5, rtol=1e-5)
+        assert (a["logits"].argmax(1) == b["logits"].argmax(1)).all()
+
+
+@pytest.mark.slow
+def test_a_run_resumes_and_evaluates_on_the_backend_it_trained_on(tmp_path: Path) -> None:
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    run = tmp_path / "run"
+    proc = graphspec("train", str(spec), "--backend", "jax", "--epochs", "1", "--run-dir", str(run))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # No --backend: the default would be tensorflow (installed first, and KERAS_BACKEND says so).
+    proc = graphspec("train", str(spec), "--resume", "--run-dir", str(run), "--epochs", "2",
+                     env={"KERAS_BACKEND": "tensorflow"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "using jax, the backend the run was trained on (KERAS_BACKEND=tensorflow is not used" in proc.stderr
+    state = json.loads((run / "state.json").read_text())
+    assert state["backend"] == "jax" and state["epochs_completed"] == 2
+    proc = graphspec("evaluate", str(run), "--format", "json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = json.loads((run / "results.json").read_text())["test"]
+    got = json.loads(proc.stdout)
+    assert got.keys() == expected.keys()
+    for k in got:
+        assert got[k] == pytest.approx(expected[k], abs=1e-6)
+    # Told otherwise: it continues on TensorFlow, and says so in the state.
+    proc = graphspec("train", str(spec), "--resume", "--run-dir", str(run), "--epochs", "3", "--backend", "tensorflow")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((run / "state.json").read_text())
+    assert state["backend"] == "tensorflow" and state["epochs_completed"] == 3
+    assert json.loads((run / "environment.json").read_text())["backend"] == "jax"  # where it started
+
+
+@pytest.mark.slow
+def test_savedmodel_export_from_jax_and_tensorflow_only_formats(tmp_path: Path) -> None:
+    spec = str(SPECS / "mnist_mlp.yaml")
+    proc = graphspec("save", spec, "-o", str(tmp_path / "sm"), "--format", "savedmodel", "--backend", "jax")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "sm" / "saved_model.pb").is_file()
+    proc = graphspec("save", spec, "-o", str(tmp_path / "m.tflite"), "--backend", "jax", blocked=NO_TF)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: TFLite export needs TensorFlow, which is not installed: pip install "
+                                   "'keras-graphspec[tensorflow]' (the model's weights may come from any backend)")
+
+
+def test_onnx_export_names_what_it_needs_or_writes_the_file(tmp_path: Path) -> None:
+    import importlib.util
+
+    from graphspec.run.artifacts import ONNX_NEEDS
+
+    target = tmp_path / "m.onnx"
+    result = CliRunner().invoke(app, ["save", str(SPECS / "mnist_mlp.yaml"), "-o", str(target)])
+    missing = [m for m in ONNX_NEEDS[backend.active() or "tensorflow"] if importlib.util.find_spec(m) is None]
+    if missing:
+        assert result.exit_code == 2
+        assert "ONNX export on the tensorflow backend needs" in result.output and missing[0] in result.output
+        assert not target.exists()
+    else:
+        assert result.exit_code == 0, result.output
+        assert target.stat().st_size > 0

@@ -1,0 +1,245 @@
+"""Distributed training (issue 10): the plan and its errors, batch shards, the launcher, and training on
+2 logical CPU devices (mirrored on TensorFlow, data-parallel on JAX) and on 2 processes on loopback.
+
+Everything runs on the CPU and on 127.0.0.1. Training runs in subprocesses: a process fixes its
+Keras backend, its JAX device count and its TensorFlow logical devices when they start.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from graphspec.errors import UsageError
+from graphspec.run import distribute, launch
+
+ROOT = Path(__file__).resolve().parents[1]
+# Loss curves of 2 processes x 1 device vs 1 process x 1 device, same seed and global batch: the same
+# arithmetic up to the order of a float32 sum (the gradient all-reduce).
+LOSS_RTOL = 1e-4
+
+TINY = """\
+graphspec: 1
+name: tiny
+inputs:
+  x: {shape: [4]}
+nodes:
+  h: {type: Dense, units: 8, activation: relu}
+  y: {type: Dense, units: 1}
+models:
+  tiny: {outputs: y}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: mse
+data:
+  source: {kind: synthetic, samples: 256}
+  batch_size: BATCH
+train:
+  epochs: EPOCHS
+  seed: 1
+  tensorboard: false
+"""
+
+
+def _spec(tmp: Path, *, batch: int = 32, epochs: int = 3) -> Path:
+    path = tmp / "tiny.yaml"
+    path.write_text(TINY.replace("BATCH", str(batch)).replace("EPOCHS", str(epochs)), encoding="utf-8")
+    return path
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERAS_DISTRIBUTION")}
+    env.update(PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("KERAS_BACKEND", None)
+    env.pop("XLA_FLAGS", None)
+    return env
+
+
+def _graphspec(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "graphspec", *args], capture_output=True, text=True, cwd=cwd,
+                          env=_env(), timeout=timeout)
+
+
+def _runs(cwd: Path) -> list[Path]:
+    return sorted(p for p in (cwd / "runs" / "tiny").glob("*") if p.is_dir())
+
+
+def _losses(run: Path) -> list[float]:
+    return [row["loss"] for row in json.loads((run / "history.json").read_text())]
+
+
+# -- the plan: options, environment, impossible combinations (no backend) ---------------------------------
+def test_the_plan_reads_keras_distribution_variables() -> None:
+    env = {distribute.ENV_ADDRESSES: "10.0.0.1:1234,10.0.0.2:1234", distribute.ENV_PROCESSES: "2",
+           distribute.ENV_PROCESS_ID: "1"}
+    p = distribute.plan(None, environ=env)
+    assert (p.strategy, p.coordinator, p.num_processes, p.process_id, p.chief) == (
+        "data-parallel", "10.0.0.1:1234", 2, 1, False)
+    q = distribute.plan("data-parallel", coordinator="h:9", num_processes=4, process_id=0, environ=env)
+    assert (q.coordinator, q.num_processes, q.process_id, q.chief) == ("h:9", 4, 0, True)
+    assert distribute.plan(None, environ={}) == distribute.Plan()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"strategy": "model-parallel"}, "choose one of data-parallel, mirrored"),
+    ({"num_processes": 2, "process_id": 0}, "--coordinator HOST:PORT"),
+    ({"num_processes": 2, "process_id": 2, "coordinator": "h:1"}, "not one of the 2 processes"),
+    ({"coordinator": "no port", "num_processes": 2}, "is not HOST:PORT"),
+    ({"devices": 2}, "without --distribute"),
+])
+def test_plan_errors_are_usage_errors(kwargs: dict[str, Any], message: str) -> None:
+    strategy = kwargs.pop("strategy", None)
+    with pytest.raises(UsageError, match=message):
+        distribute.plan(strategy, environ={}, **kwargs)
+
+
+@pytest.mark.parametrize(("strategy", "processes", "backend", "message"), [
+    ("mirrored", 1, "jax", "use --backend tensorflow"),
+    ("mirrored", 2, "tensorflow", "keras-team/keras/issues/20585"),
+    ("data-parallel", 2, "tensorflow", "several processes .*keras-team/keras/issues/20585"),
+    ("data-parallel", 1, "torch", "runs on JAX"),
+])
+def test_impossible_combinations_fail_before_anything_starts(strategy: str, processes: int, backend: str,
+                                                             message: str) -> None:
+    p = distribute.Plan(strategy, None, "h:1" if processes > 1 else None, processes, 0)
+    with pytest.raises(UsageError, match=message):
+        distribute.check_backend(p, backend)
+
+
+def test_each_process_reads_its_slice_of_every_global_batch() -> None:
+    batch = np.arange(10)
+    parts = [distribute.Shard(i, 2, 4).part(batch) for i in range(2)]
+    assert [p.tolist() for p in parts] == [[0, 1, 2, 3], [4, 5, 6, 7]]  # trimmed to 8, a multiple of 4
+    assert distribute.Shard(0, 1, 2).part(np.arange(5)).tolist() == [0, 1, 2, 3]
+    assert distribute.Shard().part(batch) is batch
+    # 100 samples in global batches of 32 over 4 replicas: 3 full batches, then 4 of the last 4 kept
+    assert distribute.Shard(0, 2, 4).steps(100, 32) == 4 and distribute.Shard(0, 2, 4).left_out(100, 32) == 0
+    # 99: the last 3 samples are fewer than the replicas: left out
+    assert distribute.Shard(0, 2, 4).steps(99, 32) == 3 and distribute.Shard(0, 2, 4).left_out(99, 32) == 3
+
+
+def test_prepare_sets_the_jax_device_count_before_jax_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8 --other")
+    distribute.prepare(distribute.Plan("data-parallel", 2), "jax")
+    assert os.environ["XLA_FLAGS"].split() == ["--other", "--xla_force_host_platform_device_count=2"]
+
+
+def test_the_worker_command_adds_the_strategy_and_devices() -> None:
+    cmd = launch.worker_command(["train", "s.yaml", "--backend", "jax"], 2, python="py")
+    assert cmd == ["py", "-m", "graphspec", "train", "s.yaml", "--backend", "jax", "--distribute", "data-parallel",
+                   "--devices", "2"]
+
+
+def test_launch_refuses_an_uneven_global_batch_before_any_worker_starts(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, batch=33)
+    proc = _graphspec("launch", "--local", "2", "--", "train", str(spec), "--backend", "jax", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert f"{spec}:15:3: error[GS414]" in proc.stderr and "use a multiple of 2: 32 or 34" in proc.stderr
+    assert "[0]" not in proc.stdout and not (tmp_path / "runs").exists()
+
+
+def test_launch_runs_train_only(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="runs `train`"):
+        launch.preflight(["evaluate", "x"], 2, None)
+    with pytest.raises(UsageError, match="sets --process-id"):
+        launch.preflight(["train", str(_spec(tmp_path)), "--process-id", "1"], 2, None)
+
+
+# -- training on 2 logical devices, one process ------------------------------------------------------------
+@pytest.mark.keras
+@pytest.mark.slow
+@pytest.mark.parametrize(("strategy", "backend"), [("mirrored", "tensorflow"), ("data-parallel", "jax")])
+def test_two_logical_devices_in_one_process(tmp_path: Path, strategy: str, backend: str) -> None:
+    spec = _spec(tmp_path)
+    proc = _graphspec("train", str(spec), "--backend", backend, "--distribute", strategy, "--devices", "2",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "global batch 32, 16 per replica" in proc.stderr
+    (run,) = _runs(tmp_path)
+    dist = json.loads((run / "environment.json").read_text())["distribution"]
+    assert dist["strategy"] == strategy and dist["replicas"] == 2 and len(dist["devices"]) == 2
+    assert (dist["global_batch"], dist["per_replica_batch"], dist["processes"]) == (32, 16, 1)
+    assert json.loads((run / "state.json").read_text())["status"] == "completed"
+    assert len(_losses(run)) == 3 and all(np.isfinite(_losses(run)))
+
+
+# -- 2 processes on loopback (JAX) -------------------------------------------------------------------------
+def _launch(args: list[str], cwd: Path, on_start: Any = None) -> tuple[int, str]:
+    out = io.StringIO()
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        code = launch.launch(args, workers=2, out=out, env=_env(), on_start=on_start)
+    finally:
+        os.chdir(old)
+    return code, out.getvalue()
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_two_processes_train_like_one(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    code, out = _launch(["train", str(spec), "--backend", "jax"], tmp_path)
+    assert code == 0, out[-3000:]
+    (run,) = _runs(tmp_path)  # only process 0 made a run folder
+    fingerprints = {line.split()[0]: line.split()[-1] for line in out.splitlines() if ": weights " in line}
+    assert set(fingerprints) == {"[0]", "[1]"} and len(set(fingerprints.values())) == 1, out
+    assert "[1] process 1: completed after 3 epochs" in out and "[1] epoch" not in out
+    dist = json.loads((run / "environment.json").read_text())["distribution"]
+    assert (dist["processes"], dist["replicas"], dist["per_replica_batch"]) == (2, 2, 16)
+    # The same global batch and seed in one process, on one device: the same loss curve.
+    single = tmp_path / "single"
+    single.mkdir()
+    proc = _graphspec("train", str(spec), "--backend", "jax", cwd=single)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (alone,) = _runs(single)
+    np.testing.assert_allclose(_losses(run), _losses(alone), rtol=LOSS_RTOL)
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_killing_one_worker_stops_the_other_and_the_run_resumes(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, epochs=400)
+    procs: list[subprocess.Popen[str]] = []
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        result["code"], result["out"] = _launch(["train", str(spec), "--backend", "jax"], tmp_path,
+                                                on_start=procs.extend)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        states = list((tmp_path / "runs" / "tiny").glob("*/state.json"))
+        if states and json.loads(states[0].read_text() or "{}").get("epochs_completed", 0) >= 2:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("no epoch completed")
+    os.kill(procs[1].pid, signal.SIGKILL)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert result["code"] == 128 + signal.SIGKILL, result["out"][-3000:]
+    assert all(p.returncode is not None and p.returncode != 0 for p in procs)
+    (run,) = _runs(tmp_path)
+    done = json.loads((run / "state.json").read_text())["epochs_completed"]
+    assert 2 <= done < 400
+    code, out = _launch(["train", str(spec), "--backend", "jax", "--resume", "--run-dir", str(run),
+                         "--epochs", str(done + 2)], tmp_path)
+    assert code == 0, out[-3000:]
+    assert f"resuming {run} at epoch {done + 1}/{done + 2}" in out
+    state = json.loads((run / "state.json").read_text())
+    assert (state["status"], state["epochs_completed"]) == ("completed", done + 2)
+    assert _runs(tmp_path) == [run]
