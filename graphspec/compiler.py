@@ -95,7 +95,7 @@ def check(
     try:
         plugin_layers = plugins_mod.scan_all(plugin_list)
     except UsageError as exc:
-        diags.add(Diagnostic("GS601", Severity.ERROR, str(exc), Location(file)))
+        diags.add(Diagnostic("GS601", Severity.ERROR, str(exc), Location(file, 1, 1)))
         plugin_layers = {}
     spec, parse_diags = parse.parse(src, plugin_layers=plugin_layers)
     diags.extend(parse_diags)

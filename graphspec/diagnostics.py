@@ -219,6 +219,8 @@ CODES: dict[str, tuple[str, str]] = {
     "GS600": ("invalid --set override", "`--set compile.optimizer`"),
     "GS601": ("plugin could not be imported", "`--plugin nonexistent_module`"),
     "GS602": ("the spec defines several models: name one with --model", "`save` on autoencoder.yaml"),
+    "GS603": ("a suppression that suppresses nothing, reported by `lint --strict` (warning)",
+              "`# graphspec: ignore[GS302]` on a line without a GS302"),
     # import (graphspec import) ------------------------------------------------
     "GS700": ("the model to import cannot be loaded or is not a Keras model",
               "a .keras file with a custom layer that no --plugin defines"),
@@ -234,6 +236,53 @@ CODES: dict[str, tuple[str, str]] = {
     # internal ------------------------------------------------------------------
     "GS900": ("internal error in graphspec (a bug: please report it)", ""),
 }
+
+
+# code -> rule name: what SARIF, the docs and suppression comments call a code in words.
+# Stable like the codes; a code without an entry is named after its title.
+NAMES: dict[str, str] = {
+    "GS001": "unreadable-file", "GS002": "yaml-syntax-error", "GS003": "yaml-resource-limit",
+    "GS004": "duplicate-key", "GS005": "yaml-tag-not-allowed", "GS006": "document-not-a-mapping",
+    "GS007": "yaml-1-1-form",
+    "GS100": "missing-field", "GS101": "unknown-field", "GS102": "wrong-type", "GS103": "invalid-value",
+    "GS104": "unsupported-version", "GS105": "ambiguous-node-kind",
+    "GS110": "unknown-layer-type", "GS111": "unknown-argument", "GS112": "invalid-argument-value",
+    "GS113": "missing-argument", "GS114": "unknown-name", "GS115": "unsafe-name",
+    "GS116": "unknown-application", "GS117": "unknown-compile-name", "GS118": "plugin-layer-not-loaded",
+    "GS119": "unusable-file-argument",
+    "GS120": "unknown-variable", "GS121": "invalid-expression", "GS122": "variable-cycle",
+    "GS123": "unknown-block", "GS124": "missing-block-parameter", "GS125": "unknown-block-parameter",
+    "GS126": "block-interface-mismatch", "GS127": "recursive-block", "GS128": "invalid-repeat",
+    "GS129": "expanded-name-taken", "GS130": "invalid-extends", "GS131": "extends-cycle",
+    "GS132": "merge-marker-without-target",
+    "GS200": "undefined-reference", "GS201": "duplicate-name", "GS202": "graph-cycle",
+    "GS203": "unreachable-output", "GS204": "unused-node", "GS205": "ambiguous-input",
+    "GS206": "wrong-input-count", "GS207": "unknown-intermediate-layer", "GS208": "invalid-model",
+    "GS300": "shape-mismatch", "GS301": "keras-build-error", "GS302": "not-shape-checked",
+    "GS303": "invalid-shape-declaration", "GS304": "shape-declaration-mismatch",
+    "GS400": "loss-names-unknown-output", "GS401": "output-without-loss", "GS402": "invalid-compile-settings",
+    "GS410": "invalid-training-settings", "GS411": "data-model-mismatch", "GS412": "unknown-monitored-metric",
+    "GS413": "unknown-dataset", "GS414": "uneven-global-batch", "GS415": "data-file-outside-root",
+    "GS416": "data-file-too-large", "GS417": "invalid-data-values",
+    "GS420": "invalid-run-state", "GS421": "run-plugin-mismatch", "GS422": "failed-run-needs-weights",
+    "GS423": "keras-training-error", "GS430": "write-failed", "GS431": "would-replace-foreign-file",
+    "GS460": "invalid-sweep-parameter", "GS461": "invalid-sweep-objective", "GS462": "trial-failed",
+    "GS500": "budget-exceeded", "GS501": "expectation-failed", "GS502": "memory-budget-exceeded",
+    "GS600": "invalid-override", "GS601": "plugin-import-error", "GS602": "model-not-named",
+    "GS603": "unused-suppression",
+    "GS700": "model-not-loadable", "GS701": "layer-not-expressible", "GS702": "op-not-expressible",
+    "GS703": "structure-not-expressible", "GS704": "round-trip-mismatch",
+    "GS900": "internal-error",
+}
+
+
+def rule_name(code: str) -> str:
+    """`GS204` -> `unused-node`: a name for people, different from the code."""
+    if code in NAMES:
+        return NAMES[code]
+    title = CODES.get(code, (code, ""))[0].removesuffix("(warning)")
+    words = "".join(c if c.isalnum() else " " for c in title.lower()).split()
+    return "-".join(words[:5]) or code.lower()
 
 
 class Diagnostics:

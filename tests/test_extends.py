@@ -175,7 +175,7 @@ def test_child_and_set_override_the_bases_vars(tmp_path: Path, base: Path) -> No
 def test_set_cannot_change_extends(tmp_path: Path, base: Path) -> None:
     child = write(tmp_path, "c.yaml", "extends: base.yaml\nname: c\n")
     (d,) = check(child, ["extends=other.yaml"]).diagnostics.sorted()
-    assert d.code == "GS600" and d.location.file == "--set extends=other.yaml"
+    assert d.code == "GS600" and d.location.file == "--set #1" and "--set #1 is `extends=other.yaml`" in d.notes
 
 
 # -- chains, cycles, bad names ------------------------------------------------------------

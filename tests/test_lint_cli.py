@@ -187,7 +187,7 @@ def test_json_is_one_document_with_every_diagnostic(specs: Path) -> None:
     code, out = lint(specs, "--format", "json")
     assert code == 1
     doc = json.loads(out)  # the whole output is one JSON document
-    assert doc["summary"] == {"files": 3, "errors": 1, "warnings": 1, "strict": False, "exit_code": 1}
+    assert doc["summary"] == {"files": 3, "errors": 1, "warnings": 1, "strict": False, "exit_code": 1, "skipped": 0}
     assert [d["code"] for d in doc["diagnostics"]] == ["GS110", "GS204"]
     first = doc["diagnostics"][0]
     assert first["line"] == 8 and first["col"] == 13 and first["severity"] == "error"
@@ -276,7 +276,8 @@ def test_sarif_relative_and_absolute_paths() -> None:
     _validate_sarif(doc)
     first, second = (r["locations"][0]["physicalLocation"] for r in doc["runs"][0]["results"])
     assert first["artifactLocation"] == {"uri": "specs/a%20b.yaml", "uriBaseId": "%SRCROOT%"}
-    assert second["artifactLocation"] == {"uri": "file:///abs/x.yaml"} and "region" not in second
+    assert second["artifactLocation"] == {"uri": "file:///abs/x.yaml"}
+    assert second["region"] == {"startLine": 1, "startColumn": 1}  # a whole-file diagnostic: its first line
 
 
 def test_every_format_renders_every_corpus_file() -> None:

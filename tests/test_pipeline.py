@@ -70,7 +70,8 @@ def test_override_sets_nested_values_and_keeps_positions() -> None:
     new = overrides.apply(src, ["compile.optimizer.learning_rate=1e-4", "data.batch_size=128"])
     assert new.data["compile"]["optimizer"] == {"type": "adam", "learning_rate": 1e-4}
     assert new.data["data"] == {"batch_size": 128}
-    assert str(new.location(("data", "batch_size"))) == "--set data.batch_size=128"
+    at = new.location(("data", "batch_size"))
+    assert str(at) == "--set #2" and at.notes == ("--set #2 is `data.batch_size=128`",)  # type: ignore[attr-defined]
     assert src.data["compile"]["optimizer"] == "adam"  # the original is untouched
 
 

@@ -154,7 +154,7 @@ def test_errors_and_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     result = invoke(["train", str(SPECS / "autoencoder.yaml"), "--set", "data.source=synthetic"])
     assert result.exit_code == 2 and "--model" in result.stderr  # two models: which one?
     result = invoke(["train", str(spec), "--set", "data.batch_size=0"])
-    assert result.exit_code == 1 and "--set data.batch_size=0" in result.stderr and "GS103" in result.stderr
+    assert result.exit_code == 1 and "--set #1 is `data.batch_size=0`" in result.stderr and "GS103" in result.stderr
     result = invoke(["train", str(spec), "--resume"])
     assert result.exit_code == 2 and "no run of" in result.stderr
     result = invoke(["evaluate", str(spec)])

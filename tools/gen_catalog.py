@@ -79,9 +79,11 @@ def _call_signature(cls: type) -> dict[str, Any]:
     sig = _signature(cls.call)
     params = dict(sig["params"])
     first = next(iter(params), None)
+    out: dict[str, Any] = {"params": params, "kwargs": sig["kwargs"]}
     if first is not None and params[first].get("required"):
         params.pop(first)  # the inputs, given by `inputs:`
-    return {"params": params, "kwargs": sig["kwargs"]}
+        out["tensor"] = first  # its name, for an `inputs:` mapping (`sequences`, `query`, `inputs`)
+    return out
 
 
 def _layers() -> dict[str, Any]:

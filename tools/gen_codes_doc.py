@@ -45,7 +45,7 @@ def _cell(text: str) -> str:
 
 def render() -> str:
     sys.path.insert(0, str(ROOT))
-    from graphspec.diagnostics import CODES
+    from graphspec.diagnostics import CODES, rule_name
 
     lines = [HEADER]
     groups: dict[str, list[str]] = {}
@@ -54,13 +54,13 @@ def render() -> str:
     titles = dict(SECTIONS)
     for prefix in sorted(groups):
         lines.append(f"## {titles.get(prefix, prefix + 'xx')}\n")
-        lines.append("| Code | Severity | Meaning | Example |")
-        lines.append("|------|----------|---------|---------|")
+        lines.append("| Code | Name | Severity | Meaning | Example |")
+        lines.append("|------|------|----------|---------|---------|")
         for code in groups[prefix]:
             title, example = CODES[code]
             severity = "warning" if title.endswith("(warning)") else "error"
             meaning = title.removesuffix("(warning)").strip()
-            lines.append(f'| <a id="{code.lower()}"></a>`{code}` | {severity} | {_cell(meaning)} | '
+            lines.append(f'| <a id="{code.lower()}"></a>`{code}` | `{rule_name(code)}` | {severity} | {_cell(meaning)} | '
                          f"{_cell(example) or '—'} |")
         lines.append("")
     return "\n".join(lines)

@@ -252,7 +252,9 @@ class _Resolver:
             ns = node.spec
             assert isinstance(ns, schema.NodeSpec)
             for i, ref in enumerate(node.inputs):
-                self._check_ref(ref, self._input_path(node, i))
+                target = self.nodes.get(ref.node)
+                if target is None or (ref.layer is not None and target.kind != "application"):
+                    self._check_ref(ref, self._input_path(node, i))  # the path only for the report
             if ns.share is not None:
                 target = self.nodes.get(ns.share)
                 if target is None:
@@ -300,10 +302,11 @@ class _Resolver:
         return True
 
     # -- order ----------------------------------------------------------------
-    def deps(self, name: str) -> list[str]:
-        return Graph(self.spec, self.nodes, [], {}).deps(name)
-
     def toposort(self) -> list[str]:
+        deps = Graph(self.spec, self.nodes, [], {}).deps  # one view of the nodes for every lookup
+        listed = self._listed_in_order(deps)
+        if listed is not None:
+            return listed
         order: list[str] = []
         state: dict[str, int] = {}  # 1 = in progress, 2 = done
         reported: set[frozenset[str]] = set()
@@ -311,7 +314,7 @@ class _Resolver:
         for root in self.nodes:
             if state.get(root):
                 continue
-            stack: list[tuple[str, list[str]]] = [(root, list(reversed(self.deps(root))))]
+            stack: list[tuple[str, list[str]]] = [(root, list(reversed(deps(root))))]
             trail = [root]
             state[root] = 1
             while stack:
@@ -331,7 +334,7 @@ class _Resolver:
                                                    for a, b in zip(cycle[:-1], cycle[1:])))
                     elif not s:
                         state[dep] = 1
-                        stack.append((dep, list(reversed(self.deps(dep)))))
+                        stack.append((dep, list(reversed(deps(dep)))))
                         trail.append(dep)
                     continue
                 stack.pop()
@@ -339,6 +342,17 @@ class _Resolver:
                 state[name] = 2
                 order.append(name)
         return order
+
+    def _listed_in_order(self, deps: Any) -> list[str] | None:
+        """The nodes as listed, when each comes after everything it needs (as in most specs): the
+        order the search below would find, without searching. None otherwise."""
+        seen: set[str] = set()
+        for name in self.nodes:
+            for dep in deps(name):
+                if dep not in seen:
+                    return None
+            seen.add(name)
+        return list(self.nodes)
 
     # -- models ----------------------------------------------------------------
     def model_specs(self) -> dict[str, tuple[schema.ModelSpec, PathKey]]:
@@ -400,7 +414,7 @@ class _Resolver:
                 if r.node not in sources and ok:
                     self.warn("GS204", f"model `{name}`: input `{r}` is not used by its outputs",
                               path + ("inputs",))
-        nodes = sorted(members, key=lambda n: order_index.get(n, 0))
+        nodes = [n for n in order_index if n in members]  # in graph order (order_index lists every node)
         inputs, outputs = self.keyed(name, mspec, path, inputs, outputs)
         return Model(name, mspec, path, inputs, outputs, nodes, mspec.compile, mspec.expect)
 

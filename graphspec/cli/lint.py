@@ -12,8 +12,9 @@ Exit codes: 0 no errors (warnings allowed unless ``--strict``), 1 errors found,
 from __future__ import annotations
 
 import enum
-import glob
+import gc
 import os
+import stat
 import sys
 import traceback
 from collections.abc import Iterable
@@ -22,13 +23,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from graphspec.cli.lint_paths import STDIN, PathError, Skipped, expand_paths
+
 if TYPE_CHECKING:
+    from graphspec.analysis.lint_policy import LintConfig
     from graphspec.render.lint import FileReport
 
-SPEC_SUFFIXES = (".yaml", ".yml")
-STDIN = "-"
-# Folders never searched when walking a directory (they hold other tools' YAML).
-SKIP_DIRS = {"node_modules", "__pycache__", "site-packages"}
+__all__ = ["Format", "PathError", "expand_paths", "lint_file", "lint_files", "register", "render"]
 
 
 class Format(str, enum.Enum):
@@ -36,91 +37,6 @@ class Format(str, enum.Enum):
     json = "json"
     github = "github"
     sarif = "sarif"
-
-
-class PathError(Exception):
-    """A path on the command line names nothing (a usage error)."""
-
-
-def _is_glob(text: str) -> bool:
-    return any(c in text for c in "*?[")
-
-
-def _walk(folder: Path) -> list[Path]:
-    """Spec files under a folder, recursively, sorted; hidden and tool folders skipped."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
-        for name in sorted(files):
-            if name.endswith(SPEC_SUFFIXES) and not name.startswith("."):
-                found.append(Path(root) / name)
-    return found
-
-
-def _glob_root(pattern: str) -> Path:
-    """The folder a glob searches under: its longest prefix without wildcards."""
-    parts = Path(pattern).parts
-    fixed = []
-    for part in parts[:-1]:
-        if _is_glob(part):
-            break
-        fixed.append(part)
-    return Path(*fixed) if fixed else Path(".")
-
-
-def _escapes(path: Path, root: Path) -> bool:
-    """A symbolic link found while searching `root` that points outside it."""
-    if not path.is_symlink():
-        return False
-    try:
-        return not Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(root)))
-    except (OSError, ValueError):
-        return True
-
-
-def expand_paths(paths: Iterable[str], refused: dict[str, str] | None = None) -> list[str]:
-    """Files as given, folders recursively (`*.yaml`, `*.yml`), globs; in order, without repeats.
-
-    A symbolic link found by searching a folder or a glob that points outside
-    that folder, or a named link that points outside the working folder, is
-    listed but not to be read (a spec in a pull request could link to a
-    secret, whose lines would be shown): `refused` maps it to the reason. Raises
-    :class:`PathError` for a path that does not exist or a glob that matches nothing.
-    """
-    out: dict[str, None] = {}
-
-    def add(p: Path, root: Path | None = None) -> None:
-        name = os.path.normpath(str(p))
-        out.setdefault(name, None)
-        if root is not None and refused is not None and _escapes(p, root):
-            where = "the working folder" if os.path.normpath(str(root)) == "." else f"{os.path.normpath(str(root))}/"
-            refused[name] = f"symbolic link to a file outside {where}: not read"
-
-    for raw in paths:
-        if raw == STDIN:
-            out.setdefault(STDIN, None)
-            continue
-        p = Path(raw)
-        if p.is_dir():
-            for f in _walk(p):
-                add(f, p)
-        elif p.exists():
-            add(p, Path("."))  # even a named link may not leave the working folder (pre-commit, CI)
-        elif _is_glob(raw):
-            matches = sorted(glob.glob(raw, recursive=True))
-            if not matches:
-                raise PathError(f"no files match {raw!r}")
-            root = _glob_root(raw)
-            for m in matches:
-                mp = Path(m)
-                if mp.is_dir():
-                    for f in _walk(mp):
-                        add(f, mp)
-                elif mp.name.endswith(SPEC_SUFFIXES) or not _is_glob(Path(raw).name):
-                    add(mp, root)
-        else:
-            raise PathError(f"{raw}: no such file or directory")
-    return list(out)
 
 
 def _internal_error(file: str, exc: BaseException) -> Any:
@@ -136,21 +52,21 @@ def _internal_error(file: str, exc: BaseException) -> Any:
     message = f"internal error while checking this file: {type(exc).__name__}: {exc}"
     if len(message) > 300:
         message = message[:297] + "..."
-    return Diagnostic("GS900", Severity.ERROR, message, Location(file), "this is a bug in graphspec; please "
+    return Diagnostic("GS900", Severity.ERROR, message, Location(file, 1, 1), "this is a bug in graphspec; please "
                       "report it with this file (set GRAPHSPEC_DEBUG=1 for the traceback)", where)
 
 
 def _read_stdin() -> str:
     """Standard input as text: at most one byte over the size limit (so the limit is reported)."""
-    from graphspec.diagnostics import Diagnostic, Location, Severity
-    from graphspec.spec.source import MAX_BYTES, SourceError
+    from graphspec.diagnostics import Diagnostic, Severity
+    from graphspec.spec.source import MAX_BYTES, SourceError, byte_location
 
     data = sys.stdin.buffer.read(MAX_BYTES + 1)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(Diagnostic("GS001", Severity.ERROR, f"input is not UTF-8 text (byte {exc.start})",
-                                     Location("<stdin>"))) from None
+                                     byte_location("<stdin>", data, exc.start))) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -159,6 +75,8 @@ def _text_of(file: str) -> str | None:
     from graphspec.spec.source import MAX_BYTES
 
     try:
+        if not stat.S_ISREG(os.stat(file).st_mode):  # a pipe or a device would block or never end
+            return None
         with open(file, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError:
@@ -193,22 +111,47 @@ def _models(checked: Any) -> list[Any]:
 
 
 def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None = None,
-              data_roots: list[str] | None = None) -> FileReport:
-    """Check one file; never raises: an unexpected exception becomes a GS900 diagnostic."""
+              data_roots: list[str] | None = None, sets: list[str] | None = None, config: LintConfig | None = None,
+              strict: bool = False) -> FileReport:
+    """Check one file; never raises: an unexpected exception becomes a GS900 diagnostic.
+
+    `config` (`[tool.graphspec.lint]`) and the file's `# graphspec: ignore[...]` comments
+    decide which diagnostics are reported; with `strict`, unused suppressions are too.
+    """
+    # The checker allocates many small objects that live until the file is done and
+    # form no reference cycles worth collecting meanwhile (a 1 MiB file at most):
+    # the cyclic collector would rescan them, and the heap, again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _lint_file(file, plugins, text=text, data_roots=data_roots, sets=sets, config=config, strict=strict)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _lint_file(file: str, plugins: list[str] | None, *, text: str | None, data_roots: list[str] | None,
+               sets: list[str] | None, config: LintConfig | None, strict: bool) -> FileReport:
     from graphspec.render.lint import FileReport
 
     try:
         from graphspec import compiler
+        from graphspec.analysis import lint_policy
         from graphspec.spec.source import SourceError
 
         name = "<stdin>" if file == STDIN else file
+        config = config or lint_policy.LintConfig()
         if file == STDIN and text is None:
             try:
                 text = _read_stdin()
             except SourceError as exc:
-                return FileReport(name, [exc.diagnostic])
-        checked = compiler.check(file if text is None else name, text=text, plugins=plugins, data_roots=data_roots)
-        diags = checked.diagnostics.sorted()
+                return FileReport(name, lint_policy.apply([exc.diagnostic], name, config, None))
+        checked = compiler.check(file if text is None else name, text=text, plugins=plugins, sets=sets,
+                                 data_roots=data_roots)
+        complete = checked.analysis is not None
+        diags = lint_policy.apply(checked.diagnostics.sorted(), name, config, checked.source, strict=strict,
+                                  complete=complete)
+        diags.sort(key=lambda d: d.sort_key())
         if checked.source is not None:
             source: str | None = checked.source.text
         elif text is not None:
@@ -223,31 +166,40 @@ def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None =
         return FileReport(file, [_internal_error(file, exc)])
 
 
-def lint_files(files: Iterable[str], plugins: list[str] | None = None,
-               refused: dict[str, str] | None = None, data_roots: list[str] | None = None) -> list[FileReport]:
+def lint_files(files: Iterable[str], plugins: list[str] | None = None, refused: dict[str, str] | None = None,
+               data_roots: list[str] | None = None, *, sets: list[str] | None = None,
+               config: LintConfig | None = None, strict: bool = False) -> list[FileReport]:
     from graphspec.diagnostics import Diagnostic, Location, Severity
     from graphspec.render.lint import FileReport
 
     refused = refused or {}
-    return [FileReport(f, [Diagnostic("GS001", Severity.ERROR, refused[f], Location(f))]) if f in refused
-            else lint_file(f, plugins, data_roots=data_roots) for f in files]
+    return [FileReport(f, [Diagnostic("GS001", Severity.ERROR, refused[f], Location(f, 1, 1))]) if f in refused
+            else lint_file(f, plugins, data_roots=data_roots, sets=sets, config=config, strict=strict)
+            for f in files]
 
 
 def render(reports: list[FileReport], fmt: Format | str, *, strict: bool = False, color: bool = False,
-           stats: bool = True) -> str:
+           stats: bool = True, skipped: Iterable[Skipped] = (), root: Path | None = None,
+           cwd: Path | None = None) -> str:
+    """The reports in one format. `root` and `cwd` make SARIF paths relative to the repository."""
     from graphspec import __version__
+    from graphspec.cli.lint_paths import skipped_text
     from graphspec.render import lint as render_lint
 
+    skipped = list(skipped)
+    listed = [s.as_dict() for s in skipped]
+    note = skipped_text(skipped)
     if strict:
         reports = render_lint.strict(reports)
     fmt = Format(fmt)
     if fmt is Format.json:
-        return render_lint.json_text(reports, strict_mode=strict, version=__version__)
+        return render_lint.json_text(reports, strict_mode=strict, version=__version__, skipped=listed)
     if fmt is Format.sarif:
-        return render_lint.sarif_text(reports, version=__version__)
+        return render_lint.sarif_text(reports, version=__version__, skipped=listed,
+                                      root=None if root is None else str(root), cwd=None if cwd is None else str(cwd))
     if fmt is Format.github:
-        return render_lint.github(reports, stats=stats)
-    return render_lint.text(reports, color=color, stats=stats)
+        return render_lint.github(reports, stats=stats, skipped_note=note)
+    return render_lint.text(reports, color=color, stats=stats, skipped_note=note)
 
 
 def register(app: typer.Typer) -> None:
@@ -263,10 +215,17 @@ def register(app: typer.Typer) -> None:
         format: Annotated[Format, typer.Option(
             "--format", "-f", help="text, json (one document), github (workflow annotations) or sarif (2.1.0).",
             case_sensitive=False)] = Format.text,
-        strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+        strict: Annotated[bool, typer.Option(
+            "--strict", help="Treat warnings as errors, and report suppressions that suppress nothing.")] = False,
         plugin: Annotated[list[str] | None, typer.Option(
             "--plugin", "-p", help="Python module or .py file providing custom layers (repeatable); read "
             "statically, never imported.")] = None,
+        set_: Annotated[list[str] | None, typer.Option(
+            "--set", help="Override a value before checking: --set nodes.dense_1.units=128 (repeatable).",
+            show_default=False)] = None,
+        root: Annotated[Path | None, typer.Option(
+            "--root", help="SARIF: make paths relative to this folder (default: the git repository's top level).",
+            show_default=False)] = None,
         quiet: Annotated[bool, typer.Option(
             "--quiet", "-q", help="Text and github formats: no per-model parameter lines.")] = False,
         color: Annotated[bool | None, typer.Option(
@@ -278,26 +237,41 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check specs statically, without TensorFlow: every error of every file, sorted.
 
-        Reports each model's parameter count and weight memory. Exit code 0 when
-        there are no errors, 1 when there are, 2 for a usage or internal error.
+        Reports each model's parameter count and weight memory. Folders and globs skip
+        run folders and YAML files without a `graphspec:` key; files named are always
+        checked. `[tool.graphspec.lint]` in pyproject.toml and `# graphspec: ignore[CODE]`
+        comments say what not to report (docs/lint.md). Exit code 0 when there are no
+        errors, 1 when there are, 2 for a usage or internal error.
         """
-        from graphspec.spec import plugins as plugins_mod
+        from graphspec.analysis import lint_policy
+        from graphspec.cli.lint_paths import sarif_root, skipped_text
         from graphspec.errors import UsageError
         from graphspec.render.lint import exit_code
+        from graphspec.spec import plugins as plugins_mod
 
+        cwd = Path.cwd()
+        config = lint_policy.load_config(cwd)
         refused: dict[str, str] = {}
+        skipped: list[Skipped] = []
         try:
-            files = expand_paths(paths, refused)
+            files = expand_paths(paths, refused, skipped=skipped, excluded=config.excluded if config.exclude else None)
         except PathError as exc:
             raise UsageError(str(exc)) from None
         if not files:
-            raise UsageError(f"no *.yaml or *.yml files under {', '.join(paths)}")
+            note = skipped_text(skipped)
+            raise UsageError(f"no specs under {', '.join(paths)}" + (f" ({note})" if note else ""))
+        if root is not None and not root.is_dir():
+            raise UsageError(f"--root {root}: not a folder")
+        gc.freeze()  # what start-up imported is never garbage: keep the collector off it
         plugin_list = plugins_mod.all_plugins(plugin)
         plugins_mod.scan_all(plugin_list)  # a missing or unreadable plugin is a usage error, once
-        reports = lint_files(files, plugin_list, refused, data_root)
+        reports = lint_files(files, plugin_list, refused, data_root, sets=set_ or None, config=config, strict=strict)
         if color is None:
             color = bool(getattr(sys.stdout, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
-        text = render(reports, format, strict=strict, color=color, stats=not quiet)
+        sarif = format is Format.sarif
+        text = render(reports, format, strict=strict, color=color, stats=not quiet, skipped=skipped,
+                      root=sarif_root(files, None if root is None else str(root), cwd) if sarif else None,
+                      cwd=cwd if sarif else None)
         sys.stdout.write(text)
         sys.stdout.flush()
         code = exit_code(_strict_reports(reports) if strict else reports)

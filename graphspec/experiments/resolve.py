@@ -22,7 +22,7 @@ from graphspec.spec import extends, overrides
 from graphspec.spec import plugins as plugins_mod
 from graphspec.spec.catalog import did_you_mean
 from graphspec.render.explain import Explanation, Origin, Variable
-from graphspec.spec.source import Source, SourceError
+from graphspec.spec.source import OverrideLocation, Source, SourceError
 
 _REF = re.compile(r"\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_\-]*)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -99,6 +99,8 @@ def _lookup(data: Any, path: PathKey) -> tuple[bool, Any, int]:
 
 
 def _plain(loc: Location) -> Location:
+    if isinstance(loc, OverrideLocation):  # `--set KEY=VALUE`: one value, its override by name
+        return Location(f"--set {loc.override}")
     return Location(loc.file, loc.line, loc.col, loc.end_line, loc.end_col)
 
 
@@ -172,6 +174,8 @@ def explain(r: Resolved, dotted: str) -> Explanation:
     found_w, written, _ = _lookup(r.overridden.data, origin)
     written = written if found_w and written != value else None
     notes = getattr(loc, "notes", ())
+    if isinstance(loc, OverrideLocation):  # shown as `set by --set KEY=VALUE`: no note to say which it was
+        notes = tuple(n for n in notes if not n.startswith(f"{loc.file} is `"))
     replaced = _replaced(r, origin)
     return Explanation(dotted, value, _plain(loc), tuple(notes), written, _variables(written, r), replaced)
 

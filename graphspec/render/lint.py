@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
-from pathlib import PurePath
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
-from graphspec.diagnostics import CODES, Diagnostic, Severity
+from graphspec.diagnostics import CODES, Diagnostic, Location, Severity, rule_name
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 CODES_DOC = "docs/codes.md"
 TOOL_URI = "https://github.com/graphspec/graphspec"
+OVERRIDE_PREFIX = "--set #"  # the location of a diagnostic caused by a --set override (not a file)
+Skipped = Sequence[Mapping[str, str]]  # {"path": ..., "reason": ...} for each path discovery skipped
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,11 +122,12 @@ def human_bytes(n: int) -> str:
     return f"{value:.{digits}f}".rstrip("0").rstrip(".") + f" {unit}"
 
 
-def _summary_text(reports: Sequence[FileReport]) -> str:
+def _summary_text(reports: Sequence[FileReport], skipped_note: str = "") -> str:
     from graphspec.render.text import count_line
 
     n_err, n_warn, n_files = totals(reports)
-    return count_line(n_err, n_warn, n_files)
+    line = count_line(n_err, n_warn, n_files)
+    return f"{line} ({skipped_note})" if skipped_note else line
 
 
 def model_line(file: str, model: ModelReport) -> str:
@@ -144,7 +149,7 @@ def model_line(file: str, model: ModelReport) -> str:
 # -- text ------------------------------------------------------------------------
 
 
-def text(reports: Sequence[FileReport], *, color: bool = False, stats: bool = True) -> str:
+def text(reports: Sequence[FileReport], *, color: bool = False, stats: bool = True, skipped_note: str = "") -> str:
     """Diagnostics with source line and caret, per-model statistics, and a summary line."""
     from graphspec.render.text import diagnostic_text
 
@@ -162,22 +167,24 @@ def text(reports: Sequence[FileReport], *, color: bool = False, stats: bool = Tr
     if stats:
         for r in reports:
             lines.extend(model_line(r.file, m) for m in r.models)
-    lines.append(_summary_text(reports))
+    lines.append(_summary_text(reports, skipped_note))
     return "\n".join(lines) + "\n"
 
 
 # -- JSON ------------------------------------------------------------------------
 
 
-def json_doc(reports: Sequence[FileReport], *, strict_mode: bool = False, version: str = "") -> dict[str, Any]:
+def json_doc(reports: Sequence[FileReport], *, strict_mode: bool = False, version: str = "",
+             skipped: Skipped = ()) -> dict[str, Any]:
     """One document with every diagnostic, the per-file model statistics and a summary."""
     n_err, n_warn, n_files = totals(reports)
     return {
         "tool": {"name": "graphspec", "version": version},
         "summary": {
             "files": n_files, "errors": n_err, "warnings": n_warn, "strict": strict_mode,
-            "exit_code": exit_code(reports),
+            "exit_code": exit_code(reports), "skipped": len(skipped),
         },
+        "skipped": [dict(s) for s in skipped],
         "files": [
             {"file": r.file, "errors": r.errors, "warnings": r.warnings, "models": [m.as_dict() for m in r.models]}
             for r in reports
@@ -186,8 +193,9 @@ def json_doc(reports: Sequence[FileReport], *, strict_mode: bool = False, versio
     }
 
 
-def json_text(reports: Sequence[FileReport], *, strict_mode: bool = False, version: str = "") -> str:
-    return json.dumps(json_doc(reports, strict_mode=strict_mode, version=version), indent=2) + "\n"
+def json_text(reports: Sequence[FileReport], *, strict_mode: bool = False, version: str = "",
+              skipped: Skipped = ()) -> str:
+    return json.dumps(json_doc(reports, strict_mode=strict_mode, version=version, skipped=skipped), indent=2) + "\n"
 
 
 # -- GitHub workflow commands ----------------------------------------------------
@@ -201,10 +209,29 @@ def _gh_prop(value: str) -> str:
     return _gh_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
+def is_override(loc: Location) -> bool:
+    """A diagnostic caused by a `--set` override is located at it, not in a file."""
+    return loc.file.startswith(OVERRIDE_PREFIX)
+
+
+def _full_message(d: Diagnostic, *, with_code: bool) -> str:
+    message = f"{d.location.file}: {d.message}" if is_override(d.location) else d.message
+    if with_code:
+        message = f"{d.code}: {message}"
+    for note in d.notes:
+        message += f"\nnote: {note}"
+    if d.hint:
+        message += f"\nhint: {d.hint}"
+    return message
+
+
 def github_line(d: Diagnostic) -> str:
-    """`::error file=specs/x.yaml,line=3,col=5,endLine=3,endColumn=9,title=GS112::message`."""
+    """`::error file=specs/x.yaml,line=3,col=5,endLine=3,endColumn=9,title=GS112::message`.
+
+    A diagnostic at a `--set` override has no file: GitHub shows it on the run, not on a line.
+    """
     loc = d.location
-    props = [f"file={_gh_prop(loc.file)}"]
+    props = [] if is_override(loc) else [f"file={_gh_prop(loc.file)}"]
     if loc.line:
         props.append(f"line={loc.line}")
         if loc.col:
@@ -214,81 +241,97 @@ def github_line(d: Diagnostic) -> str:
             if loc.end_col and loc.end_line == loc.line:
                 props.append(f"endColumn={loc.end_col}")
     props.append(f"title={_gh_prop(f'graphspec {d.code}')}")
-    message = f"{d.code}: {d.message}"
-    for note in d.notes:
-        message += f"\nnote: {note}"
-    if d.hint:
-        message += f"\nhint: {d.hint}"
     command = "error" if d.is_error else "warning"
-    return f"::{command} {','.join(props)}::{_gh_data(message)}"
+    return f"::{command} {','.join(props)}::{_gh_data(_full_message(d, with_code=True))}"
 
 
-def github(reports: Sequence[FileReport], *, stats: bool = True) -> str:
+def github(reports: Sequence[FileReport], *, stats: bool = True, skipped_note: str = "") -> str:
     """Workflow annotations, one line per diagnostic; statistics and summary as plain log lines."""
     lines = [github_line(d) for r in reports for d in sorted(r.diagnostics, key=Diagnostic.sort_key)]
     if stats:
         for r in reports:
             lines.extend(model_line(r.file, m) for m in r.models)
-    lines.append(_summary_text(reports))
+    lines.append(_summary_text(reports, skipped_note))
     return "\n".join(lines) + "\n"
 
 
 # -- SARIF 2.1.0 -----------------------------------------------------------------
 
+SRCROOT = "%SRCROOT%"
+SUPPRESS_HELP = ("To accept it in one place, put `# graphspec: ignore[{code}]` on the line (or on the line of the "
+                 "node); everywhere, add \"{code}\" to `ignore` under `[tool.graphspec.lint]` in pyproject.toml.")
 
-def _uri(file: str) -> tuple[str, bool]:
-    """(uri, relative?) for an artifactLocation."""
+
+def _artifact(file: str, root: str | None, cwd: str | None) -> dict[str, Any]:
+    """An artifactLocation: relative to the repository root (`%SRCROOT%`), never with `..`; a
+    `file://` URI for a file outside it; as given when no working folder is known (pure rendering)."""
     p = PurePath(file)
+    if cwd is not None and not p.is_absolute() and not file.startswith("<"):
+        file = os.path.normpath(os.path.join(cwd, file))
+        p = PurePath(file)
     if p.is_absolute():
-        from pathlib import Path
+        if root is not None:
+            rel = os.path.relpath(file, root)
+            if not rel.startswith(".." + os.sep) and rel != ".." and not os.path.isabs(rel):
+                return {"uri": quote(PurePosixPath(*PurePath(rel).parts).as_posix()), "uriBaseId": SRCROOT}
+        return {"uri": Path(file).as_uri()}
+    if file.startswith("<"):  # <stdin>: no file to point at
+        return {"uri": quote(file)}
+    return {"uri": quote(p.as_posix()), "uriBaseId": SRCROOT}
 
-        return Path(file).as_uri(), False
-    from urllib.parse import quote
 
-    return quote(p.as_posix()), True
+def _rule(code: str, title: str, example: str, level: str) -> dict[str, Any]:
+    meaning = title.removesuffix("(warning)").strip()
+    sentence = meaning[:1].upper() + meaning[1:]
+    help_uri = f"{TOOL_URI}/blob/main/{CODES_DOC}#{code.lower()}"
+    suppress = SUPPRESS_HELP.format(code=code)
+    text = f"{sentence}." + (f" Example: {example}." if example else "") + f" {suppress} See {help_uri}"
+    markdown = (f"**{code} `{rule_name(code)}`** ({level})\n\n{sentence}.\n\n"
+                + (f"Example: {example}.\n\n" if example else "")
+                + f"{suppress}\n\nAll codes: [{CODES_DOC}]({help_uri}).")
+    return {
+        "id": code,
+        "name": rule_name(code),
+        "shortDescription": {"text": meaning},
+        "fullDescription": {"text": f"{meaning}. Example: {example}" if example else meaning},
+        "help": {"text": text, "markdown": markdown},
+        "helpUri": help_uri,
+        "defaultConfiguration": {"level": level},
+    }
 
 
-def sarif_doc(reports: Sequence[FileReport], *, version: str = "") -> dict[str, Any]:
-    """A SARIF 2.1.0 log for GitHub code scanning: one run, every code as a rule."""
+def _region(loc: Location) -> dict[str, Any]:
+    region: dict[str, Any] = {"startLine": max(1, loc.line), "startColumn": max(1, loc.col)}
+    if loc.line and loc.end_line >= loc.line:
+        region["endLine"] = loc.end_line
+        if loc.end_col and (loc.end_line > loc.line or loc.end_col > region["startColumn"]):
+            region["endColumn"] = loc.end_col
+    return region
+
+
+def sarif_doc(reports: Sequence[FileReport], *, version: str = "", root: str | None = None,
+              cwd: str | None = None, skipped: Skipped = ()) -> dict[str, Any]:
+    """A SARIF 2.1.0 log for GitHub code scanning: one run, every code as a rule.
+
+    Paths are relative to `root` (the repository; `%SRCROOT%`) when `cwd`, the folder
+    relative paths were given from, is known. A diagnostic at a `--set` override is
+    put on the first line of the file it was linting, the override named in its message.
+    """
     warn = warning_codes()
-    codes = list(CODES)
-    index = {c: i for i, c in enumerate(codes)}
-    rules = []
-    for code, (title, example) in CODES.items():
-        rule: dict[str, Any] = {
-            "id": code,
-            "name": code,
-            "shortDescription": {"text": title},
-            "fullDescription": {"text": f"{title}. Example: {example}" if example else title},
-            "helpUri": f"{TOOL_URI}/blob/main/{CODES_DOC}#{code.lower()}",
-            "defaultConfiguration": {"level": "warning" if code in warn else "error"},
-        }
-        rules.append(rule)
+    index = {c: i for i, c in enumerate(CODES)}
+    rules = [_rule(code, title, example, "warning" if code in warn else "error")
+             for code, (title, example) in CODES.items()]
     results = []
     for r in reports:
         for d in sorted(r.diagnostics, key=Diagnostic.sort_key):
-            uri, relative = _uri(d.location.file)
-            artifact: dict[str, Any] = {"uri": uri}
-            if relative:
-                artifact["uriBaseId"] = "%SRCROOT%"
-            physical: dict[str, Any] = {"artifactLocation": artifact}
             loc = d.location
-            if loc.line:
-                region: dict[str, Any] = {"startLine": loc.line, "startColumn": max(1, loc.col)}
-                if loc.end_line >= loc.line:
-                    region["endLine"] = loc.end_line
-                    if loc.end_col and (loc.end_line > loc.line or loc.end_col > region["startColumn"]):
-                        region["endColumn"] = loc.end_col
-                physical["region"] = region
-            message = d.message
-            for note in d.notes:
-                message += f"\nnote: {note}"
-            if d.hint:
-                message += f"\nhint: {d.hint}"
+            if is_override(loc) or not loc.line:
+                loc = Location(r.file if is_override(loc) else loc.file, 1, 1)
+            physical = {"artifactLocation": _artifact(loc.file, root, cwd), "region": _region(loc)}
             result: dict[str, Any] = {
                 "ruleId": d.code,
                 "level": "error" if d.is_error else "warning",
-                "message": {"text": message},
+                "message": {"text": _full_message(d, with_code=False)},
                 "locations": [{"physicalLocation": physical}],
             }
             if d.code in index:
@@ -301,14 +344,19 @@ def sarif_doc(reports: Sequence[FileReport], *, version: str = "") -> dict[str, 
             "informationUri": TOOL_URI,
             "rules": rules,
         }},
+        "columnKind": "unicodeCodePoints",
         "results": results,
         "invocations": [{"executionSuccessful": not any(r.internal_error for r in reports)}],
         "properties": {
             "models": {r.file: [m.as_dict() for m in r.models] for r in reports if r.models},
+            "skipped": [dict(s) for s in skipped],
         },
     }
+    if root is not None and cwd is not None:
+        run["originalUriBaseIds"] = {SRCROOT: {"uri": Path(root).as_uri().rstrip("/") + "/"}}
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-def sarif_text(reports: Sequence[FileReport], *, version: str = "") -> str:
-    return json.dumps(sarif_doc(reports, version=version), indent=2) + "\n"
+def sarif_text(reports: Sequence[FileReport], *, version: str = "", root: str | None = None,
+               cwd: str | None = None, skipped: Skipped = ()) -> str:
+    return json.dumps(sarif_doc(reports, version=version, root=root, cwd=cwd, skipped=skipped), indent=2) + "\n"

@@ -14,6 +14,16 @@ from typing import Any
 from graphspec.diagnostics import Diagnostic, Severity
 
 
+_CONTROL = {c: "\ufffd" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+_CONTROL[ord("\t")] = " "
+
+
+def _printable(line: str) -> str:
+    """A source line safe to print: control characters (escape sequences of a hostile file) shown as
+    U+FFFD, one character each so that the caret below stays in place; tabs as spaces."""
+    return line.translate(_CONTROL)
+
+
 MAX_LINE = 160  # characters of a source line shown under a diagnostic
 
 
@@ -45,7 +55,7 @@ def diagnostic_text(diag: Diagnostic, source_text: str | None = None, *, color: 
     if (source_text is not None or lines_of is not None) and loc.line:
         src_lines = lines_of if lines_of is not None else (source_text or "").splitlines()
         if 0 < loc.line <= len(src_lines):
-            text = src_lines[loc.line - 1].replace("\t", " ")
+            text = _printable(src_lines[loc.line - 1])
             gutter = f"{loc.line:>4} | "
             width = 1
             if loc.end_line == loc.line and loc.end_col > loc.col:

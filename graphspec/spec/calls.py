@@ -1,4 +1,4 @@
-"""`call:` arguments: checked against the signature of the layer's `call`.
+"""`call:` arguments and `inputs:` mappings: checked against the signature of the layer's `call`.
 
 A node's `call:` mapping becomes keyword arguments of the layer call
 (`layer(x, training=False)`). Each key must be an argument of that layer's `call`
@@ -7,6 +7,10 @@ of the type the argument's default has; `training` is a boolean or null for ever
 layer, and arguments that take tensors (`mask`, `initial_state`, ...) are given with
 `inputs:`, never as a value. So `training: '__import__("os")'` is refused, not
 passed to Keras as a true-ish string.
+
+An `inputs:` mapping passes every tensor by name (`{query: q, value: v}`): each
+name must be an argument of the call (the tensor argument, `sequences` for an
+LSTM, included), and every required one must be given, as `build` would find.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from graphspec.spec import catalog
 from graphspec.spec.catalog import did_you_mean
 from graphspec.spec.layers import Problem, _bad, boolean, is_int, is_number
 from graphspec.spec.plugins import PLUGIN_CALL
-
 
 
 def _training(value: Any) -> Problem | None:
@@ -93,4 +96,38 @@ def check_call(kind: str, layer: str | None, call: dict[str, Any], path: PathKey
             problem = _typed(key, params[key], value)
         if problem:
             out.append((where + (key,), False, problem))
+    return out
+
+
+def check_inputs(kind: str, name: str, input_keys: list[str], path: PathKey,
+                 provided: list[str]) -> list[tuple[PathKey, bool, Problem]]:
+    """Problems with the names of a node's `inputs:` mapping: each must be an argument of the layer's
+    (`kind` type) or op's (`kind` op) call, with a did-you-mean; every required argument must be given,
+    there or in `provided` (`call:` keys, an op's own arguments)."""
+    if kind == "op":
+        entry, what, context = catalog.OPS.get(name), f"op {name}", set()
+    else:
+        entry, what, context = catalog.LAYERS.get(name, {}).get("call"), f"{name}.call", {"training"}
+    if not entry or entry.get("kwargs"):
+        return []
+    params: dict[str, Any] = dict(entry["params"])
+    if entry.get("tensor"):
+        params = {entry["tensor"]: {"required": True}, **params}
+    known = sorted(set(params) | context)
+    given = {*input_keys, *provided}
+    missing = [k for k, p in params.items() if p.get("required") and k not in given]
+    unknown = [key for key in input_keys if key not in known]
+    takes = f"{what} takes " + ", ".join(f"`{k}`" for k in known)
+    out: list[tuple[PathKey, bool, Problem]] = []
+    for key in unknown:
+        hint = did_you_mean(key, known)
+        if hint is None and len(unknown) == 1 and len(missing) == 1:
+            hint = f"did you mean `{missing[0]}`? ({takes})"  # the one tensor it needs, under another name
+        out.append((path + ("inputs", key), True, ("GS111", f"{what} has no argument `{key}`", hint or takes)))
+    meant = {problem[2] or "" for _, _, problem in out}
+    for key in missing:
+        if not any(f"`{key}`?" in m for m in meant):  # else reported as the misspelling it is
+            out.append((path + ("inputs",), True, (
+                "GS113", f"{what} needs `{key}`, and an `inputs:` mapping passes every tensor by name",
+                f"add `{key}: <node>` to the mapping")))
     return out

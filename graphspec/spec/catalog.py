@@ -78,7 +78,7 @@ class Table:
 
 def did_you_mean(name: str, choices: list[str] | set[str] | Any) -> str | None:
     """A hint for a misspelt name, or None."""
-    choices = list(choices)
+    choices = [c for c in choices if c != name]  # never "did you mean `x`?" for `x` itself
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered:
         return f"did you mean `{lowered[name.lower()]}`?"
@@ -87,6 +87,38 @@ def did_you_mean(name: str, choices: list[str] | set[str] | Any) -> str | None:
         close = [c for c in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.7)]
         close = [lowered[c] for c in close]
     return f"did you mean `{close[0]}`?" if close else None
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (insert, delete, substitute, swap two neighbours), or
+    `limit + 1` as soon as it must exceed `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, row = row, current
+    return row[-1]
+
+
+def near(name: str, choices: list[str] | set[str] | Any) -> str | None:
+    """The choice a misspelt `name` most likely meant: same but for case, or a few edits away
+    (one per four characters). None when nothing is that close: then it is not a misspelling."""
+    choices = [c for c in choices if c != name]
+    lowered = name.lower()
+    for c in choices:
+        if c.lower() == lowered:
+            return str(c)
+    limit = max(1, len(name) // 4)
+    scored = sorted((edit_distance(lowered, str(c).lower(), limit), str(c)) for c in choices)
+    return scored[0][1] if scored and scored[0][0] <= limit else None
 
 
 ACTIVATIONS = Table("activation", {}, CATALOG["activations"])

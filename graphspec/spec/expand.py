@@ -496,12 +496,21 @@ def _uses_expansion(data: dict[str, Any]) -> bool:
     return False
 
 
+def _may_use_expansion(src: Source) -> bool:
+    """A look at the text before walking the data: no `$` and no `block` in it, nothing to expand."""
+    texts = [src.text, *src.bases.values()]  # a variable may come from a base the spec extends
+    return bool(src.overrides) or not src.text or any(
+        "$" in text or "block" in text or "vars" in text for text in texts)
+
+
 def expand(src: Source) -> tuple[Source, list[Diagnostic]]:
     """Substitute variables and expand block instances; (the plain Source, diagnostics).
 
     A spec that uses neither comes back unchanged. On errors the returned Source
     is still plain data, but later stages should not run.
     """
+    if not _may_use_expansion(src):
+        return src, []
     ex = _Expander(src)
     result = ex.run()
     return result, ex.diags

@@ -9,6 +9,7 @@ and that each value is of a type Keras would not silently misread
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -331,6 +332,15 @@ for _name in ("BatchNormalization", "LayerNormalization", "GroupNormalization", 
 for _name in ("Rescaling",):
     LAYER_RULES[(_name, "scale")] = finite_number
 LAYER_RULES[("ReLU", "max_value")] = optional_number
+# Lookup layers: their tokens are strings (StringLookup) or integers (IntegerLookup); no mask token is null.
+LAYER_RULES[("StringLookup", "mask_token")] = lambda v: None if v is None else string(v)
+LAYER_RULES[("StringLookup", "oov_token")] = string
+LAYER_RULES[("IntegerLookup", "mask_token")] = lambda v: None if v is None else any_int(v)
+LAYER_RULES[("IntegerLookup", "oov_token")] = any_int
+LAYER_RULES[("Masking", "mask_value")] = finite_number
+LAYER_RULES[("Hashing", "mask_value")] = lambda v: None if v is None or isinstance(v, str) else any_int(v)
+for _name in ("LSTM", "GRU"):
+    LAYER_RULES[(_name, "use_cudnn")] = one_of(True, False, "auto")
 LAYER_RULES[("Embedding", "input_dim")] = positive_int
 LAYER_RULES[("Reshape", "target_shape")] = lambda v: int_list(v) or (
     None if all(x == -1 or x >= 1 for x in v) and sum(x == -1 for x in v) <= 1
@@ -347,8 +357,8 @@ def _by_suffix(name: str) -> Checker | None:
         return regularizer
     if name.endswith("_constraint"):
         return constraint
-    if name.startswith(("use_", "return_", "go_", "mask_", "keep")) or name in {
-        "stateful", "unroll", "center", "normalize", "reset_after", "unit_forget_bias", "causal",
+    if name.startswith(("use_", "return_", "go_", "keep")) or name in {
+        "stateful", "unroll", "center", "normalize", "reset_after", "unit_forget_bias", "causal", "mask_zero",
     }:
         return boolean
     return None
@@ -367,15 +377,24 @@ def _by_default(default: Any) -> Checker:
 
 
 def checker_for(layer: str, arg: str, spec: dict[str, Any]) -> Checker:
-    return (
-        LAYER_RULES.get((layer, arg))
-        or RULES.get(arg)
-        or _by_suffix(arg)
-        or _by_default(spec.get("default"))
-    )
+    found = _CHECKERS.get((layer, arg))
+    if found is None:
+        found = _CHECKERS[(layer, arg)] = (
+            LAYER_RULES.get((layer, arg))
+            or RULES.get(arg)
+            or _by_suffix(arg)
+            or _by_default(spec.get("default"))
+        )
+    return found
 
 
+# (layer, argument) -> its checker, once found: a spec names the same few many times.
+_CHECKERS: dict[tuple[str, str], Checker] = {}
+
+
+@functools.cache
 def layer_params(layer: str) -> dict[str, Any]:
+    """A layer's arguments (the catalog's, without `name`, with the base layer's keywords); do not modify."""
     entry = catalog.LAYERS[layer]
     params = {k: v for k, v in entry["params"].items() if k != "name"}
     if entry.get("kwargs"):
@@ -390,10 +409,12 @@ def check_layer_type(name: str, plugins: set[str] | frozenset[str] = frozenset()
     if name in catalog.DANGEROUS_LAYERS or _dangerous(name):
         return ("GS115", f"layer type {name!r} is not allowed: it would run or load arbitrary code",
                 "graphspec builds only Keras's built-in layers and layers from plugins you name with --plugin")
-    hint = did_you_mean(name, list(catalog.LAYERS) + sorted(plugins))
-    if hint is None and name[:1].isupper():
-        hint = "if it is a custom layer, name the plugin that defines it with --plugin"
-    return ("GS110", f"unknown layer type {name!r}", hint)
+    close = catalog.near(name, list(catalog.LAYERS) + sorted(plugins))
+    if close is not None:
+        return ("GS110", f"unknown layer type {name!r}", f"did you mean `{close}`?")
+    return ("GS110", f"unknown layer type {name!r}: not a Keras layer",
+            "if it is a custom layer, name the plugin that defines it: `--plugin my_layers.py`, "
+            "or `plugins` under `[tool.graphspec]` in pyproject.toml")
 
 
 def check_args(
@@ -443,10 +464,15 @@ def check_args(
                 out.append((path + (key, "type"), False, type_problem))
             else:
                 out.extend(check_args(sub_type, sub, path + (key,), plugins=plugins))
-    for key, p in params.items():
-        if p.get("required") and key not in args and key not in suggested:
+    for key in _required(layer):
+        if key not in args and key not in suggested:
             out.append((path, True, ("GS113", f"{layer} needs argument {key!r}", None)))
     return out
+
+
+@functools.cache
+def _required(layer: str) -> tuple[str, ...]:
+    return tuple(k for k, p in layer_params(layer).items() if p.get("required"))
 
 
 APPLICATION_RULES: dict[str, Checker] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, Tag, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from graphspec.spec import calls, layers
@@ -48,29 +48,44 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathKey, bool]:
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model at `loc` (for did-you-mean on unknown keys)."""
-    current: Any = model
+    """Field names of the model at `loc` (for did-you-mean on unknown keys).
+
+    In a union the location names the member that was tried (`('data', 'source',
+    'synthetic', 'name')`): the fields are that member's, not the first member's.
+    """
+    current: dict[str, type[BaseModel]] = {model.__name__: model}
     for part in loc[:-1]:
-        fields = getattr(current, "model_fields", None)
-        if fields and part in fields:
-            ann = fields[part].annotation
-            current = _model_in(ann)
-        elif fields is None and current is not None:
+        if isinstance(part, str) and part in current and len(current) > 1:
+            current = {part: current[part]}  # the union member the error is about
             continue
-    fields = getattr(current, "model_fields", None)
-    return sorted(fields) if fields else []
+        for member in current.values():
+            fields = member.model_fields
+            if isinstance(part, str) and part in fields:
+                current = _models_in(fields[part].annotation) or current
+                break
+    names: set[str] = set()
+    for member in current.values():
+        names.update(member.model_fields)
+    return sorted(names)
 
 
-def _model_in(annotation: Any) -> Any:
+def _models_in(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The models an annotation may hold, by the tag pydantic names them with in error locations."""
     import typing
 
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        return {annotation.__name__: annotation}
+    found: dict[str, type[BaseModel]] = {}
+    if typing.get_origin(annotation) is typing.Annotated:
+        inner, *meta = typing.get_args(annotation)
+        tags = [m.tag for m in meta if isinstance(m, Tag)]
+        members = _models_in(inner)
+        if tags and len(members) == 1:
+            return {tags[0]: next(iter(members.values()))}
+        return members
     for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+        found.update(_models_in(arg))
+    return found
 
 
 def _type_message(err: ErrorDetails) -> str:
@@ -119,7 +134,10 @@ def schema_diagnostics(src: Source, exc: ValidationError, model: type[BaseModel]
         code = _CODE_BY_TYPE.get(err["type"], "GS102")
         hint = None
         if err["type"] == "extra_forbidden":
-            hint = did_you_mean(str(loc[-1]), _fields_at(model, loc))
+            fields = _fields_at(model, loc)
+            hint = did_you_mean(str(loc[-1]), fields)
+            if hint is None and 0 < len(fields) <= 12:
+                hint = "the fields here are " + ", ".join(f"`{f}`" for f in fields)
             at_key = True
         else:
             hint = _literal_hint(err)
@@ -147,13 +165,17 @@ def _problem(src: Source, path: PathKey, at_key: bool, problem: layers.Problem) 
     return Diagnostic(code, Severity.ERROR, message, src.location(path, key=at_key), hint)
 
 
+_KINDS = ("type", "share", "model", "application", "op")
+
+
 def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
                 plugin_layers: dict[str, dict[str, Any]]) -> list[Diagnostic]:
     """Check every node's kind, layer type and arguments."""
     out: list[Diagnostic] = []
+    plugin_names = frozenset(plugin_layers)
     for name, node in nodes.items():
         path: PathKey = ("nodes", name)
-        kinds = [k for k in ("type", "share", "model", "application", "op") if getattr(node, k) is not None]
+        kinds = [k for k in _KINDS if getattr(node, k) is not None]
         if len(kinds) != 1:
             msg = (f"node `{name}` needs one of `type`, `share`, `model`, `application` or `op`" if not kinds
                    else f"node `{name}` has both {' and '.join(f'`{k}`' for k in kinds)}: choose one")
@@ -161,19 +183,27 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
             continue
         args = node.args
         if node.type is not None:
-            problem = layers.check_layer_type(node.type, frozenset(plugin_layers))
+            problem = layers.check_layer_type(node.type, plugin_names)
             if problem:
                 out.append(_problem(src, path + ("type",), False, problem))
                 continue
             for p, at_key, prob in layers.check_args(node.type, args, path, plugins=plugin_layers):
                 out.append(_problem(src, p, at_key, prob))
+            out.extend(_check_inputs(src, node, "type", node.type, path))
         elif node.application is not None:
             for p, at_key, prob in layers.check_application(node.application, args, path):
                 out.append(_problem(src, p, at_key, prob))
         elif node.op is not None:
-            for p, at_key, prob in layers.check_op(node.op, args, path):
+            op_problems = layers.check_op(node.op, args, path)
+            for p, at_key, prob in op_problems:
                 out.append(_problem(src, p, at_key, prob))
-        else:
+            if not op_problems:
+                out.extend(_check_inputs(src, node, "op", node.op, path, given=list(args)))
+        elif node.share is not None:
+            shared = _shared_type(nodes, node.share)
+            if shared is not None:
+                out.extend(_check_inputs(src, node, "type", shared, path))
+        if node.type is None and node.application is None and node.op is None:
             for key in args:
                 out.append(Diagnostic(
                     "GS111", Severity.ERROR,
@@ -188,6 +218,28 @@ def check_nodes(src: Source, nodes: dict[str, schema.NodeSpec],
             out.append(Diagnostic("GS103", Severity.ERROR, "`fresh` only applies to `model` nodes",
                                   src.location(path + ("fresh",), key=True)))
     return out
+
+
+def _check_inputs(src: Source, node: schema.NodeSpec, kind: str, name: str, path: PathKey,
+                  given: list[str] | None = None) -> list[Diagnostic]:
+    """The names of an `inputs:` mapping, passed to the layer's (or op's) call (`call:` is checked apart)."""
+    raw = node.inputs
+    if not isinstance(raw, dict):
+        return []
+    found = calls.check_inputs(kind, name, list(raw), path, [*node.call, *(given or [])])
+    return [_problem(src, p, at_key, prob) for p, at_key, prob in found]
+
+
+def _shared_type(nodes: dict[str, schema.NodeSpec], name: str) -> str | None:
+    """The layer type a `share:` node calls (through chains of shares)."""
+    for _ in range(len(nodes)):
+        target = nodes.get(name)
+        if target is None:
+            return None
+        if target.share is None:
+            return target.type
+        name = target.share
+    return None
 
 
 def parse(src: Source, *, plugin_layers: dict[str, dict[str, Any]] | None = None) -> tuple[schema.Spec | None, Diagnostics]:

@@ -262,13 +262,18 @@ class Spec(Strict):
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of the format, with per-layer argument schemas for editors."""
-    from graphspec.spec.layers import node_json_schema
+    """The JSON Schema of the format, with per-layer argument schemas for editors.
 
-    schema = Spec.model_json_schema()
+    It accepts every spec lint accepts: a variable wherever a value goes, and in a
+    variant the merge markers (see :mod:`graphspec.spec.schema_json`).
+    """
+    from graphspec.spec.layers import node_json_schema
+    from graphspec.spec.schema_json import for_editors
+
+    schema = for_editors(Spec.model_json_schema())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://graphspec.dev/schema/v1.json"
-    schema.setdefault("$defs", {})["NodeSpec"] = node_json_schema(schema["$defs"].get("NodeSpec", {}))
+    schema["$defs"]["NodeSpec"] = node_json_schema(schema["$defs"].get("NodeSpec", {}))
     # A variant (`extends: base.yaml`) may leave out what its base gives: the required
     # fields apply to a file that extends nothing.
     schema["if"] = {"not": {"required": ["extends"]}}

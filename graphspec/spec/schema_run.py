@@ -106,6 +106,12 @@ def _check_shorthand(value: str) -> str:
                      "`synthetic`, `keras:NAME`, `sklearn:NAME`") + " or a mapping with `kind`")
 
 
+def expand_source_shorthand(value: str) -> dict[str, Any]:
+    """The mapping a source shorthand stands for: `keras:mnist` -> `{kind: keras, name: mnist}`."""
+    kind, sep, name = value.partition(":")
+    return {"kind": kind, "name": name} if sep else {"kind": value}
+
+
 Shorthand = Annotated[
     str,
     AfterValidator(_check_shorthand),

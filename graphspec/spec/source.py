@@ -1,10 +1,11 @@
 """YAML text -> plain data and a position map.
 
-The spec is parsed with PyYAML's safe *composer* only: we walk its node tree
-ourselves so that we can record the line and column of every value, reject
-duplicate keys and non-standard tags, and bound the work an untrusted file can
-cause (file size, nesting depth, alias expansion). No Python object is ever
-constructed from a tag, so a spec cannot make graphspec run code.
+The spec is parsed with PyYAML's safe *composer* only (see
+:mod:`graphspec.spec.yaml_read`): we walk its node tree ourselves so that we can
+record the line and column of every value, reject duplicate keys and
+non-standard tags, and bound the work an untrusted file can cause (file size,
+nesting depth, alias expansion). No Python object is ever constructed from a
+tag, so a spec cannot make graphspec run code.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -21,32 +22,18 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from graphspec.diagnostics import Diagnostic, Location, PathKey, Severity
 from graphspec.spec import yaml12
+from graphspec.spec.yaml_read import (
+    BASE_LOADER, FAST_LOADER, INT_TAG, MAX_BYTES, MAX_DEPTH, MAX_INT_DIGITS, MAX_NODES, NUMBER_START,
+    STANDARD_TAGS, STR_TAG, SourceError, at_start, byte_location, check_depth, may_exceed, text_location,
+    yaml_failure,
+)
 
-MAX_BYTES = 1024 * 1024
-MAX_DEPTH = 64
-MAX_NODES = 100_000
-MAX_INT_DIGITS = 30
 _INT_LIKE = re.compile(r"^[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 
-# libyaml (C) when PyYAML has it: ~20x faster, same node marks. The pure-Python
-# loader re-reads a file that has a syntax error, for its more precise messages.
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:map",
-    "tag:yaml.org,2002:seq",
-    "tag:yaml.org,2002:merge",
-    "tag:yaml.org,2002:timestamp",
-}
+class Span(NamedTuple):
+    """Where a value (or key) is: 1-based line and column of its first and last character + 1."""
 
-
-@dataclasses.dataclass(frozen=True)
-class Span:
     line: int
     col: int
     end_line: int
@@ -54,6 +41,30 @@ class Span:
     # The file that holds the value when it is not the spec's own file: a base the
     # spec `extends` (graphspec.spec.extends). None: the spec's file.
     file: str | None = None
+
+
+# Span(...) without the Python-level __new__ of a named tuple: the builder makes one per key and value.
+_new_span = tuple.__new__
+
+
+class Override(NamedTuple):
+    """A `--set KEY=VALUE` that changed a value: diagnostics about that value point at it."""
+
+    number: int  # its place among the --set options, from 1
+    text: str  # KEY=VALUE as given
+
+    @property
+    def label(self) -> str:
+        return f"--set #{self.number}"
+
+    def location(self, notes: tuple[str, ...] = ()) -> Location:
+        """Where a diagnostic caused by this override points: `--set #2`, with a note saying what it was."""
+        return OverrideLocation(self.label, notes=(f"{self.label} is `{self.text}`", *notes), override=self.text)
+
+
+# The keys that say what kind of mapping a mapping is, and so which other keys it
+# may have: `{kind: synthetic, ...}` for data sources, `{type: Dense, ...}` for nodes.
+_KIND_KEYS = ("kind", "type")
 
 
 @dataclasses.dataclass
@@ -65,7 +76,7 @@ class Source:
     data: Any
     values: dict[PathKey, Span]
     keys: dict[PathKey, Span]
-    overrides: dict[PathKey, str] = dataclasses.field(default_factory=dict)
+    overrides: dict[PathKey, Override] = dataclasses.field(default_factory=dict)
     # Notes attached to every diagnostic located at or under a path, e.g. which
     # block instance an expanded node comes from (see graphspec.spec.expand).
     origins: dict[PathKey, tuple[str, ...]] = dataclasses.field(default_factory=dict)
@@ -107,16 +118,34 @@ class Source:
     def location(self, path: PathKey, *, key: bool = False) -> Location:
         p = tuple(path)
         notes = self._origin_notes(p)
-        for i in range(len(p), 0, -1):
-            if p[:i] in self.overrides:
-                return _located(notes, f"--set {self.overrides[p[:i]]}")
+        if self.overrides:
+            cause = self.override_of(p)
+            if cause is not None:
+                span = self.span(p, key=key)
+                if span is not None and not any(p[:i] in self.overrides for i in range(len(p), 0, -1)):
+                    dotted = ".".join(map(str, p))
+                    notes = (*notes, f"`{dotted}` is on line {span.line} of {span.file or self.file}")
+                return cause.location(notes)
         span = self.span(path, key=key)
-        if span is None:
-            return _located(notes, self.file)
+        if span is None:  # an empty document (or only comments): its first line
+            return _located(notes, self.file, 1, 1)
         file = span.file or self.file
         if file != self.file:
             notes = notes + (self.chain_note(file, span.line),)
         return _located(notes, file, span.line, span.col, span.end_line, span.end_col)
+
+    def override_of(self, path: PathKey) -> Override | None:
+        """The override that set the value at `path` (or a parent of it), or that changed the kind
+        of the mapping it is in (`--set data.source.kind=synthetic` makes the file's `name:` wrong)."""
+        for i in range(len(path), 0, -1):
+            if path[:i] in self.overrides:
+                return self.overrides[path[:i]]
+        for i in range(len(path), -1, -1):
+            for kind in _KIND_KEYS:
+                found = self.overrides.get(path[:i] + (kind,))
+                if found is not None:
+                    return found
+        return None
 
     def _origin_notes(self, path: PathKey) -> tuple[str, ...]:
         if not self.origins:
@@ -140,6 +169,13 @@ class NotedLocation(Location):
     notes: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class OverrideLocation(NotedLocation):
+    """The location of a `--set` override (`--set #2`); `override` is its KEY=VALUE."""
+
+    override: str = dataclasses.field(default="", compare=False, repr=False)
+
+
 def _located(notes: tuple[str, ...], file: str, line: int = 0, col: int = 0, end_line: int = 0,
              end_col: int = 0) -> Location:
     if notes:
@@ -147,15 +183,29 @@ def _located(notes: tuple[str, ...], file: str, line: int = 0, col: int = 0, end
     return Location(file, line, col, end_line, end_col)
 
 
-class SourceError(Exception):
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        super().__init__(diagnostic.message)
-        self.diagnostic = diagnostic
-
-
 def _span(node: Node) -> Span:
     s, e = node.start_mark, node.end_mark
-    return Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+    return _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1, None))
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_value(node: ScalarNode) -> Any:
+    return _plain(node.tag, node.value, node.style)
+
+
+def _plain(tag: str, text: str, style: str | None) -> Any:
+    """The value of a scalar that needs no more than a look (text, a decimal integer), else _NOT_PLAIN.
+
+    Both read alike in YAML 1.1 and 1.2: text that cannot start a number, and decimal
+    integers without a leading zero (`010` is octal in YAML 1.1).
+    """
+    if tag == STR_TAG:
+        return text if style or text[:1] not in NUMBER_START else _NOT_PLAIN
+    if tag == INT_TAG and text.isdigit() and len(text) <= MAX_INT_DIGITS and (text[0] != "0" or len(text) == 1):
+        return int(text)
+    return _NOT_PLAIN
 
 
 class _Builder:
@@ -175,7 +225,7 @@ class _Builder:
         loc = Location(self.file, sp.line, sp.col, sp.end_line, sp.end_col)
         return SourceError(Diagnostic(code, Severity.ERROR, message, loc, hint))
 
-    def build(self, node: Node, path: PathKey) -> Any:
+    def build(self, node: Node, path: PathKey, depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise self.fail(
@@ -184,20 +234,26 @@ class _Builder:
                 node,
                 "YAML aliases (*name) are expanded; an alias of an alias multiplies",
             )
-        if node.tag not in _STANDARD_TAGS:
+        if node.tag not in STANDARD_TAGS:
             raise self.fail(
                 "GS005",
                 f"YAML tag {node.tag!r} is not allowed: a spec is plain data",
                 node,
                 "remove the tag; graphspec only reads maps, lists, strings, numbers, booleans and null",
             )
-        self.values.setdefault(path, _span(node))
-        if isinstance(node, MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, SequenceNode):
-            return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
-        assert isinstance(node, ScalarNode)
-        return self._scalar(node)
+        if path not in self.values:
+            s, e = node.start_mark, node.end_mark
+            self.values[path] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1, None))
+        kind = node.__class__
+        if kind is ScalarNode:
+            return self._scalar(node)
+        if depth >= MAX_DEPTH and node.value:  # its values would lie deeper than the limit
+            raise self.fail("GS003", f"nesting deeper than {MAX_DEPTH} levels", node.value[0] if kind is
+                            SequenceNode else node.value[0][1], "a spec never needs this much nesting")
+        if kind is MappingNode:
+            return self._mapping(node, path, depth)
+        assert isinstance(node, SequenceNode)
+        return [self.build(child, path + (i,), depth + 1) for i, child in enumerate(node.value)]
 
     def measure(self, root: Node) -> None:
         """Refuse, before building anything, a document whose aliases expand it beyond the limits.
@@ -250,17 +306,19 @@ class _Builder:
                         "YAML aliases (*name) are expanded; an alias of an alias multiplies")
 
     def _scalar(self, node: ScalarNode, *, key: bool = False) -> Any:
-        tag = node.tag
-        if len(node.value) > MAX_INT_DIGITS and (tag == "tag:yaml.org,2002:int"
-                                                 or (not node.style and _INT_LIKE.match(node.value))):
-            digits = re.sub(r"[^0-9a-fA-F]", "", node.value)
+        tag, text = node.tag, node.value
+        plain = _plain(tag, text, node.style)
+        if plain is not _NOT_PLAIN:
+            return plain  # text, or a decimal integer: YAML 1.1 and 1.2 read it alike
+        if len(text) > MAX_INT_DIGITS and (tag == INT_TAG or (not node.style and _INT_LIKE.match(text))):
+            digits = re.sub(r"[^0-9a-fA-F]", "", text)
             if len(digits) > MAX_INT_DIGITS:
                 raise self.fail(
                     "GS500", f"integer with {len(digits)} digits is too large", node,
                     f"integers are limited to {MAX_INT_DIGITS} digits",
                 )
         if tag == "tag:yaml.org,2002:timestamp":
-            return node.value  # keep dates as text, as YAML 1.2 does; no spec field is a date
+            return text  # keep dates as text, as YAML 1.2 does; no spec field is a date
         try:
             value = self.scalars.construct_object(node, deep=True)
         except Exception:  # noqa: BLE001 - PyYAML raises anything on e.g. `!!int ""`, `!!bool maybe`
@@ -294,157 +352,88 @@ class _Builder:
             return pairs
         raise self.fail("GS002", "merge key `<<` expects a mapping or a list of mappings", node)
 
-    def _mapping(self, node: MappingNode, path: PathKey) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
-        explicit: set[Any] = set()
+    def _mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}  # during the first loop: the explicit keys only
         merged: list[tuple[Node, Node]] = []
+        keys, values = self.keys, self.values
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            tag = key_node.tag
+            if tag == STR_TAG and not key_node.style and key_node.value[:1] not in NUMBER_START:
+                key = key_node.value  # the common case, `name:`, without the general path below
+            elif tag == "tag:yaml.org,2002:merge":
                 merged.extend(self._merge_sources(value_node))
                 continue
-            if not isinstance(key_node, ScalarNode) or key_node.tag not in _STANDARD_TAGS:
-                raise self.fail("GS002", "mapping keys must be plain scalars", key_node)
-            key = self._scalar(key_node, key=True)
-            if isinstance(key, bool) or key is None:
-                key = key_node.value  # `yes:`/`on:`/`null:` as keys are names, not booleans
-            if key in explicit:
-                first = self.keys.get(path + (key,))
+            else:
+                if not isinstance(key_node, ScalarNode) or tag not in STANDARD_TAGS:
+                    raise self.fail("GS002", "mapping keys must be plain scalars", key_node)
+                key = self._scalar(key_node, key=True)
+                if isinstance(key, bool) or key is None:
+                    key = key_node.value  # `yes:`/`on:`/`null:` as keys are names, not booleans
+            if key in out:
+                first = keys.get(path + (key,))
                 where = f" (first defined on line {first.line})" if first else ""
                 raise self.fail("GS004", f"duplicate key {key!r}{where}", key_node,
                                 "each key may appear once in a mapping")
-            explicit.add(key)
-            self.keys[path + (key,)] = _span(key_node)
-            out[key] = self.build(value_node, path + (key,))
+            sub = path + (key,)
+            s, e = key_node.start_mark, key_node.end_mark
+            keys[sub] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1, None))
+            value = _plain_value(value_node) if value_node.__class__ is ScalarNode else _NOT_PLAIN
+            if value is not _NOT_PLAIN and self.count < MAX_NODES and sub not in values:
+                # A string or a small integer: what `build` would do, inline (most values of a spec).
+                self.count += 1
+                s, e = value_node.start_mark, value_node.end_mark
+                values[sub] = _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1, None))
+                out[key] = value
+            else:
+                out[key] = self.build(value_node, sub, depth + 1)
         for key_node, value_node in merged:
             key = self._scalar(key_node, key=True) if isinstance(key_node, ScalarNode) else None
             if key is None or key in out:
                 continue
             self.keys.setdefault(path + (key,), _span(key_node))
-            out[key] = self.build(value_node, path + (key,))
+            out[key] = self.build(value_node, path + (key,), depth + 1)
         return out
-
-
-def _check_depth(text: str, file: str) -> None:
-    """Reject deep nesting and too many values from the event stream, before composing nodes."""
-    open_: list[list[int]] = []  # per open collection: [is a mapping, items seen]
-    values = 0
-    try:
-        for event in yaml.parse(text, Loader=_FAST_LOADER):
-            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent,
-                                  yaml.SequenceStartEvent)):
-                is_key = bool(open_) and open_[-1][0] == 1 and open_[-1][1] % 2 == 0
-                if open_:
-                    open_[-1][1] += 1
-                values += not is_key
-                problem = None
-                if values > MAX_NODES:
-                    problem = f"the document has more than {MAX_NODES:,} values"
-                elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                    open_.append([int(isinstance(event, yaml.MappingStartEvent)), 0])
-                    if len(open_) > MAX_DEPTH:
-                        problem = f"nesting deeper than {MAX_DEPTH} levels"
-                if problem:
-                    m = event.start_mark
-                    raise SourceError(Diagnostic("GS003", Severity.ERROR, problem,
-                                                 Location(file, m.line + 1, m.column + 1),
-                                                 "a spec never needs this much"))
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                open_.pop()
-    except yaml.YAMLError as exc:
-        raise SourceError(_yaml_error(_precise(exc, text), file, text)) from None
-
-
-def _precise(exc: yaml.YAMLError, text: str) -> yaml.YAMLError:
-    """The pure-Python loader's error for the same text: it names the offending character."""
-    if _FAST_LOADER is yaml.SafeLoader:
-        return exc
-    try:
-        yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as slow:
-        return slow
-    except Exception:  # noqa: BLE001 - keep the first error
-        return exc
-    return exc
-
-
-def _yaml_error(exc: yaml.YAMLError, file: str, text: str = "") -> Diagnostic:
-    if isinstance(exc, yaml.reader.ReaderError):
-        # A character YAML does not allow (control characters): the file is not a text spec.
-        before = text[: exc.position]
-        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-        what = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
-        return Diagnostic("GS001", Severity.ERROR, f"character {what} is not allowed in YAML: not a text spec",
-                          Location(file, line, col), "a spec is UTF-8 text without control characters")
-    if not isinstance(exc, yaml.MarkedYAMLError):
-        return Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", Location(file))
-    mark = exc.problem_mark or exc.context_mark
-    loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-    message = exc.problem or str(exc)
-    notes: tuple[str, ...] = ()
-    if "maximum nesting depth" in message:  # libyaml's own cap, far beyond ours
-        return Diagnostic("GS003", Severity.ERROR, f"nesting deeper than {MAX_DEPTH} levels", loc,
-                          "a spec never needs this much nesting")
-    if "found another document" in message:
-        return Diagnostic("GS002", Severity.ERROR, "YAML syntax error: a spec is one YAML document, but another "
-                          "starts here", loc, "remove the `---` line and what follows, or split the file")
-    cm = exc.context_mark
-    if exc.context and cm is not None and exc.problem_mark is not None and (cm.line, cm.column) != (
-            exc.problem_mark.line, exc.problem_mark.column):
-        notes = (f"{exc.context}, which starts at line {cm.line + 1}, column {cm.column + 1}",)
-    elif exc.context:
-        message = f"{message} ({exc.context})"
-    fault_line = text.splitlines()[mark.line] if mark and text and mark.line < len(text.splitlines()) else ""
-    if "found character '\\t'" in message:
-        hint: str | None = "YAML does not allow tabs for indentation; use spaces"
-    elif "${" in fault_line and ("flow" in (exc.context or "") or "flow" in message):
-        hint = "inside `{...}` or `[...]`, quote a variable reference: \"${width}\", or write $width"
-    elif "flow sequence" in (exc.context or "") or "flow mapping" in (exc.context or ""):
-        hint = "is a closing `]` or `}` or a `,` missing?"
-    elif "quoted scalar" in (exc.context or ""):
-        hint = "is a closing quote missing?"
-    elif "expected <block end>" in message:
-        hint = "check the indentation of this line against the lines above it"
-    elif "mapping values are not allowed" in message:
-        hint = "quote a value that contains `: `, e.g. `description: \"a: b\"`"
-    else:
-        hint = None
-    return Diagnostic("GS002", Severity.ERROR, f"YAML syntax error: {message}", loc, hint, notes)
 
 
 def loads(text: str, file: str = "<string>") -> Source:
     """Parse spec text; raise :class:`SourceError` with a located diagnostic."""
     try:
         size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:
+    except UnicodeEncodeError as exc:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, "text is not valid Unicode (lone surrogates)", Location(file))) from None
+            "GS001", Severity.ERROR, "text is not valid Unicode (lone surrogates)",
+            text_location(file, text, exc.start))) from None
     if size > MAX_BYTES:
+        within = len(text.encode("utf-8")[:MAX_BYTES].decode("utf-8", errors="ignore"))
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, f"file is larger than {MAX_BYTES // 1024} KiB", Location(file)))
-    if "\x00" in text:
+            "GS001", Severity.ERROR, f"file is larger than {MAX_BYTES // 1024} KiB",
+            text_location(file, text, within), "the limit is crossed here"))
+    nul = text.find("\x00")
+    if nul >= 0:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, "file contains NUL bytes: not a text file", Location(file)))
-    if _FAST_LOADER is yaml.SafeLoader or len(text) > MAX_NODES:
+            "GS001", Severity.ERROR, "file contains NUL bytes: not a text file", text_location(file, text, nul)))
+    if BASE_LOADER is yaml.SafeLoader or may_exceed(text):
         # The pure-Python composer recurses, and a long file may hold more values
         # than allowed: count and measure from the event stream before composing.
-        # Otherwise libyaml caps nesting itself and `measure` checks the rest.
-        _check_depth(text, file)
+        # Otherwise libyaml caps nesting itself and the builder checks the rest.
+        check_depth(text, file)
     try:
-        node = yaml.compose(text, Loader=_FAST_LOADER)
+        node = yaml.compose(text, Loader=FAST_LOADER)
     except yaml.YAMLError as exc:
-        raise SourceError(_yaml_error(_precise(exc, text), file, text)) from None
+        raise SourceError(yaml_failure(exc, text, file)) from None
     except RecursionError as exc:
-        raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", Location(file))) from None
+        raise SourceError(Diagnostic("GS002", Severity.ERROR, f"YAML error: {exc}", at_start(file))) from None
     builder = _Builder(file, text)
     if node is None:
         data: Any = None
     else:
         try:
-            builder.measure(node)
+            if "*" in text:  # aliases: refuse a document they would expand too far before building it
+                builder.measure(node)
             data = builder.build(node, ())
         except (yaml.constructor.ConstructorError, ValueError, OverflowError) as exc:
             raise SourceError(Diagnostic(
-                "GS002", Severity.ERROR, f"YAML value error: {exc}", Location(file, 1, 1))) from None
+                "GS002", Severity.ERROR, f"YAML value error: {exc}", at_start(file))) from None
     return Source(file, text, data, builder.values, builder.keys)
 
 
@@ -456,25 +445,29 @@ def load(path: str | Path) -> Source:
         st = p.stat()
         if not stat.S_ISREG(st.st_mode):  # a device, a pipe (or a link to one) could be read forever
             raise SourceError(Diagnostic(
-                "GS001", Severity.ERROR, "not a regular file", Location(name)))
-        size = st.st_size
-        if size > MAX_BYTES:
-            raise SourceError(Diagnostic(
-                "GS001", Severity.ERROR, f"file is {size:,} bytes; the limit is {MAX_BYTES:,}",
-                Location(name)))
+                "GS001", Severity.ERROR, "not a regular file", at_start(name)))
         with p.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)  # bounded even if the file grows meanwhile
         if len(raw) > MAX_BYTES:
-            raise SourceError(Diagnostic(
-                "GS001", Severity.ERROR, f"file is larger than {MAX_BYTES:,} bytes", Location(name)))
+            size = max(st.st_size, len(raw))
+            what = f"file is {size:,} bytes; the limit is {MAX_BYTES:,}" if st.st_size > MAX_BYTES else (
+                f"file is larger than {MAX_BYTES:,} bytes")
+            raise SourceError(Diagnostic("GS001", Severity.ERROR, what, byte_location(name, raw, MAX_BYTES),
+                                         "the limit is crossed here"))
     except OSError as exc:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, f"cannot read file: {exc.strerror or exc}", Location(name))) from None
+            "GS001", Severity.ERROR, f"cannot read file: {exc.strerror or exc}", at_start(name))) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(Diagnostic(
-            "GS001", Severity.ERROR, f"file is not UTF-8 text (byte {exc.start})", Location(name))) from None
+            "GS001", Severity.ERROR, f"file is not UTF-8 text (byte {exc.start})",
+            byte_location(name, raw, exc.start))) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return loads(text, name)
+
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_INT_DIGITS", "MAX_NODES", "NotedLocation", "Override", "OverrideLocation",
+           "Source",
+           "SourceError", "Span", "byte_location", "load", "loads"]
