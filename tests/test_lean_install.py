@@ -120,7 +120,7 @@ def test_lint_schema_plot_and_help_work(lean: dict[str, Any], tmp_path: Path) ->
     spec = str(SPECS / "mnist_mlp.yaml")
     other = str(SPECS / "digits.yaml")
     for args in (["--help"], ["--version"], ["lint", spec], ["schema"], ["plot", spec, "-o", str(tmp_path / "m.dot")],
-                 ["resolve", spec], ["train", "--help"], ["save", "--help"]):
+                 ["resolve", spec], ["runs", str(tmp_path)], ["train", "--help"], ["save", "--help"]):
         proc = _run(lean, *args)
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr
@@ -151,8 +151,9 @@ def test_every_command_that_needs_a_backend_names_the_extra(lean: dict[str, Any]
         "predict": ["predict", str(run), "-i", str(tmp_path / "x.npz"), "-o", str(tmp_path / "y.npz")],
         "import": ["import", "keras.applications.MobileNet"],
         "launch": ["launch", "--local", "2", "--", "train", digits],
+        "sweep": ["sweep", digits, "--dir", str(tmp_path / "sweep")],
     }
-    works = {"lint", "schema", "plot", "resolve", "diff"}
+    works = {"lint", "schema", "plot", "resolve", "diff", "runs"}
     assert set(needs) | works == _commands(), "a new command: say here whether it needs a backend"
     also = [["save", spec, "-o", str(tmp_path / "m.tflite")], ["save", spec, "-o", str(tmp_path / "m.onnx")],
             ["train", str(run), "--resume"], ["build", spec, "--backend", "jax"]]

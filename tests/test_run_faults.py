@@ -89,7 +89,7 @@ def test_a_failure_inside_fit_is_located_marks_the_run_failed_and_evaluate_refus
     np.savez(tmp_path / "d.npz", ids=np.full((16, 3), 9, np.int32), y=np.zeros(16, np.float32))
     result = invoke(["train", "emb.yaml", "--run-dir", "run"])
     assert result.exit_code == 1, result.output
-    assert "emb.yaml:12:1: error[GS423]" in result.stderr and "(in layer `e`)" in result.stderr
+    assert "emb.yaml:6:3: error[GS423]" in result.stderr and "(in layer `e`)" in result.stderr  # at node `e`
     assert "is not in [0, 5)" in result.stderr and "Traceback" not in result.output
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert state["status"] == "failed" and "GS423" not in state["message"] and "[0, 5)" in state["message"]

@@ -48,7 +48,10 @@ def register(app: typer.Typer) -> None:
         import dataclasses
         import json
 
+        from graphspec.build import backend as backend_mod
         from graphspec.errors import UsageError
+
+        backend_mod.require("sweep")  # trials train: nothing installed is one line, before anything else
         from graphspec.experiments import sweep as sweep_mod
 
         if worker_config is not None:

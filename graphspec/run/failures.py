@@ -51,7 +51,8 @@ _IO_CAUSES = {os.strerror(code): code for code in (errno.ENOSPC, errno.EROFS, er
 _IO_ERROR = re.compile(r"(\S+); (" + "|".join(re.escape(c) for c in _IO_CAUSES) + ")")
 
 
-def fit_failed(exc: BaseException, where: Location, layers: set[str] | None = None) -> SpecError:
+def fit_failed(exc: BaseException, where: Location, layers: set[str] | None = None,
+               at_node: Callable[[str], Location] | None = None) -> SpecError:
     """An exception Keras raised inside fit or evaluate, as a located error: GS430 for a file TensorFlow
     could not write, else GS423."""
     text = str(exc)
@@ -61,6 +62,8 @@ def fit_failed(exc: BaseException, where: Location, layers: set[str] | None = No
         return WriteError(Path(io_error.group(1)), OSError(code, os.strerror(code)))
     said = _first_lines(text) or type(exc).__name__
     layer = _layer(text, layers or set())
+    if layer and at_node is not None:
+        where = at_node(layer)  # the node whose layer failed (layers are named after their nodes)
     return SpecError([Diagnostic(
         "GS423", Severity.ERROR, "Keras rejected the data or the model while training"
         + (f" (in layer `{layer}`)" if layer else "") + f": {type(exc).__name__}: {said}",

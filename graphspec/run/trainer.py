@@ -114,6 +114,10 @@ class Trainer:
     def say(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
+    def node_location(self, name: str) -> Location:
+        """Where node `name` is written; the data section if the spec has no such node."""
+        return self.locate(("nodes", name) if name in self.checked.graph.nodes else ("data",))  # type: ignore[union-attr]
+
     def locate(self, path: tuple[Any, ...]) -> Location:
         assert self.checked.source is not None
         return self.checked.source.location(path, key=True)
@@ -377,7 +381,8 @@ class Trainer:
         except GraphSpecError:
             raise
         except Exception as exc:  # what only Keras sees (a shape fit rejects); KeyboardInterrupt passes
-            raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers}) from None
+            raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers},
+                                          self.node_location) from None
         finally:
             self.fitting = False
             self.progress.on_train_end()
@@ -396,7 +401,8 @@ class Trainer:
             with self.runtime.scope():
                 result = self.model.evaluate(ds, verbose=0, return_dict=True)
         except Exception as exc:
-            raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers}) from None
+            raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers},
+                                          self.node_location) from None
         return {k: float(v) for k, v in result.items()}
 
     def failed(self, error: SpecError) -> SpecError:
