@@ -118,3 +118,16 @@ def _graph_ignoring_lint(checked: object) -> object:
     graph, diags = graph_mod.resolve(src, spec)
     assert graph is not None, list(diags)
     return graph
+
+
+def test_a_repeated_layer_is_inferred_once_and_keys_tell_values_apart() -> None:
+    """shapecheck memoises shapes.infer (a pure function) for stacks of identical layers."""
+    from graphspec.analysis.shapecheck import _frozen
+
+    assert len({_frozen(v) for v in (1, 1.0, True, "1", [1], {"a": 1})}) == 6
+    assert _frozen({"units": 8, "activation": "relu"}) == _frozen({"activation": "relu", "units": 8})
+    chain = "graphspec: 1\nname: c\ninputs: {x: [8]}\nnodes:\n" + "".join(
+        f"  d{i}: {{type: Dense, units: {8 if i % 2 else 4}}}\n" for i in range(6))
+    (model,) = lint_file("c.yaml", text=chain).models
+    assert model.params == 3 * (8 * 4 + 4) + 3 * (4 * 8 + 8)  # 8 -> 4 and 4 -> 8, three times each
+    assert model.output_shapes == {"d5": (8,)}

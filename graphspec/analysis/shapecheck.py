@@ -78,6 +78,15 @@ class Analysis:
     models: dict[str, ModelInfo]
 
 
+def _frozen(value: Any) -> Any:
+    """A hashable copy of plain data that tells `1`, `1.0` and `true` apart."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("list", tuple(_frozen(v) for v in value))
+    return (type(value).__name__, value)
+
+
 class _Analyzer:
     def __init__(self, src: Source, graph: Graph, plugins: set[str],
                  declared: Mapping[str, Declaration]) -> None:
@@ -88,6 +97,16 @@ class _Analyzer:
         self.diags = Diagnostics()
         self.nodes: dict[str, NodeInfo] = {}
         self.models: dict[str, ModelInfo] = {}
+        # shapes.infer is a pure function: a layer repeated with the same arguments on the same
+        # shapes (a stack, a block with `repeat:`) is inferred once.
+        self.inferred: dict[Any, shapes.LayerShapes] = {}
+
+    def infer(self, layer_type: str, args: dict[str, Any], ins: list[Shape]) -> shapes.LayerShapes:
+        key = (layer_type, _frozen(args), tuple(ins))
+        found = self.inferred.get(key)
+        if found is None:
+            found = self.inferred[key] = shapes.infer(layer_type, args, ins)
+        return found
 
     def diag(self, code: str, severity: Severity, message: str, path: PathKey, hint: str | None = None,
              notes: tuple[str, ...] = ()) -> None:
@@ -167,7 +186,7 @@ class _Analyzer:
             if layer_type in self.declared and not shapes.has_rule(layer_type):
                 result = self.declared_layer(node, self.declared[layer_type], args, ins)
             else:
-                result = shapes.infer(layer_type, args, ins)
+                result = self.infer(layer_type, args, ins)
         except shapes.NoRule as exc:
             what = "plugin layer" if layer_type in self.plugins else "layer"
             hint = ("declare its shapes in the plugin (`graphspec_shapes`, docs/lint.md)"
