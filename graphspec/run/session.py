@@ -113,35 +113,3 @@ def distributed_line(runtime: distribute.Runtime, batch: int, n: int) -> str:
         text += (f"; the last {left} training sample(s) of each epoch's order are left out (a step splits evenly "
                  "over the replicas)")
     return text
-
-
-# -- presentation --------------------------------------------------------------------------------------------
-def results_table(result: RunResult) -> Any:
-    """A rich table: each metric's last training and validation value, and the test value."""
-    from rich.table import Table
-
-    last = result.history[-1] if result.history else {}
-    names: list[str] = []
-    for k in last:
-        base = k[4:] if k.startswith("val_") else k
-        if k not in {"epoch", "time", "learning_rate"} and base not in names:
-            names.append(base)
-    for k in result.test_metrics or {}:
-        if k not in names:
-            names.append(k)
-    title = f"{result.status}: {result.epochs_done}/{result.epochs} epochs"
-    table = Table(title=title, caption=str(result.run_dir))
-    table.add_column("metric")
-    table.add_column("train", justify="right")
-    table.add_column("validation", justify="right")
-    table.add_column("test", justify="right")
-
-    def fmt(v: Any) -> str:
-        return "" if v is None else f"{float(v):.4f}"
-
-    for n in names:
-        table.add_row(n, fmt(last.get(n)), fmt(last.get(f"val_{n}")), fmt((result.test_metrics or {}).get(n)))
-    if result.best:
-        table.caption = (f"best {result.best.get('monitor')} {float(result.best['value']):.4f} at epoch "
-                         f"{result.best.get('epoch')}; run folder: {result.run_dir}")
-    return table

@@ -39,14 +39,14 @@ from graphspec.spec import schema_run
 from graphspec.build import backend
 from graphspec.diagnostics import Location
 from graphspec.errors import GraphSpecError, SpecError
-from graphspec.run.session import EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, RunFailed, RunResult, results_table
+from graphspec.run.session import EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, RunFailed, RunResult
 
 if TYPE_CHECKING:
     from graphspec.run.callbacks import EpochProgress
 
 # Keras (and graphspec.run.callbacks, which subclasses its callbacks) is imported once a Trainer is made:
 # what `train` checks before that (the spec, a run folder's state and plugins, the claim) fails fast.
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_SIGNAL", "RunFailed", "RunResult", "Trainer", "results_table", "train"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_SIGNAL", "RunFailed", "RunResult", "Trainer", "train"]
 
 
 # -- the trainer ------------------------------------------------------------------------------------------
