@@ -53,7 +53,11 @@ def storage(url: str) -> Any:
 
     try:
         if is_sqlite(url):
-            return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+            # A file this call creates is stamped with this Optuna's schema: checking it again would only
+            # load Alembic's revision scripts a second time.
+            fresh = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
+            return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}},
+                                              skip_compatibility_check=fresh)
         for attempt in range(20):
             try:
                 return optuna.storages.RDBStorage(

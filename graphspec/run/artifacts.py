@@ -148,6 +148,26 @@ def save_model(model: Any, target: str | Path) -> None:
         optimizer.build(model.trainable_variables)
     with atomic_path(target, suffix=".tmp.keras") as tmp:
         model.save(tmp)
+    _keep_keras_skipsets()
+
+
+def _keep_keras_skipsets() -> None:
+    """Let Keras's saver reuse what it computed: a run saves a checkpoint every epoch.
+
+    `keras.src.saving.saving_lib.get_attr_skipset` caches the attributes it skips per object type under
+    ``saving_attr_skipset_<type>`` but looks them up under ``saving_attr_skiplist_<type>``, so every save
+    builds throw-away layers and optimizers again (about a quarter of a small model's save). Filling the key it
+    reads makes the cache hit; with a Keras that has no such keys (or fixes the names) this does nothing.
+    """
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:
+        return
+    tracker = getattr(global_state, "GLOBAL_STATE_TRACKER", None)
+    values = getattr(tracker, "__dict__", {})
+    for key, value in list(values.items()):
+        if key.startswith("saving_attr_skipset_"):
+            values.setdefault("saving_attr_skiplist_" + key.removeprefix("saving_attr_skipset_"), value)
 
 
 # -- run artifacts (graphspec train) ------------------------------------------------------------------

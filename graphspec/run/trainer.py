@@ -70,6 +70,7 @@ class Trainer:
         self.model_name = model_name
         self.run_dir = run_dir
         self.resume = resume
+        self.in_memory_epoch: int | None = None  # the checkpoint the model in memory equals, if any
         self.console = console
         self.live = live
         self.plugins = plugins
@@ -226,6 +227,7 @@ class Trainer:
                 artifacts.link_into_place(ckpt, self.run_dir / BEST)
                 best = {"monitor": self.monitor, "mode": self.mode, "value": value, "epoch": epochs_done}
         artifacts.link_into_place(ckpt, self.run_dir / LAST)
+        self.in_memory_epoch = epochs_done  # the model in memory is this checkpoint (until a callback changes it)
         self.write_state(
             epochs_completed=epochs_done,
             checkpoint=f"{CHECKPOINTS}/{ckpt.name}",
@@ -257,6 +259,7 @@ class Trainer:
     def start(self) -> int:
         """Set up the run folder; the first epoch to train."""
         self.es_best_weights = None
+        self.in_memory_epoch = None
         self.previous_status: str | None = None
         if not self.resume:
             self.state = {
@@ -392,7 +395,8 @@ class Trainer:
         if self.data.test is None:
             return None
         weights = self.run_dir / BEST if (self.run_dir / BEST).exists() else self.run_dir / LAST
-        load_weights(self.model, weights, with_optimizer=True)
+        if not self._holds(weights):
+            load_weights(self.model, weights, with_optimizer=True)
         from graphspec.run import pipeline
 
         ds = pipeline.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
@@ -404,6 +408,17 @@ class Trainer:
             raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers},
                                           self.node_location) from None
         return {k: float(v) for k, v in result.items()}
+
+    def _holds(self, weights: Path) -> bool:
+        """Whether the model in memory already is `weights` (best or last): saved at the end of the last epoch
+        this process trained, and not changed since (EarlyStopping's restore_best_weights changes it)."""
+        es = self.callbacks_by_name.get("early_stopping")
+        if self.in_memory_epoch is None or (es is not None and es.restore_best_weights):
+            return False
+        if self.in_memory_epoch != int(self.state.get("epochs_completed", -1)):
+            return False
+        best = self.state.get("best") or {}
+        return weights.name == LAST or best.get("epoch") == self.in_memory_epoch
 
     def failed(self, error: SpecError) -> SpecError:
         """Mark the run failed (if it has a state yet) and say what is kept: see :mod:`graphspec.run.failures`."""
