@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
                                  data_roots=[Path(r) for r in data_root or []])
         if not plan.chief:
             test = ", ".join(f"{k} {v:.4f}" for k, v in (result.test_metrics or {}).items())
-            err(f"process {plan.process_id}: {result.status} after {result.epochs_done} epochs"
+            err(f"process {plan.process_id}: {result.status} after {result.epochs_done} epoch{'' if result.epochs_done == 1 else 's'}"
                 + (f"; test {test}" if test else "") + " (process 0 writes the run folder)")
         elif result.exit_code == 0:
             from graphspec.render.text import results_table

@@ -97,7 +97,7 @@ def run(trainer: Any, runtime: distribute.Runtime, spec: str | Path, spec_file: 
     results = {"status": status, "epochs_completed": done, "best": best,
                "weights": BEST if (folder / BEST).exists() else LAST, "test": test, "finished": now()}
     artifacts.atomic_write_json(folder / RESULTS, results)
-    message = f"{'stopped early' if stopped_early else 'finished'} after {done} epochs; run folder: {folder}"
+    message = f"{'stopped early' if stopped_early else 'finished'} after {done} epoch{'' if done == 1 else 's'}; run folder: {folder}"
     trainer.write_state(status=status, message=message)
     return RunResult(folder, status, done, trainer.epochs, trainer.history, test, message, EXIT_OK, fit_seconds,
                      len(trainer.data.train), best)
