@@ -130,7 +130,8 @@ class Trainer:
 
         if self.train_spec.deterministic:
             backend.make_deterministic()
-        keras.utils.set_random_seed(self.seed)
+        with backend._quiet_fd2():  # it seeds TensorFlow too when installed: on JAX, its first import
+            keras.utils.set_random_seed(self.seed)
         with self.runtime.scope():
             self.model = compiler.build(self.checked, models=[self.model_name], training=True)[self.model_name]
         if self.train_spec.lr_schedule is not None and not isinstance(
