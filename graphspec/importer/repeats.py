@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from typing import Any
 
-from graphspec.importer.write import Expr
-from graphspec.spec import catalog
+from graphspec.importer.params import NO_DEFAULT, Params, block_params, default_of, instance_args
 
 MAX_PATTERN = 48  # units in one candidate pattern
 _LOCAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-_NO_DEFAULT = object()
 
 
 @dataclasses.dataclass
@@ -85,23 +82,6 @@ def map_refs(refs: Any, fn: Any) -> Any:
     if isinstance(refs, dict):
         return {k: map_refs(v, fn) for k, v in refs.items()}
     return refs
-
-
-def _default(entry: dict[str, Any], key: str) -> Any:
-    """What Keras uses for an argument a node leaves out (_NO_DEFAULT where the catalog cannot say)."""
-    from graphspec.importer.layer_args import _collapse
-
-    table = None
-    if isinstance(entry.get("type"), str):
-        table = catalog.LAYERS.get(entry["type"], {}).get("params")
-    elif isinstance(entry.get("op"), str):
-        table = catalog.OPS.get(entry["op"], {}).get("params")
-    p = (table or {}).get(key)
-    if key == "trainable" and table is not None:
-        return True
-    if p is None or "default" not in p or p.get("opaque_default"):
-        return _NO_DEFAULT
-    return _collapse(key, p["default"])
 
 
 class _Finder:
@@ -181,7 +161,7 @@ class _Finder:
             e = self.flat.entries[name]
             style, refs = self.flat.inputs[name]
             wiring = map_refs(refs, lambda r: str(local[r]) if r in local else "in")
-            keys = tuple(sorted(k for k in e if k not in ("type", "op") and _default(e, k) is _NO_DEFAULT))
+            keys = tuple(sorted(k for k in e if k not in ("type", "op") and default_of(e, k) is NO_DEFAULT))
             sig.append((e.get("type"), e.get("op"), style, repr(wiring), keys))
         return tuple(sig)
 
@@ -290,65 +270,8 @@ class _Planner:
                         self.covered[j] = True
 
 
-@dataclasses.dataclass
-class _Params:
-    names: list[str]  # parameter names, in order
-    where: dict[tuple[int, str], Any]  # (node position, argument) -> Expr (or absent: constant)
-    vectors: dict[str, list[Any]]  # parameter -> its value in every repetition, in order
-    defaults: dict[str, Any]
-
-
-def _params(values: list[list[dict[tuple[int, str], Any]]], flat: Flat, first_names: list[str]) -> _Params:
-    reps = [rep for run in values for rep in run]
-    keys: list[tuple[int, str]] = []
-    for rep in reps:
-        keys.extend(k for k in rep if k not in keys)
-    entries = [flat.entries[n] for n in first_names]
-
-    def value(rep: dict[tuple[int, str], Any], key: tuple[int, str]) -> Any:
-        return rep[key] if key in rep else _default(entries[key[0]], key[1])
-
-    varying: dict[tuple[int, str], list[Any]] = {}
-    for key in keys:
-        vec = [value(rep, key) for rep in reps]
-        if any(v != vec[0] for v in vec[1:]):
-            varying[key] = vec
-    names: list[str] = []
-    where: dict[tuple[int, str], Any] = {}
-    vectors: dict[str, list[Any]] = {}
-    used = Counter(k[1] for k in varying)
-    for key, vec in varying.items():
-        same = next((p for p in names if vectors[p] == vec), None)
-        if same is not None:
-            where[key] = Expr(f"${same}")
-            continue
-        multiple = next((p for p in names if _multiple(vectors[p], vec)), None)
-        if multiple is not None:
-            where[key] = Expr(f"${{{_multiple(vectors[multiple], vec)} * {multiple}}}")
-            continue
-        pname = key[1] if used[key[1]] == 1 or key[1] not in names else f"{key[1]}_{len(names) + 1}"
-        pname = re.sub(r"[^A-Za-z0-9_]", "_", pname)
-        if not _NAME.match(pname) or pname in names or pname in ("block", "inputs", "repeat", "first"):
-            pname = f"p{len(names) + 1}"
-        names.append(pname)
-        vectors[pname] = vec
-        where[key] = Expr(f"${pname}")
-    defaults = {}
-    for p in names:
-        counts = Counter(repr(v) for v in vectors[p] if v is not None)
-        best = counts.most_common(1)[0][0]
-        defaults[p] = next(v for v in vectors[p] if repr(v) == best)
-    return _Params(names, where, vectors, defaults)
-
-
-def _multiple(a: list[Any], b: list[Any]) -> int | None:
-    """k when b == k * a for a whole k >= 2 (integers only)."""
-    if not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in a + b):
-        return None
-    if b[0] % a[0]:
-        return None
-    k = b[0] // a[0]
-    return k if k >= 2 and all(y == k * x for x, y in zip(a, b)) else None
+def _params(values: list[list[dict[tuple[int, str], Any]]], flat: Flat, first_names: list[str]) -> Params:
+    return block_params([rep for run in values for rep in run], [flat.entries[n] for n in first_names])
 
 
 def find(flat: Flat) -> Result | None:
@@ -455,6 +378,11 @@ class _Writer:
             bname = self.define(c)[0]
             for run in c.runs:
                 starts[run[0]] = (c, run, bname)
+        from graphspec.importer.nest import nest
+
+        self.blocks, moved = nest(self.blocks, self.taken)  # chains repeated inside blocks: inner blocks
+        for bname, names in moved.items():
+            self.locals[bname] = [names.get(x, x) for x in self.locals[bname]]
         # Free the flat names of everything inside blocks, so that instances may take them.
         for c in chosen:
             for run in c.runs:
@@ -477,7 +405,7 @@ class _Writer:
                    for n, e, r in top]
         return Result(renamed, self.blocks, self.renames)
 
-    def define(self, c: _Candidate) -> tuple[str, _Params, list[str]]:
+    def define(self, c: _Candidate) -> tuple[str, Params, list[str]]:
         planner = self.planner
         first_names = planner.nodes_of(c.runs[0][0], c.k)
         values = planner.occurrence_values(c.runs, c.k)
@@ -529,24 +457,9 @@ class _Writer:
             entry["repeat"] = len(reps)
         first_names = planner.nodes_of(c.runs[0][0], c.k)
         keys = {p: k for k, expr in params.where.items() for p in [str(expr)[1:]] if p in params.names}
-        per_rep = [{p: rep.get(k, _default(self.flat.entries[first_names[k[0]]], k[1])) for p, k in keys.items()}
+        per_rep = [{p: rep.get(k, default_of(self.flat.entries[first_names[k[0]]], k[1])) for p, k in keys.items()}
                    for rep in values]
-        each: dict[str, list[Any]] = {}
-        first: dict[str, Any] = {}
-        for p in params.names:
-            vec = [rep[p] for rep in per_rep]
-            rest = vec[1:] or vec
-            if any(repr(v) != repr(rest[0]) for v in rest):
-                each[p] = vec  # differs from repetition to repetition
-                continue
-            if repr(rest[0]) != repr(params.defaults[p]):
-                entry[p] = rest[0]
-            if repr(vec[0]) != repr(rest[0]):
-                first[p] = vec[0]  # only the first repetition differs
-        if first:
-            entry["first"] = first
-        if each:
-            entry["each"] = each
+        entry.update(instance_args(params, per_rep))
         ext = planner.ext[reps[0]]
         assert ext is not None
         return name, entry, ext

@@ -1,0 +1,332 @@
+"""Repetition inside blocks: a chain of nodes that repeats in a block's body becomes an inner block.
+
+:mod:`graphspec.importer.repeats` finds structure that repeats at the top level: units with one
+input and one output. Inside a block, a shortcut that spans the whole body (a residual block) keeps
+its nodes from being cut into units, yet the body is often a chain of the same few layers over and
+over: U-Net's (activation, convolution, batch normalization) twice, ResNet's (convolution, batch
+normalization, ReLU) twice. This module finds those and writes them once, as an inner block that
+the body instantiates with `repeat`:
+
+1. **Chains.** In each block's body, a chain is a run of nodes that each take the node before them
+   (implicitly, as written) when nothing else uses that node; the chain's first node takes one
+   tensor.
+2. **Patterns.** A pattern is a sequence of layer types (and ops) with the same arguments that have
+   no default; repetitions of it in a chain, one after the other, are one instance with `repeat`.
+   Patterns are compared across all the blocks, and may differ in a layer's `type`: one inner block
+   then serves both, with the type as a parameter (`type: $conv2d`, docs/blocks.md) — when every
+   argument written is one that all those layer types take.
+3. **Choice.** The pattern that saves the most lines (its occurrences' nodes, less one instance line
+   each and the inner block's definition) is written first, and the search goes on in what is left;
+   a pattern is used only where it makes the spec shorter.
+
+Parameters are found as for top-level blocks (:mod:`graphspec.importer.params`); a value that is an
+expression of the outer block's parameters (`$filters`) is passed in by the instance. Nodes moved
+into an inner block are named `<instance>_<i>_<node>` within the outer block (docs/blocks.md); the
+caller maps the Keras names to those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from typing import Any
+
+from graphspec.importer.params import NO_DEFAULT, Key, Params, block_params, default_of, instance_args
+from graphspec.importer.repeats import keras_snake, map_refs, ref_list
+from graphspec.spec import catalog
+
+MIN_SAVED = 2  # lines an inner block must save
+_LOCAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+@dataclasses.dataclass
+class _Body:
+    """One block's nodes as written, and the chains in them."""
+
+    block: str
+    names: list[str]
+    entries: list[dict[str, Any]]
+    chains: list[list[int]]  # positions of the nodes of each chain
+    sigs: list[Any]
+
+
+@dataclasses.dataclass
+class _Occurrence:
+    body: int
+    start: int  # position in the body of the first node
+    reps: int
+
+
+@dataclasses.dataclass
+class _Choice:
+    size: int  # nodes in the pattern
+    occurrences: list[_Occurrence]
+    params: Params
+    reps: list[dict[Key, Any]]  # every repetition's values, occurrence by occurrence
+    saved: int
+    aligned: int  # how much the repetitions' names share a prefix (`1_conv`, `1_bn`, `1_relu`)
+
+
+def _plain(entry: dict[str, Any]) -> bool:
+    return not any(k in entry for k in ("share", "model", "application", "block", "call"))
+
+
+def _signature(entry: dict[str, Any]) -> Any:
+    """What repetitions of a node must share: its op, or its layer's family (the Keras package:
+    convolutional, pooling, ...; the type may differ within it), and the arguments that have no
+    default (convolutions' `filters` and `kernel_size`)."""
+    keys = tuple(sorted(k for k in entry if k not in ("type", "op", "inputs") and default_of(entry, k) is NO_DEFAULT))
+    if "type" not in entry:
+        return ("op", entry.get("op"), keys)
+    module = str(catalog.LAYERS.get(str(entry["type"]), {}).get("module") or "")
+    return ("layer", module.rsplit(".", 1)[0] if "." in module else entry["type"], keys)
+
+
+def _body(name: str, block: dict[str, Any]) -> _Body | None:
+    if "outputs" in block or not isinstance(block.get("inputs", "x"), str):
+        return None
+    names = list(block["nodes"])
+    entries = [block["nodes"][n] for n in names]
+    used: Counter[str] = Counter(r.split(".", 1)[0] for e in entries for r in ref_list(e.get("inputs")))
+    shared = {e["share"] for e in entries if isinstance(e.get("share"), str)}
+    chains: list[list[int]] = []
+    for i, e in enumerate(entries):
+        plain = _plain(e) and names[i] not in shared
+        starts = plain and isinstance(e.get("inputs", ""), str) and "." not in e.get("inputs", "")
+        follows = (chains and chains[-1][-1] == i - 1 and plain and "inputs" not in e
+                   and used[names[i - 1]] == 0)
+        if follows:
+            chains[-1].append(i)
+        elif starts:
+            chains.append([i])
+    return _Body(name, names, entries, chains, [_signature(e) for e in entries])
+
+
+def _values(entries: list[dict[str, Any]]) -> dict[Key, Any]:
+    return {(i, k): v for i, e in enumerate(entries) for k, v in e.items() if k not in ("op", "inputs")}
+
+
+class _Search:
+    def __init__(self, bodies: list[_Body]) -> None:
+        self.bodies = bodies
+        self.covered: set[tuple[int, int]] = set()
+
+    def occurrences(self, pattern: tuple[Any, ...]) -> list[_Occurrence]:
+        """Where a pattern occurs, repetitions one after the other in a chain counted as one."""
+        p = len(pattern)
+        found: list[_Occurrence] = []
+        for b, body in enumerate(self.bodies):
+            for chain in body.chains:
+                j = 0
+                while j + p <= len(chain):
+                    r = 0
+                    while j + (r + 1) * p <= len(chain) and self.matches(b, chain[j + r * p:j + (r + 1) * p], pattern):
+                        r += 1
+                    if r and r * p >= 2:
+                        found.append(_Occurrence(b, chain[j], r))
+                    j += max(r * p, 1)
+        return found
+
+    def matches(self, b: int, positions: list[int], pattern: tuple[Any, ...]) -> bool:
+        return (all((b, i) not in self.covered for i in positions)
+                and tuple(self.bodies[b].sigs[i] for i in positions) == pattern)
+
+    def entries(self, occ: _Occurrence, rep: int, size: int) -> list[dict[str, Any]]:
+        start = occ.start + rep * size
+        return self.bodies[occ.body].entries[start:start + size]
+
+    def evaluate(self, pattern: tuple[Any, ...]) -> _Choice | None:
+        size = len(pattern)
+        occurrences = self.occurrences(pattern)
+        if not occurrences:
+            return None
+        reps = [_values(self.entries(o, r, size)) for o in occurrences for r in range(o.reps)]
+        keys: list[Key] = []
+        for rep in reps:
+            keys.extend(k for k in rep if k not in keys)
+        # Every repetition gets every argument, those it leaves out at its own layer's default; a
+        # layer type that does not take an argument another one is given cannot share the block.
+        full: list[dict[Key, Any]] = []
+        for o in occurrences:
+            for r in range(o.reps):
+                nodes = self.entries(o, r, size)
+                rep = _values(nodes)
+                for key in keys:
+                    if key not in rep:
+                        rep[key] = default_of(nodes[key[0]], key[1])
+                        if rep[key] is NO_DEFAULT:
+                            return None
+                full.append(rep)
+        params = block_params(full, self.entries(occurrences[0], 0, size))
+        definition = 2 + size + (1 if params.names else 0)
+        saved = sum(o.reps * size - 1 for o in occurrences) - definition
+        aligned = sum(len(_prefix(self.bodies[o.body].names[o.start + r * size:o.start + (r + 1) * size]))
+                      for o in occurrences for r in range(o.reps))
+        return _Choice(size, occurrences, params, full, saved, aligned)
+
+    def best(self) -> _Choice | None:
+        patterns: set[tuple[Any, ...]] = set()
+        for b, body in enumerate(self.bodies):
+            for chain in body.chains:
+                for i in range(len(chain)):
+                    for j in range(i + 1, len(chain) + 1):
+                        if (b, chain[j - 1]) in self.covered:
+                            break
+                        patterns.add(tuple(body.sigs[k] for k in chain[i:j]))
+        best: _Choice | None = None
+        for pattern in sorted(patterns, key=repr):
+            c = self.evaluate(pattern)
+            # Between equal savings, the alignment whose repetitions' names share the longest prefix
+            # (`1_conv`, `1_bn`, `1_relu` rather than `1_relu`, `2_conv`, `2_bn`): how the author cut it.
+            if c is not None and c.saved >= MIN_SAVED and (best is None or (c.saved, c.aligned) >
+                                                           (best.saved, best.aligned)):
+                best = c
+        return best
+
+    def plan(self) -> list[_Choice]:
+        chosen: list[_Choice] = []
+        while (c := self.best()) is not None:
+            chosen.append(c)
+            for o in c.occurrences:
+                self.covered.update((o.body, o.start + i) for i in range(o.reps * c.size))
+        return chosen
+
+
+def _prefix(names: list[str]) -> str:
+    """The names' common prefix up to its last `_` (`1_` of `1_conv`, `1_bn`)."""
+    prefix = names[0] if len(names) > 1 else ""
+    for n in names[1:]:
+        while not n.startswith(prefix):
+            prefix = prefix[:-1]
+    return prefix[:prefix.rfind("_") + 1] if "_" in prefix else ""
+
+
+def _stems(names: list[str]) -> list[str]:
+    """Names for the inner block's nodes: the first repetition's without their common prefix
+    (`conv`, `bn` of `1_conv`, `1_bn`) or numbering (`activation` of `activation_2`)."""
+    prefix = _prefix(names)
+    out: list[str] = []
+    for n in names:
+        stem = n[len(prefix):] if prefix else (re.sub(r"_[0-9]+$", "", n) or "node")
+        cand, k = stem, 2
+        while cand in out:
+            cand, k = f"{stem}_{k}", k + 1
+        out.append(cand)
+    return out if all(_LOCAL.match(x) for x in out) else [f"node_{i + 1}" for i in range(len(names))]
+
+
+def _wanted(rep_names: list[list[str]]) -> str:
+    """The instance's name from its repetitions' names: their prefix (`1` of `1_conv`, ...), or
+    `1_to_2` for prefixes that count up."""
+    prefixes = [_prefix(names).rstrip("_-") for names in rep_names]
+    if not all(prefixes):
+        return ""
+    if len(prefixes) == 1:
+        return prefixes[0]
+    numbered = [re.match(r"^(.*?)([0-9]+)$", p) for p in prefixes]
+    if all(numbered) and len({m.group(1) for m in numbered if m}) == 1:
+        last = numbered[-1]
+        assert last is not None
+        return f"{prefixes[0]}_to_{last.group(2)}"
+    return ""
+
+
+def nest(blocks: dict[str, dict[str, Any]], taken: set[str]
+         ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """The blocks with repeated chains in their bodies written as inner blocks, and for each block
+    that changed, its old node names -> their names in the expansion (`1_to_2_1_conv`)."""
+    bodies = [found for name, block in blocks.items() if (found := _body(name, block)) is not None]
+    chosen = _Search(bodies).plan()
+    if not chosen:
+        return blocks, {}
+    inner: dict[str, dict[str, Any]] = {}
+    first_user: dict[str, str] = {}
+    # body -> [(start, nodes covered, instance local name wanted, instance entry, new local names)]
+    edits: dict[int, list[tuple[int, int, str, dict[str, Any], list[str]]]] = {}
+    for c in chosen:
+        first = c.occurrences[0]
+        body = bodies[first.body]
+        stems = _stems(body.names[first.start:first.start + c.size])
+        for (pos, key), expr in c.params.where.items():
+            if key == "type" and str(expr)[1:] not in stems and _LOCAL.match(str(expr)[1:]):
+                stems[pos] = str(expr)[1:]  # a node whose type is a parameter is named after it
+        kind = str(body.entries[first.start].get("type") or body.entries[first.start].get("op") or "node")
+        stem = keras_snake(kind).replace(".", "_") + "_block"
+        bname, k = stem, 2
+        while bname in blocks or bname in inner or bname in taken:
+            bname, k = f"{stem}_{k}", k + 1
+        nodes: dict[str, dict[str, Any]] = {}
+        for i, e in enumerate(body.entries[first.start:first.start + c.size]):
+            entry = {key: v for key, v in e.items() if key != "inputs"}
+            for (pos, key), expr in c.params.where.items():
+                if pos == i:
+                    entry[key] = expr
+            nodes[stems[i]] = entry
+        definition: dict[str, Any] = {}
+        if c.params.names:
+            definition["params"] = {p: c.params.defaults[p] for p in c.params.names}
+        definition["nodes"] = nodes
+        inner[bname] = definition
+        first_user[bname] = body.block
+        keys = {p: key for key, expr in c.params.where.items() for p in [str(expr)[1:]] if p in c.params.names}
+        at = 0
+        for o in c.occurrences:
+            b = bodies[o.body]
+            per_rep = [{p: c.reps[at + r][key] for p, key in keys.items()} for r in range(o.reps)]
+            at += o.reps
+            entry = {"block": bname} | ({"repeat": o.reps} if o.reps > 1 else {})
+            entry.update(instance_args(c.params, per_rep))
+            if "inputs" in b.entries[o.start]:
+                entry["inputs"] = b.entries[o.start]["inputs"]
+            rep_names = [b.names[o.start + r * c.size:o.start + (r + 1) * c.size] for r in range(o.reps)]
+            edits.setdefault(o.body, []).append((o.start, o.reps * c.size, _wanted(rep_names) or bname, entry,
+                                                 stems))
+    renames: dict[str, dict[str, str]] = {}
+    out_bodies: dict[str, dict[str, Any]] = {}
+    for index, body_edits in edits.items():
+        body = bodies[index]
+        out_bodies[body.block], renames[body.block] = _rewrite(blocks[body.block], body,
+                                                               sorted(body_edits, key=lambda x: x[0]))
+    result: dict[str, dict[str, Any]] = {}
+    for name, block in blocks.items():
+        for iname, users in first_user.items():
+            if users == name and iname not in result:
+                result[iname] = inner[iname]
+        result[name] = out_bodies.get(name, block)
+    return result, renames
+
+
+def _expanded(name: str, reps: int, stems: list[str]) -> list[str]:
+    """The names an instance's nodes get within the block it is in (docs/blocks.md)."""
+    return [f"{name}_{r + 1}_{x}" if reps > 1 else f"{name}_{x}" for r in range(reps) for x in stems]
+
+
+def _rewrite(block: dict[str, Any], body: _Body, edits: list[tuple[int, int, str, dict[str, Any], list[str]]]
+             ) -> tuple[dict[str, Any], dict[str, str]]:
+    """A block's definition with runs of its nodes replaced by instances; old -> new local names."""
+    moved = {i for start, n, *_ in edits for i in range(start, start + n)}
+    taken = {body.names[i] for i in range(len(body.names)) if i not in moved}
+    renames: dict[str, str] = {}
+    instances: dict[int, tuple[str, dict[str, Any]]] = {}
+    for start, n, wanted, entry, stems in edits:
+        reps = n // len(stems)
+        name, k = wanted, 2
+        while name in taken or any(x in taken for x in _expanded(name, reps, stems)):
+            name, k = f"{wanted}_{k}", k + 1
+        taken.add(name)
+        taken.update(_expanded(name, reps, stems))
+        renames.update(zip(body.names[start:start + n], _expanded(name, reps, stems)))
+        renames[body.names[start + n - 1]] = name
+        instances[start] = (name, entry)
+
+    def renamed(e: dict[str, Any]) -> dict[str, Any]:
+        return dict(e, inputs=map_refs(e["inputs"], lambda r: renames.get(r, r))) if "inputs" in e else e
+
+    nodes: dict[str, Any] = {}
+    for i, (local, e) in enumerate(zip(body.names, body.entries)):
+        if i in instances:
+            nodes[instances[i][0]] = renamed(instances[i][1])
+        if i not in moved:
+            nodes[local] = renamed(e)
+    return dict(block, nodes=nodes), renames
