@@ -24,7 +24,8 @@ from typing import Any
 from graphspec.errors import SpecError, UsageError
 from graphspec.importer import repeats
 from graphspec.importer.layer_args import load_plugin_classes
-from graphspec.importer.repeats import Flat, map_refs, ref_list
+from graphspec.importer.refs import base, map_refs, ref_list
+from graphspec.importer.repeats import Flat
 from graphspec.importer.values import Unexpressible, diag
 from graphspec.importer.verify import verify_text
 from graphspec.importer.walk import Importer
@@ -71,7 +72,7 @@ def source_name(source: str) -> str | None:
 
 
 def _sinks(flat: Flat) -> list[str]:
-    used = {repeats.base(r) for n in flat.order for r in ref_list(flat.inputs[n][1])}
+    used = {base(r) for n in flat.order for r in ref_list(flat.inputs[n][1])}
     used |= {e["share"] for e in flat.entries.values() if isinstance(e.get("share"), str)}
     return [n for n in flat.order if n not in used]
 

@@ -33,7 +33,8 @@ from collections import Counter
 from typing import Any
 
 from graphspec.importer.params import NO_DEFAULT, Key, Params, block_params, default_of, instance_args
-from graphspec.importer.repeats import keras_snake, map_refs, ref_list
+from graphspec.importer.refs import keras_snake, map_refs, ref_list
+from graphspec.importer.write import Expr
 from graphspec.spec import catalog
 
 MIN_SAVED = 2  # lines an inner block must save
@@ -83,13 +84,15 @@ def _signature(entry: dict[str, Any]) -> Any:
     return ("layer", module.rsplit(".", 1)[0] if "." in module else entry["type"], keys)
 
 
-def _body(name: str, block: dict[str, Any]) -> _Body | None:
+def _body(name: str, block: dict[str, Any], pinned: frozenset[str] | set[str] = frozenset(),
+          fixed: frozenset[str] | set[str] = frozenset()) -> _Body | None:
     if "outputs" in block or not isinstance(block.get("inputs", "x"), str):
         return None
     names = list(block["nodes"])
     entries = [block["nodes"][n] for n in names]
     used: Counter[str] = Counter(r.split(".", 1)[0] for e in entries for r in ref_list(e.get("inputs")))
-    shared = {e["share"] for e in entries if isinstance(e.get("share"), str)}
+    used.update(pinned)
+    shared = {e["share"] for e in entries if isinstance(e.get("share"), str)} | set(fixed)
     chains: list[list[int]] = []
     for i, e in enumerate(entries):
         plain = _plain(e) and names[i] not in shared
@@ -232,19 +235,48 @@ def _wanted(rep_names: list[list[str]]) -> str:
     return ""
 
 
-def nest(blocks: dict[str, dict[str, Any]], taken: set[str]
-         ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
-    """The blocks with repeated chains in their bodies written as inner blocks, and for each block
-    that changed, its old node names -> their names in the expansion (`1_to_2_1_conv`)."""
+TOP = ""  # the key of the top-level node list among the bodies (no block has that name)
+
+
+@dataclasses.dataclass
+class Edit:
+    """A run of a body's nodes that becomes one instance of an inner block."""
+
+    start: int  # position of its first node in the body
+    count: int  # nodes it replaces
+    wanted: str  # a name for the instance from its nodes' common prefix (`1_to_2`), or ""
+    entry: dict[str, Any]  # the instance, with `inputs` where the run's first node had them
+    stems: list[str]  # the inner block's node names
+
+    def expanded(self, name: str) -> list[str]:
+        """The names the replaced nodes get, in order, when the instance is `name` (docs/blocks.md)."""
+        reps = self.count // len(self.stems)
+        names = [f"{name}_{r + 1}_{x}" if reps > 1 else f"{name}_{x}" for r in range(reps) for x in self.stems]
+        return names[:-1] + [name]  # the last one is the instance's output
+
+
+@dataclasses.dataclass
+class Nested:
+    """What :func:`plan` found: inner blocks, and where each body instantiates them."""
+
+    inner: dict[str, dict[str, Any]]  # the inner blocks' definitions, in the order they were found
+    edits: dict[str, list[Edit]]  # body (a block, or TOP) -> its edits, in order
+
+
+def plan(blocks: dict[str, dict[str, Any]], top: dict[str, dict[str, Any]] | None, pinned: set[str],
+         fixed: set[str], taken: set[str]) -> Nested:
+    """Inner blocks for chains repeated in the blocks' bodies and in `top` (the top-level nodes as
+    written, placeholders for block instances included). Of the top-level nodes, `pinned` ones are
+    used outside the node list (models' outputs: they may end a run, and are renamed) and `fixed`
+    ones keep their names (shared layers, nodes indexed by output); block names avoid `taken`."""
     bodies = [found for name, block in blocks.items() if (found := _body(name, block)) is not None]
-    chosen = _Search(bodies).plan()
-    if not chosen:
-        return blocks, {}
+    if top is not None:
+        top_body = _body(TOP, {"nodes": top}, pinned, fixed)
+        if top_body is not None:
+            bodies.append(top_body)
     inner: dict[str, dict[str, Any]] = {}
-    first_user: dict[str, str] = {}
-    # body -> [(start, nodes covered, instance local name wanted, instance entry, new local names)]
-    edits: dict[int, list[tuple[int, int, str, dict[str, Any], list[str]]]] = {}
-    for c in chosen:
+    edits: dict[str, list[Edit]] = {}
+    for c in _Search(bodies).plan():
         first = c.occurrences[0]
         body = bodies[first.body]
         stems = _stems(body.names[first.start:first.start + c.size])
@@ -268,7 +300,6 @@ def nest(blocks: dict[str, dict[str, Any]], taken: set[str]
             definition["params"] = {p: c.params.defaults[p] for p in c.params.names}
         definition["nodes"] = nodes
         inner[bname] = definition
-        first_user[bname] = body.block
         keys = {p: key for key, expr in c.params.where.items() for p in [str(expr)[1:]] if p in c.params.names}
         at = 0
         for o in c.occurrences:
@@ -276,57 +307,56 @@ def nest(blocks: dict[str, dict[str, Any]], taken: set[str]
             per_rep = [{p: c.reps[at + r][key] for p, key in keys.items()} for r in range(o.reps)]
             at += o.reps
             entry = {"block": bname} | ({"repeat": o.reps} if o.reps > 1 else {})
-            entry.update(instance_args(c.params, per_rep))
+            entry.update(instance_args(definition.get("params", {}), per_rep))
             if "inputs" in b.entries[o.start]:
                 entry["inputs"] = b.entries[o.start]["inputs"]
             rep_names = [b.names[o.start + r * c.size:o.start + (r + 1) * c.size] for r in range(o.reps)]
-            edits.setdefault(o.body, []).append((o.start, o.reps * c.size, _wanted(rep_names) or bname, entry,
-                                                 stems))
-    renames: dict[str, dict[str, str]] = {}
-    out_bodies: dict[str, dict[str, Any]] = {}
-    for index, body_edits in edits.items():
-        body = bodies[index]
-        out_bodies[body.block], renames[body.block] = _rewrite(blocks[body.block], body,
-                                                               sorted(body_edits, key=lambda x: x[0]))
-    result: dict[str, dict[str, Any]] = {}
-    for name, block in blocks.items():
-        for iname, users in first_user.items():
-            if users == name and iname not in result:
-                result[iname] = inner[iname]
-        result[name] = out_bodies.get(name, block)
-    return result, renames
+            edits.setdefault(b.block, []).append(Edit(o.start, o.reps * c.size, _wanted(rep_names), entry, stems))
+    return Nested(inner, {k: sorted(v, key=lambda e: e.start) for k, v in edits.items()})
 
 
-def _expanded(name: str, reps: int, stems: list[str]) -> list[str]:
-    """The names an instance's nodes get within the block it is in (docs/blocks.md)."""
-    return [f"{name}_{r + 1}_{x}" if reps > 1 else f"{name}_{x}" for r in range(reps) for x in stems]
-
-
-def _rewrite(block: dict[str, Any], body: _Body, edits: list[tuple[int, int, str, dict[str, Any], list[str]]]
-             ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A block's definition with runs of its nodes replaced by instances; old -> new local names."""
-    moved = {i for start, n, *_ in edits for i in range(start, start + n)}
-    taken = {body.names[i] for i in range(len(body.names)) if i not in moved}
+def rewrite(block: dict[str, Any], edits: list[Edit]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A block's definition with runs of its nodes replaced by instances; its old node names -> their
+    names in the expansion of the block's body."""
+    names = list(block["nodes"])
+    entries = [block["nodes"][n] for n in names]
+    moved = {i for e in edits for i in range(e.start, e.start + e.count)}
+    taken = {names[i] for i in range(len(names)) if i not in moved}
     renames: dict[str, str] = {}
     instances: dict[int, tuple[str, dict[str, Any]]] = {}
-    for start, n, wanted, entry, stems in edits:
-        reps = n // len(stems)
+    for edit in edits:
+        wanted = edit.wanted or names[edit.start + edit.count - 1]  # else named after the node it outputs
         name, k = wanted, 2
-        while name in taken or any(x in taken for x in _expanded(name, reps, stems)):
+        while any(x in taken for x in edit.expanded(name)):
             name, k = f"{wanted}_{k}", k + 1
-        taken.add(name)
-        taken.update(_expanded(name, reps, stems))
-        renames.update(zip(body.names[start:start + n], _expanded(name, reps, stems)))
-        renames[body.names[start + n - 1]] = name
-        instances[start] = (name, entry)
+        taken.update(edit.expanded(name))
+        renames.update(zip(names[edit.start:edit.start + edit.count], edit.expanded(name)))
+        instances[edit.start] = (name, edit.entry)
 
     def renamed(e: dict[str, Any]) -> dict[str, Any]:
         return dict(e, inputs=map_refs(e["inputs"], lambda r: renames.get(r, r))) if "inputs" in e else e
 
     nodes: dict[str, Any] = {}
-    for i, (local, e) in enumerate(zip(body.names, body.entries)):
+    for i, (local, e) in enumerate(zip(names, entries)):
         if i in instances:
             nodes[instances[i][0]] = renamed(instances[i][1])
         if i not in moved:
             nodes[local] = renamed(e)
     return dict(block, nodes=nodes), renames
+
+
+def absorbed(block: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(the inner block, its arguments) when a block's body is now one instance of an inner block that
+    passes the block's parameters through (`filters: $filters`) or constants: the block's own instances
+    can then instantiate the inner block directly."""
+    if len(block["nodes"]) != 1:
+        return None
+    (entry,) = block["nodes"].values()
+    params = block.get("params", {})
+    if "block" not in entry or any(k in entry for k in ("repeat", "first", "each")) or (
+            entry.get("inputs", block.get("inputs", "x")) != block.get("inputs", "x")):
+        return None
+    args = {k: v for k, v in entry.items() if k not in ("block", "inputs")}
+    if any(isinstance(v, Expr) and not (v.startswith("$") and v[1:] in params) for v in args.values()):
+        return None
+    return str(entry["block"]), args

@@ -24,6 +24,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from graphspec.importer.refs import keras_snake
 from graphspec.importer.write import Expr
 from graphspec.spec import catalog
 
@@ -112,8 +113,6 @@ def _default(vec: list[Any]) -> Any:
 def _type_name(types: list[Any]) -> str:
     """A parameter name for layer types: the longest part their snake_case names share
     (`conv2d` for SeparableConv2D and Conv2DTranspose), else `layer`."""
-    from graphspec.importer.repeats import keras_snake
-
     snakes = [keras_snake(str(t)) for t in dict.fromkeys(types)]
     best = ""
     first = snakes[0]
@@ -136,17 +135,17 @@ def _multiple(a: list[Any], b: list[Any]) -> int | None:
     return k if k >= 2 and all(y == k * x for x, y in zip(a, b)) else None
 
 
-def instance_args(params: Params, per_rep: list[dict[str, Any]]) -> dict[str, Any]:
-    """An instance's parameters for its repetitions' values (parameter -> value, per repetition):
+def instance_args(defaults: dict[str, Any], per_rep: list[dict[str, Any]]) -> dict[str, Any]:
+    """An instance's arguments for a block's parameters (parameter -> default, None: required) from
+    its repetitions' values (parameter -> value, per repetition):
     shared values (unless the default), `first:` when only the first repetition differs, `each:`
     when they all do (or when there are two, both to be written: `each` says it shorter)."""
     entry: dict[str, Any] = {}
     each: dict[str, list[Any]] = {}
     first: dict[str, Any] = {}
-    for p in params.names:
+    for p, default in defaults.items():
         vec = [rep[p] for rep in per_rep]
         rest = vec[1:] or vec
-        default = params.defaults[p]
         if any(repr(v) != repr(rest[0]) for v in rest) or (
                 len(vec) == 2 and repr(vec[0]) != repr(vec[1]) and (default is None or repr(vec[1]) != repr(default))):
             each[p] = vec  # differs from repetition to repetition (`each: {k: [1, 3]}` for `k: 3, first: {k: 1}`)

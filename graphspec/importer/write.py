@@ -93,10 +93,10 @@ def _blocks(items: dict[str, Any]) -> list[str]:
 
 
 def to_yaml(data: dict[str, Any], header: Iterable[str] = (), note: str | None = None) -> str:
-    """Readable YAML: one flow-style line per input, node and model. `header` are comment lines
-    before the spec; `note` is a comment after `graphspec: 1`, on the same line."""
-    lines = [f"# {h}" if h else "#" for h in header]
-    lines.append(f"graphspec: {data['graphspec']}" + (f"  # {note}" if note else ""))
+    """Readable YAML: one flow-style line per input, node and model. `note` is a comment after
+    `graphspec: 1`, on the same line; `header` are comment lines after it."""
+    lines = [f"graphspec: {data['graphspec']}" + (f"  # {note}" if note else "")]
+    lines.extend(f"# {h}" if h else "#" for h in header)
     lines.append(f"name: {_scalar(data['name'])}")
     for section in ("inputs", "blocks", "nodes", "models"):
         items = data.get(section)
