@@ -38,6 +38,7 @@ from graphspec.importer.write import Expr
 from graphspec.spec import catalog
 
 MIN_SAVED = 2  # lines an inner block must save
+MAX_PATTERN = 16  # nodes in one repetition of an inner block
 _LOCAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
@@ -115,33 +116,42 @@ class _Search:
         self.bodies = bodies
         self.covered: set[tuple[int, int]] = set()
 
-    def occurrences(self, pattern: tuple[Any, ...]) -> list[_Occurrence]:
-        """Where a pattern occurs, repetitions one after the other in a chain counted as one."""
-        p = len(pattern)
-        found: list[_Occurrence] = []
+    def windows(self) -> dict[tuple[Any, ...], list[tuple[int, int, int]]]:
+        """Every pattern of up to MAX_PATTERN nodes in the chains not yet covered -> where it starts:
+        (body, chain, position in the chain)."""
+        found: dict[tuple[Any, ...], list[tuple[int, int, int]]] = {}
         for b, body in enumerate(self.bodies):
-            for chain in body.chains:
-                j = 0
-                while j + p <= len(chain):
-                    r = 0
-                    while j + (r + 1) * p <= len(chain) and self.matches(b, chain[j + r * p:j + (r + 1) * p], pattern):
-                        r += 1
-                    if r and r * p >= 2:
-                        found.append(_Occurrence(b, chain[j], r))
-                    j += max(r * p, 1)
+            for c, chain in enumerate(body.chains):
+                for i in range(len(chain)):
+                    for j in range(i + 1, min(len(chain), i + MAX_PATTERN) + 1):
+                        if (b, chain[j - 1]) in self.covered:
+                            break
+                        found.setdefault(tuple(body.sigs[k] for k in chain[i:j]), []).append((b, c, i))
         return found
 
-    def matches(self, b: int, positions: list[int], pattern: tuple[Any, ...]) -> bool:
-        return (all((b, i) not in self.covered for i in positions)
-                and tuple(self.bodies[b].sigs[i] for i in positions) == pattern)
+    def occurrences(self, size: int, starts: list[tuple[int, int, int]]) -> list[_Occurrence]:
+        """A pattern's occurrences from where it starts, from left to right: repetitions one after the
+        other in a chain are one occurrence."""
+        at = set(starts)
+        found: list[_Occurrence] = []
+        free: dict[tuple[int, int], int] = {}  # (body, chain) -> first position not yet used
+        for b, c, i in starts:  # in order
+            if i < free.get((b, c), 0):
+                continue
+            r = 1
+            while (b, c, i + r * size) in at:
+                r += 1
+            free[(b, c)] = i + r * size
+            if r * size >= 2:
+                found.append(_Occurrence(b, self.bodies[b].chains[c][i], r))
+        return found
 
     def entries(self, occ: _Occurrence, rep: int, size: int) -> list[dict[str, Any]]:
         start = occ.start + rep * size
         return self.bodies[occ.body].entries[start:start + size]
 
-    def evaluate(self, pattern: tuple[Any, ...]) -> _Choice | None:
-        size = len(pattern)
-        occurrences = self.occurrences(pattern)
+    def evaluate(self, size: int, starts: list[tuple[int, int, int]]) -> _Choice | None:
+        occurrences = self.occurrences(size, starts)
         if not occurrences:
             return None
         reps = [_values(self.entries(o, r, size)) for o in occurrences for r in range(o.reps)]
@@ -169,17 +179,13 @@ class _Search:
         return _Choice(size, occurrences, params, full, saved, aligned)
 
     def best(self) -> _Choice | None:
-        patterns: set[tuple[Any, ...]] = set()
-        for b, body in enumerate(self.bodies):
-            for chain in body.chains:
-                for i in range(len(chain)):
-                    for j in range(i + 1, len(chain) + 1):
-                        if (b, chain[j - 1]) in self.covered:
-                            break
-                        patterns.add(tuple(body.sigs[k] for k in chain[i:j]))
         best: _Choice | None = None
-        for pattern in sorted(patterns, key=repr):
-            c = self.evaluate(pattern)
+        for pattern, starts in sorted(self.windows().items(), key=lambda item: repr(item[0])):
+            size = len(pattern)
+            bound = len(starts) * size - 1 - (2 + size)  # at most: every start one occurrence's repetition
+            if bound < max(MIN_SAVED, best.saved if best else 0):
+                continue
+            c = self.evaluate(size, starts)
             # Between equal savings, the alignment whose repetitions' names share the longest prefix
             # (`1_conv`, `1_bn`, `1_relu` rather than `1_relu`, `2_conv`, `2_bn`): how the author cut it.
             if c is not None and c.saved >= MIN_SAVED and (best is None or (c.saved, c.aligned) >
