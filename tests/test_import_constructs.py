@@ -107,6 +107,22 @@ def test_unet_like_uses_each_for_per_stage_widths(keras_clean: Any, tmp_path: Pa
     assert _lines(imp.text) <= python + 2  # measured: 33 lines against 31
 
 
+def test_unet_skips_repeats_chains_between_its_skips(keras_clean: Any, tmp_path: Path) -> None:
+    models = _models()
+    model = models.unet_skips()
+    x = np.random.default_rng(2).normal(size=(2, 32, 32, 3)).astype("float32")
+    imp = round_trip(model, x, tmp_path, source=f"{MODELS}:unet_skips")
+    # The concatenated skips keep the model from being cut into units, but each stage's chain of two
+    # (convolution, batch normalization, ReLU) is one instance; the middle ones are named after their
+    # output, so the concatenations read as in Keras.
+    assert imp.blocks == 1
+    assert "  activation_3: {block: conv2d_block, repeat: 2}\n" in imp.text
+    assert "  concatenate: {type: Concatenate, inputs: [up_sampling2d, activation_3]}\n" in imp.text
+    assert imp.renames["conv2d_2"] == "activation_3_1_conv2d" and "activation_3" not in imp.renames
+    flat = importer.import_model(model, source=f"{MODELS}:unet_skips", blocks=False, verify=False)
+    assert _lines(imp.text) < _lines(flat.text) * 0.7  # measured: 23 lines against 36 (and 19 of Python)
+
+
 def test_flat_import_keeps_keras_names(keras_clean: Any) -> None:
     model = _models().conv_mixer()
     imp = importer.import_model(model, source=f"{MODELS}:conv_mixer", blocks=False)

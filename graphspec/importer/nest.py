@@ -285,7 +285,11 @@ def plan(blocks: dict[str, dict[str, Any]], top: dict[str, dict[str, Any]] | Non
     for c in _Search(bodies).plan():
         first = c.occurrences[0]
         body = bodies[first.body]
-        stems = _stems(body.names[first.start:first.start + c.size])
+        # The nodes are named after the repetition whose names share the longest prefix (`bn`, `relu`,
+        # `conv` of `pool2_bn`, `pool2_relu`, `pool2_conv`), the first one between equals.
+        reps = [bodies[o.body].names[o.start + r * c.size:o.start + (r + 1) * c.size]
+                for o in c.occurrences for r in range(o.reps)]
+        stems = _stems(max(reps, key=lambda names: len(_prefix(names))))
         for (pos, key), expr in c.params.where.items():
             if key == "type" and str(expr)[1:] not in stems and _LOCAL.match(str(expr)[1:]):
                 stems[pos] = str(expr)[1:]  # a node whose type is a parameter is named after it
