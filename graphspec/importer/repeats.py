@@ -15,6 +15,9 @@ structure once, as a block, instantiated by one node per run:
 3. **Choice.** Sequences of units that occur more than once are candidates; the one that saves
    the most lines becomes a block, consecutive occurrences become one instance with `repeat`
    (the first repetition's differences go to `first:`), and the search goes on in what is left.
+4. **Inner blocks.** Chains that repeat inside the blocks' bodies and between the top level's
+   branches become inner blocks (:mod:`graphspec.importer.nest`); a block that is then just one
+   instance of an inner block is replaced by it, and blocks are numbered as they are listed.
 
 Nodes inside a block are named by the expansion (docs/blocks.md): `<instance>_<node>`, or
 `<instance>_<i>_<node>` with `repeat`, and the instance's output is named after the instance.
