@@ -1,28 +1,30 @@
-"""Repetition inside blocks: a chain of nodes that repeats in a block's body becomes an inner block.
+"""Chains that repeat inside blocks and between branches, written once as inner blocks.
 
 :mod:`graphspec.importer.repeats` finds structure that repeats at the top level: units with one
-input and one output. Inside a block, a shortcut that spans the whole body (a residual block) keeps
-its nodes from being cut into units, yet the body is often a chain of the same few layers over and
-over: U-Net's (activation, convolution, batch normalization) twice, ResNet's (convolution, batch
-normalization, ReLU) twice. This module finds those and writes them once, as an inner block that
-the body instantiates with `repeat`:
+input and one output. A shortcut that spans a residual block keeps its body from being cut into
+units, and so do skips that span a U-Net or branches that meet (Inception), yet what lies between
+is often a chain of the same few layers over and over: ResNet's (convolution, batch normalization,
+ReLU) twice, a U-Net's in every stage. This module finds those, in the blocks' bodies and in the
+top-level nodes, and writes them once, as inner blocks that the bodies instantiate with `repeat`:
 
-1. **Chains.** In each block's body, a chain is a run of nodes that each take the node before them
-   (implicitly, as written) when nothing else uses that node; the chain's first node takes one
-   tensor.
-2. **Patterns.** A pattern is a sequence of layer types (and ops) with the same arguments that have
-   no default; repetitions of it in a chain, one after the other, are one instance with `repeat`.
-   Patterns are compared across all the blocks, and may differ in a layer's `type`: one inner block
-   then serves both, with the type as a parameter (`type: $conv2d`, docs/blocks.md) — when every
+1. **Chains.** A chain is a run of nodes that each take the node before them (implicitly, as
+   written) when nothing else uses that node; its first node takes one tensor. Nodes that share a
+   layer, are shared, call a model or are indexed by output stay out of chains.
+2. **Patterns.** A pattern is a sequence of up to MAX_PATTERN layers (and ops) with the same
+   arguments that have no default; repetitions of it in a chain, one after the other, are one
+   instance with `repeat`. Patterns are compared across all the bodies, and a layer's `type` may
+   differ within its Keras family (the package: convolutional, pooling, ...): one inner block then
+   serves them all, with the type as a parameter (`type: $conv2d`, docs/blocks.md) — when every
    argument written is one that all those layer types take.
 3. **Choice.** The pattern that saves the most lines (its occurrences' nodes, less one instance line
    each and the inner block's definition) is written first, and the search goes on in what is left;
-   a pattern is used only where it makes the spec shorter.
+   a pattern is used only where it saves at least MIN_SAVED lines.
 
 Parameters are found as for top-level blocks (:mod:`graphspec.importer.params`); a value that is an
-expression of the outer block's parameters (`$filters`) is passed in by the instance. Nodes moved
-into an inner block are named `<instance>_<i>_<node>` within the outer block (docs/blocks.md); the
-caller maps the Keras names to those.
+expression of the outer block's parameters (`$filters`) is passed in by the instance. The nodes an
+instance replaces are named `<instance>_<i>_<node>` (docs/blocks.md); the caller maps the Keras
+names to those, and names the top level's instances (:func:`plan` returns what to replace where,
+:func:`rewrite` does it in a block's body).
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ def _body(name: str, block: dict[str, Any], pinned: frozenset[str] | set[str] = 
     entries = [block["nodes"][n] for n in names]
     used: Counter[str] = Counter(r.split(".", 1)[0] for e in entries for r in ref_list(e.get("inputs")))
     used.update(pinned)
-    shared = {e["share"] for e in entries if isinstance(e.get("share"), str)} | set(fixed)
+    indexed = {r.split(".", 1)[0] for e in entries for r in ref_list(e.get("inputs")) if "." in r}
+    shared = {e["share"] for e in entries if isinstance(e.get("share"), str)} | indexed | set(fixed)
     chains: list[list[int]] = []
     for i, e in enumerate(entries):
         plain = _plain(e) and names[i] not in shared
