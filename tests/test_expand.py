@@ -273,6 +273,38 @@ def test_nested_blocks_and_defaults_from_params() -> None:
     assert n["s_rest_1_a"]["inputs"] == "s_first" and n["s_rest_2_a"]["inputs"] == "s_rest_1_b"
 
 
+def test_layer_type_as_a_parameter() -> None:
+    """A parameter is substituted before the schema runs, so it may be a node's `type`: one block for
+    stacks that differ only in the layer (what `graphspec import` writes for U-Net's two paths)."""
+    head = "graphspec: 1\nname: t\ninputs:\n  x: {shape: [16, 3]}\n"
+    blocks = """
+        blocks:
+          conv_bn:
+            params: {conv: Conv1D, filters: 4}
+            nodes:
+              conv: {type: $conv, filters: $filters, kernel_size: 3, padding: same}
+              bn: {type: BatchNormalization}
+    """
+    r = check(blocks, """
+        nodes:
+          down: {block: conv_bn, repeat: 2}
+          up: {block: conv_bn, conv: SeparableConv1D, filters: 6}
+    """, head=head)
+    assert r.ok, [d.message for d in r.diagnostics]
+    n = nodes(r)
+    assert n["down_1_conv"]["type"] == n["down_2_conv"]["type"] == "Conv1D"
+    assert n["up_conv"] == {"type": "SeparableConv1D", "filters": 6, "kernel_size": 3, "padding": "same",
+                            "inputs": "down"}
+    bad = check(blocks, """
+        nodes:
+          up: {block: conv_bn, conv: SeparableConv1d}
+    """, head=head)
+    e = only_error(bad, "GS110")  # an unknown type: located at `$conv`, with what it was
+    assert e.location.line == line_of(bad, "type: $conv")
+    assert any("`$conv` is \"SeparableConv1d\"" in note for note in e.notes)
+    assert e.hint is not None and "SeparableConv1D" in e.hint
+
+
 def test_share_inside_a_block() -> None:
     r = check("""
         blocks:

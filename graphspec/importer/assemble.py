@@ -24,7 +24,8 @@ from typing import Any
 from graphspec.errors import SpecError, UsageError
 from graphspec.importer import repeats
 from graphspec.importer.layer_args import load_plugin_classes
-from graphspec.importer.repeats import Flat, map_refs, ref_list
+from graphspec.importer.refs import base, map_refs, ref_list
+from graphspec.importer.repeats import Flat
 from graphspec.importer.values import Unexpressible, diag
 from graphspec.importer.verify import verify_text
 from graphspec.importer.walk import Importer
@@ -71,7 +72,7 @@ def source_name(source: str) -> str | None:
 
 
 def _sinks(flat: Flat) -> list[str]:
-    used = {repeats.base(r) for n in flat.order for r in ref_list(flat.inputs[n][1])}
+    used = {base(r) for n in flat.order for r in ref_list(flat.inputs[n][1])}
     used |= {e["share"] for e in flat.entries.values() if isinstance(e.get("share"), str)}
     return [n for n in flat.order if n not in used]
 
@@ -163,8 +164,9 @@ def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | No
 def _write(imp: Importer, model: Any, version: str, source: str, mname: str, blocks: bool) -> Imported:
     data, block_renames, n_blocks = spec_data(imp, mname, blocks=blocks)
     blocks_note = f", {n_blocks} block{'s' if n_blocks != 1 else ''}" if n_blocks else ""
-    header = [f"Imported from {source} by `graphspec import` (Keras {version}): "
-              f"{model.count_params():,} parameters, {len(imp.nodes)} layer calls{blocks_note}."]
+    note = (f"Imported from {source} by `graphspec import` (Keras {version}): "
+            f"{model.count_params():,} parameters, {len(imp.nodes)} layer calls{blocks_note}.")
+    header: list[str] = []
     from graphspec.spec.plugins import BUILTIN
 
     user_plugins = [p for p in imp.match.plugins_needed if p not in BUILTIN]
@@ -173,7 +175,7 @@ def _write(imp: Importer, model: Any, version: str, source: str, mname: str, blo
     if imp.renames:
         header.append("Renamed (Keras name -> spec name):")
         header.extend(f"  {k} -> {v}" for k, v in sorted(imp.renames.items()))
-    text = to_yaml(data, header)
+    text = to_yaml(data, header, note)
     renames = dict(imp.renames)
     renames.update({k: v for k, v in block_renames.items() if k != v})
     return Imported(mname, data, text, list(imp.match.plugins_needed), renames, int(model.count_params()),

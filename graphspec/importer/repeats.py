@@ -15,6 +15,9 @@ structure once, as a block, instantiated by one node per run:
 3. **Choice.** Sequences of units that occur more than once are candidates; the one that saves
    the most lines becomes a block, consecutive occurrences become one instance with `repeat`
    (the first repetition's differences go to `first:`), and the search goes on in what is left.
+4. **Inner blocks.** Chains that repeat inside the blocks' bodies and between the top level's
+   branches become inner blocks (:mod:`graphspec.importer.nest`); a block that is then just one
+   instance of an inner block is replaced by it, and blocks are numbered as they are listed.
 
 Nodes inside a block are named by the expansion (docs/blocks.md): `<instance>_<node>`, or
 `<instance>_<i>_<node>` with `repeat`, and the instance's output is named after the instance.
@@ -28,16 +31,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from typing import Any
 
+from graphspec.importer import nest
+from graphspec.importer.refs import base, keras_snake, map_refs, ref_list
+from graphspec.importer.params import NO_DEFAULT, Params, block_params, default_of, instance_args
 from graphspec.importer.write import Expr
-from graphspec.spec import catalog
 
 MAX_PATTERN = 48  # units in one candidate pattern
 _LOCAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-_NO_DEFAULT = object()
 
 
 @dataclasses.dataclass
@@ -58,50 +61,6 @@ class Result:
     top: list[tuple[str, dict[str, Any], Any]]  # (name, entry, refs or None for implicit-by-block)
     blocks: dict[str, dict[str, Any]]
     renames: dict[str, str]  # flat node name -> its expanded name
-
-
-def base(ref: str) -> str:
-    return ref.split(".", 1)[0]
-
-
-def ref_list(refs: Any) -> list[str]:
-    """Every reference in a node's inputs (one, a list, or a mapping of them)."""
-    if isinstance(refs, str):
-        return [refs]
-    if isinstance(refs, list):
-        return [r for r in refs if isinstance(r, str)]
-    if isinstance(refs, dict):
-        return [r for v in refs.values() for r in ref_list(v)]
-    return []
-
-
-def map_refs(refs: Any, fn: Any) -> Any:
-    """The same inputs with each reference `r` (or `r.N`) replaced by `fn(r)` (keeping `.N`)."""
-    if isinstance(refs, str):
-        head, dot, tail = refs.partition(".")
-        return fn(head) + dot + tail
-    if isinstance(refs, list):
-        return [map_refs(r, fn) for r in refs]
-    if isinstance(refs, dict):
-        return {k: map_refs(v, fn) for k, v in refs.items()}
-    return refs
-
-
-def _default(entry: dict[str, Any], key: str) -> Any:
-    """What Keras uses for an argument a node leaves out (_NO_DEFAULT where the catalog cannot say)."""
-    from graphspec.importer.layer_args import _collapse
-
-    table = None
-    if isinstance(entry.get("type"), str):
-        table = catalog.LAYERS.get(entry["type"], {}).get("params")
-    elif isinstance(entry.get("op"), str):
-        table = catalog.OPS.get(entry["op"], {}).get("params")
-    p = (table or {}).get(key)
-    if key == "trainable" and table is not None:
-        return True
-    if p is None or "default" not in p or p.get("opaque_default"):
-        return _NO_DEFAULT
-    return _collapse(key, p["default"])
 
 
 class _Finder:
@@ -181,7 +140,7 @@ class _Finder:
             e = self.flat.entries[name]
             style, refs = self.flat.inputs[name]
             wiring = map_refs(refs, lambda r: str(local[r]) if r in local else "in")
-            keys = tuple(sorted(k for k in e if k not in ("type", "op") and _default(e, k) is _NO_DEFAULT))
+            keys = tuple(sorted(k for k in e if k not in ("type", "op") and default_of(e, k) is NO_DEFAULT))
             sig.append((e.get("type"), e.get("op"), style, repr(wiring), keys))
         return tuple(sig)
 
@@ -290,74 +249,14 @@ class _Planner:
                         self.covered[j] = True
 
 
-@dataclasses.dataclass
-class _Params:
-    names: list[str]  # parameter names, in order
-    where: dict[tuple[int, str], Any]  # (node position, argument) -> Expr (or absent: constant)
-    vectors: dict[str, list[Any]]  # parameter -> its value in every repetition, in order
-    defaults: dict[str, Any]
-
-
-def _params(values: list[list[dict[tuple[int, str], Any]]], flat: Flat, first_names: list[str]) -> _Params:
-    reps = [rep for run in values for rep in run]
-    keys: list[tuple[int, str]] = []
-    for rep in reps:
-        keys.extend(k for k in rep if k not in keys)
-    entries = [flat.entries[n] for n in first_names]
-
-    def value(rep: dict[tuple[int, str], Any], key: tuple[int, str]) -> Any:
-        return rep[key] if key in rep else _default(entries[key[0]], key[1])
-
-    varying: dict[tuple[int, str], list[Any]] = {}
-    for key in keys:
-        vec = [value(rep, key) for rep in reps]
-        if any(v != vec[0] for v in vec[1:]):
-            varying[key] = vec
-    names: list[str] = []
-    where: dict[tuple[int, str], Any] = {}
-    vectors: dict[str, list[Any]] = {}
-    used = Counter(k[1] for k in varying)
-    for key, vec in varying.items():
-        same = next((p for p in names if vectors[p] == vec), None)
-        if same is not None:
-            where[key] = Expr(f"${same}")
-            continue
-        multiple = next((p for p in names if _multiple(vectors[p], vec)), None)
-        if multiple is not None:
-            where[key] = Expr(f"${{{_multiple(vectors[multiple], vec)} * {multiple}}}")
-            continue
-        pname = key[1] if used[key[1]] == 1 or key[1] not in names else f"{key[1]}_{len(names) + 1}"
-        pname = re.sub(r"[^A-Za-z0-9_]", "_", pname)
-        if not _NAME.match(pname) or pname in names or pname in ("block", "inputs", "repeat", "first"):
-            pname = f"p{len(names) + 1}"
-        names.append(pname)
-        vectors[pname] = vec
-        where[key] = Expr(f"${pname}")
-    defaults = {}
-    for p in names:
-        counts = Counter(repr(v) for v in vectors[p] if v is not None)
-        best = counts.most_common(1)[0][0]
-        defaults[p] = next(v for v in vectors[p] if repr(v) == best)
-    return _Params(names, where, vectors, defaults)
-
-
-def _multiple(a: list[Any], b: list[Any]) -> int | None:
-    """k when b == k * a for a whole k >= 2 (integers only)."""
-    if not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in a + b):
-        return None
-    if b[0] % a[0]:
-        return None
-    k = b[0] // a[0]
-    return k if k >= 2 and all(y == k * x for x, y in zip(a, b)) else None
+def _params(values: list[list[dict[tuple[int, str], Any]]], flat: Flat, first_names: list[str]) -> Params:
+    return block_params([rep for run in values for rep in run], [flat.entries[n] for n in first_names])
 
 
 def find(flat: Flat) -> Result | None:
     """The graph with its repeated structure as blocks; None when no block saves lines."""
     planner = _Planner(flat)
-    chosen = planner.plan()
-    if not chosen:
-        return None
-    return _Writer(flat, planner).write(chosen)
+    return _Writer(flat, planner).write(planner.plan())
 
 
 def _auto(flat: Flat, name: str) -> bool:
@@ -380,13 +279,6 @@ def _name_prefix(names: list[str]) -> str:
     return prefix[:prefix.rfind("_") + 1] if "_" in prefix else ""
 
 
-def keras_snake(name: str) -> str:
-    """A class name as Keras names its layers: `Conv2D` -> `conv2d`, `BatchNormalization` ->
-    `batch_normalization`."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def _common_prefix(names: list[str]) -> str:
     prefix = names[0]
     for n in names[1:]:
@@ -402,7 +294,9 @@ class _Writer:
         self.taken = set(flat.order) | set(flat.spec_inputs)
         self.renames: dict[str, str] = {}
         self.blocks: dict[str, dict[str, Any]] = {}
-        self.locals: dict[str, list[str]] = {}  # block -> its nodes' names
+        self.locals: dict[str, list[str]] = {}  # block -> its nodes' names (in the expansion of its body)
+        self.absorbed: dict[str, tuple[str, dict[str, Any]]] = {}  # block -> (inner block, its arguments)
+        self.block_names: dict[str, str] = {}  # the name a block was defined with -> its final name
 
     def local_names(self, names: list[str]) -> tuple[str, list[str]]:
         """(the instance prefix, the nodes' names without it) for one repetition."""
@@ -448,36 +342,132 @@ class _Writer:
             name, k = f"{stem}_{k}", k + 1
         return name
 
-    def write(self, chosen: list[_Candidate]) -> Result:
+    def write(self, chosen: list[_Candidate]) -> Result | None:
         planner = self.planner
         starts: dict[int, tuple[_Candidate, list[int], str]] = {}
         for c in sorted(chosen, key=lambda c: c.runs[0][0]):  # blocks named and listed as they first appear
             bname = self.define(c)[0]
             for run in c.runs:
                 starts[run[0]] = (c, run, bname)
+        # The top level as it will be written, a placeholder named after its output for each instance.
+        items: list[tuple[str, Any]] = []  # (flat name of the node or of the instance's output, unit)
+        u = 0
+        while u < len(planner.units):
+            if u in starts:
+                c, reps, _ = starts[u]
+                items.append((planner.nodes_of(reps[-1], c.k)[-1], u))
+                u = reps[-1] + c.k
+                continue
+            first, last = planner.units[u]
+            items.extend((name, None) for name in self.flat.order[first:last + 1])
+            u += 1
+        nested = nest.plan(self.blocks, self.top_body(items, starts), self.planner.finder.external,
+                           self.planner.finder.indexed | self.shared(), self.taken)
+        self.nest_blocks(nested)
         # Free the flat names of everything inside blocks, so that instances may take them.
         for c in chosen:
             for run in c.runs:
                 for i in run:
                     for n in planner.nodes_of(i, c.k):
                         self.taken.discard(n)
+        edits = {e.start: e for e in nested.edits.get(nest.TOP, [])}
+        for e in edits.values():
+            self.taken.difference_update(items[i][0] for i in range(e.start, e.start + e.count))
         top: list[tuple[str, dict[str, Any], Any]] = []
-        u = 0
-        while u < len(planner.units):
-            if u in starts:
-                c, reps, bname = starts[u]
-                top.append(self.instance(c, reps, bname))
-                u = reps[-1] + c.k
+        i = 0
+        while i < len(items):
+            name, unit = items[i]
+            if i in edits:
+                top.append(self.inner_instance(edits[i], [n for n, _ in items[i:i + edits[i].count]]))
+                i += edits[i].count
                 continue
-            first, last = planner.units[u]
-            for name in self.flat.order[first:last + 1]:
+            if unit is not None:
+                c, reps, bname = starts[unit]
+                top.append(self.instance(c, reps, bname))
+            else:
                 top.append((name, dict(self.flat.entries[name]), self.flat.inputs[name][1]))
-            u += 1
+            i += 1
+        if not self.blocks:
+            return None
         renamed = [(n, e, map_refs(r, lambda x: self.renames.get(x, x)) if r is not None else None)
                    for n, e, r in top]
         return Result(renamed, self.blocks, self.renames)
 
-    def define(self, c: _Candidate) -> tuple[str, _Params, list[str]]:
+    def shared(self) -> set[str]:
+        return {e["share"] for e in self.flat.entries.values() if isinstance(e.get("share"), str)}
+
+    def top_body(self, items: list[tuple[str, Any]], starts: dict[int, Any]) -> dict[str, dict[str, Any]]:
+        """The top-level nodes as the spec writes them (`inputs` only where not implicit), for
+        :func:`nest.plan`; an instance is a placeholder."""
+        nodes: dict[str, dict[str, Any]] = {}
+        previous = self.flat.spec_inputs[0] if len(self.flat.spec_inputs) == 1 else None
+        for name, unit in items:
+            if unit is not None:
+                c, reps, bname = starts[unit]
+                nodes[name] = {"block": bname}
+            else:
+                style, refs = self.flat.inputs[name]
+                entry = dict(self.flat.entries[name])
+                if not (style == "single" or (style == "positional" and isinstance(refs, str))) or refs != previous:
+                    entry["inputs"] = refs
+                nodes[name] = entry
+            previous = name
+        return nodes
+
+    def nest_blocks(self, nested: nest.Nested) -> None:
+        """Blocks' bodies with their inner blocks' instances; a block whose body is just one instance
+        that passes its parameters through is replaced by the inner block (:func:`nest.absorbed`)."""
+        for bname, edits in nested.edits.items():
+            if bname != nest.TOP:
+                self.blocks[bname], moved = nest.rewrite(self.blocks[bname], edits)
+                self.locals[bname] = [moved.get(x, x) for x in self.locals[bname]]
+        for bname in list(self.blocks):
+            found = nest.absorbed(self.blocks[bname])
+            if found is not None:
+                inner, _ = found
+                (local,) = self.blocks[bname]["nodes"]
+                last = list(nested.inner[inner]["nodes"])[-1]
+                self.locals[bname] = [x[len(local) + 1:] if x != local else last for x in self.locals[bname]]
+                self.absorbed[bname] = found
+                del self.blocks[bname]
+        self.blocks = nested.inner | self.blocks  # the inner blocks first: the others use them
+        self.renumber(nested)
+
+    def renumber(self, nested: nest.Nested) -> None:
+        """Blocks numbered in the order they are listed (`conv2d_block`, `conv2d_block_2`, ...), now
+        that inner blocks came first and absorbed blocks went."""
+        new: dict[str, str] = {}
+        for old in self.blocks:
+            stem = re.sub(r"_[0-9]+$", "", old) if old.endswith(tuple("0123456789")) else old
+            name, k = stem, 2
+            while name in new.values() or name in self.taken:
+                name, k = f"{stem}_{k}", k + 1
+            new[old] = name
+        if all(k == v for k, v in new.items()):
+            return
+
+        def named(entry: dict[str, Any]) -> dict[str, Any]:
+            return dict(entry, block=new.get(entry["block"], entry["block"])) if "block" in entry else entry
+
+        self.blocks = {new[b]: dict(d, nodes={n: named(e) for n, e in d["nodes"].items()})
+                       for b, d in self.blocks.items()}
+        self.absorbed = {b: (new[inner], args) for b, (inner, args) in self.absorbed.items()}
+        self.block_names = new
+        for edit in nested.edits.get(nest.TOP, []):
+            edit.entry = named(edit.entry)
+
+    def inner_instance(self, edit: nest.Edit, names: list[str]) -> tuple[str, dict[str, Any], Any]:
+        """A top-level instance of an inner block, for the nodes `names`."""
+        bname = str(edit.entry["block"])
+        reps = edit.count // len(edit.stems)
+        suffixes = [f"{r}_{x}" if reps > 1 else x for r in range(1, reps + 1) for x in edit.stems]
+        name = self.instance_name(edit.wanted or names[-1], bname, suffixes)
+        self.taken.update(edit.expanded(name))
+        self.renames.update(zip(names, edit.expanded(name)))
+        entry = {k: v for k, v in edit.entry.items() if k != "inputs"}
+        return name, entry, self.flat.inputs[names[0]][1]
+
+    def define(self, c: _Candidate) -> tuple[str, Params, list[str]]:
         planner = self.planner
         first_names = planner.nodes_of(c.runs[0][0], c.k)
         values = planner.occurrence_values(c.runs, c.k)
@@ -509,44 +499,40 @@ class _Writer:
         return bname, params, first_names
 
     def instance(self, c: _Candidate, reps: list[int], bname: str) -> tuple[str, dict[str, Any], Any]:
+        """An instance of block `bname` (as :meth:`define` named it) for repetitions `reps`."""
         planner = self.planner
         local = self.locals[bname]
+        final = self.block_names.get(bname, bname)
         rep_names = [planner.nodes_of(i, c.k) for i in reps]
         prefix = self.wanted_instance(rep_names)
         values = planner.occurrence_values([reps], c.k)[0]
         params = _params(planner.occurrence_values(c.runs, c.k), self.flat, planner.nodes_of(c.runs[0][0], c.k))
         expanded = ([f"{lname}" for lname in local] if len(reps) == 1
                     else [f"{r}_{lname}" for r in range(1, len(reps) + 1) for lname in local])
-        name = self.instance_name(prefix, bname, expanded)
+        name = self.instance_name(prefix, final, expanded)
         self.taken.add(name)
         self.taken.update(f"{name}_{e}" for e in expanded)
         for r, names in enumerate(rep_names, start=1):
             for lname, n in zip(local, names):
                 self.renames[n] = f"{name}_{lname}" if len(reps) == 1 else f"{name}_{r}_{lname}"
         self.renames[rep_names[-1][-1]] = name
-        entry: dict[str, Any] = {"block": bname}
+        entry: dict[str, Any] = {"block": final}
         if len(reps) > 1:
             entry["repeat"] = len(reps)
         first_names = planner.nodes_of(c.runs[0][0], c.k)
         keys = {p: k for k, expr in params.where.items() for p in [str(expr)[1:]] if p in params.names}
-        per_rep = [{p: rep.get(k, _default(self.flat.entries[first_names[k[0]]], k[1])) for p, k in keys.items()}
+        per_rep = [{p: rep.get(k, default_of(self.flat.entries[first_names[k[0]]], k[1])) for p, k in keys.items()}
                    for rep in values]
-        each: dict[str, list[Any]] = {}
-        first: dict[str, Any] = {}
-        for p in params.names:
-            vec = [rep[p] for rep in per_rep]
-            rest = vec[1:] or vec
-            if any(repr(v) != repr(rest[0]) for v in rest):
-                each[p] = vec  # differs from repetition to repetition
-                continue
-            if repr(rest[0]) != repr(params.defaults[p]):
-                entry[p] = rest[0]
-            if repr(vec[0]) != repr(rest[0]):
-                first[p] = vec[0]  # only the first repetition differs
-        if first:
-            entry["first"] = first
-        if each:
-            entry["each"] = each
+        if bname in self.absorbed:  # the block is an inner block's instance: instantiate that one
+            inner, args = self.absorbed[bname]
+            defaults = self.blocks[inner].get("params", {})
+            per_rep = [{q: (rep[str(v)[1:]] if isinstance(v, Expr) else v) if q in args else defaults[q]
+                        for q, v in ((q, args.get(q)) for q in defaults)} for rep in per_rep]
+            entry = {"block": inner} | ({"repeat": len(reps)} if len(reps) > 1 else {})
+            params_defaults = defaults
+        else:
+            params_defaults = {p: params.defaults[p] for p in params.names}
+        entry.update(instance_args(params_defaults, per_rep))
         ext = planner.ext[reps[0]]
         assert ext is not None
         return name, entry, ext

@@ -92,10 +92,11 @@ def _blocks(items: dict[str, Any]) -> list[str]:
     return lines
 
 
-def to_yaml(data: dict[str, Any], header: Iterable[str] = ()) -> str:
-    """Readable YAML: one flow-style line per input, node and model."""
-    lines = [f"# {h}" if h else "#" for h in header]
-    lines.append(f"graphspec: {data['graphspec']}")
+def to_yaml(data: dict[str, Any], header: Iterable[str] = (), note: str | None = None) -> str:
+    """Readable YAML: one flow-style line per input, node and model. `note` is a comment after
+    `graphspec: 1`, on the same line; `header` are comment lines after it."""
+    lines = [f"graphspec: {data['graphspec']}" + (f"  # {note}" if note else "")]
+    lines.extend(f"# {h}" if h else "#" for h in header)
     lines.append(f"name: {_scalar(data['name'])}")
     for section in ("inputs", "blocks", "nodes", "models"):
         items = data.get(section)

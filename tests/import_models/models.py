@@ -71,6 +71,27 @@ def unet_like(size: int = 64, classes: int = 3, widths: tuple[int, ...] = (16, 3
     return keras.Model(images, masks)
 
 
+def unet_skips(size: int = 32, classes: int = 2, widths: tuple[int, ...] = (8, 16)) -> Any:
+    """A U-Net whose skips are concatenations: they span the whole model, so it has no units to
+    repeat, but a chain (convolution, batch normalization, ReLU) that repeats in every stage."""
+    images = keras.Input((size, size, 3), name="images")
+    x, skips = images, []
+    for width in widths:
+        for _ in range(2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+        skips.append(x)
+        x = layers.MaxPooling2D()(x)
+    for width, skip in zip(widths[::-1], skips[::-1]):
+        x = layers.Concatenate()([layers.UpSampling2D()(x), skip])
+        for _ in range(2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+    return keras.Model(images, layers.Conv2D(classes, 1, activation="softmax")(x))
+
+
 CITIES = ["lisbon", "porto", "braga", "faro"]
 
 
