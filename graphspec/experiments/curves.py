@@ -32,7 +32,7 @@ def plot(rows: list[dict[str, Any]], metric: str, output: Path, *, limit: int = 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'graphspec[experiments]'") from None
+        raise UsageError("--plot needs matplotlib: pip install 'keras-graphspec[experiments]'") from None
     curves = []
     for r in rows[:limit]:
         points = [(int(h["epoch"]), float(h[metric])) for h in _history(Path(r["path"]))

@@ -53,7 +53,7 @@ def _html(study: Any, output: Path, title: str) -> list[str]:
         if not vis.is_available():
             raise ImportError("plotly")
     except ImportError:
-        raise UsageError("an HTML report needs plotly: pip install 'graphspec[experiments]', or write a .png "
+        raise UsageError("an HTML report needs plotly: pip install 'keras-graphspec[experiments]', or write a .png "
                          "(matplotlib)") from None
     plots = _plots(study, vis)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>",
@@ -74,7 +74,7 @@ def _png(study: Any, output: Path) -> list[str]:
         import matplotlib.pyplot as plt
         import optuna.visualization.matplotlib as vis
     except ImportError:
-        raise UsageError("a PNG report needs matplotlib: pip install 'graphspec[experiments]'") from None
+        raise UsageError("a PNG report needs matplotlib: pip install 'keras-graphspec[experiments]'") from None
     plots = _plots(study, vis)
     images = []
     for _, ax in plots:

@@ -73,7 +73,7 @@ def storage(url: str) -> Any:
         raise AssertionError("unreachable")
     except ImportError as exc:
         raise UsageError(f"--storage {redact(url)}: a driver is missing ({exc}); for PostgreSQL install "
-                         "graphspec[postgres] (psycopg 3; or name another driver: postgresql+psycopg2://...)") from None
+                         "keras-graphspec[postgres] (psycopg 3; or name another driver: postgresql+psycopg2://...)") from None
     except Exception as exc:  # SQLAlchemy's connection and URL errors have no common base worth naming
         raise UsageError(f"--storage {redact(url)}: cannot open the study's storage: {_first_line(exc)}") from None
 
