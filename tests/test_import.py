@@ -99,7 +99,11 @@ def test_toy_model_round_trip(keras_clean: Any, tmp_path: Path) -> None:
     assert "  encoder: {model: encoder, inputs: shared}\n" in text
     assert "  encoder_2: {model: encoder, inputs: shared_2}\n" in text
     assert "  encoder: {inputs: enc_in, outputs: encoder_dense, submodel: true}\n" in text
-    assert "  toy: {inputs: [a, b], outputs: [dense, encoder], expect: {params: 210}}\n" in text
+    assert "  toy: {inputs: [a, b], outputs: [dense, encoder]}\n" in text
+    assert "): 210 parameters, " in text.splitlines()[0]  # the count, in the first line's comment
+    # --expect also states it for lint (and makes a variant with another width fail GS501).
+    pinned = importer.import_model(model, source="toy", verify=False, expect=True).text
+    assert "  toy: {inputs: [a, b], outputs: [dense, encoder], expect: {params: 210}}\n" in pinned
     assert imp.renames == {"encoder/dense": "encoder_dense", "toy/flat.1": "flat_1"}
     assert "flat.1 -> flat_1" in text  # the record, in the header
     rebuilt = build_back(text, tmp_path)
@@ -331,6 +335,21 @@ def test_cli_import(keras_clean: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "round trip verified" in result.output
     assert out.read_text().startswith("graphspec: 1  # Imported from ")  # the header costs no line
+    assert "expect:" not in out.read_text()
+    pinned = tmp_path / "pinned.yaml"
+    result = runner.invoke(app, ["import", str(src), "-o", str(pinned), "--expect", "--no-verify"])
+    assert result.exit_code == 0, result.output
+    assert "expect: {params: 210}" in pinned.read_text()
+
+    x = keras.Input((4,), name="x")
+    mlp = keras.Model(x, keras.layers.Dense(2, name="out")(keras.layers.Dense(8, name="hidden")(x)), name="mlp")
+    mlp.save(tmp_path / "mlp.keras")
+    for extra, code in (([], 0), (["--expect"], 1)):
+        spec = tmp_path / f"mlp{len(extra)}.yaml"
+        assert runner.invoke(app, ["import", str(tmp_path / "mlp.keras"), "-o", str(spec), *extra]).exit_code == 0
+        lint = runner.invoke(app, ["lint", str(spec), "--set", "nodes.hidden.units=16"])
+        # A variant with another width: fine, unless the spec was pinned to the source's count.
+        assert lint.exit_code == code and ("GS501" in lint.output) == bool(code), lint.output
 
     x = keras.Input((4,), name="x")
     bad = keras.Model(x, keras.layers.Lambda(lambda t: t, name="ident")(x))

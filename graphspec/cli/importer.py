@@ -62,6 +62,10 @@ def register(app: typer.Typer) -> None:
         flat: Annotated[bool, typer.Option(
             "--flat", help="One node per layer call with its Keras name: no blocks for repeated structure.")
         ] = False,
+        expect: Annotated[bool, typer.Option(
+            "--expect", help="Also write `expect: {params: N}`, so that lint fails when the parameter count "
+                             "changes (the count is always in the first line's comment).")
+        ] = False,
     ) -> None:
         """Write a spec that builds the same functional model as SOURCE (names, layers, arguments)."""
         from graphspec.cli.common import use_backend
@@ -73,7 +77,7 @@ def register(app: typer.Typer) -> None:
 
         plugins = plugins_mod.all_plugins(plugin)
         result = importer.import_source(source, plugins=plugins, args=_parse_args(arg), name=name, verify=verify,
-                                        blocks=not flat)
+                                        blocks=not flat, expect=expect)
         if output is None:
             out(result.text)
         else:

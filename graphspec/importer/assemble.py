@@ -115,15 +115,21 @@ def spec_data(imp: Importer, name: str, *, blocks: bool) -> tuple[dict[str, Any]
     sinks = [rename(s) for s in _sinks(flat)]
     if (only is not None and set(only) <= {"inputs", "outputs", "expect"}
             and ref_list(only.get("inputs")) == list(imp.inputs) and ref_list(only["outputs"]) == sinks):
-        data["expect"] = only["expect"]  # the default model: no `models:` needed
+        if "expect" in only:  # the default model: no `models:` needed
+            data["expect"] = only["expect"]
     else:
         data["models"] = models
     return data, renames, len(found.blocks) if found is not None else 0
 
 
 def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | None = None,
-                 name: str | None = None, verify: bool = True, blocks: bool = True) -> Imported:
-    """A spec for a functional Keras model. Raises SpecError naming what the format cannot express."""
+                 name: str | None = None, verify: bool = True, blocks: bool = True, expect: bool = False) -> Imported:
+    """A spec for a functional Keras model. Raises SpecError naming what the format cannot express.
+
+    The parameter count is in the spec's first line; `expect` also writes it as `expect: {params: N}`, which
+    `lint` checks: a guard for a spec meant to stay equal to its source, and in the way of variants and
+    sweeps that change a width (every one would fail GS501).
+    """
     from graphspec.build.backend import keras
 
     plugin_list = list(plugins or [])
@@ -143,7 +149,8 @@ def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | No
                 raise UsageError(f"--name {name!r}: a sub-model of the model already has that name")
             imp.models = {(name if k == mname else k): v for k, v in imp.models.items()}
             mname = name
-        imp.models[mname]["expect"] = {"params": int(model.count_params())}
+        if expect:
+            imp.models[mname]["expect"] = {"params": int(model.count_params())}
         # The top model last: sub-models before the model that calls them.
         imp.models = {k: v for k, v in imp.models.items() if k != mname} | {mname: imp.models[mname]}
     except Unexpressible as exc:

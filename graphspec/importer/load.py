@@ -84,11 +84,13 @@ def _load_module(name: str) -> Any:
 
 
 def import_source(source: str, *, plugins: list[str] | None = None, args: dict[str, Any] | None = None,
-                  name: str | None = None, verify: bool = True, blocks: bool = True) -> Imported:
+                  name: str | None = None, verify: bool = True, blocks: bool = True,
+                  expect: bool = False) -> Imported:
     """Load SOURCE and import it; see :func:`load_source` and :func:`import_model`."""
     model = load_source(source, plugins=plugins, args=args)
     try:
-        return import_model(model, source=source, plugins=plugins, name=name, verify=verify, blocks=blocks)
+        return import_model(model, source=source, plugins=plugins, name=name, verify=verify, blocks=blocks,
+                            expect=expect)
     except SpecError as exc:
         raise _at_function(exc, source) from None
 
