@@ -229,6 +229,19 @@ def test_inline_suppressions(comments: dict[int, str], strict: bool, expected: l
     assert _codes(out) == expected
 
 
+def test_a_suppression_inside_text_is_text(tmp_path: Path) -> None:
+    # `#` inside a quoted value is part of the text, not a comment: it suppresses nothing.
+    text = WARNINGS.replace("    units: 3\n", '    units: 3\n    activation: "rellu  # graphspec: ignore[GS115]"\n')
+    (tmp_path / "w.yaml").write_text(text)
+    _, out, _ = lint(tmp_path / "w.yaml", "-f", "json")
+    assert _codes(out) == ["GS115"], out
+    # ... while a real comment after the value still counts.
+    (tmp_path / "w.yaml").write_text(text.replace('activation: "rellu  # graphspec: ignore[GS115]"',
+                                                  'activation: "rellu # b"  # graphspec: ignore[GS115]'))
+    _, out, _ = lint(tmp_path / "w.yaml", "-f", "json")
+    assert "GS115" not in _codes(out), out
+
+
 def test_an_unused_suppression_is_located_at_its_comment_and_fails_strict(tmp_path: Path) -> None:
     (tmp_path / "w.yaml").write_text(_suppressed({6: "ignore[GS110]", 7: "ignore[GS302]", 8: "ignore[GS204]"}))
     code, out, _ = lint(tmp_path / "w.yaml", "-q")

@@ -209,6 +209,7 @@ def suppressions(src: Source) -> list[Suppression]:
 def _comments(src: Source, file: str, text: str) -> list[Suppression]:
     lines = text.splitlines()
     starts: dict[int, int] | None = None
+    texts: dict[int, list[Any]] | None = None
     bounds: dict[int, list[int]] = {}
     out: list[Suppression] = []
     for number, line in enumerate(lines, start=1):
@@ -216,6 +217,11 @@ def _comments(src: Source, file: str, text: str) -> list[Suppression]:
             continue
         m = _COMMENT.search(line)
         if m is None:
+            continue
+        if texts is None:
+            texts = _text_spans(src, file)
+        col = line.index("#", m.start()) + 1
+        if any((t.line, t.col) < (number, col) < (t.end_line, t.end_col) for t in texts.get(number, ())):
             continue
         raw = m.group(1) or ""
         codes = tuple(c.strip() for c in raw.strip("[]").split(",") if c.strip()) if raw.endswith("]") else ()
@@ -227,8 +233,29 @@ def _comments(src: Source, file: str, text: str) -> list[Suppression]:
             after = bounds[depth]
             i = bisect.bisect_right(after, number)
             end = after[i] - 1 if i < len(after) else len(lines)
-        out.append(Suppression(file, number, line.index("#", m.start()) + 1, end, codes))
+        out.append(Suppression(file, number, col, end, codes))
     return out
+
+
+def _text_spans(src: Source, file: str) -> dict[int, list[Any]]:
+    """Line -> the spans of `file`'s text values on it (`description: "a # b"`, a `|` block), where a `#`
+    is text, not a comment."""
+    own = None if file == src.file else file
+    out: dict[int, list[Any]] = {}
+    for path, span in src.values.items():
+        if span.file == own and isinstance(_at(src.data, path), str):
+            for number in range(span.line, span.end_line + 1):
+                out.setdefault(number, []).append(span)
+    return out
+
+
+def _at(data: Any, path: Sequence[Any]) -> Any:
+    for key in path:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _unused(s: Suppression, code: str | None) -> Diagnostic:
