@@ -123,6 +123,16 @@ def test_unet_skips_repeats_chains_between_its_skips(keras_clean: Any, tmp_path:
     assert _lines(imp.text) < _lines(flat.text) * 0.7  # measured: 22 lines against 35 (and 19 of Python)
 
 
+def test_unet_at_the_size_of_the_keras_io_example_is_shorter_than_its_python(keras_clean: Any) -> None:
+    # Issue 12 measured the keras.io U-Net (entry 32 filters, down 64/128/256, up 256/128/64/32, 160x160,
+    # 3 classes: 2,058,979 parameters) at 34 lines of Python. unet_like builds that architecture.
+    model = _models().unet_like(size=160, classes=3, widths=(32, 64, 128, 256))
+    assert model.count_params() == 2_058_979
+    imp = importer.import_model(model, source=f"{MODELS}:unet_like")
+    assert imp.verified
+    assert _lines(imp.text) <= 34  # measured: 32
+
+
 def test_flat_import_keeps_keras_names(keras_clean: Any) -> None:
     model = _models().conv_mixer()
     imp = importer.import_model(model, source=f"{MODELS}:conv_mixer", blocks=False)
