@@ -161,3 +161,22 @@ def test_onnx_export_names_what_it_needs_or_writes_the_file(tmp_path: Path) -> N
     else:
         assert result.exit_code == 0, result.output
         assert target.stat().st_size > 0
+
+
+@pytest.mark.skipif(not backend.is_installed("torch"), reason="PyTorch is not installed (CI leaves it out: a large wheel)")
+def test_a_torch_run_trains_and_predicts_the_same_on_tensorflow(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = graphspec("train", str(SPECS / "digits.yaml"), "--backend", "torch", "--epochs", "2", "--run-dir",
+                     str(run), "--set", "train.tensorboard=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((run / "environment.json").read_text())["backend"] == "torch"
+    assert json.loads((run / "results.json").read_text())["test"]["accuracy"] > 0.9
+    from sklearn.datasets import load_digits
+
+    np.savez(tmp_path / "in.npz", x=load_digits().data[:200])
+    outs = {b: tmp_path / f"{b}.npz" for b in ("torch", "tensorflow")}
+    for name, out in outs.items():
+        proc = graphspec("predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(out), "--backend", name)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(outs["torch"]) as a, np.load(outs["tensorflow"]) as b:
+        np.testing.assert_allclose(b["logits"], a["logits"], atol=1e-4, rtol=1e-4)
