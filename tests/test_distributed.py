@@ -243,3 +243,39 @@ def test_killing_one_worker_stops_the_other_and_the_run_resumes(tmp_path: Path) 
     state = json.loads((run / "state.json").read_text())
     assert (state["status"], state["epochs_completed"]) == ("completed", done + 2)
     assert _runs(tmp_path) == [run]
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_sigterm_to_one_worker_stops_both_at_the_same_epoch(tmp_path: Path) -> None:
+    # A scheduler preempting one host signals that host's process only: the processes agree at the end of
+    # the epoch (an all-gather of the stop flag) and stop together, with a consistent run folder.
+    spec = _spec(tmp_path, epochs=400)
+    procs: list[subprocess.Popen[str]] = []
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        result["code"], result["out"] = _launch(["train", str(spec), "--backend", "jax"], tmp_path,
+                                                on_start=procs.extend)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        states = list((tmp_path / "runs" / "tiny").glob("*/state.json"))
+        if states and json.loads(states[0].read_text() or "{}").get("epochs_completed", 0) >= 2:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("no epoch completed")
+    os.kill(procs[1].pid, signal.SIGTERM)
+    thread.join(timeout=60)  # well inside the launcher's grace period: the stop is agreed, not timed out
+    assert not thread.is_alive()
+    assert result["code"] == 143, result["out"][-3000:]
+    assert [p.returncode for p in procs] == [143, 143], result["out"][-3000:]
+    (run,) = _runs(tmp_path)
+    state = json.loads((run / "state.json").read_text())
+    assert state["status"] == "interrupted" and 2 <= state["epochs_completed"] < 400
+    assert len(json.loads((run / "history.json").read_text())) == state["epochs_completed"]
+    fingerprints = {line.split()[0]: line.split()[-1] for line in result["out"].splitlines() if ": weights " in line}
+    assert set(fingerprints) == {"[0]", "[1]"} and len(set(fingerprints.values())) == 1, result["out"][-3000:]
