@@ -241,8 +241,13 @@ class RunCallback(keras.callbacks.Callback):
             self.model.stop_evaluating = True
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        if self.t.agree_stop() and not self.t.stop.requested:
+        agreed = self.t.agree_stop()
+        if agreed and not self.t.stop.requested:
             self.t.stop.request(signal.SIGTERM)  # another process was stopped: stop here too, at the same epoch
+        # Several processes act on what they agreed, never on their own flag: a signal that lands after the
+        # agreement would stop this process alone (the others would wait for it in the next epoch's
+        # collectives); it is agreed on at the next epoch's end.
+        stop = agreed if self.t.multi_process else None
         logs = dict(logs or {})
         if not _finite(logs) or self.t.failed_epoch is not None:
             self.t.failed_epoch = epoch
@@ -262,7 +267,7 @@ class RunCallback(keras.callbacks.Callback):
         row["time"] = round(time.monotonic() - self.epoch_started, 3)
         improved = self.t.save_epoch(epoch + 1, row)
         self.t.progress.epoch_done(epoch, logs, "  *" if improved else "")
-        if self.t.stop.requested:
+        if stop if stop is not None else self.t.stop.requested:
             self.model.stop_training = True
 
 
