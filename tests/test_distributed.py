@@ -207,9 +207,9 @@ def test_two_processes_train_like_one(tmp_path: Path) -> None:
     np.testing.assert_allclose(_losses(run), _losses(alone), rtol=LOSS_RTOL)
 
 
-@pytest.mark.keras
-@pytest.mark.slow
-def test_killing_one_worker_stops_the_other_and_the_run_resumes(tmp_path: Path) -> None:
+def _signal_worker_1_after_two_epochs(tmp_path: Path, signum: int, join_s: float
+                                      ) -> tuple[Path, list[subprocess.Popen[str]], dict[str, Any]]:
+    """`launch --local 2` a 400-epoch run, send `signum` to worker 1 once 2 epochs are done, wait for the end."""
     spec = _spec(tmp_path, epochs=400)
     procs: list[subprocess.Popen[str]] = []
     result: dict[str, Any] = {}
@@ -228,9 +228,16 @@ def test_killing_one_worker_stops_the_other_and_the_run_resumes(tmp_path: Path) 
         time.sleep(0.2)
     else:
         pytest.fail("no epoch completed")
-    os.kill(procs[1].pid, signal.SIGKILL)
-    thread.join(timeout=120)
+    os.kill(procs[1].pid, signum)
+    thread.join(timeout=join_s)
     assert not thread.is_alive()
+    return spec, procs, result
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_killing_one_worker_stops_the_other_and_the_run_resumes(tmp_path: Path) -> None:
+    spec, procs, result = _signal_worker_1_after_two_epochs(tmp_path, signal.SIGKILL, 120)
     assert result["code"] == 128 + signal.SIGKILL, result["out"][-3000:]
     assert all(p.returncode is not None and p.returncode != 0 for p in procs)
     (run,) = _runs(tmp_path)
@@ -249,28 +256,9 @@ def test_killing_one_worker_stops_the_other_and_the_run_resumes(tmp_path: Path) 
 @pytest.mark.slow
 def test_sigterm_to_one_worker_stops_both_at_the_same_epoch(tmp_path: Path) -> None:
     # A scheduler preempting one host signals that host's process only: the processes agree at the end of
-    # the epoch (an all-gather of the stop flag) and stop together, with a consistent run folder.
-    spec = _spec(tmp_path, epochs=400)
-    procs: list[subprocess.Popen[str]] = []
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        result["code"], result["out"] = _launch(["train", str(spec), "--backend", "jax"], tmp_path,
-                                                on_start=procs.extend)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        states = list((tmp_path / "runs" / "tiny").glob("*/state.json"))
-        if states and json.loads(states[0].read_text() or "{}").get("epochs_completed", 0) >= 2:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("no epoch completed")
-    os.kill(procs[1].pid, signal.SIGTERM)
-    thread.join(timeout=60)  # well inside the launcher's grace period: the stop is agreed, not timed out
-    assert not thread.is_alive()
+    # the epoch (an all-gather of the stop flag) and stop together, with a consistent run folder. Within 60 s:
+    # well inside the launcher's grace period, so the stop is agreed, not timed out.
+    _, procs, result = _signal_worker_1_after_two_epochs(tmp_path, signal.SIGTERM, 60)
     assert result["code"] == 143, result["out"][-3000:]
     assert [p.returncode for p in procs] == [143, 143], result["out"][-3000:]
     (run,) = _runs(tmp_path)
