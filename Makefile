@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_diff.py
 	$(BIN)/python bench/bench_backends.py
+	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_install.py
 
 clean:
