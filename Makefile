@@ -34,16 +34,15 @@ lint: install
 	$(BIN)/graphspec lint specs/
 
 # Each benchmark prints its figures: most compare graphspec with hand-written Keras in one process (ratios).
+# At the end, one table of every headline figure against its target, also written to docs/performance.md.
+BENCH_SUMMARY ?= $(CURDIR)/.bench-figures.jsonl
 bench: install
-	$(BIN)/python bench/bench_compile.py
-	$(BIN)/python bench/bench_lint.py
-	$(BIN)/python bench/bench_train.py
-	$(BIN)/python bench/bench_import.py
-	$(BIN)/python bench/bench_sweep.py
-	$(BIN)/python bench/bench_diff.py
-	$(BIN)/python bench/bench_backends.py
-	$(BIN)/python bench/bench_startup.py
-	$(BIN)/python bench/bench_install.py
+	rm -f $(BENCH_SUMMARY)
+	export GRAPHSPEC_BENCH_SUMMARY=$(BENCH_SUMMARY); \
+	for b in compile lint train import sweep diff backends startup distributed install; do \
+	  $(BIN)/python bench/bench_$$b.py || echo "bench_$$b exited $$?"; \
+	done
+	$(BIN)/python bench/figures.py $(BENCH_SUMMARY) --markdown docs/performance.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info
