@@ -229,6 +229,9 @@ def register(app: typer.Typer) -> None:
             "--root", help="SARIF and github: make paths relative to this folder (default: the git repository's "
             "top level).",
             show_default=False)] = None,
+        hook: Annotated[bool, typer.Option(
+            "--hook", help="pre-commit mode: a file named that has neither a `graphspec:` nor an `extends:` key "
+            "is skipped with a note (the hook names every staged YAML file).")] = False,
         quiet: Annotated[bool, typer.Option(
             "--quiet", "-q", help="Text and github formats: no per-model parameter lines.")] = False,
         color: Annotated[bool | None, typer.Option(
@@ -241,8 +244,8 @@ def register(app: typer.Typer) -> None:
         """Check specs statically, without TensorFlow: every error of every file, sorted.
 
         Reports each model's parameter count and weight memory. Folders and globs skip
-        run folders and YAML files without a `graphspec:` key; files named are always
-        checked. `[tool.graphspec.lint]` in pyproject.toml and `# graphspec: ignore[CODE]`
+        run folders and YAML files without a `graphspec:` or `extends:` key; files named are
+        always checked (with --hook, those without either key are skipped with a note). `[tool.graphspec.lint]` in pyproject.toml and `# graphspec: ignore[CODE]`
         comments say what not to report (docs/lint.md). Exit code 0 when there are no
         errors, 1 when there are, 2 for a usage or internal error.
         """
@@ -257,9 +260,13 @@ def register(app: typer.Typer) -> None:
         refused: dict[str, str] = {}
         skipped: list[Skipped] = []
         try:
-            files = expand_paths(paths, refused, skipped=skipped, excluded=config.excluded if config.exclude else None)
+            files = expand_paths(paths, refused, skipped=skipped, excluded=config.excluded if config.exclude else None,
+                                 hook=hook)
         except PathError as exc:
             raise UsageError(str(exc)) from None
+        if not files and hook:  # a commit without specs: nothing to check is not a failure
+            sys.stdout.write(f"no specs to check ({skipped_text(skipped) or 'none named'})\n")
+            return
         if not files:
             note = skipped_text(skipped)
             raise UsageError(f"no specs under {', '.join(paths)}" + (f" ({note})" if note else ""))
