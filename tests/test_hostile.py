@@ -302,3 +302,9 @@ def no_password_in_files(work: Path) -> None:
         if p.is_file():
             data = p.read_bytes()
             assert b"hunter2" not in data and b"Sw0rdfish" not in data, p
+
+
+@after
+def no_trial_ran(work: Path) -> None:
+    """The sweep stopped before its first trial: no trial folder was made."""
+    assert not list(work.rglob("trial-*")), sorted(str(p) for p in work.rglob("trial-*"))
