@@ -286,7 +286,7 @@ def github(reports: Sequence[FileReport], *, stats: bool = True, skipped_note: s
            cwd: str | None = None) -> str:
     """Workflow annotations, one line per diagnostic; statistics and summary as plain log lines (escaped so
     that no file or model name can make one a workflow command)."""
-    lines = []
+    lines: list[str] = []
     for r in reports:
         lines.extend(github_line(d, root=root, cwd=cwd) for d in sorted(r.diagnostics, key=Diagnostic.sort_key))
         if r.omitted:

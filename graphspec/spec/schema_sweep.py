@@ -139,8 +139,7 @@ def param_points(param: Any) -> int | None:
         return param.points
     if param.step is None:
         return None
-    low, high = param.uniform
-    span = (high - low) / param.step
+    span = (param.uniform[1] - param.uniform[0]) / param.step
     if not math.isfinite(span):
         return None
     return max(0, int(span + 1e-9) + 1)
