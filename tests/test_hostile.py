@@ -307,3 +307,18 @@ def no_temporaries(work: Path) -> None:
     """The temporaries of m.keras are gone (and only those), and m.keras is a complete model."""
     assert not [p.name for p in work.iterdir() if p.name.startswith(".m.keras.")], sorted(p.name for p in work.iterdir())
     assert _loadable(work / "m.keras")
+
+
+@after
+def no_password_in_files(work: Path) -> None:
+    """No file the command wrote (sweep.json above all) holds any part of the storage's password."""
+    for p in work.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            assert b"hunter2" not in data and b"Sw0rdfish" not in data, p
+
+
+@after
+def no_trial_ran(work: Path) -> None:
+    """The sweep stopped before its first trial: no trial folder was made."""
+    assert not list(work.rglob("trial-*")), sorted(str(p) for p in work.rglob("trial-*"))

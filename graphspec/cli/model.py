@@ -16,8 +16,8 @@ from graphspec.cli.common import (
     SpecArg,
     built_models,
     checked_spec,
-    err,
     guarded,
+    note,
     one_model,
     out,
     use_backend,
@@ -130,7 +130,7 @@ def save(
         from graphspec.run.models import load_weights
 
         load_weights(models[name], weights, with_optimizer=False)
-    fmt = export_model(models[name], output, format, force=force, note=lambda t: err(f"note: {t}"))
+    fmt = export_model(models[name], output, format, force=force, note=note)
     out(f"saved {name} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
 
 

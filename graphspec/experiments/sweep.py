@@ -159,6 +159,12 @@ def settings_for(spec_or_dir: str | Path, *, sets: list[str] | None = None, fold
                 f" with --set {' '.join(manifest.get('sets', []))}" if manifest.get("sets") else "") +
                 ": choose another --dir, or give the same spec and --set values")
     known = manifest or {}
+    if storage is not None:  # refused before sweep.json is written or a driver quotes it
+        from graphspec.experiments.storage_url import problem
+
+        wrong = problem(storage)
+        if wrong is not None:
+            raise UsageError(f"--storage {sweep_study.redact(storage)}: {wrong}")
     url = storage or (known.get("storage") if "***" not in str(known.get("storage", "")) else None)
     if url is None and known.get("storage") and "***" in str(known["storage"]):
         raise UsageError(f"this sweep's storage has a password: give it again with --storage "

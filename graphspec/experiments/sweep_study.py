@@ -27,6 +27,7 @@ from typing import Any
 
 from graphspec.errors import UsageError
 from graphspec.experiments import sweep_plan
+from graphspec.experiments.storage_url import scrub
 from graphspec.run.lock import RunInUse, claim
 
 HEARTBEAT_S = 20
@@ -51,6 +52,11 @@ def storage(url: str) -> Any:
     """An Optuna RDB storage: SQLite waits for its lock instead of failing; a server gets heartbeats."""
     import optuna
 
+    from graphspec.experiments.storage_url import problem
+
+    wrong = problem(url)
+    if wrong is not None:
+        raise UsageError(f"--storage {redact(url)}: {wrong}")
     try:
         if is_sqlite(url):
             # A file this call creates is stamped with this Optuna's schema: checking it again would only
@@ -72,19 +78,19 @@ def storage(url: str) -> Any:
                 time.sleep(0.2 + 0.1 * attempt)
         raise AssertionError("unreachable")
     except ImportError as exc:
-        raise UsageError(f"--storage {redact(url)}: a driver is missing ({exc}); for PostgreSQL install "
+        raise UsageError(f"--storage {redact(url)}: a driver is missing ({scrub(str(exc), url)}); for PostgreSQL install "
                          "keras-graphspec[postgres] (psycopg 3; or name another driver: postgresql+psycopg2://...)") from None
     except Exception as exc:  # SQLAlchemy's connection and URL errors have no common base worth naming
-        raise UsageError(f"--storage {redact(url)}: cannot open the study's storage: {_first_line(exc)}") from None
+        raise UsageError(f"--storage {redact(url)}: cannot open the study's storage: "
+                         f"{scrub(_first_line(exc), url)}") from None
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    head, sep, tail = url.partition("://")
-    if "@" in tail and ":" in tail.split("@", 1)[0]:
-        user = tail.split("@", 1)[0].split(":", 1)[0]
-        return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
-    return url
+    """The URL without its password or secret query values, for messages and sweep.json
+    (:func:`graphspec.experiments.storage_url.redact`)."""
+    from graphspec.experiments.storage_url import redact as redact_url
+
+    return redact_url(url)
 
 
 def _first_line(exc: BaseException) -> str:

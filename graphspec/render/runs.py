@@ -8,6 +8,8 @@ import io
 import json
 from typing import Any
 
+from graphspec.render.escape import csv_cell, printable
+
 _STYLE = {"completed": "green", "pruned": "yellow", "failed": "red", "running": "cyan", "interrupted": "magenta"}
 
 
@@ -45,14 +47,14 @@ def table(rows: list[dict[str, Any]], *, title: str | None = None) -> Any:
     out.add_column("status", no_wrap=True)
     out.add_column("params")
     out.add_column("epochs", justify="right")
-    out.add_column(monitors[0] if len(monitors) == 1 else "objective", justify="right")
+    out.add_column(escape(printable(monitors[0])) if len(monitors) == 1 else "objective", justify="right")
     for t in tests:
-        out.add_column(f"test {t}", justify="right")
+        out.add_column(escape(printable(f"test {t}")), justify="right")
     out.add_column("seconds", justify="right")
     for r in rows:
         status = str(r["status"])
-        out.add_row(escape(str(r["name"])), f"[{_STYLE.get(status, 'white')}]{status}[/]",
-                    escape(params_text(r.get("params") or {}, short=True)), str(r.get("epochs", "")), _num(r.get("objective")),
+        out.add_row(escape(printable(str(r["name"]))), f"[{_STYLE.get(status, 'white')}]{escape(printable(status))}[/]",
+                    escape(printable(params_text(r.get("params") or {}, short=True))), str(r.get("epochs", "")), _num(r.get("objective")),
                     *[_num((r.get("test") or {}).get(t)) for t in tests], f"{float(r.get('seconds') or 0):.1f}")
     return out
 
@@ -70,14 +72,24 @@ def as_csv(rows: list[dict[str, Any]]) -> str:
               *[f"params.{k}" for k in params], *[f"metrics.{k}" for k in metrics], *[f"test.{k}" for k in tests]]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow([csv_cell(h) for h in header])
     for r in rows:
         p, m, t = r.get("params") or {}, r.get("metrics") or {}, r.get("test") or {}
-        writer.writerow([r["name"], r["path"], r["status"], "" if r.get("objective") is None else r["objective"],
-                         r.get("epochs", ""), r.get("seconds", ""),
-                         *[_value_text(p[k]) if k in p else "" for k in params],
-                         *[m.get(k, "") for k in metrics], *[t.get(k, "") for k in tests]])
+        cells = [r["name"], r["path"], r["status"], "" if r.get("objective") is None else r["objective"],
+                 r.get("epochs", ""), r.get("seconds", ""),
+                 *[_csv_value(p[k]) if k in p else "" for k in params],
+                 *[m.get(k, "") for k in metrics], *[t.get(k, "") for k in tests]]
+        writer.writerow([csv_cell(c) for c in cells])  # names and values from run folders: no formulas, no controls
     return buf.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    """A parameter's value in a CSV cell: a number stays a number (a negative one too), the rest as text."""
+    if isinstance(value, float):
+        return float(_value_text(value))  # the shown digits, as a number (csv_cell leaves numbers alone)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return _value_text(value)
 
 
 def sweep_summary(s: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graphspec.diagnostics import Diagnostic, Severity
+from graphspec.render.escape import printable
 
 
 _CONTROL = {c: "\ufffd" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
@@ -47,10 +48,12 @@ def diagnostic_text(diag: Diagnostic, source_text: str | None = None, *, color: 
     """
     loc = diag.location
     sev = diag.severity.value
-    head = f"{loc}: {sev}[{diag.code}]: {diag.message}"
+    # File names and messages quote names from files: their control characters are shown, never sent.
+    where, message = printable(str(loc)), printable(diag.message)
+    head = f"{where}: {sev}[{diag.code}]: {message}"
     if color:
         c = "red" if diag.severity is Severity.ERROR else "yellow"
-        head = f"\x1b[1m{loc}:\x1b[0m \x1b[1;{31 if c == 'red' else 33}m{sev}[{diag.code}]\x1b[0m: {diag.message}"
+        head = f"\x1b[1m{where}:\x1b[0m \x1b[1;{31 if c == 'red' else 33}m{sev}[{diag.code}]\x1b[0m: {message}"
     lines = [head]
     if (source_text is not None or lines_of is not None) and loc.line:
         src_lines = lines_of if lines_of is not None else (source_text or "").splitlines()
@@ -65,20 +68,26 @@ def diagnostic_text(diag: Diagnostic, source_text: str | None = None, *, color: 
             lines.append(gutter + text)
             lines.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" + "~" * (width - 1))
     for note in diag.notes:
-        lines.append(f"  note: {note}")
+        lines.append(f"  note: {printable(note)}")
     if diag.hint:
-        lines.append(f"  hint: {diag.hint}")
+        lines.append(f"  hint: {printable(diag.hint)}")
     return "\n".join(lines)
+
+
+MAX_SHOWN = 200  # diagnostics printed by one command; the rest are counted in one line
 
 
 def diagnostics_text(diags: Iterable[Diagnostic], sources: dict[str, str], *, color: bool = False) -> str:
     split: dict[str, list[str]] = {}
     out = []
-    for d in diags:
+    listed = list(diags)
+    for d in listed[:MAX_SHOWN]:
         name = d.location.file
         if name in sources and name not in split:
             split[name] = sources[name].splitlines()
         out.append(diagnostic_text(d, None, color=color, lines_of=split.get(name)))
+    if len(listed) > MAX_SHOWN:
+        out.append(f"and {len(listed) - MAX_SHOWN:,} more not shown: the first {MAX_SHOWN} are")
     return "\n".join(out)
 
 
