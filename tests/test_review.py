@@ -1,0 +1,116 @@
+"""Review and compare without noise (issue 22): `runs` readable and consistent, `diff` without
+defaults or paths as changes, `resolve --explain` tracing, and the small things a user hit."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from graphspec.cli.app import app
+from graphspec.errors import UsageError
+
+
+def _run(path: Path, *, monitor: str, mode: str, value: float, test: dict[str, float],
+         metrics: dict[str, float] | None = None, sets: list[str] | None = None,
+         trial: dict[str, Any] | None = None) -> None:
+    path.mkdir(parents=True)
+    (path / "spec.yaml").write_text("graphspec: 1\n")
+    row = {"epoch": 1, monitor: value, "time": 0.5, **(metrics or {})}
+    (path / "history.json").write_text(json.dumps([row]))
+    (path / "state.json").write_text(json.dumps({
+        "status": "completed", "epochs_completed": 1, "monitor": monitor, "mode": mode,
+        "best": {"monitor": monitor, "mode": mode, "value": value, "epoch": 1}}))
+    (path / "results.json").write_text(json.dumps({"test": test}))
+    argv = ["graphspec", "train", "x.yaml"] + [a for s in (sets or []) for a in ("--set", s)]
+    (path / "environment.json").write_text(json.dumps({"argv": argv}))
+    if trial is not None:
+        (path / "trial.json").write_text(json.dumps(trial))
+
+
+def _mixed(tmp_path: Path) -> Path:
+    """Two sweep trials (val_accuracy, max) and two plain runs (val_loss, min), long parameter paths."""
+    root = tmp_path / "all"
+    for n, (acc, lr) in enumerate([(0.91, 0.0019583717), (0.95, 0.00012345678)]):
+        trial = {"number": n, "state": "completed", "metric": "val_accuracy", "mode": "max", "value": acc,
+                 "params": {"nodes.drop.rate": 0.123456789, "compile.optimizer.learning_rate": lr}}
+        _run(root / "s" / f"trial-000{n}", monitor="val_accuracy", mode="max", value=acc,
+             test={"accuracy": acc - 0.01, "loss": 0.3}, metrics={"accuracy": 0.5 + n / 10}, trial=trial)
+    for n, loss in enumerate([0.40, 0.20]):
+        _run(root / "m" / f"2024010{n}-000000", monitor="val_loss", mode="min", value=loss,
+             test={"accuracy": 0.8 + n / 100, "loss": loss}, metrics={"accuracy": 0.99 - n / 10},
+             sets=[f"compile.optimizer.learning_rate=0.00{n + 1}"])
+    return root
+
+
+def test_runs_ranks_only_runs_that_share_an_objective(tmp_path: Path) -> None:
+    from graphspec.experiments import runs
+
+    rows = runs.collect([_mixed(tmp_path)])
+    assert [(r["name"], r["monitor"]) for r in rows] == [
+        ("s/trial-0001", "val_accuracy"), ("s/trial-0000", "val_accuracy"),  # groups of two: by metric name
+        ("m/20240101-000000", "val_loss"), ("m/20240100-000000", "val_loss")]
+    result = CliRunner().invoke(app, ["runs", str(tmp_path / "all")], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert "val_loss (lower is better)" in result.output
+    assert "val_accuracy (higher is better)" in result.output
+
+
+def test_runs_sorts_by_any_column_shown(tmp_path: Path) -> None:
+    from graphspec.experiments import runs
+
+    root = _mixed(tmp_path)
+    for name in ("test_accuracy", "test.accuracy"):
+        best = runs.collect([root], sort=name)
+        assert [r["name"] for r in best][0] == "s/trial-0001", name  # test accuracy 0.94
+    by_train = runs.collect([root], sort="accuracy")  # the training accuracy, as Keras names it
+    assert by_train[0]["name"] == "m/20240100-000000"
+    by_lr = runs.collect([root], sort="learning_rate")  # a parameter, by its short name
+    assert [r["name"] for r in by_lr][0] == "s/trial-0001"
+    assert runs.collect([root], sort="epochs")
+    with pytest.raises(UsageError, match="the columns are objective, epochs, seconds, accuracy"):
+        runs.collect([root], sort="val_auc")
+    result = CliRunner().invoke(app, ["runs", str(root), "--sort", "test_accuracy"],
+                                env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0 and "test_accuracy" in result.output, result.output
+
+
+def test_runs_table_fits_80_columns_without_cutting_numbers(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from graphspec.experiments import runs
+    from graphspec.render import runs as render
+
+    rows = runs.collect([_mixed(tmp_path)])
+    console = Console(width=80, color_system=None, record=True)
+    console.print(render.table(rows, width=80))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text, text
+    for number in ("0.9500", "0.9100", "0.2000", "0.4000", "0.9400"):  # objectives, the test twin of one
+        assert number in text, (number, text)
+    # one rule for every parameter path (its shortest distinguishing tail), each value whole
+    assert "learning_rate=0.0001235" in text and "learning_rate=0.002" in text
+    assert "compile.optimizer" not in text and "rate=0.1235" in text
+    assert "not shown at 80 columns: seconds, epochs" in text
+
+
+def test_runs_csv_name_and_full_precision_match_json(tmp_path: Path) -> None:
+    root = _mixed(tmp_path)
+    runner = CliRunner()
+    as_csv = runner.invoke(app, ["runs", str(root / "s"), "--format", "csv"])
+    as_json = runner.invoke(app, ["runs", str(root / "s"), "--format", "json"])
+    assert as_csv.exit_code == 0 and as_json.exit_code == 0, as_csv.output
+    table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    data = json.loads(as_json.stdout)["runs"]
+    assert [r["name"] for r in table] == [r["name"] for r in data] == ["trial-0001", "trial-0000"]
+    assert [r["path"] for r in table] == [r["path"] for r in data]
+    by_name = {r["name"]: r for r in table}
+    assert float(by_name["trial-0000"]["params.compile.optimizer.learning_rate"]) == 0.0019583717
+    assert float(by_name["trial-0000"]["params.nodes.drop.rate"]) == 0.123456789
+    assert by_name["trial-0000"]["monitor"] == "val_accuracy" and by_name["trial-0000"]["mode"] == "max"
