@@ -114,3 +114,36 @@ def test_runs_csv_name_and_full_precision_match_json(tmp_path: Path) -> None:
     assert float(by_name["trial-0000"]["params.compile.optimizer.learning_rate"]) == 0.0019583717
     assert float(by_name["trial-0000"]["params.nodes.drop.rate"]) == 0.123456789
     assert by_name["trial-0000"]["monitor"] == "val_accuracy" and by_name["trial-0000"]["mode"] == "max"
+
+
+# -- launch: back-end start-up lines hidden, as `train` hides them (item 12) ----------------------------------
+NOISY_WORKER = '''#!/bin/sh
+echo "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR" >&2
+echo "I0000 00:00:1796486772.216179   21821 port.cc:153] oneDNN custom operations are on." >&2
+echo "W0000 00:00:1796486772.217135   21821 cudart_stub.cc:31] Could not find cuda drivers" >&2
+echo "[Gloo] Rank 0 is connected to 1 peer ranks. Expected number of connected peer ranks is : 1"
+echo "E0000 00:00:1796486772.217135   21821 real.cc:1] a real error stays"
+echo "epoch 1/1: loss 1.0"
+'''
+
+
+def test_launch_hides_backend_start_up_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphspec.run import launch
+
+    worker = tmp_path / "python"
+    worker.write_text(NOISY_WORKER)
+    worker.chmod(0o755)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("graphspec: 1\nname: t\ninputs:\n  x: {shape: [4]}\nnodes:\n  y: {type: Dense, units: 1}\n")
+    monkeypatch.delenv("GRAPHSPEC_TF_LOGS", raising=False)
+    out = io.StringIO()
+    assert launch.launch(["train", str(spec)], workers=2, out=out, python=str(worker)) == 0
+    lines = out.getvalue().splitlines()
+    assert sorted(lines) == ["[0] E0000 00:00:1796486772.217135   21821 real.cc:1] a real error stays",
+                             "[0] epoch 1/1: loss 1.0",
+                             "[1] E0000 00:00:1796486772.217135   21821 real.cc:1] a real error stays",
+                             "[1] epoch 1/1: loss 1.0"], lines
+    monkeypatch.setenv("GRAPHSPEC_TF_LOGS", "1")
+    out = io.StringIO()
+    assert launch.launch(["train", str(spec)], workers=1, out=out, python=str(worker)) == 0
+    assert "oneDNN" in out.getvalue()
