@@ -147,3 +147,46 @@ def test_launch_hides_backend_start_up_lines(tmp_path: Path, monkeypatch: pytest
     out = io.StringIO()
     assert launch.launch(["train", str(spec)], workers=1, out=out, python=str(worker)) == 0
     assert "oneDNN" in out.getvalue()
+
+
+# -- diff ----------------------------------------------------------------------------------------------------
+BASE = """\
+graphspec: 1
+name: net
+inputs:
+  x: {shape: [8, 8, 3]}
+nodes:
+  c: {type: Conv2D, filters: 4, kernel_size: 3, padding: same}
+  p: {type: MaxPooling2D%s}
+  f: {type: Flatten}
+  d: {type: Dense, units: 2%s}
+"""
+
+
+def _diff(tmp_path: Path, a: str, b: str, *args: str) -> Any:
+    (tmp_path / "a.yaml").write_text(a)
+    (tmp_path / "b.yaml").write_text(b)
+    return CliRunner().invoke(app, ["diff", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"), *args])
+
+
+def test_diff_defaults_written_out_are_no_change(tmp_path: Path) -> None:
+    result = _diff(tmp_path, BASE % (", pool_size: 2", ", use_bias: true"), BASE % ("", ""))
+    assert result.exit_code == 0, result.output
+    written = BASE % (", pool_size: [2, 2], strides: [2, 2]", ", use_bias: true, kernel_initializer: glorot_uniform")
+    result = _diff(tmp_path, BASE % ("", ""), written.replace("kernel_size: 3", "kernel_size: [3, 3]"))
+    assert result.exit_code == 0, result.output
+    result = _diff(tmp_path, BASE % ("", ""), BASE % (", pool_size: 3", ", use_bias: false"))
+    assert result.exit_code == 1
+    assert "nodes.p.pool_size" in result.output and "nodes.d.use_bias" in result.output
+
+
+@pytest.mark.keras
+def test_diff_a_spec_equals_its_own_import(keras_clean: Any, tmp_path: Path) -> None:
+    from graphspec import compiler, importer
+
+    spec = tmp_path / "a.yaml"
+    spec.write_text(BASE % (", pool_size: 2, strides: 2", ", use_bias: true, activation: softmax"))
+    model = compiler.build(compiler.check(spec))["net"]
+    (tmp_path / "b.yaml").write_text(importer.import_model(model, verify=False).text)
+    result = CliRunner().invoke(app, ["diff", str(spec), str(tmp_path / "b.yaml")])
+    assert result.exit_code == 0, result.output
