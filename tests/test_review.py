@@ -190,3 +190,39 @@ def test_diff_a_spec_equals_its_own_import(keras_clean: Any, tmp_path: Path) -> 
     (tmp_path / "b.yaml").write_text(importer.import_model(model, verify=False).text)
     result = CliRunner().invoke(app, ["diff", str(spec), str(tmp_path / "b.yaml")])
     assert result.exit_code == 0, result.output
+
+
+CSV_SPEC = """\
+graphspec: 1
+name: tab
+inputs:
+  x: {shape: [2]}
+nodes:
+  y: {type: Dense, units: 1}
+compile: {optimizer: adam, loss: mse}
+data:
+  source: {kind: csv, train: data/train.csv, test: ./data/../data/test.csv}
+  inputs: {x: [a, b]}
+  outputs: {y: [c]}
+  batch_size: 2
+"""
+
+
+def test_diff_a_spec_against_its_own_run_folder_is_equal(tmp_path: Path) -> None:
+    from graphspec.run import folders
+
+    (tmp_path / "data").mkdir()
+    for split in ("train", "test"):
+        (tmp_path / "data" / f"{split}.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    spec = tmp_path / "tab.yaml"
+    spec.write_text(CSV_SPEC)
+    run = tmp_path / "runs" / "tab" / "20250101-000000"
+    run.mkdir(parents=True)
+    (run / "spec.yaml").write_text(folders.resolved_spec_text(spec, [], {"train.seed": 1}))
+    assert str(tmp_path / "data" / "train.csv") in (run / "spec.yaml").read_text()  # absolute there
+    result = CliRunner().invoke(app, ["diff", str(spec), str(run)])
+    assert "data.source" not in result.output, result.output
+    (tmp_path / "other.csv").write_text("a,b,c\n1,2,3\n")
+    spec.write_text(CSV_SPEC.replace("data/train.csv", "other.csv"))
+    result = CliRunner().invoke(app, ["diff", str(spec), str(run)])
+    assert result.exit_code == 1 and "data.source.train" in result.output, result.output
