@@ -226,3 +226,27 @@ def test_diff_a_spec_against_its_own_run_folder_is_equal(tmp_path: Path) -> None
     spec.write_text(CSV_SPEC.replace("data/train.csv", "other.csv"))
     result = CliRunner().invoke(app, ["diff", str(spec), str(run)])
     assert result.exit_code == 1 and "data.source.train" in result.output, result.output
+
+
+# -- save takes a run folder (item 11) ------------------------------------------------------------------------
+@pytest.mark.keras
+def test_save_takes_a_run_folder_and_its_best_weights(keras_clean: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    from graphspec import compiler
+
+    spec = tmp_path / "a.yaml"
+    spec.write_text(BASE % ("", ""))
+    run = tmp_path / "runs" / "net" / "20250101-000000"
+    run.mkdir(parents=True)
+    (run / "spec.yaml").write_text(spec.read_text())
+    (run / "state.json").write_text(json.dumps({"status": "completed", "model": "net"}))
+    trained = compiler.build(compiler.check(spec))["net"]
+    for w in trained.weights:
+        w.assign(np.full(w.shape, 0.25, dtype="float32"))
+    trained.save(run / "best.keras")
+    out = tmp_path / "m.keras"
+    result = CliRunner().invoke(app, ["save", str(run), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = keras_clean.saving.load_model(out, compile=False)
+    assert all(np.allclose(np.asarray(w), 0.25) for w in saved.weights)
