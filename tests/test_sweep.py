@@ -279,21 +279,22 @@ def test_runs_lists_runs_and_trials_best_first(tmp_path: Path) -> None:
     assert rows[1]["metrics"]["val_loss"] == 0.25 and rows[1]["epochs"] == 3 and rows[1]["seconds"] == 1.5
     by_loss = runs.collect([tmp_path / "runs"], sort="loss")  # the best epoch's training loss
     assert [r["name"] for r in by_loss][-1] == "m/20240102-000000"  # loss 1.0 at its best epoch; 0.5 for both others
-    with pytest.raises(UsageError, match="no run logs that metric"):
+    with pytest.raises(UsageError, match="no run has a value in that column"):
         runs.collect([tmp_path / "runs"], sort="val_auc")
 
     data = json.loads(render.as_json(rows))
     assert set(data["runs"][0]) >= {"name", "path", "status", "params", "objective", "metrics", "test", "seconds"}
     lines = render.as_csv(rows).splitlines()
-    assert lines[0].startswith("name,path,status,objective,epochs,seconds,params.nodes.d.units,metrics.loss")
-    assert lines[3].split(",")[6] == "8"
+    assert lines[0].startswith("name,path,status,objective,monitor,mode,epochs,seconds,params.nodes.d.units,"
+                               "metrics.loss")
+    assert lines[3].split(",")[8] == "8"
 
     from rich.console import Console
 
     console = Console(width=160, color_system=None, record=True)
-    console.print(render.table(rows))
+    console.print(render.table(rows, width=160))
     text = console.export_text()
-    assert "val_loss" in text and "interrupted" in text and "d.units=8" in text and "test loss" in text
+    assert "val_loss" in text and "interrupted" in text and "units=8" in text and "test_loss" in text
 
 
 def test_runs_reads_trial_records(tmp_path: Path) -> None:

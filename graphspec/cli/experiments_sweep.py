@@ -96,8 +96,10 @@ def register(app: typer.Typer) -> None:
         dirs: Annotated[list[Path] | None, typer.Argument(help="Run folders, sweep folders or runs roots "
                                                           "(default: runs/ and sweeps/).", show_default=False)
                         ] = None,
-        sort: Annotated[str | None, typer.Option("--sort", help="Best first by this metric (default: the "
-                                                 "objective or monitored metric).")] = None,
+        sort: Annotated[str | None, typer.Option("--sort", help="Best first by this column, "
+                                                 "named as the table shows it (val_accuracy, test_accuracy, epochs, "
+                                                 "a parameter; default: each run's objective, runs ranked only "
+                                                 "beside runs with the same objective).")] = None,
         format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
         plot: Annotated[str | None, typer.Option("--plot", help="Draw this metric's learning curves "
                                                  "(e.g. val_loss) to -o.")] = None,
@@ -133,4 +135,5 @@ def register(app: typer.Typer) -> None:
         elif not rows:
             err(f"no runs under {', '.join(map(str, folders))}")
         else:
-            Console(soft_wrap=False).print(render.table(rows))
+            console = Console(soft_wrap=False)
+            console.print(render.table(rows, width=console.width, sort=sort))

@@ -90,7 +90,8 @@ def _static_tables(spec: Path, plugin: list[str] | None, sets: list[str] | None,
 
 
 def save(
-    spec: SpecArg,
+    spec: Annotated[Path, typer.Argument(help="The spec file (YAML), or a run folder (its spec and best weights).",
+                                         show_default=False)],
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Where to write: a .keras file, a .tflite file, a .onnx file, or a SavedModel "
         "folder.")],
@@ -110,8 +111,8 @@ def save(
     """Write a model as .keras (architecture, weights, compile settings), a TensorFlow SavedModel for
     serving, TFLite, or ONNX. SavedModel and TFLite run on TensorFlow unless --backend says otherwise:
     weights trained on any backend load there. An existing output is replaced only if it is a model of
-    the same format."""
-    from graphspec.run import targets
+    the same format. A run folder gives its spec and its best (else last) weights, as for evaluate."""
+    from graphspec.run import folders, targets
     from graphspec.run.artifacts import TF_FORMATS, export_format, tensorflow_for
 
     fmt = export_format(output, format)  # a bad --format is a usage error before anything is built
@@ -123,6 +124,14 @@ def save(
     from graphspec import compiler
     from graphspec.run.artifacts import export_model
 
+    if folders.is_run_dir(spec):
+        from graphspec.run.models import load_for_inference
+
+        loaded = load_for_inference(spec, weights=weights, sets=set_, plugins=plugin, model=model,
+                                    note=lambda t: err(f"note: {t}"))
+        fmt = export_model(loaded.model, output, format, force=force, note=lambda t: err(f"note: {t}"))
+        out(f"saved {loaded.model_name} of {spec} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
+        return
     checked = checked_spec(spec, plugin, set_, data_root, builds=True)
     name = one_model(checked, model, "save")
     models = compiler.build(checked, models=[name])

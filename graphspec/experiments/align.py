@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from graphspec.analysis.graph import Graph, Node, Ref
-from graphspec.spec import schema
+from graphspec.spec import catalog, schema
 
 
 def canonical(value: Any) -> Any:
@@ -31,8 +31,53 @@ def canonical(value: Any) -> Any:
     return value
 
 
+# Arguments Keras expands from one int to one per spatial axis (`pool_size: 2` is `(2, 2)`).
+_PER_AXIS = {"kernel_size", "pool_size", "strides", "dilation_rate", "size"}
+
+
+def _per_axis(value: Any) -> Any:
+    """`[k, k, ...]` -> `k`: the int Keras would expand to it."""
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) and v == value[0]
+                                                for v in value):
+        return value[0]
+    return value
+
+
+def without_defaults(type_name: str | None, args: dict[str, Any]) -> dict[str, Any]:
+    """A layer's arguments less those equal to the layer's default in the catalog (the table the importer's
+    defaults come from): `{pool_size: 2}` of a MaxPooling2D is no argument, `use_bias: true` of a Dense none.
+
+    Per-axis arguments are compared as Keras reads them (`2` is `[2, 2]`). Unknown layers keep every argument.
+    """
+    entry = catalog.LAYERS.get(type_name) if type_name is not None else None
+    if entry is None:
+        return args
+    params = entry.get("params") or {}
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        param = params.get(key) or {}
+        default = param.get("default", _MISSING) if not param.get("required") else _MISSING
+        if key in _PER_AXIS or isinstance(default, list):
+            value = _per_axis(value)
+            default = _per_axis(canonical(default)) if default is not _MISSING else default
+        if default is not _MISSING and canonical(default) == value:
+            continue
+        out[key] = value
+    if "pool_size" in params and out.get("strides") is not None and params.get("strides", {}).get("default", 0) is None:
+        pool = out.get("pool_size", _per_axis(canonical(params["pool_size"].get("default"))))
+        if out["strides"] == pool:  # a pooling layer's strides default to its pool size
+            del out["strides"]
+    return out
+
+
+_MISSING = object()
+
+
 def view(node: Node) -> dict[str, Any]:
-    """What a node computes, without its name and edges: `{type: Dense, units: 64, ...}`."""
+    """What a node computes, without its name and edges: `{type: Dense, units: 64, ...}`.
+
+    Arguments equal to the layer's defaults are left out: writing a default out is no change.
+    """
     ns = node.spec
     if isinstance(ns, schema.InputSpec):
         return canonical(ns.model_dump(mode="json", exclude={"description"}))  # type: ignore[no-any-return]
@@ -43,9 +88,10 @@ def view(node: Node) -> dict[str, Any]:
     if ns.fresh:
         out["fresh"] = True
     if ns.call:
-        out["call"] = dict(ns.call)
-    out.update(ns.args)
-    return canonical(out)  # type: ignore[no-any-return]
+        out["call"] = canonical(dict(ns.call))
+    args = canonical(dict(ns.args))
+    out.update(without_defaults(ns.type, args) if ns.type is not None and ns.model is None else args)
+    return out
 
 
 def edges(node: Node, rename: dict[str, str] | None = None) -> tuple[str, tuple[Any, ...]]:

@@ -170,6 +170,8 @@ class _Differ:
     def section(self, key: str) -> None:
         sa = _dump(getattr(self.a.checked.spec, key))
         sb = _dump(getattr(self.b.checked.spec, key))
+        if key == "data":  # a run folder's spec.yaml holds absolute data paths; the spec, relative ones
+            sa, sb = _data_paths(sa, self.a.file), _data_paths(sb, self.b.file)
         if sa is None and sb is None:
             return
         if sa is None:
@@ -246,6 +248,30 @@ def _dump(value: Any) -> Any:
         return None
     data = value.model_dump(mode="json", exclude={"description"}) if hasattr(value, "model_dump") else value
     return canonical(data)
+
+
+# Keys of `data.source` that name files or folders (relative to the spec's folder).
+_PATH_KEYS = ("train", "validation", "test", "path", "paths", "root", "directory", "dir", "files")
+
+
+def _data_paths(data: Any, spec: str) -> Any:
+    """`data` with its source's file paths in one form: absolute, symlinks resolved (a spec against its own
+    run folder names the same files); a value that names no file (a split of a hub dataset) stays as written."""
+    source = data.get("source") if isinstance(data, dict) else None
+    if not isinstance(source, dict):
+        return data
+    base = Path(spec).resolve().parent
+    files = source.get("kind") in ("npz", "csv")
+
+    def one(value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return value
+        path = base / value  # an absolute value stays itself
+        return str(path.resolve()) if files or path.exists() else value
+
+    fixed = {k: ([one(v) for v in value] if isinstance(value, list) else one(value)) if k in _PATH_KEYS else value
+             for k, value in source.items()}
+    return {**data, "source": fixed}
 
 
 def _written(side: Side, key: str) -> Any:

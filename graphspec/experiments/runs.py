@@ -152,24 +152,81 @@ def find(dirs: list[Path]) -> list[tuple[Path, str]]:
     return found
 
 
-def sort_value(r: dict[str, Any], metric: str | None) -> float | None:
-    if metric is None:
-        return _finite(r.get("objective"))
-    for where in (r.get("metrics") or {}, r.get("test") or {}):
-        if metric in where:
-            return _finite(where[metric])
-    return _finite(r["objective"]) if metric == r.get("monitor") else None
+# Every column `runs` shows has one name, the one its header shows and `--sort` takes: a logged metric as
+# Keras names it (`accuracy` is training, `val_accuracy` validation, at the best epoch), `test_<metric>`
+# for a test metric, `objective`, `epochs`, `seconds`, and a swept parameter by its path. The CSV
+# header's `metrics.X` / `test.X` / `params.X` are accepted too.
+_FIXED = {"objective": "min", "epochs": "min", "seconds": "min"}
+
+
+def _column(r: dict[str, Any], name: str) -> Any:
+    """The value of the column called `name` in row `r` (None when the row has none)."""
+    metrics, test, params = r.get("metrics") or {}, r.get("test") or {}, r.get("params") or {}
+    if name in _FIXED:
+        return r.get(name)
+    for prefix, where in (("metrics.", metrics), ("test.", test), ("test_", test), ("params.", params)):
+        if name.startswith(prefix) and name[len(prefix):] in where:
+            return where[name[len(prefix):]]
+    if name in metrics:
+        return metrics[name]
+    if name == r.get("monitor"):
+        return r.get("objective")
+    if name in params:
+        return params[name]
+    hits = [k for k in params if k.endswith("." + name)]
+    return params[hits[0]] if len(hits) == 1 else None
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The names `--sort` takes for these rows, as the table and CSV show them."""
+    names = list(_FIXED)
+    names += sorted({k for r in rows for k in (r.get("metrics") or {})})
+    names += sorted({f"test_{k}" for r in rows for k in (r.get("test") or {})})
+    names += sorted({k for r in rows for k in (r.get("params") or {})})
+    return names
+
+
+def sort_value(r: dict[str, Any], column: str | None) -> float | None:
+    """The number `r` is ranked by: its objective, or the column `column`."""
+    return _finite(r.get("objective") if column is None else _column(r, column))
+
+
+def _direction(column: str) -> str:
+    metric = column.removeprefix("test_").removeprefix("test.").removeprefix("metrics.")
+    if column in _FIXED or column.startswith("params.") or "." in metric:  # a parameter: ascending
+        return "min"
+    return auto_mode(metric, "auto")
+
+
+def objective(r: dict[str, Any]) -> tuple[str, str]:
+    """(metric, min|max) of a row's objective: rows are ranked only among rows that share it."""
+    monitor = str(r.get("monitor") or "objective")
+    mode = str(r.get("mode") or auto_mode(monitor, "auto"))
+    return monitor, "max" if mode == "max" else "min"
 
 
 def collect(dirs: list[Path], sort: str | None = None) -> list[dict[str, Any]]:
-    """The rows of every run under `dirs`, best first (by `sort`, else each sweep's objective)."""
+    """The rows of every run under `dirs`, best first.
+
+    By `sort` (any column: see :func:`columns`), all rows in one ranking; else each row by its own
+    objective, and rows whose objectives differ (a sweep's `val_accuracy`, higher is better, beside
+    plain runs' `val_loss`) are not ranked together: they are grouped by objective, the largest
+    group first, each group best first.
+    """
     rows = [row(folder, name) for folder, name in find(dirs)]
     if sort is not None and rows and all(sort_value(r, sort) is None for r in rows):
-        known = sorted({k for r in rows for k in (r["metrics"] or {})} | {k for r in rows for k in (r["test"] or {})})
-        raise UsageError(f"--sort {sort}: no run logs that metric; they log {', '.join(known) or 'nothing'}")
+        raise UsageError(f"--sort {sort}: no run has a value in that column; the columns are "
+                         f"{', '.join(columns(rows))}")
+
     def key(r: dict[str, Any]) -> tuple[int, float, str]:
         v = sort_value(r, sort)
-        mode = auto_mode(sort, "auto") if sort else (r.get("mode") or "min")  # each run's own objective
+        mode = _direction(sort) if sort else objective(r)[1]
         return (1, 0.0, r["name"]) if v is None else (0, -v if mode == "max" else v, r["name"])
 
-    return sorted(rows, key=key)
+    if sort is not None:
+        return sorted(rows, key=key)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(objective(r), []).append(r)
+    ordered = sorted(groups.values(), key=lambda g: (-len(g), objective(g[0])))
+    return [r for g in ordered for r in sorted(g, key=key)]

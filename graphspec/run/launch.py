@@ -18,6 +18,7 @@ Nothing here imports Keras: the launcher is a plain process supervisor.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -155,9 +156,24 @@ def launch(train_args: list[str], *, workers: int, devices_per_process: int | No
     return code
 
 
+# The start-up lines TensorFlow, XLA and gloo write from C++ (absl's info and warning records, absl's
+# preamble, gloo's peer count): `train` hides them by muting fd 2 while it imports, which a worker's
+# later imports (the collectives, tf.data on JAX) escape. GRAPHSPEC_TF_LOGS=1 shows them, as for train.
+_NOISE = re.compile(r"^(?:[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\] "
+                    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+                    r"|\[Gloo\] Rank \d+ is connected to)")
+
+
+def is_noise(line: str) -> bool:
+    """Whether a worker's output line is back-end start-up chatter (hidden unless GRAPHSPEC_TF_LOGS=1)."""
+    return os.environ.get("GRAPHSPEC_TF_LOGS") != "1" and _NOISE.match(line) is not None
+
+
 def _pump(p: subprocess.Popen[str], prefix: str, stream: IO[str], lock: threading.Lock) -> None:
     assert p.stdout is not None
     for line in p.stdout:
+        if is_noise(line):
+            continue
         with lock:
             stream.write(prefix + line.rstrip("\r\n").split("\r")[-1] + "\n")
             stream.flush()
