@@ -128,8 +128,8 @@ def save(
         from graphspec.run.models import load_for_inference
 
         loaded = load_for_inference(spec, weights=weights, sets=set_, plugins=plugin, model=model,
-                                    note=lambda t: err(f"note: {t}"))
-        fmt = export_model(loaded.model, output, format, force=force, note=lambda t: err(f"note: {t}"))
+                                    note=note)
+        fmt = export_model(loaded.model, output, format, force=force, note=note)
         out(f"saved {loaded.model_name} of {spec} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
         return
     checked = checked_spec(spec, plugin, set_, data_root, builds=True)

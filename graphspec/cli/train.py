@@ -98,6 +98,9 @@ def register(app: typer.Typer) -> None:
                              process_id=process_id)
         chosen = run_backend(backend, "train", spec, resume=resume, run_dir=run_dir)
         dist_mod.check_backend(plan, chosen)
+        detected = dist_mod.detected_line(plan)
+        if detected is not None and plan.chief:
+            err(detected)
         dist_mod.prepare(plan, chosen)  # before Keras (and JAX) is imported
 
         from graphspec.run import trainer as train_mod

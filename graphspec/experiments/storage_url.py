@@ -37,6 +37,8 @@ def _split(url: str) -> tuple[str, str, str, str, str] | None:
 def secrets(url: str) -> list[str]:
     """The secret parts of a storage URL, as written and decoded: the password and secret query values.
     For a URL that cannot be read, everything after its scheme."""
+    if url.startswith("journal:"):  # a file path (an Optuna journal): nothing secret
+        return []
     parts = _split(url)
     if parts is None:
         m = _SCHEME.match(url)
@@ -55,6 +57,8 @@ def redact(url: str) -> str:
     A well-formed URL is read by SQLAlchemy (`make_url(...).render_as_string(hide_password=True)`); a URL
     whose password holds `@` is split at the last `@`; one that is not `scheme://...` at all shows only its
     scheme (`postgresql:***`), since where its secret is cannot be known."""
+    if url.startswith("journal:"):  # a file path (an Optuna journal): nothing secret, and resuming needs it
+        return url
     parts = _split(url)
     if parts is None:
         m = _SCHEME.match(url)

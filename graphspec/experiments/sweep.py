@@ -159,7 +159,9 @@ def settings_for(spec_or_dir: str | Path, *, sets: list[str] | None = None, fold
                 f" with --set {' '.join(manifest.get('sets', []))}" if manifest.get("sets") else "") +
                 ": choose another --dir, or give the same spec and --set values")
     known = manifest or {}
-    if storage is not None:  # refused before sweep.json is written or a driver quotes it
+    if storage is not None and sweep_study.is_journal(storage):
+        storage = sweep_study.journal_url(storage)
+    elif storage is not None:  # refused before sweep.json is written or a driver quotes it
         from graphspec.experiments.storage_url import problem
 
         wrong = problem(storage)
@@ -197,11 +199,12 @@ def work(settings: Settings, say: Say, *, opened: tuple[Any, sweep_plan.Plan] | 
     if opened is None:
         checked = _check(Path(settings.spec), settings.sets, settings.plugins)
         plan = _plan(checked, settings.trials)
-        seed = None if settings.seed is None else settings.seed + max(0, settings.worker - 1)
+        seed, _ = sweep_study.worker_seed(settings.seed, settings.worker, settings.storage)
         study = sweep_study.open_study(settings.storage, settings.study, plan, _fingerprint(settings), seed=seed,
                                        create=False)
     else:
         study, plan = opened
+    sampler_seed, identity = sweep_study.worker_seed(settings.seed, settings.worker, settings.storage)
     folder = Path(settings.folder)
     flag = StopFlag()
     ctx = sweep_trial.Context(study, plan, folder, Path(settings.spec), settings.sets, settings.plugins, flag)
@@ -218,6 +221,8 @@ def work(settings: Settings, say: Say, *, opened: tuple[Any, sweep_plan.Plan] | 
             if sweep_study.is_surplus(study, trial, plan.budget):
                 _drop(study, trial)
                 break
+            trial.set_user_attr(sweep_study.WORKER, identity)  # who sampled it, from which seed: reproducible
+            trial.set_user_attr(sweep_study.SAMPLER_SEED, sampler_seed)
             try:
                 outcome = sweep_trial.run(ctx, trial)
             except KeyboardInterrupt:
@@ -292,8 +297,9 @@ def sweep(settings: Settings, *, workers: int = 1, resume: bool = False, say: Sa
         _write_manifest(settings)
     elif not (Path(settings.folder) / MANIFEST).is_file() and sweep_study.is_sqlite(settings.storage):
         raise UsageError(f"--resume: no sweep in {settings.folder}: start it without --resume")
+    seed, _ = sweep_study.worker_seed(settings.seed, settings.worker, settings.storage)
     study = sweep_study.open_study(settings.storage, settings.study, plan, _fingerprint(settings),
-                                   seed=settings.seed, create=not resume)
+                                   seed=seed, create=not resume)
     if resume:
         _write_manifest(settings)
     used, _ = sweep_study.used(study)

@@ -523,7 +523,8 @@ def train(
                              distribute.batch_hint(checked.spec.data.batch_size, runtime.replicas))
         fill: dict[str, Any] = {}
         if checked.spec.train is None or checked.spec.train.seed is None:
-            fill["train.seed"] = secrets.randbelow(2**31 - 1)
+            # One seed for every process of a job (process 0's): the initial weights must be the same.
+            fill["train.seed"] = runtime.agree(secrets.randbelow(2**31 - 1))
             if checked.spec.train is None:
                 checked.spec.train = schema_run.TrainSpec(seed=fill["train.seed"])
             else:
