@@ -70,7 +70,11 @@ class Session:
         return self.run(self._diagnostics(uri)) if wait else None
 
     def close_doc(self, uri: str) -> None:
+        """Close a document, and wait for the server to clear its diagnostics (so no late one is taken
+        for the next open's)."""
+        self.client.diagnostics.pop(uri, None)
         self.client.text_document_did_close(lsp.DidCloseTextDocumentParams(lsp.TextDocumentIdentifier(uri)))
+        assert self.run(self._diagnostics(uri)) == []
 
     def hover(self, uri: str, line: int, col: int) -> str | None:
         h = self.run(self.client.text_document_hover_async(lsp.HoverParams(
