@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import os
+import re
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from graphspec.lsp import convert, hover, navigate
 from graphspec.lsp.snapshot import Settings, Snapshot, analyse
 
 DEBOUNCE_S = 0.15
+_SPEC = re.compile(r"^(?:graphspec|extends):|graphspec\.schema\.json", re.MULTILINE)
 T = TypeVar("T")
 
 
@@ -37,6 +39,7 @@ class DocState:
     snapshot: Snapshot | None = None  # the last complete analysis whose text parsed (requests answer from it)
     published: int = -1  # the version whose diagnostics were last published
     pending: asyncio.Task[None] | None = None
+    spec: bool = True  # whether the document looked like a spec when it was opened (other YAML is left alone)
 
 
 class GraphspecServer(LanguageServer):
@@ -65,6 +68,8 @@ class GraphspecServer(LanguageServer):
     def schedule(self, uri: str, version: int, *, delay: float) -> None:
         doc = self.state(uri)
         doc.version = version
+        if not doc.spec:
+            return
         if doc.pending is not None and not doc.pending.done():
             doc.pending.cancel()
         doc.pending = asyncio.ensure_future(self._analyse_later(uri, version, delay))
@@ -147,6 +152,8 @@ def make_server(plugins: list[str] | None = None, debounce: float = DEBOUNCE_S) 
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: GraphspecServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        # As `lint` on a folder: YAML without a `graphspec:` (or `extends:`) key is not a spec.
+        ls.state(params.text_document.uri).spec = bool(_SPEC.search(params.text_document.text))
         ls.schedule(params.text_document.uri, params.text_document.version, delay=0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
