@@ -82,7 +82,7 @@ class Session:
         if h is None:
             return None
         assert isinstance(h.contents, lsp.MarkupContent)
-        return h.contents.value
+        return str(h.contents.value)
 
     def inlay(self, uri: str, lines: int) -> list[lsp.InlayHint]:
         return self.run(self.client.text_document_inlay_hint_async(lsp.InlayHintParams(
@@ -125,7 +125,7 @@ def apply_edits(text: str, edits: list[lsp.TextEdit]) -> str:
         starts.append(starts[-1] + len(line))
 
     def offset(p: lsp.Position) -> int:
-        return starts[min(p.line, len(lines))] + p.character
+        return int(starts[min(p.line, len(lines))] + p.character)
 
     for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
         text = text[:offset(e.range.start)] + e.new_text + text[offset(e.range.end):]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import gc
 import os
 import re
 import traceback
@@ -27,7 +28,7 @@ from graphspec.diagnostics import Diagnostic, Location, Severity
 from graphspec.lsp import convert, hover, navigate
 from graphspec.lsp.snapshot import Settings, Snapshot, analyse
 
-DEBOUNCE_S = 0.15
+DEBOUNCE_S = 0.1
 _SPEC = re.compile(r"^(?:graphspec|extends):|graphspec\.schema\.json", re.MULTILINE)
 T = TypeVar("T")
 
@@ -147,6 +148,7 @@ def make_server(plugins: list[str] | None = None, debounce: float = DEBOUNCE_S) 
         root = ls.root()
         if root and Path(root).is_dir():
             os.chdir(root)  # as `lint` run from the project's folder: its pyproject.toml, its plugins
+        gc.freeze()  # as `lint`: what start-up imported is never garbage, keep the collector off it
         ls.settings.plugins = ls.guard("reading the project's plugins",
                                        lambda: plugins_mod.all_plugins(ls.cli_plugins), list(ls.cli_plugins))
 

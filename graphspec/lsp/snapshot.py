@@ -9,6 +9,7 @@ about a place in the text (hover, definition, completion) look it up here.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,14 +168,33 @@ class Settings:
         return found
 
 
+def _as_written(checked: compiler.Checked, text: str) -> bool:
+    """Whether the checked source is the text as written (no base merged, nothing expanded): then it is
+    the position map too, and the text need not be read twice."""
+    src = checked.source
+    return (src is not None and src.text == text and not src.bases and not src.overrides
+            and "$" not in text and "block" not in text and "vars" not in text)
+
+
 def analyse(uri: str, file: str, version: int, text: str, settings: Settings) -> Snapshot:
     """Check one version of a document as `lint` checks a file, and index its text."""
+    # As `lint` does: the checker's many small objects form no cycles worth collecting meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyse(uri, file, version, text, settings)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _analyse(uri: str, file: str, version: int, text: str, settings: Settings) -> Snapshot:
     checked = compiler.check(file, text=text, plugins=settings.plugins)
     config = settings.config(file)
     diags = lint_policy.apply(checked.diagnostics.sorted(), file, config, checked.source, strict=False,
                               complete=checked.analysis is not None)
     diags.sort(key=lambda d: d.sort_key())
-    raw = load_raw(text, file)
+    raw = checked.source if _as_written(checked, text) else load_raw(text, file)
     merged = raw
     if raw is not None and extends.uses_extends(raw):
         copy = load_raw(text, file)  # extends.apply may reuse what it is given
