@@ -217,11 +217,11 @@ def hover(snap: Snapshot, pos: lsp.Position) -> lsp.Hover | None:
     lines = hover_lines(snap, pos.line + 1, pos.character + 1)
     if not lines:
         return None
-    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value="\n\n".join(
-        line for line in lines if line != "") if "```" not in lines else _join(lines)))
+    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=_join(lines)))
 
 
 def _join(lines: list[str]) -> str:
+    """Markdown with a hard line break after each line (outside code blocks)."""
     out: list[str] = []
     fence = False
     for line in lines:
@@ -230,7 +230,7 @@ def _join(lines: list[str]) -> str:
             out.append(line)
         else:
             out.append(line if fence else line + "  ")
-    return "\n".join(out)
+    return "\n".join(out).rstrip()
 
 
 # -- inlay hints ----------------------------------------------------------------------------------------
