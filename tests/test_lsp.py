@@ -151,6 +151,13 @@ def test_hover_argument_variable_model_and_instance(session: Session) -> None:
     checked = compiler.check(path)
     expanded = [n for n in checked.graph.nodes if n.startswith("conv2_") or n == "conv2"]  # type: ignore[union-attr]
     assert "instance of block `stage`" in shown and f"expands to {len(expanded)} node(s)" in shown
+    # a node of a block's definition: what it became in each instance
+    proj = next(i for i, line in enumerate(lines) if line.startswith("      proj:"))
+    shown = session.hover(uri, proj, 7) or ""
+    info = checked.analysis.nodes["conv3_first_proj"]
+    assert "in block `basic_down`" in shown and f"`conv3_first_proj` → `{outputs_text(info)}`" in shown
+    img = next(i for i, line in enumerate(lines) if line.startswith("  image:"))
+    assert any(h.position.line == img and h.label == "→ (None, 224, 224, 3)" for h in session.inlay(uri, 200))
     name_line = next(i for i, line in enumerate(lines) if line.startswith("name:"))
     shown = session.hover(uri, name_line, 7) or ""
     model = checked.analysis.models["resnet18"]
@@ -189,6 +196,9 @@ def test_variant_definition_references_rename(session: Session) -> None:
     edit = session.rename(base_uri, add, 3, "gap")
     assert edit is not None and edit.changes is not None
     assert [e.new_text for e in edit.changes[base_uri]] == ["gap"]
+    # a name that is taken, or not a name: no edit
+    assert session.rename(base_uri, add, 3, "logits") is None
+    assert session.rename(base_uri, add, 3, "9 lives") is None
     session.close_doc(uri)
     session.close_doc(base_uri)
 
@@ -232,6 +242,16 @@ def test_mnist_definition_completion_symbols_and_expect(session: Session, tmp_pa
     assert "Dense" in session.completion(uri, p, len(typed.splitlines()[p]))
     assert re.search(r"outputs: predictions", typed)
     session.close_doc(uri)
+
+
+def test_yaml_that_is_not_a_spec_is_left_alone(session: Session, tmp_path: Path) -> None:
+    """A workflow file opened beside the specs gets no diagnostics and no hovers."""
+    uri = (tmp_path / "ci.yaml").as_uri()
+    text = "on: [push]\njobs:\n  test: {runs-on: ubuntu-latest}\n"
+    session.client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "yaml", 1, text)))
+    assert session.hover(uri, 2, 3) is None and session.symbols(uri) == []
+    assert uri not in session.client.diagnostics
+    session.client.text_document_did_close(lsp.DidCloseTextDocumentParams(lsp.TextDocumentIdentifier(uri)))
 
 
 def test_server_imports_no_backend_and_no_plugin() -> None:

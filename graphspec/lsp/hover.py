@@ -8,6 +8,7 @@ the same output shapes, parameters and multiply-accumulates that `lint` and
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -111,6 +112,27 @@ def instance_lines(snap: Snapshot, instance: str, block: Any) -> list[str]:
     return lines
 
 
+def block_node_lines(snap: Snapshot, block: str, name: str) -> list[str]:
+    """A node inside a block's definition: what it became in each instance of the block."""
+    node = lookup(snap.data, ("blocks", block, "nodes", name))
+    layer = node.get("type") or node.get("block") if isinstance(node, dict) else None
+    lines = [f"**{name}** · `{layer}` in block `{block}`" if layer else f"**{name}** in block `{block}`"]
+    src = snap.checked.source if snap.checked is not None else None
+    if src is None or snap.graph is None:
+        return lines
+    mark = re.compile(r"in `([^`]+)`: an instance of block `" + re.escape(block) + "`")
+    found = []
+    for n, gnode in snap.graph.nodes.items():
+        notes = src.origins.get(tuple(gnode.path), ())
+        m = mark.match(notes[0]) if notes else None
+        if m is not None and n == f"{m.group(1)}_{name}":
+            info = snap.analysis.nodes.get(n) if snap.analysis is not None else None
+            found.append(f"`{n}` → `{outputs_text(info)}`")
+    lines.append(f"{len(found)} instance(s)" + (": " if found else ""))
+    lines.extend(found[:8] + ([f"... and {len(found) - 8} more"] if len(found) > 8 else []))
+    return lines
+
+
 def explain_lines(snap: Snapshot, path: PathKey) -> list[str]:
     """Where the value at `path` came from, as `resolve --explain` says it."""
     if snap.checked is None or snap.checked.source is None or snap.merged is None:
@@ -207,6 +229,8 @@ def hover_lines(snap: Snapshot, line: int, col: int) -> list[str] | None:
         return node_lines(snap, ref_name(lookup(data, path)))
     if len(path) == 3 and path[0] == "nodes" and str(path[2]) not in NODE_KEYS:
         return argument_lines(snap, path)
+    if len(path) == 4 and path[0] == "blocks" and path[2] == "nodes" and entry.key:
+        return block_node_lines(snap, str(path[1]), str(path[3]))
     if len(path) == 2 and path[0] == "blocks" and entry.key:
         uses = [n for n, v in (data.get("nodes") or {}).items() if isinstance(v, dict) and v.get("block") == path[1]]
         return [f"**block {path[1]}**", "instances: " + (", ".join(f"`{u}`" for u in uses) or "none in this file")]
@@ -254,9 +278,11 @@ def inlay_hints(snap: Snapshot, first: int, last: int) -> list[lsp.InlayHint]:
     graph, analysis = snap.graph, snap.analysis
     if graph is None or analysis is None or snap.raw is None:
         return out
-    nodes = snap.data.get("nodes") if isinstance(snap.data, dict) else None
-    for name in nodes if isinstance(nodes, dict) else ():
-        span = snap.key_span(("nodes", name))
+    data = snap.data if isinstance(snap.data, dict) else {}
+    named = [(section, name) for section in ("inputs", "nodes") if isinstance(data.get(section), dict)
+             for name in data[section]]
+    for section, name in named:
+        span = snap.key_span((section, name))
         info = analysis.nodes.get(name)
         if span is None or info is None or not first <= span.line <= last:
             continue

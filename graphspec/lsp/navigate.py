@@ -20,7 +20,7 @@ from lsprotocol import types as lsp
 from graphspec.diagnostics import PathKey
 from graphspec.lsp.convert import span_range, uri_of
 from graphspec.lsp.hover import _var_at, outputs_text
-from graphspec.lsp.snapshot import Snapshot, is_ref, load_raw, lookup, ref_name, var_names
+from graphspec.lsp.snapshot import NAME, Snapshot, is_ref, load_raw, lookup, ref_name, var_names
 from graphspec.spec.source import Source, Span
 
 Kind = Literal["node", "block", "var"]
@@ -134,6 +134,19 @@ def family(snap: Snapshot, root: str | None, read: Callable[[str], str | None]) 
                 out[f] = maybe
                 grew = True
     return out
+
+
+def refuse_rename(snap: Snapshot, name: Name, new: str) -> str | None:
+    """Why `name` cannot become `new` (not a name, or one already taken), or None."""
+    if not NAME.fullmatch(new):
+        return f"`{new}` is not a name: letters, digits, `_` and `-`, not starting with a digit"
+    data = snap.merged.data if snap.merged is not None else snap.data
+    sections = {"node": ("nodes", "inputs"), "block": ("blocks",), "var": ("vars",)}[name.kind]
+    for section in sections:
+        part = data.get(section) if isinstance(data, dict) else None
+        if isinstance(part, dict) and new in part and new != name.name:
+            return f"`{new}` is already a {section[:-1]} of this spec"
+    return None
 
 
 def rename_edits(snap: Snapshot, name: Name, new: str, files: dict[str, str]) -> lsp.WorkspaceEdit:

@@ -238,6 +238,10 @@ def make_server(plugins: list[str] | None = None, debounce: float = DEBOUNCE_S) 
             name = navigate.name_at(snap, params.position.line + 1, params.position.character + 1)
             if name is None:
                 return None
+            refused = navigate.refuse_rename(snap, name, params.new_name)
+            if refused is not None:
+                ls.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Info, refused))
+                return None
             files = navigate.family(snap, ls.root(), ls.read)
             return navigate.rename_edits(snap, name, params.new_name, files)
 
