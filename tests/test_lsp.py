@@ -177,7 +177,20 @@ def test_variant_definition_references_rename(session: Session) -> None:
     conv = next(i for i, line in enumerate(lines) if line.startswith("  conv1_conv:"))
     base = session.definition(uri, conv, 3)
     base_lines = (family / "resnet18.yaml").read_text(encoding="utf-8").splitlines()
+    # hover on a variant's argument: its value here, the base's value it replaced
+    shown = session.hover(uri, conv, lines[conv].index("kernel_size") + 1) or ""
+    assert "argument of `Conv2D`" in shown and "nodes.conv1_conv.kernel_size = 3" in shown
+    assert "replacing 7 from" in shown and "resnet18.yaml" in shown
     assert base.uri == target.uri and base_lines[base.range.start.line].startswith("  conv1_conv:")
+    # a value of the variant that is wrong where the base uses it: on the `extends:` line, the base's line related
+    bad = variant.replace("vars: {classes: 10}", "vars: {classes: -3}")
+    diags = session.change(uri, [(None, bad)]) or []
+    assert served(diags) == lint_messages(family / "resnet18_cifar.yaml", bad)
+    assert [d.code for d in diags] == ["GS112"] and diags[0].range.start.line == ext
+    related = {(Path(r.location.uri).name, r.location.range.start.line) for r in diags[0].related_information or []}
+    units = next(i for i, line in enumerate(base_lines) if "units: $classes" in line)
+    assert ("resnet18.yaml", units) in related
+    session.change(uri, [(None, variant)])
     # `$classes` in the base: every file of the family that sets or uses it
     base_uri, _ = session.open(family / "resnet18.yaml")
     logits = next(i for i, line in enumerate(base_lines) if line.startswith("  logits:"))
@@ -222,6 +235,7 @@ def test_mnist_definition_completion_symbols_and_expect(session: Session, tmp_pa
     session.change(uri, [(edit, "")], wait=True)
     d1 = next(i for i, line in enumerate(lines) if line.startswith("  dense_1:"))
     assert "use_bias" in session.completion(uri, d1, lines[d1].index("units"))
+    assert {"img", "dense_1", "dense_2"} <= set(session.completion(uri, out, lines[out].index("predictions")))
     # the expect action writes the parameter count the analysis gives, and lint then agrees
     model = next(i for i, line in enumerate(lines) if line.startswith("  mnist_model:"))
     actions = session.code_actions(uri, lsp.Range(lsp.Position(model, 0), lsp.Position(model, 0)), [])
