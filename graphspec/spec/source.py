@@ -157,6 +157,11 @@ class Source:
                     notes.append(note)
         return tuple(notes)
 
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line of the main file ('' past its end)."""
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
 
 @dataclasses.dataclass(frozen=True)
 class NotedLocation(Location):
