@@ -93,6 +93,20 @@ def long_type_name(work: Path) -> None:
     (work / "spec.yaml").write_text(spec, encoding="utf-8")
 
 
+@generator
+def config_above_the_folder(work: Path) -> None:
+    """A pyproject.toml in the folder above work/ (no repository there) naming a payload and `/` as data root."""
+    (work.parent / "pyproject.toml").write_text(
+        '[tool.graphspec]\nplugins = ["work/payload.py"]\ndata_roots = ["/"]\n', encoding="utf-8")
+
+
+@generator
+def config_writable_by_others(work: Path) -> None:
+    """work/ is a repository whose pyproject.toml everyone may write."""
+    (work / ".git").mkdir()
+    (work / "pyproject.toml").chmod(0o666)
+
+
 def after(fn: Callable[[Path], None]) -> Callable[[Path], None]:
     CHECKS[fn.__name__] = fn
     return fn

@@ -165,6 +165,7 @@ def _codes(out: str) -> list[str]:
 def test_select_ignore_and_per_file_ignores(config: str, path: str, expected: list[str], tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.graphspec.lint]\n" + config + "\n")
+    (tmp_path / ".git").mkdir()  # a repository: configuration is searched for up to its root
     (tmp_path / "legacy").mkdir()
     (tmp_path / path).write_text(WARNINGS)
     monkeypatch.chdir(tmp_path / "legacy")  # the nearest pyproject.toml with the section, from a subfolder

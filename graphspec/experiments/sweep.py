@@ -221,7 +221,8 @@ def work(settings: Settings, say: Say, *, opened: tuple[Any, sweep_plan.Plan] | 
             try:
                 outcome = sweep_trial.run(ctx, trial)
             except KeyboardInterrupt:
-                _interrupted(study, trial)
+                for problem in _interrupted(study, trial):
+                    say(f"{prefix}trial {trial.number}: {problem}")
                 raise
             say(prefix + describe(outcome, plan))
             if outcome.state == "interrupted":
@@ -239,14 +240,25 @@ def _drop(study: Any, trial: Any) -> None:
     study.tell(trial, state=TrialState.FAIL)
 
 
-def _interrupted(study: Any, trial: Any) -> None:
-    """A second Ctrl-C inside a trial: queue it again before leaving."""
+def _interrupted(study: Any, trial: Any) -> list[str]:
+    """A second Ctrl-C inside a trial: queue it again before leaving. Each step is tried even when the one
+    before it failed (a trial whose mark could not be written must still be queued again); what failed is
+    returned, for the worker to say."""
     from optuna.trial import TrialState
 
-    with contextlib.suppress(Exception):
-        trial.set_user_attr(sweep_study.STATUS, sweep_study.INTERRUPTED)
-        study.tell(trial, state=TrialState.FAIL)
-        sweep_study.requeue(study, study._storage.get_trial(trial._trial_id), "interrupted")
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("mark it interrupted", lambda: trial.set_user_attr(sweep_study.STATUS, sweep_study.INTERRUPTED)),
+        ("close it", lambda: study.tell(trial, state=TrialState.FAIL)),
+        ("queue it again", lambda: sweep_study.requeue(study, study._storage.get_trial(trial._trial_id),
+                                                      "interrupted")),
+    ]
+    failed = []
+    for what, step in steps:
+        try:
+            step()
+        except Exception as exc:  # the study's storage (SQLite, PostgreSQL, a journal) raises its own errors
+            failed.append(f"could not {what}: {type(exc).__name__}: {exc}")
+    return failed
 
 
 def describe(out: sweep_trial.Outcome, plan: sweep_plan.Plan) -> str:

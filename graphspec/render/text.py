@@ -144,35 +144,45 @@ def summary_json(models: Sequence[Any], macs: Mapping[str, tuple[int | None, Map
                  ) -> str:
     """The summary of built models as JSON. ``macs``: per model name, the static multiply-accumulates
     of the model and of each layer by name (a layer it does not list is `null`)."""
+    return summary_json_rows([(m.name, model_rows(m), model_totals(m)) for m in models], macs)
+
+
+def summary_json_rows(models: Sequence[tuple[str, list[dict[str, Any]], Mapping[str, int]]],
+                      macs: Mapping[str, tuple[int | None, Mapping[str, int | None]]] | None = None) -> str:
+    """The summary JSON from rows (:func:`model_rows`'s form) and totals, however they were obtained."""
     doc: dict[str, list[dict[str, Any]]] = {"models": []}
-    for m in models:
-        totals = model_totals(m)
-        model_macs, layer_macs = (macs or {}).get(m.name, (None, {}))
+    for name, rows, totals in models:
+        model_macs, layer_macs = (macs or {}).get(name, (None, {}))
         doc["models"].append({
-            "name": m.name,
+            "name": name,
             "params": totals["params"],
             "trainable_params": totals["trainable_params"],
             "non_trainable_params": totals["non_trainable_params"],
             "macs": model_macs,
             "layers": [{**{k: r[k] for k in ("name", "type", "output_shape", "params")},
                         "macs": layer_macs.get(r["name"]), "inputs": r["inputs"]}
-                       for r in model_rows(m)],
+                       for r in rows],
         })
     return json.dumps(doc, indent=2)
 
 
 def summary_table(model: Any) -> Any:
+    """The summary table of a built Keras model."""
+    return summary_table_rows(model.name, model_rows(model), model_totals(model))
+
+
+def summary_table_rows(name: str, rows: Sequence[Mapping[str, Any]], totals: Mapping[str, int]) -> Any:
+    """A rich table: layer, type, output shape, parameters, inbound layers; the totals below."""
     from rich.markup import escape
     from rich.table import Table
 
-    totals = model_totals(model)
-    table = Table(title=f"Model: {escape(model.name)}", title_justify="left", show_lines=False)
+    table = Table(title=f"Model: {escape(name)}", title_justify="left", show_lines=False)
     table.add_column("Layer", no_wrap=True)
     table.add_column("Type")
     table.add_column("Output shape")
     table.add_column("Params", justify="right")
     table.add_column("Connected to")
-    for row in model_rows(model):
+    for row in rows:
         table.add_row(escape(row["name"]), escape(row["type"]), escape(shape_str(row["output_shape"])),
                       f"{row['params']:,}", escape(", ".join(row["inputs"])))
     table.caption = (f"Total params: {totals['params']:,}  Trainable: {totals['trainable_params']:,}  "

@@ -241,6 +241,36 @@ class Shard:
         return self.count == 1 and self.replicas == 1
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def join_arguments(p: Plan) -> dict[str, Any]:
+    """The arguments of ``jax.distributed.initialize`` for a multi-process plan.
+
+    JAX's coordinator (process 0) listens on every interface unless told otherwise: an unauthenticated gRPC
+    service. A coordinator on a loopback address (``launch --local``) is bound to that address only; a
+    multi-host run keeps JAX's default, since the other hosts must reach it (docs/distributed.md)."""
+    assert p.coordinator is not None
+    host, _, port = p.coordinator.rpartition(":")
+    args: dict[str, Any] = {"coordinator_address": p.coordinator, "num_processes": p.num_processes,
+                            "process_id": p.process_id}
+    if host.strip("[]") in LOOPBACK:
+        args["coordinator_bind_address"] = f"{host}:{port}"
+    return args
+
+
+def _join(p: Plan) -> None:
+    """What ``keras.distribution.initialize`` does, with the coordinator's bind address chosen here."""
+    import jax
+
+    jax.distributed.initialize(**join_arguments(p))
+    try:  # Keras's own step after joining: the same random seed in every process
+        from keras.src.backend.jax.distribution_lib import initialize_rng
+    except ImportError:
+        return
+    initialize_rng()
+
+
 def start(p: Plan) -> Runtime:
     """Join the processes and set Keras's distribution (after Keras is imported; before any model exists)."""
     if p.strategy is None:
@@ -255,7 +285,7 @@ def start(p: Plan) -> Runtime:
 
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # type: ignore[no-untyped-call]
         try:
-            keras.distribution.initialize(p.coordinator, p.num_processes, p.process_id)
+            _join(p)
         except Exception as exc:  # an unreachable coordinator, a port in use
             raise UsageError(f"could not join the {p.num_processes} processes at {p.coordinator}: {exc}") from None
     import jax

@@ -4,7 +4,7 @@ Files named in a spec are the spec author's choice, not the user's, so:
 
 * a data path written in a spec must resolve (symbolic links followed) inside a data root: the
   spec's folder (for a run folder: the current folder), a `--data-root`, or a folder listed under
-  `[tool.graphspec] data_roots` in the nearest pyproject.toml (GS415). A path given on the command
+  `[tool.graphspec] data_roots` in the project's pyproject.toml (GS415). A path given on the command
   line (`--set data.source.train=...`) may be anywhere: the user typed it;
 * only regular files are read (never a FIFO or a device), and sizes are checked before reading:
   `.npz` members through their zip directory and their array headers
@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -73,21 +72,10 @@ class Origin:
 
 # -- data roots ----------------------------------------------------------------------------------------------
 def project_data_roots(start: Path | None = None) -> list[Path]:
-    """Folders under `[tool.graphspec] data_roots` of the nearest pyproject.toml, relative to it."""
-    here = (start or Path.cwd()).resolve()
-    for folder in [here, *here.parents]:
-        candidate = folder / "pyproject.toml"
-        if not candidate.is_file():
-            continue
-        try:
-            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            return []  # reported by the plugin settings' reader; data roots just stay the defaults
-        entries = data.get("tool", {}).get("graphspec", {}).get("data_roots", [])
-        if isinstance(entries, str):
-            entries = [entries]
-        return [(folder / e).resolve() for e in entries if isinstance(e, str)] if isinstance(entries, list) else []
-    return []
+    """Folders under `[tool.graphspec] data_roots` of the project's configuration (:mod:`graphspec.spec.project`)."""
+    from graphspec.spec import project
+
+    return project.data_roots(start)
 
 
 def data_roots(given: list[Path] | list[str] | None, default: Path) -> list[Path]:

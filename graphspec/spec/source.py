@@ -157,10 +157,6 @@ class Source:
                     notes.append(note)
         return tuple(notes)
 
-    def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
-        return lines[line - 1] if 0 < line <= len(lines) else ""
-
 
 @dataclasses.dataclass(frozen=True)
 class NotedLocation(Location):
