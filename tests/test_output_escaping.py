@@ -250,3 +250,35 @@ def test_a_swept_variable_that_names_data_outside_is_gs415(tmp_path: Path) -> No
     checked = graphspec.check(spec)
     found = [d for d in checked.diagnostics if d.code == "GS415"]
     assert len(found) == 1 and "'/etc/passwd' of `vars.train`" in found[0].message, checked.diagnostics.sorted()
+
+
+# -- item 7: a storage URL's secrets ------------------------------------------------------------------------------
+CANARY = "hunter2-Sw0rdfish"
+
+
+@pytest.mark.parametrize("url,shown", [
+    (f"postgresql://u:{CANARY}@db.example:5432/s", "postgresql://u:***@db.example:5432/s"),
+    (f"postgresql+psycopg://u:{CANARY.replace('-', '%2D')}@h/s", "postgresql+psycopg://u:***@h/s"),
+    (f"postgresql://u@h/s?sslmode=require&password={CANARY}", "postgresql://u@h/s?sslmode=require&password=***"),
+    (f"postgresql://u:{CANARY[:7]}@{CANARY[8:]}@h/s", "postgresql://u:***@h/s"),
+    (f"postgresql:/u:{CANARY}@h/s", "postgresql:***"),
+    (f"not a url {CANARY}", "***"),
+    ("sqlite:////tmp/study.db", "sqlite:////tmp/study.db"),
+])
+def test_storage_urls_are_redacted(url: str, shown: str) -> None:
+    from graphspec.experiments.storage_url import redact, scrub
+
+    assert redact(url) == shown
+    message = scrub(f"could not connect to {url}: host {url.rsplit('@', 1)[0]} said no", url)
+    assert CANARY[:7] not in message and CANARY[8:] not in message, message
+
+
+def test_worker_processes_get_the_storage_in_their_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphspec.experiments import sweep
+
+    settings = sweep.Settings("/s.yaml", [], "/d", f"postgresql://u:{CANARY}@h/s", "s", worker=2)
+    argv = sweep.default_worker_command(settings)
+    assert not any(CANARY in a for a in argv)  # any user can read a process's arguments
+    config = argv[argv.index("--worker-config") + 1]
+    monkeypatch.setenv(sweep.STORAGE_ENV, settings.storage)
+    assert sweep.worker_settings(config) == settings
