@@ -305,7 +305,7 @@ def test_markdown_format_is_a_pull_request_comment(wider: tuple[Path, Path]) -> 
     assert out.startswith(f"### graphspec diff: `{a}` → `{b}`\n")
     assert ("| `mnist_model` | 55,050 -> 109,386 (+54,336) | 55,050 -> 109,386 (+54,336) | 54,912 -> 109,184 "
             "(+54,272) | predictions (10) |") in out
-    assert f"| changed | `nodes.dense_1.units` | `64` | `128` | {b}:6:33 |" in out
+    assert f"| changed | `nodes.dense_1.units` | `64` | `128` | `{b}:6:33` |" in out
 
 
 def test_github_format_annotates_bs_lines(wider: tuple[Path, Path]) -> None:
@@ -338,12 +338,12 @@ def test_a_spec_with_errors_after_its_graph_resolved_is_still_compared(tmp_path:
     assert [(d["code"], d["file"]) for d in doc["errors"]] == [("GS501", str(b))]
     assert f"{b}:12:14: error[GS501]" in err
     md = cli("diff", a, b, "--format", "markdown")[1]
-    assert f"- {b}:12:14: GS501 model `mnist_model` has 55,180 parameters, the spec expects 55,050" in md
+    assert f"- `{b}:12:14`: GS501 model \\`mnist\\_model\\` has 55,180 parameters, the spec expects 55,050" in md
 
 
 def test_render_helpers() -> None:
     assert render_diff.flow({"type": "Dense", "units": 64, "x": [1, None, True], "s": "a b"}) == (
-        '{type: Dense, units: 64, x: [1, null, true], s: "a b"}')
+        "{type: Dense, units: 64, x: [1, null, true], s: 'a b'}")
     assert render_diff.count_text((55050, 109386)) == "55,050 -> 109,386 (+54,336)"
     assert render_diff.count_text((10, 10)) == "10"
     assert render_diff.count_text((None, 10)) == "? -> 10"

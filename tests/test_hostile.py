@@ -322,3 +322,12 @@ def no_password_in_files(work: Path) -> None:
 def no_trial_ran(work: Path) -> None:
     """The sweep stopped before its first trial: no trial folder was made."""
     assert not list(work.rglob("trial-*")), sorted(str(p) for p in work.rglob("trial-*"))
+
+
+@generator
+def hostile_run_names(work: Path) -> None:
+    """runs/: copies of run/ named with terminal escapes, a newline and a workflow command, and formulas."""
+    for name in ["a\x1b]0;owned\x07\x1b[2J", "b\n::error::runs-injected", "=HYPERLINK(\"http:evil\")", "-2+3",
+                 "@SUM(A1)"]:
+        shutil.copytree(work / "run", work / "runs" / name)
+    shutil.rmtree(work / "run")

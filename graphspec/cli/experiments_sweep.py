@@ -13,6 +13,11 @@ import typer
 def register(app: typer.Typer) -> None:
     """Add the sweep and runs commands to the CLI."""
     from graphspec.cli.common import PluginOpt, SetOpt, err, guarded, out
+    from graphspec.render.escape import printable
+
+    def say(text: str) -> None:
+        """A sweep's progress line on stderr: trial values and names from the spec, controls escaped."""
+        err(printable(text))
 
     @app.command()
     @guarded
@@ -49,7 +54,6 @@ def register(app: typer.Typer) -> None:
         first (a trial that cannot build is pruned without training), then trained into DIR/trial-NNNN/.
         Ctrl-C stops after the current epoch; the same command continues."""
         import dataclasses
-        import json
 
         from graphspec.build import backend as backend_mod
         from graphspec.errors import UsageError
@@ -58,9 +62,9 @@ def register(app: typer.Typer) -> None:
         from graphspec.experiments import sweep as sweep_mod
 
         if worker_config is not None:
-            settings = sweep_mod.Settings(**json.loads(worker_config))
+            settings = sweep_mod.worker_settings(worker_config)
             sweep_mod.die_with_parent()
-            raise typer.Exit(sweep_mod.work(settings, err))
+            raise typer.Exit(sweep_mod.work(settings, say))
         settings = sweep_mod.settings_for(spec, sets=set_, folder=dir, storage=storage, study=study, trials=trials,
                                           seed=seed, plugins=plugin)
         if report:
@@ -72,9 +76,9 @@ def register(app: typer.Typer) -> None:
             raise UsageError("-o goes with --report")
         from graphspec.render.runs import sweep_summary
 
-        summary = sweep_mod.sweep(settings, workers=workers, resume=resume, say=err)
+        summary = sweep_mod.sweep(settings, workers=workers, resume=resume, say=say)
         for line in sweep_summary(dataclasses.asdict(summary)):
-            out(line)
+            out(printable(line))  # study, parameter and folder names: controls shown as escapes
         raise typer.Exit(summary.exit_code)
 
     def _report(settings: Any, output: Path) -> None:

@@ -40,9 +40,11 @@ def secrets(url: str) -> list[str]:
     if url.startswith("journal:"):  # a file path (an Optuna journal): nothing secret
         return []
     parts = _split(url)
-    if parts is None:
+    if parts is None:  # where a secret is cannot be known: the whole rest, and each piece of it
         m = _SCHEME.match(url)
-        return [m.group(2)] if m is not None and m.group(2) else [url] if url else []
+        rest = m.group(2) if m is not None else url
+        pieces = [p for p in re.split(r"[:@/?&=\s]+", rest) if len(p) >= 4]
+        return sorted({rest, *pieces} - {""}, key=len, reverse=True)
     _, _, password, _, query = parts
     found = [password] if password else []
     found += [piece for piece in password.split("@") if len(piece) >= 3] if "@" in password else []

@@ -17,6 +17,7 @@ import collections
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -312,10 +313,23 @@ def sweep(settings: Settings, *, workers: int = 1, resume: bool = False, say: Sa
     return summarize(study, settings, plan, code)
 
 
+STORAGE_ENV = "GRAPHSPEC_SWEEP_STORAGE"  # a worker's storage URL: in its environment, not in its arguments
+
+
 def default_worker_command(settings: Settings) -> list[str]:
-    """A worker process: `graphspec sweep SPEC --worker-config JSON` (the CLI runs :func:`work`)."""
+    """A worker process: `graphspec sweep SPEC --worker-config JSON` (the CLI runs :func:`work`). The storage
+    URL in the JSON is redacted (any user can read a process's arguments); the worker reads the real one
+    from its environment (:data:`STORAGE_ENV`)."""
+    shown = dataclasses.replace(settings, storage=sweep_study.redact(settings.storage))
     return [sys.executable, "-m", "graphspec", "sweep", settings.spec, "--worker-config",
-            json.dumps(dataclasses.asdict(settings))]
+            json.dumps(dataclasses.asdict(shown))]
+
+
+def worker_settings(config: str) -> Settings:
+    """The settings `--worker-config JSON` describes, with the storage URL from the environment when given."""
+    settings = Settings(**json.loads(config))
+    storage = os.environ.get(STORAGE_ENV)
+    return dataclasses.replace(settings, storage=storage) if storage else settings
 
 
 def _run_workers(settings: Settings, n: int, say: Say, command: Callable[[Settings], list[str]]) -> int:
@@ -338,7 +352,8 @@ def _run_workers(settings: Settings, n: int, say: Say, command: Callable[[Settin
     try:
         for i in range(1, n + 1):
             # Own sessions: a terminal's Ctrl-C reaches them once, through `forward`.
-            procs.append(subprocess.Popen(command(dataclasses.replace(settings, worker=i)), start_new_session=True))
+            procs.append(subprocess.Popen(command(dataclasses.replace(settings, worker=i)), start_new_session=True,
+                                          env={**os.environ, STORAGE_ENV: settings.storage}))
         codes = []
         for p in procs:
             while True:

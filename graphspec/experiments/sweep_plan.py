@@ -46,6 +46,8 @@ def plan(sweep: SweepSpec, *, trials: int | None, epochs: int) -> Plan:
             if wanted is not None:
                 note = f"the grid has {size} points: {size} trials, not {wanted}"
             wanted = size
+        elif wanted < size:
+            note = f"the grid has {size:,} points: {wanted:,} trials try only {wanted:,} of them"
     budget = wanted or DEFAULT_TRIALS
     return Plan(sweep, sweep.objective.metric, auto_mode(sweep.objective.metric, sweep.objective.mode), budget,
                 max(1, epochs), note)

@@ -103,7 +103,11 @@ def flow(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return value if _PLAIN.match(value) and value not in ("null", "true", "false") else json.dumps(value)
+        if _PLAIN.match(value) and value not in ("null", "true", "false"):
+            return value
+        if value.isprintable():  # YAML's single quotes: backslashes are literal, as in the spec
+            return "'" + value.replace("'", "''") + "'"
+        return json.dumps(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{flow(k)}: {flow(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):

@@ -192,26 +192,6 @@ def check_spec(src: Source, nodes: dict[str, Any], roots: Roots) -> list[Diagnos
 _VAR_USE = r"\$\{{\s*{name}\b|\${name}\b"
 
 
-def project_data_roots(start: Path) -> list[Path]:
-    """Folders under `[tool.graphspec] data_roots` of the nearest pyproject.toml (as the run reads them)."""
-    import tomllib
-
-    here = start.resolve()
-    for folder in [here, *here.parents]:
-        candidate = folder / "pyproject.toml"
-        if not candidate.is_file():
-            continue
-        try:
-            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            return []
-        entries = data.get("tool", {}).get("graphspec", {}).get("data_roots", [])
-        entries = [entries] if isinstance(entries, str) else entries
-        return [Path(os.path.realpath(folder / e)) for e in entries if isinstance(e, str)] if isinstance(
-            entries, list) else []
-    return []
-
-
 def _swept_paths(src: Source, sweep: Any) -> Iterator[tuple[str, PathKey, str]]:
     """(kind, where, value) for each string a sweep may put where a file is named: `data.*` paths,
     file arguments of nodes (`vocabulary`), and variables the spec's text uses."""
@@ -253,8 +233,10 @@ def check_sweep(src: Source, sweep: Any, roots: Roots) -> list[Diagnostic]:
         real = Path(os.path.realpath(value if os.path.isabs(value) else roots.base / value))
         if _inside(real, roots):
             continue
-        if project is None:
-            project = project_data_roots(roots.base)
+        if project is None:  # as the run reads them (graphspec.run.sources.data_roots)
+            from graphspec.spec.project import data_roots
+
+            project = [Path(os.path.realpath(r)) for r in data_roots()]
         if any(real == r or real.is_relative_to(r) for r in project):
             continue
         out.append(Diagnostic(
