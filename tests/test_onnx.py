@@ -43,7 +43,7 @@ def _inputs(session: Any, seed: int) -> dict[str, Any]:
     """Random inputs for an onnxruntime session: batch 3, variable axes 5, integers in [0, 5)."""
     rng = np.random.default_rng(seed)
     feeds = {}
-    for i, port in enumerate(session.get_inputs()):
+    for port in session.get_inputs():
         shape = [(3 if j == 0 else 5) if not isinstance(d, int) else d for j, d in enumerate(port.shape)]
         if "int" in port.type:
             feeds[port.name] = rng.integers(0, 5, size=shape).astype(np.int64 if "64" in port.type else np.int32)
