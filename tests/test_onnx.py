@@ -34,7 +34,7 @@ EXAMPLES: dict[str, list[str]] = {
 }
 # The ResNets and VGG19: the layer types of resnet.yaml (Conv2D, BatchNormalization, add, pooling) and of the
 # Keras application, in graphs large enough that tf2onnx takes 30 s to 3 min each on a shared 2-core CI
-# machine, even at 32x32: GRAPHSPEC_ONNX_ALL=1 runs them (all passed on TensorFlow when this was written).
+# machine, even at 32x32: GRAPHSPEC_ONNX_ALL=1 runs them (the ResNets passed on TensorFlow when this was written).
 LARGE: dict[str, list[str]] = {
     "resnet_family/resnet18_cifar.yaml": [],
     "resnet_family/resnet18.yaml": SMALL_INPUT, "resnet_family/resnet34.yaml": SMALL_INPUT,
@@ -120,11 +120,14 @@ def test_onnxruntime_equals_predict_on_jax(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    # jax2onnx 0.17 writes MaxPool nodes that onnxruntime 1.32 refuses ("Unsupported pooling size"): those
-    # specs (a MaxPooling2D layer) are the known gap on JAX; every other example must match predict.
+    # jax2onnx 0.17 writes MaxPool nodes that onnxruntime 1.32 refuses ("Unsupported pooling size"): the
+    # specs with a MaxPooling2D layer (autoencoder, autoencoder_nested, digits, resnet) are the known gap on
+    # JAX; every other example must match predict.
     assert all("MaxPool" in why for why in report["refused"].values()), report["refused"]
     equal = {c.split(":")[0] for c in report["equal"]}
-    assert equal | set(report["refused"]) == set(EXAMPLES) and len(equal) >= len(EXAMPLES) - 2, report
+    assert equal | set(report["refused"]) == set(EXAMPLES), report
+    assert equal >= {"custom_layer.yaml", "ensemble.yaml", "mnist_mlp.yaml", "shared_embedding.yaml",
+                     "ticket_router.yaml"}, report
 
 
 def test_a_model_keras_cannot_export_is_one_line(tmp_path: Path) -> None:
