@@ -151,7 +151,7 @@ def test_optuna_dashboard_opens_the_study_with_the_documented_url(swept: Path) -
     docs = (Path(__file__).resolve().parents[1] / "docs" / "experiments.md").read_text()
     (command,) = re.findall(r"`optuna-dashboard (sqlite:///\S+)`", docs)
     url = command.replace("sweeps/x/", f"{swept}/")
-    with pytest.raises(Exception):  # what the docs said before: a bare file name is refused
+    with pytest.raises(ValueError, match="sqlite:///"):  # what the docs said before: a bare file name
         get_storage(str(swept / "study.db"))
     app = wsgi(get_storage(url))
     status, body = _get(app, "/api/studies")
