@@ -178,3 +178,26 @@ def test_the_report_names_the_sweep_and_the_metric(swept: Path, tmp_path: Path) 
     assert title == "sweep clients" and "`" not in re.findall(r"<h1>(.*?)</h1>", page)[0]
     assert "Objective Value" not in page
     assert re.search(r'"yaxis":\{[^{}]*"title":\{"text":"val_accuracy"\}', page), "history y axis"
+
+
+def test_a_plain_run_records_its_set_values_statics_and_end(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.plugins.hparams import api_pb2, metadata
+    from typer.testing import CliRunner
+
+    from graphspec import compiler
+    from graphspec.cli.app import app
+
+    spec = tmp_path / "plain.yaml"
+    spec.write_text(SPEC.split("sweep:")[0])
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(spec), "--set", "nodes.hidden.units=9", "--epochs", "1",
+                                      "--run-dir", str(run)])
+    assert result.exit_code == 0, result.output
+    content = _hparams_content(run / "tensorboard")
+    start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    values = {k: v.number_value for k, v in start.hparams.items()}
+    info = compiler.check(spec, sets=["nodes.hidden.units=9"]).analysis.models["clients"]
+    assert values == {"nodes.hidden.units": 9, "train.epochs": 1, "params": info.params, "macs": info.macs}
+    end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
+    assert end.status == api_pb2.STATUS_SUCCESS

@@ -65,7 +65,10 @@ def run(trainer: Any, runtime: distribute.Runtime, spec: str | Path, spec_file: 
 
 def _hparams_dir(trainer: Any, runtime: distribute.Runtime) -> Path | None:
     """The run's TensorBoard folder, where HParams are written (process 0, `train.tensorboard`, installed)."""
-    if not (runtime.chief and trainer.train_spec.tensorboard and hparams.available()):
+    from graphspec.build import backend
+
+    # The same test as the trainer's for the TensorBoard callback (tests replace it to hide a package).
+    if not (runtime.chief and trainer.train_spec.tensorboard and backend.importable("tensorboard")):
         return None
     return Path(trainer.run_dir) / TENSORBOARD
 
