@@ -34,7 +34,7 @@ EXAMPLES: dict[str, list[str]] = {
 }
 # The ResNets and VGG19: the layer types of resnet.yaml (Conv2D, BatchNormalization, add, pooling) and of the
 # Keras application, in graphs large enough that tf2onnx takes 30 s to 3 min each on a shared 2-core CI
-# machine, even at 32x32: GRAPHSPEC_ONNX_ALL=1 runs them (the ResNets passed on TensorFlow when this was written).
+# machine, even at 32x32: GRAPHSPEC_ONNX_ALL=1 runs them (all six passed on TensorFlow when this was written).
 LARGE: dict[str, list[str]] = {
     "resnet_family/resnet18_cifar.yaml": [],
     "resnet_family/resnet18.yaml": SMALL_INPUT, "resnet_family/resnet34.yaml": SMALL_INPUT,
