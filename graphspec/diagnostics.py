@@ -226,6 +226,8 @@ CODES: dict[str, tuple[str, str]] = {
     "GS602": ("the spec defines several models: name one with --model", "`save` on autoencoder.yaml"),
     "GS603": ("a suppression that suppresses nothing, reported by `lint --strict` (warning)",
               "`# graphspec: ignore[GS302]` on a line without a GS302"),
+    "GS604": ("Keras cannot export this model to ONNX on this backend (its converter refused it)",
+              "`save -o m.onnx` of a model with a StringLookup layer"),
     # import (graphspec import) ------------------------------------------------
     "GS700": ("the model to import cannot be loaded or is not a Keras model",
               "a .keras file with a custom layer that no --plugin defines"),
@@ -275,7 +277,7 @@ NAMES: dict[str, str] = {
     "GS460": "invalid-sweep-parameter", "GS461": "invalid-sweep-objective", "GS462": "trial-failed",
     "GS500": "budget-exceeded", "GS501": "expectation-failed", "GS502": "memory-budget-exceeded",
     "GS600": "invalid-override", "GS601": "plugin-import-error", "GS602": "model-not-named",
-    "GS603": "unused-suppression",
+    "GS603": "unused-suppression", "GS604": "onnx-export-unsupported",
     "GS700": "model-not-loadable", "GS701": "layer-not-expressible", "GS702": "op-not-expressible",
     "GS703": "structure-not-expressible", "GS704": "round-trip-mismatch",
     "GS900": "internal-error",

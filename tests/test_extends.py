@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from . import sarif_check
 from typer.testing import CliRunner
 
 from graphspec import compiler
@@ -266,6 +268,7 @@ def test_json_github_and_sarif_formats_locate_in_the_base(broken_base: tuple[Pat
     assert f"::error file={base},line=10,col=26," in gh
     assert "%0Anote: " + note in gh
     sarif = json.loads(lint("--format", "sarif", str(child))[1])
+    sarif_check.validate(sarif)
     (r,) = sarif["runs"][0]["results"]
     loc = r["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"].endswith("base.yaml") and loc["region"]["startLine"] == 10

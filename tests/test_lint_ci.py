@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from . import sarif_check
 from typer.testing import CliRunner
 
 from graphspec.cli.app import app
@@ -42,6 +44,7 @@ def lint(*args: str | Path) -> tuple[int, str]:
 def sarif(*args: str | Path) -> dict[str, Any]:
     _, out = lint(*args, "-f", "sarif")
     doc: dict[str, Any] = json.loads(out)
+    sarif_check.validate(doc)
     return doc
 
 

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from . import sarif_check
 from typer.testing import CliRunner
 
 from graphspec.render import lint as render_lint
@@ -226,7 +228,8 @@ def test_github_escaping() -> None:
 
 
 def _validate_sarif(doc: dict) -> None:
-    """The parts of SARIF 2.1.0 that GitHub code scanning requires."""
+    """The official SARIF 2.1.0 schema, and the parts of it that GitHub code scanning requires."""
+    sarif_check.validate(doc)
     assert doc["version"] == "2.1.0"
     assert doc["$schema"].endswith("sarif-2.1.0.json")
     assert isinstance(doc["runs"], list) and len(doc["runs"]) == 1

@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
             the_study = optuna.load_study(study_name=name, storage=sweep_study.storage(url))
         except KeyError:
             raise UsageError(f"no study {name!r} in {sweep_study.redact(url)}: run the sweep first") from None
-        titles = report_mod.write(the_study, output, title=f"sweep `{name}`")
+        titles = report_mod.write(the_study, output, title=f"sweep {name}")
         out(f"wrote {output}: {', '.join(titles)}")
 
     @app.command()

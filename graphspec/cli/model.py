@@ -120,6 +120,11 @@ def save(
     if fmt in TF_FORMATS and backend is None:
         tensorflow_for(fmt)
         backend = "tensorflow"
+    if fmt == "onnx":  # what the converter needs, before a backend starts
+        from graphspec.build.backend import choose
+        from graphspec.run.artifacts import onnx_ready
+
+        onnx_ready(choose(backend, command="save"))
     use_backend(backend, "save")
     from graphspec import compiler
     from graphspec.run.artifacts import export_model
@@ -139,7 +144,11 @@ def save(
         from graphspec.run.models import load_weights
 
         load_weights(models[name], weights, with_optimizer=False)
-    fmt = export_model(models[name], output, format, force=force, note=note)
+    from graphspec.run.models import model_io
+
+    names = [p.name for p in model_io(checked, name, models[name]).outputs]  # the spec's output names
+    fmt = export_model(models[name], output, format, force=force, note=note,
+                       output_names=names)
     out(f"saved {name} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
 
 

@@ -16,17 +16,25 @@ from graphspec.errors import UsageError
 from graphspec.run import artifacts
 
 
+def metric_name(study: Any) -> str:
+    """The objective's name for the axes: the metric the sweep optimises, as the study records it."""
+    names = study.metric_names
+    return str(names[0]) if names else "objective"
+
+
 def _plots(study: Any, module: Any) -> list[tuple[str, Any]]:
-    """(title, figure) for each plot the study has enough trials for."""
+    """(title, figure) for each plot the study has enough trials for, the objective named on its axes."""
     from optuna.trial import TrialState
 
+    target = metric_name(study)
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    out: list[tuple[str, Any]] = [("Optimisation history", module.plot_optimization_history(study))]
+    out: list[tuple[str, Any]] = [("Optimisation history",
+                                   module.plot_optimization_history(study, target_name=target))]
     varying = {k for t in complete for k in t.params if len({repr(u.params.get(k)) for u in complete}) > 1}
     if len(complete) >= 2 and varying:
-        out.append(("Parameter importances", module.plot_param_importances(study)))
+        out.append(("Parameter importances", module.plot_param_importances(study, target_name=target)))
     if complete and study.get_trials(deepcopy=False)[0].params:
-        out.append(("Parallel coordinates", module.plot_parallel_coordinate(study)))
+        out.append(("Parallel coordinates", module.plot_parallel_coordinate(study, target_name=target)))
     return out
 
 

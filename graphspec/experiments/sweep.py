@@ -303,6 +303,11 @@ def sweep(settings: Settings, *, workers: int = 1, resume: bool = False, say: Sa
                                    seed=seed, create=not resume)
     if resume:
         _write_manifest(settings)
+    elif not list(Path(settings.folder).glob("events.out.tfevents.*")):
+        try:
+            sweep_trial.experiment_hparams(Path(settings.folder), plan, settings.sets)
+        except Exception as exc:  # TensorBoard is a view: the study and the run folders are the record
+            say(f"note: no TensorBoard HParams experiment: {type(exc).__name__}: {exc}")
     used, _ = sweep_study.used(study)
     say(f"sweep `{settings.study}` ({plan.sweep.sampler}, {plan.budget} trials, {used} done or queued) in "
         f"{settings.folder}; storage {sweep_study.redact(settings.storage)}")

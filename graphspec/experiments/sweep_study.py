@@ -137,6 +137,15 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _name_metric(study: Any, metric: str) -> None:
+    """Name the objective in the study, so optuna-dashboard and the report label it (not "Objective Value")."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks set_metric_names experimental
+        study.set_metric_names([metric])
+
+
 def open_study(url: str, name: str, p: sweep_plan.Plan, fingerprint: str, *, seed: int | None,
                create: bool) -> Any:
     """Create (or load) the study; refuse one that was started from another spec."""
@@ -149,6 +158,8 @@ def open_study(url: str, name: str, p: sweep_plan.Plan, fingerprint: str, *, see
                                     sampler=sweep_plan.sampler(p, seed), pruner=sweep_plan.pruner(p))
         if SPEC_KEY not in study.user_attrs:
             study.set_user_attr(SPEC_KEY, fingerprint)
+        if not study.metric_names:
+            _name_metric(study, p.metric)
     else:
         try:
             study = optuna.load_study(storage=store, study_name=name, sampler=sweep_plan.sampler(p, seed),

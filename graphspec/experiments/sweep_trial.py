@@ -269,19 +269,48 @@ def _write_record(out: Outcome, state: str, started: float, plan: sweep_plan.Pla
 
 
 def _hparams(out: Outcome) -> None:
-    """TensorBoard HParams: the trial's values and objective, so the HParams dashboard compares the trials."""
-    import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
+    """TensorBoard HParams: the trainer wrote the trial's values; here its end as the sweep saw it (pruned,
+    failed, ...) and its objective, so the HParams dashboard compares the trials."""
+    from tensorboard.plugins.scalar import summary as scalar
+
+    from graphspec.run import hparams
 
     assert out.run_dir is not None
-    params = {k: (v if isinstance(v, (bool, int, float, str)) else json.dumps(v)) for k, v in out.values.items()}
-    writer = tf.summary.create_file_writer(str(out.run_dir / TENSORBOARD))
-    try:
-        with writer.as_default():
-            hp.hparams(params, trial_id=out.run_dir.name)
-            if out.value is not None:
-                tf.summary.scalar("sweep/objective", out.value, step=max(1, out.epochs))
-        writer.flush()
-    finally:
-        writer.close()
+    if not hparams.available():
+        return
+    logdir = out.run_dir / TENSORBOARD
+    if out.value is not None:
+        hparams._write(logdir, scalar.pb(OBJECTIVE_TAG, out.value), step=max(1, out.epochs))
+    hparams.session_end(logdir, out.state)
 
+
+OBJECTIVE_TAG = "sweep/objective"
+
+
+def experiment_hparams(folder: Path, plan: sweep_plan.Plan, sets: list[str]) -> None:
+    """The sweep's HParams experiment in its folder: each swept parameter's domain (integers and choices as
+    they are, not float intervals), the values every trial records, and the metrics, the objective first."""
+    from graphspec.run import hparams
+    from graphspec.spec.schema_sweep import Choice, IntRange, LogUniform
+
+    if not hparams.available():
+        return
+    domains = []
+    for path, param in plan.sweep.params.items():
+        if isinstance(param, Choice):
+            kinds = {type(v) for v in param.choice}
+            domains.append(hparams.Domain(path, values=list(param.choice) if len(kinds) == 1 else None))
+        elif isinstance(param, IntRange):
+            domains.append(hparams.Domain(path, interval=(param.int_[0], param.int_[1]), integer=True))
+        elif isinstance(param, LogUniform):
+            domains.append(hparams.Domain(path, interval=(param.log_uniform[0], param.log_uniform[1])))
+        else:
+            domains.append(hparams.Domain(path, interval=(param.uniform[0], param.uniform[1])))
+    statics = {k: v for k, v in hparams.set_values(sets).items() if k not in plan.sweep.params}
+    statics.update({"params": None, "macs": None})
+    metric = plan.metric
+    group, base = ("validation", metric[4:]) if metric.startswith("val_") else ("train", metric)
+    metrics = [(OBJECTIVE_TAG, None, f"objective: best {metric}"), (f"epoch_{base}", group, metric)]
+    metrics += [(t, g, n) for t, g, n in (("epoch_loss", "train", "loss"), ("epoch_loss", "validation", "val_loss"))
+                if n != metric]
+    hparams.experiment(folder, domains, metrics, statics)

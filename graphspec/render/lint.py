@@ -301,6 +301,8 @@ def github(reports: Sequence[FileReport], *, stats: bool = True, skipped_note: s
 # -- SARIF 2.1.0 -----------------------------------------------------------------
 
 SRCROOT = "%SRCROOT%"
+STDIN_BASE = "STDIN"
+FINGERPRINT = "graphspec/v1"  # partialFingerprints key: rule, file and message, stable across line moves
 SUPPRESS_HELP = ("To accept it in one place, put `# graphspec: ignore[{code}]` on the line (or on the line of the "
                  "node); everywhere, add \"{code}\" to `ignore` under `[tool.graphspec.lint]` in pyproject.toml.")
 
@@ -318,9 +320,19 @@ def _artifact(file: str, root: str | None, cwd: str | None) -> dict[str, Any]:
             if not rel.startswith(".." + os.sep) and rel != ".." and not os.path.isabs(rel):
                 return {"uri": quote(PurePosixPath(*PurePath(rel).parts).as_posix()), "uriBaseId": SRCROOT}
         return {"uri": Path(file).as_uri()}
-    if file.startswith("<"):  # <stdin>: no file to point at
-        return {"uri": quote(file)}
+    if file.startswith("<"):  # <stdin>: no file; the base STDIN says so (run.originalUriBaseIds)
+        return {"uri": file.strip("<>") or "stdin", "uriBaseId": STDIN_BASE}
     return {"uri": quote(p.as_posix()), "uriBaseId": SRCROOT}
+
+
+def _fingerprint(code: str, artifact: dict[str, Any], text: str, seen: dict[str, int]) -> str:
+    """A stable identity for a result: its rule, file and message (not its line, which edits above move),
+    and which of several alike it is; so a result keeps its alert across pushes without upload-sarif."""
+    import hashlib
+
+    key = "\0".join((code, artifact.get("uriBaseId", ""), artifact["uri"], text))
+    seen[key] = seen.get(key, 0) + 1
+    return f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}:{seen[key]}"
 
 
 def _rule(code: str, title: str, example: str, level: str) -> dict[str, Any]:
@@ -365,17 +377,20 @@ def sarif_doc(reports: Sequence[FileReport], *, version: str = "", root: str | N
     rules = [_rule(code, title, example, "warning" if code in warn else "error")
              for code, (title, example) in CODES.items()]
     results = []
+    seen: dict[str, int] = {}
     for r in reports:
         for d in sorted(r.diagnostics, key=Diagnostic.sort_key):
             loc = d.location
             if is_override(loc) or not loc.line:
                 loc = Location(r.file if is_override(loc) else loc.file, 1, 1)
             physical = {"artifactLocation": _artifact(loc.file, root, cwd), "region": _region(loc)}
+            text = _full_message(d, with_code=False)
             result: dict[str, Any] = {
                 "ruleId": d.code,
                 "level": "error" if d.is_error else "warning",
-                "message": {"text": _full_message(d, with_code=False)},
+                "message": {"text": text},
                 "locations": [{"physicalLocation": physical}],
+                "partialFingerprints": {FINGERPRINT: _fingerprint(d.code, physical["artifactLocation"], text, seen)},
             }
             if d.code in index:
                 result["ruleIndex"] = index[d.code]
@@ -391,12 +406,19 @@ def sarif_doc(reports: Sequence[FileReport], *, version: str = "", root: str | N
         "results": results,
         "invocations": [{"executionSuccessful": not any(r.internal_error for r in reports)}],
         "properties": {
-            "models": {r.file: [m.as_dict() for m in r.models] for r in reports if r.models},
+            # keyed like the results' artifact URIs (repository-root paths where known)
+            "models": {_artifact(r.file, root, cwd)["uri"]: [m.as_dict() for m in r.models]
+                       for r in reports if r.models},
             "skipped": [dict(s) for s in skipped],
         },
     }
+    bases: dict[str, Any] = {}
     if root is not None and cwd is not None:
-        run["originalUriBaseIds"] = {SRCROOT: {"uri": Path(root).as_uri().rstrip("/") + "/"}}
+        bases[SRCROOT] = {"uri": Path(root).as_uri().rstrip("/") + "/"}
+    if any(r.file.startswith("<") or any(d.location.file.startswith("<") for d in r.diagnostics) for r in reports):
+        bases[STDIN_BASE] = {"description": {"text": "standard input: the spec was read from stdin (`lint -`)"}}
+    if bases:
+        run["originalUriBaseIds"] = bases
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 

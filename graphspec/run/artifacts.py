@@ -279,23 +279,88 @@ def tensorflow_for(fmt: str) -> None:
                          f"{backend.install_hint('tensorflow')} (the model's weights may come from any backend)")
 
 
-def _onnx(model: Any, target: Path) -> None:
+def onnx_ready(name: str) -> None:
+    """Raise a usage error naming the packages Keras's ONNX export needs on backend `name` and lacks; imports
+    nothing (so `save -o m.onnx` says it before TensorFlow starts)."""
     import importlib.util
 
-    from graphspec.build import backend
     from graphspec.errors import UsageError
 
-    name = backend.active() or "tensorflow"
     missing = [m for m in ONNX_NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
     if missing:
         raise UsageError(f"ONNX export on the {name} backend needs {' and '.join(missing)}, which "
-                         f"{'is' if len(missing) == 1 else 'are'} not installed: pip install {' '.join(missing)}")
+                         f"{'is' if len(missing) == 1 else 'are'} not installed: pip install "
+                         f"'keras-graphspec[onnx]' (or pip install {' '.join(missing)})")
+
+
+def _onnx(model: Any, target: Path) -> None:
+    from graphspec.build import backend
+
+    name = backend.active() or "tensorflow"
+    onnx_ready(name)
     with atomic_path(target, suffix=".tmp.onnx") as tmp, backend._quiet_fd2():
         try:
+            called_once(model)  # Keras exports only a model that was called (its traced input signature)
             model.export(str(tmp), format="onnx", verbose=False)
-        except (ImportError, NotImplementedError, ValueError) as exc:
-            raise UsageError(f"Keras cannot export this model to ONNX on the {name} backend: "
-                             f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # the converters (tf2onnx, jax2onnx) raise what they like
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise SpecError([Diagnostic(
+                "GS604", Severity.ERROR, f"Keras cannot export this model to ONNX on the {name} backend: "
+                f"{type(exc).__name__}: {first}", Location(str(target)),
+                "write a SavedModel (-o DIR) or .keras instead, or try another --backend")]) from None
+
+
+def _saved_model(model: Any, folder: Path, names: list[str]) -> None:
+    """Keras's SavedModel export, with the serving signature's outputs named `names` (not output_0, ...)."""
+    from keras.export import ExportArchive
+    from keras.src.export.export_utils import get_input_signature
+
+    def serve(*args: Any) -> dict[str, Any]:
+        y = model(*args, training=False)
+        if isinstance(y, dict):
+            return {str(k): v for k, v in y.items()}
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        return {(names[i] if i < len(names) else f"output_{i}"): v for i, v in enumerate(ys)}
+
+    archive = ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", serve, get_input_signature(model))
+    archive.write_out(str(folder), verbose=False)
+
+
+def _name_onnx_outputs(target: Path, names: list[str]) -> None:
+    """Rename the ONNX graph's outputs (tf2onnx: Identity:0, ...) to `names`, in place."""
+    import onnx
+
+    proto = onnx.load(str(target))
+    graph = proto.graph
+    renames = {o.name: names[i] for i, o in enumerate(graph.output) if i < len(names) and o.name != names[i]}
+    taken = {v for n in graph.node for v in n.output} | {i.name for i in graph.input}
+    if not renames or set(renames.values()) & (taken - set(renames)):
+        return  # a name already used inside the graph: keep the converter's
+    for node in graph.node:
+        node.output[:] = [renames.get(v, v) for v in node.output]
+        node.input[:] = [renames.get(v, v) for v in node.input]
+    for out in graph.output:
+        out.name = renames.get(out.name, out.name)
+    atomic_write_bytes(target, proto.SerializeToString())
+
+
+def called_once(model: Any) -> None:
+    """Call `model` once on a zero batch of one, shaped and typed as its inputs (a variable axis: 1)."""
+    import numpy as np
+
+    from graphspec.build.backend import keras
+
+    if getattr(model, "_called", True):
+        return
+
+    def zeros(t: Any) -> Any:
+        shape = [1] + [1 if d is None else int(d) for d in t.shape[1:]]
+        dtype = str(getattr(t.dtype, "name", t.dtype))
+        return np.zeros(shape, dtype=object if dtype == "string" else dtype)
+
+    model(keras.tree.map_structure(zeros, model.input), training=False)
 
 
 def prepare_output(target: str | Path, kind: str, *, force: bool = False,
@@ -309,12 +374,14 @@ def prepare_output(target: str | Path, kind: str, *, force: bool = False,
 
 
 def export_model(model: Any, target: str | Path, fmt: str | None = None, *, force: bool = False,
-                 note: Callable[[str], None] | None = None) -> str:
+                 note: Callable[[str], None] | None = None, output_names: list[str] | None = None) -> str:
     """Write `model` as .keras, a TensorFlow SavedModel folder (for serving), a TFLite file or ONNX, atomically.
 
     SavedModel and TFLite need TensorFlow installed; Keras writes them from the TensorFlow and JAX backends.
     The target may hold only an earlier output of the same kind (else GS431, unless `force` for a
     file). Returns the format used; a note is appended when TFLite needs TensorFlow ops (the Flex delegate).
+    SavedModel and ONNX name their outputs `output_names` (the spec's; default: the output layers' names),
+    so a serving client reads the names the spec gives.
     """
     fmt = export_format(target, fmt)
     target = Path(target)
@@ -324,6 +391,7 @@ def export_model(model: Any, target: str | Path, fmt: str | None = None, *, forc
         return fmt
     if fmt == "onnx":
         _onnx(model, target)
+        _name_onnx_outputs(target, output_names or list(model.output_names))
         return fmt
     tensorflow_for(fmt)
     from graphspec.build import backend
@@ -336,7 +404,7 @@ def export_model(model: Any, target: str | Path, fmt: str | None = None, *, forc
                          "run this export with --backend tensorflow (weights trained on torch load there)")
     if fmt == "savedmodel":
         with atomic_dir(target) as tmp, _quiet_fd2():
-            model.export(str(tmp), format="tf_saved_model", verbose=False)
+            _saved_model(model, tmp, output_names or list(model.output_names))
         return fmt
     with writing(target):
         target.parent.mkdir(parents=True, exist_ok=True)

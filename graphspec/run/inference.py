@@ -107,4 +107,4 @@ def export(spec_or_run: str | Path, output: str | Path, *, fmt: str | None = Non
            **kwargs: Any) -> str:
     """A trained model (run or --weights) exported as .keras, SavedModel, TFLite or ONNX."""
     loaded = load_for_inference(spec_or_run, weights=weights, **kwargs)
-    return artifacts.export_model(loaded.model, output, fmt)
+    return artifacts.export_model(loaded.model, output, fmt, output_names=[p.name for p in loaded.io.outputs])

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from graphspec.errors import GraphSpecError
-from graphspec.run import artifacts, distribute
-from graphspec.run.folders import BEST, ENVIRONMENT, LAST, RESULTS, SPEC, environment, now, resolved_spec_text
+from graphspec.run import artifacts, distribute, hparams
+from graphspec.run.folders import (BEST, ENVIRONMENT, LAST, RESULTS, SPEC, TENSORBOARD, environment, now,
+                                   resolved_spec_text)
 
 EXIT_OK, EXIT_FAILED = 0, 1
 EXIT_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -41,9 +43,45 @@ class RunResult:
 
 
 def run(trainer: Any, runtime: distribute.Runtime, spec: str | Path, spec_file: Path, all_sets: list[str],
-         fill: dict[str, Any]) -> RunResult:
+        fill: dict[str, Any]) -> RunResult:
     """Write the run's files, train, evaluate on the test set, and report: a built trainer's session
-    (:class:`graphspec.run.trainer.Trainer`)."""
+    (:class:`graphspec.run.trainer.Trainer`). TensorBoard's HParams get the session's start and end."""
+    logdir = _hparams_dir(trainer, runtime)
+    if logdir is not None:
+        _hparams(trainer, lambda: hparams.session_start(
+            logdir, {**hparams.set_values(all_sets), **hparams.model_statics(trainer.checked, trainer.model_name)},
+            trial_id=trainer.run_dir.name))
+    try:
+        result = _run(trainer, runtime, spec, spec_file, all_sets, fill)
+    except BaseException as exc:
+        if logdir is not None:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            _hparams(trainer, lambda: hparams.session_end(logdir, status))
+        raise
+    if logdir is not None:
+        _hparams(trainer, lambda: hparams.session_end(logdir, result.status))
+    return result
+
+
+def _hparams_dir(trainer: Any, runtime: distribute.Runtime) -> Path | None:
+    """The run's TensorBoard folder, where HParams are written (process 0, `train.tensorboard`, installed)."""
+    from graphspec.build import backend
+
+    # The same test as the trainer's for the TensorBoard callback (tests replace it to hide a package).
+    if not (runtime.chief and trainer.train_spec.tensorboard and backend.importable("tensorboard")):
+        return None
+    return Path(trainer.run_dir) / TENSORBOARD
+
+
+def _hparams(trainer: Any, write: Callable[[], None]) -> None:
+    try:
+        write()
+    except Exception as exc:  # TensorBoard is a view: the run folder is the record
+        trainer.say(f"note: no TensorBoard HParams: {type(exc).__name__}: {exc}")
+
+
+def _run(trainer: Any, runtime: distribute.Runtime, spec: str | Path, spec_file: Path, all_sets: list[str],
+         fill: dict[str, Any]) -> RunResult:
     folder, resume, name = trainer.run_dir, trainer.resume, trainer.model_name
     folder.mkdir(parents=True, exist_ok=True)
     if not resume or all_sets or fill:

@@ -349,7 +349,7 @@ class Trainer:
                     with contextlib.suppress(RuntimeError):  # TensorFlow already started in this process
                         tf.config.threading.set_intra_op_parallelism_threads(1)
                         tf.config.threading.set_inter_op_parallelism_threads(1)
-            cbs.append(EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=False,
+            cbs.append(EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=True,
                                          profile_batch=0, update_freq="epoch"))
         cbs.append(progress)
         return cbs

@@ -505,25 +505,6 @@ def check_application(name: str, args: dict[str, Any], path: PathKey) -> list[tu
     return out
 
 
-def node_json_schema(base: dict[str, Any]) -> dict[str, Any]:
-    """JSON Schema for a node: the generic fields plus, per layer type, its arguments."""
-    variants = []
-    for name, entry in sorted(catalog.LAYERS.items()):
-        props: dict[str, Any] = {"type": {"const": name, "description": entry.get("doc", "")}}
-        for arg, p in layer_params(name).items():
-            prop: dict[str, Any] = {}
-            if "default" in p and not p.get("opaque_default"):
-                prop["default"] = p["default"]
-            props[arg] = prop
-        variants.append({
-            "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
-            "then": {"properties": props},
-        })
-    schema = dict(base)
-    schema["allOf"] = variants
-    return schema
-
-
 def check_op(name: str, args: dict[str, Any], path: PathKey) -> list[tuple[PathKey, bool, Problem]]:
     """A `keras.ops` function from the closed table; its keyword arguments by name."""
     if name not in catalog.OPS:

@@ -266,13 +266,17 @@ def json_schema() -> dict[str, Any]:
     It accepts every spec lint accepts: a variable wherever a value goes, and in a
     variant the merge markers (see :mod:`graphspec.spec.schema_json`).
     """
-    from graphspec.spec.layers import node_json_schema
+    from graphspec.spec import plugins
     from graphspec.spec.schema_json import for_editors
+    from graphspec.spec.schema_layers import named_defs, node_json_schema
 
     schema = for_editors(Spec.model_json_schema())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://graphspec.dev/schema/v1.json"
-    schema["$defs"]["NodeSpec"] = node_json_schema(schema["$defs"].get("NodeSpec", {}))
+    # The plugins' layer types too: graphspec's own and those the project's config lists (read, not imported).
+    plugin_layers = sorted(plugins.scan_all([*plugins.BUILTIN, *plugins.project_plugins()]))
+    schema["$defs"]["NodeSpec"] = node_json_schema(schema["$defs"].get("NodeSpec", {}), plugin_layers)
+    schema["$defs"].update(named_defs())
     # A variant (`extends: base.yaml`) may leave out what its base gives: the required
     # fields apply to a file that extends nothing.
     schema["if"] = {"not": {"required": ["extends"]}}

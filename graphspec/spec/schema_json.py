@@ -52,6 +52,11 @@ def for_editors(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def for_value(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` for a value position: also a variable or `_delete_` (an unconstrained schema stays so)."""
+    return _accept_variable(dict(schema))
+
+
 def _rewrite(schema: Any, *, wrap: bool) -> Any:
     """`schema` with every value position (properties, items, ...) also accepting a variable or
     `_delete_`, and every mapping `_replace_: true`."""
