@@ -22,10 +22,11 @@ T = TypeVar("T")
 class Session:
     """A running server and a client talking to it."""
 
-    def __init__(self, root: Path = ROOT) -> None:
+    def __init__(self, root: Path = ROOT, command: Sequence[str] = (sys.executable, "-m", "graphspec", "lsp"),
+                 env: dict[str, str] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.client = pytest_lsp_client.make_test_lsp_client()
-        self.run(self.client.start_io(sys.executable, "-m", "graphspec", "lsp"))
+        self.run(self.client.start_io(command[0], *command[1:], env=env))
         self.run(self.client.initialize_session(lsp.InitializeParams(
             capabilities=lsp.ClientCapabilities(), root_uri=root.as_uri())))
         self.versions: dict[str, int] = {}
