@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,10 +22,11 @@ T = TypeVar("T")
 class Session:
     """A running server and a client talking to it."""
 
-    def __init__(self, root: Path = ROOT) -> None:
+    def __init__(self, root: Path = ROOT, command: Sequence[str] = (sys.executable, "-m", "graphspec", "lsp"),
+                 env: dict[str, str] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.client = pytest_lsp_client.make_test_lsp_client()
-        self.run(self.client.start_io(sys.executable, "-m", "graphspec", "lsp"))
+        self.run(self.client.start_io(command[0], *command[1:], env=env))
         self.run(self.client.initialize_session(lsp.InitializeParams(
             capabilities=lsp.ClientCapabilities(), root_uri=root.as_uri())))
         self.versions: dict[str, int] = {}
@@ -85,17 +86,19 @@ class Session:
         return str(h.contents.value)
 
     def inlay(self, uri: str, lines: int) -> list[lsp.InlayHint]:
-        return self.run(self.client.text_document_inlay_hint_async(lsp.InlayHintParams(
-            lsp.TextDocumentIdentifier(uri), lsp.Range(lsp.Position(0, 0), lsp.Position(lines, 0))))) or []
+        found = self.run(self.client.text_document_inlay_hint_async(lsp.InlayHintParams(
+            lsp.TextDocumentIdentifier(uri), lsp.Range(lsp.Position(0, 0), lsp.Position(lines, 0)))))
+        return list(found or [])
 
     def definition(self, uri: str, line: int, col: int) -> Any:
         return self.run(self.client.text_document_definition_async(lsp.DefinitionParams(
             lsp.TextDocumentIdentifier(uri), lsp.Position(line, col))))
 
     def references(self, uri: str, line: int, col: int) -> list[lsp.Location]:
-        return self.run(self.client.text_document_references_async(lsp.ReferenceParams(
+        found = self.run(self.client.text_document_references_async(lsp.ReferenceParams(
             context=lsp.ReferenceContext(include_declaration=True), text_document=lsp.TextDocumentIdentifier(uri),
-            position=lsp.Position(line, col)))) or []
+            position=lsp.Position(line, col))))
+        return list(found or [])
 
     def completion(self, uri: str, line: int, col: int) -> list[str]:
         r = self.run(self.client.text_document_completion_async(lsp.CompletionParams(
@@ -113,11 +116,11 @@ class Session:
             lsp.TextDocumentIdentifier(uri), lsp.Position(line, col), new)))
 
     def symbols(self, uri: str) -> list[Any]:
-        return self.run(self.client.text_document_document_symbol_async(lsp.DocumentSymbolParams(
-            lsp.TextDocumentIdentifier(uri)))) or []
+        return list(self.run(self.client.text_document_document_symbol_async(lsp.DocumentSymbolParams(
+            lsp.TextDocumentIdentifier(uri)))) or [])
 
 
-def apply_edits(text: str, edits: list[lsp.TextEdit]) -> str:
+def apply_edits(text: str, edits: Sequence[lsp.TextEdit]) -> str:
     """`text` with non-overlapping edits applied (as an editor applies a WorkspaceEdit)."""
     lines = text.splitlines(keepends=True)
     starts = [0]

@@ -153,7 +153,7 @@ def test_every_command_that_needs_a_backend_names_the_extra(lean: dict[str, Any]
         "launch": ["launch", "--local", "2", "--", "train", digits],
         "sweep": ["sweep", digits, "--dir", str(tmp_path / "sweep")],
     }
-    works = {"lint", "schema", "plot", "resolve", "diff", "runs"}
+    works = {"lint", "schema", "plot", "resolve", "diff", "runs", "lsp"}  # lsp: the [lsp] extra, no backend
     assert set(needs) | works == _commands(), "a new command: say here whether it needs a backend"
     also = [["save", spec, "-o", str(tmp_path / "m.tflite")], ["save", spec, "-o", str(tmp_path / "m.onnx")],
             ["train", str(run), "--resume"], ["build", spec, "--backend", "jax"]]

@@ -61,6 +61,11 @@ def served(diags: list[lsp.Diagnostic]) -> list[tuple[str, str]]:
     return [(str(d.code), d.message) for d in diags]
 
 
+def changes(action: lsp.CodeAction) -> dict[str, list[lsp.TextEdit]]:
+    assert action.edit is not None and action.edit.changes is not None
+    return {uri: list(edits) for uri, edits in action.edit.changes.items()}
+
+
 def node_line(text: str, name: str) -> tuple[int, int]:
     """The 0-based line and column of a node's key."""
     src = loads(text)
@@ -102,7 +107,8 @@ def test_applications_hover_gives_keras_figures(session: Session, app: str) -> N
     """An `application:` node's hover: Keras's parameter count (tests/test_applications.py) and the static shape."""
     from graphspec.analysis.shapes.applications import infer_application
 
-    size = [d or 224 for d in infer_application(app, {}).layers["input_layer"][0]]  # type: ignore[index]
+    layers = infer_application(app, {}).layers or {}
+    size = [d or 224 for d in layers["input_layer"][0]]
     text = (f"graphspec: 1\nname: {app.lower()}\ninputs:\n  image: {{shape: {list(size)}}}\nnodes:\n"
             f"  net: {{application: {app}}}\n")
     path = ROOT / "specs" / f"_lsp_{app}.yaml"  # never written: the document lives in the editor only
@@ -124,7 +130,7 @@ def test_file_with_errors_diagnostics_and_fixes(session: Session, tmp_path: Path
     assert by_code["GS110"].code_description.href.endswith("docs/codes.md#gs110")
     assert by_code["GS110"].range == lsp.Range(lsp.Position(6, 12), lsp.Position(6, 18))
     actions = session.code_actions(uri, by_code["GS110"].range, [by_code["GS110"], by_code["GS111"]])
-    fixed = apply_edits(BAD, [e for a in actions for e in (a.edit.changes or {})[uri]])  # type: ignore[union-attr]
+    fixed = apply_edits(BAD, [e for a in actions for e in changes(a)[uri]])
     assert "type: Dense, units: $width" in fixed and "type: Dense, units: 3" in fixed
     # half-typed YAML: a syntax diagnostic, then the picture comes back
     broken = session.change(uri, [(lsp.Range(lsp.Position(8, 0), lsp.Position(8, 0)), "  g: {type: [\n")])
@@ -241,13 +247,13 @@ def test_mnist_definition_completion_symbols_and_expect(session: Session, tmp_pa
     actions = session.code_actions(uri, lsp.Range(lsp.Position(model, 0), lsp.Position(model, 0)), [])
     titles = [a.title for a in actions]
     assert titles == ["Add `expect: {params: 55050}` of model `mnist_model`"]
-    fixed = apply_edits(text, actions[0].edit.changes[uri])  # type: ignore[union-attr]
+    fixed = apply_edits(text, changes(actions[0])[uri])
     assert "expect: {params: 55050}" in fixed and lint_messages(path, fixed) == []
     wrong = fixed.replace("55050", "55051")
     diags = session.change(uri, [(None, wrong)]) or []
     assert [d.code for d in diags] == ["GS501"]
     actions = session.code_actions(uri, diags[0].range, diags)
-    assert apply_edits(wrong, actions[0].edit.changes[uri]) == fixed  # type: ignore[union-attr]
+    assert apply_edits(wrong, changes(actions[0])[uri]) == fixed
     # completion on a line being typed
     session.change(uri, [(None, fixed + "# x\n")])
     typed = fixed.replace("  predictions: {type: Dense, units: 10}", "  predictions: {type: Den")

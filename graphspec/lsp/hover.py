@@ -229,6 +229,8 @@ def hover_lines(snap: Snapshot, line: int, col: int) -> list[str] | None:
         return node_lines(snap, ref_name(lookup(data, path)))
     if len(path) == 3 and path[0] == "nodes" and str(path[2]) not in NODE_KEYS:
         return argument_lines(snap, path)
+    if len(path) == 5 and path[0] == "blocks" and path[2] == "nodes" and str(path[4]) not in NODE_KEYS:
+        return argument_lines(snap, path)
     if len(path) == 4 and path[0] == "blocks" and path[2] == "nodes" and entry.key:
         return block_node_lines(snap, str(path[1]), str(path[3]))
     if len(path) == 2 and path[0] == "blocks" and entry.key:

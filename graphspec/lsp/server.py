@@ -79,7 +79,9 @@ class GraphspecServer(LanguageServer):
         if delay:
             await asyncio.sleep(delay)
         loop = asyncio.get_running_loop()
-        snap = await loop.run_in_executor(self.worker, self._analyse, uri, version)
+        snap, error = await loop.run_in_executor(self.worker, self._analyse, uri, version)
+        if error:  # logged from the event loop: the transport is not the worker thread's to write to
+            self.log(lsp.MessageType.Error, error)
         doc = self.docs.get(uri)
         if snap is None or doc is None or doc.version != version:
             return  # a newer edit arrived: its own analysis publishes
@@ -89,21 +91,22 @@ class GraphspecServer(LanguageServer):
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, version=version, diagnostics=self._lsp_diagnostics(snap)))
 
-    def _analyse(self, uri: str, version: int) -> Snapshot | None:
-        """On the worker thread: the analysis of `version`, unless a newer edit made it useless."""
+    def _analyse(self, uri: str, version: int) -> tuple[Snapshot | None, str]:
+        """On the worker thread: the analysis of `version` (None if a newer edit made it useless), and
+        the traceback of a crash."""
         doc = self.docs.get(uri)
         if doc is None or doc.version != version:
-            return None
+            return None, ""
         text = self.workspace.get_text_document(uri).source
         file = convert.path_of(uri)
         try:
-            return analyse(uri, file, version, text, self.settings)
+            return analyse(uri, file, version, text, self.settings), ""
         except Exception as exc:  # noqa: BLE001 - as `lint`: a crash on one file is a GS900 diagnostic
-            self.log(lsp.MessageType.Error, f"internal error analysing {file}:\n{traceback.format_exc()}")
             diag = Diagnostic("GS900", Severity.ERROR, f"internal error while checking this file: "
                               f"{type(exc).__name__}: {exc}", Location(file, 1, 1),
                               "this is a bug in graphspec; please report it with this file")
-            return Snapshot(uri, file, version, text, [diag], None, None, None)
+            error = f"internal error analysing {file}:\n{traceback.format_exc()}"
+            return Snapshot(uri, file, version, text, [diag], None, None, None), error
 
     def _lsp_diagnostics(self, snap: Snapshot) -> list[lsp.Diagnostic]:
         extends_span = snap.key_span(("extends",))
@@ -260,7 +263,7 @@ def make_server(plugins: list[str] | None = None, debounce: float = DEBOUNCE_S) 
     def on_code_action(ls: GraphspecServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         snap = ls.snapshot(params.text_document.uri)
         return [] if snap is None else ls.guard(
-            "code actions", lambda: complete.code_actions(snap, params.range, params.context.diagnostics), [])
+            "code actions", lambda: complete.code_actions(snap, params.range, list(params.context.diagnostics)), [])
 
     return server
 

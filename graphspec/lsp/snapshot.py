@@ -50,8 +50,23 @@ class Snapshot:
     checked: compiler.Checked | None
     raw: Source | None  # the text as written: positions
     merged: Source | None  # with its bases merged (`extends`), before vars and blocks
-    lines: dict[int, list[Entry]] = dataclasses.field(default_factory=dict)  # single-line entries by line
-    spans: list[Entry] = dataclasses.field(default_factory=list)  # entries spanning several lines
+    # The position index, built by the first request that needs it (not before diagnostics are published).
+    _index: tuple[dict[int, list[Entry]], list[Entry]] | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def lines(self) -> dict[int, list[Entry]]:
+        """Single-line keys and values, by line."""
+        return self._indexed()[0]
+
+    @property
+    def spans(self) -> list[Entry]:
+        """Keys and values spanning several lines."""
+        return self._indexed()[1]
+
+    def _indexed(self) -> tuple[dict[int, list[Entry]], list[Entry]]:
+        if self._index is None:
+            self._index = index(self.raw) if self.raw is not None else ({}, [])
+        return self._index
 
     @property
     def graph(self) -> Any:
@@ -126,7 +141,8 @@ def var_names(text: str) -> Iterator[tuple[str, int]]:
                 yield n.group(0), m.start(1) + n.start()
 
 
-def _index(raw: Source) -> tuple[dict[int, list[Entry]], list[Entry]]:
+def index(raw: Source) -> tuple[dict[int, list[Entry]], list[Entry]]:
+    """The keys and values of a source as written: single-line ones by line, and the others."""
     lines: dict[int, list[Entry]] = {}
     spans: list[Entry] = []
     for table, key in ((raw.keys, True), (raw.values, False)):
@@ -199,7 +215,4 @@ def _analyse(uri: str, file: str, version: int, text: str, settings: Settings) -
     if raw is not None and extends.uses_extends(raw):
         copy = load_raw(text, file)  # extends.apply may reuse what it is given
         merged = extends.apply(copy)[0] if copy is not None else None
-    snap = Snapshot(uri, file, version, text, diags, checked, raw, merged)
-    if raw is not None:
-        snap.lines, snap.spans = _index(raw)
-    return snap
+    return Snapshot(uri, file, version, text, diags, checked, raw, merged)
