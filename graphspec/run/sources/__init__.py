@@ -65,6 +65,7 @@ def open_streams(data: DataSpec, io: Any, *, base_dir: Path, roots: list[Path], 
     listings = describe(data, base_dir, roots, locate)
     src = data.source
     out: dict[str, Stream] = {}
+    reader: Any
     try:
         for split, found in listings.items():
             if isinstance(src, ImagesSource):
