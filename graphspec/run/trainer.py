@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphspec import compiler
-from graphspec.run import artifacts
+from graphspec.run import adapt, artifacts
 from graphspec.run import data as data_mod
 from graphspec.run import distribute
 from graphspec.run import failures, plugin_pins, session, sources, state_check
@@ -272,6 +272,7 @@ class Trainer:
             self.history = []
             artifacts.atomic_write_json(self.run_dir / HISTORY, [])
             artifacts.atomic_write_text(self.run_dir / METRICS, "epoch\n")
+            self.adapt()
             self.save_epoch(0, {})
             return 0
         self.clean_temporaries()
@@ -288,6 +289,7 @@ class Trainer:
         if es is not None and es.restore_best_weights and (self.run_dir / BEST).exists():
             load_weights(self.model, self.run_dir / BEST, with_optimizer=True)
             self.es_best_weights = self.model.get_weights()
+        adapt.restore(self.model, self.run_dir)  # vocabularies: not in the weights; never adapted again
         load_weights(self.model, ckpt, with_optimizer=True)
         for var, value in zip(self.seed_variables(), self.state.get("seed_states", [])):
             try:
@@ -302,6 +304,25 @@ class Trainer:
         self.state.pop("message", None)
         self.write_state()
         return done
+
+    def adapt(self) -> None:
+        """Adapt the preprocessing nodes on the training split (a fresh run, `train.adapt` on)."""
+        if not self.train_spec.adapt:
+            return
+        from graphspec.run import pipeline
+
+        def batches() -> Any:
+            return pipeline.eval_dataset(self.data.train, self.io, batch_size=self.data_spec.batch_size,
+                                         targets=False, prefetch=False)
+
+        try:
+            done = adapt.adapt_model(self.model, self.checked.graph, self.model_name,
+                                     batches, limit=self.data_spec.adapt_samples,
+                                     say=self.say if self.runtime.chief else None)
+        except (ValueError, TypeError) as exc:  # Keras refusing the data (strings for a Normalization, ...)
+            raise spec_error("GS411", f"adapting the preprocessing nodes on the training data failed: {exc}",
+                             self.checked, ("data",)) from None
+        adapt.save(self.run_dir, adapt.state(self.model, done))
 
     def make_callbacks(self, progress: EpochProgress) -> list[Any]:
         from graphspec.build.backend import keras
