@@ -148,6 +148,9 @@ def _lint_file(file: str, plugins: list[str] | None, *, text: str | None, data_r
                 return FileReport(name, lint_policy.apply([exc.diagnostic], name, config, None))
         checked = compiler.check(file if text is None else name, text=text, plugins=plugins, sets=sets,
                                  data_roots=data_roots)
+        from graphspec.run.sources import lint as data_lint  # a streamed source's files: listed, not decoded
+
+        checked.diagnostics.extend(data_lint.check(checked, data_roots))
         complete = checked.analysis is not None
         diags = lint_policy.apply(checked.diagnostics.sorted(), name, config, checked.source, strict=strict,
                                   complete=complete)

@@ -23,7 +23,8 @@ import numpy as np
 
 from graphspec.analysis import memory
 from graphspec.run import checks_values
-from graphspec.run.sources import SPLITS, Arrays, DataError, Origin, error as _error, load_source
+from graphspec.run import sources
+from graphspec.run.sources import SPLITS, Arrays, DataError, Origin, Stream, error as _error, load_source
 from graphspec.run.sources import Problem as _Problem
 from graphspec.spec.schema_run import Add, Cast, DataSpec, Divide, OneHot, Reshape, Scale, SyntheticSource
 
@@ -85,12 +86,27 @@ class Split:
 
 @dataclasses.dataclass
 class Data:
-    train: Split
-    validation: Split | None
-    test: Split | None
+    train: Split | Stream
+    validation: Split | Stream | None
+    test: Split | Stream | None
     io: ModelIO
 
-    def split(self, name: str) -> Split | None:
+    @property
+    def classes(self) -> list[str] | None:
+        """The class names of a streamed source with classes (class-id order), else None."""
+        classes = getattr(self.train.reader, "classes", None) if isinstance(self.train, Stream) else None
+        return list(classes) if classes else None
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """Files left out (`on_error: skip`): (file, why)."""
+        seen: dict[str, str] = {}
+        for split in (self.train, self.validation, self.test):
+            if isinstance(split, Stream):
+                seen.update(split.skipped)
+        return sorted(seen.items())
+
+    def split(self, name: str) -> Split | Stream | None:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
 
 
@@ -421,6 +437,8 @@ def prepare(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, graph: An
     Data files the spec names must lie inside `roots` (default: `base_dir`), unless given with --set.
     """
     test: Split | None
+    if sources.is_streamed(data):
+        return _prepare_streams(data, io, base_dir=base_dir, seed=seed, locate=locate, roots=roots)
     try:
         if isinstance(data.source, SyntheticSource):
             train, validation, test = synthetic(data.source, io, seed, int_bounds(graph, io), data.validation_split)
@@ -450,6 +468,90 @@ def prepare(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, graph: An
         return Data(train, validation, test, io)
     except _Problem as p:
         raise p.located(locate) from None
+
+
+def _prepare_streams(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, locate: Any,
+                     roots: list[Path] | None) -> Data:
+    from graphspec.build import backend
+
+    try:
+        ports = _stream_ports(data, io)
+        by_field = {ports[p.name]: p.shape for p in io.inputs}
+        streams = sources.open_streams(data, by_field, base_dir=base_dir, roots=roots or [base_dir.resolve()],
+                                       locate=locate, seed=seed, backend_name=backend.active() or "")
+        for stream in streams.values():
+            stream.ports = ports
+            stream.transforms = {p.name: data.transforms.get(p.name, data.transforms.get(p.keras_name, []))
+                                 for p in io.inputs + io.outputs}
+            stream.workers = data.workers
+        if data.max_samples is not None:
+            streams = {k: v.take(slice(0, data.max_samples)) for k, v in streams.items()}
+        for name, stream in streams.items():
+            _check_stream(stream, io, {"train": "training"}.get(name, name), data)
+        if len(streams["train"]) == 0:
+            raise _error("the training set is empty", ("data",))
+        return Data(streams["train"], streams.get("validation"), streams.get("test"), io)
+    except _Problem as p:
+        raise p.located(locate) from None
+
+
+def _stream_ports(data: DataSpec, io: ModelIO) -> dict[str, str]:
+    """Model input/output name -> the streamed source's field it reads (`image`, `label`, a column...)."""
+    fields = _stream_fields(data)
+    out: dict[str, str] = {}
+    for ports, mapping, section, default in ((io.inputs, data.inputs or {}, "inputs", fields[0]),
+                                             (io.outputs, data.outputs or {}, "outputs", fields[1])):
+        for port in ports:
+            want = mapping.get(port.name, mapping.get(port.keras_name))
+            if isinstance(want, str):
+                out[port.name] = want
+            elif port.name in fields[2]:
+                out[port.name] = port.name
+            elif len(ports) == 1 and default is not None:
+                out[port.name] = default
+            else:
+                raise _error(f"nothing feeds model {section[:-1]} `{port.name}`: the source has "
+                             f"{', '.join(f'`{f}`' for f in fields[2])}", ("data", section),
+                             f"map it: `data.{section}: {{{port.name}: FIELD}}`")
+            if out[port.name] not in fields[2]:
+                raise _error(f"`data.{section}.{port.name}` names `{out[port.name]}`, which the source does not "
+                             f"have: it has {', '.join(f'`{f}`' for f in fields[2])}", ("data", section, port.name))
+    return out
+
+
+def _stream_fields(data: DataSpec) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(default input field, default output field, all fields) of a streamed source."""
+    return "image", "label", ("image", "label")
+
+
+def _check_stream(stream: Stream, io: ModelIO, name: str, data: DataSpec) -> None:
+    """The checks of :func:`_check_split` on one made-up sample of the stream's shapes, and its classes
+    against the model's outputs."""
+    fields = stream.reader.fields
+    sample: Arrays = {}
+    for field, (shape, dtype) in fields.items():
+        sample[field] = np.zeros((1, *(d or 1 for d in shape)), dtype=dtype if dtype != "string" else object)
+    classes = stream.reader.classes
+    for port in io.outputs:
+        field = stream.ports[port.name]
+        if classes and field == stream.reader.default_output:
+            sample[field] = np.full((1,), len(classes) - 1, dtype=np.int32)
+            _check_classes(len(classes), port, stream, data)
+    split = Split({p.name: sample[stream.ports[p.name]] for p in io.inputs},
+                  {p.name: sample[stream.ports[p.name]] for p in io.outputs}, source=stream.source)
+    _check_split(_transform_split(split, io, data), io, name, data)
+
+
+def _check_classes(classes: int, port: Port, stream: Stream, data: DataSpec) -> None:
+    kind = loss_kind(port.loss)
+    units = port.shape[-1] if port.shape else None
+    if kind == "sparse" and units is not None and units != classes and units != 1:
+        raise _error(f"the data has {classes} classes, but the model's output `{port.name}` has {units} units "
+                     f"(its loss takes class ids 0..{units - 1})", stream.where(),
+                     f"make the output Dense({classes}), or list the classes to use in `classes:`")
+    if kind == "binary" and units == 1 and classes != 2:
+        raise _error(f"the data has {classes} classes, but the model's output `{port.name}` has 1 unit (binary)",
+                     stream.where(), f"use Dense({classes}) with a sparse categorical cross-entropy")
 
 
 def inputs_from_arrays(arrays: Arrays, io: ModelIO, data: DataSpec | None, *, transforms: bool = True,

@@ -1,4 +1,7 @@
-"""Data sources: each split's arrays read from `.npz` / CSV files, `keras.datasets` or scikit-learn.
+"""In-memory data sources: each split's arrays read from `.npz` / CSV files, `keras.datasets` or scikit-learn;
+and what every source shares: the data roots, located problems.
+
+NumPy is imported inside the readers: lint describes sources with the lean install.
 
 Files named in a spec are the spec author's choice, not the user's, so:
 
@@ -21,16 +24,17 @@ import math
 import tomllib
 import zipfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from graphspec.build import archives
 from graphspec.diagnostics import Diagnostic, Location, Severity
 from graphspec.errors import SpecError
 from graphspec.spec.schema_run import CsvSource, DataSpec, KerasSource, NpzSource, SklearnSource
 
-Arrays = dict[str, np.ndarray]
+if TYPE_CHECKING:
+    import numpy as np
+
+Arrays = dict[str, "np.ndarray"]
 SPLITS = ("train", "validation", "test")
 MAX_QUOTE = 40
 CSV_FIELD_LIMIT = 128 << 10
@@ -95,7 +99,8 @@ def data_roots(given: list[Path] | list[str] | None, default: Path) -> list[Path
     return list(dict.fromkeys([*(Path(p).resolve() for p in given or []), *project_data_roots(), default.resolve()]))
 
 
-def _resolve(rel: str, split: str, base_dir: Path, roots: list[Path], locate: Any) -> tuple[Path, Origin]:
+def _resolve(rel: str, split: str, base_dir: Path, roots: list[Path], locate: Any, *,
+             folder: bool = False) -> tuple[Path, Origin]:
     where = ("data", "source", split)
     path = Path(rel) if Path(rel).is_absolute() else base_dir / rel
     resolved = path.resolve()
@@ -107,7 +112,9 @@ def _resolve(rel: str, split: str, base_dir: Path, roots: list[Path], locate: An
                     f"if you mean it, pass --data-root FOLDER, or give the file yourself: "
                     f"--set data.source.{split}=PATH", code="GS415")
     if not resolved.exists():
-        raise error(f"cannot read the {split} data {path}: no such file", where)
+        raise error(f"cannot read the {split} data {path}: no such {'folder' if folder else 'file'}", where)
+    if folder and resolved.is_dir():
+        return resolved, Origin(str(path), inside)
     if not resolved.is_file():
         raise error(f"the {split} data {path} is not a regular file (a folder, a FIFO or a device)", where,
                     code="GS416")
@@ -167,6 +174,8 @@ def load_source(data: DataSpec, base_dir: Path, roots: list[Path] | None = None,
 
 
 def _keras_dataset(src: KerasSource) -> dict[str, Arrays]:
+    import numpy as np
+
     from graphspec.build.backend import keras
 
     module = getattr(keras.datasets, src.name)
@@ -192,12 +201,16 @@ def _sklearn_dataset(src: SklearnSource) -> dict[str, Arrays]:
         raise error(f"`sklearn:{src.name}` needs scikit-learn, which is not installed", ("data", "source"),
                     "pip install scikit-learn (every keras-graphspec backend extra brings it)") from None
 
+    import numpy as np
+
     x, y = getattr(sklearn.datasets, f"load_{src.name}")(return_X_y=True)
     return {"train": {"x": np.asarray(x), "y": np.asarray(y)}}
 
 
 # -- .npz ------------------------------------------------------------------------------------------------------
 def _npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    import numpy as np
+
     fmt = np.lib.format
     version = fmt.read_magic(fp)
     if version == (1, 0):
@@ -209,6 +222,8 @@ def _npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
 
 def read_npz(path: Path, origin: Origin, where: tuple[Any, ...]) -> Arrays:
     """The arrays of an .npz file, once its zip directory and every array header pass the checks (GS416)."""
+    import numpy as np
+
     label = origin.label
 
     def bad(message: str) -> Problem:
@@ -246,6 +261,8 @@ def read_npz(path: Path, origin: Origin, where: tuple[Any, ...]) -> Arrays:
 # -- CSV -------------------------------------------------------------------------------------------------------
 def read_csv(path: Path, src: CsvSource, origin: Origin) -> Arrays:
     """Columns of numbers; the header's names (or `0`, `1`, ...) name them."""
+    import numpy as np
+
     budget = archives.memory_bytes() // 16  # Python's rows take about ten times the file's size
     size = path.stat().st_size
     if size > budget:
