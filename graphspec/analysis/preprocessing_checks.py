@@ -140,6 +140,16 @@ def start_shape(graph: Graph, input_name: str) -> tuple[int | None, ...] | None:
     return (int(size[0]), int(size[1]), channels)
 
 
+def augmented_shape(chain: list[Any], shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+    """A sample's shape after the `data.augment` layers `chain` (the same where a layer is not modelled)."""
+    for item in chain:
+        try:
+            shape = shapes.infer(item.type, item.args, [shape]).outputs[0]
+        except (shapes.NoRule, shapes.ShapeError):
+            return shape
+    return shape
+
+
 def _check_shapes(src: Source, graph: Graph, where: PathKey, input_name: str, chain: list[Any]) -> Iterable[Diagnostic]:
     shape = start_shape(graph, input_name)
     if shape is None:

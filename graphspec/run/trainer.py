@@ -329,6 +329,14 @@ class Trainer:
                              self.checked, ("data",)) from None
         adapt.save(self.run_dir, adapt.state(self.model, done))
 
+    def augment(self) -> Any:
+        """The `data.augment` layers (:class:`graphspec.run.augment.Augment`), or None."""
+        if not self.data_spec.augment:
+            return None
+        from graphspec.run.augment import Augment
+
+        return Augment(self.data_spec.augment, self.io, seed=self.seed, shard=self.shard.index)
+
     def make_callbacks(self, progress: EpochProgress) -> list[Any]:
         from graphspec.build.backend import keras
         from graphspec.run.callbacks import EpochTensorBoard, RunCallback
@@ -387,11 +395,15 @@ class Trainer:
             self.data.train, self.io, batch_size=self.data_spec.batch_size, seed=self.seed,
             first_epoch=first_epoch, epochs=self.epochs, shuffle=self.data_spec.shuffle,
             prefetch=self.data_spec.prefetch, shard=self.shard)
+        augment = self.augment()
+        if augment:
+            ds = augment.train(ds, first_epoch=first_epoch, steps=self.steps)
         val = None
         if self.data.validation is not None:
             val = pipeline.eval_dataset(self.data.validation, self.io, batch_size=self.data_spec.batch_size,
                                         cache=self.data_spec.cache, prefetch=self.data_spec.prefetch,
                                         shard=self.shard)
+            val = augment.evaluation(val) if augment else val
         live = self.live if self.live is not None else bool(getattr(self.console, "is_terminal", False))
         if self.runtime.chief:
             self.progress = EpochProgress(self.console, self.epochs, self.steps, live)
@@ -428,6 +440,8 @@ class Trainer:
 
         ds = pipeline.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
                                    cache=False, prefetch=self.data_spec.prefetch, shard=self.shard)
+        augment = self.augment()
+        ds = augment.evaluation(ds) if augment else ds
         try:
             with self.runtime.scope():
                 result = self.model.evaluate(ds, verbose=0, return_dict=True)
