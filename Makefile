@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train test test-fast lint bench clean
+.PHONY: install train train-digits test test-fast lint bench clean
 
 install: $(BIN)/graphspec
 
@@ -14,8 +14,18 @@ $(BIN)/graphspec: pyproject.toml
 	$(BIN)/pip install -e '.[tensorflow,jax,dev]'
 	@touch $@
 
-# The main job: train specs/digits.yaml (scikit-learn's bundled digits, offline), creating .venv if needed.
-train: install
+# The main job, the mission's command: train specs/resnet.yaml on the shapes dataset (generated offline by
+# tools/make_shapes.py when specs/data/shapes is missing), creating .venv if needed. README: "make train".
+SHAPES := specs/data/shapes
+
+train: install $(SHAPES)
+	$(BIN)/graphspec train specs/resnet.yaml
+
+$(SHAPES):
+	$(BIN)/python tools/make_shapes.py --out $(SHAPES)
+
+# The quick one: scikit-learn's bundled 8x8 digits, under a minute.
+train-digits: install
 	$(BIN)/graphspec train specs/digits.yaml
 
 test: install
@@ -24,7 +34,7 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not keras and not slow"
 
-lint: install
+lint: install $(SHAPES)
 	$(BIN)/graphspec lint specs/
 
 # Each benchmark prints its figures: most compare graphspec with hand-written Keras in one process (ratios).
@@ -37,6 +47,7 @@ bench: install
 	$(BIN)/python bench/bench_diff.py
 	$(BIN)/python bench/bench_backends.py
 	$(BIN)/python bench/bench_install.py
+	$(BIN)/python bench/bench_data.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -145,3 +145,23 @@ def test_resumed_run_trains_on_the_same_augmented_images(tmp_path: Path) -> None
     resumed = run(run_dir=tmp_path / "split", resume=True, epochs=2)
     assert [h["loss"] for h in straight.history] == [h["loss"] for h in resumed.history]
     assert straight.test_metrics == resumed.test_metrics  # test images centre-cropped to 6x6
+
+
+@pytest.mark.keras
+def test_the_missions_spec_trains_on_a_generated_shapes_folder(tmp_path: Path) -> None:
+    """`graphspec train specs/resnet.yaml` (the mission's command), one epoch on a tiny generated folder."""
+    from typer.testing import CliRunner
+
+    from graphspec.cli.app import app
+
+    shapes = make_shapes()
+    shapes.generate(tmp_path / "shapes", train=2, test=1, size=8)
+    result = CliRunner().invoke(app, [
+        "train", str(ROOT / "specs" / "resnet.yaml"), "--epochs", "1", "--run-dir", str(tmp_path / "run"),
+        "--set", f"data.source.train={tmp_path / 'shapes' / 'train'}",
+        "--set", f"data.source.test={tmp_path / 'shapes' / 'test'}", "--set", "train.tensorboard=false"])
+    assert result.exit_code == 0, result.output
+    results = (tmp_path / "run" / "results.json").read_text()
+    assert '"test"' in results and '"acc"' in results
+    state = (tmp_path / "run" / "state.json").read_text()
+    assert all(name in state for name in shapes.CLASSES)  # the class names the run records

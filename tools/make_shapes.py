@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -134,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    n = generate(args.out, train=args.train, test=args.test, size=args.size, seed=args.seed)
+    partial = args.out.with_name(args.out.name + ".partial")  # renamed into place when complete
+    shutil.rmtree(partial, ignore_errors=True)
+    n = generate(partial, train=args.train, test=args.test, size=args.size, seed=args.seed)
+    shutil.rmtree(args.out, ignore_errors=True)
+    partial.rename(args.out)
     print(f"wrote {n} images of {len(CLASSES)} classes to {args.out} in {time.perf_counter() - started:.1f} s")
     return 0
 
