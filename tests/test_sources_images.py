@@ -154,6 +154,19 @@ def test_trains_on_an_image_folder_and_stops_on_a_corrupt_file_unless_skipped(
     run = next((tmp_path / "runs" / "tiny").iterdir())
     state = json.loads((run / "state.json").read_text())
     assert state["classes"] == ["cat", "dog", "eel"]
+    result = runner.invoke(app, ["predict", str(run), "--input", str(tmp_path / "data" / "dog"), "-o", "p.csv"])
+    assert result.exit_code == 0, result.output
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    assert rows[0] == "file,class,probability,out_0,out_1,out_2" and len(rows) == 5
+    for row in rows[1:]:
+        file, name, prob, *raw = row.split(",")
+        assert file.endswith((".png", ".jpg", ".bmp", ".gif")) and name in state["classes"]
+        assert float(prob) == pytest.approx(max(float(r) for r in raw), abs=1e-5)
+        assert name == state["classes"][[float(r) for r in raw].index(max(float(r) for r in raw))]
+    result = runner.invoke(app, ["predict", str(run), "--input", str(tmp_path / "data" / "dog" / "1.jpg"),
+                                 "-o", "p.npz"])
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "p.npz")["out"].shape == (1, 3)
     bad = tmp_path / "data" / "dog" / "1.jpg"
     bad.write_bytes(bad.read_bytes()[:40])
     result = runner.invoke(app, ["train", str(spec)])

@@ -156,9 +156,11 @@ def register(app: typer.Typer) -> None:
     def predict(
         spec_or_run: SpecOrRun,
         input: Annotated[Path, typer.Option("--input", "-i", help="An .npz file of arrays named like the "
-                                            "model's inputs.")],
+                                            "model's inputs; for image or text data, also a file, a folder of "
+                                            "them, or a manifest.")],
         output: Annotated[Path, typer.Option("--output", "-o", help="The .npz file to write: one array per "
-                                             "model output.")],
+                                             "model output (for files: a CSV of one row per file, unless "
+                                             ".npz).")],
         weights: WeightsOpt = None,
         transforms: Annotated[bool, typer.Option(
             "--transforms/--no-transforms", help="Apply the spec's input transforms (data.transforms) first.")] = True,

@@ -480,10 +480,9 @@ def _prepare_streams(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, 
     from graphspec.build import backend
 
     try:
-        ports = _stream_ports(data, io)
-        by_field = {ports[p.name]: p.shape for p in io.inputs}
-        streams = sources.open_streams(data, by_field, base_dir=base_dir, roots=roots or [base_dir.resolve()],
+        streams = sources.open_streams(data, io, base_dir=base_dir, roots=roots or [base_dir.resolve()],
                                        locate=locate, seed=seed, backend_name=backend.active() or "")
+        ports = sources.ports.stream_ports(data, io, streams["train"].reader)
         for stream in streams.values():
             stream.ports = ports
             stream.transforms = {p.name: data.transforms.get(p.name, data.transforms.get(p.keras_name, []))
@@ -500,63 +499,28 @@ def _prepare_streams(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, 
         raise p.located(locate) from None
 
 
-def _stream_ports(data: DataSpec, io: ModelIO) -> dict[str, str]:
-    """Model input/output name -> the streamed source's field it reads (`image`, `label`, a column...)."""
-    fields = _stream_fields(data)
-    out: dict[str, str] = {}
-    for ports, mapping, section, default in ((io.inputs, data.inputs or {}, "inputs", fields[0]),
-                                             (io.outputs, data.outputs or {}, "outputs", fields[1])):
-        for port in ports:
-            want = mapping.get(port.name, mapping.get(port.keras_name))
-            if isinstance(want, str):
-                out[port.name] = want
-            elif port.name in fields[2]:
-                out[port.name] = port.name
-            elif len(ports) == 1 and default is not None:
-                out[port.name] = default
-            else:
-                raise _error(f"nothing feeds model {section[:-1]} `{port.name}`: the source has "
-                             f"{', '.join(f'`{f}`' for f in fields[2])}", ("data", section),
-                             f"map it: `data.{section}: {{{port.name}: FIELD}}`")
-            if out[port.name] not in fields[2]:
-                raise _error(f"`data.{section}.{port.name}` names `{out[port.name]}`, which the source does not "
-                             f"have: it has {', '.join(f'`{f}`' for f in fields[2])}", ("data", section, port.name))
-    return out
-
-
-def _stream_fields(data: DataSpec) -> tuple[str | None, str | None, tuple[str, ...]]:
-    """(default input field, default output field, all fields) of a streamed source."""
-    return "image", "label", ("image", "label")
-
-
 def _check_stream(stream: Stream, io: ModelIO, name: str, data: DataSpec) -> None:
     """The checks of :func:`_check_split` on one made-up sample of the stream's shapes, and its classes
     against the model's outputs."""
+    from graphspec.build import backend
+
     fields = stream.reader.fields
     sample: Arrays = {}
     for field, (shape, dtype) in fields.items():
-        sample[field] = np.zeros((1, *(d or 1 for d in shape)), dtype=dtype if dtype != "string" else object)
+        sample[field] = np.zeros((1, *(d or 1 for d in shape)), dtype=object if dtype == "string" else dtype)
     classes = stream.reader.classes
     for port in io.outputs:
         field = stream.ports[port.name]
         if classes and field == stream.reader.default_output:
             sample[field] = np.full((1,), len(classes) - 1, dtype=np.int32)
-            _check_classes(len(classes), port, stream, data)
-    split = Split({p.name: sample[stream.ports[p.name]] for p in io.inputs},
+            sources.ports.check_classes(len(classes), port, loss_kind(port.loss), stream.where())
+    strings = [p for p in io.inputs if fields[stream.ports[p.name]][1] == "string"]
+    for port in strings:
+        sources.ports.check_string_input(port, stream.ports[port.name], backend.active() or "")
+    numeric = ModelIO([p for p in io.inputs if p not in strings], io.outputs)
+    split = Split({p.name: sample[stream.ports[p.name]] for p in numeric.inputs},
                   {p.name: sample[stream.ports[p.name]] for p in io.outputs}, source=stream.source)
-    _check_split(_transform_split(split, io, data), io, name, data)
-
-
-def _check_classes(classes: int, port: Port, stream: Stream, data: DataSpec) -> None:
-    kind = loss_kind(port.loss)
-    units = port.shape[-1] if port.shape else None
-    if kind == "sparse" and units is not None and units != classes and units != 1:
-        raise _error(f"the data has {classes} classes, but the model's output `{port.name}` has {units} units "
-                     f"(its loss takes class ids 0..{units - 1})", stream.where(),
-                     f"make the output Dense({classes}), or list the classes to use in `classes:`")
-    if kind == "binary" and units == 1 and classes != 2:
-        raise _error(f"the data has {classes} classes, but the model's output `{port.name}` has 1 unit (binary)",
-                     stream.where(), f"use Dense({classes}) with a sparse categorical cross-entropy")
+    _check_split(_transform_split(split, numeric, data), numeric, name, data)
 
 
 def inputs_from_arrays(arrays: Arrays, io: ModelIO, data: DataSpec | None, *, transforms: bool = True,

@@ -14,7 +14,7 @@ import numpy as np
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
 from graphspec.run import failures, sources, targets
-from graphspec.run.folders import is_run_dir
+from graphspec.run.folders import is_run_dir, read_state
 from graphspec.run.models import compile_settings, load_for_inference, spec_error
 from graphspec.diagnostics import Location
 from graphspec.errors import UsageError
@@ -65,10 +65,22 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
     """Predictions for the named input arrays of an .npz file, written to an .npz by output name.
 
     The input file was given on the command line, so it may be anywhere; its size is checked before reading.
+    For a spec whose data are image or text files, `inputs` may name such a file, a folder of them or a
+    manifest: see :mod:`graphspec.run.predict_files` (a CSV of one row per file, unless `output` is .npz).
     """
-    targets.check(output, "npz", force=force)  # before anything is loaded
+    csv_out = not str(output).lower().endswith(".npz") and not str(inputs).lower().endswith(".npz")
+    targets.check(output, "text" if csv_out else "npz", force=force)  # before anything is loaded
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
                                 runs_root=runs_root, note=note, backend_name=backend_name)
+    from graphspec.run import predict_files
+
+    if predict_files.is_files_input(inputs, loaded.checked.spec.data if loaded.checked.spec else None):
+        state = read_state(loaded.run_dir) if loaded.run_dir is not None else {}
+        classes = state.get("classes") if isinstance(state.get("classes"), list) else None
+        spec_data = loaded.checked.spec.data if loaded.checked.spec else None
+        bs = batch_size or (spec_data.batch_size if spec_data is not None else 32)
+        return predict_files.predict_files(loaded, Path(inputs), Path(output), batch_size=bs, transforms=transforms,
+                                           force=force, note=note, classes=classes)
     origin = sources.Origin(str(inputs))
     try:
         if not Path(inputs).is_file():

@@ -33,19 +33,27 @@ def _order(stream: Stream, seed: int, epoch: int, shuffle: bool, batch_size: int
     return local_order(rows, batch_size, shard.index, shard.count, shard.replicas)
 
 
+def _expand(port: Any, stream: Stream, batch: Any) -> Any:
+    """A string field of one value per sample, for an input of shape (1,): given its axis."""
+    field = stream.ports.get(port.name)
+    if tuple(port.shape) == (1,) and field is not None and stream.reader.fields.get(field, ((), ""))[0] == ():
+        return batch[:, None]
+    return batch
+
+
 def _structure(stream: Stream, io: Any, sample: dict[str, Any], targets: bool = True) -> Any:
-    xs = [sample[stream.ports[p.name]] for p in io.inputs]
+    xs = [_expand(p, stream, sample[p.name]) for p in io.inputs]
     x: Any = xs[0] if len(xs) == 1 else {p.keras_name: a for p, a in zip(io.inputs, xs)}
     if not targets:
         return x
-    ys = [sample[stream.ports[p.name]] for p in io.outputs]
+    ys = [sample[p.name] for p in io.outputs]
     return x, (ys[0] if len(ys) == 1 else tuple(ys))
 
 
 def _numpy_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
     from graphspec.run.data import apply_transforms
 
-    out = dict(batch)
+    out: dict[str, Any] = {}
     for port, field in stream.ports.items():
         if stream.transforms.get(port):
             out[port] = apply_transforms(batch[field], stream.transforms[port], ("data", "transforms", port))
@@ -59,7 +67,7 @@ def _tf_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
 
     from graphspec.spec.schema_run import Add, Cast, Divide, OneHot, Reshape, Scale
 
-    out = dict(batch)
+    out: dict[str, Any] = {}
     for port, field in stream.ports.items():
         t = batch[field]
         for step in stream.transforms.get(port, []):
@@ -78,13 +86,6 @@ def _tf_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _port_stream(stream: Stream) -> Stream:
-    """The same stream with each port read from its own (transformed) field, named like the port."""
-    import dataclasses
-
-    return dataclasses.replace(stream, ports={p: p for p in stream.ports})
-
-
 def _prefetched(ds: Any, prefetch: bool | int) -> Any:
     import tensorflow as tf
 
@@ -97,10 +98,9 @@ def _tf_batches(stream: Stream, io: Any, rows: Any, batch_size: int, targets: bo
     import tensorflow as tf
 
     calls = stream.workers or tf.data.AUTOTUNE
-    named = _port_stream(stream)
     ds = tf.data.Dataset.from_tensor_slices(rows).map(stream.reader.tf_load, num_parallel_calls=calls,
                                                       deterministic=True)
-    return ds.batch(batch_size).map(lambda b: _structure(named, io, _tf_transforms(stream, b), targets))
+    return ds.batch(batch_size).map(lambda b: _structure(stream, io, _tf_transforms(stream, b), targets))
 
 
 def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
@@ -153,7 +153,6 @@ class StreamBatches(keras.utils.PyDataset):
         self.fixed = rows
         self.local_batch = batch_size // shard.count if not shard.trivial else batch_size
         self._epoch: tuple[int, list[int]] | None = None
-        self.named = _port_stream(stream)
 
     @property
     def num_batches(self) -> int | None:
@@ -175,4 +174,4 @@ class StreamBatches(keras.utils.PyDataset):
     def __getitem__(self, i: int) -> Any:
         samples = [self.stream.reader.load(r) for r in self._rows(i)]
         batch = {k: np.stack([s[k] for s in samples]) for k in samples[0]}
-        return _structure(self.named, self.io, _numpy_transforms(self.stream, batch), self.targets)
+        return _structure(self.stream, self.io, _numpy_transforms(self.stream, batch), self.targets)

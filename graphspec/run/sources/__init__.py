@@ -19,15 +19,16 @@ from typing import Any
 
 from graphspec.run.sources.arrays import (SPLITS, Arrays, DataError, Origin, Problem, data_roots, error,
                                           load_source, preflight, project_data_roots, read_csv, read_npz)
+from graphspec.run.sources import ports
 from graphspec.run.sources.listing import Listing, split_by_file
 from graphspec.run.sources.stream import Stream
-from graphspec.spec.schema_run import DataSpec, ImagesSource
+from graphspec.spec.schema_run import DataSpec, ImagesSource, TextSource
 
 __all__ = ["SPLITS", "Arrays", "DataError", "Listing", "Origin", "Problem", "Stream", "data_roots", "describe",
-           "error", "is_streamed", "load_source", "open_streams", "preflight", "project_data_roots", "read_csv",
+           "error", "is_streamed", "ports", "load_source", "open_streams", "preflight", "project_data_roots", "read_csv",
            "read_npz"]
 
-STREAMED = (ImagesSource,)
+STREAMED = (ImagesSource, TextSource)
 
 
 def is_streamed(data: DataSpec) -> bool:
@@ -37,7 +38,7 @@ def is_streamed(data: DataSpec) -> bool:
 
 def describe(data: DataSpec, base_dir: Path, roots: list[Path], locate: Any) -> dict[str, Listing]:
     """Each split's files and classes, listed without decoding (raises a located DataError)."""
-    from graphspec.run.sources import images
+    from graphspec.run.sources import images, text
 
     src = data.source
     out: dict[str, Listing] = {}
@@ -47,25 +48,32 @@ def describe(data: DataSpec, base_dir: Path, roots: list[Path], locate: Any) -> 
                 continue
             if isinstance(src, ImagesSource):
                 out[split] = images.describe(src, split, base_dir, roots, locate)
+            elif isinstance(src, TextSource):
+                out[split] = text.describe(src, split, base_dir, roots, locate)
     except Problem as p:
         raise p.located(locate) from None
     return out
 
 
-def open_streams(data: DataSpec, shapes: dict[str, tuple[int | None, ...]], *, base_dir: Path, roots: list[Path],
-                 locate: Any, seed: int, backend_name: str) -> dict[str, Stream]:
+def open_streams(data: DataSpec, io: Any, *, base_dir: Path, roots: list[Path], locate: Any, seed: int,
+                 backend_name: str) -> dict[str, Stream]:
     """The streamed splits (train, and validation / test where the source has them or holds them out).
 
-    `shapes`: the model's input shapes by the source field they read (to default `image_size`)."""
-    from graphspec.run.sources import images
+    `io`: the model's inputs and outputs (an image input's shape is the default `image_size`)."""
+    from graphspec.run.sources import images, text
 
     listings = describe(data, base_dir, roots, locate)
     src = data.source
     out: dict[str, Stream] = {}
+    reader: Any
     try:
         for split, found in listings.items():
-            assert isinstance(src, ImagesSource)
-            reader, rows, skipped = images.open_split(src, found, shapes.get("image"), backend_name)
+            if isinstance(src, ImagesSource):
+                port = ports.input_for(data, io, "image")
+                reader, rows, skipped = images.open_split(src, found, port.shape if port else None, backend_name)
+            else:
+                assert isinstance(src, TextSource)
+                reader, rows, skipped = text.open_split(src, found)
             out[split] = Stream(reader, rows, split, skipped)
         train = out["train"]
         labels = train.labels or [0] * len(train)
