@@ -145,6 +145,11 @@ def test_resumed_run_trains_on_the_same_augmented_images(tmp_path: Path) -> None
     resumed = run(run_dir=tmp_path / "split", resume=True, epochs=2)
     assert [h["loss"] for h in straight.history] == [h["loss"] for h in resumed.history]
     assert straight.test_metrics == resumed.test_metrics  # test images centre-cropped to 6x6
+    from graphspec.run import inference
+
+    assert inference.evaluate(tmp_path / "split", data_roots=[tmp_path]) == pytest.approx(resumed.test_metrics)
+    inference.predict(tmp_path / "split", tmp_path / "shapes" / "test", tmp_path / "preds.csv")  # cropped too
+    assert len((tmp_path / "preds.csv").read_text().splitlines()) == 1 + 6
 
 
 @pytest.mark.keras

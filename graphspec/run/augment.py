@@ -184,3 +184,10 @@ class _Augmented(keras.utils.PyDataset):
             return self.augment.inference(item)
         x, y = item
         return self.augment.batch(x, self.first_epoch + i // self.steps, i % self.steps), y
+
+
+def for_inference(data: Any, io: ModelIO) -> Augment | None:
+    """The `data.augment` layers of a spec's data section for evaluate and predict (inference mode), if any."""
+    if data is None or not data.augment:
+        return None
+    return Augment(data.augment, io, seed=0)
