@@ -29,3 +29,16 @@ def keras_clean():
     keras.utils.set_random_seed(0)
     yield keras
     keras.backend.clear_session()
+
+
+@pytest.fixture(scope="session")
+def example_data() -> Path:
+    """specs/data/shapes, the images specs/resnet.yaml reads (generated as `make train` does, when missing)."""
+    import subprocess
+    import sys
+
+    folder = SPECS / "data" / "shapes"
+    if not folder.is_dir():
+        subprocess.run([sys.executable, str(ROOT / "tools" / "make_shapes.py"), "--out", str(folder)], check=True,
+                       capture_output=True)
+    return folder
