@@ -16,6 +16,7 @@ import numpy as np
 from graphspec.build import backend
 from graphspec.build.backend import keras
 from graphspec.run.distribute import Shard
+from graphspec.run.sources.columns import block_order
 from graphspec.run.sources.listing import local_order
 from graphspec.run.sources.stream import Stream
 
@@ -28,8 +29,10 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarr
 
 
 def _order(stream: Stream, seed: int, epoch: int, shuffle: bool, batch_size: int, shard: Shard) -> tuple[list[int], int]:
-    order = epoch_order(len(stream), seed, epoch, shuffle)
-    rows = [stream.rows[int(i)] for i in order]
+    if shuffle and hasattr(stream.reader, "block_of"):  # a column source: block by block
+        rows = block_order(stream.rows, stream.reader.block_of, seed, epoch)
+    else:
+        rows = [stream.rows[int(i)] for i in epoch_order(len(stream), seed, epoch, shuffle)]
     return local_order(rows, batch_size, shard.index, shard.count, shard.replicas)
 
 

@@ -22,13 +22,15 @@ from graphspec.run.sources.arrays import (SPLITS, Arrays, DataError, Origin, Pro
 from graphspec.run.sources import ports
 from graphspec.run.sources.listing import Listing, split_by_file
 from graphspec.run.sources.stream import Stream
-from graphspec.spec.schema_run import DataSpec, ImagesSource, TextSource
+from graphspec.run.sources.columns import Table
+from graphspec.spec.schema_run import (DataSpec, HuggingFaceSource, ImagesSource, ParquetSource, TextSource,
+                                       TFRecordSource)
 
 __all__ = ["SPLITS", "Arrays", "DataError", "Listing", "Origin", "Problem", "Stream", "data_roots", "describe",
            "error", "is_streamed", "ports", "load_source", "open_streams", "preflight", "project_data_roots", "read_csv",
            "read_npz"]
 
-STREAMED = (ImagesSource, TextSource)
+STREAMED = (ImagesSource, TextSource, ParquetSource, HuggingFaceSource, TFRecordSource)
 
 
 def is_streamed(data: DataSpec) -> bool:
@@ -36,17 +38,24 @@ def is_streamed(data: DataSpec) -> bool:
     return isinstance(data.source, STREAMED)
 
 
-def describe(data: DataSpec, base_dir: Path, roots: list[Path], locate: Any) -> dict[str, Listing]:
-    """Each split's files and classes, listed without decoding (raises a located DataError)."""
-    from graphspec.run.sources import images, text
+def describe(data: DataSpec, base_dir: Path, roots: list[Path], locate: Any) -> dict[str, Listing | Table]:
+    """Each split's files and classes (or columns and rows), listed without decoding (raises a located
+    DataError)."""
+    from graphspec.run.sources import huggingface, images, parquet, text, tfrecord
 
     src = data.source
-    out: dict[str, Listing] = {}
+    out: dict[str, Listing | Table] = {}
     try:
+        if isinstance(src, HuggingFaceSource):
+            return dict(huggingface.describe(src, base_dir, roots, locate))
         for split in SPLITS:
             if getattr(src, split, None) is None:
                 continue
-            if isinstance(src, ImagesSource):
+            if isinstance(src, ParquetSource):
+                out[split] = parquet.describe(src, split, base_dir, roots, locate)
+            elif isinstance(src, TFRecordSource):
+                out[split] = tfrecord.describe(src, split, base_dir, roots, locate)
+            elif isinstance(src, ImagesSource):
                 out[split] = images.describe(src, split, base_dir, roots, locate)
             elif isinstance(src, TextSource):
                 out[split] = text.describe(src, split, base_dir, roots, locate)
@@ -60,7 +69,7 @@ def open_streams(data: DataSpec, io: Any, *, base_dir: Path, roots: list[Path], 
     """The streamed splits (train, and validation / test where the source has them or holds them out).
 
     `io`: the model's inputs and outputs (an image input's shape is the default `image_size`)."""
-    from graphspec.run.sources import images, text
+    from graphspec.run.sources import huggingface, images, parquet, text, tfrecord
 
     listings = describe(data, base_dir, roots, locate)
     src = data.source
@@ -68,7 +77,17 @@ def open_streams(data: DataSpec, io: Any, *, base_dir: Path, roots: list[Path], 
     reader: Any
     try:
         for split, found in listings.items():
-            if isinstance(src, ImagesSource):
+            skipped: list[tuple[str, str]] = []
+            if isinstance(found, Table):
+                if isinstance(src, ParquetSource):
+                    reader = parquet.open_split(src, split, base_dir, roots, locate)
+                elif isinstance(src, TFRecordSource):
+                    reader = tfrecord.open_split(src, found, backend_name)
+                else:
+                    assert isinstance(src, HuggingFaceSource)
+                    reader = huggingface.open_split(src, split, base_dir, roots, locate)
+                rows = list(range(reader.table.rows))
+            elif isinstance(src, ImagesSource):
                 port = ports.input_for(data, io, "image")
                 reader, rows, skipped = images.open_split(src, found, port.shape if port else None, backend_name)
             else:

@@ -23,6 +23,10 @@ def stream_ports(data: Any, io: Any, reader: Any) -> dict[str, str]:
                                              (io.outputs, data.outputs or {}, "outputs", reader.default_output)):
         for port in ports:
             want = mapping.get(port.name, mapping.get(port.keras_name))
+            if isinstance(want, list):
+                raise error(f"`data.{section}.{port.name}` lists columns: a streamed source feeds one column per "
+                            f"{section[:-1]}", ("data", section, port.name),
+                            "store the values as one fixed-size list column")
             if isinstance(want, str):
                 out[port.name] = want
             elif port.name in fields:
