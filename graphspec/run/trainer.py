@@ -316,9 +316,12 @@ class Trainer:
             return
         from graphspec.run import pipeline
 
-        def batches() -> Any:
-            return pipeline.eval_dataset(self.data.train, self.io, batch_size=self.data_spec.batch_size,
-                                         targets=False, prefetch=False)
+        augment = self.augment()
+
+        def batches() -> Any:  # as the model sees data in inference: not augmented, but a crop's centre
+            ds = pipeline.eval_dataset(self.data.train, self.io, batch_size=self.data_spec.batch_size,
+                                       targets=False, prefetch=False)
+            return augment.evaluation(ds, targets=False) if augment else ds
 
         try:
             done = adapt.adapt_model(self.model, self.checked.graph, self.model_name,
