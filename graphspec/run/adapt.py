@@ -100,6 +100,31 @@ def adapt_model(model: Any, graph: Any, model_name: str, batches: Callable[[], A
     return done
 
 
+def adapt_run(trainer: Any) -> None:
+    """Adapt a fresh run's nodes (a :class:`graphspec.run.trainer.Trainer`) and save what the weights do not hold.
+
+    The batches are the training split as the model sees it in inference: not augmented, but through a
+    crop's centre (:meth:`graphspec.run.augment.Augment.evaluation`)."""
+    from graphspec.run import pipeline
+    from graphspec.run.models import spec_error
+
+    augment = trainer.augment()
+    data_spec = trainer.data_spec
+
+    def batches() -> Any:
+        ds = pipeline.eval_dataset(trainer.data.train, trainer.io, batch_size=data_spec.batch_size, targets=False,
+                                   prefetch=False)
+        return augment.evaluation(ds, targets=False) if augment else ds
+
+    try:
+        done = adapt_model(trainer.model, trainer.checked.graph, trainer.model_name, batches,
+                           limit=data_spec.adapt_samples, say=trainer.say if trainer.runtime.chief else None)
+    except (ValueError, TypeError) as exc:  # Keras refusing the data (strings for a Normalization, ...)
+        raise spec_error("GS411", f"adapting the preprocessing nodes on the training data failed: {exc}",
+                         trainer.checked, ("data",)) from None
+    save(trainer.run_dir, state(trainer.model, done))
+
+
 def state(model: Any, nodes: list[str]) -> dict[str, Any]:
     """What `load_weights` would not restore of the adapted nodes: vocabularies and bin boundaries."""
     out: dict[str, Any] = {}

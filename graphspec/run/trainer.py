@@ -312,25 +312,8 @@ class Trainer:
 
     def adapt(self) -> None:
         """Adapt the preprocessing nodes on the training split (a fresh run, `train.adapt` on)."""
-        if not self.train_spec.adapt:
-            return
-        from graphspec.run import pipeline
-
-        augment = self.augment()
-
-        def batches() -> Any:  # as the model sees data in inference: not augmented, but a crop's centre
-            ds = pipeline.eval_dataset(self.data.train, self.io, batch_size=self.data_spec.batch_size,
-                                       targets=False, prefetch=False)
-            return augment.evaluation(ds, targets=False) if augment else ds
-
-        try:
-            done = adapt.adapt_model(self.model, self.checked.graph, self.model_name,
-                                     batches, limit=self.data_spec.adapt_samples,
-                                     say=self.say if self.runtime.chief else None)
-        except (ValueError, TypeError) as exc:  # Keras refusing the data (strings for a Normalization, ...)
-            raise spec_error("GS411", f"adapting the preprocessing nodes on the training data failed: {exc}",
-                             self.checked, ("data",)) from None
-        adapt.save(self.run_dir, adapt.state(self.model, done))
+        if self.train_spec.adapt:
+            adapt.adapt_run(self)
 
     def augment(self) -> Any:
         """The `data.augment` layers (:class:`graphspec.run.augment.Augment`), or None."""
