@@ -105,8 +105,9 @@ def adapt_run(trainer: Any) -> None:
 
     The batches are the training split as the model sees it in inference: not augmented, but through a
     crop's centre (:meth:`graphspec.run.augment.Augment.evaluation`)."""
+    from graphspec.diagnostics import Diagnostic, Severity
+    from graphspec.errors import SpecError
     from graphspec.run import pipeline
-    from graphspec.run.models import spec_error
 
     augment = trainer.augment()
     data_spec = trainer.data_spec
@@ -120,8 +121,8 @@ def adapt_run(trainer: Any) -> None:
         done = adapt_model(trainer.model, trainer.checked.graph, trainer.model_name, batches,
                            limit=data_spec.adapt_samples, say=trainer.say if trainer.runtime.chief else None)
     except (ValueError, TypeError) as exc:  # Keras refusing the data (strings for a Normalization, ...)
-        raise spec_error("GS411", f"adapting the preprocessing nodes on the training data failed: {exc}",
-                         trainer.checked, ("data",)) from None
+        raise SpecError([Diagnostic("GS411", Severity.ERROR, "adapting the preprocessing nodes on the training data "
+                                    f"failed: {exc}", trainer.locate(("data",)))]) from None
     save(trainer.run_dir, state(trainer.model, done))
 
 
