@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train test test-fast lint bench clean
+.PHONY: install train train-digits test test-fast lint bench clean
 
 install: $(BIN)/graphspec
 
@@ -19,8 +19,18 @@ $(BIN)/graphspec: pyproject.toml
 	$(BIN)/pip install '$(TORCH)'
 	@touch $@
 
-# The main job: train specs/digits.yaml (scikit-learn's bundled digits, offline), creating .venv if needed.
-train: install
+# The main job, the mission's command: train specs/resnet.yaml on the shapes dataset (generated offline by
+# tools/make_shapes.py when specs/data/shapes is missing), creating .venv if needed. README: "make train".
+SHAPES := specs/data/shapes
+
+train: install $(SHAPES)
+	$(BIN)/graphspec train specs/resnet.yaml
+
+$(SHAPES):
+	$(BIN)/python tools/make_shapes.py --out $(SHAPES)
+
+# The quick one: scikit-learn's bundled 8x8 digits, under a minute.
+train-digits: install
 	$(BIN)/graphspec train specs/digits.yaml
 
 # -rs lists every skip with its reason (CI fails on one that tests/allowed_skips.txt does not list).
@@ -30,7 +40,7 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not keras and not slow"
 
-lint: install
+lint: install $(SHAPES)
 	$(BIN)/graphspec lint specs/
 
 # Each benchmark prints its figures: most compare graphspec with hand-written Keras in one process (ratios).
@@ -39,7 +49,7 @@ BENCH_SUMMARY ?= $(CURDIR)/.bench-figures.jsonl
 bench: install
 	rm -f $(BENCH_SUMMARY)
 	export GRAPHSPEC_BENCH_SUMMARY=$(BENCH_SUMMARY); \
-	for b in compile lint train import sweep diff backends startup distributed install; do \
+	for b in compile lint train import sweep diff backends startup distributed data install; do \
 	  $(BIN)/python bench/bench_$$b.py || echo "bench_$$b exited $$?"; \
 	done
 	$(BIN)/python bench/figures.py $(BENCH_SUMMARY) --markdown docs/performance.md

@@ -208,6 +208,10 @@ CODES: dict[str, tuple[str, str]] = {
     "GS430": ("a file could not be written: disk full, read-only, I/O error", "`--run-dir` on a full disk"),
     "GS431": ("the output would replace something graphspec did not write", "`save -o notes.yaml` over a file"),
     # sweeps (graphspec sweep) ---------------------------------------------------
+    "GS450": ("a preprocessing node is left unadapted (`train.adapt: false`) and the spec does not fix its state "
+              "(warning)", "a Normalization without `mean`/`variance` trained with `--set train.adapt=false`"),
+    "GS451": ("a `data.augment` entry does not fit: not a model input, not an image preprocessing layer, or an "
+              "augmented shape the input does not take", "`RandomCrop` to 28x28 for a 32x32 input"),
     "GS460": ("invalid sweep parameter: a path that names nothing, an empty range, values the sampler cannot use",
               "`nodes.dropot.rate: {uniform: [0, 0.5]}`; `{log_uniform: [0, 1]}`"),
     "GS461": ("the sweep's objective is not a metric the model logs, or there is no data to train on",
@@ -274,6 +278,7 @@ NAMES: dict[str, str] = {
     "GS440": "data-layout", "GS441": "corrupt-data-file", "GS443": "source-needs-package",
     "GS420": "invalid-run-state", "GS421": "run-plugin-mismatch", "GS422": "failed-run-needs-weights",
     "GS423": "keras-training-error", "GS430": "write-failed", "GS431": "would-replace-foreign-file",
+    "GS450": "unadapted-preprocessing", "GS451": "invalid-augmentation",
     "GS460": "invalid-sweep-parameter", "GS461": "invalid-sweep-objective", "GS462": "trial-failed",
     "GS500": "budget-exceeded", "GS501": "expectation-failed", "GS502": "memory-budget-exceeded",
     "GS600": "invalid-override", "GS601": "plugin-import-error", "GS602": "model-not-named",

@@ -69,3 +69,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter is not None:
             reporter.write_line("\n".join(lines), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+@pytest.fixture(scope="session")
+def example_data() -> Path:
+    """specs/data/shapes, the images specs/resnet.yaml reads (generated as `make train` does, when missing)."""
+    import subprocess
+    import sys
+
+    folder = SPECS / "data" / "shapes"
+    if not folder.is_dir():
+        subprocess.run([sys.executable, str(ROOT / "tools" / "make_shapes.py"), "--out", str(folder)], check=True,
+                       capture_output=True)
+    return folder

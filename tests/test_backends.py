@@ -28,7 +28,7 @@ from . import backend_twin
 from .conftest import ROOT, SPECS
 
 LIGHT = ["autoencoder.yaml", "autoencoder_nested.yaml", "custom_layer.yaml", "digits.yaml", "ensemble.yaml",
-         "mnist_mlp.yaml", "resnet.yaml", "shared_embedding.yaml", "ticket_router.yaml"]
+         "mnist_mlp.yaml", "resnet.yaml", "resnet_cifar10.yaml", "shared_embedding.yaml", "ticket_router.yaml"]
 HEAVY = ["resnet50.yaml", "vgg19_features.yaml"]
 NO_TF = "tensorflow,tensorboard"
 

@@ -48,7 +48,7 @@ def _check(name: str, args: list[str], tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "args"), LINT + DOT, ids=[n for n, _ in LINT + DOT])
-def test_lint_and_plot_golden(name: str, args: list[str], tmp_path: Path) -> None:
+def test_lint_and_plot_golden(name: str, args: list[str], tmp_path: Path, example_data: Path) -> None:
     _check(name, args, tmp_path)
 
 

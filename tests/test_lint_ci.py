@@ -188,13 +188,13 @@ def test_lint_takes_set_and_errors_point_at_the_override() -> None:
 
 
 def test_a_kind_changed_by_an_override_points_at_it_without_a_self_suggestion() -> None:
-    code, out = lint(SPECS / "resnet.yaml", "--set", "data.source.kind=synthetic", "-f", "json")
+    code, out = lint(SPECS / "resnet_cifar10.yaml", "--set", "data.source.kind=synthetic", "-f", "json")
     assert code == 1
     (d,) = json.loads(out)["diagnostics"]
     assert (d["code"], d["file"], d["line"], d["message"]) == ("GS101", "--set #1", 0, "unknown field `name`")
     assert "did you mean" not in d["hint"] and "`sequence_length`" in d["hint"]
     assert d["notes"] == ["--set #1 is `data.source.kind=synthetic`",
-                          f"`data.source.name` is on line 31 of {SPECS / 'resnet.yaml'}"]
+                          f"`data.source.name` is on line 9 of {SPECS / 'resnet_cifar10.yaml'}"]
 
 
 @pytest.mark.parametrize("sets, expected", [

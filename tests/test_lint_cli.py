@@ -176,7 +176,7 @@ def test_stdin() -> None:
     assert result.exit_code == 1 and "<stdin>:1:1: error[GS100]" in result.stdout
 
 
-def test_examples_are_clean_with_their_plugin() -> None:
+def test_examples_are_clean_with_their_plugin(example_data: Path) -> None:
     code, out = lint(SPECS, "--plugin", PLUGIN)
     assert code == 0, out
     assert " 0 errors" in out or out.splitlines()[-1].startswith("0 errors")

@@ -39,6 +39,8 @@ HAND: dict[str, dict[str, int | None]] = {
     "resnet50.yaml": {"resnet50": 3_857_973_248},  # the figure for keras.applications.ResNet50
     "resnet.yaml": {"toy_resnet": _conv(30, 3, 32) + _conv(28, 32, 64) + 4 * _conv(9, 64, 64)
                     + _conv(7, 64, 64) + 64 * 256 + 256 * 10},
+    "resnet_cifar10.yaml": {"toy_resnet": _conv(30, 3, 32) + _conv(28, 32, 64) + 4 * _conv(9, 64, 64)
+                            + _conv(7, 64, 64) + 64 * 256 + 256 * 10},  # resnet.yaml's model on CIFAR-10
     "digits.yaml": {"digits": _conv(8, 1, 32) + _conv(8, 32, 64) + 4 * 4 * 64 * 128 + 128 * 10},
     "autoencoder.yaml": {
         "encoder": _conv(26, 1, 16) + _conv(24, 16, 32) + _conv(6, 32, 32) + _conv(4, 32, 16),

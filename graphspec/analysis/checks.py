@@ -14,6 +14,7 @@ from graphspec.spec import layers
 from graphspec.spec.catalog import did_you_mean
 from graphspec.diagnostics import Diagnostic, PathKey, Severity
 from graphspec.analysis.graph import Graph, Model, effective_compile, output_names
+from graphspec.analysis.preprocessing_checks import check_preprocessing
 from graphspec.analysis.run_checks import check_run
 from graphspec.analysis.sweep_checks import check_sweep
 from graphspec.spec.source import Source
@@ -118,7 +119,7 @@ def check_compile(src: Source, graph: Graph) -> Iterable[Diagnostic]:
         yield from diags
 
 
-CHECKS: list[Check] = [check_compile, check_run, check_sweep]
+CHECKS: list[Check] = [check_compile, check_run, check_preprocessing, check_sweep]
 
 
 def run(src: Source, graph: Graph) -> list[Diagnostic]:

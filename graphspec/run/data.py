@@ -309,6 +309,11 @@ def _check_split(split: Split, io: ModelIO, name: str, data: DataSpec | None) ->
         tpath = ("data", "transforms", port.name) if data and port.name in data.transforms else (
             "data", "inputs", port.name) if data and data.inputs and port.name in data.inputs else ("data",)
         have = tuple(int(d) for d in arr.shape[1:])
+        chain = data.augment.get(port.name) if data is not None else None
+        if chain:  # the model takes what the augmentation (a crop) makes of the samples
+            from graphspec.analysis.preprocessing_checks import augmented_shape
+
+            have = tuple(d if d is not None else 0 for d in augmented_shape(chain, have))
         if not _fits(have, port.shape):
             hint = None
             if all(d is not None for d in port.shape) and math.prod(have) == math.prod(

@@ -174,7 +174,7 @@ def resolved_spec_text(spec_file: str | Path, sets: list[str], extra: dict[str, 
     from graphspec.run import data as data_mod  # here: NumPy is not needed to find a run's backend
 
     source = value.get("data", {}).get("source") if isinstance(value.get("data"), dict) else None
-    if isinstance(source, dict) and source.get("kind") in {"npz", "csv"}:
+    if isinstance(source, dict) and source.get("kind") in {"npz", "csv", "images", "text", "parquet", "tfrecord"}:
         base = Path(spec_file).resolve().parent
         for split in data_mod.SPLITS:
             if isinstance(source.get(split), str) and not Path(source[split]).is_absolute():

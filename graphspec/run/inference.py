@@ -51,6 +51,10 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
     from graphspec.run import pipeline  # Keras: imported once the run's own checks have passed
 
     ds = pipeline.eval_dataset(data.test, loaded.io, batch_size=spec.data.batch_size)
+    from graphspec.run.augment import for_inference
+
+    augment = for_inference(spec.data, loaded.io)  # a RandomCrop's centre: what the model takes
+    ds = augment.evaluation(ds) if augment else ds
     try:
         result = loaded.model.evaluate(ds, verbose=0, return_dict=True)
     except Exception as exc:  # what only Keras sees
@@ -103,6 +107,10 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
     xs = [split.inputs[p.name] for p in loaded.io.inputs]
     x: Any = xs[0] if len(xs) == 1 else {p.keras_name: a for p, a in zip(loaded.io.inputs, xs)}
     bs = batch_size or (spec.data.batch_size if spec.data is not None else 32)
+    from graphspec.run.augment import for_inference
+
+    augment = for_inference(spec.data, loaded.io) if transforms else None
+    x = augment.inference(x) if augment else x
     try:
         preds = loaded.model.predict(x, batch_size=bs, verbose=0)
     except Exception as exc:  # what only Keras sees

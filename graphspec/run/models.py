@@ -140,5 +140,8 @@ def load_for_inference(spec_or_run: str | Path, *, weights: str | Path | None = 
     else:
         assert run_dir is not None
         path = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
+    from graphspec.run import adapt
+
+    adapt.restore(built, run_dir)  # a run's adapted vocabularies, which the weights do not hold
     load_weights(built, path, with_optimizer=False)
     return Loaded(checked, name, built, model_io(checked, name, built), run_dir, path)

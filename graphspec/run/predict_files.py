@@ -89,6 +89,10 @@ def predict_files(loaded: Any, inputs: Path, output: Path, *, batch_size: int, t
     stream = Stream(reader, list(range(len(files))), "inputs", ports=ports, workers=data.workers,
                     transforms={p.name: data.transforms.get(p.name, []) if transforms else [] for p in io_.inputs})
     ds = streams.eval_dataset(stream, io_, batch_size=batch_size, targets=False)
+    from graphspec.run.augment import for_inference
+
+    augment = for_inference(loaded.checked.spec.data if loaded.checked.spec else None, io_) if transforms else None
+    ds = augment.evaluation(ds, targets=False) if augment else ds
     preds = loaded.model.predict(ds, verbose=0)
     outs = [preds[p.keras_name] for p in io_.outputs] if isinstance(preds, dict) else \
         list(preds) if isinstance(preds, (list, tuple)) else [preds]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphspec import compiler
-from graphspec.run import artifacts
+from graphspec.run import adapt, artifacts
 from graphspec.run import data as data_mod
 from graphspec.run import distribute
 from graphspec.run import failures, plugin_pins, session, sources, state_check
@@ -277,6 +277,7 @@ class Trainer:
             self.history = []
             artifacts.atomic_write_json(self.run_dir / HISTORY, [])
             artifacts.atomic_write_text(self.run_dir / METRICS, "epoch\n")
+            self.adapt()
             self.save_epoch(0, {})
             return 0
         self.clean_temporaries()
@@ -293,6 +294,7 @@ class Trainer:
         if es is not None and es.restore_best_weights and (self.run_dir / BEST).exists():
             load_weights(self.model, self.run_dir / BEST, with_optimizer=True)
             self.es_best_weights = self.model.get_weights()
+        adapt.restore(self.model, self.run_dir)  # vocabularies: not in the weights; never adapted again
         load_weights(self.model, ckpt, with_optimizer=True)
         for var, value in zip(self.seed_variables(), self.state.get("seed_states", [])):
             try:
@@ -307,6 +309,19 @@ class Trainer:
         self.state.pop("message", None)
         self.write_state()
         return done
+
+    def adapt(self) -> None:
+        """Adapt the preprocessing nodes on the training split (a fresh run, `train.adapt` on)."""
+        if self.train_spec.adapt:
+            adapt.adapt_run(self)
+
+    def augment(self) -> Any:
+        """The `data.augment` layers (:class:`graphspec.run.augment.Augment`), or None."""
+        if not self.data_spec.augment:
+            return None
+        from graphspec.run.augment import Augment
+
+        return Augment(self.data_spec.augment, self.io, seed=self.seed, shard=self.shard.index)
 
     def make_callbacks(self, progress: EpochProgress) -> list[Any]:
         from graphspec.build.backend import keras
@@ -366,11 +381,15 @@ class Trainer:
             self.data.train, self.io, batch_size=self.data_spec.batch_size, seed=self.seed,
             first_epoch=first_epoch, epochs=self.epochs, shuffle=self.data_spec.shuffle,
             prefetch=self.data_spec.prefetch, shard=self.shard)
+        augment = self.augment()
+        if augment:
+            ds = augment.train(ds, first_epoch=first_epoch, steps=self.steps)
         val = None
         if self.data.validation is not None:
             val = pipeline.eval_dataset(self.data.validation, self.io, batch_size=self.data_spec.batch_size,
                                         cache=self.data_spec.cache, prefetch=self.data_spec.prefetch,
                                         shard=self.shard)
+            val = augment.evaluation(val) if augment else val
         live = self.live if self.live is not None else bool(getattr(self.console, "is_terminal", False))
         if self.runtime.chief:
             self.progress = EpochProgress(self.console, self.epochs, self.steps, live)
@@ -407,6 +426,8 @@ class Trainer:
 
         ds = pipeline.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
                                    cache=False, prefetch=self.data_spec.prefetch, shard=self.shard)
+        augment = self.augment()
+        ds = augment.evaluation(ds) if augment else ds
         try:
             with self.runtime.scope():
                 result = self.model.evaluate(ds, verbose=0, return_dict=True)

@@ -307,6 +307,20 @@ Transform = Annotated[
 Columns = str | list[str]
 
 
+class AugmentLayer(BaseModel):
+    """One augmentation layer: `type` (a Keras image preprocessing layer) and its arguments, checked like a
+    node's (GS11x)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A Keras image preprocessing layer: RandomFlip, RandomCrop, RandomRotation, ...")
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The layer's arguments (everything but `type`)."""
+        return dict(self.model_extra or {})
+
+
 class DataSpec(_Strict):
     """Where the arrays come from and how they map onto the model's named inputs and outputs."""
 
@@ -329,6 +343,17 @@ class DataSpec(_Strict):
         default_factory=dict,
         description="Model input/output name -> transforms applied in order after loading "
         "(not to synthetic data, which already has the model's shapes).",
+    )
+    augment: dict[_Name, list[AugmentLayer]] = Field(
+        default_factory=dict,
+        description="Model input name -> Keras preprocessing layers (`{type: RandomFlip, mode: horizontal}`, "
+        "`{type: RandomCrop, height: 28, width: 28}`, ...) applied in order to training batches only, after "
+        "`transforms`, seeded from (seed, epoch, step) so that a resumed run sees the same batches. A layer "
+        "that changes the shape (a crop) is applied in inference mode to validation, test and predict data.",
+    )
+    adapt_samples: _Count | None = Field(
+        None, description="Adapt preprocessing nodes (Normalization, lookups, ...) on at most this many training "
+        "samples (default: the whole training split, streamed)."
     )
     validation_split: _Fraction = Field(
         0.0, description="Fraction of the training set held out for validation (if the source has no validation set)."
@@ -439,6 +464,10 @@ class TrainSpec(_Strict):
     )
     lr_schedule: LRSchedule | None = Field(None, description="Set the learning rate at the start of every epoch.")
     tensorboard: bool = Field(True, description="Write TensorBoard logs into the run folder.")
+    adapt: bool = Field(
+        True, description="Adapt preprocessing nodes (Normalization, TextVectorization, StringLookup, IntegerLookup, "
+        "Discretization) whose state the spec does not fix on the training data before a fresh run's first epoch."
+    )
 
 
 # -- derived settings ------------------------------------------------------------------------------

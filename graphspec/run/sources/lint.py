@@ -136,7 +136,8 @@ def _image_input(checked: Any, model: Any, src: ImagesSource, locate: Any) -> li
     except Problem as p:
         return list(p.located(locate).diagnostics)
     want = (h, w, images.CHANNELS[mode])
-    if len(shape) != 3 or any(d is not None and d != e for d, e in zip(shape, want)):
+    augmented = bool(data.augment.get(name))  # then graphspec.analysis.preprocessing_checks compares the shapes
+    if not augmented and (len(shape) != 3 or any(d is not None and d != e for d, e in zip(shape, want))):
         out.append(Diagnostic("GS411", Severity.ERROR,
                               f"the images are {list(want)} (image_size [{h}, {w}], color_mode {mode}), but the "
                               f"model's input `{name}` takes {list(shape)}", locate(("data", "source")),
