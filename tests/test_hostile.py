@@ -107,6 +107,13 @@ def config_writable_by_others(work: Path) -> None:
     (work / "pyproject.toml").chmod(0o666)
 
 
+@generator
+def spec_links_outside(work: Path) -> None:
+    """spec.yaml: a link to the secret outside; linked/: a link to the folder outside."""
+    (work / "spec.yaml").symlink_to(work.parent / "outside" / ".env")
+    (work / "linked").symlink_to(work.parent / "outside")
+
+
 def after(fn: Callable[[Path], None]) -> Callable[[Path], None]:
     CHECKS[fn.__name__] = fn
     return fn

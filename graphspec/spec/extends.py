@@ -149,7 +149,7 @@ class _Merger:
         self.files += 1
         self.extended_by.setdefault(file, src.file)
         try:
-            base = source_mod.load(file)
+            base = source_mod.load(file, named=False)  # bounded above, by its real path
         except SourceError as exc:
             d = exc.diagnostic
             if d.code == "GS001":
