@@ -148,6 +148,13 @@ def tensorboard_train_link_outside(work: Path) -> None:
     (work / "run" / "tensorboard" / "train").symlink_to(_outside(work))
 
 
+@generator
+def sweep_folder_links_outside(work: Path) -> None:
+    """sw/trial-0000: a link to the folder outside."""
+    (work / "sw").mkdir()
+    (work / "sw" / "trial-0000").symlink_to(_outside(work))
+
+
 def after(fn: Callable[[Path], None]) -> Callable[[Path], None]:
     CHECKS[fn.__name__] = fn
     return fn

@@ -36,8 +36,8 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr
 def refused(path: Path, what: str) -> SpecError:
     """GS424 located at `path`."""
     return SpecError([Diagnostic(
-        "GS424", Severity.ERROR, f"{path} {what}: graphspec writes and deletes only inside the run folder, and "
-        "follows no link there", Location(str(path)),
+        "GS424", Severity.ERROR, f"`{path.name}` {what}: graphspec writes and deletes only inside a run or "
+        "sweep folder, and follows no link there", Location(str(path)),
         "remove the link (move what it points to into the folder, if it belongs to the run), or use another "
         "run folder")])
 
