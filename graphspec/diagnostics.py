@@ -205,6 +205,8 @@ CODES: dict[str, tuple[str, str]] = {
               "`evaluate RUN` where state.json names payload.py"),
     "GS422": ("the run failed: evaluate and predict need --weights to use it", "`evaluate RUN` of a diverged run"),
     "GS423": ("Keras rejected the data or the model while training", "a shape only `fit` checks"),
+    "GS424": ("a run or sweep folder holds a symbolic link (or a foreign file) where graphspec writes",
+              "`checkpoints -> /home/me`, `.claim -> ~/.bashrc`"),
     "GS430": ("a file could not be written: disk full, read-only, I/O error", "`--run-dir` on a full disk"),
     "GS431": ("the output would replace something graphspec did not write", "`save -o notes.yaml` over a file"),
     # sweeps (graphspec sweep) ---------------------------------------------------
@@ -277,7 +279,7 @@ NAMES: dict[str, str] = {
     "GS416": "data-file-too-large", "GS417": "invalid-data-values",
     "GS440": "data-layout", "GS441": "corrupt-data-file", "GS443": "source-needs-package",
     "GS420": "invalid-run-state", "GS421": "run-plugin-mismatch", "GS422": "failed-run-needs-weights",
-    "GS423": "keras-training-error", "GS430": "write-failed", "GS431": "would-replace-foreign-file",
+    "GS423": "keras-training-error", "GS424": "run-folder-link", "GS430": "write-failed", "GS431": "would-replace-foreign-file",
     "GS450": "unadapted-preprocessing", "GS451": "invalid-augmentation",
     "GS460": "invalid-sweep-parameter", "GS461": "invalid-sweep-objective", "GS462": "trial-failed",
     "GS500": "budget-exceeded", "GS501": "expectation-failed", "GS502": "memory-budget-exceeded",

@@ -143,26 +143,32 @@ def test_paths_are_relative_to_the_file_that_names_them(tmp_path: Path, base: Pa
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "variants/mid.yaml", "extends: ../base.yaml\nvars: {width: 32}\n")
     leaf = write(tmp_path, "variants/deeper/leaf.yaml", "extends: ../mid.yaml\nname: leaf\n")
-    monkeypatch.chdir(tmp_path)  # the bases are outside the leaf's folder, inside the current one
+    (tmp_path / ".git").mkdir()  # the bases are outside the leaf's folder, inside its repository
     checked = check(leaf)
     assert params(checked, "leaf") == 784 * 32 + 32 + 32 * 64 + 64 + 650
+    monkeypatch.chdir(tmp_path)
     checked = check(Path("variants/deeper/leaf.yaml"))
     assert checked.ok
     assert checked.source.values[("nodes", "dense_2", "units")].file == "base.yaml"
 
 
-def test_bases_stay_under_the_specs_folder_or_the_current_folder(tmp_path: Path, base: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bases_stay_inside_the_specs_repository_or_folder(tmp_path: Path, base: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19 item 15: the current folder grants nothing; the spec's repository (else its folder) bounds it."""
     work = tmp_path / "work"
     leaf = write(work, "leaf.yaml", "extends: [../base.yaml]\nname: leaf\n")
     absolute = write(work, "abs.yaml", f"extends: {base}\nname: abs\n")
-    monkeypatch.chdir(work)
-    for spec in (leaf, absolute):
-        (d,) = check(spec).diagnostics.sorted()
-        assert d.code == "GS130" and "outside the folders a spec may extend from" in d.message
-        assert (d.location.file, d.location.line) == (str(spec), 1)
-    monkeypatch.chdir(tmp_path)
+    for cwd in (work, tmp_path):  # running from the folder holding the base grants nothing
+        monkeypatch.chdir(cwd)
+        for spec in (leaf, absolute):
+            (d,) = check(spec).diagnostics.sorted()
+            assert d.code == "GS130" and "outside the folders a spec may extend from: the spec's own folder" in d.message
+            assert (d.location.file, d.location.line) == (str(spec), 1)
+    (tmp_path / ".git").mkdir()
     assert check(leaf).ok and check(absolute).ok
+    (work / ".git").mkdir()  # a repository of its own: the base is outside it
+    (d,) = check(leaf).diagnostics.sorted()
+    assert f"the spec's repository ({work})" in d.message
 
 
 # -- variables ------------------------------------------------------------------------

@@ -107,6 +107,54 @@ def config_writable_by_others(work: Path) -> None:
     (work / "pyproject.toml").chmod(0o666)
 
 
+@generator
+def spec_links_outside(work: Path) -> None:
+    """spec.yaml: a link to the secret outside; linked/: a link to the folder outside."""
+    (work / "spec.yaml").symlink_to(work.parent / "outside" / ".env")
+    (work / "linked").symlink_to(work.parent / "outside")
+
+
+def _outside(work: Path) -> Path:
+    return work.parent / "outside"
+
+
+@generator
+def claim_links_outside(work: Path) -> None:
+    """run/.claim: a link to the secret outside (a claim opened through it would truncate it)."""
+    (work / "run").mkdir(exist_ok=True)
+    (work / "run" / ".claim").symlink_to(_outside(work) / ".env")
+
+
+@generator
+def checkpoints_link_outside(work: Path) -> None:
+    """run/checkpoints: a link to the folder outside, which holds what looks like a killed write's temporary."""
+    (work / "run" / "checkpoints").symlink_to(_outside(work))
+    stale = _outside(work) / ".epoch-0001.keras.k2j4.tmp"
+    stale.mkdir()
+    (stale / "notes.txt").write_text("kept\n")
+
+
+@generator
+def tensorboard_link_outside(work: Path) -> None:
+    """run/tensorboard: a link to the folder outside."""
+    (work / "run").mkdir(exist_ok=True)
+    (work / "run" / "tensorboard").symlink_to(_outside(work))
+
+
+@generator
+def tensorboard_train_link_outside(work: Path) -> None:
+    """run/tensorboard/train (where Keras writes the training events): a link to the folder outside."""
+    (work / "run" / "tensorboard").mkdir(parents=True)
+    (work / "run" / "tensorboard" / "train").symlink_to(_outside(work))
+
+
+@generator
+def sweep_folder_links_outside(work: Path) -> None:
+    """sw/trial-0000: a link to the folder outside."""
+    (work / "sw").mkdir()
+    (work / "sw" / "trial-0000").symlink_to(_outside(work))
+
+
 def after(fn: Callable[[Path], None]) -> Callable[[Path], None]:
     CHECKS[fn.__name__] = fn
     return fn

@@ -129,3 +129,44 @@ def test_building_says_which_configuration_files_plugins_it_imports(tmp_path: Pa
     checked = compiler.check(text=spec, plugins=plugins.all_plugins(None))
     compiler.build(checked)
     assert f"graphspec: importing plugins from {path}: layers.py\n" in capsys.readouterr().err
+
+
+# -- item 1: nothing in a run folder is opened through a link ------------------------------------------------------
+def test_the_claim_is_never_opened_through_a_link_or_a_hard_link(tmp_path: Path) -> None:
+    from graphspec.errors import SpecError
+    from graphspec.run import lock
+
+    target = tmp_path / "bashrc"
+    target.write_text("export PATH=...\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    for make in (lambda p: p.symlink_to(target), lambda p: os.link(target, p),
+                 lambda p: p.symlink_to(tmp_path / "missing")):
+        make(run / ".claim")
+        with pytest.raises(SpecError) as info, lock.claim(run):
+            pass
+        (d,) = info.value.diagnostics
+        assert d.code == "GS424" and d.location.file == str(run / ".claim")
+        assert target.read_text() == "export PATH=...\n" and not (tmp_path / "missing").exists()
+        (run / ".claim").unlink()
+
+
+def test_a_sweep_folder_and_its_trials_are_checked_for_links(tmp_path: Path) -> None:
+    from graphspec.errors import SpecError
+    from graphspec.run import folder_guard
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sweep = tmp_path / "sw"
+    (sweep / "trial-0001" / "tensorboard").mkdir(parents=True)
+    folder_guard.check_sweep_folder(sweep)
+    for link, shown in ((sweep / "study.db", "study.db"), (sweep / "trial-0001" / "train.log", "train.log"),
+                        (sweep / "trial-0001" / "tensorboard" / "validation", "validation")):
+        link.symlink_to(outside)
+        with pytest.raises(SpecError) as info:
+            folder_guard.check_sweep_folder(sweep)
+        assert f"`{shown}` is a symbolic link" in info.value.diagnostics[0].message
+        link.unlink()
+    (sweep / "trial-0001" / "checkpoints").write_text("")  # a file where a folder belongs
+    with pytest.raises(SpecError, match="is not a folder"):
+        folder_guard.check_sweep_folder(sweep)

@@ -81,10 +81,12 @@ def report(diags: list[Any], sources: dict[str, str] | None = None) -> None:
 
     if not diags:
         return
+    from graphspec.spec.source import links_outside
+
     sources = dict(sources or {})
     for d in diags:  # errors raised after checking name their file; show its lines too
         name = d.location.file
-        if name not in sources and d.location.line and Path(name).is_file():
+        if name not in sources and d.location.line and Path(name).is_file() and not links_outside(name):
             try:
                 sources[name] = Path(name).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):

@@ -72,8 +72,10 @@ def _read_stdin() -> str:
 
 def _text_of(file: str) -> str | None:
     """A file's text for showing the line of a YAML error (the stages keep none when parsing fails)."""
-    from graphspec.spec.source import MAX_BYTES
+    from graphspec.spec.source import MAX_BYTES, links_outside
 
+    if links_outside(file):  # refused: its lines are never shown
+        return None
     try:
         if not stat.S_ISREG(os.stat(file).st_mode):  # a pipe or a device would block or never end
             return None

@@ -28,7 +28,7 @@ from typing import Any
 
 from graphspec.errors import UsageError
 from graphspec.experiments import sweep_plan, sweep_study, sweep_trial
-from graphspec.run import artifacts
+from graphspec.run import artifacts, folder_guard
 from graphspec.run.folders import now
 
 MANIFEST = "sweep.json"
@@ -294,6 +294,7 @@ def sweep(settings: Settings, *, workers: int = 1, resume: bool = False, say: Sa
     plan = _plan(checked, settings.trials)
     if plan.note:
         say(f"note: {plan.note}")
+    folder_guard.check_sweep_folder(Path(settings.folder))  # before the study or a trial writes there
     if not resume:
         _write_manifest(settings)
     elif not (Path(settings.folder) / MANIFEST).is_file() and sweep_study.is_sqlite(settings.storage):

@@ -25,7 +25,7 @@ from typing import Any
 from graphspec.diagnostics import Diagnostic, Location, Severity
 from graphspec.errors import GraphSpecError, SpecError
 from graphspec.experiments import sweep_plan, sweep_study
-from graphspec.run import artifacts
+from graphspec.run import artifacts, folder_guard
 from graphspec.run.folders import HISTORY, SPEC, STATE, TENSORBOARD, is_run_dir, now, resolved_spec_text
 
 TRIAL = "trial.json"
@@ -81,6 +81,7 @@ def run(ctx: Context, trial: Any) -> Outcome:
     with sweep_study.heartbeat(ctx.study, trial):
         values = sweep_plan.suggest(trial, ctx.plan.sweep)
         folder = ctx.folder / run_name
+        folder_guard.check_sweep_folder(ctx.folder, [run_name])  # a trial folder (or what it holds) may be a link
         folder.mkdir(parents=True, exist_ok=True)
         out = Outcome(trial.number, "failed", values, folder, retry_of=retry_of)
         _write_record(out, "running", started, ctx.plan)
@@ -131,7 +132,8 @@ def _train(ctx: Context, trial: Any, out: Outcome, folder: Path, sets: list[str]
     from graphspec.experiments.sweep_callback import TrialReport
 
     report = TrialReport(trial, ctx.plan.metric, ctx.stop)
-    with open(folder / LOG, "a", encoding="utf-8") as log:
+    log_fd = folder_guard.open_nofollow(folder / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with os.fdopen(log_fd, "a", encoding="utf-8") as log:
         console = Console(file=log, width=120, no_color=True, force_terminal=False)
         try:
             result = trainer.train(folder if resume else ctx.spec_file, sets=None if resume else sets,
@@ -182,8 +184,9 @@ def _history(folder: Path) -> list[dict[str, Any]]:
 def _mark_failed(folder: Path, message: str) -> None:
     """A run the trainer left `running` after an error (it raised): say it failed, and why."""
     try:
+        folder_guard.check_run_folder(folder)
         state = json.loads((folder / STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, SpecError):
         return
     if isinstance(state, dict) and state.get("status") == "running":
         state.update(status="failed", message=message, updated=now())
@@ -278,6 +281,7 @@ def _hparams(out: Outcome) -> None:
     assert out.run_dir is not None
     if not hparams.available():
         return
+    folder_guard.check_run_folder(out.run_dir)  # the event writer follows paths: a checked folder
     logdir = out.run_dir / TENSORBOARD
     if out.value is not None:
         hparams._write(logdir, scalar.pb(OBJECTIVE_TAG, out.value), step=max(1, out.epochs))

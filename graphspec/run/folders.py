@@ -16,6 +16,9 @@ A run folder (default `runs/<spec name>/<timestamp>/`) holds:
 * `results.json` - test-set metrics, once the run has finished;
 * `.claim` - who owns the run folder while a training runs in it (:mod:`graphspec.run.lock`).
 
+None of these names may be a symbolic link (:mod:`graphspec.run.folder_guard`, GS424): a run folder is
+checked before anything is written or deleted in it, and again before each epoch's files.
+
 Every file is written to a temporary file in the same folder and renamed into place
 (:mod:`graphspec.run.artifacts`); the checkpoint is written before the state that names it, so a
 process killed at any moment leaves a run that loads and resumes (:mod:`graphspec.run.trainer`).
@@ -36,7 +39,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphspec.run.artifacts import WriteError, writing
-from graphspec.run import state_check
+from graphspec.run import folder_guard, state_check
 from graphspec.run.lock import CLAIM, claim
 from graphspec.spec import extends
 from graphspec.spec import source as source_mod
@@ -86,6 +89,7 @@ def claimed(folder: Path, *, fresh: bool, force_unlock: bool = False,
 
     A fresh run that fails before writing anything leaves no folder behind (nor its claim file).
     """
+    folder_guard.check_run_folder(folder)  # before anything is written or deleted there, the claim included
     created = not folder.exists() or not any(folder.iterdir())
     with writing(folder):
         folder.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from graphspec.errors import GraphSpecError
+from graphspec.run import folder_guard
 
 CLAIM = ".claim"
 
@@ -96,8 +97,8 @@ def claim(run_dir: str | Path, *, command: str = "train", force_unlock: bool = F
     folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CLAIM
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # never through a link, and nothing truncated before the lock is ours (a link to ~/.bashrc is refused)
+        fd = folder_guard.open_nofollow(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise RunInUse(f"cannot claim run folder {folder}: {exc.strerror or exc} ({path})") from None
     try:

@@ -29,7 +29,7 @@ from graphspec import compiler
 from graphspec.run import adapt, artifacts
 from graphspec.run import data as data_mod
 from graphspec.run import distribute
-from graphspec.run import failures, plugin_pins, session, sources, state_check
+from graphspec.run import failures, folder_guard, plugin_pins, session, sources, state_check
 from graphspec.run.lock import CLAIM
 from graphspec.run.folders import (BEST, CHECKPOINTS, HISTORY, LAST, METRICS, SPEC, STATE,
                                    TENSORBOARD, now, read_state, recorded_backend, resume_target, new_run_folder, claimed)
@@ -212,6 +212,7 @@ class Trainer:
 
     def save_epoch(self, epochs_done: int, row: dict[str, Any]) -> bool:
         """Checkpoint, metrics, best/last models, then the state naming them. True if the best improved."""
+        folder_guard.check_run_folder(self.run_dir)  # again: nothing written or deleted through a link
         ckpt_dir = self.run_dir / CHECKPOINTS
         ckpt = ckpt_dir / f"epoch-{epochs_done:04d}.keras"
         artifacts.save_model(self.model, ckpt)
@@ -245,13 +246,12 @@ class Trainer:
         return improved
 
     def clean_temporaries(self) -> None:
+        folder_guard.check_run_folder(self.run_dir)
         for folder in (self.run_dir, self.run_dir / CHECKPOINTS):
-            if folder.is_dir():
+            if folder.is_dir() and not folder.is_symlink():
                 for p in folder.glob(".*.tmp*"):
                     with contextlib.suppress(OSError):
-                        if p.is_dir():
-                            import shutil
-
+                        if p.is_dir() and not p.is_symlink():  # a link is removed, never what it points to
                             shutil.rmtree(p)
                         else:
                             p.unlink()
@@ -364,6 +364,11 @@ class Trainer:
                     with contextlib.suppress(RuntimeError):  # TensorFlow already started in this process
                         tf.config.threading.set_intra_op_parallelism_threads(1)
                         tf.config.threading.set_inter_op_parallelism_threads(1)
+            # Keras's writer follows paths: it writes into a folder made and checked here (and re-checked
+            # before each epoch's files, see save_epoch).
+            with artifacts.writing(self.run_dir / TENSORBOARD):
+                (self.run_dir / TENSORBOARD).mkdir(exist_ok=True)
+            folder_guard.check_run_folder(self.run_dir)
             cbs.append(EpochTensorBoard(log_dir=str(self.run_dir / TENSORBOARD), write_graph=True,
                                          profile_batch=0, update_freq="epoch"))
         cbs.append(progress)
@@ -561,6 +566,7 @@ def train(
         sources.preflight(checked.spec.data, base_dir, roots, lambda path: checked.source.location(path, key=True))
         if scratch is not None:  # not process 0: the run folder is read, never written
             if resume:
+                folder_guard.check_run_folder(folder)
                 shutil.copytree(folder, scratch, dirs_exist_ok=True,
                                 ignore=shutil.ignore_patterns(TENSORBOARD, CLAIM + "*"))
             folder = scratch

@@ -18,8 +18,9 @@ has the long version::
       dropout: _delete_           # remove a key (here a node) the base defines
 
 Lists and scalars replace. Paths are relative to the file that names them,
-must end in `.yaml` or `.yml`, and must stay under the folder of the spec being
-read or the current folder (a spec cannot pull in any YAML file on the machine). Every value a later file replaces is kept in
+must end in `.yaml` or `.yml`, and must stay inside the repository of the spec being read (the
+folder holding `.git`), or under the spec's own folder outside a repository, wherever graphspec
+runs (a spec cannot pull in any YAML file on the machine). Every value a later file replaces is kept in
 ``Source.history`` (where it was set, and the value), for `graphspec resolve --explain`.
 """
 
@@ -30,6 +31,7 @@ import os
 from typing import Any
 
 from graphspec.diagnostics import Diagnostic, Location, PathKey, Severity
+from graphspec.spec import project
 from graphspec.spec import source as source_mod
 from graphspec.spec.catalog import did_you_mean
 from graphspec.spec.source import Source, SourceError, Span
@@ -71,9 +73,14 @@ class _Merger:
         self.bases: dict[str, str] = {}
         self.extended_by: dict[str, str] = {}
         self.files = 1
-        # A spec may only extend files under its own folder or the folder graphspec runs in: a spec
-        # from elsewhere (a pull request) cannot make lint print the lines of any YAML file on the machine.
-        self.roots = [os.path.realpath(os.path.dirname(root.file) or "."), os.path.realpath(os.getcwd())]
+        # A spec may only extend files inside its own repository (outside one: its own folder), wherever
+        # graphspec runs: a spec from elsewhere (a pull request, a download) cannot make lint print the lines
+        # of another YAML file on the machine.
+        folder = os.path.realpath(os.path.dirname(root.file) or ".")
+        repository = project.repository_root(folder)
+        self.roots = [str(repository) if repository is not None else folder]
+        self.scope = (f"the spec's repository ({self.roots[0]})" if repository is not None
+                      else f"the spec's own folder ({folder}; the spec is in no repository)")
 
     # -- diagnostics ----------------------------------------------------------------------
     def located(self, src: Source, path: PathKey, *, key: bool = False) -> Location:
@@ -137,9 +144,9 @@ class _Merger:
                        hint="a spec cannot extend itself, directly or through its bases")
             return None
         if not any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots):
-            self.error("GS130", f"`extends: {name}` is outside the folders a spec may extend from: the spec's "
-                       "own folder and the current folder", src, where,
-                       hint="run graphspec from a folder that holds the spec and its bases")
+            self.error("GS130", f"`extends: {name}` is outside the folders a spec may extend from: {self.scope}",
+                       src, where, hint="a base must be inside the spec's repository (the folder holding .git), "
+                       "or beside the spec outside a repository")
             return None
         if self.files >= MAX_FILES:
             self.error("GS130", f"more than {MAX_FILES} files extend each other", src, where)
@@ -147,7 +154,7 @@ class _Merger:
         self.files += 1
         self.extended_by.setdefault(file, src.file)
         try:
-            base = source_mod.load(file)
+            base = source_mod.load(file, named=False)  # bounded above, by its real path
         except SourceError as exc:
             d = exc.diagnostic
             if d.code == "GS001":

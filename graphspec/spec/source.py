@@ -11,6 +11,7 @@ tag, so a spec cannot make graphspec run code.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import stat
 from pathlib import Path
@@ -438,10 +439,40 @@ def loads(text: str, file: str = "<string>") -> Source:
     return Source(file, text, data, builder.values, builder.keys)
 
 
-def load(path: str | Path) -> Source:
-    """Read and parse a spec file."""
+LINK_OUTSIDE = "symbolic link to a file outside the working folder: not read"
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def links_outside(name: str) -> bool:
+    """Whether a spec named `name` is reached through a symbolic link to a file outside the working folder.
+
+    The spec itself a link, or a relative path through a linked folder: a pull request can hold such a link
+    to any file on the machine, whose lines a command would print. A path that leaves the working folder
+    without a link (`../x.yaml`, `/srv/specs/x.yaml`) is the user's own choice."""
+    cwd = os.path.realpath(os.getcwd())
+    real = os.path.realpath(name)
+    if _under(real, cwd):
+        return False
+    if os.path.islink(name):
+        return True
+    return not os.path.isabs(name) and real != os.path.normpath(os.path.join(cwd, name))
+
+
+def load(path: str | Path, *, named: bool = True) -> Source:
+    """Read and parse a spec file: the one reader of a spec for every command (lint, resolve, diff, build, train...).
+
+    A spec `named` by the user (not a base that `extends` reaches, which has rules of its own) is refused
+    when a symbolic link takes it outside the working folder (:func:`links_outside`), as `lint` refuses it.
+    """
     p = Path(path)
     name = str(path)
+    if named and links_outside(name):
+        raise SourceError(Diagnostic("GS001", Severity.ERROR, LINK_OUTSIDE, at_start(name),
+                                     "copy the file into the working folder, or run graphspec from a folder "
+                                     "that holds it"))
     try:
         st = p.stat()
         if not stat.S_ISREG(st.st_mode):  # a device, a pipe (or a link to one) could be read forever
