@@ -250,3 +250,39 @@ def test_save_takes_a_run_folder_and_its_best_weights(keras_clean: Any, tmp_path
     assert result.exit_code == 0, result.output
     saved = keras_clean.saving.load_model(out, compile=False)
     assert all(np.allclose(np.asarray(w), 0.25) for w in saved.weights)
+
+
+# -- a suggestion is never built from another misspelt name (item 6) ------------------------------------------
+TYPO = """\
+graphspec: 1
+name: t
+train:
+  epochs: 1
+  checkpoint: {monitor: val_acc}
+inputs:
+  x: {shape: [4]}
+nodes:
+  y: {type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer: adam
+  loss: sparse_categorical_crossentropy
+  metrics: [acuracy]
+data:
+  source: {kind: synthetic, samples: 64}
+  validation_split: 0.2
+  batch_size: 8
+"""
+
+
+def test_monitor_hint_is_not_built_from_a_misspelt_metric(tmp_path: Path) -> None:
+    from graphspec import compiler
+
+    spec = tmp_path / "t.yaml"
+    spec.write_text(TYPO)
+    diags = compiler.check(spec).diagnostics.sorted()
+    codes = [d.code for d in diags if d.is_error]
+    assert sorted(codes) == ["GS117", "GS412"], [str(d) for d in diags]
+    gs412 = diags[codes.index("GS412")]
+    assert "acuracy" not in (gs412.hint or "").replace("`acuracy`", "") and "val_acuracy" not in str(gs412.hint)
+    assert "compile.metrics" in (gs412.hint or "") and "`accuracy`" in (gs412.hint or "")
+    assert "val_acuracy" not in gs412.message
