@@ -286,3 +286,17 @@ def test_monitor_hint_is_not_built_from_a_misspelt_metric(tmp_path: Path) -> Non
     assert "acuracy" not in (gs412.hint or "").replace("`acuracy`", "") and "val_acuracy" not in str(gs412.hint)
     assert "compile.metrics" in (gs412.hint or "") and "`accuracy`" in (gs412.hint or "")
     assert "val_acuracy" not in gs412.message
+
+
+# -- plot --diff boxes: the node's name and its values (item 4) -----------------------------------------------
+def test_plot_diff_boxes_show_the_name_and_values(tmp_path: Path) -> None:
+    a = BASE % ("", "")
+    b = a.replace("filters: 4", "filters: 8")
+    (tmp_path / "a.yaml").write_text(a)
+    (tmp_path / "b.yaml").write_text(b)
+    out = tmp_path / "d.dot"
+    result = CliRunner().invoke(app, ["plot", "--diff", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"),
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    dot = out.read_text()
+    assert "<b>c</b> (Conv2D)" in dot and "filters: 4 → 8" in dot, dot
