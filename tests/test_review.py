@@ -300,3 +300,33 @@ def test_plot_diff_boxes_show_the_name_and_values(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     dot = out.read_text()
     assert "<b>c</b> (Conv2D)" in dot and "filters: 4 → 8" in dot, dot
+
+
+# -- import keeps a .keras file's compile settings (item 13) --------------------------------------------------
+@pytest.mark.keras
+def test_import_of_a_keras_file_writes_its_compile_settings(keras_clean: Any, tmp_path: Path) -> None:
+    from graphspec import compiler, importer
+
+    keras = keras_clean
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, keras.layers.Dense(3, name="d")(x), name="clf")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=2)])
+    model.save(tmp_path / "clf.keras")
+    text = importer.import_source(str(tmp_path / "clf.keras")).text
+    assert "compile:\n  optimizer: {type: Adam, learning_rate: 0.01}\n" in text, text
+    assert "  loss: {type: SparseCategoricalCrossentropy, from_logits: true}\n" in text
+    assert "  metrics: [accuracy, {type: SparseTopKCategoricalAccuracy, k: 2}]\n" in text
+    (tmp_path / "clf.yaml").write_text(text)
+    built = compiler.build(compiler.check(tmp_path / "clf.yaml"))["clf"]
+    assert built.get_compile_config()["optimizer"]["class_name"] == "Adam"
+    assert built.get_compile_config()["loss"]["config"]["from_logits"] is True
+
+    def gap(a: Any, b: Any) -> Any:
+        return a - b
+
+    model.compile(optimizer="adam", loss=gap)  # a custom loss: no compile section, a note why
+    model.save(tmp_path / "custom.keras")
+    text = importer.import_source(str(tmp_path / "custom.keras")).text
+    assert "compile:" not in text and "# compile settings not written: loss" in text, text
