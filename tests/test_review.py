@@ -330,3 +330,44 @@ def test_import_of_a_keras_file_writes_its_compile_settings(keras_clean: Any, tm
     model.save(tmp_path / "custom.keras")
     text = importer.import_source(str(tmp_path / "custom.keras")).text
     assert "compile:" not in text and "# compile settings not written: loss" in text, text
+
+
+# -- variables and block parameters: resolve --explain traces them, diff reports them as the cause (2, 5) ------
+VBASE = """\
+graphspec: 1
+name: net
+vars:
+  width: 16
+  depth: 2
+inputs:
+  x: {shape: [8]}
+blocks:
+  unit:
+    inputs: h
+    params: {filters: null}
+    nodes:
+      d: {type: Dense, units: $filters}
+nodes:
+  stem: {type: Dense, units: $width}
+  body: {block: unit, filters: "${width + 8}", repeat: $depth}
+  head: {type: Dense, units: 2}
+"""
+
+
+def _variants(tmp_path: Path) -> tuple[Path, Path, Path]:
+    base, wide, deep = tmp_path / "base.yaml", tmp_path / "wide.yaml", tmp_path / "deep.yaml"
+    base.write_text(VBASE)
+    wide.write_text("graphspec: 1\nextends: base.yaml\nname: net\nvars:\n  width: 32\n")
+    deep.write_text("graphspec: 1\nextends: base.yaml\nname: net\nvars:\n  depth: 4\n")
+    return base, wide, deep
+
+
+def test_explain_traces_a_block_parameter_back_to_the_variable(tmp_path: Path) -> None:
+    _, wide, _ = _variants(tmp_path)
+    result = CliRunner().invoke(app, ["resolve", str(wide), "--explain", "nodes.body_1_d.units"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "nodes.body_1_d.units = 40"
+    assert f'  parameter filters of `body` (block `unit`) = "${{width + 8}}", set at {tmp_path}/base.yaml:16:32' in lines
+    assert f"  variable width = 32, set at {wide}:5:10" in lines
+    assert f"    replacing 16 from {tmp_path}/base.yaml:4:10" in lines
