@@ -371,3 +371,24 @@ def test_explain_traces_a_block_parameter_back_to_the_variable(tmp_path: Path) -
     assert f'  parameter filters of `body` (block `unit`) = "${{width + 8}}", set at {tmp_path}/base.yaml:16:32' in lines
     assert f"  variable width = 32, set at {wide}:5:10" in lines
     assert f"    replacing 16 from {tmp_path}/base.yaml:4:10" in lines
+
+
+def test_diff_reports_the_variable_first_with_its_effects_under_it(tmp_path: Path) -> None:
+    base, wide, deep = _variants(tmp_path)
+    result = CliRunner().invoke(app, ["diff", str(base), str(wide)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith(("changed", "added", "removed")))
+    assert lines[first] == f"changed  vars.width: 16 -> 32  ({base}:4:10 -> {wide}:5:10)"
+    assert f"  changed  nodes.stem.units: 16 -> 32  ({base}:4:10 -> {wide}:5:10)" in lines
+    assert f"  changed  nodes.body_1_d.units: 24 -> 40  ({base}:4:10 -> {wide}:5:10)" in lines
+    data = json.loads(CliRunner().invoke(app, ["diff", str(base), str(wide), "-f", "json"]).stdout)
+    assert data["changes"][0]["path"] == "vars.width"
+    assert {c["path"] for c in data["changes"] if c.get("cause") == "vars.width"} == {
+        "nodes.stem.units", "nodes.body_1_d.units", "nodes.body.units"}
+
+    lines = CliRunner().invoke(app, ["diff", str(base), str(deep)]).output.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith(("changed", "added", "removed")))
+    assert lines[first] == f"changed  vars.depth: 2 -> 4  ({base}:5:10 -> {deep}:5:10)"
+    assert all(ln.startswith("  ") for ln in lines[first + 1:]), lines  # every node change under it
+    assert len(lines[first + 1:]) == 3
