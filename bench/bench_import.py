@@ -70,6 +70,9 @@ def main() -> int:
     print(f"  graphspec check + build of the imported spec: {t_ours * 1000:8.1f} ms (median of {args.repeat})")
     print(f"  keras.Model.from_config:                      {t_theirs * 1000:8.1f} ms (median of {args.repeat})")
     print(f"  ratio {ratio:.3f} (target <= {TARGET:.2f}): {'ok' if ratio <= TARGET else 'OVER TARGET'}")
+    from figures import record
+
+    record("import", f"{args.app}: check+build / from_config", ratio, f"<= {TARGET:.2f}", met=ratio <= TARGET)
     return 0 if ratio <= TARGET else 1
 
 

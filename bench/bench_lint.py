@@ -163,6 +163,9 @@ def main() -> int:
         print(f"python -c 'import tensorflow':   {t_tf * 1000:7.1f} ms  (best of {len(tf_all)})")
         print(f"python -c 'pass' (start-up):     {t_start * 1000:7.1f} ms")
         print(f"ratio lint / import tensorflow:  {ratio:.3f}  (target < {TARGET})  {'ok' if ratio < TARGET else 'MISSED'}")
+        from figures import record
+
+        record("lint", "lint specs/ / import tensorflow", ratio, f"< {TARGET}", met=ratio < TARGET)
         _print_scale(scaled, args.n)
     return 0 if ratio < TARGET and scaled["ok"] else 1
 

@@ -149,6 +149,9 @@ def main() -> int:
         print(f"  graphspec sweep (in process): {statistics.median(a):7.1f} s")
         print(f"  hand-written Optuna loop:     {statistics.median(b):7.1f} s")
         print(f"  ratio: {ratio:.3f} (goal <= 1.05)")
+        from figures import record
+
+        record("sweep", "sweep / hand-written Optuna loop", ratio, "<= 1.05", met=ratio <= 1.05)
         print(f"  the same trials on both sides (sampled values): {params == theirs}")
         if not args.skip_workers:
             one = cli(spec, base / "w1", 1, args.seed)

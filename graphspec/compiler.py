@@ -105,6 +105,8 @@ def check(
     if spec is None:
         return result
     diags.extend(files.check_spec(src, spec.nodes, roots))
+    if spec.sweep is not None:
+        diags.extend(files.check_sweep(src, spec.sweep, roots))
     if diags.has_errors:
         # Schema errors leave placeholders (parse.salvage) and argument errors leave
         # the graph intact: report its problems too (an undefined reference next to a

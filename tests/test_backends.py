@@ -209,3 +209,19 @@ def test_training_without_the_tensorboard_package_notes_it_and_trains(tmp_path: 
     assert ("note: no TensorBoard logs: Keras writes them with TensorFlow and the tensorboard package, and "
             "tensorboard is not installed (pip install tensorboard;") in out.getvalue()
     assert not (tmp_path / "run" / "tensorboard").exists()
+
+
+def test_devices_reports_a_backend_that_cannot_list_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend error listing devices is raised, not turned into an empty list a run folder would record."""
+    import types
+
+    from graphspec.build import backend
+
+    def broken() -> list[object]:
+        raise RuntimeError("CUDA driver version is insufficient")
+
+    fake = types.SimpleNamespace(devices=broken)
+    monkeypatch.setattr(backend, "active", lambda: "jax")
+    monkeypatch.setitem(sys.modules, "jax", fake)
+    with pytest.raises(RuntimeError, match="CUDA driver"):
+        backend.devices()

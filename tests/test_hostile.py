@@ -93,6 +93,20 @@ def long_type_name(work: Path) -> None:
     (work / "spec.yaml").write_text(spec, encoding="utf-8")
 
 
+@generator
+def config_above_the_folder(work: Path) -> None:
+    """A pyproject.toml in the folder above work/ (no repository there) naming a payload and `/` as data root."""
+    (work.parent / "pyproject.toml").write_text(
+        '[tool.graphspec]\nplugins = ["work/payload.py"]\ndata_roots = ["/"]\n', encoding="utf-8")
+
+
+@generator
+def config_writable_by_others(work: Path) -> None:
+    """work/ is a repository whose pyproject.toml everyone may write."""
+    (work / ".git").mkdir()
+    (work / "pyproject.toml").chmod(0o666)
+
+
 def after(fn: Callable[[Path], None]) -> Callable[[Path], None]:
     CHECKS[fn.__name__] = fn
     return fn
@@ -293,3 +307,18 @@ def no_temporaries(work: Path) -> None:
     """The temporaries of m.keras are gone (and only those), and m.keras is a complete model."""
     assert not [p.name for p in work.iterdir() if p.name.startswith(".m.keras.")], sorted(p.name for p in work.iterdir())
     assert _loadable(work / "m.keras")
+
+
+@after
+def no_password_in_files(work: Path) -> None:
+    """No file the command wrote (sweep.json above all) holds any part of the storage's password."""
+    for p in work.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            assert b"hunter2" not in data and b"Sw0rdfish" not in data, p
+
+
+@after
+def no_trial_ran(work: Path) -> None:
+    """The sweep stopped before its first trial: no trial folder was made."""
+    assert not list(work.rglob("trial-*")), sorted(str(p) for p in work.rglob("trial-*"))

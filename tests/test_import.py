@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from graphspec.analysis.summary import static_summary
+from graphspec.render.text import model_rows
 from graphspec import compiler
 from graphspec import importer
 from graphspec.errors import SpecError, UsageError
@@ -399,6 +401,7 @@ def test_application_round_trip(keras_clean: Any, tmp_path: Path, app: str, kwar
     keras = keras_clean
     original = getattr(keras.applications, app)(weights=None, **kwargs)
     imp = importer.import_model(original, source=f"keras.applications.{app}", verify=False)
+    keras.backend.clear_session()  # the rebuilt model's ops are named as in a fresh process (`add`, not `add_3`)
     rebuilt = build_back(imp.text, tmp_path, plugins=imp.plugins)
     # Static inference (what `graphspec lint` reports, no TensorFlow) agrees with Keras too.
     static = compiler.check(tmp_path / "spec.yaml", plugins=imp.plugins)
@@ -406,6 +409,9 @@ def test_application_round_trip(keras_clean: Any, tmp_path: Path, app: str, kwar
     (info,) = [m for m in static.analysis.models.values() if m.name == rebuilt.name]
     assert info.params == original.count_params()
     assert info.trainable == sum(int(np.prod(w.shape)) for w in original.trainable_weights)
+    # ... and so does `graphspec summary`'s static table, row by row (name, type, shape, params, inputs).
+    (table,) = static_summary(static.graph, static.analysis, [rebuilt.name])
+    assert [r.as_dict() for r in table.rows] == model_rows(rebuilt)
     if batch is None:
         batch = (1, *(d or 64 for d in original.input_shape[1:]))
     x = np.random.default_rng(0).uniform(0.0, 255.0, batch).astype("float32")

@@ -1,7 +1,7 @@
 """What lint checks and reports: folder discovery, `[tool.graphspec.lint]`, inline suppressions.
 
 - walking folders (and globs) skips run folders, sweep folders and YAML files
-  without a `graphspec:` key, and says how many; files named are always linted;
+  without a `graphspec:` or `extends:` key, and says how many; files named are always linted;
 - `select`, `ignore`, `per-file-ignores` and `exclude` in pyproject.toml work as in ruff;
 - `# graphspec: ignore[CODE]` on a diagnostic's line, or on its node's line, hides
   it; `--strict` reports suppressions that hide nothing (GS603).
@@ -94,7 +94,7 @@ def test_walking_skips_what_is_not_a_spec_and_says_so(project: Path) -> None:
     code, out, _ = lint(".", "-q")
     assert code == 0
     assert out.splitlines()[-1] == ("0 errors, 0 warnings in 2 files (skipped 2 YAML files without a `graphspec:` "
-                                    "key, 1 run folder and 1 sweep folder)")
+                                    "or `extends:` key, 1 run folder and 1 sweep folder)")
     _, out, _ = lint(".", "-f", "json")
     doc = json.loads(out)
     assert doc["summary"]["skipped"] == 4
@@ -124,7 +124,7 @@ def test_files_named_are_always_linted(project: Path) -> None:
 
 def test_a_folder_without_specs_is_a_usage_error_that_says_what_was_skipped(project: Path) -> None:
     code, _, err = lint("workflows")
-    assert code == 2 and "no specs under workflows (skipped 1 YAML file without a `graphspec:` key)" in err
+    assert code == 2 and "no specs under workflows (skipped 1 YAML file without a `graphspec:` or `extends:` key)" in err
 
 
 # -- [tool.graphspec.lint] ------------------------------------------------------------------------------------
@@ -165,6 +165,7 @@ def _codes(out: str) -> list[str]:
 def test_select_ignore_and_per_file_ignores(config: str, path: str, expected: list[str], tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.graphspec.lint]\n" + config + "\n")
+    (tmp_path / ".git").mkdir()  # a repository: configuration is searched for up to its root
     (tmp_path / "legacy").mkdir()
     (tmp_path / path).write_text(WARNINGS)
     monkeypatch.chdir(tmp_path / "legacy")  # the nearest pyproject.toml with the section, from a subfolder

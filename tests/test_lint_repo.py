@@ -68,7 +68,7 @@ def test_codes_are_well_formed() -> None:
 def test_pre_commit_hook() -> None:
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     (hook,) = [h for h in hooks if h["id"] == "graphspec-lint"]
-    assert hook["entry"] == "graphspec lint"
+    assert hook["entry"] == "graphspec lint --hook"
     assert hook["language"] == "python"
     import re
 

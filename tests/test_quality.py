@@ -27,6 +27,12 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_no_dead_code() -> None:
+    """vulture at 80% confidence: names nothing uses (its lower levels flag the shape-rule registry)."""
+    result = _run("vulture", "graphspec", "tools/vulture_whitelist.py", "--min-confidence", "80")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_import_contracts_hold() -> None:
     """The layering of pyproject.toml's [tool.importlinter] contracts (docs/architecture.md)."""
     lint_imports = Path(sys.executable).with_name("lint-imports")

@@ -230,6 +230,7 @@ def test_data_paths_in_a_spec_stay_inside_the_data_roots(tmp_path: Path) -> None
 def test_project_data_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.graphspec]\ndata_roots = ["data", "/srv/shared"]\n')
     (tmp_path / "sub").mkdir()
+    (tmp_path / ".git").mkdir()  # a repository: configuration is searched for up to its root
     monkeypatch.chdir(tmp_path / "sub")
     assert sources.project_data_roots() == [(tmp_path / "data").resolve(), Path("/srv/shared")]
 

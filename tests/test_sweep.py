@@ -366,3 +366,36 @@ def test_the_trial_callback_reports_each_epoch_and_stops_a_pruned_trial() -> Non
     assert trial.reported == [(0.5, 1), (0.6, 3)] and model.stop_training and cb.pruned_at == 3
     cb.on_epoch_end(3, {"val_accuracy": 0.7})  # the trainer stopped: an epoch it discards is not reported
     assert len(trial.reported) == 2
+
+
+def test_a_second_ctrl_c_still_queues_the_trial_when_marking_it_fails() -> None:
+    """`_interrupted` tries every step: a storage error on the first must not skip the re-queue."""
+    from graphspec.experiments import sweep as sweep_mod
+
+    calls: list[str] = []
+
+    class Trial:
+        number = 3
+        _trial_id = 7
+
+        def set_user_attr(self, key: str, value: object) -> None:
+            calls.append("mark")
+            raise RuntimeError("database is locked")
+
+    class Storage:
+        def get_trial(self, trial_id: int) -> object:
+            calls.append(f"get {trial_id}")
+            return type("Frozen", (), {"user_attrs": {}, "number": 3, "params": {"lr": 0.1}})()
+
+    class Study:
+        _storage = Storage()
+
+        def tell(self, trial: object, state: object) -> None:
+            calls.append("tell")
+
+        def enqueue_trial(self, params: dict[str, object], user_attrs: dict[str, object]) -> None:
+            calls.append(f"enqueue {params} {user_attrs['reason']}")
+
+    problems = sweep_mod._interrupted(Study(), Trial())
+    assert calls == ["mark", "tell", "get 7", "enqueue {'lr': 0.1} interrupted"]
+    assert problems == ["could not mark it interrupted: RuntimeError: database is locked"]

@@ -393,6 +393,11 @@ def test_lint_warns_and_build_refuses_before_allocating(monkeypatch: pytest.Monk
     with pytest.raises(SpecError) as info:
         compiler.build(result)  # refused before Keras is imported
     assert [x.code for x in info.value.diagnostics] == ["GS502"]
+    # The operator's variable is a ceiling: a spec's budget lowers it, never raises it (issue 19 item 9).
+    (raised,) = compiler.check(text=HUGE + "expect: {memory_budget: 64 GiB}\n").diagnostics.sorted()
+    assert (raised.code, raised.location.line) == ("GS502", 7)
+    assert "budget of 8.0 GiB ($GRAPHSPEC_MEMORY_BUDGET, which `expect.memory_budget` cannot raise)" in raised.message
+    monkeypatch.delenv(memory.ENV)
     roomy = compiler.check(text=HUGE + "expect: {memory_budget: 64 GiB}\n")
     assert roomy.ok and not roomy.diagnostics
 

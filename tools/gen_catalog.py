@@ -166,8 +166,28 @@ def _ops() -> dict[str, Any]:
             except (TypeError, ValueError):
                 continue
             sig["doc"] = _summary(getattr(module, n))
+            sig["class"] = _op_class(module, n)
             out[prefix + n] = sig
     return out
+
+
+def _op_class(module: Any, name: str, depth: int = 0) -> str | None:
+    """The Operation class a keras.ops function creates on symbolic tensors (it names the op's node in a
+    functional model: `Add` -> `add`, `add_1`), read from its source; an alias (`abs` returns
+    `absolute(x)`) is followed once. None where the source does not say."""
+    import re
+
+    try:
+        src = inspect.getsource(getattr(module, name))
+    except (OSError, TypeError):
+        return None
+    found = re.search(r"return\s+([A-Z]\w*)\(", src)
+    if found:
+        return found.group(1)
+    alias = re.search(r"return\s+([a-z_]\w*)\(", src)
+    if alias and depth == 0 and inspect.isfunction(getattr(module, alias.group(1), None)):
+        return _op_class(module, alias.group(1), depth + 1)
+    return None
 
 
 def build() -> dict[str, Any]:

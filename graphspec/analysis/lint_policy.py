@@ -2,7 +2,7 @@
 
 Two ways to accept a known finding, as ruff does:
 
-* `[tool.graphspec.lint]` in the nearest `pyproject.toml` that has it: `select` and
+* `[tool.graphspec.lint]` in the nearest `pyproject.toml` that has it (up to the repository's root): `select` and
   `ignore` (codes, code prefixes such as `GS3`, or rule names such as
   `not-shape-checked`), `per-file-ignores` (a glob -> codes) and `exclude` (globs of
   paths that walking folders skips);
@@ -23,7 +23,6 @@ import dataclasses
 import fnmatch
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -140,21 +139,12 @@ def parse_config(table: Any, file: Path) -> LintConfig:
 
 
 def load_config(start: Path) -> LintConfig:
-    """The `[tool.graphspec.lint]` of the nearest `pyproject.toml` that has one (defaults without)."""
-    here = start.resolve()
-    for folder in [here, *here.parents]:
-        candidate = folder / "pyproject.toml"
-        if not candidate.is_file():
-            continue
-        try:
-            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(f"{candidate}: cannot read it for {SECTION}: {exc}") from None
-        tool = data.get("tool", {})
-        section = tool.get("graphspec", {}) if isinstance(tool, dict) else {}
-        if isinstance(section, dict) and "lint" in section:
-            return parse_config(section["lint"], candidate)
-    return LintConfig()
+    """The `[tool.graphspec.lint]` of the nearest trusted `pyproject.toml` that has one, up to the repository's
+    root (:mod:`graphspec.spec.project`); defaults without."""
+    from graphspec.spec import project
+
+    found = project.lint_table(start)
+    return parse_config(found[0], found[1]) if found is not None else LintConfig()
 
 
 # -- inline suppressions ------------------------------------------------------------------------------------

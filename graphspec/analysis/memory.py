@@ -5,7 +5,8 @@ while Keras initialises it; training also needs gradients and optimizer slots (t
 times the weights), one batch of activations (every node's output, batch_size samples)
 and, for synthetic data, the arrays themselves. The budget is `expect: {memory_budget: ...}`, else
 ``$GRAPHSPEC_MEMORY_BUDGET``, else this machine's memory (the smaller of its RAM and
-its cgroup's limit). A 50,000 x 50,000 Dense (9.3 GiB) on an 8 GiB CI runner is a
+its cgroup's limit). ``$GRAPHSPEC_MEMORY_BUDGET`` is the operator's ceiling: a spec's budget may lower
+it, never raise it (a spec from a pull request cannot lift the limit its CI runner sets). A 50,000 x 50,000 Dense (9.3 GiB) on an 8 GiB CI runner is a
 warning from lint and a located error from `build`, not an OOM kill.
 """
 
@@ -55,14 +56,22 @@ def machine_memory() -> int | None:
     return min(found) if found else None
 
 
-def default_budget() -> tuple[int | None, str]:
-    """(bytes, where it comes from) without a budget in the spec."""
+def operator_budget() -> int | None:
+    """``$GRAPHSPEC_MEMORY_BUDGET`` in bytes; None when unset or unreadable."""
     raw = os.environ.get(ENV)
     if raw:
         try:
-            return schema.byte_size(raw.strip()), f"${ENV}"
+            return schema.byte_size(raw.strip())
         except ValueError:
             pass  # an unreadable setting is ignored rather than fatal; the machine's memory applies
+    return None
+
+
+def default_budget() -> tuple[int | None, str]:
+    """(bytes, where it comes from) without a budget in the spec."""
+    ceiling = operator_budget()
+    if ceiling is not None:
+        return ceiling, f"${ENV}"
     found = machine_memory()
     return found, "this machine's memory"
 
@@ -133,7 +142,10 @@ def _budget(graph: Graph, model: Model) -> tuple[int | None, str, PathKey | None
     exp = model.expect
     if exp is not None and exp.memory_budget is not None:
         path = model.path + ("expect",) if graph.spec.models and model.spec.expect is not None else ("expect",)
-        return schema.byte_size(exp.memory_budget), "`expect.memory_budget`", path + ("memory_budget",)
+        stated, ceiling = schema.byte_size(exp.memory_budget), operator_budget()
+        if ceiling is not None and ceiling < stated:  # the operator's ceiling: a spec lowers it, never raises it
+            return ceiling, f"${ENV}, which `expect.memory_budget` cannot raise", path + ("memory_budget",)
+        return stated, "`expect.memory_budget`", path + ("memory_budget",)
     found, what = default_budget()
     return found, what, None
 

@@ -7,6 +7,7 @@ values are checked again, in full, by `graphspec sweep` (:mod:`graphspec.experim
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,7 +17,8 @@ from graphspec.diagnostics import Diagnostic, PathKey, Severity
 from graphspec.spec import catalog, layers
 from graphspec.spec.catalog import did_you_mean
 from graphspec.spec.schema_run import has_validation
-from graphspec.spec.schema_sweep import Choice, IntRange, LogUniform, SweepSpec, Uniform, auto_mode
+from graphspec.spec.schema_sweep import (MAX_GRID, Choice, IntRange, LogUniform, SweepSpec, Uniform, auto_mode,
+                                         grid_points)
 from graphspec.spec.source import Source
 
 _MISSING = object()
@@ -100,6 +102,11 @@ def _range_problems(param: Any, sampler: str) -> Iterable[tuple[str, str | None,
     """(message, hint, is_warning) for one parameter's values."""
     if isinstance(param, (LogUniform, Uniform)):
         low, high = param.log_uniform if isinstance(param, LogUniform) else param.uniform
+        step = param.step if isinstance(param, Uniform) else None
+        if not (math.isfinite(low) and math.isfinite(high)) or (step is not None and not math.isfinite(step)):
+            yield (f"the range [{low:g}, {high:g}]{f' with step {step:g}' if step is not None else ''} is not made "
+                   "of finite numbers", "write both ends (and the step) as plain numbers", False)
+            return
         if low > high:
             yield f"the range [{low:g}, {high:g}] is empty: low is above high", "swap the two ends", False
         elif low == high:
@@ -174,4 +181,28 @@ def check_sweep(src: Source, graph: Graph) -> Iterable[Diagnostic]:
         for message, hint, warning in _range_problems(param, sweep.sampler):
             yield Diagnostic("GS460", Severity.WARNING if warning else Severity.ERROR, message,
                              src.location(at), hint)
+    yield from _grid_problems(src, sweep)
     yield from _objective_problems(src, graph, sweep)
+
+
+def _grid_problems(src: Source, sweep: SweepSpec) -> Iterable[Diagnostic]:
+    """A grid's size, computed from the bounds (never listed): at most MAX_GRID points; more points than
+    `trials` is a warning (the grid is not covered)."""
+    if sweep.sampler != "grid":
+        return
+    size = grid_points(sweep)
+    if size is None:
+        return  # a parameter without a finite set of values: reported with its range
+    where = src.location(("sweep", "params"), key=True)
+    if size > MAX_GRID:
+        yield Diagnostic("GS460", Severity.ERROR, f"the grid has {_count(size)} points; a grid sweep holds at most "
+                         f"{MAX_GRID:,}", where, "use fewer `points`, a wider `step`, or the `random` or `tpe` sampler")
+    elif sweep.trials is not None and sweep.trials < size:
+        yield Diagnostic("GS460", Severity.WARNING, f"the grid has {size:,} points and `trials: {sweep.trials:,}` "
+                         f"tries only {sweep.trials:,} of them", src.location(("sweep", "trials")),
+                         "raise `trials`, or leave it out to try every point")
+
+
+def _count(n: int) -> str:
+    """`1,000,000` or, for a number too long to read, `about 10^18`."""
+    return f"{n:,}" if n < 10**12 else f"about 10^{len(str(n)) - 1}"

@@ -229,24 +229,24 @@ def make_deterministic() -> None:
 
 
 def devices() -> list[str]:
-    """The devices the loaded backend sees (names as the backend gives them)."""
+    """The devices the loaded backend sees (names as the backend gives them). A backend that fails to list
+    them raises: a run folder that records no devices would hide the fault (a broken CUDA set-up, say)."""
     name = active()
-    with contextlib.suppress(Exception):
-        if name == "tensorflow":
-            import tensorflow as tf
+    if name == "tensorflow":
+        import tensorflow as tf
 
-            return [d.name for d in tf.config.list_logical_devices()]
-        if name == "jax":
-            import jax
+        return [d.name for d in tf.config.list_logical_devices()]
+    if name == "jax":
+        import jax
 
-            return [str(d) for d in jax.devices()]
-        if name == "torch":
-            import torch
+        return [str(d) for d in jax.devices()]
+    if name == "torch":
+        import torch
 
-            found = ["cpu"]
-            if torch.cuda.is_available():
-                found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-            return found
+        found = ["cpu"]
+        if torch.cuda.is_available():
+            found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return found
     return []
 
 

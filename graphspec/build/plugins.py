@@ -43,6 +43,9 @@ def load(plugin: str) -> Any:
 def load_all(plugins: list[str]) -> dict[str, type]:
     """Import plugins; return the Keras layer classes they define by class name."""
     from graphspec.build.backend import keras
+    from graphspec.spec import project
+
+    project.announce_imports(plugins)  # a plugin named by a configuration file: say which file, before running it
     out: dict[str, type] = {}
     for p in plugins:
         module = load(p)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from graphspec import __version__
-from graphspec.cli import experiments, experiments_sweep, importer, launch, lint, model, plot, train
+from graphspec.cli import experiments, experiments_sweep, importer, launch, lint, lsp, model, plot, train
 from graphspec.cli.common import out
 
 app = typer.Typer(
@@ -38,7 +38,7 @@ def main_callback(
     """Compile declarative YAML graph specs into Keras models, check them, and run them."""
 
 
-for module in (model, lint, train, launch, plot, importer, experiments, experiments_sweep):
+for module in (model, lint, train, launch, plot, importer, experiments, experiments_sweep, lsp):
     module.register(app)
 
 

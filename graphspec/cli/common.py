@@ -53,11 +53,18 @@ def use_backend(requested: str | None, command: str, *, recorded: str | None = N
     """
     from graphspec.build import backend
 
-    return backend.select(requested, recorded=recorded, command=command, note=lambda t: err(f"note: {t}"))
+    return backend.select(requested, recorded=recorded, command=command, note=note)
 
 
 def err(text: str) -> None:
     sys.stderr.write(text + ("\n" if not text.endswith("\n") else ""))
+
+
+def note(text: str) -> None:
+    """`note: TEXT` on stderr; names in it (a claim's host, a run folder) are shown with their controls escaped."""
+    from graphspec.render.escape import printable
+
+    err(f"note: {printable(text)}")
 
 
 def out(text: str) -> None:
@@ -92,6 +99,8 @@ def guarded(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from graphspec.render.escape import printable
+
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
@@ -100,10 +109,10 @@ def guarded(fn: F) -> F:
             report(exc.diagnostics, exc.sources)
             raise typer.Exit(EXIT_PROBLEMS) from None
         except UsageError as exc:
-            err(f"error: {clip(str(exc))}")
+            err(f"error: {printable(clip(str(exc)))}")
             raise typer.Exit(EXIT_USAGE) from None
         except GraphSpecError as exc:
-            err(f"error: {clip(str(exc))}")
+            err(f"error: {printable(clip(str(exc)))}")
             raise typer.Exit(EXIT_PROBLEMS) from None
         except KeyboardInterrupt:
             err("interrupted")

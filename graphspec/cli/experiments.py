@@ -8,6 +8,7 @@ compared: its errors are printed beside the diff).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -78,12 +79,22 @@ def diff(
         raise typer.Exit(EXIT_USAGE) from None
     if result.errors:
         report(result.errors, {**side_a.texts(), **side_b.texts()})
-    text = render_diff.render(result, fmt, b_file=side_b.file)
+    text = render_diff.render(result, fmt, b_file=side_b.file, path=_repo_paths([a, b]) if fmt == "github" else str)
     out(text.rstrip("\n"))
     if result.errors:
         raise typer.Exit(EXIT_USAGE)
     if not result.equal:
         raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _repo_paths(specs: list[Path]) -> Callable[[str], str]:
+    """File names as the GitHub runner resolves `file=`: relative to the repository's root."""
+    from graphspec.cli.lint_paths import sarif_root
+    from graphspec.render.lint import repo_path
+
+    cwd = Path.cwd()
+    root = sarif_root([str(p) for p in specs], None, cwd)
+    return lambda file: repo_path(file, None if root is None else str(root), str(cwd))
 
 
 def register(app: typer.Typer) -> None:

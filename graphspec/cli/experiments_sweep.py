@@ -26,12 +26,15 @@ def register(app: typer.Typer) -> None:
         dir: Annotated[Path | None, typer.Option("--dir", "-d", help="The sweep folder (default: "
                                                  "sweeps/<spec name>/): one run folder per trial.")] = None,
         storage: Annotated[str | None, typer.Option("--storage", help="Where the study lives: an SQLAlchemy URL, "
-                                                    "e.g. postgresql://user@host/db for many hosts (default: "
+                                                    "e.g. postgresql://user@host/db for many hosts, or journal:PATH "
+                                                    "(a journal file on a shared file system, no server; default: "
                                                     "SQLite in the sweep folder).")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Continue the sweep (the same command without it "
                                              "continues too; this refuses to start a new one).")] = False,
         seed: Annotated[int | None, typer.Option("--seed", min=0, help="The sampler's seed (worker k of this "
-                                                 "host: seed + k - 1).")] = None,
+                                                 "host: seed + k - 1; on a journal or server, derived from the "
+                                                 "seed and the worker: Slurm array task, else host and pid).")
+                                    ] = None,
         study: Annotated[str | None, typer.Option("--study", help="The study's name in the storage (default: "
                                                   "the spec's name).")] = None,
         set_: SetOpt = None,

@@ -132,7 +132,7 @@ def lint_file(file: str, plugins: list[str] | None = None, *, text: str | None =
 
 def _lint_file(file: str, plugins: list[str] | None, *, text: str | None, data_roots: list[str] | None,
                sets: list[str] | None, config: LintConfig | None, strict: bool) -> FileReport:
-    from graphspec.render.lint import FileReport
+    from graphspec.render.lint import FileReport, capped
 
     try:
         from graphspec import compiler
@@ -148,6 +148,9 @@ def _lint_file(file: str, plugins: list[str] | None, *, text: str | None, data_r
                 return FileReport(name, lint_policy.apply([exc.diagnostic], name, config, None))
         checked = compiler.check(file if text is None else name, text=text, plugins=plugins, sets=sets,
                                  data_roots=data_roots)
+        from graphspec.run.sources import lint as data_lint  # a streamed source's files: listed, not decoded
+
+        checked.diagnostics.extend(data_lint.check(checked, data_roots))
         complete = checked.analysis is not None
         diags = lint_policy.apply(checked.diagnostics.sorted(), name, config, checked.source, strict=strict,
                                   complete=complete)
@@ -159,7 +162,8 @@ def _lint_file(file: str, plugins: list[str] | None, *, text: str | None, data_r
         else:
             source = _text_of(file) if any(d.location.line for d in diags) else None
         bases = checked.source.bases if checked.source is not None else {}
-        return FileReport(name, diags, _models(checked), source, bases)
+        shown, omitted_errors, omitted_warnings = capped(diags)
+        return FileReport(name, shown, _models(checked), source, bases, omitted_errors, omitted_warnings)
     except Exception as exc:  # noqa: BLE001 - the point: one file's crash is a diagnostic
         if os.environ.get("GRAPHSPEC_DEBUG") == "1":
             traceback.print_exc()
@@ -181,7 +185,7 @@ def lint_files(files: Iterable[str], plugins: list[str] | None = None, refused: 
 def render(reports: list[FileReport], fmt: Format | str, *, strict: bool = False, color: bool = False,
            stats: bool = True, skipped: Iterable[Skipped] = (), root: Path | None = None,
            cwd: Path | None = None) -> str:
-    """The reports in one format. `root` and `cwd` make SARIF paths relative to the repository."""
+    """The reports in one format. `root` and `cwd` make SARIF and github paths relative to the repository."""
     from graphspec import __version__
     from graphspec.cli.lint_paths import skipped_text
     from graphspec.render import lint as render_lint
@@ -198,7 +202,8 @@ def render(reports: list[FileReport], fmt: Format | str, *, strict: bool = False
         return render_lint.sarif_text(reports, version=__version__, skipped=listed,
                                       root=None if root is None else str(root), cwd=None if cwd is None else str(cwd))
     if fmt is Format.github:
-        return render_lint.github(reports, stats=stats, skipped_note=note)
+        return render_lint.github(reports, stats=stats, skipped_note=note, root=None if root is None else str(root),
+                                  cwd=None if cwd is None else str(cwd))
     return render_lint.text(reports, color=color, stats=stats, skipped_note=note)
 
 
@@ -224,8 +229,12 @@ def register(app: typer.Typer) -> None:
             "--set", help="Override a value before checking: --set nodes.dense_1.units=128 (repeatable).",
             show_default=False)] = None,
         root: Annotated[Path | None, typer.Option(
-            "--root", help="SARIF: make paths relative to this folder (default: the git repository's top level).",
+            "--root", help="SARIF and github: make paths relative to this folder (default: the git repository's "
+            "top level).",
             show_default=False)] = None,
+        hook: Annotated[bool, typer.Option(
+            "--hook", help="pre-commit mode: a file named that has neither a `graphspec:` nor an `extends:` key "
+            "is skipped with a note (the hook names every staged YAML file).")] = False,
         quiet: Annotated[bool, typer.Option(
             "--quiet", "-q", help="Text and github formats: no per-model parameter lines.")] = False,
         color: Annotated[bool | None, typer.Option(
@@ -238,8 +247,8 @@ def register(app: typer.Typer) -> None:
         """Check specs statically, without TensorFlow: every error of every file, sorted.
 
         Reports each model's parameter count and weight memory. Folders and globs skip
-        run folders and YAML files without a `graphspec:` key; files named are always
-        checked. `[tool.graphspec.lint]` in pyproject.toml and `# graphspec: ignore[CODE]`
+        run folders and YAML files without a `graphspec:` or `extends:` key; files named are
+        always checked (with --hook, those without either key are skipped with a note). `[tool.graphspec.lint]` in pyproject.toml and `# graphspec: ignore[CODE]`
         comments say what not to report (docs/lint.md). Exit code 0 when there are no
         errors, 1 when there are, 2 for a usage or internal error.
         """
@@ -254,9 +263,13 @@ def register(app: typer.Typer) -> None:
         refused: dict[str, str] = {}
         skipped: list[Skipped] = []
         try:
-            files = expand_paths(paths, refused, skipped=skipped, excluded=config.excluded if config.exclude else None)
+            files = expand_paths(paths, refused, skipped=skipped, excluded=config.excluded if config.exclude else None,
+                                 hook=hook)
         except PathError as exc:
             raise UsageError(str(exc)) from None
+        if not files and hook:  # a commit without specs: nothing to check is not a failure
+            sys.stdout.write(f"no specs to check ({skipped_text(skipped) or 'none named'})\n")
+            return
         if not files:
             note = skipped_text(skipped)
             raise UsageError(f"no specs under {', '.join(paths)}" + (f" ({note})" if note else ""))
@@ -268,10 +281,10 @@ def register(app: typer.Typer) -> None:
         reports = lint_files(files, plugin_list, refused, data_root, sets=set_ or None, config=config, strict=strict)
         if color is None:
             color = bool(getattr(sys.stdout, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
-        sarif = format is Format.sarif
+        rooted = format in (Format.sarif, Format.github)  # paths the repository's tools resolve from its root
         text = render(reports, format, strict=strict, color=color, stats=not quiet, skipped=skipped,
-                      root=sarif_root(files, None if root is None else str(root), cwd) if sarif else None,
-                      cwd=cwd if sarif else None)
+                      root=sarif_root(files, None if root is None else str(root), cwd) if rooted else None,
+                      cwd=cwd if rooted else None)
         sys.stdout.write(text)
         sys.stdout.flush()
         code = exit_code(_strict_reports(reports) if strict else reports)

@@ -4,7 +4,7 @@ A file named on the command line is always linted. Folders (searched recursively
 and globs *discover* files, and discovery skips what is not a spec: hidden and
 tool folders, run folders (`spec.yaml` beside `state.json`: a copy of a spec as
 trained) and sweep folders (whose `trial-N/` folders are run folders), YAML files
-without a top-level `graphspec:` key (CI workflows, `.pre-commit-config.yaml`),
+without a top-level `graphspec:` or `extends:` key (CI workflows, `.pre-commit-config.yaml`),
 and paths matching `exclude` in `[tool.graphspec.lint]`. What was skipped is
 counted, so the summary can say so.
 
@@ -27,8 +27,9 @@ SKIP_DIRS = {"node_modules", "__pycache__", "site-packages"}
 # A run folder, as graphspec.run.folders writes it: the spec as trained beside the run's state.
 RUN_SPEC, RUN_STATE = "spec.yaml", "state.json"
 _TRIAL = re.compile(r"^trial-\d+$")
-# A spec has a top-level `graphspec:` key (block style, or a one-line flow mapping).
-_SPEC_KEY = re.compile(rb"(?m)(?:^(?:\xef\xbb\xbf)?|[{,][ \t]*)[\"']?graphspec[\"']?[ \t]*:")
+# A spec has a top-level `graphspec:` key, or is a variant with a top-level `extends:` key (block style,
+# or a one-line flow mapping).
+_SPEC_KEY = re.compile(rb"(?m)(?:^(?:\xef\xbb\xbf)?|[{,][ \t]*)[\"']?(?:graphspec|extends)[\"']?[ \t]*:")
 _HEAD_BYTES = 1024 * 1024 + 1  # as much as lint would read of the file anyway
 
 # Why something was skipped: reason -> (singular, plural) for the summary line.
@@ -37,7 +38,8 @@ RUN_FOLDER = "run folder"
 SWEEP_FOLDER = "sweep folder"
 EXCLUDED = "excluded"
 REASONS = {
-    NOT_A_SPEC: ("YAML file without a `graphspec:` key", "YAML files without a `graphspec:` key"),
+    NOT_A_SPEC: ("YAML file without a `graphspec:` or `extends:` key",
+                 "YAML files without a `graphspec:` or `extends:` key"),
     RUN_FOLDER: ("run folder", "run folders"),
     SWEEP_FOLDER: ("sweep folder", "sweep folders"),
     EXCLUDED: ("path excluded by [tool.graphspec.lint]", "paths excluded by [tool.graphspec.lint]"),
@@ -86,7 +88,7 @@ def _subfolders(folder: Path) -> list[Path]:
 
 
 def has_spec_key(path: Path) -> bool:
-    """Whether a file has a top-level `graphspec:` key (a cheap look at its bytes, not a parse)."""
+    """Whether a file has a top-level `graphspec:` or `extends:` key (a cheap look at its bytes, not a parse)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(_HEAD_BYTES)
@@ -127,7 +129,8 @@ class _Discovery:
     """Collects files in order, without repeats, noting the refused and the skipped."""
 
     def __init__(self, refused: dict[str, str] | None, skipped: list[Skipped] | None,
-                 excluded: Excluded | None) -> None:
+                 excluded: Excluded | None, hook: bool = False) -> None:
+        self.hook = hook  # pre-commit: a file named that is not a spec is skipped too
         self.out: dict[str, None] = {}
         self.refused = refused
         self.skipped = skipped if skipped is not None else []
@@ -153,6 +156,8 @@ class _Discovery:
                 return None
             if not has_spec_key(p):
                 return self.skip(p, NOT_A_SPEC)
+        elif self.hook and not escapes and not has_spec_key(p):
+            return self.skip(p, NOT_A_SPEC)
         self.out[name] = None
         if escapes and self.refused is not None:
             where = "the working folder" if os.path.normpath(str(root)) == "." else f"{os.path.normpath(str(root))}/"
@@ -183,17 +188,19 @@ class _Discovery:
 
 
 def expand_paths(paths: Iterable[str], refused: dict[str, str] | None = None, *,
-                 skipped: list[Skipped] | None = None, excluded: Excluded | None = None) -> list[str]:
+                 skipped: list[Skipped] | None = None, excluded: Excluded | None = None,
+                 hook: bool = False) -> list[str]:
     """Files as given, folders recursively (`*.yaml`, `*.yml`), globs; in order, without repeats.
 
     A symbolic link found by searching a folder or a glob that points outside
     that folder, or a named link that points outside the working folder, is
     listed but not to be read (a spec in a pull request could link to a
     secret, whose lines would be shown): `refused` maps it to the reason.
-    Discovered files that are not specs are left out and noted in `skipped`.
+    Discovered files that are not specs are left out and noted in `skipped`; with `hook`
+    (pre-commit, which names every staged YAML file), so are named ones.
     Raises :class:`PathError` for a path that does not exist or a glob that matches nothing.
     """
-    found = _Discovery(refused, skipped, excluded)
+    found = _Discovery(refused, skipped, excluded, hook)
     for raw in paths:
         if raw == STDIN:
             found.out.setdefault(STDIN, None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,8 +16,8 @@ from graphspec.cli.common import (
     SpecArg,
     built_models,
     checked_spec,
-    err,
     guarded,
+    note,
     one_model,
     out,
     use_backend,
@@ -41,24 +41,52 @@ def summary(
     set_: SetOpt = None,
     backend: BackendOpt = None,
     data_root: DataRootOpt = None,
+    use_keras: Annotated[bool, typer.Option(
+        "--keras", help="Build the model with Keras and read the table off it, instead of the static analysis.")
+    ] = False,
 ) -> None:
-    """A table per model: layer, type, output shape, parameters, inbound layers."""
+    """A table per model: layer, type, output shape, parameters, inbound layers. From the static analysis
+    (no Keras, no backend) where it knows every row; else, or with --keras, from the built model."""
     if format not in {"text", "json"}:
         raise UsageError(f"--format must be text or json, got {format!r}")
-    checked, models = built_models(spec, plugin, set_, [model] if model else None, compile=False, backend=backend,
-                                   command="summary", data_roots=data_root)
     from graphspec.render import text as render
 
+    static = None if use_keras else _static_tables(spec, plugin, set_, model, data_root)
+    if static is None:
+        checked, models = built_models(spec, plugin, set_, [model] if model else None, compile=False,
+                                       backend=backend, command="summary", data_roots=data_root)
+        tables = [(m.name, render.model_rows(m), render.model_totals(m)) for m in models.values()]
+    else:
+        checked, tables = static
     if format == "json":
         infos = checked.analysis.models if checked.analysis is not None else {}
         macs = {name: (info.macs, info.layer_macs) for name, info in infos.items()}
-        out(render.summary_json(list(models.values()), macs))
+        out(render.summary_json_rows(tables, macs))
         return
     from rich.console import Console
 
     console = Console()
-    for m in models.values():
-        console.print(render.summary_table(m))
+    for name, rows, totals in tables:
+        console.print(render.summary_table_rows(name, rows, totals))
+
+
+def _static_tables(spec: Path, plugin: list[str] | None, sets: list[str] | None, model: str | None,
+                   data_root: list[str] | None) -> tuple[Any, list[tuple[str, list[dict[str, Any]], dict[str, int]]]] | None:
+    """The checked spec and each model's rows and totals from the static analysis; None where only a built
+    model can give them (the spec's problems are raised here, as `build` would)."""
+    from graphspec.analysis.summary import Unsupported, static_summary
+
+    checked = checked_spec(spec, plugin, sets, data_root, builds=True)
+    if checked.graph is None or checked.analysis is None:
+        return None
+    if model is not None:
+        checked.graph.pick_model(model, "summary")
+    try:
+        found = static_summary(checked.graph, checked.analysis, [model] if model else None)
+    except Unsupported:
+        return None
+    return checked, [(s.name, [r.as_dict() for r in s.rows], {"params": s.params, "trainable_params":
+                     s.trainable_params, "non_trainable_params": s.non_trainable_params}) for s in found]
 
 
 def save(
@@ -100,8 +128,8 @@ def save(
         from graphspec.run.models import load_for_inference
 
         loaded = load_for_inference(spec, weights=weights, sets=set_, plugins=plugin, model=model,
-                                    note=lambda t: err(f"note: {t}"))
-        fmt = export_model(loaded.model, output, format, force=force, note=lambda t: err(f"note: {t}"))
+                                    note=note)
+        fmt = export_model(loaded.model, output, format, force=force, note=note)
         out(f"saved {loaded.model_name} of {spec} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
         return
     checked = checked_spec(spec, plugin, set_, data_root, builds=True)
@@ -111,7 +139,7 @@ def save(
         from graphspec.run.models import load_weights
 
         load_weights(models[name], weights, with_optimizer=False)
-    fmt = export_model(models[name], output, format, force=force, note=lambda t: err(f"note: {t}"))
+    fmt = export_model(models[name], output, format, force=force, note=note)
     out(f"saved {name} to {output}" + ("" if fmt == "keras" else f" ({fmt})"))
 
 

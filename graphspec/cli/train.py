@@ -16,7 +16,7 @@ RunsRoot = Path("runs")
 def register(app: typer.Typer) -> None:
     """Add the train, evaluate and predict commands to the CLI."""
     from graphspec.cli.common import guarded
-    from graphspec.cli.common import BackendOpt, DataRootOpt, ModelOpt, PluginOpt, SetOpt, SpecArg, err, out, use_backend
+    from graphspec.cli.common import BackendOpt, DataRootOpt, ModelOpt, PluginOpt, SetOpt, SpecArg, err, note, out, use_backend
 
     def run_backend(requested: str | None, command: str, spec_or_run: Path, *, resume: bool = False,
                     run_dir: Path | None = None) -> str:
@@ -98,6 +98,9 @@ def register(app: typer.Typer) -> None:
                              process_id=process_id)
         chosen = run_backend(backend, "train", spec, resume=resume, run_dir=run_dir)
         dist_mod.check_backend(plan, chosen)
+        detected = dist_mod.detected_line(plan)
+        if detected is not None and plan.chief:
+            err(detected)
         dist_mod.prepare(plan, chosen)  # before Keras (and JAX) is imported
 
         from graphspec.run import trainer as train_mod
@@ -142,7 +145,7 @@ def register(app: typer.Typer) -> None:
         from graphspec.run import inference
 
         metrics = inference.evaluate(spec_or_run, weights=weights, sets=set_, plugins=plugin, model=model,
-                                     runs_root=RunsRoot, note=lambda t: err(f"note: {t}"),
+                                     runs_root=RunsRoot, note=note,
                                      data_roots=[Path(r) for r in data_root or []])
         if format == "json":
             out(json.dumps(metrics, sort_keys=True))
@@ -176,7 +179,7 @@ def register(app: typer.Typer) -> None:
 
         shapes = inference.predict(spec_or_run, input, output, weights=weights, sets=set_, plugins=plugin,
                                    model=model, runs_root=RunsRoot, transforms=transforms, batch_size=batch_size,
-                                   note=lambda t: err(f"note: {t}"), force=force)
+                                   note=note, force=force)
         for name, shape in shapes.items():
             out(f"{name}: {shape}")
         out(f"wrote {output}")

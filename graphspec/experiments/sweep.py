@@ -159,6 +159,14 @@ def settings_for(spec_or_dir: str | Path, *, sets: list[str] | None = None, fold
                 f" with --set {' '.join(manifest.get('sets', []))}" if manifest.get("sets") else "") +
                 ": choose another --dir, or give the same spec and --set values")
     known = manifest or {}
+    if storage is not None and sweep_study.is_journal(storage):
+        storage = sweep_study.journal_url(storage)
+    elif storage is not None:  # refused before sweep.json is written or a driver quotes it
+        from graphspec.experiments.storage_url import problem
+
+        wrong = problem(storage)
+        if wrong is not None:
+            raise UsageError(f"--storage {sweep_study.redact(storage)}: {wrong}")
     url = storage or (known.get("storage") if "***" not in str(known.get("storage", "")) else None)
     if url is None and known.get("storage") and "***" in str(known["storage"]):
         raise UsageError(f"this sweep's storage has a password: give it again with --storage "
@@ -191,11 +199,12 @@ def work(settings: Settings, say: Say, *, opened: tuple[Any, sweep_plan.Plan] | 
     if opened is None:
         checked = _check(Path(settings.spec), settings.sets, settings.plugins)
         plan = _plan(checked, settings.trials)
-        seed = None if settings.seed is None else settings.seed + max(0, settings.worker - 1)
+        seed, _ = sweep_study.worker_seed(settings.seed, settings.worker, settings.storage)
         study = sweep_study.open_study(settings.storage, settings.study, plan, _fingerprint(settings), seed=seed,
                                        create=False)
     else:
         study, plan = opened
+    sampler_seed, identity = sweep_study.worker_seed(settings.seed, settings.worker, settings.storage)
     folder = Path(settings.folder)
     flag = StopFlag()
     ctx = sweep_trial.Context(study, plan, folder, Path(settings.spec), settings.sets, settings.plugins, flag)
@@ -212,10 +221,13 @@ def work(settings: Settings, say: Say, *, opened: tuple[Any, sweep_plan.Plan] | 
             if sweep_study.is_surplus(study, trial, plan.budget):
                 _drop(study, trial)
                 break
+            trial.set_user_attr(sweep_study.WORKER, identity)  # who sampled it, from which seed: reproducible
+            trial.set_user_attr(sweep_study.SAMPLER_SEED, sampler_seed)
             try:
                 outcome = sweep_trial.run(ctx, trial)
             except KeyboardInterrupt:
-                _interrupted(study, trial)
+                for problem in _interrupted(study, trial):
+                    say(f"{prefix}trial {trial.number}: {problem}")
                 raise
             say(prefix + describe(outcome, plan))
             if outcome.state == "interrupted":
@@ -233,14 +245,25 @@ def _drop(study: Any, trial: Any) -> None:
     study.tell(trial, state=TrialState.FAIL)
 
 
-def _interrupted(study: Any, trial: Any) -> None:
-    """A second Ctrl-C inside a trial: queue it again before leaving."""
+def _interrupted(study: Any, trial: Any) -> list[str]:
+    """A second Ctrl-C inside a trial: queue it again before leaving. Each step is tried even when the one
+    before it failed (a trial whose mark could not be written must still be queued again); what failed is
+    returned, for the worker to say."""
     from optuna.trial import TrialState
 
-    with contextlib.suppress(Exception):
-        trial.set_user_attr(sweep_study.STATUS, sweep_study.INTERRUPTED)
-        study.tell(trial, state=TrialState.FAIL)
-        sweep_study.requeue(study, study._storage.get_trial(trial._trial_id), "interrupted")
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("mark it interrupted", lambda: trial.set_user_attr(sweep_study.STATUS, sweep_study.INTERRUPTED)),
+        ("close it", lambda: study.tell(trial, state=TrialState.FAIL)),
+        ("queue it again", lambda: sweep_study.requeue(study, study._storage.get_trial(trial._trial_id),
+                                                      "interrupted")),
+    ]
+    failed = []
+    for what, step in steps:
+        try:
+            step()
+        except Exception as exc:  # the study's storage (SQLite, PostgreSQL, a journal) raises its own errors
+            failed.append(f"could not {what}: {type(exc).__name__}: {exc}")
+    return failed
 
 
 def describe(out: sweep_trial.Outcome, plan: sweep_plan.Plan) -> str:
@@ -274,8 +297,9 @@ def sweep(settings: Settings, *, workers: int = 1, resume: bool = False, say: Sa
         _write_manifest(settings)
     elif not (Path(settings.folder) / MANIFEST).is_file() and sweep_study.is_sqlite(settings.storage):
         raise UsageError(f"--resume: no sweep in {settings.folder}: start it without --resume")
+    seed, _ = sweep_study.worker_seed(settings.seed, settings.worker, settings.storage)
     study = sweep_study.open_study(settings.storage, settings.study, plan, _fingerprint(settings),
-                                   seed=settings.seed, create=not resume)
+                                   seed=seed, create=not resume)
     if resume:
         _write_manifest(settings)
     used, _ = sweep_study.used(study)

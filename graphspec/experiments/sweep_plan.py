@@ -14,7 +14,8 @@ import math
 from typing import Any
 
 from graphspec.errors import UsageError
-from graphspec.spec.schema_sweep import Choice, IntRange, LogUniform, SweepSpec, Uniform, auto_mode
+from graphspec.spec.schema_sweep import (MAX_GRID, Choice, IntRange, LogUniform, SweepSpec, Uniform, auto_mode,
+                                         grid_points)
 
 DEFAULT_TRIALS = 20
 
@@ -88,9 +89,13 @@ def grid_space(sweep: SweepSpec) -> dict[str, list[Any]]:
 
 
 def grid_size(sweep: SweepSpec) -> int:
-    size = 1
-    for values in grid_space(sweep).values():
-        size *= max(1, len(values))
+    """The number of grid points, from the bounds (the grid is never listed to count it); refuses a grid
+    over MAX_GRID points before anything lists it (lint reports it as GS460)."""
+    size = grid_points(sweep)
+    if size is None:
+        raise UsageError("the grid sampler needs a finite set of values for every parameter (`points: N`)")
+    if size > MAX_GRID:
+        raise UsageError(f"the grid has {size:,} points; a grid sweep holds at most {MAX_GRID:,}")
     return size
 
 

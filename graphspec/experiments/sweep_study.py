@@ -9,7 +9,13 @@ study until the budget is used. Who ran a trial is in its user attributes (host,
   marked failed with ``status: interrupted``, and a retry with the same values is enqueued, which
   continues the same run folder from its last checkpoint;
 * on a shared server, workers also record heartbeats, and Optuna fails the trials of a host that
-  stopped beating (:func:`optuna.storages.fail_stale_trials`); the same retry is enqueued.
+  stopped beating (:func:`optuna.storages.fail_stale_trials`); the same retry is enqueued;
+* on a journal file (``--storage journal:PATH``: Optuna's :class:`~optuna.storages.JournalStorage`
+  with its file backend, for a shared file system without a database server), which has no heartbeat
+  in Optuna, a worker writes the time into its running trial's ``heartbeat`` user attribute instead,
+  and a worker that finds a running trial whose beat is older than the grace period fails it and
+  enqueues the same retry (first to fail it wins: the journal refuses a second update of a finished
+  trial, exactly as RDB's ``fail_stale_trials`` does).
 
 Interrupted and surplus trials do not count toward the budget; a retry does.
 """
@@ -27,6 +33,7 @@ from typing import Any
 
 from graphspec.errors import UsageError
 from graphspec.experiments import sweep_plan
+from graphspec.experiments.storage_url import scrub
 from graphspec.run.lock import RunInUse, claim
 
 HEARTBEAT_S = 20
@@ -37,6 +44,9 @@ REPLACES = "replaces"  # a retry: the number of the trial it replaces
 INTERRUPTED, SURPLUS = "interrupted", "surplus"
 SPEC_KEY = "graphspec_spec"
 NO_HEARTBEAT = f"its worker sent no heartbeat for {GRACE_S} s"
+BEAT = "heartbeat"  # a journal trial's last beat (seconds since the epoch, the worker's clock)
+WORKER, SAMPLER_SEED = "worker", "sampler_seed"  # who sampled a trial, and from which seed
+JOURNAL = "journal:"
 
 
 def default_storage(folder: Path) -> str:
@@ -47,10 +57,45 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
 
 
+def is_journal(url: str) -> bool:
+    return url.startswith(JOURNAL)
+
+
+def journal_url(url: str) -> str:
+    """``journal:PATH`` with PATH made absolute (workers may start in other folders)."""
+    path = url[len(JOURNAL):].strip()
+    if not path:
+        raise UsageError("--storage journal:PATH needs the journal file's path, e.g. journal:/shared/study.log")
+    return JOURNAL + str(Path(path).expanduser().resolve())
+
+
+def journal(url: str) -> Any:
+    """Optuna's JournalStorage on a file: appends under a lock file next to it (``JournalFileSymlinkLock``,
+    Optuna's default: atomic on NFS too; a lock left by a dead process is broken after 30 s)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(url[len(JOURNAL):])
+    if not path.parent.is_dir():
+        raise UsageError(f"--storage {url}: the folder {path.parent} does not exist")
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise UsageError(f"--storage {url}: cannot open the journal: {exc.strerror or exc}") from None
+
+
 def storage(url: str) -> Any:
-    """An Optuna RDB storage: SQLite waits for its lock instead of failing; a server gets heartbeats."""
+    """An Optuna RDB storage: SQLite waits for its lock instead of failing; a server gets heartbeats. A
+    ``journal:PATH`` is a journal file (:func:`journal`)."""
     import optuna
 
+    if is_journal(url):
+        return journal(url)
+    from graphspec.experiments.storage_url import problem
+
+    wrong = problem(url)
+    if wrong is not None:
+        raise UsageError(f"--storage {redact(url)}: {wrong}")
     try:
         if is_sqlite(url):
             # A file this call creates is stamped with this Optuna's schema: checking it again would only
@@ -72,19 +117,19 @@ def storage(url: str) -> Any:
                 time.sleep(0.2 + 0.1 * attempt)
         raise AssertionError("unreachable")
     except ImportError as exc:
-        raise UsageError(f"--storage {redact(url)}: a driver is missing ({exc}); for PostgreSQL install "
+        raise UsageError(f"--storage {redact(url)}: a driver is missing ({scrub(str(exc), url)}); for PostgreSQL install "
                          "keras-graphspec[postgres] (psycopg 3; or name another driver: postgresql+psycopg2://...)") from None
     except Exception as exc:  # SQLAlchemy's connection and URL errors have no common base worth naming
-        raise UsageError(f"--storage {redact(url)}: cannot open the study's storage: {_first_line(exc)}") from None
+        raise UsageError(f"--storage {redact(url)}: cannot open the study's storage: "
+                         f"{scrub(_first_line(exc), url)}") from None
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    head, sep, tail = url.partition("://")
-    if "@" in tail and ":" in tail.split("@", 1)[0]:
-        user = tail.split("@", 1)[0].split(":", 1)[0]
-        return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
-    return url
+    """The URL without its password or secret query values, for messages and sweep.json
+    (:func:`graphspec.experiments.storage_url.redact`)."""
+    from graphspec.experiments.storage_url import redact as redact_url
+
+    return redact_url(url)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -152,6 +197,32 @@ def is_surplus(study: Any, trial: Any, budget: int) -> bool:
     return sum(1 for t in trials if t.number < trial.number and counts_toward_budget(t, gone)) >= budget
 
 
+# -- workers ---------------------------------------------------------------------------------------------------
+def worker_seed(seed: int | None, worker: int, url: str, environ: dict[str, str] | None = None
+                ) -> tuple[int | None, str]:
+    """(the sampler seed of this worker, its identity). Workers sharing a study with the same --seed must not
+    draw the same values: on a shared storage (a journal, a server) the seed is derived from (seed, worker
+    identity): the Slurm array task (``SLURM_ARRAY_TASK_ID``, the same when the array is run again), else
+    host and pid; on one host's SQLite, worker k of the command draws from seed + k - 1, as before."""
+    env = dict(os.environ) if environ is None else environ
+    task = env.get("SLURM_ARRAY_TASK_ID", "").strip()
+    if task:
+        identity = f"slurm-array-{env.get('SLURM_ARRAY_JOB_ID', '').strip() or '?'}-{task}"
+    elif is_sqlite(url):
+        identity = f"worker-{worker}"
+    else:
+        identity = f"{socket.gethostname()}:{os.getpid()}"
+    if seed is None:
+        return None, identity
+    if is_sqlite(url) and not task:
+        return seed + max(0, worker - 1), identity
+    import hashlib
+
+    key = f"slurm-array-task-{task}" if task else identity  # not the array's job id: a rerun draws the same
+    digest = hashlib.sha256(f"{seed}/{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1), identity
+
+
 # -- trials whose worker is gone ---------------------------------------------------------------------------------
 def requeue(study: Any, trial: Any, why: str) -> None:
     """Enqueue a retry of an interrupted trial: the same values, the same run folder (continued from its
@@ -166,6 +237,34 @@ def requeue(study: Any, trial: Any, why: str) -> None:
 
 def _beats(store: Any) -> bool:
     return getattr(store, "get_heartbeat_interval", lambda: None)() is not None
+
+
+def _journal_beats(store: Any) -> bool:
+    from optuna.storages import JournalStorage
+
+    return isinstance(store, JournalStorage)
+
+
+def fail_stale_journal_trials(study: Any, *, now: float | None = None) -> list[int]:
+    """Fail and requeue the running trials of a journal whose heartbeat is older than the grace period
+    (what :func:`optuna.storages.fail_stale_trials` does for RDB storages); the numbers requeued."""
+    import optuna
+    from optuna.trial import TrialState
+
+    limit = (time.time() if now is None else now) - GRACE_S
+    done: list[int] = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        beat = t.user_attrs.get(BEAT)
+        if not isinstance(beat, (int, float)) or beat >= limit:
+            continue
+        try:
+            study._storage.set_trial_user_attr(t._trial_id, STATUS, INTERRUPTED)
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first
+        requeue(study, t, NO_HEARTBEAT)
+        done.append(t.number)
+    return done
 
 
 def _alive(pid: int) -> bool:
@@ -191,6 +290,8 @@ def recover(study: Any, folder: Path) -> list[int]:
             optuna.storages.fail_stale_trials(study)
     me = socket.gethostname()
     done: list[int] = []
+    if _journal_beats(study._storage):  # other hosts: by the beats in the trials' attributes
+        done += fail_stale_journal_trials(study)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get(PID)
         if t.user_attrs.get(HOST) != me or not isinstance(pid, int) or pid == os.getpid() or _alive(pid):
@@ -218,16 +319,21 @@ def recover(study: Any, folder: Path) -> list[int]:
 def heartbeat(study: Any, trial: Any) -> Iterator[None]:
     """Record the trial's heartbeat while it runs (storages with heartbeats only)."""
     store = study._storage
-    if not _beats(store):
+    if _journal_beats(store):
+        def record(trial_id: int) -> None:
+            store.set_trial_user_attr(trial_id, BEAT, time.time())
+    elif _beats(store):
+        record = store.record_heartbeat
+    else:
         yield
         return
     stop = threading.Event()
-    store.record_heartbeat(trial._trial_id)
+    record(trial._trial_id)
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT_S):
             with contextlib.suppress(Exception):  # a lost connection is retried on the next beat
-                store.record_heartbeat(trial._trial_id)
+                record(trial._trial_id)
 
     thread = threading.Thread(target=beat, name="graphspec-heartbeat", daemon=True)
     thread.start()

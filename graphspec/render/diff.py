@@ -17,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from graphspec.diagnostics import Diagnostic, Location
+from graphspec.render.escape import gh_data, gh_log, gh_prop, md_code, md_text, printable
 
 KINDS = ("added", "removed", "renamed", "changed")
 MAX_VALUE = 80  # characters of a value in text and Markdown (JSON has it whole)
@@ -190,7 +191,7 @@ def text(report: DiffReport) -> str:
         if c.cause is None:
             lines.append(line(c))
             lines.extend(line(e, "  ") for e in effects.get(c.path, ()))
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(ln) for ln in lines) + "\n"
 
 
 # -- JSON ------------------------------------------------------------------------
@@ -215,30 +216,30 @@ def json_text(report: DiffReport) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text of graphspec's own making (counts, shapes) in a table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _code(text: str) -> str:
-    tick = "``" if "`" in text else "`"
-    pad = " " if "`" in text else ""
-    return _cell(f"{tick}{pad}{text}{pad}{tick}")
+    """A name or value from a spec as a code span in a table cell (see :func:`md_code`)."""
+    return md_code(text, in_table=True)
 
 
 def markdown(report: DiffReport) -> str:
     """A pull-request comment: a summary table of the models, then a table of the changes."""
-    title = f"### graphspec diff: {_code(report.a)} → {_code(report.b)}"
+    title = f"### graphspec diff: {md_code(report.a)} → {md_code(report.b)}"
     lines = [title, ""]
     if report.equal:
         lines += ["The two specs are equivalent: same nodes, edges, arguments and settings.", ""]
     if report.errors:
         n = len(report.errors)
         lines += [f"**{n} error{'' if n == 1 else 's'}** in the specs:", ""]
-        lines += [f"- {_cell(str(d.location))}: {d.code} {_cell(d.message)}" for d in report.errors] + [""]
+        lines += [f"- {md_code(str(d.location))}: {d.code} {md_text(d.message)}" for d in report.errors] + [""]
     if report.models:
         lines += ["| model | params | trainable params | MACs | outputs |", "|---|---:|---:|---:|---|"]
         for m in report.models:
             name = _code(m.name) + ("" if all(m.present) else (" (new)" if not m.present[0] else " (removed)"))
-            shapes = "<br>".join(_cell(s) for s in _shapes_text(m)) or "–"
+            shapes = "<br>".join(md_text(s) for s in _shapes_text(m)) or "–"
             lines.append(f"| {name} | {_cell(count_text(m.params))} | {_cell(count_text(m.trainable_params))} "
                          f"| {_cell(count_text(m.macs))} | {shapes} |")
         lines.append("")
@@ -249,7 +250,7 @@ def markdown(report: DiffReport) -> str:
             before = "" if c.kind == "added" else _code(short(c.before))
             after = "" if c.kind == "removed" else _code(short(c.after))
             loc = c.b if c.b is not None else c.a
-            lines.append(f"| {c.kind} | {_code(c.path)} | {before} | {after} | {_cell(str(loc)) if loc else ''} |")
+            lines.append(f"| {c.kind} | {_code(c.path)} | {before} | {after} | {_code(str(loc)) if loc else ''} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -257,48 +258,44 @@ def markdown(report: DiffReport) -> str:
 # -- GitHub workflow commands ----------------------------------------------------------
 
 
-def _gh_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def github_line(change: Change, b_file: str, path: Callable[[str], str] = str) -> str:
+    """`::notice file=b.yaml,line=9,col=20,title=graphspec diff::changed nodes.dense_1.units: 64 -> 128`.
 
-
-def _gh_prop(value: str) -> str:
-    return _gh_data(value).replace(":", "%3A").replace(",", "%2C")
-
-
-def github_line(change: Change, b_file: str) -> str:
-    """`::notice file=b.yaml,line=9,col=20,title=graphspec diff::changed nodes.dense_1.units: 64 -> 128`."""
+    `path` turns a file name into what the runner resolves (relative to the repository root)."""
     loc = change.b
-    props = [f"file={_gh_prop(loc.file if loc is not None and loc.line else b_file)}"]
+    props = [f"file={gh_prop(path(loc.file if loc is not None and loc.line else b_file))}"]
     if loc is not None and loc.line:
         props.append(f"line={loc.line}")
         if loc.col:
             props.append(f"col={loc.col}")
-    props.append(f"title={_gh_prop('graphspec diff: ' + change.kind)}")
+    props.append(f"title={gh_prop('graphspec diff: ' + change.kind)}")
     message = f"{change.kind} {change.path}: {_describe(change)}"
     if change.a is not None:
-        message += f"\nwas at {change.a}"
-    return f"::notice {','.join(props)}::{_gh_data(message)}"
+        message += f"\nwas at {path(change.a.file)}" + str(change.a).removeprefix(change.a.file)
+    return f"::notice {','.join(props)}::{gh_data(message)}"
 
 
-def github(report: DiffReport, b_file: str | None = None) -> str:
-    """One annotation per change on B's lines (a removed node: on B's file); the model summary as log lines."""
-    lines = [github_line(c, b_file or report.b) for c in report.changes]
+def github(report: DiffReport, b_file: str | None = None, path: Callable[[str], str] = str) -> str:
+    """One annotation per change on B's lines (a removed node: on B's file); the model summary as log lines,
+    escaped so that no file or model name can make one a workflow command."""
+    lines = [github_line(c, b_file or report.b, path) for c in report.changes]
     for m in report.models:
-        lines.append(f"{_model_head(m)}: params {count_text(m.params)}, trainable {count_text(m.trainable_params)}"
-                     f", MACs {count_text(m.macs)}" + "".join(f", output {s}" for s in _shapes_text(m)))
-    lines.append(f"{report.a} and {report.b} are equivalent" if report.equal
-                 else f"{len(report.changes)} change{'' if len(report.changes) == 1 else 's'}")
+        lines.append(gh_log(f"{_model_head(m)}: params {count_text(m.params)}, trainable "
+                            f"{count_text(m.trainable_params)}, MACs {count_text(m.macs)}"
+                            + "".join(f", output {s}" for s in _shapes_text(m))))
+    lines.append(gh_log(f"{path(report.a)} and {path(report.b)} are equivalent" if report.equal
+                        else f"{len(report.changes)} change{'' if len(report.changes) == 1 else 's'}"))
     return "\n".join(lines) + "\n"
 
 
-def render(report: DiffReport, fmt: str, *, b_file: str | None = None) -> str:
-    """The report in one of FORMATS."""
+def render(report: DiffReport, fmt: str, *, b_file: str | None = None, path: Callable[[str], str] = str) -> str:
+    """The report in one of FORMATS; `path` maps file names for the github format (repository-root paths)."""
     if fmt == "json":
         return json_text(report)
     if fmt == "markdown":
         return markdown(report)
     if fmt == "github":
-        return github(report, b_file)
+        return github(report, b_file, path)
     return text(report)
 
 

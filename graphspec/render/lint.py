@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from graphspec.diagnostics import CODES, Diagnostic, Location, Severity, rule_name
+from graphspec.render.escape import gh_data, gh_log, gh_prop, printable
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -64,14 +65,21 @@ class FileReport:
     models: list[ModelReport] = dataclasses.field(default_factory=list)
     source: str | None = None  # the text, for carets under faults
     bases: dict[str, str] = dataclasses.field(default_factory=dict)  # the text of files it `extends`, by name
+    # Diagnostics past MAX_PER_FILE (see :func:`capped`): counted, not listed.
+    omitted_errors: int = 0
+    omitted_warnings: int = 0
 
     @property
     def errors(self) -> int:
-        return sum(1 for d in self.diagnostics if d.is_error)
+        return sum(1 for d in self.diagnostics if d.is_error) + self.omitted_errors
 
     @property
     def warnings(self) -> int:
-        return sum(1 for d in self.diagnostics if not d.is_error)
+        return sum(1 for d in self.diagnostics if not d.is_error) + self.omitted_warnings
+
+    @property
+    def omitted(self) -> int:
+        return self.omitted_errors + self.omitted_warnings
 
     @property
     def internal_error(self) -> bool:
@@ -79,6 +87,25 @@ class FileReport:
 
 
 # -- helpers -------------------------------------------------------------------
+MAX_PER_FILE = 200  # diagnostics listed per file; the rest are counted in one line
+
+
+def capped(diags: list[Diagnostic], limit: int = MAX_PER_FILE) -> tuple[list[Diagnostic], int, int]:
+    """The first `limit` diagnostics (sorted), and how many errors and warnings were left out."""
+    if len(diags) <= limit:
+        return diags, 0, 0
+    rest = diags[limit:]
+    errors = sum(1 for d in rest if d.is_error)
+    return diags[:limit], errors, len(rest) - errors
+
+
+def omitted_line(r: FileReport) -> str:
+    """`spec.yaml: and 89,769 more diagnostics (89,769 errors, 0 warnings) not shown: the first 200 are`."""
+    n = r.omitted
+    return (f"{r.file}: and {n:,} more diagnostic{'' if n == 1 else 's'} ({r.omitted_errors:,} "
+            f"error{'' if r.omitted_errors == 1 else 's'}, {r.omitted_warnings:,} "
+            f"warning{'' if r.omitted_warnings == 1 else 's'}) not shown: the first {MAX_PER_FILE} are")
+
 
 
 def warning_codes() -> frozenset[str]:
@@ -91,7 +118,8 @@ def strict(reports: Sequence[FileReport]) -> list[FileReport]:
     out = []
     for r in reports:
         diags = [d if d.is_error else dataclasses.replace(d, severity=Severity.ERROR) for d in r.diagnostics]
-        out.append(dataclasses.replace(r, diagnostics=diags))
+        out.append(dataclasses.replace(r, diagnostics=diags, omitted_errors=r.omitted,
+                                       omitted_warnings=0))
     return out
 
 
@@ -163,11 +191,13 @@ def text(reports: Sequence[FileReport], *, color: bool = False, stats: bool = Tr
                 blocks.append(diagnostic_text(d, None, color=color, lines_of=lines_of))
             else:
                 blocks.append(diagnostic_text(d, r.bases.get(d.location.file), color=color))
+        if r.omitted:
+            blocks.append(printable(omitted_line(r)))
     lines = list(blocks)
     if stats:
         for r in reports:
-            lines.extend(model_line(r.file, m) for m in r.models)
-    lines.append(_summary_text(reports, skipped_note))
+            lines.extend(printable(model_line(r.file, m)) for m in r.models)
+    lines.append(printable(_summary_text(reports, skipped_note)))
     return "\n".join(lines) + "\n"
 
 
@@ -186,7 +216,8 @@ def json_doc(reports: Sequence[FileReport], *, strict_mode: bool = False, versio
         },
         "skipped": [dict(s) for s in skipped],
         "files": [
-            {"file": r.file, "errors": r.errors, "warnings": r.warnings, "models": [m.as_dict() for m in r.models]}
+            {"file": r.file, "errors": r.errors, "warnings": r.warnings, "omitted": r.omitted,
+             "models": [m.as_dict() for m in r.models]}
             for r in reports
         ],
         "diagnostics": [d.as_dict() for r in reports for d in sorted(r.diagnostics, key=Diagnostic.sort_key)],
@@ -199,14 +230,6 @@ def json_text(reports: Sequence[FileReport], *, strict_mode: bool = False, versi
 
 
 # -- GitHub workflow commands ----------------------------------------------------
-
-
-def _gh_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _gh_prop(value: str) -> str:
-    return _gh_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
 def is_override(loc: Location) -> bool:
@@ -225,13 +248,27 @@ def _full_message(d: Diagnostic, *, with_code: bool) -> str:
     return message
 
 
-def github_line(d: Diagnostic) -> str:
+def repo_path(file: str, root: str | None, cwd: str | None) -> str:
+    """A file as the GitHub runner resolves `file=`: relative to the repository root (with `/`), when
+    the root and the folder relative paths were given from are known and the file is inside; else as given."""
+    if root is None or cwd is None or file.startswith("<"):
+        return file
+    full = os.path.normpath(os.path.join(cwd, file))
+    rel = os.path.relpath(full, root)
+    if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+        return file
+    return PurePosixPath(*PurePath(rel).parts).as_posix()
+
+
+def github_line(d: Diagnostic, *, root: str | None = None, cwd: str | None = None) -> str:
     """`::error file=specs/x.yaml,line=3,col=5,endLine=3,endColumn=9,title=GS112::message`.
 
-    A diagnostic at a `--set` override has no file: GitHub shows it on the run, not on a line.
+    `file=` is relative to the repository `root` when it and `cwd` are known (the runner resolves it
+    there, whatever the step's working folder). A diagnostic at a `--set` override has no file:
+    GitHub shows it on the run, not on a line.
     """
     loc = d.location
-    props = [] if is_override(loc) else [f"file={_gh_prop(loc.file)}"]
+    props = [] if is_override(loc) else [f"file={gh_prop(repo_path(loc.file, root, cwd))}"]
     if loc.line:
         props.append(f"line={loc.line}")
         if loc.col:
@@ -240,18 +277,24 @@ def github_line(d: Diagnostic) -> str:
             props.append(f"endLine={loc.end_line}")
             if loc.end_col and loc.end_line == loc.line:
                 props.append(f"endColumn={loc.end_col}")
-    props.append(f"title={_gh_prop(f'graphspec {d.code}')}")
+    props.append(f"title={gh_prop(f'graphspec {d.code}')}")
     command = "error" if d.is_error else "warning"
-    return f"::{command} {','.join(props)}::{_gh_data(_full_message(d, with_code=True))}"
+    return f"::{command} {','.join(props)}::{gh_data(_full_message(d, with_code=True))}"
 
 
-def github(reports: Sequence[FileReport], *, stats: bool = True, skipped_note: str = "") -> str:
-    """Workflow annotations, one line per diagnostic; statistics and summary as plain log lines."""
-    lines = [github_line(d) for r in reports for d in sorted(r.diagnostics, key=Diagnostic.sort_key)]
+def github(reports: Sequence[FileReport], *, stats: bool = True, skipped_note: str = "", root: str | None = None,
+           cwd: str | None = None) -> str:
+    """Workflow annotations, one line per diagnostic; statistics and summary as plain log lines (escaped so
+    that no file or model name can make one a workflow command)."""
+    lines: list[str] = []
+    for r in reports:
+        lines.extend(github_line(d, root=root, cwd=cwd) for d in sorted(r.diagnostics, key=Diagnostic.sort_key))
+        if r.omitted:
+            lines.append(gh_log(omitted_line(r)))
     if stats:
         for r in reports:
-            lines.extend(model_line(r.file, m) for m in r.models)
-    lines.append(_summary_text(reports, skipped_note))
+            lines.extend(gh_log(model_line(repo_path(r.file, root, cwd), m)) for m in r.models)
+    lines.append(gh_log(_summary_text(reports, skipped_note)))
     return "\n".join(lines) + "\n"
 
 

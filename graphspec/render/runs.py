@@ -8,6 +8,8 @@ import io
 import json
 from typing import Any
 
+from graphspec.render.escape import csv_cell, printable
+
 _STYLE = {"completed": "green", "pruned": "yellow", "failed": "red", "running": "cyan", "interrupted": "magenta"}
 
 
@@ -111,7 +113,8 @@ def _table(rows: list[dict[str, Any]], names: dict[str, str], width: int, title:
     cols: dict[str, tuple[str, list[str]]] = {
         "run": ("run", [str(r["name"]) for r in rows]),
         "status": ("status", [str(r["status"]) for r in rows]),
-        "params": ("params", [params_text(r.get("params") or {}, names=names).replace(" ", "\n") for r in rows]),
+        "params": ("params", [printable(params_text(r.get("params") or {}, names=names)).replace(" ", "\n")
+                              for r in rows]),
         "epochs": ("epochs", [str(r.get("epochs", "")) for r in rows]),
         "objective": (head, [_num(r.get("objective")) for r in rows]),
         **_sorted_column(rows, sort, tests),
@@ -144,15 +147,15 @@ def _table(rows: list[dict[str, Any]], names: dict[str, str], width: int, title:
     out = Table(title=title, caption=caption)
     for key, (header, _) in cols.items():
         if key == "params":
-            out.add_column(header, overflow="fold", ratio=1)
+            out.add_column(escape(printable(header)), overflow="fold", ratio=1)
         elif key in ("run", "status"):
-            out.add_column(header, no_wrap=key == "status", overflow="fold")
+            out.add_column(escape(printable(header)), no_wrap=key == "status", overflow="fold")
         else:
-            out.add_column(header, justify="right", no_wrap=False, min_width=max(len(c) for c in cols[key][1]))
+            out.add_column(escape(printable(header)), justify="right", no_wrap=False, min_width=max(len(c) for c in cols[key][1]))
     for i in range(len(rows)):
         cells = []
         for key, (_, values) in cols.items():
-            text = escape(values[i])
+            text = escape(printable(values[i], keep_newlines=key == "params"))  # params: laid out above
             if key == "status":
                 text = f"[{_STYLE.get(values[i], 'white')}]{text}[/]"
             cells.append(text)
@@ -182,16 +185,21 @@ def as_csv(rows: list[dict[str, Any]]) -> str:
               *[f"params.{k}" for k in params], *[f"metrics.{k}" for k in metrics], *[f"test.{k}" for k in tests]]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow([csv_cell(h) for h in header])
 
     def cell(value: Any) -> Any:
-        return "" if value is None else _value_text(value, full=True)
+        """Every digit of a number, kept a number (a negative one is no formula); text made safe."""
+        if value is None:
+            return ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value  # csv writes repr(): all digits
+        return csv_cell(_value_text(value, full=True))
 
-    for r in rows:
+    for r in rows:  # names and values from run folders: no formulas, no controls
         p, m, t = r.get("params") or {}, r.get("metrics") or {}, r.get("test") or {}
-        writer.writerow([r["name"], r["path"], r["status"], cell(r.get("objective")), r.get("monitor") or "",
-                         r.get("mode") or "", r.get("epochs", ""), r.get("seconds", ""),
-                         *[cell(p.get(k)) for k in params],
+        writer.writerow([csv_cell(r["name"]), csv_cell(r["path"]), csv_cell(r["status"]), cell(r.get("objective")),
+                         csv_cell(r.get("monitor") or ""), csv_cell(r.get("mode") or ""), r.get("epochs", ""),
+                         r.get("seconds", ""), *[cell(p.get(k)) for k in params],
                          *[cell(m.get(k)) for k in metrics], *[cell(t.get(k)) for k in tests]])
     return buf.getvalue()
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graphspec.diagnostics import Diagnostic, Severity
+from graphspec.render.escape import printable
 
 
 _CONTROL = {c: "\ufffd" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
@@ -47,10 +48,12 @@ def diagnostic_text(diag: Diagnostic, source_text: str | None = None, *, color: 
     """
     loc = diag.location
     sev = diag.severity.value
-    head = f"{loc}: {sev}[{diag.code}]: {diag.message}"
+    # File names and messages quote names from files: their control characters are shown, never sent.
+    where, message = printable(str(loc)), printable(diag.message)
+    head = f"{where}: {sev}[{diag.code}]: {message}"
     if color:
         c = "red" if diag.severity is Severity.ERROR else "yellow"
-        head = f"\x1b[1m{loc}:\x1b[0m \x1b[1;{31 if c == 'red' else 33}m{sev}[{diag.code}]\x1b[0m: {diag.message}"
+        head = f"\x1b[1m{where}:\x1b[0m \x1b[1;{31 if c == 'red' else 33}m{sev}[{diag.code}]\x1b[0m: {message}"
     lines = [head]
     if (source_text is not None or lines_of is not None) and loc.line:
         src_lines = lines_of if lines_of is not None else (source_text or "").splitlines()
@@ -65,20 +68,26 @@ def diagnostic_text(diag: Diagnostic, source_text: str | None = None, *, color: 
             lines.append(gutter + text)
             lines.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" + "~" * (width - 1))
     for note in diag.notes:
-        lines.append(f"  note: {note}")
+        lines.append(f"  note: {printable(note)}")
     if diag.hint:
-        lines.append(f"  hint: {diag.hint}")
+        lines.append(f"  hint: {printable(diag.hint)}")
     return "\n".join(lines)
+
+
+MAX_SHOWN = 200  # diagnostics printed by one command; the rest are counted in one line
 
 
 def diagnostics_text(diags: Iterable[Diagnostic], sources: dict[str, str], *, color: bool = False) -> str:
     split: dict[str, list[str]] = {}
     out = []
-    for d in diags:
+    listed = list(diags)
+    for d in listed[:MAX_SHOWN]:
         name = d.location.file
         if name in sources and name not in split:
             split[name] = sources[name].splitlines()
         out.append(diagnostic_text(d, None, color=color, lines_of=split.get(name)))
+    if len(listed) > MAX_SHOWN:
+        out.append(f"and {len(listed) - MAX_SHOWN:,} more not shown: the first {MAX_SHOWN} are")
     return "\n".join(out)
 
 
@@ -135,35 +144,45 @@ def summary_json(models: Sequence[Any], macs: Mapping[str, tuple[int | None, Map
                  ) -> str:
     """The summary of built models as JSON. ``macs``: per model name, the static multiply-accumulates
     of the model and of each layer by name (a layer it does not list is `null`)."""
+    return summary_json_rows([(m.name, model_rows(m), model_totals(m)) for m in models], macs)
+
+
+def summary_json_rows(models: Sequence[tuple[str, list[dict[str, Any]], Mapping[str, int]]],
+                      macs: Mapping[str, tuple[int | None, Mapping[str, int | None]]] | None = None) -> str:
+    """The summary JSON from rows (:func:`model_rows`'s form) and totals, however they were obtained."""
     doc: dict[str, list[dict[str, Any]]] = {"models": []}
-    for m in models:
-        totals = model_totals(m)
-        model_macs, layer_macs = (macs or {}).get(m.name, (None, {}))
+    for name, rows, totals in models:
+        model_macs, layer_macs = (macs or {}).get(name, (None, {}))
         doc["models"].append({
-            "name": m.name,
+            "name": name,
             "params": totals["params"],
             "trainable_params": totals["trainable_params"],
             "non_trainable_params": totals["non_trainable_params"],
             "macs": model_macs,
             "layers": [{**{k: r[k] for k in ("name", "type", "output_shape", "params")},
                         "macs": layer_macs.get(r["name"]), "inputs": r["inputs"]}
-                       for r in model_rows(m)],
+                       for r in rows],
         })
     return json.dumps(doc, indent=2)
 
 
 def summary_table(model: Any) -> Any:
+    """The summary table of a built Keras model."""
+    return summary_table_rows(model.name, model_rows(model), model_totals(model))
+
+
+def summary_table_rows(name: str, rows: Sequence[Mapping[str, Any]], totals: Mapping[str, int]) -> Any:
+    """A rich table: layer, type, output shape, parameters, inbound layers; the totals below."""
     from rich.markup import escape
     from rich.table import Table
 
-    totals = model_totals(model)
-    table = Table(title=f"Model: {escape(model.name)}", title_justify="left", show_lines=False)
+    table = Table(title=f"Model: {escape(name)}", title_justify="left", show_lines=False)
     table.add_column("Layer", no_wrap=True)
     table.add_column("Type")
     table.add_column("Output shape")
     table.add_column("Params", justify="right")
     table.add_column("Connected to")
-    for row in model_rows(model):
+    for row in rows:
         table.add_row(escape(row["name"]), escape(row["type"]), escape(shape_str(row["output_shape"])),
                       f"{row['params']:,}", escape(", ".join(row["inputs"])))
     table.caption = (f"Total params: {totals['params']:,}  Trainable: {totals['trainable_params']:,}  "

@@ -23,7 +23,8 @@ import numpy as np
 
 from graphspec.analysis import memory
 from graphspec.run import checks_values
-from graphspec.run.sources import SPLITS, Arrays, DataError, Origin, error as _error, load_source
+from graphspec.run import sources
+from graphspec.run.sources import SPLITS, Arrays, DataError, Origin, Stream, error as _error, load_source
 from graphspec.run.sources import Problem as _Problem
 from graphspec.spec.schema_run import Add, Cast, DataSpec, Divide, OneHot, Reshape, Scale, SyntheticSource
 
@@ -85,12 +86,27 @@ class Split:
 
 @dataclasses.dataclass
 class Data:
-    train: Split
-    validation: Split | None
-    test: Split | None
+    train: Split | Stream
+    validation: Split | Stream | None
+    test: Split | Stream | None
     io: ModelIO
 
-    def split(self, name: str) -> Split | None:
+    @property
+    def classes(self) -> list[str] | None:
+        """The class names of a streamed source with classes (class-id order), else None."""
+        classes = getattr(self.train.reader, "classes", None) if isinstance(self.train, Stream) else None
+        return list(classes) if classes else None
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """Files left out (`on_error: skip`): (file, why)."""
+        seen: dict[str, str] = {}
+        for split in (self.train, self.validation, self.test):
+            if isinstance(split, Stream):
+                seen.update(split.skipped)
+        return sorted(seen.items())
+
+    def split(self, name: str) -> Split | Stream | None:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
 
 
@@ -421,6 +437,8 @@ def prepare(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, graph: An
     Data files the spec names must lie inside `roots` (default: `base_dir`), unless given with --set.
     """
     test: Split | None
+    if sources.is_streamed(data):
+        return _prepare_streams(data, io, base_dir=base_dir, seed=seed, locate=locate, roots=roots)
     try:
         if isinstance(data.source, SyntheticSource):
             train, validation, test = synthetic(data.source, io, seed, int_bounds(graph, io), data.validation_split)
@@ -450,6 +468,54 @@ def prepare(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, graph: An
         return Data(train, validation, test, io)
     except _Problem as p:
         raise p.located(locate) from None
+
+
+def _prepare_streams(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, locate: Any,
+                     roots: list[Path] | None) -> Data:
+    from graphspec.build import backend
+
+    try:
+        streams = sources.open_streams(data, io, base_dir=base_dir, roots=roots or [base_dir.resolve()],
+                                       locate=locate, seed=seed, backend_name=backend.active() or "")
+        ports = sources.ports.stream_ports(data, io, streams["train"].reader)
+        for stream in streams.values():
+            stream.ports = ports
+            stream.transforms = {p.name: data.transforms.get(p.name, data.transforms.get(p.keras_name, []))
+                                 for p in io.inputs + io.outputs}
+            stream.workers = data.workers
+        if data.max_samples is not None:
+            streams = {k: v.take(slice(0, data.max_samples)) for k, v in streams.items()}
+        for name, stream in streams.items():
+            _check_stream(stream, io, {"train": "training"}.get(name, name), data)
+        if len(streams["train"]) == 0:
+            raise _error("the training set is empty", ("data",))
+        return Data(streams["train"], streams.get("validation"), streams.get("test"), io)
+    except _Problem as p:
+        raise p.located(locate) from None
+
+
+def _check_stream(stream: Stream, io: ModelIO, name: str, data: DataSpec) -> None:
+    """The checks of :func:`_check_split` on one made-up sample of the stream's shapes, and its classes
+    against the model's outputs."""
+    from graphspec.build import backend
+
+    fields = stream.reader.fields
+    sample: Arrays = {}
+    for field, (shape, dtype) in fields.items():
+        sample[field] = np.zeros((1, *(d or 1 for d in shape)), dtype=object if dtype == "string" else dtype)
+    classes = stream.reader.classes
+    for port in io.outputs:
+        field = stream.ports[port.name]
+        if classes and field == stream.reader.default_output:
+            sample[field] = np.full((1,), len(classes) - 1, dtype=np.int32)
+            sources.ports.check_classes(len(classes), port, loss_kind(port.loss), stream.where())
+    strings = [p for p in io.inputs if fields[stream.ports[p.name]][1] == "string"]
+    for port in strings:
+        sources.ports.check_string_input(port, stream.ports[port.name], backend.active() or "")
+    numeric = ModelIO([p for p in io.inputs if p not in strings], io.outputs)
+    split = Split({p.name: sample[stream.ports[p.name]] for p in numeric.inputs},
+                  {p.name: sample[stream.ports[p.name]] for p in io.outputs}, source=stream.source)
+    _check_split(_transform_split(split, numeric, data), numeric, name, data)
 
 
 def inputs_from_arrays(arrays: Arrays, io: ModelIO, data: DataSpec | None, *, transforms: bool = True,

@@ -20,6 +20,15 @@ that cannot work are usage errors before anything starts: ``mirrored`` needs Ten
 ``data-parallel`` needs JAX (Keras's TensorFlow distribution is a prototype, and
 ``MultiWorkerMirroredStrategy`` fails with Keras 3 ``fit``: keras-team/keras#20585).
 
+Under a cluster scheduler the processes join with no flags: `srun graphspec train ...` (Slurm with more
+than one task) or `mpirun -n N graphspec train ...` (Open MPI) is detected from the scheduler's
+environment (:func:`detect_cluster`, the same variables JAX's own cluster classes read) and joined by
+:func:`keras.distribution.initialize` with no arguments, which leaves the coordinator, the process count
+and index to ``jax.distributed``'s detection. Explicit flags and ``KERAS_DISTRIBUTION_*`` win over it.
+
+Every process of a job trains from one seed: a spec without ``train.seed`` gets process 0's
+(:meth:`Runtime.agree`, an all-gather after the processes joined).
+
 The spec's ``data.batch_size`` is the global batch; it must split evenly over the replicas
 (:func:`check_batch`). Each process feeds its slice of every global batch (:class:`Shard`).
 """
@@ -52,6 +61,7 @@ class Plan:
     coordinator: str | None = None
     num_processes: int = 1
     process_id: int = 0
+    cluster: Cluster | None = None  # a scheduler's job detected from its environment (no coordinator given)
 
     @property
     def chief(self) -> bool:
@@ -61,6 +71,66 @@ class Plan:
     @property
     def multi_process(self) -> bool:
         return self.num_processes > 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """A job of a cluster scheduler, read from the environment it gives each process (what JAX's
+    ``jax._src.clusters`` classes read; ``jax.distributed`` detects the same when it joins)."""
+
+    kind: str  # slurm | ompi (JAX's cluster names)
+    job_id: str
+    num_processes: int
+    process_id: int
+    local_id: int  # this process's index on its node (SLURM_LOCALID, OMPI_COMM_WORLD_LOCAL_RANK)
+
+    @property
+    def title(self) -> str:
+        return {"slurm": "Slurm", "ompi": "Open MPI"}.get(self.kind, self.kind)
+
+    def record(self) -> dict[str, Any]:
+        """What environment.json records of the job."""
+        return {"kind": self.kind, "job_id": self.job_id, "processes": self.num_processes,
+                "local_id": self.local_id}
+
+
+_SLURM = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID")
+_OMPI_URI = "OMPI_MCA_orte_hnp_uri"
+
+
+def detect_cluster(environ: Mapping[str, str] | None = None) -> Cluster | None:
+    """The Slurm step (`srun`, more than one task) or Open MPI job (`mpirun`, more than one rank) this process
+    is part of, else None. One task or rank is no distributed job: the run trains alone, as before."""
+    env = os.environ if environ is None else environ
+    if all(k in env for k in _SLURM):
+        n = _env_int(env, "SLURM_NTASKS") or 1
+        if n > 1:
+            return Cluster("slurm", env["SLURM_JOB_ID"], n, _env_int(env, "SLURM_PROCID") or 0,
+                           _env_int(env, "SLURM_LOCALID") or 0)
+    if _OMPI_URI in env:
+        n = _env_int(env, "OMPI_COMM_WORLD_SIZE") or 1
+        if n > 1:
+            return Cluster("ompi", env[_OMPI_URI].split(";", 1)[0], n, _env_int(env, "OMPI_COMM_WORLD_RANK") or 0,
+                           _env_int(env, "OMPI_COMM_WORLD_LOCAL_RANK") or 0)
+    return None
+
+
+def local_device_ids(p: Plan, environ: Mapping[str, str] | None = None) -> list[int] | None:
+    """The accelerators a process of a detected job uses (``jax.distributed.initialize(local_device_ids=)``),
+    or None for JAX's default (one device per process: the one numbered like the process on its node).
+
+    With ``CUDA_VISIBLE_DEVICES`` set (Slurm's ``--gpus-per-task``), a process uses what it sees (the first
+    `--devices` of them); without it, `--devices N` gives the process with node index L devices
+    L*N .. L*N+N-1 of its node."""
+    env = os.environ if environ is None else environ
+    if p.cluster is None:
+        return None
+    visible = [v for v in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if visible:
+        return list(range(len(visible) if p.devices is None else min(p.devices, len(visible))))
+    if p.devices is not None:
+        return list(range(p.cluster.local_id * p.devices, (p.cluster.local_id + 1) * p.devices))
+    return None
 
 
 def _env_int(environ: Mapping[str, str], name: str) -> int | None:
@@ -84,6 +154,13 @@ def plan(strategy: str | None = None, *, devices: int | None = None, coordinator
             strategy = None
         elif strategy not in STRATEGIES:
             raise UsageError(f"--distribute {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    cluster = None
+    explicit = coordinator is not None or num_processes is not None or process_id is not None or any(
+        env.get(k, "").strip() for k in (ENV_ADDRESSES, ENV_PROCESSES, ENV_PROCESS_ID))
+    if not explicit:
+        cluster = detect_cluster(env)
+        if cluster is not None:
+            num_processes, process_id = cluster.num_processes, cluster.process_id
     if coordinator is None and env.get(ENV_ADDRESSES, "").strip():
         coordinator = env[ENV_ADDRESSES].strip().split(",")[0]
     if num_processes is None:
@@ -99,7 +176,7 @@ def plan(strategy: str | None = None, *, devices: int | None = None, coordinator
     if devices is not None and devices < 1:
         raise UsageError(f"--devices must be at least 1, got {devices}")
     if n > 1:
-        if coordinator is None:
+        if coordinator is None and cluster is None:
             raise UsageError(f"{n} processes need the address of process 0: --coordinator HOST:PORT "
                              f"(or {ENV_ADDRESSES})")
         if strategy is None:
@@ -109,7 +186,7 @@ def plan(strategy: str | None = None, *, devices: int | None = None, coordinator
     if strategy is None and devices is not None and devices > 1:
         raise UsageError(f"--devices {devices} without --distribute: say how to use them "
                          "(--distribute data-parallel on JAX, --distribute mirrored on TensorFlow)")
-    return Plan(strategy, devices, coordinator if n > 1 else None, n, pid)
+    return Plan(strategy, devices, coordinator if n > 1 else None, n, pid, cluster)
 
 
 def check_backend(p: Plan, backend_name: str) -> None:
@@ -167,10 +244,23 @@ class Runtime:
 
     def record(self, batch_size: int) -> dict[str, Any]:
         """What environment.json records."""
-        return {"strategy": self.plan.strategy or "none", "processes": self.plan.num_processes,
-                "process_id": self.plan.process_id, "replicas": self.replicas, "devices": self.local_devices,
-                "coordinator": self.plan.coordinator, "global_batch": batch_size,
-                "per_replica_batch": batch_size // max(1, self.replicas)}
+        out = {"strategy": self.plan.strategy or "none", "processes": self.plan.num_processes,
+               "process_id": self.plan.process_id, "replicas": self.replicas, "devices": self.local_devices,
+               "coordinator": self.plan.coordinator, "global_batch": batch_size,
+               "per_replica_batch": batch_size // max(1, self.replicas)}
+        if self.plan.cluster is not None:
+            out["cluster"] = self.plan.cluster.record()
+        return out
+
+    def agree(self, value: int) -> int:
+        """Process 0's `value` in every process (a collective: every process must call it, in step)."""
+        if not self.plan.multi_process:
+            return value
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        every = np.asarray(multihost_utils.process_allgather(np.array([value], dtype=np.int64))).ravel()
+        return int(every[0])
 
     def any_process(self, flag: bool) -> bool:
         """Whether `flag` is true in any process (a collective: every process must call it, in step)."""
@@ -241,6 +331,40 @@ class Shard:
         return self.count == 1 and self.replicas == 1
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def join_arguments(p: Plan) -> dict[str, Any]:
+    """The arguments of ``jax.distributed.initialize`` for a multi-process plan.
+
+    JAX's coordinator (process 0) listens on every interface unless told otherwise: an unauthenticated gRPC
+    service. A coordinator on a loopback address (``launch --local``) is bound to that address only; a
+    multi-host run keeps JAX's default, since the other hosts must reach it (docs/distributed.md)."""
+    assert p.coordinator is not None
+    host, _, port = p.coordinator.rpartition(":")
+    args: dict[str, Any] = {"coordinator_address": p.coordinator, "num_processes": p.num_processes,
+                            "process_id": p.process_id}
+    if host.strip("[]") in LOOPBACK:
+        args["coordinator_bind_address"] = f"{host}:{port}"
+    return args
+
+
+def _join_at_coordinator(p: Plan) -> None:
+    """What ``keras.distribution.initialize`` does, with the coordinator's bind address chosen here."""
+    import jax
+
+    jax.distributed.initialize(**join_arguments(p))
+    _initialize_rng()
+
+
+def _initialize_rng() -> None:
+    try:  # Keras's own step after joining: the same random seed in every process
+        from keras.src.backend.jax.distribution_lib import initialize_rng
+    except ImportError:
+        return
+    initialize_rng()
+
+
 def start(p: Plan) -> Runtime:
     """Join the processes and set Keras's distribution (after Keras is imported; before any model exists)."""
     if p.strategy is None:
@@ -255,9 +379,10 @@ def start(p: Plan) -> Runtime:
 
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # type: ignore[no-untyped-call]
         try:
-            keras.distribution.initialize(p.coordinator, p.num_processes, p.process_id)
+            _join(p, keras)
         except Exception as exc:  # an unreachable coordinator, a port in use
-            raise UsageError(f"could not join the {p.num_processes} processes at {p.coordinator}: {exc}") from None
+            where = p.coordinator or (f"the {p.cluster.title} job's coordinator" if p.cluster else "?")
+            raise UsageError(f"could not join the {p.num_processes} processes at {where}: {exc}") from None
     import jax
 
     local = jax.local_devices()
@@ -273,6 +398,35 @@ def start(p: Plan) -> Runtime:
         dist.auto_shard_dataset = False  # graphspec feeds each process its own shard
     keras.distribution.set_distribution(dist)
     return Runtime(p, replicas=len(all_devices), local_devices=[str(d) for d in local])
+
+
+def _join(p: Plan, keras: Any) -> None:
+    """Join the job: at the coordinator given, else where the cluster's environment says (JAX detects it)."""
+    if p.cluster is None:
+        _join_at_coordinator(p)
+        return
+    ids = local_device_ids(p)
+    if ids is None:
+        keras.distribution.initialize()  # jax.distributed's cluster detection: coordinator, count, index
+    else:  # keras's initialize takes no device ids: the same call with them
+        import jax
+
+        jax.distributed.initialize(local_device_ids=ids)
+        _initialize_rng()
+    import jax
+
+    if (jax.process_count(), jax.process_index()) != (p.num_processes, p.process_id):
+        raise RuntimeError(f"JAX joined as process {jax.process_index()} of {jax.process_count()}; the "
+                           f"{p.cluster.title} environment says {p.process_id} of {p.num_processes}")
+
+
+def detected_line(p: Plan) -> str | None:
+    """The line a process of a detected job prints (None when nothing was detected)."""
+    c = p.cluster
+    if c is None:
+        return None
+    return (f"detected a {c.title} job ({c.job_id}): {c.num_processes} processes, this is process {c.process_id}; "
+            f"training --distribute {p.strategy} (explicit --coordinator/--num-processes/--process-id win)")
 
 
 def _start_mirrored(p: Plan) -> Runtime:

@@ -15,8 +15,13 @@ import numpy as np
 
 from graphspec.build import backend
 from graphspec.build.backend import keras
+from graphspec.run import streams
 from graphspec.run.data import ModelIO, Split
 from graphspec.run.distribute import Shard
+from graphspec.run.sources import Stream
+from graphspec.run.streams import epoch_order
+
+__all__ = ["epoch_order"]
 
 
 def model_arrays(split: Split, io: ModelIO) -> tuple[Any, Any]:
@@ -32,13 +37,6 @@ def steps(n: int, batch_size: int) -> int:
     return max(1, -(-n // batch_size))
 
 
-def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
-    """The sample order of epoch `epoch`: a permutation drawn from (seed, epoch) alone, the same everywhere."""
-    if not shuffle:
-        return np.arange(n, dtype=np.int64)
-    return np.random.default_rng([int(seed), int(epoch)]).permutation(n).astype(np.int64)
-
-
 def _gather(structure: Any, index: Any) -> Any:
     """The samples `index` of every array in a nest of tuples and dicts."""
     if isinstance(structure, dict):
@@ -52,14 +50,17 @@ def _on_tensorflow() -> bool:
     return backend.active() == "tensorflow"
 
 
-def train_dataset(split: Split, io: ModelIO, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
-                  shuffle: bool = True, prefetch: bool = True, shard: Shard | None = None) -> tuple[Any, int]:
+def train_dataset(split: Split | Stream, io: ModelIO, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                  shuffle: bool = True, prefetch: bool | int = True, shard: Shard | None = None) -> tuple[Any, int]:
     """Batches for epochs first_epoch..epochs-1, in one dataset; returns (dataset, steps per epoch).
 
     Fit it with `steps_per_epoch` = the steps returned: partial batches never straddle two epochs.
     With a `shard` (data-parallel), `batch_size` is the global batch and the dataset yields this
     process's slice of each (:class:`graphspec.run.distribute.Shard`).
     """
+    if isinstance(split, Stream):
+        return streams.train_dataset(split, io, batch_size=batch_size, seed=seed, first_epoch=first_epoch,
+                                     epochs=epochs, shuffle=shuffle, prefetch=prefetch, shard=shard)
     x, y = model_arrays(split, io)
     n = len(split)
     shard = shard or Shard()
@@ -90,10 +91,13 @@ def train_dataset(split: Split, io: ModelIO, *, batch_size: int, seed: int, firs
     return ds, per_epoch
 
 
-def eval_dataset(split: Split, io: ModelIO, *, batch_size: int, cache: bool = False, prefetch: bool = True,
-                 targets: bool = True, shard: Shard | None = None) -> Any:
+def eval_dataset(split: Split | Stream, io: ModelIO, *, batch_size: int, cache: bool = False,
+                 prefetch: bool | int = True, targets: bool = True, shard: Shard | None = None) -> Any:
     """The split in order, in batches (with targets unless told otherwise); with a `shard`, this
     process's slice of each global batch."""
+    if isinstance(split, Stream):
+        return streams.eval_dataset(split, io, batch_size=batch_size, prefetch=prefetch, targets=targets,
+                                    shard=shard)
     x, y = model_arrays(split, io)
     shard = shard or Shard()
     if not _on_tensorflow() or not shard.trivial:

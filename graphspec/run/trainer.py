@@ -262,6 +262,9 @@ class Trainer:
         self.es_best_weights = None
         self.in_memory_epoch = None
         self.previous_status: str | None = None
+        if self.data.skipped:  # `on_error: skip`: which files, and why
+            artifacts.atomic_write_json(self.run_dir / "data-skipped.json", {
+                "count": len(self.data.skipped), "files": [{"file": f, "why": w} for f, w in self.data.skipped]})
         if not self.resume:
             self.state = {
                 "status": "running", "model": self.model_name, "plugins": plugin_pins.record(self.plugins),
@@ -269,6 +272,8 @@ class Trainer:
                 "monitor": self.monitor, "mode": self.mode, "base_dir": str(self.base_dir),
                 "backend": backend.active(),
             }
+            if self.data.classes:
+                self.state["classes"] = self.data.classes  # predict names its rows by them
             self.history = []
             artifacts.atomic_write_json(self.run_dir / HISTORY, [])
             artifacts.atomic_write_text(self.run_dir / METRICS, "epoch\n")
@@ -523,7 +528,8 @@ def train(
                              distribute.batch_hint(checked.spec.data.batch_size, runtime.replicas))
         fill: dict[str, Any] = {}
         if checked.spec.train is None or checked.spec.train.seed is None:
-            fill["train.seed"] = secrets.randbelow(2**31 - 1)
+            # One seed for every process of a job (process 0's): the initial weights must be the same.
+            fill["train.seed"] = runtime.agree(secrets.randbelow(2**31 - 1))
             if checked.spec.train is None:
                 checked.spec.train = schema_run.TrainSpec(seed=fill["train.seed"])
             else:

@@ -32,7 +32,6 @@ LIST_INPUT_LAYERS = {
     "Attention", "AdditiveAttention", "HashedCrossing",
 }
 POSITIONAL_INPUT_LAYERS = {"MultiHeadAttention", "GroupQueryAttention"}
-WRAPPER_LAYERS = {"Bidirectional", "TimeDistributed", "SpectralNormalization"}
 
 
 def op_takes_input(op: str, args: dict[str, Any] | Any) -> bool:

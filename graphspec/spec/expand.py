@@ -44,7 +44,7 @@ from typing import Any
 from graphspec.spec.blocks import MAX_DEPTH, RESERVED, Block, read_blocks
 from graphspec.spec import catalog
 from graphspec.spec.catalog import did_you_mean
-from graphspec.diagnostics import Diagnostic, PathKey
+from graphspec.diagnostics import Diagnostic, PathKey, Severity
 from graphspec.spec.expressions import Abort, Failed, fmt
 from graphspec.spec.source import Source, Span
 from graphspec.spec.variables import Scope, Substituter
@@ -510,10 +510,21 @@ def expand(src: Source) -> tuple[Source, list[Diagnostic]]:
     is still plain data, but later stages should not run.
     """
     if not _may_use_expansion(src):
-        return src, []
+        return src, _too_many_nodes(src)
     ex = _Expander(src)
     result = ex.run()
+    if not any(d.code == "GS500" for d in ex.diags):
+        ex.diags.extend(_too_many_nodes(result))
     return result, ex.diags
+
+
+def _too_many_nodes(src: Source) -> list[Diagnostic]:
+    """The node limit for nodes as written (expansion counts the nodes it makes as it goes): one `len`."""
+    nodes = src.data.get("nodes") if isinstance(src.data, dict) else None
+    if not isinstance(nodes, dict) or len(nodes) <= MAX_NODES:
+        return []
+    return [Diagnostic("GS500", Severity.ERROR, f"the spec has {len(nodes):,} nodes; the limit is {MAX_NODES:,}",
+                       src.location(("nodes",), key=True), "split the model, or use fewer, wider layers")]
 
 
 __all__ = ["expand", "MAX_REPEAT", "MAX_NODES"]

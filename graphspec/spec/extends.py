@@ -100,6 +100,11 @@ class _Merger:
         raw = src.data[EXTENDS]
         if isinstance(raw, str):
             items: list[tuple[Any, PathKey]] = [(raw, (EXTENDS,))]
+        elif isinstance(raw, list) and len(raw) > MAX_FILES:
+            # Each name would be read (or reported) in turn: a list of 90,000 names is one problem, not 90,000.
+            self.error("GS130", f"`extends` lists {len(raw):,} files; a spec's tree of bases holds at most "
+                       f"{MAX_FILES}", src, (EXTENDS,), key=True, hint="merge the bases into fewer files")
+            return None
         elif isinstance(raw, list) and raw:
             items = [(v, (EXTENDS, i)) for i, v in enumerate(raw)]
         else:

@@ -186,3 +186,80 @@ def check_spec(src: Source, nodes: dict[str, Any], roots: Roots) -> list[Diagnos
             except FileProblem as exc:
                 out.append(Diagnostic("GS119", Severity.ERROR, exc.message, src.location(path), exc.hint))
     return out
+
+
+# -- values of the `sweep:` section -----------------------------------------------------------------------------
+_VAR_USE = r"\$\{{\s*{name}\b|\${name}\b"
+
+
+def project_data_roots(start: Path) -> list[Path]:
+    """Folders under `[tool.graphspec] data_roots` of the nearest pyproject.toml (as the run reads them)."""
+    import tomllib
+
+    here = start.resolve()
+    for folder in [here, *here.parents]:
+        candidate = folder / "pyproject.toml"
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return []
+        entries = data.get("tool", {}).get("graphspec", {}).get("data_roots", [])
+        entries = [entries] if isinstance(entries, str) else entries
+        return [Path(os.path.realpath(folder / e)) for e in entries if isinstance(e, str)] if isinstance(
+            entries, list) else []
+    return []
+
+
+def _swept_paths(src: Source, sweep: Any) -> Iterator[tuple[str, PathKey, str]]:
+    """(kind, where, value) for each string a sweep may put where a file is named: `data.*` paths,
+    file arguments of nodes (`vocabulary`), and variables the spec's text uses."""
+    from graphspec.spec.schema_sweep import Choice
+
+    file_args = {a for args in FILE_ARGS.values() for a in args}
+    for text, param in sweep.params.items():
+        if not isinstance(param, Choice):
+            continue
+        parts = text.split(".")
+        if parts[0] == "data":
+            kind = "data"
+        elif parts[0] == "nodes" and parts[-1] in file_args:
+            kind = "file"
+        elif parts[0] == "vars" and len(parts) == 2 and re.search(_VAR_USE.format(name=re.escape(parts[1])), src.text):
+            kind = "data"
+        else:
+            continue
+        for i, value in enumerate(param.choice):
+            if isinstance(value, str):
+                yield kind, ("sweep", "params", text, "choice", i), value
+
+
+def check_sweep(src: Source, sweep: Any, roots: Roots) -> list[Diagnostic]:
+    """The files a sweep's values name follow the spec's own rules: a data path inside the data roots
+    (GS415), a file argument a regular file inside them (GS119). Only paths typed on the command line
+    (`--set`) are exempt, and a sweep's values are written in the spec."""
+    out: list[Diagnostic] = []
+    project: list[Path] | None = None
+    for kind, where, value in _swept_paths(src, sweep):
+        if kind == "file":
+            try:
+                resolve(value, roots)
+            except FileProblem as exc:
+                out.append(Diagnostic("GS119", Severity.ERROR, exc.message, src.location(where), exc.hint))
+            continue
+        if "\x00" in value or _URL.match(value):
+            continue  # not a local path (a dataset name, a URL): the data section's own checks apply
+        real = Path(os.path.realpath(value if os.path.isabs(value) else roots.base / value))
+        if _inside(real, roots):
+            continue
+        if project is None:
+            project = project_data_roots(roots.base)
+        if any(real == r or real.is_relative_to(r) for r in project):
+            continue
+        out.append(Diagnostic(
+            "GS415", Severity.ERROR, f"the swept value {value!r} of `{where[2]}` is outside the data roots "
+            f"({roots.describe()}): a value in the spec's `sweep:` section follows the spec's rules",
+            src.location(where), "put the file under the spec's folder or a data root (--data-root, "
+            "[tool.graphspec] data_roots); only a path you give yourself with --set may be anywhere"))
+    return out

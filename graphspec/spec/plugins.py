@@ -14,7 +14,6 @@ import ast
 import dataclasses
 import functools
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +24,10 @@ PLUGIN_CALL = "**call"
 
 
 def project_plugins(start: Path | None = None) -> list[str]:
-    """Plugins listed in the nearest pyproject.toml under `[tool.graphspec] plugins`."""
-    here = (start or Path.cwd()).resolve()
-    for folder in [here, *here.parents]:
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise UsageError(f"{candidate}: cannot read [tool.graphspec]: {exc}") from None
-            entries = data.get("tool", {}).get("graphspec", {}).get("plugins", [])
-            if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-                raise UsageError(f"{candidate}: [tool.graphspec] plugins must be a list of strings")
-            return [str(folder / e) if e.endswith(".py") else e for e in entries]
-    return []
+    """Plugins listed under `[tool.graphspec] plugins` in the project's configuration (:mod:`graphspec.spec.project`)."""
+    from graphspec.spec import project
+
+    return project.project_plugins(start)
 
 
 # graphspec's own plugins, always available: layers keras.applications defines

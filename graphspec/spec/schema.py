@@ -48,7 +48,6 @@ DType = Literal[
 Dim = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 JsonScalar = str | int | float | bool | None
-Json = JsonScalar | list[Any] | dict[str, Any]
 
 
 class Strict(BaseModel):

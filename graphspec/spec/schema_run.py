@@ -88,6 +88,101 @@ class SyntheticSource(_Strict):
     sequence_length: _Count = Field(16, description="Length used for variable-length (`null`) axes.")
 
 
+OnError = Literal["error", "skip"]
+_SplitPath = Field(None, description="A folder, or a manifest file (`.csv` / `.parquet`) of path,label rows.")
+
+
+class _FileSplits(_Strict):
+    train: str = Field(description="The training data: a folder with one sub-folder per class, or a manifest "
+                       "file (`.csv` / `.parquet`) of path,label rows (relative to the spec file).")
+    validation: str | None = _SplitPath
+    test: str | None = _SplitPath
+    classes: list[Annotated[str, StringConstraints(min_length=1, max_length=255)]] | None = Field(
+        None, description="The class names in class-id order (default: the sub-folders' names, sorted)."
+    )
+    path_column: str = Field("path", description="A manifest's column of file paths (relative to the manifest).")
+    label_column: str = Field("label", description="A manifest's column of class names.")
+    on_error: OnError = Field(
+        "error", description="A corrupt or truncated file: `error` stops naming it; `skip` leaves it out and "
+        "counts it in the run folder (`data-skipped.json`)."
+    )
+
+
+class ImagesSource(_FileSplits):
+    """Image files (PNG, JPEG, BMP, GIF's first frame), one sub-folder per class (or a manifest): streamed."""
+
+    kind: Literal["images"] = Field(description="`images`: image files in class folders, decoded as they stream.")
+    image_size: list[Annotated[int, Field(ge=1, le=65536)]] | None = Field(
+        None, min_length=2, max_length=2,
+        description="[height, width] every image is resized to (default: the model input's)."
+    )
+    color_mode: Literal["rgb", "grayscale", "rgba"] | None = Field(
+        None, description="Channels: rgb (3), grayscale (1), rgba (4); default: from the model input's channels."
+    )
+    interpolation: Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian",
+                           "mitchellcubic"] = Field("bilinear", description="How images are resized.")
+    crop_to_aspect_ratio: bool = Field(
+        False, description="Crop to the target aspect ratio (centred) before resizing, instead of distorting."
+    )
+    max_pixels: Annotated[int, Field(ge=1)] = Field(
+        89_478_485, description="An image with more pixels is refused (a decompression bomb); Pillow's default."
+    )
+
+
+class TextSource(_FileSplits):
+    """Text files (`.txt`), one sub-folder per class (or a manifest): each file one string sample, streamed."""
+
+    kind: Literal["text"] = Field(description="`text`: `.txt` files in class folders.")
+    encoding: str = Field("utf-8", description="The files' encoding.")
+    max_bytes: Annotated[int, Field(ge=1)] = Field(
+        1 << 20, description="A longer file is refused (or skipped with `on_error: skip`)."
+    )
+
+
+class ParquetSource(_Strict):
+    """Parquet, Arrow IPC or Feather files; columns mapped by `data.inputs` / `data.outputs` like `csv`."""
+
+    kind: Literal["parquet"] = Field(description="`parquet`: columns of Parquet / Arrow IPC / Feather files.")
+    train: str = Field(description="The training file (relative to the spec file).")
+    validation: str | None = Field(None, description="A validation file with the same columns.")
+    test: str | None = Field(None, description="A test file with the same columns.")
+    format: Literal["auto", "parquet", "arrow", "feather"] = Field(
+        "auto", description="The file format; `auto`: from the suffix (`.parquet`, `.arrow`, `.feather`)."
+    )
+    batch_rows: _Count = Field(65536, description="Rows read at a time (one record batch).")
+
+
+class TFRecordFeature(_Strict):
+    """One `tf.train.Example` feature: its element type and per-example shape."""
+
+    dtype: Literal["float32", "int64", "string"] = Field(description="float32, int64 or string (bytes).")
+    shape: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list, description="Per-example shape.")
+
+
+class TFRecordSource(_Strict):
+    """`tf.train.Example` records (TensorFlow backend only)."""
+
+    kind: Literal["tfrecord"] = Field(description="`tfrecord`: tf.train.Example records.")
+    train: str = Field(description="A .tfrecord file, or a folder of them (relative to the spec file).")
+    validation: str | None = Field(None, description="Validation records.")
+    test: str | None = Field(None, description="Test records.")
+    features: dict[_Name, TFRecordFeature] = Field(description="Feature name -> dtype and shape.")
+    compression: Literal["none", "gzip", "zlib"] = Field("none", description="The files' compression.")
+
+
+class HuggingFaceSource(_Strict):
+    """A Hugging Face dataset on disk (`save_to_disk`), or local Parquet/CSV/JSON files read by `datasets`."""
+
+    kind: Literal["huggingface"] = Field(description="`huggingface`: a dataset read with `datasets`, offline.")
+    path: str = Field(description="A folder saved with `save_to_disk`, or a data file / folder of them.")
+    format: Literal["auto", "disk", "parquet", "csv", "json"] = Field(
+        "auto", description="`disk` (save_to_disk), or the data files' format; `auto` decides from the path."
+    )
+    splits: dict[Literal["train", "validation", "test"], str] = Field(
+        default_factory=dict, description="graphspec split -> the dataset's split name (default: the same name)."
+    )
+
+
 def _source_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         kind = value.get("kind")
@@ -125,12 +220,18 @@ SourceSpec = Annotated[
         Annotated[NpzSource, Tag("npz")],
         Annotated[CsvSource, Tag("csv")],
         Annotated[SyntheticSource, Tag("synthetic")],
+        Annotated[ImagesSource, Tag("images")],
+        Annotated[TextSource, Tag("text")],
+        Annotated[ParquetSource, Tag("parquet")],
+        Annotated[TFRecordSource, Tag("tfrecord")],
+        Annotated[HuggingFaceSource, Tag("huggingface")],
         Annotated[Shorthand, Tag("shorthand")],
     ],
     Discriminator(
         _source_tag,
         custom_error_type="invalid_source",
-        custom_error_message="a source is `{kind: keras|sklearn|npz|csv|synthetic, ...}` or `synthetic`, "
+        custom_error_message="a source is `{kind: keras|sklearn|npz|csv|synthetic|images|text|parquet|tfrecord|"
+        "huggingface, ...}` or `synthetic`, "
         "`keras:NAME`, `sklearn:NAME`",
     ),
 ]
@@ -210,7 +311,8 @@ class DataSpec(_Strict):
     """Where the arrays come from and how they map onto the model's named inputs and outputs."""
 
     source: SourceSpec = Field(
-        description="The loader: `{kind: keras|sklearn|npz|csv|synthetic, ...}`, or the shorthands "
+        description="The loader: `{kind: keras|sklearn|npz|csv|synthetic|images|text|parquet|tfrecord|"
+        "huggingface, ...}`, or the shorthands "
         "`synthetic`, `keras:NAME`, `sklearn:NAME`."
     )
     inputs: dict[_Name, Columns] | None = Field(
@@ -238,7 +340,14 @@ class DataSpec(_Strict):
     batch_size: _Count = Field(32, description="Samples per batch.")
     shuffle: bool = Field(True, description="Reshuffle the training set every epoch (seeded: resumable).")
     cache: bool = Field(False, description="Cache the prepared validation and test batches in memory (tf.data cache).")
-    prefetch: bool = Field(True, description="Prepare the next batches while the model trains (tf.data prefetch).")
+    prefetch: bool | _Count = Field(
+        True, description="Prepare the next batches while the model trains (tf.data prefetch): true (autotuned), "
+        "false, or a number of batches."
+    )
+    workers: _Count | None = Field(
+        None, description="Streamed sources: files decoded in parallel (default: tf.data's autotuning on "
+        "TensorFlow, one worker elsewhere)."
+    )
 
     @model_validator(mode="after")
     def _expand_shorthand(self) -> DataSpec:

@@ -19,6 +19,7 @@ the search itself (Optuna) is :mod:`graphspec.experiments.sweep`.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
@@ -117,6 +118,42 @@ class SweepSpec(_Strict):
         None, description="Trials in all, over every worker (default: 20; grid: every point).")
     params: dict[SetPath, Param] = Field(
         description="`--set` path -> the values to try; each trial sets every path.", min_length=1)
+
+
+MAX_GRID = 1_000_000  # points of a grid sweep (lint's GS460 beyond)
+
+
+def param_points(param: Any) -> int | None:
+    """How many values the grid sampler tries for one parameter, computed from its bounds (never listed);
+    None when it has no finite set of values (a range without `points` or `step`, or bounds that are not
+    finite numbers)."""
+    if isinstance(param, Choice):
+        return len(param.choice)
+    if isinstance(param, IntRange):
+        low, high = param.int_
+        return max(0, (high - low) // param.step + 1)
+    if isinstance(param, LogUniform):
+        return param.points
+    assert isinstance(param, Uniform)
+    if param.points is not None:
+        return param.points
+    if param.step is None:
+        return None
+    span = (param.uniform[1] - param.uniform[0]) / param.step
+    if not math.isfinite(span):
+        return None
+    return max(0, int(span + 1e-9) + 1)
+
+
+def grid_points(sweep: SweepSpec) -> int | None:
+    """The size of the sweep's grid: the product of each parameter's points (None if one has no finite set)."""
+    size = 1
+    for param in sweep.params.values():
+        n = param_points(param)
+        if n is None:
+            return None
+        size *= max(1, n)
+    return size
 
 
 def auto_mode(metric: str, mode: str) -> str:

@@ -158,6 +158,7 @@ class Source:
         return tuple(notes)
 
     def line_text(self, line: int) -> str:
+        """The text of a 1-based line of the main file ('' past its end)."""
         lines = self.text.splitlines()
         return lines[line - 1] if 0 < line <= len(lines) else ""
 

@@ -1,10 +1,13 @@
-"""Data sources: each split's arrays read from `.npz` / CSV files, `keras.datasets` or scikit-learn.
+"""In-memory data sources: each split's arrays read from `.npz` / CSV files, `keras.datasets` or scikit-learn;
+and what every source shares: the data roots, located problems.
+
+NumPy is imported inside the readers: lint describes sources with the lean install.
 
 Files named in a spec are the spec author's choice, not the user's, so:
 
 * a data path written in a spec must resolve (symbolic links followed) inside a data root: the
   spec's folder (for a run folder: the current folder), a `--data-root`, or a folder listed under
-  `[tool.graphspec] data_roots` in the nearest pyproject.toml (GS415). A path given on the command
+  `[tool.graphspec] data_roots` in the project's pyproject.toml (GS415). A path given on the command
   line (`--set data.source.train=...`) may be anywhere: the user typed it;
 * only regular files are read (never a FIFO or a device), and sizes are checked before reading:
   `.npz` members through their zip directory and their array headers
@@ -18,19 +21,19 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-import tomllib
 import zipfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from graphspec.build import archives
 from graphspec.diagnostics import Diagnostic, Location, Severity
 from graphspec.errors import SpecError
 from graphspec.spec.schema_run import CsvSource, DataSpec, KerasSource, NpzSource, SklearnSource
 
-Arrays = dict[str, np.ndarray]
+if TYPE_CHECKING:
+    import numpy as np
+
+Arrays = dict[str, "np.ndarray"]
 SPLITS = ("train", "validation", "test")
 MAX_QUOTE = 40
 CSV_FIELD_LIMIT = 128 << 10
@@ -73,21 +76,10 @@ class Origin:
 
 # -- data roots ----------------------------------------------------------------------------------------------
 def project_data_roots(start: Path | None = None) -> list[Path]:
-    """Folders under `[tool.graphspec] data_roots` of the nearest pyproject.toml, relative to it."""
-    here = (start or Path.cwd()).resolve()
-    for folder in [here, *here.parents]:
-        candidate = folder / "pyproject.toml"
-        if not candidate.is_file():
-            continue
-        try:
-            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            return []  # reported by the plugin settings' reader; data roots just stay the defaults
-        entries = data.get("tool", {}).get("graphspec", {}).get("data_roots", [])
-        if isinstance(entries, str):
-            entries = [entries]
-        return [(folder / e).resolve() for e in entries if isinstance(e, str)] if isinstance(entries, list) else []
-    return []
+    """Folders under `[tool.graphspec] data_roots` of the project's configuration (:mod:`graphspec.spec.project`)."""
+    from graphspec.spec import project
+
+    return project.data_roots(start)
 
 
 def data_roots(given: list[Path] | list[str] | None, default: Path) -> list[Path]:
@@ -95,7 +87,8 @@ def data_roots(given: list[Path] | list[str] | None, default: Path) -> list[Path
     return list(dict.fromkeys([*(Path(p).resolve() for p in given or []), *project_data_roots(), default.resolve()]))
 
 
-def _resolve(rel: str, split: str, base_dir: Path, roots: list[Path], locate: Any) -> tuple[Path, Origin]:
+def _resolve(rel: str, split: str, base_dir: Path, roots: list[Path], locate: Any, *,
+             folder: bool = False) -> tuple[Path, Origin]:
     where = ("data", "source", split)
     path = Path(rel) if Path(rel).is_absolute() else base_dir / rel
     resolved = path.resolve()
@@ -107,7 +100,9 @@ def _resolve(rel: str, split: str, base_dir: Path, roots: list[Path], locate: An
                     f"if you mean it, pass --data-root FOLDER, or give the file yourself: "
                     f"--set data.source.{split}=PATH", code="GS415")
     if not resolved.exists():
-        raise error(f"cannot read the {split} data {path}: no such file", where)
+        raise error(f"cannot read the {split} data {path}: no such {'folder' if folder else 'file'}", where)
+    if folder and resolved.is_dir():
+        return resolved, Origin(str(path), inside)
     if not resolved.is_file():
         raise error(f"the {split} data {path} is not a regular file (a folder, a FIFO or a device)", where,
                     code="GS416")
@@ -167,6 +162,8 @@ def load_source(data: DataSpec, base_dir: Path, roots: list[Path] | None = None,
 
 
 def _keras_dataset(src: KerasSource) -> dict[str, Arrays]:
+    import numpy as np
+
     from graphspec.build.backend import keras
 
     module = getattr(keras.datasets, src.name)
@@ -192,12 +189,16 @@ def _sklearn_dataset(src: SklearnSource) -> dict[str, Arrays]:
         raise error(f"`sklearn:{src.name}` needs scikit-learn, which is not installed", ("data", "source"),
                     "pip install scikit-learn (every keras-graphspec backend extra brings it)") from None
 
+    import numpy as np
+
     x, y = getattr(sklearn.datasets, f"load_{src.name}")(return_X_y=True)
     return {"train": {"x": np.asarray(x), "y": np.asarray(y)}}
 
 
 # -- .npz ------------------------------------------------------------------------------------------------------
 def _npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    import numpy as np
+
     fmt = np.lib.format
     version = fmt.read_magic(fp)
     if version == (1, 0):
@@ -209,6 +210,8 @@ def _npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
 
 def read_npz(path: Path, origin: Origin, where: tuple[Any, ...]) -> Arrays:
     """The arrays of an .npz file, once its zip directory and every array header pass the checks (GS416)."""
+    import numpy as np
+
     label = origin.label
 
     def bad(message: str) -> Problem:
@@ -246,6 +249,8 @@ def read_npz(path: Path, origin: Origin, where: tuple[Any, ...]) -> Arrays:
 # -- CSV -------------------------------------------------------------------------------------------------------
 def read_csv(path: Path, src: CsvSource, origin: Origin) -> Arrays:
     """Columns of numbers; the header's names (or `0`, `1`, ...) name them."""
+    import numpy as np
+
     budget = archives.memory_bytes() // 16  # Python's rows take about ten times the file's size
     size = path.stat().st_size
     if size > budget:

@@ -1,0 +1,59 @@
+"""One table of every benchmark's headline figures, for `make bench` (and docs/performance.md).
+
+Each bench calls :func:`record` with its figure and target; with GRAPHSPEC_BENCH_SUMMARY naming a file, the
+figures are appended there as JSON lines. `python bench/figures.py FILE [--markdown OUT]` prints the table
+(and writes it, with the date and the machine, as Markdown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+
+def record(bench: str, figure: str, value: float, target: str = "", *, met: bool | None = None) -> None:
+    """Add one figure to the run's summary (nothing without GRAPHSPEC_BENCH_SUMMARY)."""
+    path = os.environ.get("GRAPHSPEC_BENCH_SUMMARY")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"bench": bench, "figure": figure, "value": value, "target": target, "met": met}) + "\n")
+
+
+def _rows(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--markdown", type=Path, help="also write the table here, with the date and the machine")
+    args = parser.parse_args()
+    rows = _rows(args.file)
+    status = {True: "met", False: "MISSED", None: ""}
+    print(f"\n{'bench':<18} {'figure':<52} {'value':>10} {'target':<14} status")
+    for r in rows:
+        print(f"{r['bench']!s:<18} {r['figure']!s:<52} {float(r['value']):>10.3f} {r['target']!s:<14} "  # type: ignore[arg-type]
+              f"{status[r['met']]}")  # type: ignore[index]
+    if args.markdown:
+        lines = [f"Measured {datetime.date.today().isoformat()} on {_machine()} (`make bench`).", "",
+                 "| bench | figure | value | target | status |", "|---|---|---|---|---|"]
+        lines += [f"| {r['bench']} | {r['figure']} | {float(r['value']):.3f} | {r['target']} | "  # type: ignore[arg-type]
+                  f"{status[r['met']]} |" for r in rows]  # type: ignore[index]
+        args.markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""What lint checks of a streamed source, without decoding a file and without a backend (or NumPy).
+
+The split folders exist inside the data roots, their class folders are found and none is empty
+(:func:`graphspec.run.sources.describe`); the number of classes fits the trained model's output;
+`image_size` and `color_mode` fit its input's shape, and its dtype takes images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from graphspec.diagnostics import Diagnostic, Severity
+from graphspec.run.sources import DataError, Problem, data_roots, describe, is_streamed
+from graphspec.run.sources import images
+from graphspec.spec.schema_run import ImagesSource, OneHot, Reshape
+
+
+def check(checked: Any, given_roots: list[str] | None = None) -> list[Diagnostic]:
+    """Diagnostics about a checked spec's streamed data source (none for other sources, or a spec with errors)."""
+    spec = checked.spec
+    if spec is None or spec.data is None or not is_streamed(spec.data) or checked.diagnostics.has_errors:
+        return []
+    if checked.source is None or checked.graph is None:
+        return []
+    base = Path(checked.file).resolve().parent if not checked.file.startswith("<") else Path.cwd()
+
+    def locate(path: tuple[Any, ...]) -> Any:
+        return checked.source.location(path, key=True)
+
+    try:
+        listings = describe(spec.data, base, data_roots(given_roots, base), locate)
+    except DataError as exc:
+        return list(exc.diagnostics)
+    model = _model(checked)
+    if model is None or "train" not in listings:
+        return []
+    out: list[Diagnostic] = []
+    classes = len(listings["train"].classes)
+
+    def diag(message: str, path: tuple[Any, ...], hint: str | None = None) -> None:
+        out.append(Diagnostic("GS411", Severity.ERROR, message, locate(path), hint))
+
+    data = spec.data
+    for name, shape, loss in _outputs(checked, model):
+        units = shape[-1] if shape else None
+        steps = data.transforms.get(name, [])
+        one_hot = next((t.one_hot for t in steps if isinstance(t, OneHot)), None)
+        kind = _loss_kind(loss)
+        if one_hot is not None and one_hot < classes:
+            diag(f"`one_hot: {one_hot}` for output `{name}`, but the data has {classes} classes",
+                 ("data", "transforms", name), f"`one_hot: {classes}`")
+        elif kind == "sparse" and isinstance(units, int) and units not in (1, classes):
+            diag(f"the data has {classes} classes ({_names(listings['train'].classes)}), but the model's output "
+                 f"`{name}` has {units} units (its loss takes class ids 0..{units - 1})", ("data", "source"),
+                 f"make the output Dense({classes}), or list the classes to use in `classes:`")
+        elif kind == "categorical" and one_hot is None and isinstance(units, int):
+            diag(f"the loss of output `{name}` takes one-hot targets, but the data gives class ids",
+                 ("data", "transforms"), f"add `{{one_hot: {classes}}}` to `data.transforms.{name}`")
+    src = data.source
+    if isinstance(src, ImagesSource):
+        out.extend(_image_input(checked, model, src, locate))
+    return out
+
+
+def _names(classes: tuple[str, ...]) -> str:
+    shown = ", ".join(repr(c) for c in classes[:5])
+    return shown + (", ..." if len(classes) > 5 else "")
+
+
+def _loss_kind(loss: Any) -> str:
+    name = loss if isinstance(loss, str) else (loss.get("type") if isinstance(loss, dict) else
+                                               getattr(loss, "type", None))
+    n = str(name or "").lower().replace("_", "")
+    return "sparse" if "sparse" in n else "categorical" if "categorical" in n else "other"
+
+
+def _model(checked: Any) -> Any:
+    from graphspec.analysis.run_checks import trained_model_name
+
+    name = trained_model_name(checked.graph)
+    return checked.graph.models.get(name) if name else None
+
+
+def _outputs(checked: Any, model: Any) -> list[tuple[str, tuple[Any, ...] | None, Any]]:
+    from graphspec.analysis.graph import effective_compile, output_names
+
+    names = output_names(model) or []
+    compile_spec, _ = effective_compile(checked.graph, model)
+    loss = compile_spec.loss if compile_spec is not None else None
+    info = checked.analysis.models.get(model.name) if checked.analysis is not None else None
+    out = []
+    for i, name in enumerate(names):
+        each: Any = loss.get(name) if isinstance(loss, dict) and "type" not in loss else \
+            loss[i] if isinstance(loss, list) and i < len(loss) else loss
+        if hasattr(each, "model_dump"):
+            each = each.model_dump()
+        shape = info.output_shapes.get(name) if info is not None else None
+        out.append((name, tuple(shape) if shape is not None else None, each))
+    return out
+
+
+def _image_input(checked: Any, model: Any, src: ImagesSource, locate: Any) -> list[Diagnostic]:
+    from graphspec.analysis.run_checks import input_names
+
+    data = checked.spec.data
+    names = input_names(model)
+    mapped = [n for n in names if (data.inputs or {}).get(n) == "image"]
+    name = mapped[0] if mapped else names[0] if len(names) == 1 else None
+    node = checked.spec.inputs.get(name) if name else None
+    if node is None or any(isinstance(t, Reshape) for t in data.transforms.get(name, [])):
+        return []
+    shape = tuple(node.shape)
+    out: list[Diagnostic] = []
+    try:
+        h, w, mode = images.settings(src, shape)
+    except Problem as p:
+        return list(p.located(locate).diagnostics)
+    want = (h, w, images.CHANNELS[mode])
+    if len(shape) != 3 or any(d is not None and d != e for d, e in zip(shape, want)):
+        out.append(Diagnostic("GS411", Severity.ERROR,
+                              f"the images are {list(want)} (image_size [{h}, {w}], color_mode {mode}), but the "
+                              f"model's input `{name}` takes {list(shape)}", locate(("data", "source")),
+                              "set `image_size` / `color_mode` to fit the input, or change its shape"))
+    casts = [t for t in data.transforms.get(name, []) if hasattr(t, "cast")]
+    dtype = casts[-1].cast if casts else node.dtype
+    if not str(dtype).startswith(("float", "bfloat")):
+        out.append(Diagnostic("GS411", Severity.ERROR, f"the images are float32, but the model's input `{name}` "
+                              f"takes {node.dtype}", locate(("inputs", name)),
+                              "make the input float32 (or cast: `data.transforms`)"))
+    return out

@@ -1,0 +1,58 @@
+"""A streamed split: a reader (one source's files, decoded on demand) and the samples of it this split uses.
+
+The interface every streamed source implements (:class:`Reader`): `fields` (each field's per-sample
+shape and dtype, known without decoding), `load` (one sample as NumPy arrays, for Grain-less
+Python pipelines: `keras.utils.PyDataset`), and `tf_load` (the same as a `tf.data` map function, on
+TensorFlow). Splits and shards select rows; nothing here holds decoded data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+
+class Reader(Protocol):
+    """One source split's samples, decoded when asked for."""
+
+    files: Sequence[str]  # one per sample: what error messages and predict's CSV name
+    labels: Sequence[int] | None
+    classes: tuple[str, ...] | None
+    fields: dict[str, tuple[tuple[int | None, ...], str]]  # name -> (per-sample shape, dtype)
+    default_input: str
+    default_output: str | None
+
+    def load(self, i: int) -> dict[str, Any]:
+        """Sample `i` as NumPy arrays by field name."""
+
+    def tf_load(self, i: Any) -> dict[str, Any]:
+        """Sample `i` (a scalar int64 tensor) as tensors by field name, inside a tf.data map."""
+
+
+@dataclasses.dataclass
+class Stream:
+    """The rows of a reader one split uses (`split`: the source's split they come from)."""
+
+    reader: Any
+    rows: list[int]
+    source: str
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (file, why)
+    ports: dict[str, str] = dataclasses.field(default_factory=dict)  # model input/output name -> field
+    transforms: dict[str, list[Any]] = dataclasses.field(default_factory=dict)  # port name -> data.transforms
+    workers: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, index: Sequence[int] | slice) -> Stream:
+        rows = self.rows[index] if isinstance(index, slice) else [self.rows[i] for i in index]
+        return dataclasses.replace(self, rows=rows)
+
+    @property
+    def labels(self) -> list[int] | None:
+        labels = self.reader.labels
+        return None if labels is None else [labels[r] for r in self.rows]
+
+    def where(self) -> tuple[Any, ...]:
+        return ("data", "source", self.source)

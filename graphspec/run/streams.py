@@ -1,0 +1,177 @@
+"""Feeding streamed splits (:class:`graphspec.run.sources.Stream`) to Keras: `tf.data` on TensorFlow, a
+`keras.utils.PyDataset` on JAX and PyTorch (no TensorFlow needed there).
+
+The sample order is :func:`graphspec.run.pipeline.epoch_order`'s, as for arrays, so a resumed run
+reads the same batches; each process decodes only its own part of every global batch
+(:func:`graphspec.run.sources.listing.local_order`). Files are decoded in the pipeline, a few
+batches ahead of the model (`data.workers`, `data.prefetch`), never all at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphspec.build import backend
+from graphspec.build.backend import keras
+from graphspec.run.distribute import Shard
+from graphspec.run.sources.listing import local_order
+from graphspec.run.sources.stream import Stream
+
+
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """The sample order of epoch `epoch`: a permutation drawn from (seed, epoch) alone, the same everywhere."""
+    if not shuffle:
+        return np.arange(n, dtype=np.int64)
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n).astype(np.int64)
+
+
+def _order(stream: Stream, seed: int, epoch: int, shuffle: bool, batch_size: int, shard: Shard) -> tuple[list[int], int]:
+    order = epoch_order(len(stream), seed, epoch, shuffle)
+    rows = [stream.rows[int(i)] for i in order]
+    return local_order(rows, batch_size, shard.index, shard.count, shard.replicas)
+
+
+def _expand(port: Any, stream: Stream, batch: Any) -> Any:
+    """A string field of one value per sample, for an input of shape (1,): given its axis."""
+    field = stream.ports.get(port.name)
+    if tuple(port.shape) == (1,) and field is not None and stream.reader.fields.get(field, ((), ""))[0] == ():
+        return batch[:, None]
+    return batch
+
+
+def _structure(stream: Stream, io: Any, sample: dict[str, Any], targets: bool = True) -> Any:
+    xs = [_expand(p, stream, sample[p.name]) for p in io.inputs]
+    x: Any = xs[0] if len(xs) == 1 else {p.keras_name: a for p, a in zip(io.inputs, xs)}
+    if not targets:
+        return x
+    ys = [sample[p.name] for p in io.outputs]
+    return x, (ys[0] if len(ys) == 1 else tuple(ys))
+
+
+def _numpy_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
+    from graphspec.run.data import apply_transforms
+
+    out: dict[str, Any] = {}
+    for port, field in stream.ports.items():
+        if stream.transforms.get(port):
+            out[port] = apply_transforms(batch[field], stream.transforms[port], ("data", "transforms", port))
+        else:
+            out[port] = batch[field]
+    return out
+
+
+def _tf_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
+    import tensorflow as tf
+
+    from graphspec.spec.schema_run import Add, Cast, Divide, OneHot, Reshape, Scale
+
+    out: dict[str, Any] = {}
+    for port, field in stream.ports.items():
+        t = batch[field]
+        for step in stream.transforms.get(port, []):
+            if isinstance(step, Reshape):
+                t = tf.reshape(t, [-1, *step.reshape])
+            elif isinstance(step, Cast):
+                t = tf.cast(t, step.cast)
+            elif isinstance(step, (Scale, Divide, Add)):
+                t = t if t.dtype.is_floating else tf.cast(t, tf.float32)
+                value = step.scale if isinstance(step, Scale) else 1.0 / step.divide if isinstance(step, Divide) \
+                    else step.add
+                t = t + tf.cast(value, t.dtype) if isinstance(step, Add) else t * tf.cast(value, t.dtype)
+            elif isinstance(step, OneHot):
+                t = tf.one_hot(tf.cast(t, tf.int32), step.one_hot, dtype=tf.float32)
+        out[port] = t
+    return out
+
+
+def _prefetched(ds: Any, prefetch: bool | int) -> Any:
+    import tensorflow as tf
+
+    if prefetch is True:
+        return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(int(prefetch)) if prefetch else ds
+
+
+def _tf_batches(stream: Stream, io: Any, rows: Any, batch_size: int, targets: bool) -> Any:
+    import tensorflow as tf
+
+    calls = stream.workers or tf.data.AUTOTUNE
+    ds = tf.data.Dataset.from_tensor_slices(rows).map(stream.reader.tf_load, num_parallel_calls=calls,
+                                                      deterministic=True)
+    return ds.batch(batch_size).map(lambda b: _structure(stream, io, _tf_transforms(stream, b), targets))
+
+
+def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                  shuffle: bool = True, prefetch: bool | int = True, shard: Shard | None = None) -> tuple[Any, int]:
+    """Batches for epochs first_epoch..epochs-1 (this process's part of each); (dataset, steps per epoch)."""
+    shard = shard or Shard()
+    per_epoch = shard.steps(len(stream), batch_size)
+    if backend.active() != "tensorflow":
+        return StreamBatches(stream, io, batch_size=batch_size, seed=seed, first_epoch=first_epoch, shuffle=shuffle,
+                             shard=shard, workers=stream.workers), per_epoch
+    import tensorflow as tf
+
+    local_batch = _order(stream, seed, first_epoch, shuffle, batch_size, shard)[1]
+
+    def rows(epoch: Any) -> Any:
+        return np.asarray(_order(stream, seed, int(epoch), shuffle, batch_size, shard)[0], dtype=np.int64)
+
+    def epoch_batches(epoch: Any) -> Any:
+        idx = tf.numpy_function(rows, [epoch], tf.int64, stateful=False)
+        idx.set_shape([None])
+        return _tf_batches(stream, io, idx, local_batch, True)
+
+    ds = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch)).flat_map(epoch_batches)
+    return _prefetched(ds, prefetch), per_epoch
+
+
+def eval_dataset(stream: Stream, io: Any, *, batch_size: int, prefetch: bool | int = True, targets: bool = True,
+                 shard: Shard | None = None) -> Any:
+    """The split in listing order, in batches (this process's part of each)."""
+    shard = shard or Shard()
+    rows, local_batch = local_order(stream.rows, batch_size, shard.index, shard.count, shard.replicas)
+    if backend.active() != "tensorflow":
+        return StreamBatches(stream, io, batch_size=batch_size, shard=shard, workers=stream.workers, rows=rows,
+                             targets=targets)
+    ds = _tf_batches(stream, io, np.asarray(rows, dtype=np.int64), local_batch, targets)
+    return _prefetched(ds, prefetch)
+
+
+class StreamBatches(keras.utils.PyDataset):
+    """Batches of a streamed split decoded in Python (Pillow): every training epoch from `first_epoch` on as one
+    endless sequence (like :class:`graphspec.run.pipeline.TrainBatches`), or, given `rows`, those in order."""
+
+    def __init__(self, stream: Stream, io: Any, *, batch_size: int, seed: int = 0, first_epoch: int = 0,
+                 shuffle: bool = True, shard: Shard, workers: int | None, rows: list[int] | None = None,
+                 targets: bool = True) -> None:
+        super().__init__(workers=workers or 1, use_multiprocessing=False)
+        self.stream, self.io, self.batch_size, self.seed = stream, io, batch_size, seed
+        self.first_epoch, self.shuffle, self.shard, self.targets = first_epoch, shuffle, shard, targets
+        self.steps = shard.steps(len(stream), batch_size)
+        self.fixed = rows
+        self.local_batch = batch_size // shard.count if not shard.trivial else batch_size
+        self._epoch: tuple[int, list[int]] | None = None
+
+    @property
+    def num_batches(self) -> int | None:
+        if self.fixed is None:
+            return None  # endless: the epochs are counted by steps_per_epoch
+        return -(-len(self.fixed) // self.local_batch) if self.fixed else 0
+
+    def __len__(self) -> int:
+        return self.num_batches or 0
+
+    def _rows(self, i: int) -> list[int]:
+        if self.fixed is not None:
+            return self.fixed[i * self.local_batch:(i + 1) * self.local_batch]
+        epoch, step = self.first_epoch + i // self.steps, i % self.steps
+        if self._epoch is None or self._epoch[0] != epoch:
+            self._epoch = (epoch, _order(self.stream, self.seed, epoch, self.shuffle, self.batch_size, self.shard)[0])
+        return self._epoch[1][step * self.local_batch:(step + 1) * self.local_batch]
+
+    def __getitem__(self, i: int) -> Any:
+        samples = [self.stream.reader.load(r) for r in self._rows(i)]
+        batch = {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+        return _structure(self.stream, self.io, _numpy_transforms(self.stream, batch), self.targets)

@@ -1,0 +1,175 @@
+"""The `images` source: listing (lint, no decoding), header checks, stratified splits, shards, training on
+TensorFlow and on JAX with TensorFlow blocked."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from graphspec.cli.app import app
+from graphspec.cli.lint import lint_file
+from graphspec.run.sources import imagefiles, listing
+
+from .test_backends import graphspec, needs_jax
+
+PIL = pytest.importorskip("PIL.Image")
+runner = CliRunner()
+
+SPEC = """\
+graphspec: 1
+name: tiny
+inputs:
+  img: {{shape: [8, 8, 3]}}
+nodes:
+  f: {{type: Flatten}}
+  out: {{type: Dense, units: {units}, activation: softmax}}
+models:
+  m: {{outputs: out}}
+compile: {{optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}}
+data:
+  source: {{kind: images, train: data{extra}}}
+  transforms: {{img: [{{divide: 255}}]}}
+  batch_size: 4
+  validation_split: 0.25
+train: {{epochs: 1, tensorboard: false, seed: 3}}
+"""
+
+
+def make_images(root: Path, classes: tuple[str, ...] = ("cat", "dog", "eel"), per_class: int = 4,
+                size: tuple[int, int] = (10, 12)) -> None:
+    rng = np.random.default_rng(0)
+    fmts = [".png", ".jpg", ".bmp", ".gif"]
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = (rng.random((*size, 3)) * 255).astype("uint8")
+            PIL.fromarray(pixels).save(root / c / f"{i}{fmts[i % len(fmts)]}")
+
+
+def write_spec(folder: Path, units: int = 3, extra: str = "") -> Path:
+    spec = folder / "spec.yaml"
+    spec.write_text(SPEC.format(units=units, extra=extra), encoding="utf-8")
+    return spec
+
+
+def codes(spec: Path) -> list[tuple[str, int, str]]:
+    return [(d.code, d.location.line, d.message) for d in lint_file(str(spec)).diagnostics]
+
+
+# -- files and headers ------------------------------------------------------------------------------------
+def test_probe_reads_every_format_and_refuses_truncated_empty_and_oversized(tmp_path: Path) -> None:
+    make_images(tmp_path / "d", classes=("a",), per_class=4)
+    for f in sorted((tmp_path / "d" / "a").iterdir()):
+        fmt, w, h = imagefiles.probe(str(f), 10**6)
+        assert (w, h) == (12, 10), f
+        data = f.read_bytes()
+        cut = tmp_path / f"cut{f.suffix}"
+        cut.write_bytes(data[: len(data) // 2])
+        with pytest.raises(imagefiles.BadImage, match="truncated"):
+            imagefiles.probe(str(cut), 10**6)
+        with pytest.raises(imagefiles.TooLarge, match="pixels"):
+            imagefiles.probe(str(f), 100)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(imagefiles.BadImage, match="empty"):
+        imagefiles.probe(str(tmp_path / "empty.png"), 10**6)
+    (tmp_path / "text.png").write_bytes(b"hello, not an image")
+    with pytest.raises(imagefiles.BadImage, match="not a PNG"):
+        imagefiles.probe(str(tmp_path / "text.png"), 10**6)
+
+
+def test_split_by_file_is_seeded_stratified_and_disjoint() -> None:
+    labels = [0] * 10 + [1] * 20 + [2] * 5
+    kept, held = listing.split_by_file(labels, 0.2, seed=7)
+    assert sorted(kept + held) == list(range(35)) and not set(kept) & set(held)
+    assert [sum(labels[i] == c for i in held) for c in range(3)] == [2, 4, 1]
+    assert listing.split_by_file(labels, 0.2, seed=7) == (kept, held)
+    assert listing.split_by_file(labels, 0.2, seed=8) != (kept, held)
+
+
+@pytest.mark.parametrize(("n", "batch", "replicas"), [(37, 8, 2), (40, 8, 2), (9, 4, 4), (5, 4, 2)])
+def test_two_processes_together_read_exactly_the_batches_of_one(n: int, batch: int, replicas: int) -> None:
+    order = list(np.random.default_rng(1).permutation(n))
+    one, one_batch = listing.local_order(order, batch, 0, 1, replicas)
+    parts = [listing.local_order(order, batch, i, 2, replicas) for i in range(2)]
+    local = parts[0][1]
+    assert local == batch // 2 and one_batch == batch
+    # batch j of process 0, then of process 1 = batch j of the one process (trimmed to the replicas)
+    joined: list[int] = []
+    for j in range(-(-len(parts[0][0]) // local)):
+        for rows, _ in parts:
+            joined.extend(rows[j * local:(j + 1) * local])
+    assert joined == one
+    assert not set(parts[0][0]) & set(parts[1][0])
+
+
+# -- lint --------------------------------------------------------------------------------------------------
+def test_lint_lists_the_folder_and_checks_classes_shape_and_layout(tmp_path: Path) -> None:
+    make_images(tmp_path / "data")
+    assert codes(write_spec(tmp_path)) == []
+    [(code, line, message)] = codes(write_spec(tmp_path, units=10))
+    assert (code, line) == ("GS411", 12) and "3 classes" in message and "10 units" in message
+    [(code, _, message)] = codes(write_spec(tmp_path, extra=", image_size: [8, 9], color_mode: grayscale"))
+    assert code == "GS411" and "[8, 9, 1]" in message
+    (tmp_path / "data" / "empty").mkdir()
+    [(code, _, message)] = codes(write_spec(tmp_path))
+    assert code == "GS440" and "'empty'" in message
+    [(code, _, message)] = codes(write_spec(tmp_path, extra=", classes: [cat, dog, fox]"))
+    assert code == "GS440" and "'fox'" in message
+
+
+def test_lint_refuses_folders_and_links_outside_the_data_roots(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    make_images(outside, classes=("a",), per_class=1)
+    project = tmp_path / "project"
+    make_images(project / "data")
+    spec = write_spec(project)
+    os.symlink(outside / "a" / "0.png", project / "data" / "cat" / "link.png")
+    [(code, _, message)] = codes(spec)
+    assert code == "GS415" and "link.png" in message
+    (project / "data" / "cat" / "link.png").unlink()
+    spec.write_text(spec.read_text().replace("train: data", f"train: {outside}"))
+    assert [c for c, _, _ in codes(spec)] == ["GS415"]
+
+
+def test_lint_does_not_decode_images(tmp_path: Path) -> None:
+    make_images(tmp_path / "data")
+    (tmp_path / "data" / "cat" / "0.png").write_bytes(b"corrupt, but lint only lists files")
+    assert codes(write_spec(tmp_path)) == []
+
+
+# -- training ----------------------------------------------------------------------------------------------
+@pytest.mark.keras
+def test_trains_on_an_image_folder_and_stops_on_a_corrupt_file_unless_skipped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    make_images(tmp_path / "data")
+    spec = write_spec(tmp_path)
+    result = runner.invoke(app, ["train", str(spec)])
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "runs" / "tiny").iterdir())
+    state = json.loads((run / "state.json").read_text())
+    assert state["classes"] == ["cat", "dog", "eel"]
+    bad = tmp_path / "data" / "dog" / "1.jpg"
+    bad.write_bytes(bad.read_bytes()[:40])
+    result = runner.invoke(app, ["train", str(spec)])
+    assert result.exit_code != 0 and "GS441" in result.output and "1.jpg" in result.output
+    result = runner.invoke(app, ["train", str(write_spec(tmp_path, extra=", on_error: skip"))])
+    assert result.exit_code == 0, result.output
+    run = max((tmp_path / "runs" / "tiny").iterdir())
+    skipped = json.loads((run / "data-skipped.json").read_text())
+    assert skipped["count"] == 1 and skipped["files"][0]["file"].endswith("1.jpg")
+
+
+@needs_jax
+@pytest.mark.keras
+def test_a_lean_jax_install_trains_on_an_image_folder_without_tensorflow(tmp_path: Path) -> None:
+    make_images(tmp_path / "data")
+    spec = write_spec(tmp_path)
+    result = graphspec("train", str(spec), "--backend", "jax", blocked="tensorflow,tensorboard", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "completed: 1/1 epochs" in result.stdout
