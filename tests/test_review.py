@@ -392,3 +392,20 @@ def test_diff_reports_the_variable_first_with_its_effects_under_it(tmp_path: Pat
     assert lines[first] == f"changed  vars.depth: 2 -> 4  ({base}:5:10 -> {deep}:5:10)"
     assert all(ln.startswith("  ") for ln in lines[first + 1:]), lines  # every node change under it
     assert len(lines[first + 1:]) == 3
+
+
+# -- import: a list inside a slicing key (item 14) -------------------------------------------------------------
+def test_a_list_in_a_key_is_refused_saying_keras_refuses_it_too() -> None:
+    from graphspec.spec.indexing import BadKey, key_text
+
+    assert key_text((slice(None), 0)) == "[:, 0]"
+    with pytest.raises(BadKey, match=r"Keras cannot slice a symbolic tensor with a list.*op: take"):
+        key_text((slice(None), [0, 2]))
+
+
+@pytest.mark.keras
+def test_keras_itself_cannot_slice_a_symbolic_tensor_with_a_list(keras_clean: Any) -> None:
+    x = keras_clean.Input((4,))
+    with pytest.raises(ValueError, match="Unsupported key type for array slice"):
+        x[:, [0, 2]]  # noqa: B018  (the statement is the test)
+    assert tuple(keras_clean.ops.take(x, [0, 2], axis=1).shape) == (None, 2)  # what the message suggests
