@@ -39,6 +39,8 @@ class Checked:
     plugins: list[str]
     # Where files the spec names (vocabularies) may be: its folder and the --data-root folders.
     roots: files.Roots = dataclasses.field(default_factory=lambda: files.roots_for(None))
+    # The spec before vars and blocks were expanded (bases merged, --set applied): where a variable is set.
+    unexpanded: Source | None = None
 
     @property
     def ok(self) -> bool:
@@ -87,6 +89,7 @@ def check(
         return result
     from graphspec.spec import expand  # vars and blocks: after --set, before the schema
 
+    result.unexpanded = src
     src, expand_diags = expand.expand(src)
     result.source = src
     diags.extend(expand_diags)

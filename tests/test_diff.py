@@ -363,7 +363,7 @@ def test_plot_diff_colours_added_removed_changed_and_renamed(tmp_path: Path) -> 
     assert code == 0, stdout
     dot = out.read_text()
     assert 'bgcolor="#ef6c00"><font point-size="16" color="white"><b>dense_1</b> (Dense)<br/>' \
-           '<font point-size="12">changed: units</font>' in dot
+           '<font point-size="12">units: 64 → 128</font>' in dot
     assert '<b>hidden</b> (Dense)<br/><font point-size="12">renamed from dense_2</font>' in dot
     assert 'bgcolor="#2e7d32"><font point-size="16" color="white"><b>drop</b>' in dot
     assert '"hidden" -> "drop" [color="#2e7d32"];' in dot

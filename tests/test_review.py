@@ -250,3 +250,162 @@ def test_save_takes_a_run_folder_and_its_best_weights(keras_clean: Any, tmp_path
     assert result.exit_code == 0, result.output
     saved = keras_clean.saving.load_model(out, compile=False)
     assert all(np.allclose(np.asarray(w), 0.25) for w in saved.weights)
+
+
+# -- a suggestion is never built from another misspelt name (item 6) ------------------------------------------
+TYPO = """\
+graphspec: 1
+name: t
+train:
+  epochs: 1
+  checkpoint: {monitor: val_acc}
+inputs:
+  x: {shape: [4]}
+nodes:
+  y: {type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer: adam
+  loss: sparse_categorical_crossentropy
+  metrics: [acuracy]
+data:
+  source: {kind: synthetic, samples: 64}
+  validation_split: 0.2
+  batch_size: 8
+"""
+
+
+def test_monitor_hint_is_not_built_from_a_misspelt_metric(tmp_path: Path) -> None:
+    from graphspec import compiler
+
+    spec = tmp_path / "t.yaml"
+    spec.write_text(TYPO)
+    diags = compiler.check(spec).diagnostics.sorted()
+    codes = [d.code for d in diags if d.is_error]
+    assert sorted(codes) == ["GS117", "GS412"], [str(d) for d in diags]
+    gs412 = diags[codes.index("GS412")]
+    assert "acuracy" not in (gs412.hint or "").replace("`acuracy`", "") and "val_acuracy" not in str(gs412.hint)
+    assert "compile.metrics" in (gs412.hint or "") and "`accuracy`" in (gs412.hint or "")
+    assert "val_acuracy" not in gs412.message
+
+
+# -- plot --diff boxes: the node's name and its values (item 4) -----------------------------------------------
+def test_plot_diff_boxes_show_the_name_and_values(tmp_path: Path) -> None:
+    a = BASE % ("", "")
+    b = a.replace("filters: 4", "filters: 8")
+    (tmp_path / "a.yaml").write_text(a)
+    (tmp_path / "b.yaml").write_text(b)
+    out = tmp_path / "d.dot"
+    result = CliRunner().invoke(app, ["plot", "--diff", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"),
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    dot = out.read_text()
+    assert "<b>c</b> (Conv2D)" in dot and "filters: 4 → 8" in dot, dot
+
+
+# -- import keeps a .keras file's compile settings (item 13) --------------------------------------------------
+@pytest.mark.keras
+def test_import_of_a_keras_file_writes_its_compile_settings(keras_clean: Any, tmp_path: Path) -> None:
+    from graphspec import compiler, importer
+
+    keras = keras_clean
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, keras.layers.Dense(3, name="d")(x), name="clf")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=2)])
+    model.save(tmp_path / "clf.keras")
+    text = importer.import_source(str(tmp_path / "clf.keras")).text
+    assert "compile:\n  optimizer: {type: Adam, learning_rate: 0.01}\n" in text, text
+    assert "  loss: {type: SparseCategoricalCrossentropy, from_logits: true}\n" in text
+    assert "  metrics: [accuracy, {type: SparseTopKCategoricalAccuracy, k: 2}]\n" in text
+    (tmp_path / "clf.yaml").write_text(text)
+    built = compiler.build(compiler.check(tmp_path / "clf.yaml"))["clf"]
+    assert built.get_compile_config()["optimizer"]["class_name"] == "Adam"
+    assert built.get_compile_config()["loss"]["config"]["from_logits"] is True
+
+    def gap(a: Any, b: Any) -> Any:
+        return a - b
+
+    model.compile(optimizer="adam", loss=gap)  # a custom loss: no compile section, a note why
+    model.save(tmp_path / "custom.keras")
+    text = importer.import_source(str(tmp_path / "custom.keras")).text
+    assert "compile:" not in text and "# compile settings not written: loss" in text, text
+
+
+# -- variables and block parameters: resolve --explain traces them, diff reports them as the cause (2, 5) ------
+VBASE = """\
+graphspec: 1
+name: net
+vars:
+  width: 16
+  depth: 2
+inputs:
+  x: {shape: [8]}
+blocks:
+  unit:
+    inputs: h
+    params: {filters: null}
+    nodes:
+      d: {type: Dense, units: $filters}
+nodes:
+  stem: {type: Dense, units: $width}
+  body: {block: unit, filters: "${width + 8}", repeat: $depth}
+  head: {type: Dense, units: 2}
+"""
+
+
+def _variants(tmp_path: Path) -> tuple[Path, Path, Path]:
+    base, wide, deep = tmp_path / "base.yaml", tmp_path / "wide.yaml", tmp_path / "deep.yaml"
+    base.write_text(VBASE)
+    wide.write_text("graphspec: 1\nextends: base.yaml\nname: net\nvars:\n  width: 32\n")
+    deep.write_text("graphspec: 1\nextends: base.yaml\nname: net\nvars:\n  depth: 4\n")
+    return base, wide, deep
+
+
+def test_explain_traces_a_block_parameter_back_to_the_variable(tmp_path: Path) -> None:
+    _, wide, _ = _variants(tmp_path)
+    result = CliRunner().invoke(app, ["resolve", str(wide), "--explain", "nodes.body_1_d.units"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "nodes.body_1_d.units = 40"
+    assert f'  parameter filters of `body` (block `unit`) = "${{width + 8}}", set at {tmp_path}/base.yaml:16:32' in lines
+    assert f"  variable width = 32, set at {wide}:5:10" in lines
+    assert f"    replacing 16 from {tmp_path}/base.yaml:4:10" in lines
+
+
+def test_diff_reports_the_variable_first_with_its_effects_under_it(tmp_path: Path) -> None:
+    base, wide, deep = _variants(tmp_path)
+    result = CliRunner().invoke(app, ["diff", str(base), str(wide)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith(("changed", "added", "removed")))
+    assert lines[first] == f"changed  vars.width: 16 -> 32  ({base}:4:10 -> {wide}:5:10)"
+    assert f"  changed  nodes.stem.units: 16 -> 32  ({base}:4:10 -> {wide}:5:10)" in lines
+    assert f"  changed  nodes.body_1_d.units: 24 -> 40  ({base}:4:10 -> {wide}:5:10)" in lines
+    data = json.loads(CliRunner().invoke(app, ["diff", str(base), str(wide), "-f", "json"]).stdout)
+    assert data["changes"][0]["path"] == "vars.width"
+    assert {c["path"] for c in data["changes"] if c.get("cause") == "vars.width"} == {
+        "nodes.stem.units", "nodes.body_1_d.units", "nodes.body.units"}
+
+    lines = CliRunner().invoke(app, ["diff", str(base), str(deep)]).output.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith(("changed", "added", "removed")))
+    assert lines[first] == f"changed  vars.depth: 2 -> 4  ({base}:5:10 -> {deep}:5:10)"
+    assert all(ln.startswith("  ") for ln in lines[first + 1:]), lines  # every node change under it
+    assert len(lines[first + 1:]) == 3
+
+
+# -- import: a list inside a slicing key (item 14) -------------------------------------------------------------
+def test_a_list_in_a_key_is_refused_saying_keras_refuses_it_too() -> None:
+    from graphspec.spec.indexing import BadKey, key_text
+
+    assert key_text((slice(None), 0)) == "[:, 0]"
+    with pytest.raises(BadKey, match=r"Keras cannot slice a symbolic tensor with a list.*op: take"):
+        key_text((slice(None), [0, 2]))
+
+
+@pytest.mark.keras
+def test_keras_itself_cannot_slice_a_symbolic_tensor_with_a_list(keras_clean: Any) -> None:
+    x = keras_clean.Input((4,))
+    with pytest.raises(ValueError, match="Unsupported key type for array slice"):
+        x[:, [0, 2]]  # noqa: B018  (the statement is the test)
+    assert tuple(keras_clean.ops.take(x, [0, 2], axis=1).shape) == (None, 2)  # what the message suggests

@@ -10,6 +10,7 @@ from typing import Any
 
 from graphspec.analysis.graph import Graph, Model, effective_compile, output_names
 from graphspec.diagnostics import Diagnostic, Severity
+from graphspec.spec import catalog
 from graphspec.spec.catalog import did_you_mean, snake
 from graphspec.spec.schema_run import (
     KERAS_DATASETS,
@@ -47,6 +48,14 @@ def _metric_name(value: Any) -> str | None:
         if isinstance(value.get("type"), str):
             return snake(value["type"])
     return None
+
+
+def misspelt_metrics(compile_settings: Any) -> list[str]:
+    """The metrics named in `compile.metrics` that are no metric (GS117 reports each)."""
+    metrics = compile_settings.metrics
+    items = [i for v in metrics.values() for i in (v if isinstance(v, list) else [v])] if isinstance(
+        metrics, dict) else list(metrics or [])
+    return [i for i in items if isinstance(i, str) and catalog.METRICS.resolve(i) is None]
 
 
 def metric_names(compile_settings: Any, outputs: list[str] | None) -> set[str] | None:
@@ -166,9 +175,20 @@ def check_run(src: Source, graph: Graph) -> Iterable[Diagnostic]:
             continue
         base = monitor[4:] if monitor.startswith("val_") else monitor
         if base not in known_metrics and base != "learning_rate":
-            choices = sorted(known_metrics) + (sorted(f"val_{m}" for m in known_metrics) if validation else [])
-            yield diag("GS412", f"the model logs no metric `{monitor}`; it logs {', '.join(choices)}", path,
-                       did_you_mean(monitor, choices))
+            # a suggestion is never built from a misspelt metric: that one is reported (GS117) and fixed first
+            typos = misspelt_metrics(settings)
+            real = {m for m in known_metrics if not any(m == t or m.endswith(f"_{t}") for t in typos)}
+            choices = sorted(real) + (sorted(f"val_{m}" for m in real) if validation else [])
+            message = f"the model logs no metric `{monitor}`; it logs {', '.join(choices)}"
+            hint = did_you_mean(monitor, choices)
+            if typos:
+                fixed = [catalog.METRICS.suggest(t) for t in typos]
+                message += (f" (and `{'`, `'.join(typos)}` in `compile.metrics`, which "
+                            f"{'is' if len(typos) == 1 else 'are'} no metric)")
+                hint = (f"fix the metric name{'s' if len(typos) > 1 else ''} in `compile.metrics` first"
+                        + (f" ({'; '.join(f for f in fixed if f)})" if any(fixed) else "")
+                        + (f"; then {hint}" if hint else ""))
+            yield diag("GS412", message, path, hint)
     if train.lr_schedule is not None and train.reduce_lr_on_plateau is not None:
         yield diag("GS410", "`lr_schedule` sets the learning rate every epoch, overriding `reduce_lr_on_plateau`",
                    ("train", "lr_schedule"), "use one of them", key=True, warning=True)

@@ -143,4 +143,5 @@ def register(app: typer.Typer) -> None:
             err(f"no runs under {', '.join(map(str, folders))}")
         else:
             console = Console(soft_wrap=False)
-            console.print(render.table(rows, width=console.width, sort=sort))
+            shown = [{**r, "sorted_by": runs_mod.sort_value(r, sort)} for r in rows] if sort else rows
+            console.print(render.table(shown, width=console.width, sort=sort))

@@ -172,6 +172,7 @@ def plot(
         name = one_model(side_b.checked, model, "plot")
         marked = diff_drawing(side_a, side_b, name, expand_nested=expand_nested)
         options.marks, options.edge_marks = marked.boxes, marked.edges
+        options.show_names = True  # a review aid: which node changed, not only its type
         drawing = marked.drawing
     elif spec is None:
         raise UsageError("give the SPEC to draw, or --diff A B")

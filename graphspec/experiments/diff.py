@@ -22,6 +22,7 @@ from graphspec.analysis.graph import Graph, Node
 from graphspec.diagnostics import Location, PathKey
 from graphspec.errors import SpecError, UsageError
 from graphspec.experiments import align as align_mod
+from graphspec.experiments import diff_causes as causes_mod
 from graphspec.experiments.align import Alignment, canonical
 from graphspec.render.diff import Change, DiffReport, ModelDelta
 from graphspec.spec import plugins as plugins_mod
@@ -318,8 +319,14 @@ def compare(a: Side, b: Side, *, model: str | None = None) -> tuple[DiffReport, 
                 d.add("changed", ("name",), a.graph.spec.name, b.graph.spec.name, a=("name",), b=("name",))
             continue
         d.section(key)
+    changes = d.changes
+    causes = causes_mod.variable_changes(a.checked, b.checked)
+    if causes:  # a changed variable first, the changes it made under it, located where their values came from
+        effects = causes_mod.attribute(d.changes, causes, a.checked, b.checked)
+        made = {c.cause for c in effects}  # a variable that changed nothing (unused, written out) is no change
+        changes = [c for c in causes if c.path in made] + effects
     deltas = [d.delta(x, y) for x, y in pairs]
-    return DiffReport(a.label, b.label, d.changes, deltas), alignment
+    return DiffReport(a.label, b.label, changes, deltas), alignment
 
 
 def diff_paths(a: str | Path, b: str | Path, *, model: str | None = None,

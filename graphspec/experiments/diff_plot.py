@@ -9,6 +9,8 @@ are marked too. :mod:`graphspec.render.dot` colours what is marked.
 from __future__ import annotations
 
 import dataclasses
+import json
+from typing import Any
 
 from graphspec.analysis.drawing import Box, Drawing, model_drawing, node_type
 from graphspec.analysis.graph import Graph
@@ -42,6 +44,17 @@ def _model_edges(graph: Graph, model: str | None, rename: dict[str, str] | None 
     return out
 
 
+def _value(value: Any, limit: int = 24) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _change_text(path: str, kind: str, before: Any, after: Any) -> str:
+    """One change as a box shows it: `filters: 16 → 32`, `use_bias: true → (default)`."""
+    return f"{path}: {'(default)' if kind == 'added' else _value(before)} → " \
+           f"{'(default)' if kind == 'removed' else _value(after)}"
+
+
 def _node_marks(report: DiffReport) -> tuple[dict[str, tuple[str, str]], list[str]]:
     """B's node names -> (kind, note); A's removed node names."""
     marks: dict[str, tuple[str, str]] = {}
@@ -59,10 +72,11 @@ def _node_marks(report: DiffReport) -> tuple[dict[str, tuple[str, str]], list[st
         elif c.kind == "renamed":
             marks[name] = ("renamed", f"renamed from {c.before}")
         else:
-            changed.setdefault(name, []).append(".".join(parts[2:]) or parts[1])
+            changed.setdefault(name, []).append(_change_text(".".join(parts[2:]) or parts[1], c.kind, c.before,
+                                                             c.after))
     for name, what in changed.items():
         kind, note = marks.get(name, ("changed", ""))
-        note = ", ".join(filter(None, [note, "changed: " + ", ".join(dict.fromkeys(what))]))
+        note = ", ".join(filter(None, [note, *dict.fromkeys(what)]))
         marks[name] = ("changed" if kind == "changed" else kind, note)
     return marks, removed
 

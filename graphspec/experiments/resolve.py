@@ -11,7 +11,6 @@ instance it belongs to, and the values it replaced along the `extends` chain.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,6 @@ from graphspec.spec.catalog import did_you_mean
 from graphspec.render.explain import Explanation, Origin, Variable
 from graphspec.spec.source import OverrideLocation, Source, SourceError
 
-_REF = re.compile(r"\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_\-]*)")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 
 
 @dataclasses.dataclass
@@ -115,21 +112,23 @@ def _origin_path(src: Source, merged: Source, path: PathKey) -> PathKey:
     return path
 
 
-def _variables(written: Any, r: Resolved) -> list[Variable]:
-    if not isinstance(written, str) or "$" not in written:
+def _variables(written: Any, r: Resolved, notes: tuple[str, ...] = ()) -> list[Variable]:
+    """The variables and block parameters `written` was computed from, back to the lines that set them."""
+    from graphspec.experiments import provenance
+
+    if not provenance.names(written):
         return []
-    names: list[str] = []
-    for m in _REF.finditer(written):
-        for name in _NAME.findall(m.group(1) or m.group(2) or ""):
-            if name not in names:
-                names.append(name)
-    raw_vars = r.overridden.data.get("vars") if isinstance(r.overridden.data, dict) else None
+    data = r.overridden.data
     out = []
-    for name in names:
-        if not isinstance(raw_vars, dict) or name not in raw_vars:
-            continue  # a block parameter: the instance note says which
-        path: PathKey = ("vars", name)
-        out.append(Variable(name, raw_vars[name], _plain(r.overridden.location(path)), _replaced(r, path)))
+    for step in provenance.trace(data, written, provenance.instances(notes)):
+        if step.kind == "variable":
+            out.append(Variable(step.name, step.written, _plain(r.overridden.location(step.path)),
+                                _replaced(r, step.path)))
+        else:
+            assert step.instance is not None
+            label = f"{step.name} of `{step.instance.name}` (block `{step.instance.block}`)"
+            out.append(Variable(label, step.written, _plain(r.overridden.location(step.path)),
+                                _replaced(r, step.path), kind="parameter"))
     return out
 
 
@@ -177,7 +176,8 @@ def explain(r: Resolved, dotted: str) -> Explanation:
     if isinstance(loc, OverrideLocation):  # shown as `set by --set KEY=VALUE`: no note to say which it was
         notes = tuple(n for n in notes if not n.startswith(f"{loc.file} is `"))
     replaced = _replaced(r, origin)
-    return Explanation(dotted, value, _plain(loc), tuple(notes), written, _variables(written, r), replaced)
+    variables = _variables(written, r, tuple(getattr(loc, "notes", ())))
+    return Explanation(dotted, value, _plain(loc), tuple(notes), written, variables, replaced)
 
 
 __all__ = ["Explanation", "Origin", "Resolved", "Variable", "explain", "parse_path", "resolve", "spec_text"]

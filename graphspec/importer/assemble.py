@@ -123,12 +123,14 @@ def spec_data(imp: Importer, name: str, *, blocks: bool) -> tuple[dict[str, Any]
 
 
 def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | None = None,
-                 name: str | None = None, verify: bool = True, blocks: bool = True, expect: bool = False) -> Imported:
+                 name: str | None = None, verify: bool = True, blocks: bool = True, expect: bool = False,
+                 compile_config: dict[str, Any] | None = None) -> Imported:
     """A spec for a functional Keras model. Raises SpecError naming what the format cannot express.
 
     The parameter count is in the spec's first line; `expect` also writes it as `expect: {params: N}`, which
     `lint` checks: a guard for a spec meant to stay equal to its source, and in the way of variants and
-    sweeps that change a width (every one would fail GS501).
+    sweeps that change a width (every one would fail GS501). `compile_config` (a saved model's, see
+    :mod:`graphspec.importer.compiled`) is written as `compile:` when every part of it is expressible.
     """
     from graphspec.build.backend import keras
 
@@ -155,6 +157,9 @@ def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | No
         imp.models = {k: v for k, v in imp.models.items() if k != mname} | {mname: imp.models[mname]}
     except Unexpressible as exc:
         raise SpecError([diag(exc.code, exc.message, source, exc.hint)]) from None
+    from graphspec.importer.compiled import compile_section
+
+    imp.compile_data, imp.compile_note = compile_section(compile_config)
     imported = _write(imp, model, keras.__version__, source, mname, blocks)
     if verify:
         try:
@@ -170,6 +175,8 @@ def import_model(model: Any, *, source: str = "<model>", plugins: list[str] | No
 
 def _write(imp: Importer, model: Any, version: str, source: str, mname: str, blocks: bool) -> Imported:
     data, block_renames, n_blocks = spec_data(imp, mname, blocks=blocks)
+    if imp.compile_data:
+        data["compile"] = imp.compile_data
     blocks_note = f", {n_blocks} block{'s' if n_blocks != 1 else ''}" if n_blocks else ""
     note = (f"Imported from {source} by `graphspec import` (Keras {version}): "
             f"{model.count_params():,} parameters, {len(imp.nodes)} layer calls{blocks_note}.")
@@ -179,6 +186,8 @@ def _write(imp: Importer, model: Any, version: str, source: str, mname: str, blo
     user_plugins = [p for p in imp.match.plugins_needed if p not in BUILTIN]
     if user_plugins:
         header.append("Build it with: " + " ".join(f"--plugin {p}" for p in user_plugins))
+    if imp.compile_note:
+        header.append(imp.compile_note)
     if imp.renames:
         header.append("Renamed (Keras name -> spec name):")
         header.extend(f"  {k} -> {v}" for k, v in sorted(imp.renames.items()))

@@ -88,9 +88,12 @@ def import_source(source: str, *, plugins: list[str] | None = None, args: dict[s
                   expect: bool = False) -> Imported:
     """Load SOURCE and import it; see :func:`load_source` and :func:`import_model`."""
     model = load_source(source, plugins=plugins, args=args)
+    from graphspec.importer.compiled import read_config
+
+    compile_config = read_config(source) if source.endswith(".keras") else None  # loaded with compile=False
     try:
         return import_model(model, source=source, plugins=plugins, name=name, verify=verify, blocks=blocks,
-                            expect=expect)
+                            expect=expect, compile_config=compile_config)
     except SpecError as exc:
         raise _at_function(exc, source) from None
 

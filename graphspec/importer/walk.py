@@ -69,6 +69,8 @@ class Importer:
         self.taken: set[str] = set()
         self.model_names: set[str] = set()
         self.renames: dict[str, str] = {}
+        self.compile_data: dict[str, Any] | None = None  # a saved model's compile settings, as a spec writes them
+        self.compile_note: str | None = None  # why they were not written
         self.op_names: dict[int, str] = {}  # id(op) -> claimed spec name
         self.tensors: dict[tuple[int, int], str] = {}  # (id(op), node index) -> spec node/input
         self.n_outputs: dict[str, int] = {}

@@ -111,6 +111,9 @@ def to_yaml(data: dict[str, Any], header: Iterable[str] = (), note: str | None =
         lines.append(f"{section}:")
         for key, value in items.items():
             lines.append(f"  {_scalar(key)}: {_flow(value)}")
+    if data.get("compile"):
+        lines.append("compile:")
+        lines.extend(f"  {_scalar(k)}: {_flow(v)}" for k, v in data["compile"].items())
     if data.get("expect"):
         lines.append(f"expect: {_flow(data['expect'])}")
     return "\n".join(lines) + "\n"

@@ -42,10 +42,14 @@ class Change:
     after: Any
     a: Location | None = None
     b: Location | None = None
+    cause: str | None = None  # `vars.NAME`: the variable change this one follows from (listed before it)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": self.path, "from": self.before, "to": self.after,
-                "a": str(self.a) if self.a is not None else None, "b": str(self.b) if self.b is not None else None}
+        out = {"kind": self.kind, "path": self.path, "from": self.before, "to": self.after,
+               "a": str(self.a) if self.a is not None else None, "b": str(self.b) if self.b is not None else None}
+        if self.cause is not None:
+            out["cause"] = self.cause
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,11 +181,21 @@ def text(report: DiffReport) -> str:
         for shape in _shapes_text(m):
             lines.append(f"  output            {shape}")
     width = max((len(c.kind) for c in report.changes), default=0)
+    effects: dict[str, list[Change]] = {}
     for c in report.changes:
+        if c.cause is not None:
+            effects.setdefault(c.cause, []).append(c)
+
+    def line(c: Change, indent: str = "") -> str:
         where = [str(loc) for loc in (c.a, c.b) if loc is not None]
         at = f"  ({' -> '.join(where)})" if where else ""
-        lines.append(f"{c.kind:<{width}}  {c.path}: {_describe(c)}{at}")
-    return "\n".join(printable(line) for line in lines) + "\n"
+        return f"{indent}{c.kind:<{width}}  {c.path}: {_describe(c)}{at}"
+
+    for c in report.changes:  # a variable's change first, then what it changed, indented under it
+        if c.cause is None:
+            lines.append(line(c))
+            lines.extend(line(e, "  ") for e in effects.get(c.path, ()))
+    return "\n".join(printable(ln) for ln in lines) + "\n"
 
 
 # -- JSON ------------------------------------------------------------------------

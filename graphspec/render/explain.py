@@ -29,6 +29,7 @@ class Variable:
     value: Any
     location: Location
     replaced: list[Origin]  # newest first
+    kind: str = "variable"  # or "parameter": a block instance's parameter (`name` says which instance)
 
 
 @dataclasses.dataclass
@@ -56,7 +57,7 @@ def text(e: Explanation) -> str:
     lines.extend(f"  note: {n}" for n in e.notes)
     for v in e.variables:
         verb = "set by" if v.location.file.startswith("--set") else "set at"
-        lines.append(f"  variable {v.name} = {flow(v.value)}, {verb} {_where(v.location)}")
+        lines.append(f"  {v.kind} {v.name} = {flow(v.value)}, {verb} {_where(v.location)}")
         lines.extend(f"    replacing {flow(o.value)} from {_where(o.location)}" for o in v.replaced)
     lines.extend(f"  replacing {flow(o.value)} from {_where(o.location)}" for o in e.replaced)
     return "\n".join(lines) + "\n"

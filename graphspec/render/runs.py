@@ -164,13 +164,11 @@ def _table(rows: list[dict[str, Any]], names: dict[str, str], width: int, title:
 
 
 def _sorted_column(rows: list[dict[str, Any]], sort: str | None, tests: list[str]) -> dict[str, tuple[str, list[str]]]:
-    """The column `--sort` named, when the table would not show it otherwise."""
-    from graphspec.experiments.runs import sort_value
-
+    """The column `--sort` named (each row's value under the key `sorted_by`), when not shown otherwise."""
     if sort is None or sort in ("objective", "epochs", "seconds") or sort.replace(".", "_", 1) in {
             f"test_{t}" for t in tests}:
         return {}
-    return {sort: (sort, [_num(sort_value(r, sort)) for r in rows])}
+    return {sort: (sort, [_num(r.get("sorted_by")) for r in rows])}
 
 
 def as_json(rows: list[dict[str, Any]]) -> str:

@@ -87,6 +87,12 @@ def _item_text(item: Any) -> str:
         return ":".join(parts)
     if isinstance(item, int) and not isinstance(item, bool):
         return str(item)
+    if isinstance(item, (list, tuple)) or type(item).__name__ in ("ndarray", "KerasTensor"):
+        # Keras itself refuses it on a symbolic tensor ("Unsupported key type for array slice"): such a
+        # model comes from eager code, and its saved form would not load either. `take` says the same.
+        raise BadKey(f"a {type(item).__name__} cannot be part of a key: Keras cannot slice a symbolic tensor "
+                     "with a list of indices either (\"Unsupported key type for array slice\"); write "
+                     "`{op: take, indices: [...], axis: N}`")
     raise BadKey(f"a {type(item).__name__} cannot be part of a key")
 
 
