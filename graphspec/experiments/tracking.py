@@ -195,6 +195,17 @@ class MlflowRun:
         self.run_id = run.info.run_id
         self.log_params(params)
 
+    def resume(self, run_id: str) -> None:
+        """Log to an existing run (a sweep's parent, continued)."""
+        def attach() -> None:
+            from mlflow import MlflowClient
+
+            self.client = MlflowClient()
+            self.client.update_run(run_id, status="RUNNING")
+            self.run_id = run_id
+
+        self._guard("resume", attach)
+
     def log_params(self, params: dict[str, str]) -> None:
         """Params not logged yet (MLflow's params are write-once); values cut to MLflow's length limit."""
         from mlflow.entities import Param
