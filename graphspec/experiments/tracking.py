@@ -212,7 +212,11 @@ class MlflowRun:
 
         new = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in self.logged_params]
         if new and self.run_id:
-            self._guard("params", self.client.log_batch, self.run_id, params=new)
+            # Without waiting, like the metrics: the first asynchronous call starts MLflow's logging thread,
+            # which is then running before the first epoch ends.
+            op = self._guard("params", self.client.log_batch, self.run_id, params=new, synchronous=False)
+            if op is not None:
+                self.pending.append(op)
             self.logged_params.update(p.key for p in new)
 
     def set_tags(self, tags: dict[str, str]) -> None:
