@@ -55,6 +55,8 @@ def main() -> int:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="bench_tracking_"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
+    args.spec = str(Path(args.spec).resolve())
+    os.chdir(work)  # MLflow keeps the artifacts in ./mlruns next to a sqlite store
     sets = [f"train.epochs={args.epochs}", "train.seed=0", "train.tensorboard=false"]
     quiet = Console(file=io.StringIO())
 

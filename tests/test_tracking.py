@@ -72,6 +72,7 @@ def test_without_mlflow_track_is_one_line_naming_the_extra(tmp_path: Path, monke
 @pytest.mark.keras
 def test_a_tracked_run_reads_back_from_mlflow(tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.chdir(tmp_path)  # MLflow keeps artifacts in ./mlruns next to a sqlite store
     run_dir = tmp_path / "run"
     result = CliRunner().invoke(app, ["train", str(_spec(tmp_path)), "--run-dir", str(run_dir), "--set",
                                       "nodes.h.units=6", "--track", "mlflow", "--experiment", "exp-train",
@@ -106,6 +107,7 @@ def test_a_tracking_store_that_fails_does_not_stop_training(tmp_path: Path, monk
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{blocker / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
     result = CliRunner().invoke(app, ["train", str(_spec(tmp_path)), "--run-dir", str(run_dir), "--epochs", "1",
                                       "--track", "mlflow"])
@@ -120,6 +122,7 @@ def test_a_tracked_sweep_is_a_parent_run_with_a_child_per_trial(tmp_path: Path, 
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("optuna")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.chdir(tmp_path)  # MLflow keeps artifacts in ./mlruns next to a sqlite store
     result = CliRunner().invoke(app, ["sweep", str(_spec(tmp_path)), "--dir", str(tmp_path / "sweep"), "--set",
                                       "train.epochs=1", "--track", "mlflow", "--experiment", "exp-sweep"])
     assert result.exit_code == 0, result.output
