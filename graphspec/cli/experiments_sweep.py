@@ -49,6 +49,13 @@ def register(app: typer.Typer) -> None:
                           ] = False,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="The report: .html or .png.")] = None,
         worker_config: Annotated[str | None, typer.Option("--worker-config", hidden=True)] = None,
+        track: Annotated[str | None, typer.Option(
+            "--track", metavar="mlflow", help="Log the sweep to MLflow: a parent run, one child run per trial "
+            "(MLFLOW_TRACKING_URI, else MLflow's local store).", show_default=False)] = None,
+        experiment: Annotated[str | None, typer.Option(
+            "--experiment", help="The MLflow experiment (default: the spec's name).", show_default=False)] = None,
+        track_models: Annotated[bool, typer.Option("--track-models", help="Log each trial's best model too.")
+                                ] = False,
     ) -> None:
         """Search the hyperparameters of SPEC's `sweep:` section with Optuna. Every trial is checked statically
         first (a trial that cannot build is pruned without training), then trained into DIR/trial-NNNN/.
@@ -65,8 +72,12 @@ def register(app: typer.Typer) -> None:
             settings = sweep_mod.worker_settings(worker_config)
             sweep_mod.die_with_parent()
             raise typer.Exit(sweep_mod.work(settings, say))
+        from graphspec.experiments import tracking
+
+        track_opts = tracking.options(track, experiment=experiment, models=track_models)
         settings = sweep_mod.settings_for(spec, sets=set_, folder=dir, storage=storage, study=study, trials=trials,
-                                          seed=seed, plugins=plugin)
+                                          seed=seed, plugins=plugin,
+                                          track=None if track_opts is None else dataclasses.asdict(track_opts))
         if report:
             if output is None:
                 raise UsageError("--report writes a file: give -o report.html (or .png)")

@@ -86,6 +86,13 @@ def register(app: typer.Typer) -> None:
         process_id: Annotated[int | None, typer.Option(
             "--process-id", min=0, help="This process's index, 0 to N-1; process 0 writes the run folder "
             "(default: KERAS_DISTRIBUTION_PROCESS_ID, else 0).", show_default=False)] = None,
+        track: Annotated[str | None, typer.Option(
+            "--track", metavar="mlflow", help="Log the run to MLflow (MLFLOW_TRACKING_URI, else MLflow's local "
+            "store): params, tags, metrics per epoch, spec and environment.", show_default=False)] = None,
+        experiment: Annotated[str | None, typer.Option(
+            "--experiment", help="The MLflow experiment (default: the spec's name).", show_default=False)] = None,
+        track_models: Annotated[bool, typer.Option(
+            "--track-models", help="Log the best model to MLflow too.")] = False,
     ) -> None:
         """Train SPEC's model on its `data` and write a run folder (spec, environment, metrics, TensorBoard
         logs, best and last model). Ctrl-C stops after the last completed epoch; --resume continues (on the
@@ -94,6 +101,9 @@ def register(app: typer.Typer) -> None:
 
         from graphspec.run import distribute as dist_mod
 
+        from graphspec.experiments import tracking
+
+        track_opts = tracking.options(track, experiment=experiment, models=track_models)
         plan = dist_mod.plan(distribute, devices=devices, coordinator=coordinator, num_processes=num_processes,
                              process_id=process_id)
         chosen = run_backend(backend, "train", spec, resume=resume, run_dir=run_dir)
@@ -105,10 +115,21 @@ def register(app: typer.Typer) -> None:
 
         from graphspec.run import trainer as train_mod
 
-        result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
-                                 model=model, plugins=plugin, runs_root=RunsRoot, check_fn=checker(data_root),
-                                 force_unlock=force_unlock, backend_name=chosen, plan=plan,
-                                 data_roots=[Path(r) for r in data_root or []])
+        tracker = None
+        if track_opts is not None and plan.chief:  # process 0 tracks, as it writes the run folder
+            tracker = _tracker(track_opts, spec, set_, epochs, seed, model, plugin, resume, run_dir)
+        try:
+            result = train_mod.train(spec, sets=set_, epochs=epochs, run_dir=run_dir, resume=resume, seed=seed,
+                                     model=model, plugins=plugin, runs_root=RunsRoot, check_fn=checker(data_root),
+                                     force_unlock=force_unlock, backend_name=chosen, plan=plan,
+                                     data_roots=[Path(r) for r in data_root or []],
+                                     callbacks=None if tracker is None else [tracker.callback()])
+        except BaseException as exc:
+            if tracker is not None:
+                tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", None)
+            raise
+        if tracker is not None:
+            tracker.finish(result.status, result.run_dir, result.test_metrics, result.epochs_done)
         if not plan.chief:
             test = ", ".join(f"{k} {v:.4f}" for k, v in (result.test_metrics or {}).items())
             err(f"process {plan.process_id}: {result.status} after {result.epochs_done} epoch{'' if result.epochs_done == 1 else 's'}"
@@ -121,6 +142,21 @@ def register(app: typer.Typer) -> None:
         else:
             err(("error: " if result.status == "failed" else "") + result.message)
         raise typer.Exit(result.exit_code)
+
+    def _tracker(opts: Any, spec: Path, sets: list[str] | None, epochs: int | None, seed: int | None,
+                 model: str | None, plugins: list[str] | None, resume: bool, run_dir: Path | None) -> Any:
+        """The MLflow run of this training (the spec checked by the pure stages: params, MACs)."""
+        import graphspec
+        from graphspec.experiments import tracking
+        from graphspec.run import folders
+
+        spec_file = folders.resume_target(spec, run_dir, RunsRoot) / folders.SPEC if resume else spec
+        all_sets = list(sets or []) + ([f"train.epochs={epochs}"] if epochs is not None else []) + (
+            [f"train.seed={seed}"] if seed is not None else [])
+        checked = graphspec.check(spec_file, sets=all_sets, plugins=plugins)
+        if checked.spec is None or not checked.ok:  # train reports the errors; nothing to track
+            return None
+        return tracking.RunTracker(opts, checked, model=model, sets=all_sets, run_name=None, say=err)
 
     @app.command()
     @guarded

@@ -49,6 +49,7 @@ class Settings:
     seed: int | None = None
     plugins: list[str] = dataclasses.field(default_factory=list)
     worker: int = 0  # 0: the process that started the sweep; 1..N: a worker process
+    track: dict[str, Any] | None = None  # tracking.Options as a dict (--track mlflow), with the parent run
 
 
 @dataclasses.dataclass
@@ -138,7 +139,8 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
 
 def settings_for(spec_or_dir: str | Path, *, sets: list[str] | None = None, folder: str | Path | None = None,
                  storage: str | None = None, study: str | None = None, trials: int | None = None,
-                 seed: int | None = None, plugins: list[str] | None = None) -> Settings:
+                 seed: int | None = None, plugins: list[str] | None = None,
+                 track: dict[str, Any] | None = None) -> Settings:
     """The sweep's settings: from a spec and the options, or from a sweep folder's manifest."""
     from graphspec.run.folders import spec_name
     from graphspec.spec import plugins as plugins_mod
@@ -180,6 +182,7 @@ def settings_for(spec_or_dir: str | Path, *, sets: list[str] | None = None, fold
         seed=seed if seed is not None else known.get("seed"),
         plugins=[str(Path(p).resolve()) if p.endswith(".py") and Path(p).is_file() else p
                  for p in plugins_mod.all_plugins(plugins)],
+        track=track,
     )
 
 
@@ -208,7 +211,8 @@ def work(settings: Settings, say: Say, *, opened: tuple[Any, sweep_plan.Plan] | 
     sampler_seed, identity = sweep_study.worker_seed(settings.seed, settings.worker, settings.storage)
     folder = Path(settings.folder)
     flag = StopFlag()
-    ctx = sweep_trial.Context(study, plan, folder, Path(settings.spec), settings.sets, settings.plugins, flag)
+    ctx = sweep_trial.Context(study, plan, folder, Path(settings.spec), settings.sets, settings.plugins, flag,
+                              track=settings.track)
     prefix = f"[worker {settings.worker}] " if settings.worker else ""
     exit_code = 0
     with stopping(flag, lambda text: say(prefix + text)):
@@ -309,6 +313,9 @@ def sweep(settings: Settings, *, workers: int = 1, resume: bool = False, say: Sa
             sweep_trial.experiment_hparams(Path(settings.folder), plan, settings.sets)
         except Exception as exc:  # TensorBoard is a view: the study and the run folders are the record
             say(f"note: no TensorBoard HParams experiment: {type(exc).__name__}: {exc}")
+    parent = _parent_run(settings, study, plan, say) if settings.track is not None else None
+    if parent is not None:
+        settings = dataclasses.replace(settings, track={**(settings.track or {}), "parent_run_id": parent.run_id})
     used, _ = sweep_study.used(study)
     say(f"sweep `{settings.study}` ({plan.sweep.sampler}, {plan.budget} trials, {used} done or queued) in "
         f"{settings.folder}; storage {sweep_study.redact(settings.storage)}")
@@ -316,7 +323,36 @@ def sweep(settings: Settings, *, workers: int = 1, resume: bool = False, say: Sa
         code = work(settings, say, opened=(study, plan))
     else:
         code = _run_workers(settings, workers, say, worker_command or default_worker_command)
-    return summarize(study, settings, plan, code)
+    summary = summarize(study, settings, plan, code)
+    if parent is not None:
+        if summary.best is not None:
+            parent.log_metrics(0, {f"best_{plan.metric}": float(summary.best["value"])})
+            parent.set_tags({"graphspec.best_trial": str(summary.best["number"])})
+        parent.finish("FINISHED" if summary.exit_code == 0 else "FAILED")
+    return summary
+
+
+def _parent_run(settings: Settings, study: Any, plan: sweep_plan.Plan, say: Say) -> Any:
+    """The sweep's MLflow run, parent of one run per trial; kept in the study, so that every host's command
+    and a resumed sweep use the same parent."""
+    from graphspec.experiments import tracking
+
+    opts = tracking.Options(**(settings.track or {}))
+    parent = tracking.MlflowRun(say)
+    known = study.user_attrs.get(tracking.PARENT_KEY)
+    if isinstance(known, str):
+        parent.resume(known)
+        return parent
+    checked = _check(Path(settings.spec), settings.sets, settings.plugins)
+    params, tags = tracking.describe(checked, None, settings.sets)
+    params.update({"sweep.sampler": plan.sweep.sampler, "sweep.trials": str(plan.budget),
+                   "sweep.metric": plan.metric, "sweep.mode": plan.mode, "sweep.seed": str(settings.seed)})
+    tags.update({"graphspec.sweep": settings.folder, "graphspec.study": settings.study})
+    parent = tracking.MlflowRun.start(experiment=opts.experiment or checked.spec.name, run_name=f"sweep-{settings.study}",
+                                      params=params, tags=tags, say=say)
+    if parent.run_id is not None:
+        study.set_user_attr(tracking.PARENT_KEY, parent.run_id)
+    return parent
 
 
 STORAGE_ENV = "GRAPHSPEC_SWEEP_STORAGE"  # a worker's storage URL: in its environment, not in its arguments

@@ -44,6 +44,7 @@ class Context:
     sets: list[str]  # the sweep's own --set overrides, before each trial's values
     plugins: list[str]
     stop: Any  # graphspec.experiments.sweep.StopFlag: a signal received by the worker
+    track: dict[str, Any] | None = None  # graphspec.experiments.tracking.Options as a dict: a child run per trial
 
 
 @dataclasses.dataclass
@@ -135,26 +136,34 @@ def _train(ctx: Context, trial: Any, out: Outcome, folder: Path, sets: list[str]
     log_fd = folder_guard.open_nofollow(folder / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     with os.fdopen(log_fd, "a", encoding="utf-8") as log:
         console = Console(file=log, width=120, no_color=True, force_terminal=False)
+        tracker = _tracker(ctx, trial, out, checked, sets, lambda text: log.write(text + "\n"))
         try:
             result = trainer.train(folder if resume else ctx.spec_file, sets=None if resume else sets,
                                    run_dir=folder, resume=resume, plugins=ctx.plugins, console=console, live=False,
-                                   callbacks=[report])
+                                   callbacks=[report] if tracker is None else [report, tracker.callback()])
         except SpecError as exc:
             out.diagnostics = [d.as_dict() for d in exc.diagnostics]
             first = exc.diagnostics[0] if exc.diagnostics else None
             out.message = f"{first.code} {first.message} ({first.location})" if first else str(exc)
             _mark_failed(folder, out.message)
+            _finish(tracker, "failed", folder)
             return
         except GraphSpecError as exc:
             out.message = str(exc)
             _mark_failed(folder, out.message)
+            _finish(tracker, "failed", folder)
             return
         except Exception as exc:  # Keras or TensorFlow refused at run time: located, recorded, the sweep goes on
             d = runtime_diagnostic(exc, checked)
             out.diagnostics, out.message = [d.as_dict()], f"{d.code} {d.message} ({d.location})"
             log.write(f"error: {out.message}\n")
             _mark_failed(folder, out.message)
+            _finish(tracker, "failed", folder)
             return
+        except BaseException:
+            _finish(tracker, "interrupted", folder)
+            raise
+        _finish(tracker, result.status, folder, result.test_metrics, result.epochs_done)
     out.epochs = result.epochs_done
     out.value = best_value(result.history, ctx.plan.metric, ctx.plan.mode)
     if result.status == "interrupted":
@@ -171,6 +180,23 @@ def _train(ctx: Context, trial: Any, out: Outcome, folder: Path, sets: list[str]
         out.message = f"the run logged no finite `{ctx.plan.metric}`"
     else:
         out.state = "completed"
+
+
+def _tracker(ctx: Context, trial: Any, out: Outcome, checked: Any, sets: list[str], say: Any) -> Any:
+    """The trial's MLflow run, a child of the sweep's (--track mlflow): its params the swept values first."""
+    if ctx.track is None:
+        return None
+    from graphspec.experiments import tracking
+
+    values = {k: sweep_plan.yaml_scalar(v) for k, v in out.values.items()}
+    return tracking.RunTracker(tracking.Options(**ctx.track), checked, model=None, sets=sets,
+                               run_name=f"trial-{trial.number:04d}", say=say, extra_params=values,
+                               tags={"graphspec.trial": str(trial.number), "graphspec.sweep": str(ctx.folder)})
+
+
+def _finish(tracker: Any, status: str, folder: Path, test: dict[str, float] | None = None, epochs: int = 0) -> None:
+    if tracker is not None:
+        tracker.finish(status, folder, test, epochs)
 
 
 def _history(folder: Path) -> list[dict[str, Any]]:

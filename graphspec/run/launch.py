@@ -35,7 +35,8 @@ from graphspec.run import distribute
 
 # `train` options that take a value (to find SPEC and the --set overrides among the arguments).
 _VALUED = {"--set", "-s", "--epochs", "-e", "--run-dir", "-r", "--seed", "--model", "-m", "--plugin", "-p",
-           "--backend", "-b", "--distribute", "--devices", "--coordinator", "--num-processes", "--process-id"}
+           "--backend", "-b", "--distribute", "--devices", "--coordinator", "--num-processes", "--process-id",
+           "--track", "--experiment"}
 _ORDERLY = {130, 143}  # a worker stopped by SIGINT / SIGTERM after a completed epoch: the others follow
 KILL_GRACE_S = 5.0
 ORDERLY_GRACE_S = 120.0

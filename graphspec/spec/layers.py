@@ -84,6 +84,12 @@ def optional_positive_int(value: Any) -> Problem | None:
     return None if value is None else positive_int(value)
 
 
+def non_negative_int(value: Any) -> Problem | None:
+    if not is_int(value) or value < 0:
+        return _bad("a non-negative integer", value)
+    return None
+
+
 def any_int(value: Any) -> Problem | None:
     return None if is_int(value) else _bad("an integer", value)
 
