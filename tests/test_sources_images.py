@@ -183,6 +183,27 @@ def test_trains_on_an_image_folder_and_stops_on_a_corrupt_file_unless_skipped(
 def test_a_lean_jax_install_trains_on_an_image_folder_without_tensorflow(tmp_path: Path) -> None:
     make_images(tmp_path / "data")
     spec = write_spec(tmp_path)
-    result = graphspec("train", str(spec), "--backend", "jax", blocked="tensorflow,tensorboard", cwd=tmp_path)
+    result = graphspec("train", str(spec), "--backend", "jax", "--set", "data.workers=2", "--set", "data.prefetch=2",
+                       blocked="tensorflow,tensorboard", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "completed: 1/1 epochs" in result.stdout
+
+
+def test_sources_import_and_lint_without_numpy_or_a_backend(tmp_path: Path) -> None:
+    """A data source never imports NumPy or a backend at module level: lint describes it on the lean install."""
+    make_images(tmp_path / "data")
+    spec = write_spec(tmp_path, units=10)
+    blocked = "numpy,keras,tensorflow,jax,torch,PIL"
+    result = graphspec("lint", str(spec), blocked=blocked, cwd=tmp_path, timeout=120)
+    assert result.returncode == 1 and "GS411" in result.stdout + result.stderr, result.stderr[-2000:]
+    modules = ["graphspec.run.sources." + m for m in ("arrays", "listing", "images", "imagefiles", "text",
+                                                       "parquet", "tfrecord", "huggingface", "columns", "lint",
+                                                       "ports", "stream", "extras")]
+    import subprocess
+    import sys
+
+    code = ("import sys\nclass B:\n    def find_spec(self, n, p=None, t=None):\n"
+            f"        if n.split('.')[0] in {blocked.split(',')!r}: raise ImportError(n)\n"
+            f"sys.meta_path.insert(0, B())\nfor m in {modules!r}: __import__(m)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
