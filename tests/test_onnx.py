@@ -123,7 +123,8 @@ def test_onnxruntime_equals_predict_on_jax(tmp_path: Path) -> None:
     # jax2onnx 0.17 writes MaxPool nodes that onnxruntime 1.32 refuses ("Unsupported pooling size"): the
     # specs with a MaxPooling2D layer (autoencoder, autoencoder_nested, digits, resnet) are the known gap on
     # JAX; every other example must match predict.
-    assert all("MaxPool" in why for why in report["refused"].values()), report["refused"]
+    # `save` refuses them itself (GS604, no file written) rather than writing a file no runtime loads.
+    assert all("MaxPool" in why and "GS604" in why for why in report["refused"].values()), report["refused"]
     equal = {c.split(":")[0] for c in report["equal"]}
     assert equal | set(report["refused"]) == set(EXAMPLES), report
     assert equal >= {"custom_layer.yaml", "ensemble.yaml", "mnist_mlp.yaml", "shared_embedding.yaml",
@@ -141,7 +142,7 @@ def test_a_model_keras_cannot_export_is_one_line(tmp_path: Path) -> None:
                     "  lookup: {type: StringLookup, vocabulary: [a, b]}\n")
     result = CliRunner().invoke(app, ["save", str(spec), "-o", str(tmp_path / "m.onnx")])
     assert result.exit_code == 1, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines() if line.strip() and "importing plugins" not in line]
     assert "error[GS604]: Keras cannot export this model to ONNX on the tensorflow backend" in lines[0], lines
     assert "Traceback" not in result.output and not (tmp_path / "m.onnx").exists()
 
@@ -161,5 +162,5 @@ if __name__ == "__main__":  # the JAX side: every example in this one process
         try:
             report["equal"] += check_spec(spec, sets, out, _jax_invoke)
         except Exception as exc:  # onnxruntime refusing what jax2onnx wrote: reported, judged by the test
-            report["refused"][spec] = f"{type(exc).__name__}: {exc}"[:400]
+            report["refused"][spec] = f"{type(exc).__name__}: {exc}"[-700:]  # the end holds graphspec's error
     print(json.dumps(report))

@@ -308,6 +308,34 @@ def _onnx(model: Any, target: Path) -> None:
                 "GS604", Severity.ERROR, f"Keras cannot export this model to ONNX on the {name} backend: "
                 f"{type(exc).__name__}: {first}", Location(str(target)),
                 "write a SavedModel (-o DIR) or .keras instead, or try another --backend")]) from None
+        refused = _onnxruntime_refuses(tmp)
+        if refused is not None:  # a file no runtime loads is not written (jax2onnx's MaxPool, for one)
+            raise SpecError([Diagnostic(
+                "GS604", Severity.ERROR, f"Keras cannot export this model to ONNX on the {name} backend: the "
+                f"converter wrote a file onnxruntime refuses: {refused}", Location(str(target)),
+                "write a SavedModel (-o DIR) or .keras instead, or try another --backend")])
+
+
+def _onnxruntime_refuses(path: Path) -> str | None:
+    """Why onnxruntime cannot load the file (None when it can, or when onnxruntime is not installed)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    import numpy as np
+
+    types = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int32)": "int32",
+             "tensor(int64)": "int64", "tensor(bool)": "bool", "tensor(string)": object}
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        # One zero batch, sized as `called_once` sized Keras's (a variable axis: 1): some nodes load and
+        # fail only when they run.
+        feeds = {i.name: np.zeros([d if isinstance(d, int) and d > 0 else 1 for d in i.shape],
+                                  dtype=types.get(i.type, "float32")) for i in session.get_inputs()}
+        session.run(None, feeds)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NotImplemented types
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return None
 
 
 def _saved_model(model: Any, folder: Path, names: list[str]) -> None:
