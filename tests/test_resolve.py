@@ -148,13 +148,13 @@ def test_explain_a_variable_in_a_block_instance(variant: Path) -> None:
     out = cli("resolve", variant, "--set", "vars.width=6", "--explain", "nodes.body_2_dense.units")[1]
     assert [
         "nodes.body_2_dense.units = 12",
-        f'  set at {base}:12:35 as "$units"',
+        f"  set at {base}:12:35 as '$units'",
         "  note: in `body`, repetition 2 of 2: an instance of block `unit` (" + str(base) + " line 15)",
         "  note: `$units` is 12",
         f"  note: {base}:12 is extended by {variant}",
     ][:5] == out.splitlines()[:5]
     # then back through the instance's parameter to the variable, and the values that replaced (issue 22)
-    assert out.splitlines()[5] == f'  parameter units of `body` (block `unit`) = "${{2 * width}}", set at {base}:15:41'
+    assert out.splitlines()[5] == f"  parameter units of `body` (block `unit`) = '${{2 * width}}', set at {base}:15:41"
     assert out.splitlines()[6] == "  variable width = 6, set by --set vars.width=6"
     out = cli("resolve", variant, "--set", "vars.width=6", "--explain", "nodes.body.rate")[1]
     assert "  note: `${rate}` is 0.1" in out.splitlines()
@@ -169,7 +169,7 @@ def test_explain_an_instance_parameter_from_variables(variant: Path) -> None:
     (base.parent / "flat.yaml").write_text("extends: base.yaml\nname: flat\nnodes:\n  head: {units: \"${width + 1}\"}\n")
     out = cli("resolve", base.parent / "flat.yaml", "--explain", "nodes.head.units")[1]
     assert out.splitlines()[:2] == ["nodes.head.units = 17", f"  set at {base.parent / 'flat.yaml'}:4:17 as "
-                                    '"${width + 1}"']
+                                    "'${width + 1}'"]
     assert f"  variable width = 16, set at {base}:4:10" in out.splitlines()
 
 

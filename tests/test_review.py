@@ -368,7 +368,7 @@ def test_explain_traces_a_block_parameter_back_to_the_variable(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "nodes.body_1_d.units = 40"
-    assert f'  parameter filters of `body` (block `unit`) = "${{width + 8}}", set at {tmp_path}/base.yaml:16:32' in lines
+    assert f"  parameter filters of `body` (block `unit`) = '${{width + 8}}', set at {tmp_path}/base.yaml:16:32" in lines
     assert f"  variable width = 32, set at {wide}:5:10" in lines
     assert f"    replacing 16 from {tmp_path}/base.yaml:4:10" in lines
 
