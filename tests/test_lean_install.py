@@ -144,7 +144,6 @@ def test_every_command_that_needs_a_backend_names_the_extra(lean: dict[str, Any]
     (run / "state.json").write_text('{"backend": "jax", "epochs_completed": 1}')
     needs = {
         "build": ["build", spec],
-        "summary": ["summary", spec],
         "save": ["save", spec, "-o", str(tmp_path / "m.keras")],
         "train": ["train", digits, "--run-dir", str(tmp_path / "new")],
         "evaluate": ["evaluate", str(run)],
@@ -153,10 +152,12 @@ def test_every_command_that_needs_a_backend_names_the_extra(lean: dict[str, Any]
         "launch": ["launch", "--local", "2", "--", "train", digits],
         "sweep": ["sweep", digits, "--dir", str(tmp_path / "sweep")],
     }
-    works = {"lint", "schema", "plot", "resolve", "diff", "runs", "lsp"}  # lsp: the [lsp] extra, no backend
+    # lsp: the [lsp] extra, no backend; summary: from the static analysis (a model it cannot tabulate needs one)
+    works = {"lint", "schema", "plot", "resolve", "diff", "runs", "lsp", "summary"}
     assert set(needs) | works == _commands(), "a new command: say here whether it needs a backend"
     also = [["save", spec, "-o", str(tmp_path / "m.tflite")], ["save", spec, "-o", str(tmp_path / "m.onnx")],
-            ["train", str(run), "--resume"], ["build", spec, "--backend", "jax"]]
+            ["train", str(run), "--resume"], ["build", spec, "--backend", "jax"],
+            ["summary", str(SPECS / "vgg19_features.yaml")], ["summary", spec, "--keras"]]
     for args in [*needs.values(), *also]:
         proc = _run(lean, *args)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
@@ -165,5 +166,7 @@ def test_every_command_that_needs_a_backend_names_the_extra(lean: dict[str, Any]
         assert EXTRA.search(lines[0]), (args, lines[0])
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "new").exists() and not (tmp_path / "m.keras").exists()
+    proc = _run(lean, "summary", spec)  # static: the lean install prints the table
+    assert proc.returncode == 0 and "Total params: 55,050" in proc.stdout, proc.stderr
     proc = _run(lean, "save", spec, "-o", str(tmp_path / "m.tflite"))
     assert "TensorFlow" in proc.stderr and "[tensorflow]" in proc.stderr
