@@ -139,6 +139,10 @@ def save(
         return
     checked = checked_spec(spec, plugin, set_, data_root, builds=True)
     name = one_model(checked, model, "save")
+    if weights is not None:  # before Keras starts
+        from graphspec.run.preflight import weights as check_weights
+
+        check_weights(weights)
     models = compiler.build(checked, models=[name])
     if weights is not None:
         from graphspec.run.models import load_weights

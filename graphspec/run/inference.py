@@ -13,7 +13,7 @@ import numpy as np
 
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
-from graphspec.run import failures, sources, targets
+from graphspec.run import failures, preflight, sources, targets
 from graphspec.run.folders import is_run_dir, read_state
 from graphspec.run.models import compile_settings, load_for_inference, spec_error
 from graphspec.diagnostics import Location
@@ -25,15 +25,25 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
              note: Any = None, data_roots: list[Path] | None = None,
              backend_name: str | None = None) -> dict[str, float]:
     """Metrics of the trained model on the test set: metric name -> value."""
+
+    def before_build(checked: Any, name: str) -> None:  # what needs no model, before Keras starts
+        spec = checked.spec
+        if spec.data is None:
+            raise spec_error("GS410", "the spec has no `data` section: nothing to evaluate on", checked, ())
+        if compile_settings(checked, name) is None:
+            raise spec_error("GS410", f"model `{name}` has no compile settings (loss, metrics)", checked, ())
+        if not preflight.has_test_set(spec.data):
+            raise spec_error("GS410", "the data has no test set", checked, ("data",),
+                             "set `data.test_split`, or a `test` file in the source")
+        base = Path(checked.file).resolve().parent
+        roots = sources.data_roots(data_roots, Path.cwd() if is_run_dir(spec_or_run) else base)
+        preflight.data(checked, name, base, roots, splits=("test",) if getattr(spec.data.source, "test", None)
+                       else ("train", "test"))
+
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note, backend_name=backend_name)
+                                runs_root=runs_root, note=note, backend_name=backend_name, preflight=before_build)
     spec = loaded.checked.spec
-    assert spec is not None
-    if spec.data is None:
-        raise spec_error("GS410", "the spec has no `data` section: nothing to evaluate on", loaded.checked, ())
-    if compile_settings(loaded.checked, loaded.model_name) is None:
-        raise spec_error("GS410", f"model `{loaded.model_name}` has no compile settings (loss, metrics)",
-                         loaded.checked, ())
+    assert spec is not None and spec.data is not None
     seed = spec.train.seed if spec.train is not None and spec.train.seed is not None else 0
     base = Path(loaded.checked.file).resolve().parent
 
@@ -74,8 +84,12 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
     """
     csv_out = not str(output).lower().endswith(".npz") and not str(inputs).lower().endswith(".npz")
     targets.check(output, "text" if csv_out else "npz", force=force)  # before anything is loaded
+
+    def before_build(checked: Any, name: str) -> None:  # the input file, before Keras starts
+        preflight.predict_input(checked, name, Path(inputs), transforms=transforms)
+
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
-                                runs_root=runs_root, note=note, backend_name=backend_name)
+                                runs_root=runs_root, note=note, backend_name=backend_name, preflight=before_build)
     from graphspec.run import predict_files
 
     if predict_files.is_files_input(inputs, loaded.checked.spec.data if loaded.checked.spec else None):

@@ -97,11 +97,13 @@ def load_weights(model: Any, path: Path, *, with_optimizer: bool) -> None:
 def load_for_inference(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
                        plugins: list[str] | None = None, model: str | None = None,
                        runs_root: str | Path = "runs", check_fn: Any = None,
-                       note: Any = None, backend_name: str | None = None) -> Loaded:
+                       note: Any = None, backend_name: str | None = None, preflight: Any = None) -> Loaded:
     """A spec's (or a run's) model with trained weights: --weights, else the run's best, else its last.
 
     It runs on the Keras backend of this process (`backend_name`, if given, must be that one): a
-    model's weights load on any backend, whichever trained them.
+    model's weights load on any backend, whichever trained them. Everything that needs no model is checked
+    before it is built (and Keras imported): the run's state, the weights file, and `preflight(checked,
+    model_name)`, the caller's own checks (its data, its input file).
     """
     from graphspec.build import backend
 
@@ -134,12 +136,17 @@ def load_for_inference(spec_or_run: str | Path, *, weights: str | Path | None = 
                 f"or continue the run with `graphspec train --resume --run-dir {run_dir}`")])
     checked = (check_fn or check)(spec_file, sets=sets, plugins=given)
     name = pick_model(checked, model)
-    built = compiler.build(checked, models=[name])[name]
     if weights is not None:
         path = Path(weights)
     else:
         assert run_dir is not None
         path = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
+    from graphspec.run import preflight as preflight_mod
+
+    preflight_mod.weights(path, run_dir if weights is None else None)
+    if preflight is not None:
+        preflight(checked, name)
+    built = compiler.build(checked, models=[name])[name]
     from graphspec.run import adapt
 
     adapt.restore(built, run_dir)  # a run's adapted vocabularies, which the weights do not hold

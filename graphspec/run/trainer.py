@@ -564,6 +564,9 @@ def train(
         roots = sources.data_roots(data_roots, Path.cwd() if resume else base_dir)
         assert checked.source is not None
         sources.preflight(checked.spec.data, base_dir, roots, lambda path: checked.source.location(path, key=True))
+        from graphspec.run import preflight
+
+        preflight.data(checked, name, base_dir, roots)  # names, shapes and dtypes from headers: before Keras starts
         if scratch is not None:  # not process 0: the run folder is read, never written
             if resume:
                 folder_guard.check_run_folder(folder)

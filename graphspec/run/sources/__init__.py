@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from graphspec.run.sources.arrays import (SPLITS, Arrays, DataError, Origin, Problem, data_roots, error,
+from graphspec.run.sources.arrays import (SPLITS, Arrays, DataError, Origin, Problem, data_roots, describe_arrays, error,
                                           load_source, preflight, project_data_roots, read_csv, read_npz)
 from graphspec.run.sources import ports
 from graphspec.run.sources.listing import Listing, split_by_file
@@ -27,6 +27,7 @@ from graphspec.spec.schema_run import (DataSpec, HuggingFaceSource, ImagesSource
                                        TFRecordSource)
 
 __all__ = ["SPLITS", "Arrays", "DataError", "Listing", "Origin", "Problem", "Stream", "data_roots", "describe",
+           "describe_arrays",
            "error", "is_streamed", "ports", "load_source", "open_streams", "preflight", "project_data_roots", "read_csv",
            "read_npz"]
 

@@ -208,10 +208,9 @@ def _npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
     return tuple(int(d) for d in shape), dtype
 
 
-def read_npz(path: Path, origin: Origin, where: tuple[Any, ...]) -> Arrays:
-    """The arrays of an .npz file, once its zip directory and every array header pass the checks (GS416)."""
-    import numpy as np
-
+def npz_headers(path: Path, origin: Origin, where: tuple[Any, ...]) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    """Each array's shape and dtype in an .npz file, read from its zip directory and .npy headers only (no array
+    is loaded); raises GS416 for a file that is not an .npz of plain arrays, or states more than it holds."""
     label = origin.label
 
     def bad(message: str) -> Problem:
@@ -223,6 +222,7 @@ def read_npz(path: Path, origin: Origin, where: tuple[Any, ...]) -> Arrays:
         infos = archives.check_zip(path)
     except archives.ArchiveProblem as exc:
         raise bad(str(exc)) from None
+    found: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
     with zipfile.ZipFile(path) as zf:
         for info in infos:
             name = info.filename
@@ -242,8 +242,51 @@ def read_npz(path: Path, origin: Origin, where: tuple[Any, ...]) -> Arrays:
             if nbytes > info.file_size:
                 raise bad(f"array {origin.quote(name[:-4])} states shape {shape} ({archives.size_text(nbytes)}) but "
                           f"holds {archives.size_text(info.file_size)}")
+            found[name[:-4]] = (shape, dtype)
+    return found
+
+
+def read_npz(path: Path, origin: Origin, where: tuple[Any, ...]) -> Arrays:
+    """The arrays of an .npz file, once its zip directory and every array header pass the checks (GS416)."""
+    import numpy as np
+
+    npz_headers(path, origin, where)
     with np.load(path, allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
+
+
+def stand_ins(headers: dict[str, tuple[tuple[int, ...], Any]]) -> Arrays:
+    """Read-only arrays of the stated shapes and dtypes that take no memory (every element is the one zero):
+    what the checks against a model need of arrays that were not loaded."""
+    import numpy as np
+
+    return {name: np.broadcast_to(np.zeros((), dtype=dtype), shape) for name, (shape, dtype) in headers.items()}
+
+
+def describe_arrays(data: DataSpec, base_dir: Path, roots: list[Path], locate: Any) -> dict[str, tuple[Arrays, Origin]]:
+    """An .npz or CSV source's splits as :func:`stand_ins`, from the .npz headers or the CSV header line: the
+    names, shapes and dtypes :func:`load_source` would give, without reading the data. Other sources: {}."""
+    src = data.source
+    if not isinstance(src, (NpzSource, CsvSource)):
+        return {}
+    out: dict[str, tuple[Arrays, Origin]] = {}
+    try:
+        for split in SPLITS:
+            rel = getattr(src, split)
+            if rel is None:
+                continue
+            path, origin = _resolve(rel, split, base_dir, roots, locate)
+            where = ("data", "source", split)
+            try:
+                found = npz_headers(path, origin, where) if isinstance(src, NpzSource) else _csv_header(path, src)
+            except OSError as exc:
+                raise error(f"cannot read the {split} data {origin.label}: {exc.strerror or exc}", where) from None
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise error(f"cannot read the {split} data {origin.label}: {exc}", where) from None
+            out[split] = (stand_ins(found), origin)
+    except Problem as p:
+        raise p.located(locate) from None
+    return out
 
 
 # -- CSV -------------------------------------------------------------------------------------------------------
@@ -287,6 +330,33 @@ def read_csv(path: Path, src: CsvSource, origin: Origin) -> Arrays:
                     and bool(np.all(np.abs(values) < 2.0**63)))
         columns[name] = values.astype(np.int64) if integral else values.astype(np.float32)
     return columns
+
+
+def _csv_header(path: Path, src: CsvSource) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """A CSV file's columns as :func:`read_csv` names them, each stated as (rows,) int64 (the dtype that no
+    model input refuses), from the header line and a count of the lines."""
+    old_limit = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh, delimiter=src.delimiter)
+            try:
+                first = next((r for r in reader if r), None)
+            except csv.Error as exc:
+                raise ValueError(f"row {reader.line_num}: {_csv_problem(exc)}") from None
+    finally:
+        csv.field_size_limit(old_limit)
+    if first is None:
+        if src.header:
+            raise ValueError("the file is empty")
+        return {}
+    lines, last = 0, b"\n"
+    with open(path, "rb") as fb:
+        for chunk in iter(lambda: fb.read(1 << 20), b""):
+            lines, last = lines + chunk.count(b"\n"), chunk[-1:]
+    lines += last != b"\n"  # a last line without its newline
+    names = [c.strip() for c in first] if src.header else [str(i) for i in range(len(first))]
+    rows = max(0, lines - int(src.header))
+    return {name: ((rows,), "int64") for name in names}
 
 
 def _csv_problem(exc: csv.Error) -> str:

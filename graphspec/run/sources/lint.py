@@ -17,22 +17,27 @@ from graphspec.run.sources.columns import Table
 from graphspec.spec.schema_run import ImagesSource, OneHot, Reshape
 
 
-def check(checked: Any, given_roots: list[str] | None = None) -> list[Diagnostic]:
-    """Diagnostics about a checked spec's streamed data source (none for other sources, or a spec with errors)."""
+def check(checked: Any, given_roots: list[str] | None = None, *, base: Path | None = None,
+          roots: list[Path] | None = None, packages: bool = False) -> list[Diagnostic]:
+    """Diagnostics about a checked spec's streamed data source (none for other sources, or a spec with errors).
+
+    `base` and `roots`: where the data paths resolve (default: the spec's folder and `given_roots`);
+    `packages`: report a missing optional package too (GS443), as a command that reads the data must."""
     spec = checked.spec
     if spec is None or spec.data is None or not is_streamed(spec.data) or checked.diagnostics.has_errors:
         return []
     if checked.source is None or checked.graph is None:
         return []
-    base = Path(checked.file).resolve().parent if not checked.file.startswith("<") else Path.cwd()
+    if base is None:
+        base = Path(checked.file).resolve().parent if not checked.file.startswith("<") else Path.cwd()
 
     def locate(path: tuple[Any, ...]) -> Any:
         return checked.source.location(path, key=True)
 
     try:
-        listings = describe(spec.data, base, data_roots(given_roots, base), locate)
+        listings = describe(spec.data, base, roots if roots is not None else data_roots(given_roots, base), locate)
     except DataError as exc:  # not a missing optional package: lint runs on the lean install, train says it
-        return [d for d in exc.diagnostics if d.code != "GS443"]
+        return [d for d in exc.diagnostics if packages or d.code != "GS443"]
     model = _model(checked)
     if model is None or "train" not in listings:
         return []

@@ -1,0 +1,197 @@
+"""Pre-flight: what a command can check before a backend is imported, so that a wrong file costs a second,
+not a TensorFlow (or JAX) start-up.
+
+Each check here is one a later stage makes again on the real thing; the pre-flight makes it on what can be
+read without decoding and without Keras:
+
+* the data against the model (GS411): an `.npz` source's array names, shapes and dtypes from its zip
+  directory and `.npy` headers, a CSV source's columns from its header line
+  (:func:`graphspec.run.sources.describe_arrays`), and a streamed source's files, classes and columns
+  (:mod:`graphspec.run.sources.lint`, the Parquet schema only), against the model's inputs and outputs as
+  the static analysis knows them. The arrays stand in for the data (:func:`graphspec.run.sources.arrays.stand_ins`)
+  and go through the very mapping, transforms and checks of :mod:`graphspec.run.data`, one sample each;
+* `predict --input`: an `.npz` where the model takes arrays (its names, shapes and dtypes, from the
+  headers), files of the right kind where it takes images or text;
+* the weights a command loads: present, and a `.keras` archive that passes the zip checks (GS416).
+
+An input or output whose shape the static analysis does not know (a plugin layer without a shape rule)
+is left to the checks after the build.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from graphspec.diagnostics import Diagnostic, Location, Severity
+from graphspec.errors import SpecError, UsageError
+from graphspec.run import data as data_mod
+from graphspec.run import sources
+from graphspec.spec.schema_run import CsvSource, NpzSource
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+TEXT_SUFFIXES = (".txt",)
+
+
+def static_io(checked: Any, model_name: str) -> data_mod.ModelIO:
+    """The model's inputs and outputs as :func:`graphspec.run.data.model_io` names them, shaped by the static
+    analysis; a port whose shape it does not know is left out."""
+    from graphspec.analysis.graph import effective_compile, output_names
+    from graphspec.analysis.run_checks import input_names
+
+    graph = checked.graph
+    model = graph.models[model_name]
+    info = checked.analysis.models.get(model_name) if checked.analysis is not None else None
+    ins = []
+    nodes = checked.analysis.nodes if checked.analysis is not None else {}
+    for name in input_names(model):
+        written = checked.spec.inputs.get(name)  # `x: [4]`, or `x: {shape: [4], dtype: int32}`
+        node = nodes.get(name)
+        shape = node.outputs[0] if node is not None and node.outputs and len(node.outputs) == 1 else None
+        if written is None or shape is None or getattr(written, "sparse", False) or not _known(shape):
+            continue
+        ins.append(data_mod.Port(name, name, tuple(shape), str(getattr(written, "dtype", "float32"))))
+    settings, _ = effective_compile(graph, model)
+    outs_names = output_names(model) or []
+    losses = data_mod.losses_by_output(settings.loss if settings is not None else None, outs_names)
+    outs = []
+    for name in outs_names:
+        shape = info.output_shapes.get(name) if info is not None else None
+        if shape is not None and _known(shape):
+            outs.append(data_mod.Port(name, name, tuple(shape), "float32", losses.get(name)))
+    return data_mod.ModelIO(ins, outs)
+
+
+def _known(shape: Any) -> bool:
+    return isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape)
+
+
+def _locate(checked: Any) -> Any:
+    def locate(path: tuple[Any, ...]) -> Location:
+        assert checked.source is not None
+        return checked.source.location(path, key=True)
+
+    return locate
+
+
+def data(checked: Any, model_name: str, base_dir: Path, roots: list[Path], *, splits: tuple[str, ...] | None = None,
+         locate: Any = None) -> None:
+    """Check the spec's data against model `model_name` without loading it; raises a located DataError (GS411,
+    GS416, GS440, GS443, ...). `splits`: only these (evaluate reads the test set)."""
+    spec = checked.spec
+    if spec is None or spec.data is None or checked.graph is None:
+        return
+    locate = locate or _locate(checked)
+    if sources.is_streamed(spec.data):
+        from graphspec.run.sources import lint
+
+        found = [d for d in lint.check(checked, base=base_dir, roots=roots, packages=True) if d.is_error]
+        if found:
+            raise sources.DataError(found)
+        return
+    if not isinstance(spec.data.source, (NpzSource, CsvSource)):
+        return
+    io = static_io(checked, model_name)
+    described = sources.describe_arrays(spec.data, base_dir, roots, locate)
+    try:
+        for split, (arrays, origin) in described.items():
+            if splits is not None and split not in splits:
+                continue
+            _check_split(arrays, origin, io, spec.data, split, empty=isinstance(spec.data.source, NpzSource))
+    except sources.Problem as p:
+        raise p.located(locate) from None
+
+
+def _check_split(arrays: sources.Arrays, origin: sources.Origin, io: data_mod.ModelIO, spec_data: Any, split: str,
+                 *, empty: bool) -> None:
+    """One split's stand-in arrays through the mapping, transforms and checks of training (one sample)."""
+    mapped = data_mod._map_split(arrays, io, spec_data, split, origin)
+    if empty and split == "train" and len(mapped) == 0:
+        raise sources.error("the training set is empty", ("data",))
+    first = mapped.take(slice(0, 1))
+    name = {"train": "training"}.get(split, split)
+    data_mod._check_split(data_mod._transform_split(first, io, spec_data), io, name, spec_data)
+
+
+def has_test_set(spec_data: Any) -> bool:
+    """Whether evaluate will find a test set: a `test` file in the source, `test_split`, or a source that has one."""
+    src = spec_data.source
+    if isinstance(src, (NpzSource, CsvSource)):
+        return src.test is not None or spec_data.test_split > 0
+    return True
+
+
+def predict_input(checked: Any, model_name: str, inputs: Path, *, transforms: bool = True) -> None:
+    """Check `predict --input` against the model before it is built: raises UsageError or a located SpecError."""
+    from graphspec.run import predict_files
+
+    spec_data = checked.spec.data if checked.spec is not None else None
+    if predict_files.is_files_input(inputs, spec_data):  # the files' names and headers, as predict_files reads them
+        from graphspec.run.sources import images, text
+        from graphspec.spec.schema_run import ImagesSource
+
+        src = spec_data.source
+        is_images = isinstance(src, ImagesSource)
+        files = predict_files.list_inputs(inputs, images.SUFFIXES if is_images else text.SUFFIXES, src)
+        strict = src.model_copy(update={"on_error": "error"})
+        try:
+            (images if is_images else text).check_files(files, strict, ("inputs",))
+        except sources.Problem as p:
+            raise UsageError(p.message) from None
+        return
+    if not inputs.is_file():
+        raise UsageError(f"{inputs}: no such file" if not inputs.exists() else f"{inputs}: not a file")
+    where = Location(str(inputs))
+    suffix = inputs.suffix.lower()
+    if suffix in IMAGE_SUFFIXES + TEXT_SUFFIXES or suffix in (".csv", ".npy"):
+        what = "images" if suffix in IMAGE_SUFFIXES else "text files" if suffix in TEXT_SUFFIXES else f"{suffix} files"
+        raise SpecError([Diagnostic(
+            "GS411", Severity.ERROR, f"--input is one of {what}, but model `{model_name}` is fed arrays "
+            f"(its data source is {_kind(spec_data)}): predict reads an .npz file of arrays named like its inputs",
+            where, "save the inputs with numpy.savez(FILE, " + ", ".join(
+                f"{p.name}=..." for p in static_io(checked, model_name).inputs) + ")")])
+    origin = sources.Origin(str(inputs))
+    try:
+        arrays = sources.arrays.stand_ins(sources.arrays.npz_headers(inputs, origin, ("inputs",)))
+    except sources.Problem as p:
+        raise p.located(lambda _path: where) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{inputs}: cannot read an .npz file ({exc})") from None
+    io = static_io(checked, model_name)
+    locate = _locate(checked)
+    first = {k: v[:1] for k, v in arrays.items()}  # one sample: what the checks need of the shapes
+    try:
+        data_mod._inputs_from_arrays(first, io, spec_data, transforms)
+    except sources.Problem as p:
+        if p.path == ("inputs",):  # a name that is missing: said with the file's own shapes (no array is read)
+            try:
+                data_mod._inputs_from_arrays(arrays, io, spec_data, False)
+            except sources.Problem as named:
+                p = named
+        raise p.located(lambda path: where if path and path[0] == "inputs" else locate(path)) from None
+
+
+def _kind(spec_data: Any) -> str:
+    if spec_data is None:
+        return "not given"
+    return f"`{getattr(spec_data.source, 'kind', type(spec_data.source).__name__)}`"
+
+
+def weights(path: Path, run_dir: Path | None = None) -> None:
+    """The weights a command is about to load: present, a file, and (a `.keras` archive) sound (GS416)."""
+    from graphspec.build import archives
+
+    if not path.exists():
+        if run_dir is not None:
+            raise UsageError(f"{run_dir} has no weights ({path.name} is missing): the run has not completed an "
+                             f"epoch; continue it with `graphspec train --resume --run-dir {run_dir}`, or pass "
+                             "--weights PATH")
+        raise UsageError(f"{path}: no such weights file")
+    if not path.is_file():
+        raise UsageError(f"{path}: not a weights file")
+    if path.suffix == ".keras":
+        try:
+            archives.check_zip(path, json_members=archives.KERAS_JSON)
+        except archives.ArchiveProblem as exc:
+            raise SpecError([Diagnostic("GS416", Severity.ERROR, f"cannot load weights: {exc}",
+                                        Location(str(path)))]) from None
