@@ -1,0 +1,243 @@
+"""Mistakes that need no backend are reported before one is imported (issue 25, item 2): data files and their
+names, shapes and dtypes (from the .npz headers and CSV header lines), streamed sources, `predict --input`,
+export dependencies, weights files and run-folder state.
+
+In-process (`CliRunner`), with the backends blocked: `keras`, `tensorflow`, `jax` and `torch` cannot be
+imported, and the places that build or train a model (`compiler.build`, `Trainer`, `backend.load`) raise
+`BackendReached`. Each row of the table is a command and the error it must give, located, with its code; the
+control rows are right and reach the backend. One test runs the table's commands in a fresh interpreter whose
+import system refuses the backends, and checks that none was imported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+HEAVY = ("keras", "tensorflow", "jax", "torch")
+
+SPEC = """graphspec: 1
+name: tiny
+inputs:
+  x: [4]
+nodes:
+  h: {type: Dense, units: 3, activation: relu}
+  y: {type: Dense, units: 2}
+models:
+  m: {inputs: x, outputs: y}
+compile:
+  optimizer: adam
+  loss: {type: SparseCategoricalCrossentropy, from_logits: true}
+  metrics: [accuracy]
+data:
+  source: {kind: npz, train: train.npz, test: test.npz}
+  inputs: {x: x}
+  outputs: {y: y}
+  batch_size: 8
+train:
+  epochs: 1
+  seed: 0
+"""
+
+
+class BackendReached(Exception):
+    """A blocked place was reached: the pre-flight let the command through to the backend."""
+
+
+def _keras_archive(path: Path) -> None:
+    """A .keras archive as far as the zip checks go (its members are never read here)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", "{}")
+        zf.writestr("metadata.json", "{}")
+        zf.writestr("model.weights.h5", b"")
+
+
+def _run(folder: Path, spec: str, *, weights: bool = True, host: str | None = None) -> Path:
+    folder.mkdir()
+    (folder / "spec.yaml").write_text(spec)
+    (folder / "state.json").write_text(json.dumps({
+        "status": "completed", "model": "m", "plugins": [], "epochs": 1, "epochs_completed": 1, "seed": 0,
+        "backend": "tensorflow", "checkpoint": "checkpoints/epoch-0001.keras"}))
+    if weights:
+        _keras_archive(folder / "best.keras")
+    if host is not None:
+        (folder / ".claim").write_text(json.dumps({"pid": 12345, "host": host, "since": "2026-01-01T00:00:00",
+                                                    "command": "train"}))
+    return folder
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A spec, its data, a few wrong files and run folders, in the current folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    np.savez(tmp_path / "train.npz", x=np.zeros((16, 4), "float32"), y=np.zeros(16, "int64"))
+    np.savez(tmp_path / "test.npz", x=np.zeros((8, 4), "float32"), y=np.zeros(8, "int64"))
+    np.savez(tmp_path / "wrongkey.npz", z=np.zeros((8, 4), "float32"), y=np.zeros(8, "int64"))
+    np.savez(tmp_path / "wrongshape.npz", x=np.zeros((8, 5), "float32"), y=np.zeros(8, "int64"))
+    np.savez(tmp_path / "ints.npz", x=np.zeros((8, 4), "int32"), y=np.zeros(8, "int64"))
+    np.savez(tmp_path / "in_names.npz", q=np.zeros((3, 4), "float32"), r=np.zeros((3, 4), "float32"))
+    np.savez(tmp_path / "in_shape.npz", x=np.zeros((3, 7), "float32"))
+    np.savez(tmp_path / "in.npz", x=np.zeros((3, 4), "float32"))
+    (tmp_path / "t.csv").write_text("a,b,c,label\n1,2,3,0\n4,5,6,1\n")
+    (tmp_path / "notes.npz").write_text("not an archive\n")
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    (tmp_path / "bad.keras").write_text("not a zip")
+    run_spec = SPEC.replace("train.npz", str(tmp_path / "train.npz")).replace("test.npz", str(tmp_path / "test.npz"))
+    _run(tmp_path / "run", run_spec)
+    _run(tmp_path / "noweights", run_spec, weights=False)
+    _run(tmp_path / "claimed", run_spec, host="another-host.example")
+    _run(tmp_path / "badstate", run_spec)
+    (tmp_path / "badstate" / "state.json").write_text("{\"status\": ")
+    _run(tmp_path / "badweights", run_spec, weights=False)
+    (tmp_path / "badweights" / "best.keras").write_text("not a zip")
+    (tmp_path / "images" / "train" / "cats").mkdir(parents=True)
+    return tmp_path
+
+
+@pytest.fixture
+def blocked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backends cannot be imported (but count as installed), and building or training raises."""
+    from graphspec import compiler
+    from graphspec.build import backend
+    from graphspec.run import trainer
+
+    def reached(*_args: Any, **_kwargs: Any) -> Any:
+        raise BackendReached("the backend was reached")
+
+    for name in HEAVY:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr(backend, "_present", lambda module: True)
+    monkeypatch.setattr(backend, "load", reached)
+    monkeypatch.setattr(compiler, "build", reached)
+    monkeypatch.setattr(trainer, "Trainer", reached)
+    monkeypatch.setattr(backend, "_selected", None)
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+
+
+# (args, exit code, what the output must hold: the code and where)
+CASES: list[tuple[list[str], int, list[str]]] = [
+    (["train", "spec.yaml", "-s", "data.source.train=wrongkey.npz"], 1,
+     ["spec.yaml:16:12: error[GS411]: `data.inputs.x` names `x`, but the train source provides `z` (8, 4), `y` (8,)"]),
+    (["train", "spec.yaml", "-s", "data.source.train=wrongshape.npz"], 1,
+     ["error[GS411]: training data for input `x` has samples of shape (5,), but the model's input `x` takes (4,)"]),
+    (["train", "spec.yaml", "-s", "data.source.test=nothere.npz"], 1,
+     ["error[GS411]: cannot read the test data", "nothere.npz: no such file"]),
+    (["train", "spec.yaml", "-s", "data.source.train=notes.npz"], 1,
+     ["--set #1: error[GS416]: the data", "notes.npz: not a zip archive"]),
+    (["train", "spec.yaml", "-s", "data.source={kind: csv, train: t.csv}", "-s", "data.inputs.x=[a, b, c, d]",
+      "-s", "data.outputs.y=label"], 1,
+     ["error[GS411]: `data.inputs.x` names `d`, but the train source provides `a` (2,), `b` (2,), `c` (2,)"]),
+    (["train", "spec.yaml", "-s", "data.source={kind: csv, train: t.csv}", "-s", "data.inputs.x=[a, b, c]",
+      "-s", "data.outputs.y=label"], 1,
+     ["error[GS411]: training data for input `x` has samples of shape (3,), but the model's input `x` takes (4,)"]),
+    (["train", "spec.yaml", "-s", "data.source={kind: images, train: images/train}"], 1,
+     ["error[GS440]", "cats"]),
+    (["train", "spec.yaml", "--resume", "--run-dir", "claimed"], 1,
+     ["claimed is claimed by pid 12345 on host another-host.example"]),
+    (["train", "spec.yaml", "--resume", "--run-dir", "badstate"], 1, ["badstate/state.json", "error[GS420]"]),
+    (["evaluate", "noweights"], 2, ["noweights has no weights (last.keras is missing)"]),
+    (["evaluate", "badweights"], 1, ["badweights/best.keras: error[GS416]: cannot load weights: not a zip"]),
+    (["evaluate", "spec.yaml", "--weights", "run/best.keras", "-s", "data.source.test=wrongshape.npz"], 1,
+     ["error[GS411]: test data for input `x` has samples of shape (5,)"]),
+    (["evaluate", "spec.yaml", "--weights", "nothere.keras"], 2, ["nothere.keras: no such weights file"]),
+    (["predict", "run", "-i", "photo.png", "-o", "out.csv"], 1,
+     ["photo.png: error[GS411]: --input is one of images, but model `m` is fed arrays",
+      "hint: save the inputs with numpy.savez(FILE, x=...)"]),
+    (["predict", "run", "-i", "in_names.npz", "-o", "out.npz"], 1,
+     ["in_names.npz: error[GS411]: no array for model input `x`: the file has `q` (3, 4), `r` (3, 4)"]),
+    (["predict", "run", "-i", "in_shape.npz", "-o", "out.npz"], 1,
+     ["error[GS411]: input data for input `x` has samples of shape (7,), but the model's input `x` takes (4,)"]),
+    (["predict", "run", "-i", "notes.npz", "-o", "out.npz"], 1, ["notes.npz: error[GS416]"]),
+    (["save", "spec.yaml", "-o", "m.keras", "--weights", "bad.keras"], 1,
+     ["bad.keras: error[GS416]: cannot load weights"]),
+]
+
+# Right as far as the pre-flight can tell: these reach the backend.
+CONTROLS: list[list[str]] = [
+    ["train", "spec.yaml"],
+    ["train", "spec.yaml", "-s", "data.source.train=ints.npz"],  # int data for a float input: Keras casts
+    ["evaluate", "run"],
+    ["predict", "run", "-i", "in.npz", "-o", "out.npz"],
+    ["save", "run", "-o", "m.keras"],
+]
+
+
+@pytest.mark.parametrize(("args", "code", "expected"), CASES, ids=[" ".join(c[0][:3]) for c in CASES])
+def test_reported_before_the_backend(work: Path, blocked: None, args: list[str], code: int,
+                                     expected: list[str]) -> None:
+    from graphspec.cli.app import app
+
+    result = CliRunner().invoke(app, args)
+    assert "the backend was reached" not in result.output and "GS900" not in result.output, result.output
+    assert result.exit_code == code, result.output
+    for text in expected:
+        assert text in result.output, result.output
+    assert not (work / "runs").exists()  # nothing written: no run folder was made
+
+
+@pytest.mark.parametrize("args", CONTROLS, ids=[" ".join(c[:3]) for c in CONTROLS])
+def test_right_input_reaches_the_backend(work: Path, blocked: None, args: list[str]) -> None:
+    from graphspec.cli.app import app
+
+    result = CliRunner().invoke(app, args)
+    assert "the backend was reached" in result.output, result.output
+
+
+def test_missing_export_package_is_said_before_the_backend(work: Path, blocked: None,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphspec.cli.app import app
+
+    for name in ("onnx", "tf2onnx", "jax2onnx"):
+        monkeypatch.setitem(sys.modules, name, None)
+    result = CliRunner().invoke(app, ["save", "run", "-o", "m.onnx", "--backend", "tensorflow"])
+    assert result.exit_code == 2, result.output
+    assert "ONNX export on the tensorflow backend needs" in result.output and "not installed" in result.output
+
+
+BLOCKER = """
+import importlib.abc, importlib.machinery, sys
+HEAVY = {heavy!r}
+
+class Refuse(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        raise ImportError("blocked: " + module.__name__)
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in HEAVY:
+            return importlib.machinery.ModuleSpec(name, Refuse())
+        return None
+
+sys.meta_path.insert(0, Block())
+from typer.testing import CliRunner
+from graphspec.cli.app import app
+for args in {cases!r}:
+    result = CliRunner().invoke(app, args)
+    print(result.exit_code, result.output.replace("\\n", " | "))
+print("IMPORTED", sorted(m for m in sys.modules if m.split(".")[0] in HEAVY))
+"""
+
+
+def test_no_backend_module_is_imported(work: Path) -> None:
+    """In a fresh interpreter that cannot import a backend, the errors come out and no backend module is loaded."""
+    cases = [CASES[0][0], CASES[4][0], CASES[13][0], CASES[14][0], CASES[9][0]]
+    script = textwrap.dedent(BLOCKER).format(heavy=set(HEAVY), cases=cases)
+    done = subprocess.run([sys.executable, "-c", script], cwd=work, capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(work), "KERAS_BACKEND": "tensorflow"})
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "IMPORTED []", done.stdout + done.stderr
+    for line, (_args, code, expected) in zip(lines, [CASES[0], CASES[4], CASES[13], CASES[14], CASES[9]]):
+        assert line.startswith(f"{code} "), line
+        assert all(text in line for text in expected), line
