@@ -135,7 +135,8 @@ def test_huggingface_on_disk_trains_on_jax_and_tfrecord_is_refused_there(tmp_pat
     # (not with TensorFlow blocked: `datasets` probes for it with find_spec, which the test's blocker makes raise)
     result = graphspec("train", str(spec), "--backend", "jax", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    spec = write_spec(tmp_path, "{kind: tfrecord, train: hf, features: {feat: {dtype: float32, shape: [4]}}}")
+    spec = write_spec(tmp_path, "{kind: tfrecord, train: hf, features: {feat: {dtype: float32, shape: [4]}, "
+                      "y: {dtype: int64}}}")  # the columns fit (else the pre-flight's GS411 comes first)
     (tmp_path / "hf" / "x.tfrecord").write_bytes(b"")
     result = graphspec("train", str(spec), "--backend", "jax", blocked="tensorflow,tensorboard", cwd=tmp_path)
     assert result.returncode != 0 and "GS410" in result.stderr and "TensorFlow" in result.stderr
