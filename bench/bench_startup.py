@@ -167,7 +167,7 @@ def main() -> None:
     rows.extend(wrong)
     record("startup", "summary resnet50, static (s)", float(rows[1][1].split()[0]), "< 1 s",
            met=float(rows[1][1].split()[0]) < 1.0)
-    print(f"\n{"command":<52} {'graphspec':>10} {'by hand':>10} {'ratio':>7}")
+    print(f"\n{'command':<52} {'graphspec':>10} {'by hand':>10} {'ratio':>7}")
     for label, ours_text, hand_text, ratio_text in rows:
         print(f"{label:<52} {ours_text:>10} {hand_text:>10} {ratio_text:>7}")
 
