@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,26 @@ def check_path(plugin: str) -> Path:
 def _source_path(plugin: str) -> Path | None:
     if is_path(plugin):
         return check_path(plugin)
-    # Find a module's file without importing it (find_spec would import parents).
+    # Where a module's file is, remembered for this sys.path: every check of every spec asks again (the
+    # built-in plugin module, a project's plugins), and the walk over sys.path is a few stats per entry.
+    # Only what was found is remembered (a module may appear later, never silently vanish: checked here).
+    key = (plugin, os.getcwd(), tuple(sys.path))
+    found = _MODULE_FILES.get(key)
+    if found is not None and found.is_file():
+        return found
+    found = _module_source(plugin)
+    if found is not None:
+        if len(_MODULE_FILES) > 256:
+            _MODULE_FILES.clear()
+        _MODULE_FILES[key] = found
+    return found
+
+
+_MODULE_FILES: dict[tuple[str, str, tuple[str, ...]], Path] = {}
+
+
+def _module_source(plugin: str) -> Path | None:
+    """A module's file, found without importing it (find_spec would import parents)."""
     parts = plugin.split(".")
     for base in sys.path:
         candidate = Path(base or ".").joinpath(*parts)
@@ -134,20 +155,27 @@ def declarations(plugins: list[str]) -> dict[str, Declaration]:
 
 def _scanned(plugin: str) -> _Scanned:
     path = _source_path(plugin)
-    if path is None or not path.is_file():
-        raise UsageError(f"plugin {plugin!r} not found (neither a .py file nor a module on the Python path)")
     try:
-        st = path.stat()
+        st = os.stat(path) if path is not None else None
     except OSError as exc:
         raise UsageError(f"plugin {plugin!r} cannot be read: {exc}") from None
+    if path is None or st is None or not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"plugin {plugin!r} not found (neither a .py file nor a module on the Python path)")
     if st.st_size > MAX_PLUGIN_BYTES:
         raise UsageError(f"plugin {plugin!r} is {st.st_size:,} bytes; lint reads plugins up to "
                          f"{MAX_PLUGIN_BYTES:,} bytes")
     # Parsed once per file version: commands and tests check many specs per process.
-    found = _scan_file(str(path.resolve()), st.st_mtime_ns, st.st_size, str(path))
+    resolved = _resolved(str(path), os.getcwd(), st.st_dev, st.st_ino)
+    found = _scan_file(resolved, st.st_mtime_ns, st.st_size, str(path))
     if isinstance(found, str):
         raise UsageError(f"plugin {plugin!r} cannot be read: {found}")
     return found
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(path: str, cwd: str, device: int, inode: int) -> str:
+    """`path` with its links resolved, once per path, working folder and file."""
+    return str(Path(cwd, path).resolve())
 
 
 @functools.lru_cache(maxsize=64)
