@@ -49,6 +49,15 @@ train:
 """
 
 
+SWEEP = """sweep:
+  objective: {metric: loss, mode: min}
+  sampler: random
+  trials: 2
+  params:
+    nodes.h.units: {choice: [2, 3]}
+"""
+
+
 class BackendReached(Exception):
     """A blocked place was reached: the pre-flight let the command through to the backend."""
 
@@ -101,6 +110,7 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _run(tmp_path / "badweights", run_spec, weights=False)
     (tmp_path / "badweights" / "best.keras").write_text("not a zip")
     (tmp_path / "images" / "train" / "cats").mkdir(parents=True)
+    (tmp_path / "sweep.yaml").write_text(SPEC + SWEEP)
     return tmp_path
 
 
@@ -160,6 +170,12 @@ CASES: list[tuple[list[str], int, list[str]]] = [
     (["predict", "run", "-i", "notes.npz", "-o", "out.npz"], 1, ["notes.npz: error[GS416]"]),
     (["save", "spec.yaml", "-o", "m.keras", "--weights", "bad.keras"], 1,
      ["bad.keras: error[GS416]: cannot load weights"]),
+    (["sweep", "sweep.yaml", "-s", "data.source.train=notes.npz", "--dir", "sw"], 1,
+     ["--set #1: error[GS416]: the data", "notes.npz: not a zip archive"]),
+    (["sweep", "sweep.yaml", "-s", "data.source.train=wrongkey.npz", "--dir", "sw"], 1,
+     ["sweep.yaml:16:12: error[GS411]: `data.inputs.x` names `x`, but the train source provides `z` (8, 4)"]),
+    (["import", "nothere.keras"], 2, ["nothere.keras: no such file"]),
+    (["import", "keras.applications.ResNet51"], 2, ["unknown application 'ResNet51' (did you mean `ResNet50`?)"]),
 ]
 
 # Right as far as the pre-flight can tell: these reach the backend.
@@ -182,7 +198,7 @@ def test_reported_before_the_backend(work: Path, blocked: None, args: list[str],
     assert result.exit_code == code, result.output
     for text in expected:
         assert text in result.output, result.output
-    assert not (work / "runs").exists()  # nothing written: no run folder was made
+    assert not (work / "runs").exists() and not (work / "sw").exists()  # nothing written: no run or sweep folder
 
 
 @pytest.mark.parametrize("args", CONTROLS, ids=[" ".join(c[:3]) for c in CONTROLS])

@@ -111,6 +111,30 @@ def _check(spec: Path, sets: list[str], plugins: list[str]) -> Any:
     return checked
 
 
+def _preflight(checked: Any, plan: sweep_plan.Plan) -> None:
+    """The base configuration's data files, names and lengths (GS411, GS416, ...): what would fail every trial
+    alike, said before the backend starts. Skipped where the sweep varies the data, the inputs or the models."""
+    from graphspec.analysis.run_checks import trained_model_name
+    from graphspec.run import preflight, sources
+
+    spec, graph = checked.spec, checked.graph
+    if spec is None or spec.data is None or graph is None or checked.source is None:
+        return
+    if any(str(p).split(".")[0] in {"data", "inputs", "models", "train"} for p in plan.sweep.params):
+        return
+    name = trained_model_name(graph)
+    if name is None:
+        return
+    base = Path(checked.file).resolve().parent
+    roots = sources.data_roots(None, base)
+
+    def locate(path: tuple[Any, ...]) -> Any:
+        return checked.source.location(path, key=True)
+
+    sources.preflight(spec.data, base, roots, locate)
+    preflight.data(checked, name, base, roots, locate=locate, shapes=False)
+
+
 def _plan(checked: Any, trials: int | None) -> sweep_plan.Plan:
     train = checked.spec.train
     return sweep_plan.plan(checked.spec.sweep, trials=trials, epochs=train.epochs if train is not None else 1)
@@ -296,6 +320,7 @@ def sweep(settings: Settings, *, workers: int = 1, resume: bool = False, say: Sa
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     checked = _check(Path(settings.spec), settings.sets, settings.plugins)
     plan = _plan(checked, settings.trials)
+    _preflight(checked, plan)  # before a study, a folder or a backend
     if plan.note:
         say(f"note: {plan.note}")
     folder_guard.check_sweep_folder(Path(settings.folder))  # before the study or a trial writes there

@@ -26,6 +26,7 @@ def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str
             archives.check_zip(source, json_members=archives.KERAS_JSON)
         except archives.ArchiveProblem as exc:
             raise SpecError([diag("GS416", f"cannot load the model: {exc}", source)]) from None
+    _preflight(source, args)  # what needs no Keras, before the backend starts
     from graphspec.build.backend import keras
 
     load_plugin_classes(list(plugins or []))  # registers the plugins' layers for loading
@@ -70,6 +71,24 @@ def load_source(source: str, *, plugins: list[str] | None = None, args: dict[str
             raise UsageError(f"{source}({_kwargs_text(args)}) failed: {type(exc).__name__}: {exc}") from None
     raise UsageError(f"cannot tell what {source!r} is: give a .keras file, keras.applications.NAME or "
                      "module:function")
+
+
+def _preflight(source: str, args: dict[str, Any] | None) -> None:
+    """The mistakes in SOURCE that need no Keras: an unknown application, a model file that is not there,
+    `--arg` for a model file, a source of no known form (the same errors :func:`load_source` gives)."""
+    if source.startswith(("keras.applications.", "applications.")):
+        app = source.rsplit(".", 1)[1]
+        if app not in catalog.APPLICATIONS:
+            hint = catalog.did_you_mean(app, list(catalog.APPLICATIONS))
+            raise UsageError(f"unknown application {app!r}" + (f" ({hint})" if hint else ""))
+    elif source.endswith((".keras", ".h5")):
+        if args:
+            raise UsageError("--arg applies to keras.applications and module:function sources only")
+        if not Path(source).is_file():
+            raise UsageError(f"{source}: no such file")
+    elif ":" not in source:
+        raise UsageError(f"cannot tell what {source!r} is: give a .keras file, keras.applications.NAME or "
+                         "module:function")
 
 
 def _kwargs_text(args: dict[str, Any]) -> str:

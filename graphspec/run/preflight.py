@@ -75,15 +75,21 @@ def _locate(checked: Any) -> Any:
 
 
 def data(checked: Any, model_name: str, base_dir: Path, roots: list[Path], *, splits: tuple[str, ...] | None = None,
-         locate: Any = None) -> None:
+         locate: Any = None, shapes: bool = True) -> None:
     """Check the spec's data against model `model_name` without loading it; raises a located DataError (GS411,
-    GS416, GS440, GS443, ...). `splits`: only these (evaluate reads the test set)."""
+    GS416, GS440, GS443, ...). `splits`: only these (evaluate reads the test set). `shapes`: also the shapes and
+    dtypes against the model (a sweep's base configuration is not every trial's model: there the files, their
+    names and lengths only)."""
     spec = checked.spec
     if spec is None or spec.data is None or checked.graph is None:
         return
     locate = locate or _locate(checked)
     if sources.is_streamed(spec.data):
         from graphspec.run.sources import lint
+
+        if not shapes:
+            sources.describe(spec.data, base_dir, roots, locate)
+            return
 
         found = [d for d in lint.check(checked, base=base_dir, roots=roots, packages=True) if d.is_error]
         if found:
@@ -97,17 +103,20 @@ def data(checked: Any, model_name: str, base_dir: Path, roots: list[Path], *, sp
         for split, (arrays, origin) in described.items():
             if splits is not None and split not in splits:
                 continue
-            _check_split(arrays, origin, io, spec.data, split, empty=isinstance(spec.data.source, NpzSource))
+            _check_split(arrays, origin, io, spec.data, split, empty=isinstance(spec.data.source, NpzSource),
+                         shapes=shapes)
     except sources.Problem as p:
         raise p.located(locate) from None
 
 
 def _check_split(arrays: sources.Arrays, origin: sources.Origin, io: data_mod.ModelIO, spec_data: Any, split: str,
-                 *, empty: bool) -> None:
+                 *, empty: bool, shapes: bool = True) -> None:
     """One split's stand-in arrays through the mapping, transforms and checks of training (one sample)."""
     mapped = data_mod._map_split(arrays, io, spec_data, split, origin)
     if empty and split == "train" and len(mapped) == 0:
         raise sources.error("the training set is empty", ("data",))
+    if not shapes:
+        return
     first = mapped.take(slice(0, 1))
     name = {"train": "training"}.get(split, split)
     data_mod._check_split(data_mod._transform_split(first, io, spec_data), io, name, spec_data)
