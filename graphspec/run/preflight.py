@@ -69,7 +69,8 @@ def _known(shape: Any) -> bool:
 def _locate(checked: Any) -> Any:
     def locate(path: tuple[Any, ...]) -> Location:
         assert checked.source is not None
-        return checked.source.location(path, key=True)
+        found: Location = checked.source.location(path, key=True)
+        return found
 
     return locate
 
@@ -135,7 +136,7 @@ def predict_input(checked: Any, model_name: str, inputs: Path, *, transforms: bo
     from graphspec.run import predict_files
 
     spec_data = checked.spec.data if checked.spec is not None else None
-    if predict_files.is_files_input(inputs, spec_data):  # the files' names and headers, as predict_files reads them
+    if spec_data is not None and predict_files.is_files_input(inputs, spec_data):  # as predict_files reads them
         from graphspec.run.sources import images, text
         from graphspec.spec.schema_run import ImagesSource
 

@@ -165,7 +165,7 @@ def _scanned(plugin: str) -> _Scanned:
         raise UsageError(f"plugin {plugin!r} is {st.st_size:,} bytes; lint reads plugins up to "
                          f"{MAX_PLUGIN_BYTES:,} bytes")
     # Parsed once per file version: commands and tests check many specs per process.
-    resolved = _resolved(str(path), os.getcwd(), st.st_dev, st.st_ino)
+    resolved = _resolved((str(path), os.getcwd(), st.st_dev, st.st_ino))
     found = _scan_file(resolved, st.st_mtime_ns, st.st_size, str(path))
     if isinstance(found, str):
         raise UsageError(f"plugin {plugin!r} cannot be read: {found}")
@@ -173,8 +173,9 @@ def _scanned(plugin: str) -> _Scanned:
 
 
 @functools.lru_cache(maxsize=256)
-def _resolved(path: str, cwd: str, device: int, inode: int) -> str:
-    """`path` with its links resolved, once per path, working folder and file."""
+def _resolved(key: tuple[str, str, int, int]) -> str:
+    """A path with its links resolved, once per (path, working folder, device, inode): the file it names."""
+    path, cwd = key[0], key[1]
     return str(Path(cwd, path).resolve())
 
 
