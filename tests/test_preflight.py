@@ -12,6 +12,7 @@ import system refuses the backends, and checks that none was imported.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -131,7 +132,8 @@ def blocked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compiler, "build", reached)
     monkeypatch.setattr(trainer, "Trainer", reached)
     monkeypatch.setattr(backend, "_selected", None)
-    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    # select() sets KERAS_BACKEND itself: set here, it is restored (or removed) after the test
+    monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "tensorflow"))
 
 
 # (args, exit code, what the output must hold: the code and where)
