@@ -13,6 +13,7 @@ warning from lint and a located error from `build`, not an OOM kill.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from pathlib import Path
@@ -39,8 +40,12 @@ def human(n: int) -> str:
     return f"{n} B"
 
 
+@functools.lru_cache(maxsize=1)
 def machine_memory() -> int | None:
-    """This machine's memory: physical RAM, or the cgroup's limit when smaller (containers, CI runners)."""
+    """This machine's memory: physical RAM, or the cgroup's limit when smaller (containers, CI runners).
+
+    Read once per process: every check and every build asks (two file reads each time, on the path a compile
+    is timed on), and neither changes under a running process."""
     found: list[int] = []
     try:
         found.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
