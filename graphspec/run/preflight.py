@@ -104,17 +104,17 @@ def data(checked: Any, model_name: str, base_dir: Path, roots: list[Path], *, sp
         for split, (arrays, origin) in described.items():
             if splits is not None and split not in splits:
                 continue
-            _check_split(arrays, origin, io, spec.data, split, empty=isinstance(spec.data.source, NpzSource),
+            _check_split(arrays, origin, io, spec.data, split, exact_rows=isinstance(spec.data.source, NpzSource),
                          shapes=shapes)
     except sources.Problem as p:
         raise p.located(locate) from None
 
 
 def _check_split(arrays: sources.Arrays, origin: sources.Origin, io: data_mod.ModelIO, spec_data: Any, split: str,
-                 *, empty: bool, shapes: bool = True) -> None:
+                 *, exact_rows: bool, shapes: bool = True) -> None:
     """One split's stand-in arrays through the mapping, transforms and checks of training (one sample)."""
     mapped = data_mod._map_split(arrays, io, spec_data, split, origin)
-    if empty and split == "train" and len(mapped) == 0:
+    if exact_rows and split == "train" and len(mapped) == 0:  # (a CSV's rows are counted by its lines)
         raise sources.error("the training set is empty", ("data",))
     if not shapes:
         return
