@@ -259,3 +259,17 @@ def test_no_backend_module_is_imported(work: Path) -> None:
     for line, (_args, code, expected) in zip(lines, [CASES[0], CASES[4], CASES[13], CASES[14], CASES[9]]):
         assert line.startswith(f"{code} "), line
         assert all(text in line for text in expected), line
+
+
+def test_missing_source_package_and_empty_data_are_said_before_the_backend(work: Path, blocked: None,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphspec.cli.app import app
+
+    (work / "d.parquet").write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    result = CliRunner().invoke(app, ["train", "spec.yaml", "-s", "data.source={kind: parquet, train: d.parquet}"])
+    assert result.exit_code == 1 and "error[GS443]" in result.output and "needs pyarrow" in result.output, \
+        result.output
+    np.savez(work / "none.npz", x=np.zeros((0, 4), "float32"), y=np.zeros(0, "int64"))
+    result = CliRunner().invoke(app, ["train", "spec.yaml", "-s", "data.source.train=none.npz"])
+    assert result.exit_code == 1 and "error[GS411]: the training set is empty" in result.output, result.output
