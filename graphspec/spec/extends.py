@@ -73,14 +73,28 @@ class _Merger:
         self.bases: dict[str, str] = {}
         self.extended_by: dict[str, str] = {}
         self.files = 1
-        # A spec may only extend files inside its own repository (outside one: its own folder), wherever
-        # graphspec runs: a spec from elsewhere (a pull request, a download) cannot make lint print the lines
-        # of another YAML file on the machine.
-        folder = os.path.realpath(os.path.dirname(root.file) or ".")
-        repository = project.repository_root(folder)
-        self.roots = [str(repository) if repository is not None else folder]
-        self.scope = (f"the spec's repository ({self.roots[0]})" if repository is not None
-                      else f"the spec's own folder ({folder}; the spec is in no repository)")
+        self._scope: tuple[list[str], str] | None = None
+
+    @property
+    def roots(self) -> list[str]:
+        return self._where()[0]
+
+    @property
+    def scope(self) -> str:
+        return self._where()[1]
+
+    def _where(self) -> tuple[list[str], str]:
+        """Where bases may be: a spec may only extend files inside its own repository (outside one: its own
+        folder), wherever graphspec runs: a spec from elsewhere (a pull request, a download) cannot make lint
+        print the lines of another YAML file on the machine. Found when a spec extends one (a walk up the
+        folders: most specs extend nothing)."""
+        if self._scope is None:
+            folder = os.path.realpath(os.path.dirname(self.root.file) or ".")
+            repository = project.repository_root(folder)
+            roots = [str(repository) if repository is not None else folder]
+            self._scope = (roots, f"the spec's repository ({roots[0]})" if repository is not None
+                           else f"the spec's own folder ({folder}; the spec is in no repository)")
+        return self._scope
 
     # -- diagnostics ----------------------------------------------------------------------
     def located(self, src: Source, path: PathKey, *, key: bool = False) -> Location:

@@ -52,6 +52,11 @@ def is_path(plugin: str) -> bool:
 def check_path(plugin: str) -> Path:
     """The .py file a path-like `--plugin` names; a UsageError that says what is wrong with it."""
     path = Path(plugin)
+    try:  # one stat for the usual case, a .py file; the others say what is wrong below
+        if path.suffix == ".py" and stat.S_ISREG(os.stat(path).st_mode):
+            return path
+    except (OSError, ValueError):
+        pass
     if not path.exists():
         raise UsageError(f"plugin file {plugin!r} not found")
     if path.is_dir():
