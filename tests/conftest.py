@@ -34,39 +34,17 @@ def keras_clean():
     keras.backend.clear_session()
 
 
-class _ZeroRandom:
-    """Keras's backend `random` module as its random initializers see it, drawing zeros (fast) instead."""
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def _zeros(self, shape: Any, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
-        from graphspec.build.backend import keras
-
-        return keras.ops.zeros(shape, dtype=dtype)
-
-    normal = truncated_normal = uniform = _zeros
-
-
 @pytest.fixture
-def keras_zero_weights(keras_clean: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def keras_zero_weights(keras_clean: Any) -> Any:
     """keras_clean, with Keras's random initializers (Glorot, He, normal, uniform, ...) filling weights with zeros.
 
     For tests that read what a built model is (layers, shapes, parameter counts, kernel sizes), never what its
     weights hold: drawing random weights is about half of building a large keras.applications model. Where
     Keras moves its initializers, the fixture changes nothing (the tests are then slower, not wrong)."""
-    import importlib
+    from .backend_twin import zero_initializers
 
-    try:
-        module = importlib.import_module("keras.src.initializers.random_initializers")
-    except ImportError:
-        module = None
-    if module is not None and hasattr(module, "random"):
-        monkeypatch.setattr(module, "random", _ZeroRandom(module.random))
-    return keras_clean
+    with zero_initializers():
+        yield keras_clean
 
 
 # -- `graphspec ARGS...` in this process ---------------------------------------------------------------------------
