@@ -10,8 +10,11 @@ same weights and compares the outputs (atol 1e-5); it prints one JSON line of wh
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +22,52 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "specs" / "plugins" / "custom_dense.py"
 
 
+class _ZeroRandom:
+    """Keras's backend `random` module as its random initializers see it, drawing zeros (fast) instead."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def _zeros(self, shape: Any, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
+        from graphspec.build.backend import keras
+
+        return keras.ops.zeros(shape, dtype=dtype)
+
+    normal = truncated_normal = uniform = _zeros
+
+
+@contextlib.contextmanager
+def zero_initializers() -> Iterator[None]:
+    """Keras's random initializers (Glorot, He, normal, uniform, ...) fill weights with zeros inside the block.
+
+    For building models whose weights are then set (here) or never read (shapes, counts): drawing random weights
+    is about half of building a large keras.applications model. Where Keras moves its initializers, nothing
+    changes (slower, never wrong)."""
+    try:
+        module: Any = importlib.import_module("keras.src.initializers.random_initializers")
+    except ImportError:
+        module = None
+    real = getattr(module, "random", None)
+    if real is None:
+        yield
+        return
+    module.random = _ZeroRandom(real)
+    try:
+        yield
+    finally:
+        module.random = real
+
+
 def _build(spec: str) -> dict[str, Any]:
     from graphspec import compiler
 
     checked = compiler.check(ROOT / "specs" / spec, plugins=[str(PLUGIN)])
     assert checked.ok, [str(d) for d in checked.diagnostics.errors]
-    return compiler.build(checked, compile=False)
+    with zero_initializers():  # every kernel is set from a seeded generator afterwards
+        return compiler.build(checked, compile=False)
 
 
 def _inputs(model: Any, seed: int) -> list[Any]:

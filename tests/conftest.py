@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +32,55 @@ def keras_clean():
     keras.utils.set_random_seed(0)
     yield keras
     keras.backend.clear_session()
+
+
+@pytest.fixture
+def keras_zero_weights(keras_clean: Any) -> Any:
+    """keras_clean, with Keras's random initializers (Glorot, He, normal, uniform, ...) filling weights with zeros.
+
+    For tests that read what a built model is (layers, shapes, parameter counts, kernel sizes), never what its
+    weights hold: drawing random weights is about half of building a large keras.applications model. Where
+    Keras moves its initializers, the fixture changes nothing (the tests are then slower, not wrong)."""
+    from .backend_twin import zero_initializers
+
+    with zero_initializers():
+        yield keras_clean
+
+
+# -- `graphspec ARGS...` in this process ---------------------------------------------------------------------------
+@dataclass
+class CliResult:
+    """What a run of the command line gave: read like subprocess.CompletedProcess (returncode, stdout, stderr)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def graphspec_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """`graphspec ARGS...` run in this process with Typer's CliRunner: no interpreter or backend start-up.
+
+    For every test that is not about the process itself (signals, exit codes as the OS sees them, start-up and
+    import blocking, another Keras backend, several processes). `env` is added to os.environ for the call and
+    `cwd` is the working folder for it; both are restored afterwards. An exception that is not the command's exit
+    is raised here (the command line would have printed GS900). Keras's global state (names, graphs) is cleared
+    afterwards, as a new process would start it.
+    """
+    from typer.testing import CliRunner
+
+    from graphspec.cli.app import app
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in (env or {}).items():
+            mp.setenv(key, value)
+        if cwd is not None:
+            mp.chdir(cwd)
+        result = CliRunner().invoke(app, [str(a) for a in args], prog_name="graphspec")
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
 # -- CI cannot go green by skipping ------------------------------------------------------------------------------

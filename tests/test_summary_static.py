@@ -33,7 +33,7 @@ def _checked(name: str) -> compiler.Checked:
 
 @pytest.mark.keras
 @pytest.mark.parametrize("name", [e for e in EXAMPLES if e not in BUILT_ONLY])
-def test_every_example_has_keras_rows_and_totals(name: str, keras_clean: object) -> None:
+def test_every_example_has_keras_rows_and_totals(name: str, keras_zero_weights: object) -> None:
     from graphspec.render.text import model_rows, model_totals
 
     checked = _checked(name)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, CliResult, graphspec_cli
 
 pytest.importorskip("optuna")
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
@@ -82,7 +82,7 @@ def trials(folder: Path, study: str) -> list[Any]:
     return optuna.load_study(study_name=study, storage=f"sqlite:///{folder / 'study.db'}").get_trials()
 
 
-def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+def no_traceback(proc: subprocess.CompletedProcess[str] | CliResult) -> None:
     assert "Traceback" not in proc.stderr and "GS900" not in proc.stderr, proc.stderr
 
 
@@ -111,16 +111,17 @@ def test_a_grid_of_4_points_on_2_workers(tmp_path: Path) -> None:
     text = (folder / f"trial-{best['number']:04d}" / "spec.yaml").read_text()
     assert f"units: {best['params']['nodes.hidden.units']}" in text
 
-    shown = cli("runs", str(folder), "--format", "json")
+    # Reading the sweep back is not about processes: in this one.
+    shown = graphspec_cli("runs", folder, "--format", "json")
     assert shown.returncode == 0, shown.stderr
     rows = json.loads(shown.stdout)["runs"]
     assert [r["name"] for r in rows][0] == f"trial-{best['number']:04d}"  # best first
     assert {r["status"] for r in rows} == {"completed"}
     assert set(rows[0]) >= {"name", "path", "status", "params", "objective", "metrics", "test", "seconds"}
-    report = cli("sweep", str(folder), "--report", "-o", str(tmp_path / "report.html"))
+    report = graphspec_cli("sweep", folder, "--report", "-o", tmp_path / "report.html")
     assert report.returncode == 0, report.stderr
     assert "plotly" in (tmp_path / "report.html").read_text()[:2_000_000]
-    curves = cli("runs", str(folder), "--plot", "val_loss", "-o", str(tmp_path / "curves.png"))
+    curves = graphspec_cli("runs", folder, "--plot", "val_loss", "-o", tmp_path / "curves.png")
     assert curves.returncode == 0 and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -231,7 +232,7 @@ def test_kill_9_then_resume_finishes_without_running_a_finished_trial_again(tmp_
     before = {p.name: p.stat().st_mtime_ns for p in (folder / "trial-0000").iterdir() if p.is_file()}
     epochs_before = _json(t1 / "state.json")["epochs_completed"]
 
-    resumed = cli("sweep", str(spec), "--dir", str(folder), "--resume")
+    resumed = graphspec_cli("sweep", spec, "--dir", folder, "--resume")  # the resume itself: in this process
     no_traceback(resumed)
     assert resumed.returncode == 0, resumed.stderr
     assert "trial 1: its worker is gone; queued again" in resumed.stderr
@@ -244,7 +245,7 @@ def test_kill_9_then_resume_finishes_without_running_a_finished_trial_again(tmp_
     done = [t for t in trials(folder, "killed") if t.state.name == "COMPLETE"]
     assert sorted(t.params["nodes.hidden.units"] for t in done) == [16, 20, 24]  # each point once
     assert "3 completed" in resumed.stdout
-    again = cli("sweep", str(spec), "--dir", str(folder))  # the same command once more: nothing left to run
+    again = graphspec_cli("sweep", spec, "--dir", folder)  # the same command once more: nothing left to run
     assert again.returncode == 0 and len([t for t in trials(folder, "killed") if t.state.name == "COMPLETE"]) == 3
 
 
@@ -280,7 +281,7 @@ def test_sigterm_stops_every_worker_cleanly_and_the_same_command_continues(tmp_p
             trained.append(r)
     # The worker the test waited for had finished an epoch; the other may have stopped before its first.
     assert trained, [(_json(folder / f"trial-{r['number']:04d}" / "state.json")) for r in stopped]
-    again = cli("sweep", str(spec), "--dir", str(folder))
+    again = graphspec_cli("sweep", spec, "--dir", folder)
     assert again.returncode == 0, again.stderr
     done = [t for t in trials(folder, "stopped") if t.state.name == "COMPLETE"]
     assert sorted(t.params["nodes.hidden.units"] for t in done) == [16, 20, 24]
@@ -294,7 +295,7 @@ def test_two_worker_processes_on_one_sqlite_study_never_run_a_trial_twice(tmp_pa
                  "    nodes.hidden.units: {int: [8, 64]}\n    nodes.dropout.rate: {uniform: [0.0, 0.5]}\n",
                  name="shared", epochs=1)
     folder = tmp_path / "sweep"
-    first = cli("sweep", str(spec), "--dir", str(folder), "--trials", "1", "--seed", "1")  # creates the study
+    first = graphspec_cli("sweep", spec, "--dir", folder, "--trials", "1", "--seed", "1")  # creates the study
     assert first.returncode == 0, first.stderr
     # Two commands, as two hosts would run them, on the same storage.
     procs = [popen("sweep", str(spec), "--dir", str(folder), "--trials", "6", "--seed", str(s)) for s in (2, 3)]

@@ -235,7 +235,7 @@ def epochs_in(folder: Path) -> int:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_then_resume_equals_an_uninterrupted_run(sig: int, tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text(SLOW_SPEC % {"samples": 1600, "epochs": 10})
+    spec.write_text(SLOW_SPEC % {"samples": 800, "epochs": 10})  # 50 steps an epoch: time to signal
     reference = invoke(["train", str(spec), "--run-dir", str(tmp_path / "ref")])
     assert reference.exit_code == 0, reference.output
     folder = tmp_path / "run"
