@@ -27,7 +27,7 @@ class Session:
         self.loop = asyncio.new_event_loop()
         self.client = pytest_lsp_client.make_test_lsp_client()
         self.run(self.client.start_io(command[0], *command[1:], env=env))
-        self.run(self.client.initialize_session(lsp.InitializeParams(
+        self.init_result = self.run(self.client.initialize_session(lsp.InitializeParams(
             capabilities=lsp.ClientCapabilities(), root_uri=root.as_uri())))
         self.versions: dict[str, int] = {}
 
