@@ -1,7 +1,9 @@
 """How fast does `graphspec lsp` answer on big specs?
 
 A chain of 1,000 Dense nodes: p95 hover latency (target < 50 ms), and the time from an
-edit to its diagnostics (target < 300 ms, the 100 ms debounce included). A chain of
+edit to its diagnostics (target < 300 ms; an edit that finds the server idle is analysed at
+once, without the 100 ms debounce that edits arriving during an analysis wait), and from the
+last edit of a burst (five edits 30 ms apart, as typing) to its diagnostics, debounce included. A chain of
 10,000: while the analysis of an edit runs, hovers keep coming; the slowest answer
 is the longest the server was blocked (target < 1 s).
 
@@ -50,7 +52,7 @@ def _edit(text: str, n: int, units: int) -> tuple[str, lsp.Range, str]:
     return "\n".join(lines) + "\n", rng, str(units)
 
 
-def thousand(s: Session, folder: Path, hovers: int, edits: int) -> dict[str, float]:
+def thousand(s: Session, folder: Path, hovers: int, edits: int, bursts: int) -> dict[str, float]:
     n = 1_000
     path = folder / "chain_1000.yaml"
     text = chain_spec(n)
@@ -68,9 +70,22 @@ def thousand(s: Session, folder: Path, hovers: int, edits: int) -> dict[str, flo
         t = time.perf_counter()
         s.change(uri, [(rng, new)])
         diag.append(time.perf_counter() - t)
+    burst: list[float] = []
+    for k in range(bursts):
+        # typing: five edits 30 ms apart, then the time from the last to its diagnostics (debounced)
+        for j in range(5):
+            if j:
+                s.run(asyncio.sleep(0.03))
+            text, rng, new = _edit(text, n, 10 + (k + j) % 3)
+            s.change(uri, [(rng, new)], wait=False)
+            t = time.perf_counter()
+        s.run(s._diagnostics(uri))  # only the last version's are published
+        burst.append(time.perf_counter() - t)
     s.close_doc(uri)
     return {"open_s": opened, "hover_p95_s": p95(lat), "hover_median_s": statistics.median(lat),
-            "diagnostics_after_edit_median_s": statistics.median(diag), "diagnostics_after_edit_p95_s": p95(diag)}
+            "diagnostics_after_edit_median_s": statistics.median(diag), "diagnostics_after_edit_p95_s": p95(diag),
+            "diagnostics_after_burst_median_s": statistics.median(burst),
+            "diagnostics_after_burst_p95_s": p95(burst)}
 
 
 async def _hover_until(s: Session, uri: str, done: asyncio.Future[None]) -> list[float]:
@@ -120,12 +135,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hovers", type=int, default=200)
     parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--bursts", type=int, default=10)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     s = Session()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            small = thousand(s, Path(tmp), args.hovers, args.edits)
+            small = thousand(s, Path(tmp), args.hovers, args.edits, args.bursts)
             big = ten_thousand(s, Path(tmp))
     finally:
         s.close()
@@ -141,8 +157,12 @@ def main() -> None:
     print(f"1,000 nodes: open {small['open_s'] * 1e3:.0f} ms; hover p95 {small['hover_p95_s'] * 1e3:.1f} ms "
           f"(median {small['hover_median_s'] * 1e3:.1f}; target < 50: {ok(small['hover_p95_s'], HOVER_P95_TARGET)})")
     print(f"1,000 nodes: diagnostics after an edit: median {small['diagnostics_after_edit_median_s'] * 1e3:.0f} ms, "
-          f"p95 {small['diagnostics_after_edit_p95_s'] * 1e3:.0f} ms (debounce 100 ms included; target < 300: "
+          f"p95 {small['diagnostics_after_edit_p95_s'] * 1e3:.0f} ms (target < 300: "
           f"{ok(small['diagnostics_after_edit_p95_s'], DIAGNOSTICS_TARGET)})")
+    print(f"1,000 nodes: diagnostics after a burst of 5 edits 30 ms apart, from the last edit: median "
+          f"{small['diagnostics_after_burst_median_s'] * 1e3:.0f} ms, p95 {small['diagnostics_after_burst_p95_s'] * 1e3:.0f}"
+          f" ms (the 100 ms debounce included; target < 300: "
+          f"{ok(small['diagnostics_after_burst_p95_s'], DIAGNOSTICS_TARGET)})")
     print(f"10,000 nodes: open {big['open_s']:.2f} s; diagnostics after an edit {big['diagnostics_after_edit_s']:.2f} s;"
           f" {big['hovers_during_analysis']:.0f} hovers answered meanwhile, the slowest in "
           f"{big['slowest_request_s'] * 1e3:.0f} ms (target < 1000: {ok(big['slowest_request_s'], BLOCK_TARGET)})")

@@ -27,7 +27,7 @@ class Session:
         self.loop = asyncio.new_event_loop()
         self.client = pytest_lsp_client.make_test_lsp_client()
         self.run(self.client.start_io(command[0], *command[1:], env=env))
-        self.run(self.client.initialize_session(lsp.InitializeParams(
+        self.init_result = self.run(self.client.initialize_session(lsp.InitializeParams(
             capabilities=lsp.ClientCapabilities(), root_uri=root.as_uri())))
         self.versions: dict[str, int] = {}
 
@@ -101,10 +101,12 @@ class Session:
         return list(found or [])
 
     def completion(self, uri: str, line: int, col: int) -> list[str]:
+        return [i.label for i in self.completion_items(uri, line, col)]
+
+    def completion_items(self, uri: str, line: int, col: int) -> list[lsp.CompletionItem]:
         r = self.run(self.client.text_document_completion_async(lsp.CompletionParams(
             lsp.TextDocumentIdentifier(uri), lsp.Position(line, col))))
-        items = r.items if isinstance(r, lsp.CompletionList) else (r or [])
-        return [i.label for i in items]
+        return list(r.items if isinstance(r, lsp.CompletionList) else (r or []))
 
     def code_actions(self, uri: str, rng: lsp.Range, diags: list[lsp.Diagnostic]) -> list[lsp.CodeAction]:
         r = self.run(self.client.text_document_code_action_async(lsp.CodeActionParams(

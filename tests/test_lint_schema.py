@@ -173,3 +173,12 @@ def test_merge_markers_of_a_variant_are_accepted(tmp_path: Path) -> None:
         report = lint_file(str(tmp_path / "v.yaml"))
         assert (not [d for d in report.diagnostics if d.is_error]) is ok, report.diagnostics
         assert (not _errors(VALIDATOR, source.loads(text).data)) is ok
+
+
+def test_layer_arguments_carry_keras_meaning_for_editors() -> None:
+    """yaml-language-server shows an argument's `description` on hover: Keras's first sentence of it."""
+    dense = next(v["then"]["properties"] for v in SCHEMA["$defs"]["NodeSpec"]["allOf"]
+                 if v["if"]["properties"]["type"]["const"] == "Dense")
+    assert dense["units"]["description"] == "Positive integer, dimensionality of the output space."
+    assert "bias vector" in dense["use_bias"]["description"] and dense["use_bias"]["default"] is True
+    assert len(json.dumps(SCHEMA)) < 1_500_000

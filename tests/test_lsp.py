@@ -151,6 +151,8 @@ def test_hover_argument_variable_model_and_instance(session: Session) -> None:
     logits = next(i for i, line in enumerate(lines) if line.startswith("  logits:"))
     shown = session.hover(uri, logits, lines[logits].index("units"))
     assert shown is not None and "argument of `Dense`" in shown and "required" in shown
+    # its meaning and type, from Keras's docstring and graphspec's check of it
+    assert "dimensionality of the output space" in shown and "type: positive int · required" in shown
     assert "nodes.logits.units = 1000" in shown and "variable classes = 1000" in shown
     conv2 = next(i for i, line in enumerate(lines) if line.startswith("  conv2:"))
     shown = session.hover(uri, conv2, 3) or ""
@@ -240,7 +242,13 @@ def test_mnist_definition_completion_symbols_and_expect(session: Session, tmp_pa
     edit = lsp.Range(lsp.Position(len(lines), 0), lsp.Position(len(lines), 0))
     session.change(uri, [(edit, "")], wait=True)
     d1 = next(i for i, line in enumerate(lines) if line.startswith("  dense_1:"))
-    assert "use_bias" in session.completion(uri, d1, lines[d1].index("units"))
+    items = {i.label: i for i in session.completion_items(uri, d1, lines[d1].index("units"))}
+    doc = items["use_bias"].documentation
+    assert isinstance(doc, lsp.MarkupContent) and "whether the layer uses a bias vector" in doc.value
+    assert "type: boolean · default: `true`" in doc.value
+    # hover on an argument with a default: its meaning, type and default
+    shown = session.hover(uri, d1, lines[d1].index("activation") + 1) or ""
+    assert "Activation function to use." in shown and "type: activation · default: `null`" in shown
     assert {"img", "dense_1", "dense_2"} <= set(session.completion(uri, out, lines[out].index("predictions")))
     # the expect action writes the parameter count the analysis gives, and lint then agrees
     model = next(i for i, line in enumerate(lines) if line.startswith("  mnist_model:"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import pprint
 import sys
 from pathlib import Path
@@ -71,6 +72,72 @@ def _summary(obj: Any) -> str:
     return doc.strip().split("\n\n")[0].replace("\n", " ")[:300]
 
 
+_ARG = re.compile(r"^(\*{0,2}[A-Za-z_]\w*)(?:\s*\([^)]*\))?:\s*(.*)$")
+_SENTENCE_END = re.compile(r"(?<![.\s][a-z])(?<!e\.g)(?<!i\.e)(?<!\bie)(?<!etc)\.(?=\s+[A-Z`(\"'])")
+ARG_DOC_CHARS = 200  # an argument's meaning in the catalog: its first sentence(s), at most this long
+
+
+def _short(text: str) -> str:
+    """The first sentence of `text` (two where the first is only a type: "Integer. Size of ..."), at most
+    ARG_DOC_CHARS characters."""
+    text = " ".join(text.split())
+    end = 0
+    for m in _SENTENCE_END.finditer(text):
+        end = m.end()
+        if end >= 40:
+            break
+    else:
+        end = len(text)
+    text = text[:end] if end else text
+    if len(text) > ARG_DOC_CHARS:
+        text = text[:ARG_DOC_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return text
+
+
+def _arg_docs(obj: Any) -> dict[str, str]:
+    """Each argument's meaning from a Google-style docstring's `Args:` section (Keras's layers)."""
+    lines = (inspect.getdoc(obj) or "").splitlines()
+    out: dict[str, str] = {}
+    inside, indent, name, parts = False, 0, "", []  # type: ignore[var-annotated]
+    for line in [*lines, "END:"]:
+        stripped = line.strip()
+        if not inside:
+            inside = stripped in ("Args:", "Arguments:")
+            indent = -1
+            continue
+        if not stripped:
+            continue
+        here = len(line) - len(line.lstrip())
+        if indent < 0:
+            indent = here
+        if here < indent or (here == indent and not _ARG.match(stripped)):
+            break
+        if here == indent:
+            if name:
+                out[name] = _short(" ".join(parts))
+            m = _ARG.match(stripped)
+            assert m is not None
+            name, parts = m.group(1).lstrip("*"), [m.group(2)]
+        else:
+            parts.append(stripped)
+    if name:
+        out[name] = _short(" ".join(parts))
+    return out
+
+
+def _layer_arg_docs(cls: type, params: dict[str, Any]) -> dict[str, str]:
+    """The meaning of each of `params` (and of the base layer's keywords), from the docstrings of `cls`
+    and then of the classes it inherits from."""
+    out: dict[str, str] = {}
+    for klass in cls.__mro__:
+        if klass is keras.layers.Layer or klass is object:
+            break
+        for arg, text in _arg_docs(klass).items():
+            if arg in params and arg not in out and text:
+                out[arg] = text
+    return {arg: out[arg] for arg in params if arg in out}
+
+
 def _call_signature(cls: type) -> dict[str, Any]:
     """The keyword arguments of a layer's `call`, after the tensor(s) it is called on.
 
@@ -98,6 +165,7 @@ def _layers() -> dict[str, Any]:
         sig = _signature(cls.__init__)
         sig["call"] = _call_signature(cls)
         sig["doc"] = _summary(cls)
+        sig["arg_docs"] = _layer_arg_docs(cls, sig["params"])
         if cls in seen:
             sig["alias_of"] = seen[cls]
         else:
@@ -190,10 +258,34 @@ def _op_class(module: Any, name: str, depth: int = 0) -> str | None:
     return None
 
 
+def _shared_arg_docs(layers: dict[str, Any]) -> dict[str, str]:
+    """The meaning of each argument name that several layers describe in the same words (`use_bias`,
+    `kernel_initializer`, ...), kept once: a layer's own `arg_docs` then hold only what differs from it
+    (and an alias, `Convolution2D`, none: its `alias_of` has them). Readers look the layer's up first."""
+    import collections
+
+    texts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for entry in layers.values():
+        if "alias_of" not in entry:
+            for arg, text in entry["arg_docs"].items():
+                texts[arg][text] += 1
+    shared = {arg: c.most_common(1)[0][0] for arg, c in sorted(texts.items()) if c.most_common(1)[0][1] >= 2}
+    for entry in layers.values():
+        own = {} if "alias_of" in entry else {
+            a: t for a, t in entry["arg_docs"].items() if shared.get(a) != t}
+        entry["arg_docs"] = own
+    # the keywords every layer takes (`trainable`, `dtype`, `name`), from `keras.layers.Layer`'s docstring
+    for arg, text in _arg_docs(keras.layers.Layer).items():
+        shared.setdefault(arg, text)
+    return shared
+
+
 def build() -> dict[str, Any]:
+    layers = _layers()
     return {
         "keras_version": keras.__version__,
-        "layers": _layers(),
+        "layers": layers,
+        "layer_arg_docs": _shared_arg_docs(layers),
         "activations": _functions(keras.activations),
         "initializers": _classes(keras.initializers, keras.initializers.Initializer, {"STFT", "STFTInitializer"}),
         "initializer_aliases": [n for n in _functions(keras.initializers) if n != "stft"],

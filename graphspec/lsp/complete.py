@@ -18,7 +18,7 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from graphspec.lsp.convert import span_range
-from graphspec.lsp.hover import NODE_KEYS, model_anchor
+from graphspec.lsp.hover import NODE_KEYS, argument_summary, model_anchor
 from graphspec.lsp.snapshot import Snapshot, lookup
 from graphspec.render.diff import flow
 from graphspec.spec import catalog
@@ -94,8 +94,12 @@ def _arguments(layer: str, line_text: str) -> list[lsp.CompletionItem]:
             continue
         detail = "required" if p.get("required") else f"default: {flow(p.get('default'))}" + (
             f" ({type(p.get('default')).__name__})" if p.get("default") is not None else "")
+        meaning = catalog.arg_doc(layer, name)
+        doc = lsp.MarkupContent(lsp.MarkupKind.Markdown, "\n\n".join(
+            [*([meaning] if meaning else []), argument_summary(layer, name, p)]))
         out.append(lsp.CompletionItem(label=name, kind=lsp.CompletionItemKind.Property, detail=detail,
-                                      insert_text=f"{name}: ", sort_text=("0" if p.get("required") else "1") + name))
+                                      documentation=doc, insert_text=f"{name}: ",
+                                      sort_text=("0" if p.get("required") else "1") + name))
     out.extend(lsp.CompletionItem(label=k, kind=lsp.CompletionItemKind.Keyword, insert_text=f"{k}: ",
                                   sort_text="2" + k) for k in sorted(NODE_KEYS) if k not in written)
     return out

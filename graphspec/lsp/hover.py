@@ -18,7 +18,7 @@ from graphspec.lsp.convert import position
 from graphspec.lsp.snapshot import Entry, Snapshot, is_ref, lookup, ref_name, var_names
 from graphspec.render.diff import flow
 from graphspec.render.lint import human_bytes
-from graphspec.spec import catalog
+from graphspec.spec import catalog, layers
 
 # Keys of a node that are not arguments of its layer.
 NODE_KEYS = frozenset({"type", "share", "model", "application", "op", "inputs", "block", "repeat", "first", "fresh",
@@ -147,6 +147,26 @@ def explain_lines(snap: Snapshot, path: PathKey) -> list[str]:
     return ["```", render_explain.text(e).rstrip("\n"), "```"]
 
 
+def argument_type(layer: str, arg: str, param: dict[str, Any]) -> str:
+    """The values graphspec accepts for a layer argument, in words (`positive int`, `one of 'valid', 'same'`)."""
+    check = layers.checker_for(layer, arg, param)
+    if check.__qualname__ == "one_of.<locals>.check" and check.__closure__:
+        return "one of " + ", ".join(f"`{flow(c)}`" for c in check.__closure__[0].cell_contents)
+    name = getattr(check, "__name__", "")
+    if name in ("<lambda>", "check", "json_value", ""):
+        default = param.get("default")
+        return type(default).__name__ if default is not None and not param.get("opaque_default") else "any"
+    return name.replace("_", " ")
+
+
+def argument_summary(layer: str, arg: str, param: dict[str, Any]) -> str:
+    """`type: positive int · required`, `type: boolean · default: true`: an argument's type and default."""
+    kind = f"type: {argument_type(layer, arg, param)}"
+    if param.get("required"):
+        return f"{kind} · required"
+    return f"{kind} · default: `{flow(param.get('default'))}`"
+
+
 def argument_lines(snap: Snapshot, path: PathKey) -> list[str]:
     """A layer argument: its value, what Keras says of it, and where the value came from."""
     node = lookup(snap.data, path[:-1])
@@ -157,15 +177,12 @@ def argument_lines(snap: Snapshot, path: PathKey) -> list[str]:
         layer = getattr(graph_node, "layer_type", None)  # a variant's node: the base gives its type
     lines = [f"**{arg}**" + (f" · argument of `{layer}`" if isinstance(layer, str) else "")]
     entry = catalog.LAYERS.get(layer) if isinstance(layer, str) else None
-    params = entry.get("params", {}) if entry is not None else {}
-    if arg in params:
-        p = params[arg]
-        if p.get("required"):
-            lines.append("required")
-        else:
-            default = p.get("default")
-            kind = type(default).__name__ if default is not None else "any"
-            lines.append(f"default: `{flow(default)}` ({kind})")
+    params = layers.layer_params(layer) if entry is not None and isinstance(layer, str) else {}
+    if arg in params and isinstance(layer, str):
+        meaning = catalog.arg_doc(layer, arg)
+        if meaning:
+            lines.append(meaning)
+        lines.append(argument_summary(layer, arg, params[arg]))
     elif entry is not None:
         lines.append(f"not an argument of `{layer}`" + (f" ({hint})" if (hint := catalog.did_you_mean(
             arg, list(params))) else ""))

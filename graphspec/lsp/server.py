@@ -1,10 +1,15 @@
 """The pygls server: one document store, one analysis per version, answers from the last one.
 
-An edit schedules an analysis of the document after a short pause (debounce); a newer
-edit cancels one that has not started, and one that finishes for an older version is
-not published (a stale picture). Analyses run one at a time on a worker thread, so
-the event loop keeps answering: every request answers from the last complete
-analysis of its document, never waiting for the next.
+An edit schedules an analysis of the document. An edit that finds the worker idle and
+no analysis of its document pending is analysed at once (an isolated edit gets its
+diagnostics without waiting); one that arrives while an analysis runs or waits is
+debounced: it waits a short pause, restarted by every further edit, so a burst of
+typing is analysed once more at its end. A newer edit cancels an
+analysis that has not started, an analysis that starts after a newer edit returns at
+once, and one that finishes for an older version is not published (a stale picture).
+Analyses run one at a time on a worker thread, so the event loop keeps answering:
+every request answers from the last complete analysis of its document, never waiting
+for the next.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class GraphspecServer(LanguageServer):
         self.settings = Settings()
         self.debounce = debounce
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphspec-analysis")
+        self.running = 0  # analyses submitted to the worker and not yet finished
 
     # -- the document store ---------------------------------------------------------------------------
 
@@ -71,15 +77,20 @@ class GraphspecServer(LanguageServer):
         doc.version = version
         if not doc.spec:
             return
+        quiet = self.running == 0  # the worker is idle: nothing to wait for
         if doc.pending is not None and not doc.pending.done():
             doc.pending.cancel()
-        doc.pending = asyncio.ensure_future(self._analyse_later(uri, version, delay))
+            quiet = False  # in a burst: wait for its end
+        doc.pending = asyncio.ensure_future(self._analyse_later(uri, version, 0 if quiet else delay))
 
     async def _analyse_later(self, uri: str, version: int, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
         loop = asyncio.get_running_loop()
-        snap, error = await loop.run_in_executor(self.worker, self._analyse, uri, version)
+        job = self.worker.submit(self._analyse, uri, version)
+        self.running += 1  # until the worker is done with it (a cancelled wait does not stop a running job)
+        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._finished))
+        snap, error = await asyncio.wrap_future(job)  # cancelled: a job not yet started never runs
         if error:  # logged from the event loop: the transport is not the worker thread's to write to
             self.log(lsp.MessageType.Error, error)
         doc = self.docs.get(uri)
@@ -90,6 +101,9 @@ class GraphspecServer(LanguageServer):
         doc.published = version
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, version=version, diagnostics=self._lsp_diagnostics(snap)))
+
+    def _finished(self) -> None:
+        self.running -= 1
 
     def _analyse(self, uri: str, version: int) -> tuple[Snapshot | None, str]:
         """On the worker thread: the analysis of `version` (None if a newer edit made it useless), and

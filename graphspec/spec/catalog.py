@@ -17,6 +17,9 @@ KERAS_VERSION: str = CATALOG["keras_version"]
 LAYERS: dict[str, Any] = CATALOG["layers"]
 APPLICATIONS: dict[str, Any] = CATALOG["applications"]
 OPS: dict[str, Any] = CATALOG["ops"]
+# What an argument of a layer means, from Keras's docstrings: the words several layers share, by argument name
+# (and the base layer's `name`, `dtype`, `trainable`); a layer's own words are in its entry's `arg_docs`.
+LAYER_ARG_DOCS: dict[str, str] = CATALOG.get("layer_arg_docs", {})
 # keras.ops functions whose first argument is a list of tensors.
 SEQUENCE_OPS = {"concatenate", "stack", "hstack", "vstack", "dstack"}
 
@@ -42,6 +45,15 @@ def op_takes_input(op: str, args: dict[str, Any] | Any) -> bool:
         return True
     required = [k for k, p in entry["params"].items() if p.get("required")]
     return not required or any(k not in args for k in required)
+
+
+def arg_doc(layer: str, arg: str) -> str | None:
+    """What argument `arg` of layer `layer` means (its first sentence in Keras's docstring), or None."""
+    entry = LAYERS.get(layer)
+    if entry is not None and "alias_of" in entry:
+        entry = LAYERS.get(entry["alias_of"], entry)
+    own = entry.get("arg_docs", {}) if entry is not None else {}
+    return own.get(arg) or LAYER_ARG_DOCS.get(arg)
 
 
 def snake(name: str) -> str:

@@ -8,12 +8,19 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                            'kwargs': True,
                            'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                            'doc': 'Applies an activation function to an output.',
+                           'arg_docs': {'activation': 'Activation function. It could be a '
+                                                      'callable, or the name of an activation from '
+                                                      'the `keras.activations` namespace.'},
                            'module': 'keras.src.layers.activations.activation'},
             'ActivityRegularization': {'params': {'l1': {'default': 0.0}, 'l2': {'default': 0.0}},
                                        'kwargs': True,
                                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                        'doc': 'Layer that applies an update to the cost function '
                                               'based input activity.',
+                                       'arg_docs': {'l1': 'L1 regularization factor (positive '
+                                                          'float).',
+                                                    'l2': 'L2 regularization factor (positive '
+                                                          'float).'},
                                        'module': 'keras.src.layers.regularization.activity_regularization'},
             'AdaptiveAveragePooling1D': {'params': {'output_size': {'required': True},
                                                     'data_format': {'default': None}},
@@ -23,6 +30,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                                   'tensor': 'inputs'},
                                          'doc': 'Adaptive average pooling operation for 1D '
                                                 'temporal or spatial data.',
+                                         'arg_docs': {},
                                          'module': 'keras.src.layers.pooling.adaptive_average_pooling1d'},
             'AdaptiveAveragePooling2D': {'params': {'output_size': {'required': True},
                                                     'data_format': {'default': None}},
@@ -32,6 +40,9 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                                   'tensor': 'inputs'},
                                          'doc': 'Adaptive average pooling operation for 2D spatial '
                                                 'data.',
+                                         'arg_docs': {'output_size': 'Integer or tuple of 2 '
+                                                                     'integers specifying the '
+                                                                     'target output size.'},
                                          'module': 'keras.src.layers.pooling.adaptive_average_pooling2d'},
             'AdaptiveAveragePooling3D': {'params': {'output_size': {'required': True},
                                                     'data_format': {'default': None}},
@@ -41,6 +52,9 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                                   'tensor': 'inputs'},
                                          'doc': 'Adaptive average pooling operation for 3D '
                                                 'volumetric data.',
+                                         'arg_docs': {'output_size': 'Integer or tuple of 3 '
+                                                                     'integers specifying the '
+                                                                     'target output size.'},
                                          'module': 'keras.src.layers.pooling.adaptive_average_pooling3d'},
             'AdaptiveMaxPooling1D': {'params': {'output_size': {'required': True},
                                                 'data_format': {'default': None}},
@@ -48,12 +62,16 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                      'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                      'doc': 'Adaptive max pooling operation for 1D temporal or '
                                             'spatial data.',
+                                     'arg_docs': {},
                                      'module': 'keras.src.layers.pooling.adaptive_max_pooling1d'},
             'AdaptiveMaxPooling2D': {'params': {'output_size': {'required': True},
                                                 'data_format': {'default': None}},
                                      'kwargs': True,
                                      'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                      'doc': 'Adaptive max pooling operation for 2D spatial data.',
+                                     'arg_docs': {'output_size': 'Integer or tuple of 2 integers '
+                                                                 'specifying the target output '
+                                                                 'size.'},
                                      'module': 'keras.src.layers.pooling.adaptive_max_pooling2d'},
             'AdaptiveMaxPooling3D': {'params': {'output_size': {'required': True},
                                                 'data_format': {'default': None}},
@@ -61,11 +79,15 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                      'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                      'doc': 'Adaptive max pooling operation for 3D volumetric '
                                             'data.',
+                                     'arg_docs': {'output_size': 'Integer or tuple of 3 integers '
+                                                                 'specifying the target output '
+                                                                 'size.'},
                                      'module': 'keras.src.layers.pooling.adaptive_max_pooling3d'},
             'Add': {'params': {},
                     'kwargs': True,
                     'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                     'doc': 'Performs elementwise addition operation.',
+                    'arg_docs': {},
                     'module': 'keras.src.layers.merging.add'},
             'AdditiveAttention': {'params': {'use_scale': {'default': True},
                                              'dropout': {'default': 0.0}},
@@ -78,6 +100,9 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                            'tensor': 'inputs'},
                                   'doc': 'Additive attention layer, a.k.a. Bahdanau-style '
                                          'attention.',
+                                  'arg_docs': {'dropout': 'Float between 0 and 1. Fraction of the '
+                                                          'units to drop for the attention '
+                                                          'scores.'},
                                   'module': 'keras.src.layers.attention.additive_attention'},
             'AlphaDropout': {'params': {'rate': {'required': True},
                                         'noise_shape': {'default': None},
@@ -87,6 +112,13 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                       'kwargs': False,
                                       'tensor': 'inputs'},
                              'doc': 'Applies Alpha Dropout to the input.',
+                             'arg_docs': {'rate': 'Float between 0 and 1. The multiplicative noise '
+                                                  'will have standard deviation `sqrt(rate / (1 - '
+                                                  'rate))`.',
+                                          'noise_shape': '1D integer tensor representing the shape '
+                                                         'of the binary alpha dropout mask that '
+                                                         'will be multiplied with the input.',
+                                          'seed': 'A Python integer to use as random seed.'},
                              'module': 'keras.src.layers.regularization.alpha_dropout'},
             'Attention': {'params': {'use_scale': {'default': False},
                                      'score_mode': {'default': 'dot'},
@@ -100,6 +132,12 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                    'kwargs': False,
                                    'tensor': 'inputs'},
                           'doc': 'Dot-product attention layer, a.k.a. Luong-style attention.',
+                          'arg_docs': {'score_mode': 'Function to use to compute attention scores, '
+                                                     'one of `{"dot", "concat"}`.',
+                                       'dropout': 'Float between 0 and 1. Fraction of the units to '
+                                                  'drop for the attention scores.',
+                                       'seed': 'A Python integer to use as random seed in case of '
+                                               '`dropout`.'},
                           'module': 'keras.src.layers.attention.attention'},
             'AugMix': {'params': {'value_range': {'default': [0, 255]},
                                   'num_chains': {'default': 3},
@@ -115,6 +153,20 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': False,
                                 'tensor': 'data'},
                        'doc': 'Performs the AugMix data augmentation technique.',
+                       'arg_docs': {'num_chains': 'an integer representing the number of different '
+                                                  'chains to be mixed, defaults to 3.',
+                                    'chain_depth': 'an integer representing the maximum number of '
+                                                   'transformations to be applied in each chain.',
+                                    'factor': 'The strength of the augmentation as a normalized '
+                                              'value between 0 and 1.',
+                                    'alpha': 'a float value used as the probability coefficients '
+                                             'for the Beta and Dirichlet distributions, defaults '
+                                             'to 1.0.',
+                                    'all_ops': 'Use all operations (including random_brightness, '
+                                               'random_color_degeneration, random_contrast and '
+                                               'random_sharpness).',
+                                    'interpolation': 'The interpolation method to use for resizing '
+                                                     'operations.'},
                        'module': 'keras.src.layers.preprocessing.image_preprocessing.aug_mix'},
             'AutoContrast': {'params': {'value_range': {'default': [0, 255]}},
                              'kwargs': True,
@@ -122,11 +174,14 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                       'kwargs': False,
                                       'tensor': 'data'},
                              'doc': 'Performs the auto-contrast operation on an image.',
+                             'arg_docs': {'value_range': 'Range of values the incoming images will '
+                                                         'have.'},
                              'module': 'keras.src.layers.preprocessing.image_preprocessing.auto_contrast'},
             'Average': {'params': {},
                         'kwargs': True,
                         'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                         'doc': 'Averages a list of inputs element-wise..',
+                        'arg_docs': {},
                         'module': 'keras.src.layers.merging.average'},
             'AveragePooling1D': {'params': {'pool_size': {'required': True},
                                             'strides': {'default': None},
@@ -136,6 +191,9 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                  'kwargs': True,
                                  'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                  'doc': 'Average pooling for temporal data.',
+                                 'arg_docs': {'strides': 'int or None. Specifies how much the '
+                                                         'pooling window moves for each pooling '
+                                                         'step.'},
                                  'module': 'keras.src.layers.pooling.average_pooling1d'},
             'AveragePooling2D': {'params': {'pool_size': {'required': True},
                                             'strides': {'default': None},
@@ -145,6 +203,10 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                  'kwargs': True,
                                  'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                  'doc': 'Average pooling operation for 2D spatial data.',
+                                 'arg_docs': {'pool_size': 'int or tuple of 2 integers, factors by '
+                                                           'which to downscale (dim1, dim2).',
+                                              'strides': 'int or tuple of 2 integers, or None. '
+                                                         'Strides values.'},
                                  'module': 'keras.src.layers.pooling.average_pooling2d'},
             'AveragePooling3D': {'params': {'pool_size': {'required': True},
                                             'strides': {'default': None},
@@ -155,6 +217,10 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                  'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                  'doc': 'Average pooling operation for 3D data (spatial or '
                                         'spatio-temporal).',
+                                 'arg_docs': {'pool_size': 'int or tuple of 3 integers, factors by '
+                                                           'which to downscale (dim1, dim2, dim3).',
+                                              'strides': 'int or tuple of 3 integers, or None. '
+                                                         'Strides values.'},
                                  'module': 'keras.src.layers.pooling.average_pooling3d'},
             'AvgPool1D': {'params': {'pool_size': {'required': True},
                                      'strides': {'default': None},
@@ -164,6 +230,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                           'kwargs': True,
                           'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                           'doc': 'Average pooling for temporal data.',
+                          'arg_docs': {},
                           'alias_of': 'AveragePooling1D',
                           'module': 'keras.src.layers.pooling.average_pooling1d'},
             'AvgPool2D': {'params': {'pool_size': {'required': True},
@@ -174,6 +241,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                           'kwargs': True,
                           'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                           'doc': 'Average pooling operation for 2D spatial data.',
+                          'arg_docs': {},
                           'alias_of': 'AveragePooling2D',
                           'module': 'keras.src.layers.pooling.average_pooling2d'},
             'AvgPool3D': {'params': {'pool_size': {'required': True},
@@ -185,6 +253,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                           'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                           'doc': 'Average pooling operation for 3D data (spatial or '
                                  'spatio-temporal).',
+                          'arg_docs': {},
                           'alias_of': 'AveragePooling3D',
                           'module': 'keras.src.layers.pooling.average_pooling3d'},
             'BatchNormalization': {'params': {'axis': {'default': -1},
@@ -210,6 +279,27 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                             'kwargs': False,
                                             'tensor': 'inputs'},
                                    'doc': 'Layer that normalizes its inputs.',
+                                   'arg_docs': {'axis': 'Integer, the axis that should be '
+                                                        'normalized (typically the features axis).',
+                                                'momentum': 'Momentum for the moving average.',
+                                                'beta_initializer': 'Initializer for the beta '
+                                                                    'weight.',
+                                                'gamma_initializer': 'Initializer for the gamma '
+                                                                     'weight.',
+                                                'moving_mean_initializer': 'Initializer for the '
+                                                                           'moving mean.',
+                                                'moving_variance_initializer': 'Initializer for '
+                                                                               'the moving '
+                                                                               'variance.',
+                                                'renorm': 'Whether to use [Batch '
+                                                          'Renormalization](https://arxiv.org/abs/1702.03275).',
+                                                'renorm_clipping': 'Dictionary, valid only if '
+                                                                   '`renorm = True`.',
+                                                'renorm_momentum': 'Momentum used to update the '
+                                                                   'moving means and standard '
+                                                                   'deviations with renorm.',
+                                                'synchronized': 'Only applicable with the '
+                                                                'TensorFlow backend.'},
                                    'module': 'keras.src.layers.normalization.batch_normalization'},
             'Bidirectional': {'params': {'layer': {'required': True},
                                          'merge_mode': {'default': 'concat'},
@@ -222,6 +312,14 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                        'kwargs': False,
                                        'tensor': 'sequences'},
                               'doc': 'Bidirectional wrapper for RNNs.',
+                              'arg_docs': {'layer': '`keras.layers.RNN` instance, such as '
+                                                    '`keras.layers.LSTM` or `keras.layers.GRU`.',
+                                           'merge_mode': 'Mode by which outputs of the forward and '
+                                                         'backward RNNs will be combined.',
+                                           'backward_layer': 'Optional `keras.layers.RNN`, or '
+                                                             '`keras.layers.Layer` instance to be '
+                                                             'used to handle backwards input '
+                                                             'processing.'},
                               'module': 'keras.src.layers.rnn.bidirectional'},
             'CategoryEncoding': {'params': {'num_tokens': {'default': None},
                                             'output_mode': {'default': 'multi_hot'},
@@ -231,6 +329,10 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                           'kwargs': False,
                                           'tensor': 'inputs'},
                                  'doc': 'A preprocessing layer which encodes integer features.',
+                                 'arg_docs': {'num_tokens': 'The total number of tokens the layer '
+                                                            'should support.',
+                                              'sparse': 'Whether to return a sparse tensor; for '
+                                                        'backends that support sparse tensors.'},
                                  'module': 'keras.src.layers.preprocessing.category_encoding'},
             'CenterCrop': {'params': {'height': {'required': True},
                                       'width': {'required': True},
@@ -240,11 +342,13 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                     'kwargs': False,
                                     'tensor': 'data'},
                            'doc': 'A preprocessing layer which crops images.',
+                           'arg_docs': {},
                            'module': 'keras.src.layers.preprocessing.image_preprocessing.center_crop'},
             'Concatenate': {'params': {'axis': {'default': -1}},
                             'kwargs': True,
                             'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                             'doc': 'Concatenates a list of inputs.',
+                            'arg_docs': {'axis': 'Axis along which to concatenate.'},
                             'module': 'keras.src.layers.merging.concatenate'},
             'ContrastLimitedAdaptiveHistogramEqualization': {'params': {'value_range': {'default': [0,
                                                                                                     255]},
@@ -259,6 +363,47 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                                              'doc': 'Contrast Limited Adaptive '
                                                                     'Histogram Equalization '
                                                                     '(CLAHE) layer.',
+                                                             'arg_docs': {'value_range': 'Optional '
+                                                                                         'list/tuple '
+                                                                                         'of 2 '
+                                                                                         'floats '
+                                                                                         'specifying '
+                                                                                         'the '
+                                                                                         'lower '
+                                                                                         'and '
+                                                                                         'upper '
+                                                                                         'limits '
+                                                                                         'of the '
+                                                                                         'input '
+                                                                                         'data '
+                                                                                         'values.',
+                                                                          'clip_limit': 'Float. '
+                                                                                        'Limits '
+                                                                                        'the noise '
+                                                                                        'amplification '
+                                                                                        'in '
+                                                                                        'near-constant '
+                                                                                        'regions.',
+                                                                          'tile_grid_size': 'Tuple '
+                                                                                            'of 2 '
+                                                                                            'integers '
+                                                                                            '`(height, '
+                                                                                            'width)`. '
+                                                                                            'Specifies '
+                                                                                            'the '
+                                                                                            'number '
+                                                                                            'of '
+                                                                                            'tiles '
+                                                                                            'to '
+                                                                                            'divide '
+                                                                                            'the '
+                                                                                            'image '
+                                                                                            'into.',
+                                                                          'data_format': 'String, '
+                                                                                         'either '
+                                                                                         '`"channels_last"` '
+                                                                                         'or '
+                                                                                         '`"channels_first"`.'},
                                                              'module': 'keras.src.layers.preprocessing.image_preprocessing.clahe'},
             'Conv1D': {'params': {'filters': {'required': True},
                                   'kernel_size': {'required': True},
@@ -279,6 +424,17 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                        'kwargs': True,
                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                        'doc': '1D convolution layer (e.g. temporal convolution).',
+                       'arg_docs': {'kernel_size': 'int or tuple/list of 1 integer, specifying the '
+                                                   'size of the convolution window.',
+                                    'padding': 'string, `"valid"`, `"same"` or '
+                                               '`"causal"`(case-insensitive).',
+                                    'kernel_regularizer': 'Optional regularizer for the '
+                                                          'convolution kernel.',
+                                    'kernel_constraint': 'Optional projection function to be '
+                                                         'applied to the kernel after being '
+                                                         'updated by an `Optimizer` (e.g. used to '
+                                                         'implement norm constraints or value '
+                                                         'constraints for layer weights).'},
                        'module': 'keras.src.layers.convolutional.conv1d'},
             'Conv1DTranspose': {'params': {'filters': {'required': True},
                                            'kernel_size': {'required': True},
@@ -299,6 +455,28 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': '1D transposed convolution layer.',
+                                'arg_docs': {'filters': 'int, the dimension of the output space '
+                                                        '(the number of filters in the transpose '
+                                                        'convolution).',
+                                             'strides': 'int or tuple/list of 1 integer, '
+                                                        'specifying the stride length of the '
+                                                        'transposed convolution.',
+                                             'output_padding': 'An integer tuple/list of 1 integer '
+                                                               'specifying the amount of padding '
+                                                               'along the time dimension of the '
+                                                               'output tensor.',
+                                             'dilation_rate': 'An integer tuple/list of 1 integer, '
+                                                              'specifying the dilation rate to use '
+                                                              'for dilated convolution.',
+                                             'kernel_regularizer': 'Optional regularizer for the '
+                                                                   'convolution kernel.',
+                                             'kernel_constraint': 'Optional projection function to '
+                                                                  'be applied to the kernel after '
+                                                                  'being updated by an `Optimizer` '
+                                                                  '(e.g. used to implement norm '
+                                                                  'constraints or value '
+                                                                  'constraints for layer '
+                                                                  'weights).'},
                                 'module': 'keras.src.layers.convolutional.conv1d_transpose'},
             'Conv2D': {'params': {'filters': {'required': True},
                                   'kernel_size': {'required': True},
@@ -319,6 +497,20 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                        'kwargs': True,
                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                        'doc': '2D convolution layer.',
+                       'arg_docs': {'kernel_size': 'int or tuple/list of 2 integer, specifying the '
+                                                   'size of the convolution window.',
+                                    'strides': 'int or tuple/list of 2 integer, specifying the '
+                                               'stride length of the convolution.',
+                                    'dilation_rate': 'int or tuple/list of 2 integers, specifying '
+                                                     'the dilation rate to use for dilated '
+                                                     'convolution.',
+                                    'kernel_regularizer': 'Optional regularizer for the '
+                                                          'convolution kernel.',
+                                    'kernel_constraint': 'Optional projection function to be '
+                                                         'applied to the kernel after being '
+                                                         'updated by an `Optimizer` (e.g. used to '
+                                                         'implement norm constraints or value '
+                                                         'constraints for layer weights).'},
                        'module': 'keras.src.layers.convolutional.conv2d'},
             'Conv2DTranspose': {'params': {'filters': {'required': True},
                                            'kernel_size': {'required': True},
@@ -339,6 +531,29 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': '2D transposed convolution layer.',
+                                'arg_docs': {'filters': 'int, the dimension of the output space '
+                                                        '(the number of filters in the transposed '
+                                                        'convolution).',
+                                             'strides': 'int or tuple/list of 1 integer, '
+                                                        'specifying the stride length of the '
+                                                        'transposed convolution.',
+                                             'output_padding': 'An integer or tuple/list of 2 '
+                                                               'integers, specifying the amount of '
+                                                               'padding along the height and width '
+                                                               'of the output tensor.',
+                                             'dilation_rate': 'int or tuple/list of `rank` '
+                                                              'integers, specifying the dilation '
+                                                              'rate to use for dilated '
+                                                              'convolution.',
+                                             'kernel_regularizer': 'Optional regularizer for the '
+                                                                   'convolution kernel.',
+                                             'kernel_constraint': 'Optional projection function to '
+                                                                  'be applied to the kernel after '
+                                                                  'being updated by an `Optimizer` '
+                                                                  '(e.g. used to implement norm '
+                                                                  'constraints or value '
+                                                                  'constraints for layer '
+                                                                  'weights).'},
                                 'module': 'keras.src.layers.convolutional.conv2d_transpose'},
             'Conv3D': {'params': {'filters': {'required': True},
                                   'kernel_size': {'required': True},
@@ -359,6 +574,20 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                        'kwargs': True,
                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                        'doc': '3D convolution layer.',
+                       'arg_docs': {'kernel_size': 'int or tuple/list of 3 integer, specifying the '
+                                                   'size of the convolution window.',
+                                    'strides': 'int or tuple/list of 3 integer, specifying the '
+                                               'stride length of the convolution.',
+                                    'dilation_rate': 'int or tuple/list of 3 integers, specifying '
+                                                     'the dilation rate to use for dilated '
+                                                     'convolution.',
+                                    'kernel_regularizer': 'Optional regularizer for the '
+                                                          'convolution kernel.',
+                                    'kernel_constraint': 'Optional projection function to be '
+                                                         'applied to the kernel after being '
+                                                         'updated by an `Optimizer` (e.g. used to '
+                                                         'implement norm constraints or value '
+                                                         'constraints for layer weights).'},
                        'module': 'keras.src.layers.convolutional.conv3d'},
             'Conv3DTranspose': {'params': {'filters': {'required': True},
                                            'kernel_size': {'required': True},
@@ -379,6 +608,25 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': '3D transposed convolution layer.',
+                                'arg_docs': {'filters': 'int, the dimension of the output space '
+                                                        '(the number of filters in the transposed '
+                                                        'convolution).',
+                                             'strides': 'int or tuple/list of 1 integer, '
+                                                        'specifying the stride length of the '
+                                                        'transposed convolution.',
+                                             'dilation_rate': 'an integer or tuple/list of 3 '
+                                                              'integers, specifying the dilation '
+                                                              'rate to use for dilated '
+                                                              'convolution.',
+                                             'kernel_regularizer': 'Optional regularizer for the '
+                                                                   'convolution kernel.',
+                                             'kernel_constraint': 'Optional projection function to '
+                                                                  'be applied to the kernel after '
+                                                                  'being updated by an `Optimizer` '
+                                                                  '(e.g. used to implement norm '
+                                                                  'constraints or value '
+                                                                  'constraints for layer '
+                                                                  'weights).'},
                                 'module': 'keras.src.layers.convolutional.conv3d_transpose'},
             'ConvLSTM1D': {'params': {'filters': {'required': True},
                                       'kernel_size': {'required': True},
@@ -414,6 +662,25 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                     'kwargs': False,
                                     'tensor': 'sequences'},
                            'doc': '1D Convolutional LSTM.',
+                           'arg_docs': {'kernel_size': 'int or tuple/list of 1 integer, specifying '
+                                                       'the size of the convolution window.',
+                                        'padding': 'string, `"valid"` or `"same"` '
+                                                   '(case-insensitive).',
+                                        'activation': 'Activation function to use. By default '
+                                                      'hyperbolic tangent activation function is '
+                                                      'applied (`tanh(x)`).',
+                                        'use_bias': 'Boolean, whether the layer uses a bias '
+                                                    'vector.',
+                                        'kernel_initializer': 'Initializer for the `kernel` '
+                                                              'weights matrix, used for the linear '
+                                                              'transformation of the inputs.',
+                                        'bias_initializer': 'Initializer for the bias vector.',
+                                        'bias_regularizer': 'Regularizer function applied to the '
+                                                            'bias vector.',
+                                        'activity_regularizer': 'Regularizer function applied to.',
+                                        'bias_constraint': 'Constraint function applied to the '
+                                                           'bias vector.',
+                                        'seed': 'Random seed for dropout.'},
                            'module': 'keras.src.layers.rnn.conv_lstm1d'},
             'ConvLSTM2D': {'params': {'filters': {'required': True},
                                       'kernel_size': {'required': True},
@@ -449,6 +716,31 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                     'kwargs': False,
                                     'tensor': 'sequences'},
                            'doc': '2D Convolutional LSTM.',
+                           'arg_docs': {'kernel_size': 'int or tuple/list of 2 integers, '
+                                                       'specifying the size of the convolution '
+                                                       'window.',
+                                        'strides': 'int or tuple/list of 2 integers, specifying '
+                                                   'the stride length of the convolution.',
+                                        'padding': 'string, `"valid"` or `"same"` '
+                                                   '(case-insensitive).',
+                                        'dilation_rate': 'int or tuple/list of 2 integers, '
+                                                         'specifying the dilation rate to use for '
+                                                         'dilated convolution.',
+                                        'activation': 'Activation function to use. By default '
+                                                      'hyperbolic tangent activation function is '
+                                                      'applied (`tanh(x)`).',
+                                        'use_bias': 'Boolean, whether the layer uses a bias '
+                                                    'vector.',
+                                        'kernel_initializer': 'Initializer for the `kernel` '
+                                                              'weights matrix, used for the linear '
+                                                              'transformation of the inputs.',
+                                        'bias_initializer': 'Initializer for the bias vector.',
+                                        'bias_regularizer': 'Regularizer function applied to the '
+                                                            'bias vector.',
+                                        'activity_regularizer': 'Regularizer function applied to.',
+                                        'bias_constraint': 'Constraint function applied to the '
+                                                           'bias vector.',
+                                        'seed': 'Random seed for dropout.'},
                            'module': 'keras.src.layers.rnn.conv_lstm2d'},
             'ConvLSTM3D': {'params': {'filters': {'required': True},
                                       'kernel_size': {'required': True},
@@ -484,6 +776,31 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                     'kwargs': False,
                                     'tensor': 'sequences'},
                            'doc': '3D Convolutional LSTM.',
+                           'arg_docs': {'kernel_size': 'int or tuple/list of 3 integers, '
+                                                       'specifying the size of the convolution '
+                                                       'window.',
+                                        'strides': 'int or tuple/list of 3 integers, specifying '
+                                                   'the stride length of the convolution.',
+                                        'padding': 'string, `"valid"` or `"same"` '
+                                                   '(case-insensitive).',
+                                        'dilation_rate': 'int or tuple/list of 3 integers, '
+                                                         'specifying the dilation rate to use for '
+                                                         'dilated convolution.',
+                                        'activation': 'Activation function to use. By default '
+                                                      'hyperbolic tangent activation function is '
+                                                      'applied (`tanh(x)`).',
+                                        'use_bias': 'Boolean, whether the layer uses a bias '
+                                                    'vector.',
+                                        'kernel_initializer': 'Initializer for the `kernel` '
+                                                              'weights matrix, used for the linear '
+                                                              'transformation of the inputs.',
+                                        'bias_initializer': 'Initializer for the bias vector.',
+                                        'bias_regularizer': 'Regularizer function applied to the '
+                                                            'bias vector.',
+                                        'activity_regularizer': 'Regularizer function applied to.',
+                                        'bias_constraint': 'Constraint function applied to the '
+                                                           'bias vector.',
+                                        'seed': 'Random seed for dropout.'},
                            'module': 'keras.src.layers.rnn.conv_lstm3d'},
             'Convolution1D': {'params': {'filters': {'required': True},
                                          'kernel_size': {'required': True},
@@ -504,6 +821,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                               'kwargs': True,
                               'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                               'doc': '1D convolution layer (e.g. temporal convolution).',
+                              'arg_docs': {},
                               'alias_of': 'Conv1D',
                               'module': 'keras.src.layers.convolutional.conv1d'},
             'Convolution1DTranspose': {'params': {'filters': {'required': True},
@@ -525,6 +843,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                        'kwargs': True,
                                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                        'doc': '1D transposed convolution layer.',
+                                       'arg_docs': {},
                                        'alias_of': 'Conv1DTranspose',
                                        'module': 'keras.src.layers.convolutional.conv1d_transpose'},
             'Convolution2D': {'params': {'filters': {'required': True},
@@ -546,6 +865,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                               'kwargs': True,
                               'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                               'doc': '2D convolution layer.',
+                              'arg_docs': {},
                               'alias_of': 'Conv2D',
                               'module': 'keras.src.layers.convolutional.conv2d'},
             'Convolution2DTranspose': {'params': {'filters': {'required': True},
@@ -567,6 +887,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                        'kwargs': True,
                                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                        'doc': '2D transposed convolution layer.',
+                                       'arg_docs': {},
                                        'alias_of': 'Conv2DTranspose',
                                        'module': 'keras.src.layers.convolutional.conv2d_transpose'},
             'Convolution3D': {'params': {'filters': {'required': True},
@@ -588,6 +909,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                               'kwargs': True,
                               'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                               'doc': '3D convolution layer.',
+                              'arg_docs': {},
                               'alias_of': 'Conv3D',
                               'module': 'keras.src.layers.convolutional.conv3d'},
             'Convolution3DTranspose': {'params': {'filters': {'required': True},
@@ -609,12 +931,18 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                        'kwargs': True,
                                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                        'doc': '3D transposed convolution layer.',
+                                       'arg_docs': {},
                                        'alias_of': 'Conv3DTranspose',
                                        'module': 'keras.src.layers.convolutional.conv3d_transpose'},
             'Cropping1D': {'params': {'cropping': {'default': [1, 1]}},
                            'kwargs': True,
                            'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                            'doc': 'Cropping layer for 1D input (e.g. temporal sequence).',
+                           'arg_docs': {'cropping': 'Int, or tuple of int (length 2), or '
+                                                    'dictionary. - If int: how many units should '
+                                                    'be trimmed off at the beginning and end of '
+                                                    'the cropping dimension (axis 1). - If tuple '
+                                                    'of 2 ints: how many units…'},
                            'module': 'keras.src.layers.reshaping.cropping1d'},
             'Cropping2D': {'params': {'cropping': {'default': '((0, 0), (0, 0))',
                                                    'opaque_default': True},
@@ -622,6 +950,13 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                            'kwargs': True,
                            'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                            'doc': 'Cropping layer for 2D input (e.g. picture).',
+                           'arg_docs': {'cropping': 'Int, or tuple of 2 ints, or tuple of 2 tuples '
+                                                    'of 2 ints. - If int: the same symmetric '
+                                                    'cropping is applied to height and width. - If '
+                                                    'tuple of 2 ints: interpreted as two different '
+                                                    'symmetric cropping…',
+                                        'data_format': 'A string, one of `"channels_last"` '
+                                                       '(default) or `"channels_first"`.'},
                            'module': 'keras.src.layers.reshaping.cropping2d'},
             'Cropping3D': {'params': {'cropping': {'default': '((1, 1), (1, 1), (1, 1))',
                                                    'opaque_default': True},
@@ -629,6 +964,13 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                            'kwargs': True,
                            'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                            'doc': 'Cropping layer for 3D data (e.g. spatial or spatio-temporal).',
+                           'arg_docs': {'cropping': 'Int, or tuple of 3 ints, or tuple of 3 tuples '
+                                                    'of 2 ints. - If int: the same symmetric '
+                                                    'cropping is applied to depth, height, and '
+                                                    'width. - If tuple of 3 ints: interpreted as '
+                                                    'three different symmetric…',
+                                        'data_format': 'A string, one of `"channels_last"` '
+                                                       '(default) or `"channels_first"`.'},
                            'module': 'keras.src.layers.reshaping.cropping3d'},
             'CutMix': {'params': {'factor': {'default': 1.0},
                                   'seed': {'default': None},
@@ -638,6 +980,8 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': False,
                                 'tensor': 'data'},
                        'doc': 'CutMix data augmentation technique.',
+                       'arg_docs': {'factor': 'A single float or a tuple of two floats between 0 '
+                                              'and 1.'},
                        'module': 'keras.src.layers.preprocessing.image_preprocessing.cut_mix'},
             'Dense': {'params': {'units': {'required': True},
                                  'activation': {'default': None},
@@ -657,6 +1001,20 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                'kwargs': False,
                                'tensor': 'inputs'},
                       'doc': 'Just your regular densely-connected NN layer.',
+                      'arg_docs': {'activation': "Activation function to use. If you don't specify "
+                                                 'anything, no activation is applied (ie. "linear" '
+                                                 'activation: `a(x) = x`).',
+                                   'use_bias': 'Boolean, whether the layer uses a bias vector.',
+                                   'kernel_initializer': 'Initializer for the `kernel` weights '
+                                                         'matrix.',
+                                   'bias_initializer': 'Initializer for the bias vector.',
+                                   'bias_regularizer': 'Regularizer function applied to the bias '
+                                                       'vector.',
+                                   'activity_regularizer': 'Regularizer function applied to the '
+                                                           'output of the layer (its '
+                                                           '"activation").',
+                                   'bias_constraint': 'Constraint function applied to the bias '
+                                                      'vector.'},
                       'module': 'keras.src.layers.core.dense'},
             'DepthwiseConv1D': {'params': {'kernel_size': {'required': True},
                                            'strides': {'default': 1},
@@ -676,6 +1034,9 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': '1D depthwise convolution layer.',
+                                'arg_docs': {'kernel_size': 'int or tuple/list of 1 integer, '
+                                                            'specifying the size of the depthwise '
+                                                            'convolution window.'},
                                 'module': 'keras.src.layers.convolutional.depthwise_conv1d'},
             'DepthwiseConv2D': {'params': {'kernel_size': {'required': True},
                                            'strides': {'default': [1, 1]},
@@ -695,6 +1056,15 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': '2D depthwise convolution layer.',
+                                'arg_docs': {'kernel_size': 'int or tuple/list of 2 integer, '
+                                                            'specifying the size of the depthwise '
+                                                            'convolution window.',
+                                             'strides': 'int or tuple/list of 2 integer, '
+                                                        'specifying the stride length of the '
+                                                        'depthwise convolution.',
+                                             'dilation_rate': 'int or tuple/list of 2 integers, '
+                                                              'specifying the dilation rate to use '
+                                                              'for dilated convolution.'},
                                 'module': 'keras.src.layers.convolutional.depthwise_conv2d'},
             'Discretization': {'params': {'bin_boundaries': {'default': None},
                                           'num_bins': {'default': None},
@@ -707,11 +1077,29 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                'doc': 'A preprocessing layer which buckets continuous features by '
                                       'ranges.',
+                               'arg_docs': {'bin_boundaries': 'A list of bin boundaries. The '
+                                                              'leftmost and rightmost bins will '
+                                                              'always extend to `-inf` and `inf`, '
+                                                              'so `bin_boundaries=[0., 1., 2.]` '
+                                                              'generates bins `(-inf, 0.)`, `[0., '
+                                                              '1.)`, `[1., 2.)`, and `[2.,…',
+                                            'num_bins': 'The integer number of bins to compute. If '
+                                                        'this option is set, `bin_boundaries` '
+                                                        'should not be set and `adapt()` should be '
+                                                        'called to learn the bin boundaries.',
+                                            'epsilon': 'Error tolerance, typically a small '
+                                                       'fraction close to zero (e.g. 0.01).',
+                                            'sparse': 'Boolean. Only applicable to `"one_hot"`, '
+                                                      '`"multi_hot"`, and `"count"` output modes.'},
                                'module': 'keras.src.layers.preprocessing.discretization'},
             'Dot': {'params': {'axes': {'required': True}, 'normalize': {'default': False}},
                     'kwargs': True,
                     'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                     'doc': 'Computes element-wise dot product of two tensors.',
+                    'arg_docs': {'axes': 'Integer or tuple of integers, axis or axes along which '
+                                         'to take the dot product.',
+                                 'normalize': 'Whether to L2-normalize samples along the dot '
+                                              'product axis before taking the dot product.'},
                     'module': 'keras.src.layers.merging.dot'},
             'Dropout': {'params': {'rate': {'required': True},
                                    'noise_shape': {'default': None},
@@ -721,11 +1109,16 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                  'kwargs': False,
                                  'tensor': 'inputs'},
                         'doc': 'Applies dropout to the input.',
+                        'arg_docs': {'noise_shape': '1D integer tensor representing the shape of '
+                                                    'the binary dropout mask that will be '
+                                                    'multiplied with the input.',
+                                     'seed': 'A Python integer to use as random seed.'},
                         'module': 'keras.src.layers.regularization.dropout'},
             'ELU': {'params': {'alpha': {'default': 1.0}},
                     'kwargs': True,
                     'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                     'doc': 'Applies an Exponential Linear Unit function to an output.',
+                    'arg_docs': {'alpha': 'float, slope of negative section. Defaults to `1.0`.'},
                     'module': 'keras.src.layers.activations.elu'},
             'EinsumDense': {'params': {'equation': {'required': True},
                                        'output_shape': {'required': True},
@@ -746,6 +1139,24 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                      'kwargs': False,
                                      'tensor': 'inputs'},
                             'doc': 'A layer that uses `einsum` as the backing computation.',
+                            'arg_docs': {'equation': 'An equation describing the einsum to '
+                                                     'perform.',
+                                         'output_shape': 'The expected shape of the output tensor '
+                                                         '(excluding the batch dimension and any '
+                                                         'dimensions represented by ellipses).',
+                                         'activation': "Activation function to use. If you don't "
+                                                       'specify anything, no activation is applied '
+                                                       '(that is, a "linear" activation: `a(x) = '
+                                                       'x`).',
+                                         'bias_axes': 'A string containing the output dimension(s) '
+                                                      'to apply a bias to.',
+                                         'kernel_initializer': 'Initializer for the `kernel` '
+                                                               'weights matrix.',
+                                         'bias_initializer': 'Initializer for the bias vector.',
+                                         'bias_regularizer': 'Regularizer function applied to the '
+                                                             'bias vector.',
+                                         'bias_constraint': 'Constraint function applied to the '
+                                                            'bias vector.'},
                             'module': 'keras.src.layers.core.einsum_dense'},
             'Embedding': {'params': {'input_dim': {'required': True},
                                      'output_dim': {'required': True},
@@ -761,6 +1172,8 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                           'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                           'doc': 'Turns nonnegative integers (indexes) into dense vectors of fixed '
                                  'size.',
+                          'arg_docs': {'weights': 'Optional floating-point matrix of size '
+                                                  '`(input_dim, output_dim)`.'},
                           'module': 'keras.src.layers.core.embedding'},
             'Equalization': {'params': {'value_range': {'default': [0, 255]},
                                         'bins': {'default': 256},
@@ -771,11 +1184,18 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                       'tensor': 'data'},
                              'doc': 'Preprocessing layer for histogram equalization on image '
                                     'channels.',
+                             'arg_docs': {'value_range': 'Optional list/tuple of 2 floats '
+                                                         'specifying the lower and upper limits of '
+                                                         'the input data values.',
+                                          'bins': 'Integer specifying the number of histogram bins '
+                                                  'to use for equalization.'},
                              'module': 'keras.src.layers.preprocessing.image_preprocessing.equalization'},
             'Flatten': {'params': {'data_format': {'default': None}},
                         'kwargs': True,
                         'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                         'doc': 'Flattens the input. Does not affect the batch size.',
+                        'arg_docs': {'data_format': 'A string, one of `"channels_last"` (default) '
+                                                    'or `"channels_first"`.'},
                         'module': 'keras.src.layers.reshaping.flatten'},
             'GRU': {'params': {'units': {'required': True},
                                'activation': {'default': 'tanh'},
@@ -808,6 +1228,31 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                              'kwargs': False,
                              'tensor': 'sequences'},
                     'doc': 'Gated Recurrent Unit - Cho et al. 2014.',
+                    'arg_docs': {'activation': 'Activation function to use. Default: hyperbolic '
+                                               'tangent (`tanh`).',
+                                 'use_bias': 'Boolean, (default `True`), whether the layer should '
+                                             'use a bias vector.',
+                                 'kernel_initializer': 'Initializer for the `kernel` weights '
+                                                       'matrix, used for the linear transformation '
+                                                       'of the inputs.',
+                                 'bias_initializer': 'Initializer for the bias vector. Default: '
+                                                     '`"zeros"`.',
+                                 'bias_regularizer': 'Regularizer function applied to the bias '
+                                                     'vector.',
+                                 'activity_regularizer': 'Regularizer function applied to the '
+                                                         'output of the layer (its "activation").',
+                                 'bias_constraint': 'Constraint function applied to the bias '
+                                                    'vector.',
+                                 'seed': 'Random seed for dropout.',
+                                 'go_backwards': 'Boolean (default `False`). If `True`, process '
+                                                 'the input sequence backwards and return the '
+                                                 'reversed sequence.',
+                                 'stateful': 'Boolean (default: `False`). If `True`, the last '
+                                             'state for each sample at index i in a batch will be '
+                                             'used as initial state for the sample of index i in '
+                                             'the following batch.',
+                                 'reset_after': 'GRU convention (whether to apply reset gate after '
+                                                'or before matrix multiplication).'},
                     'module': 'keras.src.layers.rnn.gru'},
             'GaussianDropout': {'params': {'rate': {'required': True}, 'seed': {'default': None}},
                                 'kwargs': True,
@@ -815,6 +1260,9 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                          'kwargs': False,
                                          'tensor': 'inputs'},
                                 'doc': 'Apply multiplicative 1-centered Gaussian noise.',
+                                'arg_docs': {'rate': 'Float, drop probability (as with `Dropout`).',
+                                             'seed': 'Integer, optional random seed to enable '
+                                                     'deterministic behavior.'},
                                 'module': 'keras.src.layers.regularization.gaussian_dropout'},
             'GaussianNoise': {'params': {'stddev': {'required': True}, 'seed': {'default': None}},
                               'kwargs': True,
@@ -822,6 +1270,10 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                        'kwargs': False,
                                        'tensor': 'inputs'},
                               'doc': 'Apply additive zero-centered Gaussian noise.',
+                              'arg_docs': {'stddev': 'Float, standard deviation of the noise '
+                                                     'distribution.',
+                                           'seed': 'Integer, optional random seed to enable '
+                                                   'deterministic behavior.'},
                               'module': 'keras.src.layers.regularization.gaussian_noise'},
             'GlobalAveragePooling1D': {'params': {'data_format': {'default': None},
                                                   'keepdims': {'default': False}},
@@ -830,18 +1282,21 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                                 'kwargs': False,
                                                 'tensor': 'inputs'},
                                        'doc': 'Global average pooling operation for temporal data.',
+                                       'arg_docs': {},
                                        'module': 'keras.src.layers.pooling.global_average_pooling1d'},
             'GlobalAveragePooling2D': {'params': {'data_format': {'default': None},
                                                   'keepdims': {'default': False}},
                                        'kwargs': True,
                                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                        'doc': 'Global average pooling operation for 2D data.',
+                                       'arg_docs': {},
                                        'module': 'keras.src.layers.pooling.global_average_pooling2d'},
             'GlobalAveragePooling3D': {'params': {'data_format': {'default': None},
                                                   'keepdims': {'default': False}},
                                        'kwargs': True,
                                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                        'doc': 'Global average pooling operation for 3D data.',
+                                       'arg_docs': {},
                                        'module': 'keras.src.layers.pooling.global_average_pooling3d'},
             'GlobalAvgPool1D': {'params': {'data_format': {'default': None},
                                            'keepdims': {'default': False}},
@@ -850,6 +1305,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                          'kwargs': False,
                                          'tensor': 'inputs'},
                                 'doc': 'Global average pooling operation for temporal data.',
+                                'arg_docs': {},
                                 'alias_of': 'GlobalAveragePooling1D',
                                 'module': 'keras.src.layers.pooling.global_average_pooling1d'},
             'GlobalAvgPool2D': {'params': {'data_format': {'default': None},
@@ -857,6 +1313,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': 'Global average pooling operation for 2D data.',
+                                'arg_docs': {},
                                 'alias_of': 'GlobalAveragePooling2D',
                                 'module': 'keras.src.layers.pooling.global_average_pooling2d'},
             'GlobalAvgPool3D': {'params': {'data_format': {'default': None},
@@ -864,6 +1321,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': 'Global average pooling operation for 3D data.',
+                                'arg_docs': {},
                                 'alias_of': 'GlobalAveragePooling3D',
                                 'module': 'keras.src.layers.pooling.global_average_pooling3d'},
             'GlobalMaxPool1D': {'params': {'data_format': {'default': None},
@@ -871,24 +1329,28 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': 'Global max pooling operation for temporal data.',
+                                'arg_docs': {},
                                 'module': 'keras.src.layers.pooling.global_max_pooling1d'},
             'GlobalMaxPool2D': {'params': {'data_format': {'default': None},
                                            'keepdims': {'default': False}},
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': 'Global max pooling operation for 2D data.',
+                                'arg_docs': {},
                                 'module': 'keras.src.layers.pooling.global_max_pooling2d'},
             'GlobalMaxPool3D': {'params': {'data_format': {'default': None},
                                            'keepdims': {'default': False}},
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': 'Global max pooling operation for 3D data.',
+                                'arg_docs': {},
                                 'module': 'keras.src.layers.pooling.global_max_pooling3d'},
             'GlobalMaxPooling1D': {'params': {'data_format': {'default': None},
                                               'keepdims': {'default': False}},
                                    'kwargs': True,
                                    'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                    'doc': 'Global max pooling operation for temporal data.',
+                                   'arg_docs': {},
                                    'alias_of': 'GlobalMaxPool1D',
                                    'module': 'keras.src.layers.pooling.global_max_pooling1d'},
             'GlobalMaxPooling2D': {'params': {'data_format': {'default': None},
@@ -896,6 +1358,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                    'kwargs': True,
                                    'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                    'doc': 'Global max pooling operation for 2D data.',
+                                   'arg_docs': {},
                                    'alias_of': 'GlobalMaxPool2D',
                                    'module': 'keras.src.layers.pooling.global_max_pooling2d'},
             'GlobalMaxPooling3D': {'params': {'data_format': {'default': None},
@@ -903,6 +1366,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                    'kwargs': True,
                                    'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                    'doc': 'Global max pooling operation for 3D data.',
+                                   'arg_docs': {},
                                    'alias_of': 'GlobalMaxPool3D',
                                    'module': 'keras.src.layers.pooling.global_max_pooling3d'},
             'GroupNormalization': {'params': {'groups': {'default': 32},
@@ -919,6 +1383,8 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                    'kwargs': True,
                                    'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                    'doc': 'Group normalization layer.',
+                                   'arg_docs': {'groups': 'Integer, the number of groups for Group '
+                                                          'Normalization.'},
                                    'module': 'keras.src.layers.normalization.group_normalization'},
             'GroupQueryAttention': {'params': {'head_dim': {'required': True},
                                                'num_query_heads': {'required': True},
@@ -949,6 +1415,30 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                              'kwargs': False,
                                              'tensor': 'query'},
                                     'doc': 'Grouped Query Attention layer.',
+                                    'arg_docs': {'head_dim': 'Size of each attention head.',
+                                                 'num_query_heads': 'Number of query attention '
+                                                                    'heads.',
+                                                 'num_key_value_heads': 'Number of key and value '
+                                                                        'attention heads.',
+                                                 'dropout': 'Dropout probability.',
+                                                 'use_bias': 'Boolean, whether the dense layers '
+                                                             'use bias vectors/matrices.',
+                                                 'kernel_initializer': 'Initializer for dense '
+                                                                       'layer kernels.',
+                                                 'bias_initializer': 'Initializer for dense layer '
+                                                                     'biases.',
+                                                 'kernel_regularizer': 'Regularizer for dense '
+                                                                       'layer kernels.',
+                                                 'bias_regularizer': 'Regularizer for dense layer '
+                                                                     'biases.',
+                                                 'activity_regularizer': 'Regularizer for dense '
+                                                                         'layer activity.',
+                                                 'kernel_constraint': 'Constraint for dense layer '
+                                                                      'kernels.',
+                                                 'bias_constraint': 'Constraint for dense layer '
+                                                                    'kernels.',
+                                                 'seed': 'Optional integer to seed the dropout '
+                                                         'layer.'},
                                     'module': 'keras.src.layers.attention.grouped_query_attention'},
             'HashedCrossing': {'params': {'num_bins': {'required': True},
                                           'output_mode': {'default': 'int'},
@@ -959,6 +1449,10 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                'doc': 'A preprocessing layer which crosses features using the '
                                       '"hashing trick".',
+                               'arg_docs': {'num_bins': 'Number of hash bins.',
+                                            'sparse': 'Boolean. Only applicable to `"one_hot"` '
+                                                      'mode and only valid when using the '
+                                                      'TensorFlow backend.'},
                                'module': 'keras.src.layers.preprocessing.hashed_crossing'},
             'Hashing': {'params': {'num_bins': {'required': True},
                                    'mask_value': {'default': None},
@@ -968,11 +1462,23 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                         'kwargs': True,
                         'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                         'doc': 'A preprocessing layer which hashes and bins categorical features.',
+                        'arg_docs': {'num_bins': 'Number of hash bins. Note that this includes the '
+                                                 '`mask_value` bin, so the effective number of '
+                                                 'bins is `(num_bins - 1)` if `mask_value` is set.',
+                                     'mask_value': 'A value that represents masked inputs, which '
+                                                   'are mapped to index 0.',
+                                     'salt': 'A single unsigned integer or None. If passed, the '
+                                             'hash function used will be SipHash64, with these '
+                                             'values used as an additional input (known as a '
+                                             '"salt" in cryptography).',
+                                     'sparse': 'Boolean. Only applicable to `"one_hot"`, '
+                                               '`"multi_hot"`, and `"count"` output modes.'},
                         'module': 'keras.src.layers.preprocessing.hashing'},
             'Identity': {'params': {},
                          'kwargs': True,
                          'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                          'doc': 'Identity layer.',
+                         'arg_docs': {},
                          'module': 'keras.src.layers.core.identity'},
             'IntegerLookup': {'params': {'max_tokens': {'default': None},
                                          'num_oov_indices': {'default': 1},
@@ -992,6 +1498,18 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                               'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                               'doc': 'A preprocessing layer that maps integers to (possibly '
                                      'encoded) indices.',
+                              'arg_docs': {'mask_token': 'An integer token that represents masked '
+                                                         'inputs.',
+                                           'oov_token': 'Only used when `invert` is `True`. The '
+                                                        'token to return for OOV indices.',
+                                           'vocabulary': 'Optional. Either an array of integers or '
+                                                         'a string path to a text file.',
+                                           'vocabulary_dtype': 'The dtype of the vocabulary terms. '
+                                                               "Only `vocabulary_dtype='int64'` is "
+                                                               'supported at this time.',
+                                           'oov_method': 'Only relevant when `num_oov_indices > '
+                                                         '1`.',
+                                           'salt': 'Only valid when `oov_method="farmhash"`.'},
                               'module': 'keras.src.layers.preprocessing.integer_lookup'},
             'LSTM': {'params': {'units': {'required': True},
                                 'activation': {'default': 'tanh'},
@@ -1024,6 +1542,31 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                               'kwargs': False,
                               'tensor': 'sequences'},
                      'doc': 'Long Short-Term Memory layer - Hochreiter 1997.',
+                     'arg_docs': {'activation': 'Activation function to use. Default: hyperbolic '
+                                                'tangent (`tanh`).',
+                                  'use_bias': 'Boolean, (default `True`), whether the layer should '
+                                              'use a bias vector.',
+                                  'kernel_initializer': 'Initializer for the `kernel` weights '
+                                                        'matrix, used for the linear '
+                                                        'transformation of the inputs.',
+                                  'bias_initializer': 'Initializer for the bias vector. Default: '
+                                                      '`"zeros"`.',
+                                  'unit_forget_bias': 'Boolean (default `True`). If `True`, add 1 '
+                                                      'to the bias of the forget gate at '
+                                                      'initialization.',
+                                  'bias_regularizer': 'Regularizer function applied to the bias '
+                                                      'vector.',
+                                  'activity_regularizer': 'Regularizer function applied to the '
+                                                          'output of the layer (its "activation").',
+                                  'bias_constraint': 'Constraint function applied to the bias '
+                                                     'vector.',
+                                  'seed': 'Random seed for dropout.',
+                                  'stateful': 'Boolean (default: `False`). If `True`, the last '
+                                              'state for each sample at index i in a batch will be '
+                                              'used as initial state for the sample of index i in '
+                                              'the following batch.',
+                                  'unroll': 'Boolean (default False). If `True`, the network will '
+                                            'be unrolled, else a symbolic loop will be used.'},
                      'module': 'keras.src.layers.rnn.lstm'},
             'LayerNormalization': {'params': {'axis': {'default': -1},
                                               'epsilon': {'default': 0.001},
@@ -1038,16 +1581,23 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                    'kwargs': True,
                                    'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                    'doc': 'Layer normalization layer (Ba et al., 2016).',
+                                   'arg_docs': {'center': 'If True, add offset of `beta` to '
+                                                          'normalized tensor.',
+                                                'scale': 'If True, multiply by `gamma`. If False, '
+                                                         '`gamma` is not used.'},
                                    'module': 'keras.src.layers.normalization.layer_normalization'},
             'LeakyReLU': {'params': {'negative_slope': {'default': 0.3}},
                           'kwargs': True,
                           'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                           'doc': 'Leaky version of a Rectified Linear Unit activation layer.',
+                          'arg_docs': {'negative_slope': 'Float >= 0.0. Negative slope '
+                                                         'coefficient.'},
                           'module': 'keras.src.layers.activations.leaky_relu'},
             'Masking': {'params': {'mask_value': {'default': 0.0}},
                         'kwargs': True,
                         'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                         'doc': 'Masks a sequence by using a mask value to skip timesteps.',
+                        'arg_docs': {},
                         'module': 'keras.src.layers.core.masking'},
             'MaxNumBoundingBoxes': {'params': {'max_number': {'required': True},
                                                'fill_value': {'default': -1}},
@@ -1056,6 +1606,8 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                              'kwargs': False,
                                              'tensor': 'data'},
                                     'doc': 'Ensure the maximum number of bounding boxes.',
+                                    'arg_docs': {'max_number': 'Desired output number of bounding '
+                                                               'boxes.'},
                                     'module': 'keras.src.layers.preprocessing.image_preprocessing.max_num_bounding_box'},
             'MaxPool1D': {'params': {'pool_size': {'default': 2},
                                      'strides': {'default': None},
@@ -1065,6 +1617,8 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                           'kwargs': True,
                           'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                           'doc': 'Max pooling operation for 1D temporal data.',
+                          'arg_docs': {'strides': 'int or None. Specifies how much the pooling '
+                                                  'window moves for each pooling step.'},
                           'module': 'keras.src.layers.pooling.max_pooling1d'},
             'MaxPool2D': {'params': {'pool_size': {'default': [2, 2]},
                                      'strides': {'default': None},
@@ -1074,6 +1628,10 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                           'kwargs': True,
                           'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                           'doc': 'Max pooling operation for 2D spatial data.',
+                          'arg_docs': {'pool_size': 'int or tuple of 2 integers, factors by which '
+                                                    'to downscale (dim1, dim2).',
+                                       'strides': 'int or tuple of 2 integers, or None. Strides '
+                                                  'values.'},
                           'module': 'keras.src.layers.pooling.max_pooling2d'},
             'MaxPool3D': {'params': {'pool_size': {'default': [2, 2, 2]},
                                      'strides': {'default': None},
@@ -1083,6 +1641,10 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                           'kwargs': True,
                           'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                           'doc': 'Max pooling operation for 3D data (spatial or spatio-temporal).',
+                          'arg_docs': {'pool_size': 'int or tuple of 3 integers, factors by which '
+                                                    'to downscale (dim1, dim2, dim3).',
+                                       'strides': 'int or tuple of 3 integers, or None. Strides '
+                                                  'values.'},
                           'module': 'keras.src.layers.pooling.max_pooling3d'},
             'MaxPooling1D': {'params': {'pool_size': {'default': 2},
                                         'strides': {'default': None},
@@ -1092,6 +1654,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                              'kwargs': True,
                              'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                              'doc': 'Max pooling operation for 1D temporal data.',
+                             'arg_docs': {},
                              'alias_of': 'MaxPool1D',
                              'module': 'keras.src.layers.pooling.max_pooling1d'},
             'MaxPooling2D': {'params': {'pool_size': {'default': [2, 2]},
@@ -1102,6 +1665,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                              'kwargs': True,
                              'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                              'doc': 'Max pooling operation for 2D spatial data.',
+                             'arg_docs': {},
                              'alias_of': 'MaxPool2D',
                              'module': 'keras.src.layers.pooling.max_pooling2d'},
             'MaxPooling3D': {'params': {'pool_size': {'default': [2, 2, 2]},
@@ -1113,12 +1677,14 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                              'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                              'doc': 'Max pooling operation for 3D data (spatial or '
                                     'spatio-temporal).',
+                             'arg_docs': {},
                              'alias_of': 'MaxPool3D',
                              'module': 'keras.src.layers.pooling.max_pooling3d'},
             'Maximum': {'params': {},
                         'kwargs': True,
                         'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                         'doc': 'Computes element-wise maximum on a list of inputs.',
+                        'arg_docs': {},
                         'module': 'keras.src.layers.merging.maximum'},
             'MelSpectrogram': {'params': {'fft_length': {'default': 2048},
                                           'sequence_stride': {'default': 512},
@@ -1137,11 +1703,36 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                'doc': 'A preprocessing layer to convert raw audio signals to Mel '
                                       'spectrograms.',
+                               'arg_docs': {'fft_length': 'Integer, size of the FFT window.',
+                                            'sequence_stride': 'Integer, number of samples between '
+                                                               'successive STFT columns.',
+                                            'sequence_length': 'Integer, size of the window used '
+                                                               'for applying `window` to each '
+                                                               'audio frame.',
+                                            'window': 'String, name of the window function to use.',
+                                            'sampling_rate': 'Integer, sample rate of the input '
+                                                             'signal.',
+                                            'num_mel_bins': 'Integer, number of mel bins to '
+                                                            'generate.',
+                                            'min_freq': 'Float, minimum frequency of the mel bins.',
+                                            'max_freq': 'Float, maximum frequency of the mel bins.',
+                                            'power_to_db': 'If True, convert the power spectrogram '
+                                                           'to decibels.',
+                                            'top_db': 'Float, minimum negative cut-off `max(10 * '
+                                                      'log10(S)) - top_db`.',
+                                            'mag_exp': 'Float, exponent for the magnitude '
+                                                       'spectrogram. 1 for magnitude, 2 for power, '
+                                                       'etc. Default is 2.',
+                                            'min_power': 'Float, minimum value for power and '
+                                                         '`ref_power`.',
+                                            'ref_power': 'Float, the power is scaled relative to '
+                                                         'it `10 * log10(S / ref_power)`.'},
                                'module': 'keras.src.layers.preprocessing.mel_spectrogram'},
             'Minimum': {'params': {},
                         'kwargs': True,
                         'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                         'doc': 'Computes elementwise minimum on a list of inputs.',
+                        'arg_docs': {},
                         'module': 'keras.src.layers.merging.minimum'},
             'MixUp': {'params': {'alpha': {'default': 0.2},
                                  'data_format': {'default': None},
@@ -1151,6 +1742,8 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                'kwargs': False,
                                'tensor': 'data'},
                       'doc': 'MixUp implements the MixUp data augmentation technique.',
+                      'arg_docs': {'alpha': 'Float between 0 and 1. Controls the blending '
+                                            'strength.'},
                       'module': 'keras.src.layers.preprocessing.image_preprocessing.mix_up'},
             'MultiHeadAttention': {'params': {'num_heads': {'required': True},
                                               'key_dim': {'required': True},
@@ -1183,11 +1776,41 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                             'kwargs': False,
                                             'tensor': 'query'},
                                    'doc': 'MultiHeadAttention layer.',
+                                   'arg_docs': {'num_heads': 'Number of attention heads.',
+                                                'key_dim': 'Size of each attention head for query '
+                                                           'and key.',
+                                                'value_dim': 'Size of each attention head for '
+                                                             'value.',
+                                                'dropout': 'Dropout probability.',
+                                                'use_bias': 'Boolean, whether the dense layers use '
+                                                            'bias vectors/matrices.',
+                                                'output_shape': 'The expected shape of an output '
+                                                                'tensor, besides the batch and '
+                                                                'sequence dims.',
+                                                'attention_axes': 'axes over which the attention '
+                                                                  'is applied.',
+                                                'kernel_initializer': 'Initializer for dense layer '
+                                                                      'kernels.',
+                                                'bias_initializer': 'Initializer for dense layer '
+                                                                    'biases.',
+                                                'kernel_regularizer': 'Regularizer for dense layer '
+                                                                      'kernels.',
+                                                'bias_regularizer': 'Regularizer for dense layer '
+                                                                    'biases.',
+                                                'activity_regularizer': 'Regularizer for dense '
+                                                                        'layer activity.',
+                                                'kernel_constraint': 'Constraint for dense layer '
+                                                                     'kernels.',
+                                                'bias_constraint': 'Constraint for dense layer '
+                                                                   'kernels.',
+                                                'seed': 'Optional integer to seed the dropout '
+                                                        'layer.'},
                                    'module': 'keras.src.layers.attention.multi_head_attention'},
             'Multiply': {'params': {},
                          'kwargs': True,
                          'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                          'doc': 'Performs elementwise multiplication.',
+                         'arg_docs': {},
                          'module': 'keras.src.layers.merging.multiply'},
             'Normalization': {'params': {'axis': {'default': -1},
                                          'mean': {'default': None},
@@ -1196,6 +1819,16 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                               'kwargs': True,
                               'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                               'doc': 'A preprocessing layer that normalizes continuous features.',
+                              'arg_docs': {'axis': 'Integer, tuple of integers, or None. The axis '
+                                                   'or axes that should have a separate mean and '
+                                                   'variance for each index in the shape.',
+                                           'mean': 'The mean value(s) to use during normalization.',
+                                           'variance': 'The variance value(s) to use during '
+                                                       'normalization.',
+                                           'invert': 'If `True`, this layer will apply the inverse '
+                                                     'transformation to its inputs: it would turn '
+                                                     'a normalized input back into its original '
+                                                     'form.'},
                               'module': 'keras.src.layers.preprocessing.normalization'},
             'PReLU': {'params': {'alpha_initializer': {'default': 'Zeros'},
                                  'alpha_regularizer': {'default': None},
@@ -1204,16 +1837,27 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                       'kwargs': True,
                       'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                       'doc': 'Parametric Rectified Linear Unit activation layer.',
+                      'arg_docs': {'alpha_initializer': 'Initializer function for the weights.',
+                                   'alpha_regularizer': 'Regularizer for the weights.',
+                                   'alpha_constraint': 'Constraint for the weights.',
+                                   'shared_axes': 'The axes along which to share learnable '
+                                                  'parameters for the activation function.'},
                       'module': 'keras.src.layers.activations.prelu'},
             'Permute': {'params': {'dims': {'required': True}},
                         'kwargs': True,
                         'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                         'doc': 'Permutes the dimensions of the input according to a given pattern.',
+                        'arg_docs': {'dims': 'Tuple of integers. Permutation pattern does not '
+                                             'include the batch dimension.'},
                         'module': 'keras.src.layers.reshaping.permute'},
             'RMSNormalization': {'params': {'axis': {'default': -1}, 'epsilon': {'default': 1e-06}},
                                  'kwargs': True,
                                  'call': {'params': {}, 'kwargs': False, 'tensor': 'x'},
                                  'doc': 'Root Mean Square (RMS) Normalization layer.',
+                                 'arg_docs': {'axis': 'int. The axis on which to perform the '
+                                                      'normalization.',
+                                              'epsilon': 'float. A small number to add to avoid '
+                                                         'division by zero.'},
                                  'module': 'keras.src.layers.normalization.rms_normalization'},
             'RandAugment': {'params': {'value_range': {'default': [0, 255]},
                                        'num_ops': {'default': 2},
@@ -1227,6 +1871,14 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                      'tensor': 'data'},
                             'doc': 'RandAugment performs the Rand Augment operation on input '
                                    'images.',
+                            'arg_docs': {'value_range': 'The range of values the input image can '
+                                                        'take.',
+                                         'num_ops': 'The number of augmentation operations to '
+                                                    'apply sequentially to each image.',
+                                         'factor': 'The strength of the augmentation as a '
+                                                   'normalized value between 0 and 1.',
+                                         'interpolation': 'The interpolation method to use for '
+                                                          'resizing operations.'},
                             'module': 'keras.src.layers.preprocessing.image_preprocessing.rand_augment'},
             'RandomBrightness': {'params': {'factor': {'required': True},
                                             'value_range': {'default': [0, 255]},
@@ -1237,6 +1889,12 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                           'tensor': 'data'},
                                  'doc': 'A preprocessing layer which randomly adjusts brightness '
                                         'during training.',
+                                 'arg_docs': {'factor': 'Float or a list/tuple of 2 floats between '
+                                                        '-1.0 and 1.0.',
+                                              'value_range': 'Optional list/tuple of 2 floats for '
+                                                             'the lower and upper limit of the '
+                                                             'values of the input data.',
+                                              'seed': 'optional integer, for fixed RNG behavior.'},
                                  'module': 'keras.src.layers.preprocessing.image_preprocessing.random_brightness'},
             'RandomColorDegeneration': {'params': {'factor': {'required': True},
                                                    'value_range': {'default': [0, 255]},
@@ -1248,6 +1906,8 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                                  'tensor': 'data'},
                                         'doc': 'Randomly performs the color degeneration operation '
                                                'on given images.',
+                                        'arg_docs': {'factor': 'A tuple of two floats or a single '
+                                                               'float.'},
                                         'module': 'keras.src.layers.preprocessing.image_preprocessing.random_color_degeneration'},
             'RandomColorJitter': {'params': {'value_range': {'default': [0, 255]},
                                              'brightness_factor': {'default': None},
@@ -1263,6 +1923,16 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                   'doc': 'RandomColorJitter class randomly apply brightness, '
                                          'contrast, saturation     and hue image processing '
                                          'operation sequentially and randomly on the     input.',
+                                  'arg_docs': {'brightness_factor': 'Float or a list/tuple of 2 '
+                                                                    'floats between -1.0 and 1.0.',
+                                               'contrast_factor': 'a positive float represented as '
+                                                                  'fraction of value, or a tuple '
+                                                                  'of size 2 representing lower '
+                                                                  'and upper bound.',
+                                               'saturation_factor': 'A tuple of two floats or a '
+                                                                    'single float.',
+                                               'hue_factor': 'A single float or a tuple of two '
+                                                             'floats.'},
                                   'module': 'keras.src.layers.preprocessing.image_preprocessing.random_color_jitter'},
             'RandomContrast': {'params': {'factor': {'required': True},
                                           'value_range': {'default': [0, 255]},
@@ -1273,6 +1943,9 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                         'tensor': 'data'},
                                'doc': 'A preprocessing layer which randomly adjusts contrast '
                                       'during training.',
+                               'arg_docs': {'factor': 'a positive float represented as fraction of '
+                                                      'value, or a tuple of size 2 representing '
+                                                      'lower and upper bound.'},
                                'module': 'keras.src.layers.preprocessing.image_preprocessing.random_contrast'},
             'RandomCrop': {'params': {'height': {'required': True},
                                       'width': {'required': True},
@@ -1285,6 +1958,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                     'tensor': 'data'},
                            'doc': 'A preprocessing layer which randomly crops images during '
                                   'training.',
+                           'arg_docs': {},
                            'module': 'keras.src.layers.preprocessing.image_preprocessing.random_crop'},
             'RandomElasticTransform': {'params': {'factor': {'default': 1.0},
                                                   'scale': {'default': 1.0},
@@ -1300,6 +1974,12 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                                 'tensor': 'data'},
                                        'doc': 'A preprocessing layer that applies random elastic '
                                               'transformations.',
+                                       'arg_docs': {'scale': 'A float or a tuple of two floats '
+                                                             'defining the magnitude of the '
+                                                             'distortion applied. - If a tuple '
+                                                             '`(min, max)` is provided, a random '
+                                                             'scale value is sampled within this '
+                                                             'range. - If a single float is…'},
                                        'module': 'keras.src.layers.preprocessing.image_preprocessing.random_elastic_transform'},
             'RandomErasing': {'params': {'factor': {'default': 1.0},
                                          'scale': {'default': [0.02, 0.33]},
@@ -1312,6 +1992,12 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                        'kwargs': False,
                                        'tensor': 'data'},
                               'doc': 'Random Erasing data augmentation technique.',
+                              'arg_docs': {'scale': 'A tuple of two floats representing the aspect '
+                                                    'ratio range of the erased patch.',
+                                           'fill_value': 'A value to fill the erased region with. '
+                                                         'This can be set to a constant value or '
+                                                         '`None` to sample a random value from a '
+                                                         'normal distribution.'},
                               'module': 'keras.src.layers.preprocessing.image_preprocessing.random_erasing'},
             'RandomFlip': {'params': {'mode': {'default': 'horizontal_and_vertical'},
                                       'seed': {'default': None},
@@ -1322,6 +2008,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                     'tensor': 'data'},
                            'doc': 'A preprocessing layer which randomly flips images during '
                                   'training.',
+                           'arg_docs': {'mode': 'String indicating which flip mode to use.'},
                            'module': 'keras.src.layers.preprocessing.image_preprocessing.random_flip'},
             'RandomGaussianBlur': {'params': {'factor': {'default': 1.0},
                                               'kernel_size': {'default': 3},
@@ -1335,6 +2022,10 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                             'tensor': 'data'},
                                    'doc': 'Applies random Gaussian blur to images for data '
                                           'augmentation.',
+                                   'arg_docs': {'kernel_size': 'Integer. Size of the Gaussian '
+                                                               'kernel used for blurring.',
+                                                'sigma': 'Float or tuple of two floats. Standard '
+                                                         'deviation of the Gaussian kernel.'},
                                    'module': 'keras.src.layers.preprocessing.image_preprocessing.random_gaussian_blur'},
             'RandomGrayscale': {'params': {'factor': {'default': 0.5},
                                            'data_format': {'default': None},
@@ -1345,6 +2036,11 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                          'tensor': 'data'},
                                 'doc': 'Preprocessing layer for random conversion of RGB images to '
                                        'grayscale.',
+                                'arg_docs': {'factor': 'Float between 0 and 1, specifying the '
+                                                       'factor of converting each image to '
+                                                       'grayscale.',
+                                             'data_format': 'String, one of `"channels_last"` '
+                                                            '(default) or `"channels_first"`.'},
                                 'module': 'keras.src.layers.preprocessing.image_preprocessing.random_grayscale'},
             'RandomHue': {'params': {'factor': {'required': True},
                                      'value_range': {'default': [0, 255]},
@@ -1355,6 +2051,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                    'kwargs': False,
                                    'tensor': 'data'},
                           'doc': 'Randomly adjusts the hue on given images.',
+                          'arg_docs': {},
                           'module': 'keras.src.layers.preprocessing.image_preprocessing.random_hue'},
             'RandomInvert': {'params': {'factor': {'default': 1.0},
                                         'value_range': {'default': [0, 255]},
@@ -1365,6 +2062,10 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                       'kwargs': False,
                                       'tensor': 'data'},
                              'doc': 'Preprocessing layer for random inversion of image colors.',
+                             'arg_docs': {'value_range': 'a tuple or a list of two elements. The '
+                                                         'first value represents the lower bound '
+                                                         'for values in passed images, the second '
+                                                         'represents the upper bound.'},
                              'module': 'keras.src.layers.preprocessing.image_preprocessing.random_invert'},
             'RandomPerspective': {'params': {'factor': {'default': 1.0},
                                              'scale': {'default': 1.0},
@@ -1378,6 +2079,13 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                            'tensor': 'data'},
                                   'doc': 'A preprocessing layer that applies random perspective '
                                          'transformations.',
+                                  'arg_docs': {'factor': 'A float or a tuple of two floats. '
+                                                         'Represents the probability of applying '
+                                                         'the perspective transformation to each '
+                                                         'image in the batch. - `factor=0.0` '
+                                                         'ensures no transformation is applied. -…',
+                                               'scale': 'A float defining the relative amount of '
+                                                        'perspective shift.'},
                                   'module': 'keras.src.layers.preprocessing.image_preprocessing.random_perspective'},
             'RandomPosterization': {'params': {'factor': {'required': True},
                                                'value_range': {'default': [0, 255]},
@@ -1388,6 +2096,14 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                              'kwargs': False,
                                              'tensor': 'data'},
                                     'doc': 'Reduces the number of bits for each color channel.',
+                                    'arg_docs': {'factor': 'integer, the number of bits to keep '
+                                                           'for each channel.',
+                                                 'value_range': 'a tuple or a list of two '
+                                                                'elements. The first value '
+                                                                'represents the lower bound for '
+                                                                'values in passed images, the '
+                                                                'second represents the upper '
+                                                                'bound.'},
                                     'module': 'keras.src.layers.preprocessing.image_preprocessing.random_posterization'},
             'RandomRotation': {'params': {'factor': {'required': True},
                                           'fill_mode': {'default': 'reflect'},
@@ -1401,6 +2117,15 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                         'tensor': 'data'},
                                'doc': 'A preprocessing layer which randomly rotates images during '
                                       'training.',
+                               'arg_docs': {'factor': 'a float represented as fraction of 2 Pi, or '
+                                                      'a tuple of size 2 representing lower and '
+                                                      'upper bound for rotating clockwise and '
+                                                      'counter-clockwise.',
+                                            'fill_mode': 'Points outside the boundaries of the '
+                                                         'input are filled according to the given '
+                                                         'mode (one of `{"constant", "reflect", '
+                                                         '"wrap", "nearest"}`). - *reflect*: `(d c '
+                                                         'b a | a b c d | d c b a)` The input is…'},
                                'module': 'keras.src.layers.preprocessing.image_preprocessing.random_rotation'},
             'RandomSaturation': {'params': {'factor': {'required': True},
                                             'value_range': {'default': [0, 255]},
@@ -1411,6 +2136,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                           'kwargs': False,
                                           'tensor': 'data'},
                                  'doc': 'Randomly adjusts the saturation on given images.',
+                                 'arg_docs': {'factor': 'A tuple of two floats or a single float.'},
                                  'module': 'keras.src.layers.preprocessing.image_preprocessing.random_saturation'},
             'RandomSharpness': {'params': {'factor': {'required': True},
                                            'value_range': {'default': [0, 255]},
@@ -1421,6 +2147,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                          'kwargs': False,
                                          'tensor': 'data'},
                                 'doc': 'Randomly performs the sharpness operation on given images.',
+                                'arg_docs': {'factor': 'A tuple of two floats or a single float.'},
                                 'module': 'keras.src.layers.preprocessing.image_preprocessing.random_sharpness'},
             'RandomShear': {'params': {'x_factor': {'default': 0.0},
                                        'y_factor': {'default': 0.0},
@@ -1435,6 +2162,15 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                      'tensor': 'data'},
                             'doc': 'A preprocessing layer that randomly applies shear '
                                    'transformations to     images.',
+                            'arg_docs': {'x_factor': 'A tuple of two floats. For each augmented '
+                                                     'image, a value is sampled from the provided '
+                                                     'range.',
+                                         'y_factor': 'A tuple of two floats. For each augmented '
+                                                     'image, a value is sampled from the provided '
+                                                     'range.',
+                                         'fill_value': 'A float representing the value to be '
+                                                       'filled outside the boundaries when '
+                                                       '`fill_mode="constant"`.'},
                             'module': 'keras.src.layers.preprocessing.image_preprocessing.random_shear'},
             'RandomTranslation': {'params': {'height_factor': {'required': True},
                                              'width_factor': {'required': True},
@@ -1449,6 +2185,14 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                            'tensor': 'data'},
                                   'doc': 'A preprocessing layer which randomly translates images '
                                          'during training.',
+                                  'arg_docs': {'height_factor': 'a float represented as fraction '
+                                                                'of value, or a tuple of size 2 '
+                                                                'representing lower and upper '
+                                                                'bound for shifting vertically.',
+                                               'width_factor': 'a float represented as fraction of '
+                                                               'value, or a tuple of size 2 '
+                                                               'representing lower and upper bound '
+                                                               'for shifting horizontally.'},
                                   'module': 'keras.src.layers.preprocessing.image_preprocessing.random_translation'},
             'RandomZoom': {'params': {'height_factor': {'required': True},
                                       'width_factor': {'default': None},
@@ -1463,6 +2207,16 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                     'tensor': 'data'},
                            'doc': 'A preprocessing layer which randomly zooms images during '
                                   'training.',
+                           'arg_docs': {'height_factor': 'a float represented as fraction of '
+                                                         'value, or a tuple of size 2 representing '
+                                                         'lower and upper bound for zooming '
+                                                         'vertically.',
+                                        'width_factor': 'a float represented as fraction of value, '
+                                                        'or a tuple of size 2 representing lower '
+                                                        'and upper bound for zooming horizontally.',
+                                        'fill_value': 'a float that represents the value to be '
+                                                      'filled outside the boundaries when '
+                                                      '`fill_mode="constant"`.'},
                            'module': 'keras.src.layers.preprocessing.image_preprocessing.random_zoom'},
             'ReLU': {'params': {'max_value': {'default': None},
                                 'negative_slope': {'default': 0.0},
@@ -1470,22 +2224,33 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                      'kwargs': True,
                      'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                      'doc': 'Rectified Linear Unit activation function layer.',
+                     'arg_docs': {'max_value': 'Float >= 0. Maximum activation value. `None` means '
+                                               'unlimited.',
+                                  'negative_slope': 'Float >= 0. Negative slope coefficient. '
+                                                    'Defaults to `0.0`.',
+                                  'threshold': 'Float >= 0. Threshold value for thresholded '
+                                               'activation.'},
                      'module': 'keras.src.layers.activations.relu'},
             'RepeatVector': {'params': {'n': {'required': True}},
                              'kwargs': True,
                              'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                              'doc': 'Repeats the input n times.',
+                             'arg_docs': {'n': 'Integer, repetition factor.'},
                              'module': 'keras.src.layers.reshaping.repeat_vector'},
             'Rescaling': {'params': {'scale': {'required': True}, 'offset': {'default': 0.0}},
                           'kwargs': True,
                           'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                           'doc': 'A preprocessing layer which rescales input values to a new '
                                  'range.',
+                          'arg_docs': {'scale': 'Float, the scale to apply to the inputs.',
+                                       'offset': 'Float, the offset to apply to the inputs.'},
                           'module': 'keras.src.layers.preprocessing.rescaling'},
             'Reshape': {'params': {'target_shape': {'required': True}},
                         'kwargs': True,
                         'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                         'doc': 'Layer that reshapes inputs into the given shape.',
+                        'arg_docs': {'target_shape': 'Target shape. Tuple of integers, does not '
+                                                     'include the samples dimension (batch size).'},
                         'module': 'keras.src.layers.reshaping.reshape'},
             'Resizing': {'params': {'height': {'required': True},
                                     'width': {'required': True},
@@ -1501,6 +2266,17 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                   'kwargs': False,
                                   'tensor': 'data'},
                          'doc': 'A preprocessing layer which resizes images.',
+                         'arg_docs': {'interpolation': 'String, the interpolation method. Supports '
+                                                       '`"bilinear"`, `"nearest"`, `"bicubic"`, '
+                                                       '`"lanczos3"`, `"lanczos5"`.',
+                                      'crop_to_aspect_ratio': 'If `True`, resize the images '
+                                                              'without aspect ratio distortion.',
+                                      'pad_to_aspect_ratio': 'If `True`, pad the images without '
+                                                             'aspect ratio distortion.',
+                                      'fill_mode': 'When using `pad_to_aspect_ratio=True`, padded '
+                                                   'areas are filled according to the given mode.',
+                                      'fill_value': 'Float. Padding value to use when '
+                                                    '`pad_to_aspect_ratio=True`.'},
                          'module': 'keras.src.layers.preprocessing.image_preprocessing.resizing'},
             'ReversibleEmbedding': {'params': {'input_dim': {'required': True},
                                                'output_dim': {'required': True},
@@ -1517,6 +2293,18 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                              'tensor': 'inputs'},
                                     'doc': 'An embedding layer which can project backwards to the '
                                            'input dim.',
+                                    'arg_docs': {'tie_weights': 'Boolean, whether or not the '
+                                                                'matrix for embedding and the '
+                                                                'matrix for the `reverse` '
+                                                                'projection should share the same '
+                                                                'weights.',
+                                                 'reverse_dtype': 'The dtype for the reverse '
+                                                                  'projection computation.',
+                                                 'logit_soft_cap': 'If `logit_soft_cap` is set and '
+                                                                   '`reverse=True`, the output '
+                                                                   'logits will be scaled by '
+                                                                   '`tanh(logits / logit_soft_cap) '
+                                                                   '* logit_soft_cap`.'},
                                     'module': 'keras.src.layers.core.reversible_embedding'},
             'STFTSpectrogram': {'params': {'mode': {'default': 'log'},
                                            'frame_length': {'default': 256},
@@ -1532,6 +2320,28 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': 'Layer to compute the Short-Time Fourier Transform (STFT) '
                                        'on a 1D signal.',
+                                'arg_docs': {'mode': 'String, the output type of the spectrogram.',
+                                             'frame_length': 'Integer, The length of each frame '
+                                                             '(window) for STFT in samples.',
+                                             'frame_step': 'Integer, the step size (hop length) '
+                                                           'between consecutive frames.',
+                                             'fft_length': 'Integer, the size of frequency bins '
+                                                           'used in the Fast-Fourier Transform '
+                                                           '(FFT) to apply to each frame.',
+                                             'window': '(String or array_like), the windowing '
+                                                       'function to apply to each frame.',
+                                             'periodic': 'Boolean, if True, the window function '
+                                                         'will be treated as periodic.',
+                                             'scaling': 'String, type of scaling applied to the '
+                                                        'window.',
+                                             'padding': 'String, padding strategy. Can be '
+                                                        '`"valid`" or `"same`".',
+                                             'expand_dims': 'Boolean, if True, will expand the '
+                                                            'output into spectrograms into two '
+                                                            'dimensions to be compatible with '
+                                                            'image models.',
+                                             'data_format': 'String, either `"channels_last"` or '
+                                                            '`"channels_first"`.'},
                                 'module': 'keras.src.layers.preprocessing.stft_spectrogram'},
             'SeparableConv1D': {'params': {'filters': {'required': True},
                                            'kernel_size': {'required': True},
@@ -1555,6 +2365,33 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': '1D separable convolution layer.',
+                                'arg_docs': {'filters': 'int, the dimensionality of the output '
+                                                        'space (i.e. the number of filters in the '
+                                                        'pointwise convolution).',
+                                             'kernel_size': 'int or tuple/list of 1 integers, '
+                                                            'specifying the size of the depthwise '
+                                                            'convolution window.',
+                                             'strides': 'int or tuple/list of 1 integers, '
+                                                        'specifying the stride length of the '
+                                                        'depthwise convolution.',
+                                             'depthwise_initializer': 'An initializer for the '
+                                                                      'depthwise convolution '
+                                                                      'kernel.',
+                                             'bias_initializer': 'An initializer for the bias '
+                                                                 'vector. If None, the default '
+                                                                 'initializer (\'"zeros"\') will '
+                                                                 'be used.',
+                                             'depthwise_regularizer': 'Optional regularizer for '
+                                                                      'the depthwise convolution '
+                                                                      'kernel.',
+                                             'depthwise_constraint': 'Optional projection function '
+                                                                     'to be applied to the '
+                                                                     'depthwise kernel after being '
+                                                                     'updated by an `Optimizer` '
+                                                                     '(e.g. used for norm '
+                                                                     'constraints or value '
+                                                                     'constraints for layer '
+                                                                     'weights).'},
                                 'module': 'keras.src.layers.convolutional.separable_conv1d'},
             'SeparableConv2D': {'params': {'filters': {'required': True},
                                            'kernel_size': {'required': True},
@@ -1578,6 +2415,36 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                 'kwargs': True,
                                 'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                 'doc': '2D separable convolution layer.',
+                                'arg_docs': {'filters': 'int, the dimensionality of the output '
+                                                        'space (i.e. the number of filters in the '
+                                                        'pointwise convolution).',
+                                             'kernel_size': 'int or tuple/list of 2 integers, '
+                                                            'specifying the size of the depthwise '
+                                                            'convolution window.',
+                                             'strides': 'int or tuple/list of 2 integers, '
+                                                        'specifying the stride length of the '
+                                                        'depthwise convolution.',
+                                             'dilation_rate': 'int or tuple/list of 2 integers, '
+                                                              'specifying the dilation rate to use '
+                                                              'for dilated convolution.',
+                                             'depthwise_initializer': 'An initializer for the '
+                                                                      'depthwise convolution '
+                                                                      'kernel.',
+                                             'bias_initializer': 'An initializer for the bias '
+                                                                 'vector. If None, the default '
+                                                                 'initializer (\'"zeros"\') will '
+                                                                 'be used.',
+                                             'depthwise_regularizer': 'Optional regularizer for '
+                                                                      'the depthwise convolution '
+                                                                      'kernel.',
+                                             'depthwise_constraint': 'Optional projection function '
+                                                                     'to be applied to the '
+                                                                     'depthwise kernel after being '
+                                                                     'updated by an `Optimizer` '
+                                                                     '(e.g. used for norm '
+                                                                     'constraints or value '
+                                                                     'constraints for layer '
+                                                                     'weights).'},
                                 'module': 'keras.src.layers.convolutional.separable_conv2d'},
             'SeparableConvolution1D': {'params': {'filters': {'required': True},
                                                   'kernel_size': {'required': True},
@@ -1601,6 +2468,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                        'kwargs': True,
                                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                        'doc': '1D separable convolution layer.',
+                                       'arg_docs': {},
                                        'alias_of': 'SeparableConv1D',
                                        'module': 'keras.src.layers.convolutional.separable_conv1d'},
             'SeparableConvolution2D': {'params': {'filters': {'required': True},
@@ -1625,6 +2493,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                        'kwargs': True,
                                        'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                        'doc': '2D separable convolution layer.',
+                                       'arg_docs': {},
                                        'alias_of': 'SeparableConv2D',
                                        'module': 'keras.src.layers.convolutional.separable_conv2d'},
             'SimpleRNN': {'params': {'units': {'required': True},
@@ -1656,6 +2525,26 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                    'tensor': 'sequences'},
                           'doc': 'Fully-connected RNN where the output is to be fed back as the '
                                  'new input.',
+                          'arg_docs': {'activation': 'Activation function to use. Default: '
+                                                     'hyperbolic tangent (`tanh`).',
+                                       'use_bias': 'Boolean, (default `True`), whether the layer '
+                                                   'uses a bias vector.',
+                                       'kernel_initializer': 'Initializer for the `kernel` weights '
+                                                             'matrix, used for the linear '
+                                                             'transformation of the inputs.',
+                                       'bias_initializer': 'Initializer for the bias vector. '
+                                                           'Default: `"zeros"`.',
+                                       'bias_regularizer': 'Regularizer function applied to the '
+                                                           'bias vector.',
+                                       'activity_regularizer': 'Regularizer function applied to '
+                                                               'the output of the layer (its '
+                                                               '"activation").',
+                                       'bias_constraint': 'Constraint function applied to the bias '
+                                                          'vector.',
+                                       'stateful': 'Boolean (default: `False`). If `True`, the '
+                                                   'last state for each sample at index i in a '
+                                                   'batch will be used as the initial state for '
+                                                   'the sample of index i in the following batch.'},
                           'module': 'keras.src.layers.rnn.simple_rnn'},
             'Softmax': {'params': {'axis': {'default': -1}},
                         'kwargs': True,
@@ -1663,6 +2552,8 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                  'kwargs': False,
                                  'tensor': 'inputs'},
                         'doc': 'Softmax activation layer.',
+                        'arg_docs': {'axis': 'Integer, or list of Integers, axis along which the '
+                                             'softmax normalization is applied.'},
                         'module': 'keras.src.layers.activations.softmax'},
             'Solarization': {'params': {'addition_factor': {'default': 0.0},
                                         'threshold_factor': {'default': 0.0},
@@ -1674,6 +2565,14 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                       'tensor': 'data'},
                              'doc': 'Applies `(max_value - pixel + min_value)` for each pixel in '
                                     'the image.',
+                             'arg_docs': {'addition_factor': '(Optional) A tuple of two floats or '
+                                                             'a single float, between 0 and 1.',
+                                          'threshold_factor': '(Optional) A tuple of two floats or '
+                                                              'a single float.',
+                                          'value_range': 'a tuple or a list of two elements. The '
+                                                         'first value represents the lower bound '
+                                                         'for values in input images, the second '
+                                                         'represents the upper bound.'},
                              'module': 'keras.src.layers.preprocessing.image_preprocessing.solarization'},
             'SpatialDropout1D': {'params': {'rate': {'required': True},
                                             'seed': {'default': None},
@@ -1684,6 +2583,7 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                           'kwargs': False,
                                           'tensor': 'inputs'},
                                  'doc': 'Spatial 1D version of Dropout.',
+                                 'arg_docs': {'seed': 'A Python integer to use as random seed.'},
                                  'module': 'keras.src.layers.regularization.spatial_dropout'},
             'SpatialDropout2D': {'params': {'rate': {'required': True},
                                             'data_format': {'default': None},
@@ -1695,6 +2595,9 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                           'kwargs': False,
                                           'tensor': 'inputs'},
                                  'doc': 'Spatial 2D version of Dropout.',
+                                 'arg_docs': {'data_format': '`"channels_first"` or '
+                                                             '`"channels_last"`.',
+                                              'seed': 'A Python integer to use as random seed.'},
                                  'module': 'keras.src.layers.regularization.spatial_dropout'},
             'SpatialDropout3D': {'params': {'rate': {'required': True},
                                             'data_format': {'default': None},
@@ -1706,6 +2609,9 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                           'kwargs': False,
                                           'tensor': 'inputs'},
                                  'doc': 'Spatial 3D version of Dropout.',
+                                 'arg_docs': {'data_format': '`"channels_first"` or '
+                                                             '`"channels_last"`.',
+                                              'seed': 'A Python integer to use as random seed.'},
                                  'module': 'keras.src.layers.regularization.spatial_dropout'},
             'SpectralNormalization': {'params': {'layer': {'required': True},
                                                  'power_iterations': {'default': 1}},
@@ -1715,6 +2621,13 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                                'tensor': 'inputs'},
                                       'doc': 'Performs spectral normalization on the weights of a '
                                              'target layer.',
+                                      'arg_docs': {'layer': 'A `keras.layers.Layer` instance that '
+                                                            'has either a `kernel` (e.g. `Conv2D`, '
+                                                            '`Dense`...) or an `embeddings` '
+                                                            'attribute (`Embedding` layer).',
+                                                   'power_iterations': 'int, the number of '
+                                                                       'iterations during '
+                                                                       'normalization.'},
                                       'module': 'keras.src.layers.normalization.spectral_normalization'},
             'StringLookup': {'params': {'max_tokens': {'default': None},
                                         'num_oov_indices': {'default': 1},
@@ -1733,11 +2646,23 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                              'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                              'doc': 'A preprocessing layer that maps strings to (possibly encoded) '
                                     'indices.',
+                             'arg_docs': {'mask_token': 'A token that represents masked inputs. '
+                                                        'When `output_mode` is `"int"`, the token '
+                                                        'is included in the vocabulary and mapped '
+                                                        'to index 0.',
+                                          'oov_token': 'Only used when `invert` is True. The token '
+                                                       'to return for OOV indices.',
+                                          'salt': 'Only valid when `num_oov_indices > 1`. If '
+                                                  'passed, the hash function used for OOV bucket '
+                                                  'assignment will be SipHash64, with these values '
+                                                  'used as an additional input (known as a "salt" '
+                                                  'in cryptography).'},
                              'module': 'keras.src.layers.preprocessing.string_lookup'},
             'Subtract': {'params': {},
                          'kwargs': True,
                          'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                          'doc': 'Performs elementwise subtraction.',
+                         'arg_docs': {},
                          'module': 'keras.src.layers.merging.subtract'},
             'TextVectorization': {'params': {'max_tokens': {'default': None},
                                              'standardize': {'default': 'lower_and_strip_punctuation'},
@@ -1756,6 +2681,30 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                   'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                   'doc': 'A preprocessing layer which maps text features to '
                                          'integer sequences.',
+                                  'arg_docs': {'standardize': 'Optional specification for '
+                                                              'standardization to apply to the '
+                                                              'input text.',
+                                               'split': 'Optional specification for splitting the '
+                                                        'input text.',
+                                               'ngrams': 'Optional specification for ngrams to '
+                                                         'create from the possibly-split input '
+                                                         'text.',
+                                               'output_mode': 'Optional specification for the '
+                                                              'output of the layer.',
+                                               'output_sequence_length': 'Only valid in INT mode. '
+                                                                         'If set, the output will '
+                                                                         'have its time dimension '
+                                                                         'padded or truncated to '
+                                                                         'exactly '
+                                                                         '`output_sequence_length` '
+                                                                         'values, resulting in a '
+                                                                         'tensor of shape '
+                                                                         '`(batch_size,…',
+                                               'pad_to_max_tokens': 'Only valid in `"multi_hot"`, '
+                                                                    '`"count"`, and `"tf_idf"` '
+                                                                    'modes.',
+                                               'ragged': 'Boolean. Only applicable to `"int"` '
+                                                         'output mode.'},
                                   'module': 'keras.src.layers.preprocessing.text_vectorization'},
             'TimeDistributed': {'params': {'layer': {'required': True}},
                                 'kwargs': True,
@@ -1765,16 +2714,20 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                                          'tensor': 'inputs'},
                                 'doc': 'This wrapper allows to apply a layer to every temporal '
                                        'slice of an input.',
+                                'arg_docs': {'layer': 'a `keras.layers.Layer` instance.'},
                                 'module': 'keras.src.layers.rnn.time_distributed'},
             'UnitNormalization': {'params': {'axis': {'default': -1}},
                                   'kwargs': True,
                                   'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                                   'doc': 'Unit normalization layer.',
+                                  'arg_docs': {'axis': 'Integer or list/tuple. The axis or axes to '
+                                                       'normalize across.'},
                                   'module': 'keras.src.layers.normalization.unit_normalization'},
             'UpSampling1D': {'params': {'size': {'default': 2}},
                              'kwargs': True,
                              'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                              'doc': 'Upsampling layer for 1D inputs.',
+                             'arg_docs': {'size': 'Integer. Upsampling factor.'},
                              'module': 'keras.src.layers.reshaping.up_sampling1d'},
             'UpSampling2D': {'params': {'size': {'default': [2, 2]},
                                         'data_format': {'default': None},
@@ -1782,24 +2735,49 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                              'kwargs': True,
                              'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                              'doc': 'Upsampling layer for 2D inputs.',
+                             'arg_docs': {'size': 'Int, or tuple of 2 integers. The upsampling '
+                                                  'factors for rows and columns.',
+                                          'data_format': 'A string, one of `"channels_last"` '
+                                                         '(default) or `"channels_first"`.',
+                                          'interpolation': 'A string, one of `"bicubic"`, '
+                                                           '`"bilinear"`, `"lanczos3"`, '
+                                                           '`"lanczos5"`, `"nearest"`.'},
                              'module': 'keras.src.layers.reshaping.up_sampling2d'},
             'UpSampling3D': {'params': {'size': {'default': [2, 2, 2]},
                                         'data_format': {'default': None}},
                              'kwargs': True,
                              'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                              'doc': 'Upsampling layer for 3D inputs.',
+                             'arg_docs': {'size': 'Int, or tuple of 3 integers. The upsampling '
+                                                  'factors for dim1, dim2 and dim3.',
+                                          'data_format': 'A string, one of `"channels_last"` '
+                                                         '(default) or `"channels_first"`.'},
                              'module': 'keras.src.layers.reshaping.up_sampling3d'},
             'ZeroPadding1D': {'params': {'padding': {'default': 1},
                                          'data_format': {'default': None}},
                               'kwargs': True,
                               'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                               'doc': 'Zero-padding layer for 1D input (e.g. temporal sequence).',
+                              'arg_docs': {'padding': 'Int, or tuple of int (length 2), or '
+                                                      'dictionary. - If int: how many zeros to add '
+                                                      'at the beginning and end of the padding '
+                                                      'dimension (axis 1). - If tuple of 2 ints: '
+                                                      'how many zeros to add at the…',
+                                           'data_format': 'A string, one of `"channels_last"` '
+                                                          '(default) or `"channels_first"`.'},
                               'module': 'keras.src.layers.reshaping.zero_padding1d'},
             'ZeroPadding2D': {'params': {'padding': {'default': [1, 1]},
                                          'data_format': {'default': None}},
                               'kwargs': True,
                               'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                               'doc': 'Zero-padding layer for 2D input (e.g. picture).',
+                              'arg_docs': {'padding': 'Int, or tuple of 2 ints, or tuple of 2 '
+                                                      'tuples of 2 ints. - If int: the same '
+                                                      'symmetric padding is applied to height and '
+                                                      'width. - If tuple of 2 ints: interpreted as '
+                                                      'two different symmetric padding…',
+                                           'data_format': 'A string, one of `"channels_last"` '
+                                                          '(default) or `"channels_first"`.'},
                               'module': 'keras.src.layers.reshaping.zero_padding2d'},
             'ZeroPadding3D': {'params': {'padding': {'default': '((1, 1), (1, 1), (1, 1))',
                                                      'opaque_default': True},
@@ -1807,7 +2785,148 @@ CATALOG: dict[str, Any] = {'keras_version': '3.15.1',
                               'kwargs': True,
                               'call': {'params': {}, 'kwargs': False, 'tensor': 'inputs'},
                               'doc': 'Zero-padding layer for 3D data (spatial or spatio-temporal).',
+                              'arg_docs': {'padding': 'Int, or tuple of 3 ints, or tuple of 3 '
+                                                      'tuples of 2 ints. - If int: the same '
+                                                      'symmetric padding is applied to depth, '
+                                                      'height, and width. - If tuple of 3 ints: '
+                                                      'interpreted as three different symmetric…',
+                                           'data_format': 'A string, one of `"channels_last"` '
+                                                          '(default) or `"channels_first"`.'},
                               'module': 'keras.src.layers.reshaping.zero_padding3d'}},
+ 'layer_arg_docs': {'activation': 'Activation function. If `None`, no activation is applied.',
+                    'activity_regularizer': 'Optional regularizer function for the output.',
+                    'axis': 'Integer or List/Tuple. The axis or axes to normalize across.',
+                    'beta_constraint': 'Optional constraint for the beta weight.',
+                    'beta_initializer': 'Initializer for the beta weight. Defaults to zeros.',
+                    'beta_regularizer': 'Optional regularizer for the beta weight.',
+                    'bias_constraint': 'Optional projection function to be applied to the bias '
+                                       'after being updated by an `Optimizer`.',
+                    'bias_initializer': 'Initializer for the bias vector. If `None`, the default '
+                                        'initializer (`"zeros"`) will be used.',
+                    'bias_regularizer': 'Optional regularizer for the bias vector.',
+                    'center': 'If `True`, add offset of `beta` to normalized tensor.',
+                    'data_format': 'string, either `"channels_last"` or `"channels_first"`.',
+                    'depth_multiplier': 'The number of depthwise convolution output channels for '
+                                        'each input channel.',
+                    'depthwise_constraint': 'Optional projection function to be applied to the '
+                                            'kernel after being updated by an `Optimizer` (e.g. '
+                                            'used to implement norm constraints or value '
+                                            'constraints for layer weights).',
+                    'depthwise_initializer': 'Initializer for the convolution kernel. If `None`, '
+                                             'the default initializer (`"glorot_uniform"`) will be '
+                                             'used.',
+                    'depthwise_regularizer': 'Optional regularizer for the convolution kernel.',
+                    'dilation_rate': 'int or tuple/list of 1 integers, specifying the dilation '
+                                     'rate to use for dilated convolution.',
+                    'dropout': 'Float between 0 and 1. Fraction of the units to drop for the '
+                               'linear transformation of the inputs.',
+                    'embeddings_constraint': 'Constraint function applied to the `embeddings` '
+                                             'matrix (see `keras.constraints`).',
+                    'embeddings_initializer': 'Initializer for the `embeddings` matrix (see '
+                                              '`keras.initializers`).',
+                    'embeddings_regularizer': 'Regularizer function applied to the `embeddings` '
+                                              'matrix (see `keras.regularizers`).',
+                    'encoding': 'Optional. The text encoding to use to interpret the input '
+                                'strings.',
+                    'epsilon': 'Small float added to variance to avoid dividing by zero.',
+                    'factor': 'A single float or a tuple of two floats.',
+                    'fill_mode': 'Points outside the boundaries of the input are filled according '
+                                 'to the given mode.',
+                    'fill_value': 'a float represents the value to be filled outside the '
+                                  'boundaries when `fill_mode="constant"`.',
+                    'filters': 'int, the dimension of the output space (the number of filters in '
+                               'the convolution).',
+                    'flash_attention': 'If `None`, the layer attempts to use flash attention for '
+                                       'faster and more memory-efficient attention computations '
+                                       'when possible.',
+                    'gamma_constraint': 'Optional constraint for the gamma weight.',
+                    'gamma_initializer': 'Initializer for the gamma weight. Defaults to ones.',
+                    'gamma_regularizer': 'Optional regularizer for the gamma weight.',
+                    'go_backwards': 'Boolean (default: `False`). If `True`, process the input '
+                                    'sequence backwards and return the reversed sequence.',
+                    'groups': 'A positive int specifying the number of groups in which the input '
+                              'is split along the channel axis.',
+                    'height': 'Integer, the height of the output shape.',
+                    'idf_weights': 'Only valid when `output_mode` is `"tf_idf"`.',
+                    'input_dim': 'Integer. Size of the vocabulary, i.e. maximum integer index + 1.',
+                    'interpolation': 'Interpolation mode. Supported values: `"nearest"`, '
+                                     '`"bilinear"`.',
+                    'invert': 'Only valid when `output_mode` is `"int"`.',
+                    'keepdims': 'A boolean, whether to keep the temporal dimension or not.',
+                    'kernel_constraint': 'Constraint function applied to the `kernel` weights '
+                                         'matrix.',
+                    'kernel_initializer': 'Initializer for the convolution kernel. If `None`, the '
+                                          'default initializer (`"glorot_uniform"`) will be used.',
+                    'kernel_regularizer': 'Regularizer function applied to the `kernel` weights '
+                                          'matrix.',
+                    'kernel_size': 'int or tuple/list of 1 integer, specifying the size of the '
+                                   'transposed convolution window.',
+                    'lora_alpha': 'Optional integer. If set, this parameter scales the low-rank '
+                                  'adaptation delta (computed as the product of two lower-rank '
+                                  'trainable matrices) during the forward pass.',
+                    'lora_rank': "Optional integer. If set, the layer's forward pass will "
+                                 'implement LoRA (Low-Rank Adaptation) with the provided rank.',
+                    'mask_zero': 'Boolean, whether or not the input value 0 is a special "padding" '
+                                 'value that should be masked out.',
+                    'max_tokens': 'Maximum size of the vocabulary for this layer.',
+                    'num_oov_indices': 'The number of out-of-vocabulary tokens to use.',
+                    'output_dim': 'Integer. Dimension of the dense embedding.',
+                    'output_mode': 'Specification for the output of the layer.',
+                    'output_size': 'Integer specifying the target output length.',
+                    'pad_to_max_tokens': 'Only applicable when `output_mode` is `"multi_hot"`, '
+                                         '`"count"`, or `"tf_idf"`.',
+                    'padding': 'string, either `"valid"` or `"same"` (case-insensitive).',
+                    'pointwise_constraint': 'Optional projection function to be applied to the '
+                                            'pointwise kernel after being updated by an '
+                                            '`Optimizer`.',
+                    'pointwise_initializer': 'An initializer for the pointwise convolution kernel.',
+                    'pointwise_regularizer': 'Optional regularizer for the pointwise convolution '
+                                             'kernel.',
+                    'pool_size': 'int, size of the max pooling window.',
+                    'rate': 'Float between 0 and 1. Fraction of the input units to drop.',
+                    'recurrent_activation': 'Activation function to use for the recurrent step.',
+                    'recurrent_constraint': 'Constraint function applied to the `recurrent_kernel` '
+                                            'weights matrix.',
+                    'recurrent_dropout': 'Float between 0 and 1. Fraction of the units to drop for '
+                                         'the linear transformation of the recurrent state.',
+                    'recurrent_initializer': 'Initializer for the `recurrent_kernel` weights '
+                                             'matrix, used for the linear transformation of the '
+                                             'recurrent state.',
+                    'recurrent_regularizer': 'Regularizer function applied to the '
+                                             '`recurrent_kernel` weights matrix.',
+                    'return_sequences': 'Boolean. Whether to return the last output in the output '
+                                        'sequence, or the full sequence.',
+                    'return_state': 'Boolean. Whether to return the last state in addition to the '
+                                    'output.',
+                    'scale': 'If `True`, multiply by `gamma`. If `False`, `gamma` is not used.',
+                    'seed': 'Integer. Used to create a random seed.',
+                    'sliding_window': 'Optional positive integer. If set, restricts each query '
+                                      'position to attend only to key positions within '
+                                      '`sliding_window - 1` of itself (a symmetric band).',
+                    'sparse': 'Boolean. Only applicable to `"multi_hot"`, `"count"`, and '
+                              '`"tf_idf"` output modes.',
+                    'stateful': 'Boolean (default False). If `True`, the last state for each '
+                                'sample at index i in a batch will be used as initial state for '
+                                'the sample of index i in the following batch.',
+                    'strides': 'int or tuple/list of 1 integer, specifying the stride length of '
+                               'the convolution.',
+                    'unit_forget_bias': 'Boolean. If `True`, add 1 to the bias of the forget gate '
+                                        'at initialization.',
+                    'units': 'Positive integer, dimensionality of the output space.',
+                    'unroll': 'Boolean (default: `False`). If `True`, the network will be '
+                              'unrolled, else a symbolic loop will be used.',
+                    'use_bias': 'bool, if `True`, bias will be added to the output.',
+                    'use_cudnn': 'Whether to use a cuDNN-backed implementation.',
+                    'use_gate': 'Boolean, whether to apply a gated attention mechanism.',
+                    'use_scale': 'If `True`, will create a scalar variable to scale the attention '
+                                 'scores.',
+                    'value_range': 'the range of values the incoming images will have.',
+                    'vocabulary': 'Optional. Either an array of strings or a string path to a text '
+                                  'file.',
+                    'width': 'Integer, the width of the output shape.',
+                    'trainable': "Boolean, whether the layer's variables should be trainable.",
+                    'name': 'String name of the layer.',
+                    'dtype': "The dtype of the layer's computations and weights."},
  'activations': ['celu',
                  'elu',
                  'exponential',

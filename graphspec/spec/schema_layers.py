@@ -84,6 +84,8 @@ def node_json_schema(base: dict[str, Any], plugin_layers: list[str] | None = Non
             prop = for_value(_typed(layers.checker_for(name, arg, p)))
             if "default" in p and not p.get("opaque_default"):
                 prop["default"] = p["default"]
+            if meaning := catalog.arg_doc(name, arg):  # what Keras's docstring says it is: the editor shows it
+                prop["description"] = meaning
             props[arg] = prop
         variants.append({
             "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
