@@ -134,8 +134,10 @@ class Augment:
             self.seeds.begin(_mix(self.seed, epoch, self.shard), step, _tf_seed)
             return self._apply(x, True), y
 
-        return ds.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
-            tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.experimental_optimization.map_fusion = True  # the stream's batch map and this one: one map
+        ds = ds.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
     def evaluation(self, ds: Any, *, targets: bool = True) -> Any:
         """Validation, test or predict batches through the layers in inference mode."""
