@@ -321,7 +321,8 @@ class Trainer:
             return None
         from graphspec.run.augment import Augment
 
-        return Augment(self.data_spec.augment, self.io, seed=self.seed, shard=self.shard.index)
+        return Augment(self.data_spec.augment, self.io, seed=self.seed, shard=self.shard,
+                       samples=len(self.data.train), batch_size=self.data_spec.batch_size)
 
     def make_callbacks(self, progress: EpochProgress) -> list[Any]:
         from graphspec.build.backend import keras
