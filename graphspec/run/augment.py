@@ -25,6 +25,7 @@ model.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -226,7 +227,23 @@ class _Augmented(keras.utils.PyDataset):
                 return (self.augment.inference(item[0]), *item[1:])
             return self.augment.inference(item)
         x, y = item
-        return self.augment.batch(x, self.first_epoch + i // self.steps, i % self.steps), y
+        epoch, step = self.first_epoch + i // self.steps, i % self.steps
+        x = self.augment.batch(x, epoch, step)
+        if os.environ.get(RECORD):
+            _record(os.environ[RECORD], self.augment, epoch, step, x, y)
+        return x, y
+
+
+RECORD = "GRAPHSPEC_DEBUG_AUGMENT"
+
+
+def _record(folder: str, augment: Augment, epoch: int, step: int, x: Any, y: Any) -> None:
+    """(Debugging, `GRAPHSPEC_DEBUG_AUGMENT=FOLDER`) write the augmented training batch this process fed as
+    FOLDER/p{process}-e{epoch}-s{step}.npz (x, y: the first input and output), on the PyDataset path."""
+    first = next(iter(x.values())) if isinstance(x, dict) else x
+    target = y[0] if isinstance(y, tuple) else y
+    index = augment.shard.index if augment.shard is not None else 0
+    np.savez(os.path.join(folder, f"p{index}-e{epoch}-s{step}.npz"), x=np.asarray(first), y=np.asarray(target))
 
 
 def for_inference(data: Any, io: ModelIO) -> Augment | None:
