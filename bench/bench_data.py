@@ -77,7 +77,8 @@ def graphspec_input(spec: Path) -> tuple[Any, int, Any]:
     io = models.model_io(checked, name, model)
     data = data_mod.prepare(checked.spec.data, io, base_dir=spec.parent, seed=0, graph=checked.graph,
                             roots=[spec.parent])
-    ds, steps = pipeline.train_dataset(data.train, io, batch_size=BATCH, seed=0, first_epoch=0, epochs=1)
+    ds, steps = pipeline.train_dataset(data.train, io, batch_size=BATCH, seed=0, first_epoch=0, epochs=1,
+                                       prefetch=False)  # as trainer.fit: Augment.train prefetches
     return Augment(checked.spec.data.augment, io, seed=0).train(ds, first_epoch=0, steps=steps), steps, model
 
 

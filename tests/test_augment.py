@@ -171,3 +171,47 @@ def test_the_missions_spec_trains_on_a_generated_shapes_folder(tmp_path: Path) -
     assert '"test"' in results and '"acc"' in results
     state = (tmp_path / "run" / "state.json").read_text()
     assert all(name in state for name in shapes.CLASSES)  # the class names the run records
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("path", ["tf.data", "PyDataset"])
+def test_two_shards_augment_their_parts_as_one_process_does(path: str) -> None:
+    """Each process's part of a global batch is augmented as in one process's batch: the same random
+    values per sample (the last, partial batch too), so 2 processes train on the samples of 1."""
+    import tensorflow as tf
+
+    from graphspec.run import pipeline
+    from graphspec.run.augment import Augment
+    from graphspec.run.data import ModelIO, Port, Split
+    from graphspec.run.distribute import Shard
+    from graphspec.spec.schema_run import AugmentLayer
+
+    n, batch, epochs = 21, 8, 2
+    x = np.random.default_rng(1).random((n, 8, 8, 3)).astype("float32")
+    split = Split({"img": x}, {"out": np.arange(n, dtype="int32")})
+    io = ModelIO([Port("img", "img", (8, 8, 3), "float32")], [Port("out", "out", (3,), "float32")])
+    chain = [AugmentLayer(type="RandomFlip", mode="horizontal_and_vertical"),
+             AugmentLayer(type="RandomTranslation", height_factor=0.3, width_factor=0.3),
+             AugmentLayer(type="RandomContrast", factor=0.5)]
+    steps = Shard().steps(n, batch)
+
+    def batches(shard: Shard) -> list[tuple[np.ndarray, np.ndarray]]:
+        ds = pipeline.TrainBatches(pipeline.model_arrays(split, io), n, batch_size=batch, seed=3, first_epoch=0,
+                                   shuffle=True, shard=shard)
+        augment = Augment({"img": chain}, io, seed=3, shard=shard, samples=n, batch_size=batch)
+        if path == "PyDataset":
+            out = augment.train(ds, first_epoch=0, steps=steps)
+            return [(np.asarray(out[i][0]), np.asarray(out[i][1])) for i in range(steps * epochs)]
+        gen = tf.data.Dataset.from_generator(
+            lambda: (ds[i] for i in range(steps * epochs)),
+            output_signature=(tf.TensorSpec((None, 8, 8, 3), tf.float32), tf.TensorSpec((None,), tf.int32)))
+        return [(a.numpy(), b.numpy()) for a, b in augment.train(gen, first_epoch=0, steps=steps)]
+
+    one = batches(Shard())
+    parts = [batches(Shard(index=i, count=2, replicas=2)) for i in range(2)]
+    for (x1, y1), (x0, y0), (xb, yb) in zip(one, *parts):
+        k = len(y0)
+        np.testing.assert_array_equal(np.concatenate([y0, yb]), y1[:2 * k])  # the same samples
+        np.testing.assert_allclose(np.concatenate([x0, xb]), x1[:2 * k], rtol=1e-6, atol=1e-6)  # augmented alike
+    assert len(one[steps - 1][1]) == 5 and len(parts[0][steps - 1][1]) == 2  # a partial last batch, trimmed
+    assert not np.allclose(one[0][0], x[np.asarray(one[0][1])])  # augmented at all

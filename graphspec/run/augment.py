@@ -5,9 +5,16 @@ The layers are Keras's own (RandomFlip, RandomCrop, ...), made from the spec lik
 inside the `tf.data` map on TensorFlow, on each batch of the `keras.utils.PyDataset` elsewhere.
 
 Reproducible: every random draw of batch `step` of epoch `epoch` comes from a seed made of
-(`train.seed`, epoch, this process's shard) and the step alone, never from a generator's running
-state, so a resumed run (which starts its stream at its first epoch) sees the same batches as one
-that never stopped. Keras layers draw their seeds through `_get_seed_generator`; here each layer's is
+(`train.seed`, epoch) and the step alone, never from a generator's running state, so a resumed run
+(which starts its stream at its first epoch) sees the same batches as one that never stopped.
+
+Shard-equal: in a data-parallel run each process holds its part of every global batch
+(:class:`graphspec.run.distribute.Shard`). It augments that part placed in a batch of the global
+batch's size (zeros elsewhere), with the global batch's seeds, and keeps its part: the random values a
+layer draws for a sample are those of its place in the global batch, so the augmented samples of N
+processes are those of one process (a layer that mixes samples across the batch, such as MixUp,
+would see the zeros; Keras's per-image layers do not). The cost: N times the augmentation work in
+each process, none of the decoding. Keras layers draw their seeds through `_get_seed_generator`; here each layer's is
 a :class:`_BatchSeeds`, which hands out seeds derived from the batch's (thread-local: PyDataset
 workers are threads).
 
@@ -18,6 +25,7 @@ model.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -25,6 +33,7 @@ import numpy as np
 
 from graphspec.build.backend import keras
 from graphspec.run.data import ModelIO
+from graphspec.run.distribute import Shard
 
 _M = 2**31 - 1
 _STRIDE = 2**20  # seeds of one batch: (a, step + k * _STRIDE) for its k-th draw
@@ -69,10 +78,14 @@ def _backend_seed(first: Any, second: Any) -> Any:
 class Augment:
     """The `data.augment` layers of a model's inputs, and where they run."""
 
-    def __init__(self, spec: dict[str, list[Any]], io: ModelIO, *, seed: int, shard: int = 0) -> None:
+    def __init__(self, spec: dict[str, list[Any]], io: ModelIO, *, seed: int, shard: Shard | None = None,
+                 samples: int | None = None, batch_size: int | None = None) -> None:
         from graphspec.build.emit import layer_kwargs
 
-        self.seed, self.shard, self.io = seed, shard, io
+        # `samples` and `batch_size` (the global batch) place a shard's part in its global batch.
+        self.seed, self.io = seed, io
+        self.shard = shard if shard is not None and not shard.trivial and samples and batch_size else None
+        self.samples, self.global_batch = samples or 0, batch_size or 0
         self.seeds = _BatchSeeds()
         self.chains: dict[str, list[Any]] = {}
         self.eval_chains: dict[str, list[Any]] = {}
@@ -112,9 +125,23 @@ class Augment:
         return x
 
     def batch(self, x: Any, epoch: int, step: int) -> Any:
-        """A training batch (NumPy in, NumPy out), augmented with the seeds of (epoch, step)."""
-        self.seeds.begin(_mix(self.seed, epoch, self.shard), step, _backend_seed)
-        return _numpy(self._apply(x, True))
+        """A training batch (NumPy in, NumPy out: this process's part of global batch `step` of `epoch`),
+        augmented with the seeds of (epoch, step) as in its place in the global batch.
+
+        The backend-neutral entry point: what a Python pipeline (PyDataset, Grain) calls per batch."""
+        self.seeds.begin(_mix(self.seed, epoch, 0), step, _backend_seed)
+        if self.shard is None:
+            return _numpy(self._apply(x, True))
+        local = len(next(iter(x.values())) if isinstance(x, dict) else x)
+        offset, total = self._place(step, local)
+        placed = _map(x, lambda a: np.concatenate([np.zeros((offset, *a.shape[1:]), a.dtype), a,
+                                                   np.zeros((total - offset - local, *a.shape[1:]), a.dtype)]))
+        return _map(_numpy(self._apply(placed, True)), lambda a: a[offset:offset + local])
+
+    def _place(self, step: int, local: int) -> tuple[int, int]:
+        """(offset, size) of this process's `local` samples in global batch `step`."""
+        assert self.shard is not None
+        return self.shard.index * local, min(self.global_batch, self.samples - step * self.global_batch)
 
     def inference(self, x: Any) -> Any:
         """An evaluation batch through the layers in inference mode (NumPy in and out): the random ones
@@ -131,11 +158,24 @@ class Augment:
         def one(i: Any, batch: Any) -> Any:
             x, y = batch
             epoch, step = first_epoch + i // steps, i % steps
-            self.seeds.begin(_mix(self.seed, epoch, self.shard), step, _tf_seed)
-            return self._apply(x, True), y
+            self.seeds.begin(_mix(self.seed, epoch, 0), step, _tf_seed)
+            if self.shard is None:
+                return self._apply(x, True), y
+            local = tf.shape(next(iter(x.values())) if isinstance(x, dict) else x)[0]
+            offset = tf.cast(self.shard.index, tf.int32) * local
+            total = tf.cast(tf.minimum(tf.cast(self.global_batch, tf.int64),
+                                       self.samples - step * self.global_batch), tf.int32)
 
-        return ds.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
-            tf.data.AUTOTUNE)
+            def pad(a: Any) -> Any:
+                return tf.pad(a, [[offset, total - offset - local]] + [[0, 0]] * (len(a.shape) - 1))
+
+            out = _map(self._apply(_map(x, pad), True), lambda a: a[offset:offset + local])
+            return out, y
+
+        options = tf.data.Options()
+        options.experimental_optimization.map_fusion = True  # the stream's batch map and this one: one map
+        ds = ds.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
     def evaluation(self, ds: Any, *, targets: bool = True) -> Any:
         """Validation, test or predict batches through the layers in inference mode."""
@@ -150,6 +190,10 @@ class Augment:
 
 def _no_nested(type_name: str, args: dict[str, Any], name: str | None) -> Any:
     raise ValueError(f"`data.augment` layers take no nested layer ({type_name})")
+
+
+def _map(x: Any, f: Any) -> Any:
+    return {k: f(v) for k, v in x.items()} if isinstance(x, dict) else f(x)
 
 
 def _numpy(x: Any) -> Any:
@@ -183,7 +227,23 @@ class _Augmented(keras.utils.PyDataset):
                 return (self.augment.inference(item[0]), *item[1:])
             return self.augment.inference(item)
         x, y = item
-        return self.augment.batch(x, self.first_epoch + i // self.steps, i % self.steps), y
+        epoch, step = self.first_epoch + i // self.steps, i % self.steps
+        x = self.augment.batch(x, epoch, step)
+        if os.environ.get(RECORD):
+            _record(os.environ[RECORD], self.augment, epoch, step, x, y)
+        return x, y
+
+
+RECORD = "GRAPHSPEC_DEBUG_AUGMENT"
+
+
+def _record(folder: str, augment: Augment, epoch: int, step: int, x: Any, y: Any) -> None:
+    """(Debugging, `GRAPHSPEC_DEBUG_AUGMENT=FOLDER`) write the augmented training batch this process fed as
+    FOLDER/p{process}-e{epoch}-s{step}.npz (x, y: the first input and output), on the PyDataset path."""
+    first = next(iter(x.values())) if isinstance(x, dict) else x
+    target = y[0] if isinstance(y, tuple) else y
+    index = augment.shard.index if augment.shard is not None else 0
+    np.savez(os.path.join(folder, f"p{index}-e{epoch}-s{step}.npz"), x=np.asarray(first), y=np.asarray(target))
 
 
 def for_inference(data: Any, io: ModelIO) -> Augment | None:

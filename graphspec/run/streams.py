@@ -98,12 +98,52 @@ def _prefetched(ds: Any, prefetch: bool | int) -> Any:
 
 
 def _tf_batches(stream: Stream, io: Any, rows: Any, batch_size: int, targets: bool) -> Any:
+    """Rows (a vector of reader rows) decoded in parallel, batched, transformed: Keras's own directory-loader
+    shape (one parallel decode map, then batch), with the transforms as a parallel batch map."""
     import tensorflow as tf
 
     calls = stream.workers or tf.data.AUTOTUNE
     ds = tf.data.Dataset.from_tensor_slices(rows).map(stream.reader.tf_load, num_parallel_calls=calls,
                                                       deterministic=True)
-    return ds.batch(batch_size).map(lambda b: _structure(stream, io, _tf_transforms(stream, b), targets))
+    return ds.batch(batch_size).map(lambda b: _structure(stream, io, _tf_transforms(stream, b), targets),
+                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _slots(rows: list[int], slots: int) -> np.ndarray:
+    """An epoch's rows padded to `slots` (steps x local batch): a pad is -1 - the epoch's first row, which
+    decodes (a real file of the split) and is told apart by its sign, then dropped from its batch."""
+    pad = -1 - (rows[0] if rows else 0)
+    return np.asarray([*rows, *[pad] * (slots - len(rows))], dtype=np.int64)
+
+
+def _tf_train(stream: Stream, io: Any, epoch_rows: Any, *, first_epoch: int, epochs: int, slots: int,
+              local_batch: int) -> Any:
+    """The training batches of epochs first_epoch..epochs-1 as one flat pipeline.
+
+    Each epoch's order is one tensor (a NumPy call per epoch, not per sample); the rows of all epochs
+    flow through one parallel decode map and one batch, so decoding never waits at an epoch's end. Every
+    epoch fills `slots` = steps x local batch rows, so no batch straddles two epochs: the last batch of
+    an epoch is padded, and its pads are cut off after decoding.
+    """
+    import tensorflow as tf
+
+    def rows(epoch: Any) -> Any:
+        idx = tf.numpy_function(epoch_rows, [epoch], tf.int64, stateful=False)
+        idx.set_shape([slots])
+        return idx
+
+    def load(i: Any) -> Any:
+        return stream.reader.tf_load(tf.where(i >= 0, i, -1 - i)), i >= 0
+
+    def finish(batch: Any, real: Any) -> Any:
+        n = tf.reduce_sum(tf.cast(real, tf.int32))
+        batch = {k: v[:n] for k, v in batch.items()}
+        return _structure(stream, io, _tf_transforms(stream, batch), True)
+
+    calls = stream.workers or tf.data.AUTOTUNE
+    ds = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch)).map(rows).unbatch()
+    ds = ds.map(load, num_parallel_calls=calls, deterministic=True).batch(local_batch)
+    return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
@@ -114,19 +154,14 @@ def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_
     if backend.active() != "tensorflow":
         return StreamBatches(stream, io, batch_size=batch_size, seed=seed, first_epoch=first_epoch, shuffle=shuffle,
                              shard=shard, workers=stream.workers), per_epoch
-    import tensorflow as tf
-
     local_batch = _order(stream, seed, first_epoch, shuffle, batch_size, shard)[1]
+    slots = per_epoch * local_batch
 
-    def rows(epoch: Any) -> Any:
-        return np.asarray(_order(stream, seed, int(epoch), shuffle, batch_size, shard)[0], dtype=np.int64)
+    def epoch_rows(epoch: Any) -> Any:
+        return _slots(_order(stream, seed, int(epoch), shuffle, batch_size, shard)[0], slots)
 
-    def epoch_batches(epoch: Any) -> Any:
-        idx = tf.numpy_function(rows, [epoch], tf.int64, stateful=False)
-        idx.set_shape([None])
-        return _tf_batches(stream, io, idx, local_batch, True)
-
-    ds = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch)).flat_map(epoch_batches)
+    ds = _tf_train(stream, io, epoch_rows, first_epoch=first_epoch, epochs=epochs, slots=slots,
+                   local_batch=local_batch)
     return _prefetched(ds, prefetch), per_epoch
 
 

@@ -321,7 +321,8 @@ class Trainer:
             return None
         from graphspec.run.augment import Augment
 
-        return Augment(self.data_spec.augment, self.io, seed=self.seed, shard=self.shard.index)
+        return Augment(self.data_spec.augment, self.io, seed=self.seed, shard=self.shard,
+                       samples=len(self.data.train), batch_size=self.data_spec.batch_size)
 
     def make_callbacks(self, progress: EpochProgress) -> list[Any]:
         from graphspec.build.backend import keras
@@ -382,11 +383,12 @@ class Trainer:
         from graphspec.run import pipeline
         from graphspec.run.callbacks import EpochProgress, stop_on_signals
 
+        augment = self.augment()
+        # Augmented: the prefetch comes after the augment map, which tf.data then fuses with the stream's.
         ds, _ = pipeline.train_dataset(
             self.data.train, self.io, batch_size=self.data_spec.batch_size, seed=self.seed,
             first_epoch=first_epoch, epochs=self.epochs, shuffle=self.data_spec.shuffle,
-            prefetch=self.data_spec.prefetch, shard=self.shard)
-        augment = self.augment()
+            prefetch=False if augment else self.data_spec.prefetch, shard=self.shard)
         if augment:
             ds = augment.train(ds, first_epoch=first_epoch, steps=self.steps)
         val = None

