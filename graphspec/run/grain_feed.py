@@ -21,10 +21,6 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
-from graphspec.run.distribute import Shard
-from graphspec.run.sources.stream import Stream
 
 # The map dataset and read options of every pipeline made here, so that augmentation joins it before the threads.
 _MADE: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
@@ -100,44 +96,30 @@ class EvalRows(Sequence[list[int]]):
         return self.rows[i * self.local_batch:(i + 1) * self.local_batch]
 
 
-def _loader(stream: Stream, io: Any, targets: bool) -> Callable[[list[int]], Any]:
-    from graphspec.run.streams import _numpy_transforms, _structure
-
-    def load(rows: list[int]) -> Any:
-        samples = [stream.reader.load(int(r)) for r in rows]
-        batch = {k: np.stack([s[k] for s in samples]) for k in samples[0]}
-        return _structure(stream, io, _numpy_transforms(stream, batch), targets)
-
-    return load
-
-
-def _pipeline(batches: Sequence[list[int]], stream: Stream, io: Any, targets: bool, prefetch: bool | int) -> Any:
+def _pipeline(batches: Sequence[list[int]], load: Callable[[list[int]], Any], workers: int | None,
+              prefetch: bool | int) -> Any:
     import grain
 
-    base = grain.MapDataset.source(batches).map(_loader(stream, io, targets))
-    options = _read_options(stream.workers, prefetch)
+    base = grain.MapDataset.source(batches).map(load)
+    options = _read_options(workers, prefetch)
     ds = base.to_iter_dataset(options)
     _MADE[ds] = (base, options)
     return ds
 
 
-def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
-                  shuffle: bool = True, prefetch: bool | int = True, shard: Shard | None = None) -> tuple[Any, int]:
-    """Training batches for epochs first_epoch..epochs-1 as a `grain.IterDataset`; (dataset, steps per epoch)."""
-    from graphspec.run.streams import _order
-
-    shard = shard or Shard()
-    steps = shard.steps(len(stream), batch_size)
-    local_batch = _order(stream, seed, first_epoch, shuffle, batch_size, shard)[1]
-    rows = TrainRows(lambda epoch: _order(stream, seed, epoch, shuffle, batch_size, shard)[0],
-                     first_epoch=first_epoch, epochs=epochs, steps=steps, local_batch=local_batch)
-    return _pipeline(rows, stream, io, True, prefetch), steps
+def train_dataset(order: Callable[[int], tuple[list[int], int]], load: Callable[[list[int]], Any], *, steps: int,
+                  first_epoch: int, epochs: int, workers: int | None, prefetch: bool | int = True) -> Any:
+    """Training batches for epochs first_epoch..epochs-1 as a `grain.IterDataset`: `order(epoch)` gives this
+    process's rows of an epoch and its batch size, `load(rows)` one batch as the model takes it."""
+    rows = TrainRows(lambda epoch: order(epoch)[0], first_epoch=first_epoch, epochs=epochs, steps=steps,
+                     local_batch=order(first_epoch)[1])
+    return _pipeline(rows, load, workers, prefetch)
 
 
-def eval_dataset(stream: Stream, io: Any, *, rows: list[int], local_batch: int, prefetch: bool | int = True,
-                 targets: bool = True) -> Any:
+def eval_dataset(rows: list[int], local_batch: int, load: Callable[[list[int]], Any], *, workers: int | None,
+                 prefetch: bool | int = True) -> Any:
     """The rows `rows` in order, in batches of `local_batch`, as a `grain.IterDataset`."""
-    return _pipeline(EvalRows(rows, local_batch), stream, io, targets, prefetch)
+    return _pipeline(EvalRows(rows, local_batch), load, workers, prefetch)
 
 
 def augmented(ds: Any, fn: Callable[[int, Any], Any]) -> Any:

@@ -64,6 +64,16 @@ def _numpy_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _loader(stream: Stream, io: Any, targets: bool) -> Any:
+    """One batch of rows decoded with the reader's NumPy `load`, stacked, transformed, as the model takes it."""
+    def load(rows: list[int]) -> Any:
+        samples = [stream.reader.load(int(r)) for r in rows]
+        batch = {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+        return _structure(stream, io, _numpy_transforms(stream, batch), targets)
+
+    return load
+
+
 def _tf_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
 
@@ -113,8 +123,9 @@ def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_
     if backend.active() != "tensorflow":
         from graphspec.run import grain_feed
 
-        return grain_feed.train_dataset(stream, io, batch_size=batch_size, seed=seed, first_epoch=first_epoch,
-                                        epochs=epochs, shuffle=shuffle, prefetch=prefetch, shard=shard)
+        return grain_feed.train_dataset(lambda e: _order(stream, seed, e, shuffle, batch_size, shard),
+                                        _loader(stream, io, True), steps=per_epoch, first_epoch=first_epoch,
+                                        epochs=epochs, workers=stream.workers, prefetch=prefetch), per_epoch
     import tensorflow as tf
 
     local_batch = _order(stream, seed, first_epoch, shuffle, batch_size, shard)[1]
@@ -139,8 +150,8 @@ def eval_dataset(stream: Stream, io: Any, *, batch_size: int, prefetch: bool | i
     if backend.active() != "tensorflow":
         from graphspec.run import grain_feed
 
-        return grain_feed.eval_dataset(stream, io, rows=rows, local_batch=local_batch, prefetch=prefetch,
-                                       targets=targets)
+        return grain_feed.eval_dataset(rows, local_batch, _loader(stream, io, targets), workers=stream.workers,
+                                       prefetch=prefetch)
     ds = _tf_batches(stream, io, np.asarray(rows, dtype=np.int64), local_batch, targets)
     return _prefetched(ds, prefetch)
 
