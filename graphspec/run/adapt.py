@@ -37,9 +37,9 @@ def find_layer(model: Any, name: str) -> Any:
 
 
 def _x_batches(dataset: Any) -> Iterator[Any]:
-    """The inputs of each batch of a tf.data dataset or a keras.utils.PyDataset, as NumPy."""
-    if hasattr(dataset, "as_numpy_iterator"):
-        for item in dataset.as_numpy_iterator():
+    """The inputs of each batch of a tf.data dataset, a Grain dataset or a keras.utils.PyDataset, as NumPy."""
+    if hasattr(dataset, "as_numpy_iterator") or not hasattr(dataset, "__getitem__"):  # tf.data, Grain: iterate
+        for item in dataset.as_numpy_iterator() if hasattr(dataset, "as_numpy_iterator") else dataset:
             yield item[0] if isinstance(item, tuple) else item
         return
     for i in range(len(dataset)):

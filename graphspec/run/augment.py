@@ -151,6 +151,10 @@ class Augment:
     # -- whole streams
     def train(self, ds: Any, *, first_epoch: int, steps: int) -> Any:
         """The training batches (a tf.data dataset or a PyDataset of (x, y) from `first_epoch` on), augmented."""
+        from graphspec.run import grain_feed
+
+        if grain_feed.is_grain(ds):  # Grain (JAX, PyTorch): a map by batch index, in its decoding threads
+            return grain_feed.augmented(ds, lambda i, b: (self.batch(b[0], first_epoch + i // steps, i % steps), b[1]))
         if not hasattr(ds, "element_spec"):
             return _Augmented(ds, self, first_epoch=first_epoch, steps=steps)
         import tensorflow as tf
@@ -181,6 +185,11 @@ class Augment:
         """Validation, test or predict batches through the layers in inference mode."""
         if ds is None:
             return ds
+        from graphspec.run import grain_feed
+
+        if grain_feed.is_grain(ds):
+            return grain_feed.augmented(ds, lambda i, b: (self.inference(b[0]), *b[1:]) if targets or isinstance(
+                b, tuple) else self.inference(b))
         if not hasattr(ds, "element_spec"):
             return _Augmented(ds, self, targets=targets)
         if targets:

@@ -1,5 +1,5 @@
-"""Feeding streamed splits (:class:`graphspec.run.sources.Stream`) to Keras: `tf.data` on TensorFlow, a
-`keras.utils.PyDataset` on JAX and PyTorch (no TensorFlow needed there).
+"""Feeding streamed splits (:class:`graphspec.run.sources.Stream`) to Keras: `tf.data` on TensorFlow, Grain
+on JAX and PyTorch (:mod:`graphspec.run.grain_feed`: no TensorFlow needed there).
 
 The sample order is :func:`graphspec.run.pipeline.epoch_order`'s, as for arrays, so a resumed run
 reads the same batches; each process decodes only its own part of every global batch
@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from graphspec.build import backend
-from graphspec.build.backend import keras
 from graphspec.run.distribute import Shard
 from graphspec.run.sources.columns import block_order
 from graphspec.run.sources.listing import local_order
@@ -63,6 +62,16 @@ def _numpy_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
         else:
             out[port] = batch[field]
     return out
+
+
+def _loader(stream: Stream, io: Any, targets: bool) -> Any:
+    """One batch of rows decoded with the reader's NumPy `load`, stacked, transformed, as the model takes it."""
+    def load(rows: list[int]) -> Any:
+        samples = [stream.reader.load(int(r)) for r in rows]
+        batch = {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+        return _structure(stream, io, _numpy_transforms(stream, batch), targets)
+
+    return load
 
 
 def _tf_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
@@ -152,8 +161,11 @@ def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_
     shard = shard or Shard()
     per_epoch = shard.steps(len(stream), batch_size)
     if backend.active() != "tensorflow":
-        return StreamBatches(stream, io, batch_size=batch_size, seed=seed, first_epoch=first_epoch, shuffle=shuffle,
-                             shard=shard, workers=stream.workers), per_epoch
+        from graphspec.run import grain_feed
+
+        return grain_feed.train_dataset(lambda e: _order(stream, seed, e, shuffle, batch_size, shard),
+                                        _loader(stream, io, True), steps=per_epoch, first_epoch=first_epoch,
+                                        epochs=epochs, workers=stream.workers, prefetch=prefetch), per_epoch
     local_batch = _order(stream, seed, first_epoch, shuffle, batch_size, shard)[1]
     slots = per_epoch * local_batch
 
@@ -171,45 +183,10 @@ def eval_dataset(stream: Stream, io: Any, *, batch_size: int, prefetch: bool | i
     shard = shard or Shard()
     rows, local_batch = local_order(stream.rows, batch_size, shard.index, shard.count, shard.replicas)
     if backend.active() != "tensorflow":
-        return StreamBatches(stream, io, batch_size=batch_size, shard=shard, workers=stream.workers, rows=rows,
-                             targets=targets)
+        from graphspec.run import grain_feed
+
+        return grain_feed.eval_dataset(rows, local_batch, _loader(stream, io, targets), workers=stream.workers,
+                                       prefetch=prefetch)
     ds = _tf_batches(stream, io, np.asarray(rows, dtype=np.int64), local_batch, targets)
     return _prefetched(ds, prefetch)
 
-
-class StreamBatches(keras.utils.PyDataset):
-    """Batches of a streamed split decoded in Python (Pillow): every training epoch from `first_epoch` on as one
-    endless sequence (like :class:`graphspec.run.pipeline.TrainBatches`), or, given `rows`, those in order."""
-
-    def __init__(self, stream: Stream, io: Any, *, batch_size: int, seed: int = 0, first_epoch: int = 0,
-                 shuffle: bool = True, shard: Shard, workers: int | None, rows: list[int] | None = None,
-                 targets: bool = True) -> None:
-        super().__init__(workers=workers or 1, use_multiprocessing=False)
-        self.stream, self.io, self.batch_size, self.seed = stream, io, batch_size, seed
-        self.first_epoch, self.shuffle, self.shard, self.targets = first_epoch, shuffle, shard, targets
-        self.steps = shard.steps(len(stream), batch_size)
-        self.fixed = rows
-        self.local_batch = batch_size // shard.count if not shard.trivial else batch_size
-        self._epoch: tuple[int, list[int]] | None = None
-
-    @property
-    def num_batches(self) -> int | None:
-        if self.fixed is None:
-            return None  # endless: the epochs are counted by steps_per_epoch
-        return -(-len(self.fixed) // self.local_batch) if self.fixed else 0
-
-    def __len__(self) -> int:
-        return self.num_batches or 0
-
-    def _rows(self, i: int) -> list[int]:
-        if self.fixed is not None:
-            return self.fixed[i * self.local_batch:(i + 1) * self.local_batch]
-        epoch, step = self.first_epoch + i // self.steps, i % self.steps
-        if self._epoch is None or self._epoch[0] != epoch:
-            self._epoch = (epoch, _order(self.stream, self.seed, epoch, self.shuffle, self.batch_size, self.shard)[0])
-        return self._epoch[1][step * self.local_batch:(step + 1) * self.local_batch]
-
-    def __getitem__(self, i: int) -> Any:
-        samples = [self.stream.reader.load(r) for r in self._rows(i)]
-        batch = {k: np.stack([s[k] for s in samples]) for k in samples[0]}
-        return _structure(self.stream, self.io, _numpy_transforms(self.stream, batch), self.targets)

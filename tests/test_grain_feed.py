@@ -1,0 +1,124 @@
+"""Streamed sources on JAX and PyTorch go through Grain (:mod:`graphspec.run.grain_feed`): the Grain dataset is what
+reaches `model.fit`, in the order of `epoch_order` (resumed or not), and a lean JAX install with TensorFlow blocked
+trains on an image folder and predicts on files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphspec.build import backend
+from graphspec.run.streams import epoch_order
+
+from .test_backends import _pythonpath, graphspec
+
+PIL = pytest.importorskip("PIL.Image")
+pytest.importorskip("grain")
+
+CLASSES, PER_CLASS, SEED, BATCH = ("a", "b", "c"), 5, 7, 4
+N = len(CLASSES) * PER_CLASS
+
+SPEC = f"""\
+graphspec: 1
+name: tiny
+inputs:
+  img: {{shape: [4, 4, 1]}}
+nodes:
+  f: {{type: Flatten}}
+  out: {{type: Dense, units: 3, activation: softmax}}
+models:
+  m: {{outputs: out}}
+compile: {{optimizer: adam, loss: sparse_categorical_crossentropy}}
+data:
+  source: {{kind: images, train: data, test: data, image_size: [4, 4], color_mode: grayscale}}
+  augment: {{img: [{{type: RandomFlip, mode: horizontal_and_vertical}}]}}
+  batch_size: {BATCH}
+  workers: 2
+train: {{epochs: 2, tensorboard: false, seed: {SEED}}}
+"""
+
+# In a process on the backend: train 2 epochs, then resume to 3; record what fit gets and the batches it reads.
+SCRIPT = """\
+import itertools, json, sys
+from pathlib import Path
+import keras
+from rich.console import Console
+from graphspec.run import trainer
+
+root, seen = Path(sys.argv[1]), []
+fit = keras.Model.fit
+
+def recording_fit(self, x, **kw):
+    steps, epochs, first = kw["steps_per_epoch"], kw["epochs"], kw["initial_epoch"]
+    batches = itertools.islice(iter(x), steps * (epochs - first))  # a fresh iterator: the same stream
+    ids = [[int(v) for v in (b[0][:, 0, 0, 0] * 1).round()] for b in batches]
+    seen.append({"type": type(x).__module__ + "." + type(x).__name__, "first": first, "steps": steps, "ids": ids})
+    return fit(self, x, **kw)
+
+keras.Model.fit = recording_fit
+console = Console(file=open("/dev/null", "w"))
+trainer.train(root / "spec.yaml", console=console, live=False, data_roots=[root], run_dir=root / "run", epochs=2)
+trainer.train(root / "spec.yaml", console=console, live=False, data_roots=[root], run_dir=root / "run", epochs=3,
+              resume=True)
+print("SEEN" + json.dumps(seen))
+"""
+
+
+def make_folder(root: Path) -> None:
+    """Constant grayscale PNGs: sample k of the listing (classes, then files, in order) has every pixel = k."""
+    k = 0
+    for c in CLASSES:
+        (root / "data" / c).mkdir(parents=True)
+        for i in range(PER_CLASS):
+            PIL.fromarray(np.full((6, 6), k, dtype="uint8"), mode="L").save(root / "data" / c / f"{i}.png")
+            k += 1
+    (root / "spec.yaml").write_text(SPEC, encoding="utf-8")
+
+
+def expected(epoch: int) -> list[list[int]]:
+    order = [int(i) for i in epoch_order(N, SEED, epoch)]
+    return [order[s:s + BATCH] for s in range(0, N, BATCH)]
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name", ["jax", "torch"])
+def test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_stream(tmp_path: Path,
+                                                                                    name: str) -> None:
+    if not backend.is_installed(name):
+        pytest.skip(f"{name} is not installed")
+    make_folder(tmp_path)
+    env = {**os.environ, "KERAS_BACKEND": name, "PYTHONPATH": _pythonpath()}
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.split("SEEN", 1)[1])
+    assert [s["type"] for s in seen] == ["grain._src.python.dataset.transformations.prefetch.PrefetchIterDataset"] * 2
+    steps = -(-N // BATCH)
+    assert [(s["first"], s["steps"]) for s in seen] == [(0, steps), (2, steps)]
+    # epochs 0 and 1, then the resumed run's epoch 2: each in its own seeded order, partial batch last
+    assert seen[0]["ids"] == expected(0) + expected(1)
+    assert seen[1]["ids"] == expected(2)
+    assert expected(0) != expected(1)  # the order does change by epoch
+
+
+@pytest.mark.keras
+def test_a_lean_jax_install_trains_on_an_image_folder_and_predicts_on_files_through_grain(tmp_path: Path) -> None:
+    if not backend.is_installed("jax"):
+        pytest.skip("JAX is not installed")
+    make_folder(tmp_path)
+    blocked = "tensorflow,tensorboard"
+    result = graphspec("train", "spec.yaml", "--backend", "jax", "--run-dir", "run", blocked=blocked, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "completed: 2/2 epochs" in result.stdout
+    result = graphspec("predict", "run", "--input", "data/b", "-o", "p.csv", blocked=blocked, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    assert rows[0].startswith("file,class,probability") and len(rows) == 1 + PER_CLASS
+    assert [r.split(",")[0].rsplit("/", 1)[-1] for r in rows[1:]] == [f"{i}.png" for i in range(PER_CLASS)]
+    assert all(r.split(",")[1] in CLASSES for r in rows[1:])
