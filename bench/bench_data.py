@@ -15,8 +15,8 @@ machine, TensorFlow:
   (each in its own subprocess); ratio = 5x / 1x (goal <= 1.2).
 
 Rounds alternate the sides (see bench/timing.py); each figure is the median of the rounds' ratios.
-The JAX side (a Grain pipeline) is not measured here: graphspec streams folders on JAX with a
-keras.utils.PyDataset, and Grain is not installed in the development environment.
+The JAX side (graphspec's Grain pipeline against a hand-written Grain pipeline) is not measured yet:
+graphspec streams folders on JAX and PyTorch through Grain (graphspec/run/grain_feed.py) since 2026-12-05.
 
     .venv/bin/python bench/bench_data.py [--per-class 250] [--rounds 3] [--epochs 2]
 """

@@ -2,7 +2,8 @@
 
 The layers are Keras's own (RandomFlip, RandomCrop, ...), made from the spec like nodes
 (:func:`graphspec.build.emit.layer_kwargs`), and run in the input pipeline, never in the model:
-inside the `tf.data` map on TensorFlow, on each batch of the `keras.utils.PyDataset` elsewhere.
+inside the `tf.data` map on TensorFlow; elsewhere on each batch of the Grain pipeline (streamed
+sources, :mod:`graphspec.run.grain_feed`) or of the `keras.utils.PyDataset` (in-memory arrays).
 
 Reproducible: every random draw of batch `step` of epoch `epoch` comes from a seed made of
 (`train.seed`, epoch) and the step alone, never from a generator's running state, so a resumed run

@@ -366,12 +366,12 @@ class DataSpec(_Strict):
     shuffle: bool = Field(True, description="Reshuffle the training set every epoch (seeded: resumable).")
     cache: bool = Field(False, description="Cache the prepared validation and test batches in memory (tf.data cache).")
     prefetch: bool | _Count = Field(
-        True, description="Prepare the next batches while the model trains (tf.data prefetch): true (autotuned), "
-        "false, or a number of batches."
+        True, description="Prepare the next batches while the model trains (tf.data prefetch, Grain's prefetch buffer): "
+        "true (autotuned), false, or a number of batches."
     )
     workers: _Count | None = Field(
         None, description="Streamed sources: files decoded in parallel (default: tf.data's autotuning on "
-        "TensorFlow, one worker elsewhere)."
+        "TensorFlow; on JAX and PyTorch, Grain threads, one a CPU up to 8)."
     )
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@
 * streamed: `images` (:mod:`~graphspec.run.sources.images`) and the other file sources. Each has
   `describe` (the files and classes a split holds, listed without decoding and without a backend:
   what lint checks), `open` (a reader that decodes samples on demand, fed to Keras by
-  :mod:`graphspec.run.streams` on `tf.data` or a `keras.utils.PyDataset`), and splits and shards by
+  :mod:`graphspec.run.streams` on `tf.data`, or Grain on JAX and PyTorch), and splits and shards by
   index (:func:`~graphspec.run.sources.listing.split_by_file`,
   :func:`~graphspec.run.sources.listing.local_order`).
 

@@ -2,7 +2,7 @@
 
 The interface every streamed source implements (:class:`Reader`): `fields` (each field's per-sample
 shape and dtype, known without decoding), `load` (one sample as NumPy arrays, for Grain-less
-Python pipelines: `keras.utils.PyDataset`), and `tf_load` (the same as a `tf.data` map function, on
+Python pipelines: Grain on JAX and PyTorch), and `tf_load` (the same as a `tf.data` map function, on
 TensorFlow). Splits and shards select rows; nothing here holds decoded data.
 """
 
