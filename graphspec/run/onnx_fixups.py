@@ -12,8 +12,8 @@ keras issues, December 2026).
 :func:`fix_maxpool_rank` rewrites each such chain as ``Transpose -> MaxPool -> Transpose``: two axes the window
 leaves alone (size 1, stride 1, no padding: the batch and channel axes of a Keras pooling layer) become
 MaxPool's N and C, the others its 1 to 3 spatial axes. The values are the same (a window of one over an axis
-is that axis, untouched); a chain it cannot rewrite so is left as it was, and `save` then reports what
-onnxruntime says (GS604).
+is that axis, untouched). A chain over 3 axes (MaxPooling1D: one spatial axis, which onnxruntime runs) is
+left as it is, and so is one it cannot rewrite so (`save` then reports what onnxruntime says: GS604).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _plan(kernel: list[int], strides: list[int], pads: list[int], dilations: lis
     rank = len(kernel)
     untouched = [a for a in range(rank) if kernel[a] == 1 and strides[a] == 1 and dilations[a] == 1
                  and pads[a] == 0 and pads[a + rank] == 0]
-    if len(untouched) < 2 or not 1 <= rank - 2 <= 3:
+    if len(untouched) < 2 or not 4 <= rank <= 5:  # 3 axes: 1 spatial, which onnxruntime runs as it is
         return None
     head = untouched[:2]
     return head + [a for a in range(rank) if a not in head]
