@@ -54,6 +54,23 @@ def _plan(kernel: list[int], strides: list[int], pads: list[int], dilations: lis
     return head + [a for a in range(rank) if a not in head]
 
 
+def _chain(graph: Any, pool: Any, producer: dict[str, Any], consumers: dict[str, list[Any]]) -> tuple[Any, ...] | None:
+    """The (Unsqueeze axis 0, Unsqueeze axis 1, Squeeze axes 0 1) around MaxPool node `pool`, else None."""
+    unsq1 = producer.get(pool.input[0])
+    if unsq1 is None or unsq1.op_type != "Unsqueeze" or len(unsq1.input) < 2:
+        return None
+    unsq0 = producer.get(unsq1.input[0])
+    users = consumers.get(pool.output[0], [])
+    if unsq0 is None or unsq0.op_type != "Unsqueeze" or len(unsq0.input) < 2 or len(users) != 1:
+        return None
+    squeeze = users[0]
+    if (squeeze.op_type != "Squeeze" or len(squeeze.input) < 2 or len(pool.output) != 1
+            or (_ints(pool, "ceil_mode") or [0]) != [0] or _constant_ints(graph, unsq0.input[1]) != [0]
+            or _constant_ints(graph, unsq1.input[1]) != [1] or _constant_ints(graph, squeeze.input[1]) != [0, 1]):
+        return None
+    return unsq0, unsq1, squeeze
+
+
 def fix_maxpool_rank(proto: Any) -> int:
     """Rewrite jax2onnx's all-axes MaxPool chains in `proto`'s main graph (in place); how many were rewritten."""
     from onnx import helper
@@ -65,18 +82,14 @@ def fix_maxpool_rank(proto: Any) -> int:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     outputs = {o.name for o in graph.output}
-    fixed, dropped, changed, axes = 0, [], set(), set()
+    fixed, dropped = 0, []
+    changed: set[str] = set()
+    axes: set[str] = set()
     for pool in [n for n in graph.node if n.op_type == "MaxPool"]:
-        unsq1 = producer.get(pool.input[0])
-        unsq0 = producer.get(unsq1.input[0]) if unsq1 is not None and unsq1.op_type == "Unsqueeze" else None
-        users = consumers.get(pool.output[0], [])
-        squeeze = users[0] if len(users) == 1 else None
-        if (unsq0 is None or unsq0.op_type != "Unsqueeze" or squeeze is None or squeeze.op_type != "Squeeze"
-                or len(pool.output) != 1 or len(unsq1.input) < 2 or len(unsq0.input) < 2
-                or len(squeeze.input) < 2 or (_ints(pool, "ceil_mode") or [0]) != [0]
-                or _constant_ints(graph, unsq0.input[1]) != [0] or _constant_ints(graph, unsq1.input[1]) != [1]
-                or _constant_ints(graph, squeeze.input[1]) != [0, 1]):
+        chain = _chain(graph, pool, producer, consumers)
+        if chain is None:
             continue
+        unsq0, unsq1, squeeze = chain
         kernel = _ints(pool, "kernel_shape") or []
         rank = len(kernel)
         strides = _ints(pool, "strides") or [1] * rank
