@@ -42,14 +42,14 @@ def _hand_written(keras: Any) -> Any:
 
 
 def test_static_paths_read_it(tmp_path: Path) -> None:
-    """lint (shapes, params, MACs), summary --static and diff, without building a model."""
+    """lint (shapes, params, MACs), summary and diff, without building a model."""
     spec = tmp_path / "clips.yaml"
     spec.write_text(SPEC)
     checked = compiler.check(spec)
     assert checked.ok, [str(d) for d in checked.diagnostics]
     lint = CliRunner().invoke(app, ["lint", str(spec)])
     assert lint.exit_code == 0 and "model clips: 260 params" in lint.output, lint.output
-    summary = CliRunner().invoke(app, ["summary", str(spec), "--model", "clips", "--static"])
+    summary = CliRunner().invoke(app, ["summary", str(spec), "--model", "clips"])
     assert summary.exit_code == 0 and "(None, 5, 4)" in summary.output and "260" in summary.output, summary.output
     other = tmp_path / "other.yaml"
     other.write_text(SPEC.replace("units: 4", "units: 6"))
