@@ -42,7 +42,7 @@ def _hand_written(keras: Any) -> Any:
 
 
 def test_static_paths_read_it(tmp_path: Path) -> None:
-    """lint (shapes, params, MACs), summary and diff, without building a model."""
+    """lint (shapes, params), the language server's hover (MACs), summary and diff."""
     spec = tmp_path / "clips.yaml"
     spec.write_text(SPEC)
     checked = compiler.check(spec)
@@ -51,6 +51,12 @@ def test_static_paths_read_it(tmp_path: Path) -> None:
     assert lint.exit_code == 0 and "model clips: 260 params" in lint.output, lint.output
     summary = CliRunner().invoke(app, ["summary", str(spec), "--model", "clips"])
     assert summary.exit_code == 0 and "(None, 5, 4)" in summary.output and "260" in summary.output, summary.output
+    from graphspec.lsp import hover, snapshot
+
+    snap = snapshot.analyse(spec.as_uri(), str(spec), 1, SPEC, snapshot.Settings())
+    assert hover.node_lines(snap, "per_frame")[:4] == [
+        "**per_frame** · `TimeDistributed`", "output: `(None, 5, 4)`", "params: 260 (260 trainable, 0 non-trainable)",
+        "MACs: 1,280"]  # the encoder's Dense (64 x 4) once per step
     other = tmp_path / "other.yaml"
     other.write_text(SPEC.replace("units: 4", "units: 6"))
     diff = CliRunner().invoke(app, ["diff", str(spec), str(other)])

@@ -349,7 +349,7 @@ class Importer:
                 name = self.claim(f"{op.name}_{n_call + 1}", f"{op.name} call {n_call + 1}", prefix=prefix)
                 entry = {"share": owner}
                 type_name = self.nodes[owner]["type"]
-            elif self.is_model(wrapped):  # TimeDistributed over a model: that model, in `models:`
+            elif wrapped is not None and self.is_model(wrapped):  # TimeDistributed over a model: in `models:`
                 name = self.op_name(op, op.name, prefix)
                 type_name = "TimeDistributed"
                 sub = self.model(wrapped, top=False, where=f"model `{wrapped.name}` (in {where})")
