@@ -243,7 +243,7 @@ CODES: dict[str, tuple[str, str]] = {
     "GS702": ("the model calls an operation the format cannot express as an `op:` node",
               "`x[indices]` (indexing with a tensor)"),
     "GS703": ("the model's structure cannot be expressed in a spec",
-              "a subclassed model (its `call` or `train_step` is code); TimeDistributed over a model"),
+              "a subclassed model (its `call` or `train_step` is code); Bidirectional over a model"),
     "GS704": ("the imported spec does not rebuild the same model (nothing is written)",
               "a graphspec bug: please report it with the model"),
     # internal ------------------------------------------------------------------

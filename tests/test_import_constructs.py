@@ -234,10 +234,9 @@ def _refusal(source: str, tmp_path: Path, *extra: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(("function", "code", "words"), [
-    ("time_distributed_model", "GS703", ["`per_frame`", "TimeDistributed wraps a model (`frame_encoder`)"]),
     ("rnn_cell_model", "GS701", ["`birnn`", "an RNN over a cell (MinimalCell)"]),
 ])
-def test_nested_models_and_cells_in_wrappers_are_refused(keras_clean: Any, tmp_path: Path, function: str,
+def test_cells_in_wrappers_are_refused(keras_clean: Any, tmp_path: Path, function: str,
                                                          code: str, words: list[str]) -> None:
     exit_code, output = _refusal(f"{MODELS}:{function}", tmp_path, "--plugin", BROKEN)
     assert exit_code == 1, output

@@ -74,6 +74,19 @@ class Node:
     def args(self) -> dict[str, Any]:
         return self.spec.args if isinstance(self.spec, schema.NodeSpec) else {}
 
+    @property
+    def wrapped_model(self) -> str | None:
+        """The model a wrapper layer wraps (`{type: TimeDistributed, layer: {model: NAME}}`), else None."""
+        return wrapped_model(self.spec) if isinstance(self.spec, schema.NodeSpec) else None
+
+
+def wrapped_model(ns: schema.NodeSpec) -> str | None:
+    """The model named by a node's `layer: {model: NAME}` (a wrapper over one of the spec's models), else None."""
+    layer = ns.args.get("layer") if ns.type is not None else None
+    if isinstance(layer, dict) and set(layer) == {"model"} and isinstance(layer["model"], str):
+        return layer["model"]
+    return None
+
 
 @dataclasses.dataclass
 class Model:
@@ -109,8 +122,10 @@ class Graph:
         if node.owner and node.owner in self.nodes:
             out.append(node.owner)
         ns = node.spec
-        if isinstance(ns, schema.NodeSpec) and ns.model is not None and (fresh_internals or not ns.fresh):
-            mspec = (self.spec.models or {}).get(ns.model)
+        called = node.wrapped_model or (ns.model if isinstance(ns, schema.NodeSpec) and (
+            fresh_internals or not ns.fresh) else None)
+        if called is not None:
+            mspec = (self.spec.models or {}).get(called)
             if mspec is not None:
                 out.extend(r.node for r in map(Ref.parse, _refs(mspec.outputs) + _refs(mspec.inputs))
                            if r.node in self.nodes)
@@ -271,6 +286,10 @@ class _Resolver:
             if ns.model is not None and ns.model not in (self.spec.models or {}):
                 self.error("GS200", f"`model: {ns.model}` names no model in `models`", node.path + ("model",),
                            hint=did_you_mean(ns.model, list(self.spec.models or {})))
+            wrapped = node.wrapped_model
+            if wrapped is not None and wrapped not in (self.spec.models or {}):
+                self.error("GS200", f"`layer: {{model: {wrapped}}}` names no model in `models`",
+                           node.path + ("layer", "model"), hint=did_you_mean(wrapped, list(self.spec.models or {})))
 
     def _input_path(self, node: Node, i: int) -> PathKey:
         ns = node.spec
@@ -447,7 +466,7 @@ class _Resolver:
         for m in models.values():
             for n in m.nodes:
                 ns = self.nodes[n].spec
-                if isinstance(ns, schema.NodeSpec) and ns.model == m.name:
+                if isinstance(ns, schema.NodeSpec) and m.name in (ns.model, self.nodes[n].wrapped_model):
                     self.error("GS202", f"cycle: model `{m.name}` calls itself through node `{n}`",
                                self.nodes[n].path + ("model",))
 

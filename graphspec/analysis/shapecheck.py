@@ -164,6 +164,8 @@ class _Analyzer:
         if node.kind == "model":
             assert ns.model is not None
             return self.model_call(node, ns.model, ins)
+        if node.wrapped_model is not None:
+            return self.wrapped_model_call(node, node.wrapped_model, ins)
         if node.kind == "application":
             return self.application(node, ns.application or "", ins)
         if node.kind == "op":
@@ -301,6 +303,24 @@ class _Analyzer:
         macs = info.macs if ins is not None else None
         return NodeInfo(node.name, "Functional", known, info.params, info.trainable, node.name, macs)
 
+    def wrapped_model_call(self, node: Node, model_name: str, ins: list[Shape] | None) -> NodeInfo:
+        """TimeDistributed over one of the spec's models: the model on each step (axis 1) of its input."""
+        if ins is not None and (len(ins) != 1 or len(ins[0]) < 2):
+            self.diag("GS300", Severity.ERROR, f"`{node.name}` (TimeDistributed): expected one input of rank >= 2 "
+                      "(without the batch dimension: time steps + the model's input), found "
+                      + ", ".join(_fmt(s) for s in ins), node.path)
+            return NodeInfo(node.name, "TimeDistributed", None, None, None, node.name)
+        inner = self.model_call(node, model_name, None if ins is None else [ins[0][1:]])
+        outs = inner.outputs
+        if outs is not None and len(outs) != 1:
+            self.diag("GS300", Severity.ERROR, f"`{node.name}` (TimeDistributed): model `{model_name}` has "
+                      f"{len(outs)} outputs; TimeDistributed takes a model with one", node.path)
+            return NodeInfo(node.name, "TimeDistributed", None, inner.params, inner.trainable, node.name)
+        steps = None if ins is None else ins[0][0]
+        known = None if outs is None or ins is None else ((steps, *outs[0]),)
+        macs = None if inner.macs is None or steps is None else inner.macs * steps  # the model once per step
+        return NodeInfo(node.name, "TimeDistributed", known, inner.params, inner.trainable, node.name, macs)
+
     def budget(self, node: Node, shape: Shape, where: str = "") -> bool:
         elements = math.prod(d for d in shape if d is not None) if shape else 1
         if elements > MAX_ELEMENTS:
@@ -356,6 +376,8 @@ class _Analyzer:
             key = info.owner
             if isinstance(ns, schema.NodeSpec) and ns.model is not None:
                 key = name if ns.fresh else f"model:{ns.model}"
+            elif node.wrapped_model is not None:  # the wrapped model's weights, shared with its other calls
+                key = f"model:{node.wrapped_model}"
             if key in counted:
                 continue
             counted.add(key)

@@ -170,7 +170,15 @@ class Emitter:
         if node.kind == "type":
             assert ns.type is not None
             try:
-                layer = self.make_layer(ns.type, node.args, node.name)
+                wrapped = node.wrapped_model
+                if wrapped is not None:  # TimeDistributed over one of the spec's models (that model's object)
+                    rest = {k: v for k, v in node.args.items() if k != "layer"}
+                    layer = getattr(keras.layers, ns.type)(self.model(wrapped), name=node.name,
+                                                           **layer_kwargs(rest, self.make_layer))
+                else:
+                    layer = self.make_layer(ns.type, node.args, node.name)
+            except _Failed:
+                raise
             except files.FileProblem as exc:
                 paths = [p for p, _ in files.file_args(ns.type, node.args, node.path)]
                 self.diags.add(Diagnostic("GS119", Severity.ERROR, exc.message,

@@ -343,11 +343,18 @@ class Importer:
             entry = {"model": sub}
             style, refs, call = self.match.layer_inputs(op, c.node, None, where, self.ref)
         elif is_layer:
+            wrapped = getattr(op, "layer", None) if type(op) is self.keras.layers.TimeDistributed else None
             if id(op) in self.layer_def:
                 owner = self.layer_def[id(op)]
                 name = self.claim(f"{op.name}_{n_call + 1}", f"{op.name} call {n_call + 1}", prefix=prefix)
                 entry = {"share": owner}
                 type_name = self.nodes[owner]["type"]
+            elif wrapped is not None and self.is_model(wrapped):  # TimeDistributed over a model: in `models:`
+                name = self.op_name(op, op.name, prefix)
+                type_name = "TimeDistributed"
+                sub = self.model(wrapped, top=False, where=f"model `{wrapped.name}` (in {where})")
+                entry = {"type": type_name, "layer": {"model": sub}}
+                self.layer_def[id(op)] = name
             else:
                 name = self.op_name(op, op.name, prefix)
                 type_name = self.match.layer_type(op, where)

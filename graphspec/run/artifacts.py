@@ -302,6 +302,8 @@ def _onnx(model: Any, target: Path) -> None:
         try:
             called_once(model)  # Keras exports only a model that was called (its traced input signature)
             model.export(str(tmp), format="onnx", verbose=False)
+            if name == "jax":
+                _fix_jax2onnx(tmp)
         except Exception as exc:  # the converters (tf2onnx, jax2onnx) raise what they like
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             raise SpecError([Diagnostic(
@@ -309,11 +311,23 @@ def _onnx(model: Any, target: Path) -> None:
                 f"{type(exc).__name__}: {first}", Location(str(target)),
                 "write a SavedModel (-o DIR) or .keras instead, or try another --backend")]) from None
         refused = _onnxruntime_refuses(tmp)
-        if refused is not None:  # a file no runtime loads is not written (jax2onnx's MaxPool, for one)
+        if refused is not None:  # a file no runtime loads is not written
             raise SpecError([Diagnostic(
                 "GS604", Severity.ERROR, f"Keras cannot export this model to ONNX on the {name} backend: the "
                 f"converter wrote a file onnxruntime refuses: {refused}", Location(str(target)),
                 "write a SavedModel (-o DIR) or .keras instead, or try another --backend")])
+
+
+def _fix_jax2onnx(path: Path) -> None:
+    """Rewrite jax2onnx's MaxPool chains that onnxruntime cannot run (:mod:`graphspec.run.onnx_fixups`)."""
+    import onnx
+
+    from graphspec.run.onnx_fixups import fix_maxpool_rank
+
+    proto = onnx.load(str(path))
+    if fix_maxpool_rank(proto):
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(path))
 
 
 def _onnxruntime_refuses(path: Path) -> str | None:

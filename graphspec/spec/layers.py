@@ -297,6 +297,17 @@ def nested_layer(value: Any) -> Problem | None:
     return _bad("a layer mapping such as `{type: LSTM, units: 64}`", value)
 
 
+def wrapped_model(layer: str, value: dict[str, Any]) -> Problem | None:
+    """`layer: {model: NAME}`: TimeDistributed over one of the spec's models (the name is checked with the
+    graph)."""
+    if layer != "TimeDistributed":
+        return _bad("a layer mapping such as `{type: LSTM, units: 64}`", value,
+                    f"only TimeDistributed wraps a model (`layer: {{model: NAME}}`); {layer} wraps a layer")
+    if set(value) != {"model"} or not isinstance(value["model"], str):
+        return _bad("`{model: NAME}`, NAME a model of `models:`", value)
+    return None
+
+
 # Rules by argument name, for every layer that has the argument.
 RULES: dict[str, Checker] = {
     "units": positive_int, "filters": positive_int, "num_heads": positive_int, "key_dim": positive_int,
@@ -451,6 +462,11 @@ def check_args(
             out.append((path + (key,), True, ("GS111", f"{layer} has no argument {key!r}",
                                                did_you_mean(str(key), sorted(params)))))
             suggested.update(k for k, p in params.items() if p.get("required") and did_you_mean(str(key), [k]))
+            continue
+        if key == "layer" and isinstance(value, dict) and "model" in value:  # a wrapper over a spec's model
+            problem = wrapped_model(layer, value)
+            if problem:
+                out.append((path + (key,), False, problem))
             continue
         check = checker_for(layer, key, params[key])
         problem = check(value)

@@ -164,7 +164,7 @@ def dict_submodel() -> Any:
 
 
 def time_distributed_model() -> Any:
-    """TimeDistributed over a functional sub-model: refused (the format's wrappers take layers)."""
+    """TimeDistributed over a functional sub-model: `layer: {model: frame_encoder}` (tests/test_import_wrapped_model.py)."""
     frame = keras.Input((8, 8, 1), name="frame")
     encoder = keras.Model(frame, layers.Dense(4)(layers.Flatten()(frame)), name="frame_encoder")
     clip = keras.Input((5, 8, 8, 1), name="clip")
