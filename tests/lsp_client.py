@@ -7,6 +7,7 @@ module's own event loop, so tests (and hypothesis) stay plain functions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -25,7 +26,15 @@ class Session:
     def __init__(self, root: Path = ROOT, command: Sequence[str] = (sys.executable, "-m", "graphspec", "lsp"),
                  env: dict[str, str] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
-        self.client = pytest_lsp_client.make_test_lsp_client()
+        self.client = pytest_lsp_client.LanguageClient(converter_factory=pytest_lsp_client.default_converter)
+        self.published: dict[str, int | None] = {}  # uri -> the document version of its last diagnostics
+
+        def publish(params: lsp.PublishDiagnosticsParams) -> None:  # (no `ls` parameter: pygls passes params only)
+            self.client.diagnostics[params.uri] = params.diagnostics
+            self.published[params.uri] = params.version
+
+        pytest_lsp_client.register_lsp_features(self.client, {
+            **pytest_lsp_client.DEFAULT_CLIENT_FEATURES, lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: publish})
         self.run(self.client.start_io(command[0], *command[1:], env=env))
         self.init_result = self.run(self.client.initialize_session(lsp.InitializeParams(
             capabilities=lsp.ClientCapabilities(), root_uri=root.as_uri())))
@@ -43,9 +52,13 @@ class Session:
         return [m.message for m in self.client.log_messages if m.type in (lsp.MessageType.Error,
                                                                           lsp.MessageType.Warning)]
 
-    async def _diagnostics(self, uri: str) -> list[lsp.Diagnostic]:
-        while uri not in self.client.diagnostics:
-            await self.client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    async def _diagnostics(self, uri: str, version: int | None = None) -> list[lsp.Diagnostic]:
+        """The diagnostics published for `uri` (for its `version`, when given: an idle server analyses the
+        first of several edits at once, and that earlier picture must not be taken for the last one's)."""
+        while uri not in self.client.diagnostics or (
+                version is not None and self.published.get(uri) not in (version, None)):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 0.5)
         return list(self.client.diagnostics[uri])
 
     def open(self, path: Path | str, text: str | None = None) -> tuple[str, list[lsp.Diagnostic]]:
@@ -62,13 +75,14 @@ class Session:
                ) -> list[lsp.Diagnostic] | None:
         """Apply edits (a range and its new text; None: the whole text), then (wait) the diagnostics."""
         self.client.diagnostics.pop(uri, None)
+        self.published.pop(uri, None)
         for rng, text in edits:
             self.versions[uri] += 1
             change: Any = (lsp.TextDocumentContentChangePartial(range=rng, text=text) if rng is not None
                            else lsp.TextDocumentContentChangeWholeDocument(text=text))
             self.client.text_document_did_change(lsp.DidChangeTextDocumentParams(
                 lsp.VersionedTextDocumentIdentifier(version=self.versions[uri], uri=uri), [change]))
-        return self.run(self._diagnostics(uri)) if wait else None
+        return self.run(self._diagnostics(uri, self.versions[uri])) if wait else None
 
     def close_doc(self, uri: str) -> None:
         """Close a document, and wait for the server to clear its diagnostics (so no late one is taken

@@ -206,8 +206,10 @@ def _names(arrays: Arrays, origin: Origin | None = None) -> str:
     return ", ".join(shown) + (" ..." if len(arrays) > 12 else "")
 
 
-def apply_transforms(arr: np.ndarray, transforms: list[Any], where: tuple[Any, ...]) -> np.ndarray:
-    """Apply declarative transforms (reshape, cast, scale, divide, add, one_hot) in order."""
+def apply_transforms(arr: np.ndarray, transforms: list[Any], where: tuple[Any, ...], *, scale: int = 1) -> np.ndarray:
+    """Apply declarative transforms (reshape, cast, scale, divide, add, one_hot) in order. `scale`: `arr` stands
+    for `scale` times as many rows (a pre-flight check transforms one row of the split; the memory a one-hot
+    transform will need is counted for all of them)."""
     for i, t in enumerate(transforms):
         path = where + (i,)
         if isinstance(t, Reshape):
@@ -240,19 +242,20 @@ def apply_transforms(arr: np.ndarray, transforms: list[Any], where: tuple[Any, .
             if ids.size and (ids.min() < 0 or ids.max() >= t.one_hot):
                 raise _error(f"`one_hot: {t.one_hot}`: class ids range over {int(ids.min())}..{int(ids.max())}",
                              path, f"the number of classes is at least {int(ids.max()) + 1}")
-            arr = one_hot(ids, t.one_hot, path)
+            arr = one_hot(ids, t.one_hot, path, scale=scale)
     return arr
 
 
-def one_hot(ids: np.ndarray, classes: int, path: tuple[Any, ...]) -> np.ndarray:
+def one_hot(ids: np.ndarray, classes: int, path: tuple[Any, ...], *, scale: int = 1) -> np.ndarray:
     """Class ids -> one-hot float32 vectors, refused (GS502) before allocating beyond the memory budget.
 
     Built in place: `np.eye(classes)[ids]` would first make a classes x classes matrix.
     """
-    need = ids.size * classes * 4
+    labels = ids.size * scale
+    need = labels * classes * 4
     budget, what = memory.default_budget()
     if budget is not None and need > budget:
-        raise _error(f"one-hot vectors of {classes:,} classes for {ids.size:,} labels need {memory.human(need)}, "
+        raise _error(f"one-hot vectors of {classes:,} classes for {labels:,} labels need {memory.human(need)}, "
                      f"more than the memory budget of {memory.human(budget)} ({what})", path,
                      "a sparse loss (`sparse_categorical_crossentropy`) takes the class ids as they are",
                      code="GS502")
@@ -280,7 +283,7 @@ def _check_lengths(split: Split, name: str) -> None:
                      + ", ".join(f"`{k}` {n}" for k, n in lengths.items()), ("data",))
 
 
-def _transform_split(split: Split, io: ModelIO, data: DataSpec) -> Split:
+def _transform_split(split: Split, io: ModelIO, data: DataSpec, *, scale: int = 1) -> Split:
     out = Split(dict(split.inputs), dict(split.outputs), split.origins, split.source, split.rows)
     for group in (out.inputs, out.outputs):
         for name in list(group):
@@ -288,7 +291,8 @@ def _transform_split(split: Split, io: ModelIO, data: DataSpec) -> Split:
             assert port is not None
             key = port.name if port.name in data.transforms else port.keras_name
             if data.transforms.get(key):
-                group[name] = apply_transforms(group[name], data.transforms[key], ("data", "transforms", key))
+                group[name] = apply_transforms(group[name], data.transforms[key], ("data", "transforms", key),
+                                               scale=scale)
     return out
 
 

@@ -120,7 +120,8 @@ def _check_split(arrays: sources.Arrays, origin: sources.Origin, io: data_mod.Mo
         return
     first = mapped.take(slice(0, 1))
     name = {"train": "training"}.get(split, split)
-    data_mod._check_split(data_mod._transform_split(first, io, spec_data), io, name, spec_data)
+    scale = max(1, len(mapped) // max(1, len(first)))  # the one-hot memory is counted for every row
+    data_mod._check_split(data_mod._transform_split(first, io, spec_data, scale=scale), io, name, spec_data)
 
 
 def has_test_set(spec_data: Any) -> bool:
