@@ -173,6 +173,25 @@ def test_hover_argument_variable_model_and_instance(session: Session) -> None:
     session.close_doc(uri)
 
 
+def test_a_wrapped_sub_model_hovers_as_the_model_and_jumps_to_it(session: Session, tmp_path: Path) -> None:
+    """`{type: TimeDistributed, layer: {model: NAME}}`: hovering `model` or NAME shows that model (not
+    "not an argument of TimeDistributed"), and go-to-definition lands on its entry under `models:`."""
+    from tests.test_import_wrapped_model import SPEC
+
+    uri, diags = session.open(tmp_path / "clips.yaml", SPEC)
+    assert served(diags) == []
+    lines = SPEC.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("  per_frame:"))
+    for word in ("model", "frame_encoder"):
+        shown = session.hover(uri, row, lines[row].index(word) + 1) or ""
+        assert "`per_frame` applies model `frame_encoder` to every time step" in shown, shown
+        assert "params: 260" in shown and "not an argument" not in shown
+    target = session.definition(uri, row, lines[row].index("frame_encoder") + 1)
+    entry = next(i for i, line in enumerate(lines) if line.startswith("  frame_encoder:"))
+    assert target.uri == uri and target.range.start.line == entry
+    session.close_doc(uri)
+
+
 def test_variant_definition_references_rename(session: Session) -> None:
     family = ROOT / "specs" / "resnet_family"
     variant = (family / "resnet18_cifar.yaml").read_text(encoding="utf-8")

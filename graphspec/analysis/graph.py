@@ -82,7 +82,7 @@ class Node:
 
 def wrapped_model(ns: schema.NodeSpec) -> str | None:
     """The model named by a node's `layer: {model: NAME}` (a wrapper over one of the spec's models), else None."""
-    layer = ns.args.get("layer") if ns.type is not None else None
+    layer = (ns.model_extra or {}).get("layer") if ns.type is not None else None  # (no copy: once per use)
     if isinstance(layer, dict) and set(layer) == {"model"} and isinstance(layer["model"], str):
         return layer["model"]
     return None

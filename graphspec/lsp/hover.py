@@ -240,6 +240,10 @@ def hover_lines(snap: Snapshot, line: int, col: int) -> list[str] | None:
         return node_lines(snap, str(path[1]))
     if len(path) == 2 and path[0] == "models" and entry.key:
         return model_lines(snap, str(path[1]))
+    if len(path) == 4 and path[0] == "nodes" and path[2:] == ("layer", "model"):  # a wrapper over a sub-model
+        wrapped = lookup(data, path)
+        if isinstance(wrapped, str):
+            return [f"`{path[1]}` applies model `{wrapped}` to every time step", "", *model_lines(snap, wrapped)]
     if path == ("name",) and snap.analysis is not None:
         return [line for m in snap.analysis.models for line in [*model_lines(snap, m), ""]][:-1] or None
     if is_ref(path) and not entry.key and isinstance(lookup(data, path), str) and path[0] != "blocks":

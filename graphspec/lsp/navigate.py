@@ -220,6 +220,10 @@ def definition(snap: Snapshot, line: int, col: int) -> lsp.Location | None:
         block = path[:2]
         span = snap.key_span((*block, "nodes", ref_name(value))) or snap.value_span((*block, "inputs"))
         return _located(None, snap, span) if span is not None else None
+    if (not entry.key and isinstance(value, str) and path[:1] == ("nodes",)
+            and path[2:] in (("model",), ("layer", "model"))):  # a node calling (or wrapping) a sub-model
+        span = (snap.merged or snap.raw).keys.get(("models", value)) if (snap.merged or snap.raw) else None
+        return _located(None, snap, span) if span is not None else None
     name = name_at(snap, line, col)
     if name is None:
         return None
