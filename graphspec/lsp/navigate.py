@@ -222,7 +222,8 @@ def definition(snap: Snapshot, line: int, col: int) -> lsp.Location | None:
         return _located(None, snap, span) if span is not None else None
     if (not entry.key and isinstance(value, str) and path[:1] == ("nodes",)
             and path[2:] in (("model",), ("layer", "model"))):  # a node calling (or wrapping) a sub-model
-        span = (snap.merged or snap.raw).keys.get(("models", value)) if (snap.merged or snap.raw) else None
+        src = snap.merged or snap.raw
+        span = src.keys.get(("models", value)) if src is not None else None
         return _located(None, snap, span) if span is not None else None
     name = name_at(snap, line, col)
     if name is None:
