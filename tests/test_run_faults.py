@@ -8,6 +8,7 @@ Injected faults (ENOSPC, EIO) and read-only folders are cases of tests/hostile/.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -132,5 +133,14 @@ def test_a_full_file_system_stops_training_with_the_last_checkpoint_intact(tmp_p
         keras.saving.load_model(checkpoint)
         assert (run / "last.keras").read_bytes() == checkpoint.read_bytes()
         assert not list(run.rglob(".*.tmp*"))
+        # nothing of the failed run stays open in this process (TensorBoard's writers included)
+        assert not [t for fd in os.listdir("/proc/self/fd") if str(disk) in (t := _target(fd))]
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def _target(fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # closed since listed
+        return ""

@@ -28,16 +28,31 @@ def available() -> bool:
 
 
 def _write(logdir: Path, summary: Any, step: int = 0) -> None:
+    """One event file of one summary, written whole and atomically (no writer thread: a full disk leaves no
+    open file behind, and the run folder's rule of never following a link holds for it too)."""
+    import io
+    import os
+    import socket
+
     from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from graphspec.run import artifacts
 
     if not isinstance(summary, summary_pb2.Summary):  # TensorFlow's own Summary class, where it is installed
         summary = summary_pb2.Summary.FromString(summary.SerializeToString())
-    writer = EventFileWriter(str(logdir), filename_suffix=".hparams")
-    try:
-        writer.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
-    finally:
-        writer.close()
+    buffer = io.BytesIO()
+    records = RecordWriter(buffer)
+    now = time.time()
+    records.write(event_pb2.Event(wall_time=now, file_version="brain.Event:2").SerializeToString())
+    records.write(event_pb2.Event(wall_time=now, step=step, summary=summary).SerializeToString())
+    global _written
+    _written += 1
+    name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}.{_written}.hparams"
+    artifacts.atomic_write_bytes(Path(logdir) / name, buffer.getvalue())
+
+
+_written = 0  # event files written by this process (their names must differ within a second)
 
 
 def set_values(sets: list[str]) -> dict[str, Any]:

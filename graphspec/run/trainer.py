@@ -421,6 +421,7 @@ class Trainer:
         finally:
             self.fitting = False
             self.progress.on_train_end()
+            _close_tensorboard(callbacks)
         return time.perf_counter() - started
 
     def evaluate_test(self) -> dict[str, float] | None:
@@ -591,3 +592,16 @@ def train(
             return session.run(trainer, runtime, spec, spec_file, all_sets, fill)
         except SpecError as exc:  # a write that failed, Keras rejecting the data inside fit
             raise trainer.failed(exc) from None
+
+
+def _close_tensorboard(callbacks: list[Any]) -> None:
+    """Close the TensorBoard callback's event files. Keras closes them in `on_train_end`, which a failed `fit`
+    (a full disk, a stop) never reaches: their files would stay open in this process (an in-process run, a
+    sweep's trials), and a file system they are on could not be unmounted. A write error on this last flush
+    is the failure already being reported."""
+    from graphspec.run.callbacks import EpochTensorBoard
+
+    for cb in callbacks:
+        for writer in list(getattr(cb, "_writers", {}).values()) if isinstance(cb, EpochTensorBoard) else []:
+            with contextlib.suppress(Exception):  # noqa: BLE001 - see the docstring
+                writer.close()
