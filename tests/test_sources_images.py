@@ -120,6 +120,12 @@ def test_lint_lists_the_folder_and_checks_classes_shape_and_layout(tmp_path: Pat
     assert code == "GS440" and "'empty'" in message
     [(code, _, message)] = codes(write_spec(tmp_path, extra=", classes: [cat, dog, fox]"))
     assert code == "GS440" and "'fox'" in message
+    (tmp_path / "data" / "empty").rmdir()
+    spec = write_spec(tmp_path)  # a setting a streamed source does not honour is said, not silently ignored
+    spec.write_text(spec.read_text().replace("  batch_size: 4", "  batch_size: 4\n  cache: true"))
+    [(code, line, message)] = codes(spec)
+    assert (code, line) == ("GS442", spec.read_text().splitlines().index("  cache: true") + 1)
+    assert "`cache: true` has no effect with `kind: images`" in message
 
 
 def test_lint_refuses_folders_and_links_outside_the_data_roots(tmp_path: Path) -> None:

@@ -364,7 +364,8 @@ class DataSpec(_Strict):
     max_samples: _Count | None = Field(None, description="Use at most this many samples of each split (quick runs).")
     batch_size: _Count = Field(32, description="Samples per batch.")
     shuffle: bool = Field(True, description="Reshuffle the training set every epoch (seeded: resumable).")
-    cache: bool = Field(False, description="Cache the prepared validation and test batches in memory (tf.data cache).")
+    cache: bool = Field(False, description="Cache the prepared validation and test batches in memory (tf.data cache); "
+                        "in-memory sources only (a streamed source reads from disk each time: GS442).")
     prefetch: bool | _Count = Field(
         True, description="Prepare the next batches while the model trains (tf.data prefetch, Grain's prefetch buffer): "
         "true (autotuned), false, or a number of batches."

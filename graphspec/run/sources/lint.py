@@ -34,14 +34,19 @@ def check(checked: Any, given_roots: list[str] | None = None, *, base: Path | No
     def locate(path: tuple[Any, ...]) -> Any:
         return checked.source.location(path, key=True)
 
+    ignored = [Diagnostic(
+        "GS442", Severity.WARNING, f"`cache: true` has no effect with `kind: {spec.data.source.kind}` (a streamed source): its "
+        "validation and test batches are read from disk each time, so that memory does not grow with the data",
+        locate(("data", "cache")), "remove `cache`; an in-memory source (npz, csv) caches its batches")
+        ] if spec.data.cache else []
     try:
         listings = describe(spec.data, base, roots if roots is not None else data_roots(given_roots, base), locate)
     except DataError as exc:  # not a missing optional package: lint runs on the lean install, train says it
-        return [d for d in exc.diagnostics if packages or d.code != "GS443"]
+        return ignored + [d for d in exc.diagnostics if packages or d.code != "GS443"]
     model = _model(checked)
     if model is None or "train" not in listings:
-        return []
-    out: list[Diagnostic] = []
+        return ignored
+    out: list[Diagnostic] = list(ignored)
     train = listings["train"]
     names_found = tuple(train.classes or ())
     classes = len(names_found)
