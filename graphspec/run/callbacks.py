@@ -164,6 +164,17 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
         pass
 
 
+def close_tensorboard(callbacks: list[Any]) -> None:
+    """Close the TensorBoard callback's event files. Keras closes them in `on_train_end`, which a failed `fit`
+    (a full disk, a stop) never reaches: their files would stay open in this process (an in-process run, a
+    sweep's trials), and a file system they are on could not be unmounted. A write error on this last flush
+    is the failure already being reported."""
+    for cb in callbacks:
+        for writer in list(getattr(cb, "_writers", {}).values()) if isinstance(cb, EpochTensorBoard) else []:
+            with contextlib.suppress(Exception):  # noqa: BLE001 - see the docstring
+                writer.close()
+
+
 class Session(Protocol):
     """What :class:`RunCallback` needs of the training session (:class:`graphspec.run.trainer.Trainer`)."""
 

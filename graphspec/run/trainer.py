@@ -381,7 +381,7 @@ class Trainer:
 
     def fit(self, first_epoch: int) -> float:
         from graphspec.run import pipeline
-        from graphspec.run.callbacks import EpochProgress, stop_on_signals
+        from graphspec.run.callbacks import EpochProgress, close_tensorboard, stop_on_signals
 
         augment = self.augment()
         # Augmented: the prefetch comes after the augment map, which tf.data then fuses with the stream's.
@@ -421,7 +421,7 @@ class Trainer:
         finally:
             self.fitting = False
             self.progress.on_train_end()
-            _close_tensorboard(callbacks)
+            close_tensorboard(callbacks)
         return time.perf_counter() - started
 
     def evaluate_test(self) -> dict[str, float] | None:
@@ -593,15 +593,3 @@ def train(
         except SpecError as exc:  # a write that failed, Keras rejecting the data inside fit
             raise trainer.failed(exc) from None
 
-
-def _close_tensorboard(callbacks: list[Any]) -> None:
-    """Close the TensorBoard callback's event files. Keras closes them in `on_train_end`, which a failed `fit`
-    (a full disk, a stop) never reaches: their files would stay open in this process (an in-process run, a
-    sweep's trials), and a file system they are on could not be unmounted. A write error on this last flush
-    is the failure already being reported."""
-    from graphspec.run.callbacks import EpochTensorBoard
-
-    for cb in callbacks:
-        for writer in list(getattr(cb, "_writers", {}).values()) if isinstance(cb, EpochTensorBoard) else []:
-            with contextlib.suppress(Exception):  # noqa: BLE001 - see the docstring
-                writer.close()
