@@ -7,7 +7,9 @@ any worker starts, the spec is checked and its global batch must split over the 
 
 Output of each worker comes through line by line, prefixed with its id (``[0] ...``); only process
 0 shows progress. When a worker fails, the others are stopped (SIGTERM, then SIGKILL after a
-grace period) and the launcher exits with the first failure's code. Ctrl-C (SIGINT) or SIGTERM to
+grace period) and the launcher exits with the first failure's code. A worker that fails alone exits at
+once, without JAX's shutdown barrier (which would wait minutes for the others, blocked in a collective
+that waits for it), so a failure ends the launch in seconds; the others report the lost peer (GS432). Ctrl-C (SIGINT) or SIGTERM to
 the launcher is passed on to every worker once, so they stop together after a completed epoch;
 a second Ctrl-C kills them. Workers run in sessions of their own so that a terminal's Ctrl-C
 reaches them only through the launcher.
@@ -162,7 +164,8 @@ def launch(train_args: list[str], *, workers: int, devices_per_process: int | No
 # later imports (the collectives, tf.data on JAX) escape. GRAPHSPEC_TF_LOGS=1 shows them, as for train.
 _NOISE = re.compile(r"^(?:[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\] "
                     r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
-                    r"|\[Gloo\] Rank \d+ is connected to)")
+                    r"|\[Gloo\] Rank \d+ is connected to"
+                    r"|\*\*\* Check failure stack trace: \*\*\*|\s+@\s+0x[0-9a-f]+\s)")
 
 
 def is_noise(line: str) -> bool:
