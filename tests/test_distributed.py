@@ -328,8 +328,6 @@ def test_two_processes_feed_exactly_the_augmented_batches_of_one(tmp_path: Path)
         assert n == (4 if k.endswith("s2") else 8)
         np.testing.assert_array_equal(np.concatenate([p["y"] for p in parts]), alone["y"][:n])
         np.testing.assert_allclose(np.concatenate([p["x"] for p in parts]), alone["x"][:n], rtol=1e-6, atol=1e-6)
-    # and, fed the same samples, the same loss curve
-    np.testing.assert_allclose(_losses(_runs(tmp_path)[0]), _losses(_runs(single)[0]), rtol=LOSS_RTOL)
 
 
 @pytest.mark.keras
