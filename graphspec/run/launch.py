@@ -6,8 +6,9 @@ Each worker is `python -m graphspec train ...` with Keras's own distribution var
 any worker starts, the spec is checked and its global batch must split over the replicas (GS414).
 
 Output of each worker comes through line by line, prefixed with its id (``[0] ...``); only process
-0 shows progress. When a worker fails, the others are stopped (SIGTERM, then SIGKILL after a
-grace period) and the launcher exits with the first failure's code. A worker that fails alone exits at
+0 shows progress. When a worker fails, the others are stopped (they stop by themselves when their next
+collective misses it; else SIGTERM after `PEER_GRACE_S`, then SIGKILL) and the launcher exits with the
+first failure's code. A worker that fails alone exits at
 once, without JAX's shutdown barrier (which would wait minutes for the others, blocked in a collective
 that waits for it), so a failure ends the launch in seconds; the others report the lost peer (GS432). Ctrl-C (SIGINT) or SIGTERM to
 the launcher is passed on to every worker once, so they stop together after a completed epoch;
@@ -41,6 +42,9 @@ _VALUED = {"--set", "-s", "--epochs", "-e", "--run-dir", "-r", "--seed", "--mode
            "--track", "--experiment"}
 _ORDERLY = {130, 143}  # a worker stopped by SIGINT / SIGTERM after a completed epoch: the others follow
 KILL_GRACE_S = 5.0
+# After a worker failed, the time the others have to notice on their own (their next collective fails:
+# they report the lost peer and mark the run failed) before they are sent SIGTERM.
+PEER_GRACE_S = 10.0
 ORDERLY_GRACE_S = 120.0
 
 
@@ -195,6 +199,7 @@ def _signal_all(procs: list[subprocess.Popen[str]], signum: int) -> None:
 def _supervise(procs: list[subprocess.Popen[str]], stream: IO[str], lock: threading.Lock) -> int:
     first: int | None = None
     deadline: float | None = None
+    term_at: float | None = None
     forwarded: list[int] = []
 
     def note(text: str) -> None:
@@ -225,9 +230,13 @@ def _supervise(procs: list[subprocess.Popen[str]], stream: IO[str], lock: thread
                 orderly = first in _ORDERLY
                 note(f"worker {i} exited with code {first}; "
                      + ("waiting for the others to stop" if orderly else "stopping the others"))
+                now = time.monotonic()
                 if not orderly:
-                    _signal_all(procs, signal.SIGTERM)
-                deadline = time.monotonic() + (ORDERLY_GRACE_S if orderly else KILL_GRACE_S)
+                    term_at = now + PEER_GRACE_S
+                deadline = now + (ORDERLY_GRACE_S if orderly else PEER_GRACE_S + KILL_GRACE_S)
+            if term_at is not None and time.monotonic() > term_at:
+                _signal_all(procs, signal.SIGTERM)
+                term_at = None
             if deadline is not None and time.monotonic() > deadline:
                 _signal_all(procs, signal.SIGKILL)
                 deadline = None
