@@ -189,7 +189,7 @@ def _pump(p: subprocess.Popen[str], prefix: str, stream: IO[str], lock: threadin
 
 def _signal_all(procs: list[subprocess.Popen[str]], signum: int) -> None:
     for p in procs:
-        if p.poll() is None:
+        if p.returncode is None:  # (reaped by its waiting thread in _supervise)
             try:
                 os.kill(p.pid, signum)
             except ProcessLookupError:
@@ -216,14 +216,24 @@ def _supervise(procs: list[subprocess.Popen[str]], stream: IO[str], lock: thread
         note(f"{signal.Signals(signum).name}: passed on to every worker (they stop after a completed epoch)")
         _signal_all(procs, signum)
 
+    # The workers in the order they exited: a worker that failed first and the peer that failed on missing it
+    # may both be gone by the next look, and the first failure's code is the launch's.
+    ended: list[int] = []
+
+    def wait(i: int) -> None:
+        procs[i].wait()
+        ended.append(i)
+
+    for i in range(len(procs)):
+        threading.Thread(target=wait, args=(i,), daemon=True).start()
     in_main = threading.current_thread() is threading.main_thread()
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
     for s in old:
         signal.signal(s, handler)
     try:
-        while any(p.poll() is None for p in procs):
-            for i, p in enumerate(procs):
-                rc = p.poll()
+        while len(ended) < len(procs):
+            for i in list(ended):
+                rc = procs[i].returncode
                 if rc is None or rc == 0 or first is not None:
                     continue
                 first = _exit_code(rc)
@@ -245,6 +255,6 @@ def _supervise(procs: list[subprocess.Popen[str]], stream: IO[str], lock: thread
         for s, h in old.items():
             signal.signal(s, h)
     if first is None:
-        codes = [_exit_code(p.returncode) for p in procs if p.returncode]
+        codes = [_exit_code(procs[i].returncode) for i in ended if procs[i].returncode]
         first = codes[0] if codes else 0
     return first
