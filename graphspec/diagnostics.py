@@ -210,6 +210,8 @@ CODES: dict[str, tuple[str, str]] = {
               "`checkpoints -> /home/me`, `.claim -> ~/.bashrc`"),
     "GS430": ("a file could not be written: disk full, read-only, I/O error", "`--run-dir` on a full disk"),
     "GS431": ("the output would replace something graphspec did not write", "`save -o notes.yaml` over a file"),
+    "GS432": ("another process of a multi-process training stopped: this one lost it in a collective",
+              "`launch --local 2` where process 1 meets a corrupt image"),
     # sweeps (graphspec sweep) ---------------------------------------------------
     "GS450": ("a preprocessing node is left unadapted (`train.adapt: false`) and the spec does not fix its state "
               "(warning)", "a Normalization without `mean`/`variance` trained with `--set train.adapt=false`"),
@@ -282,6 +284,7 @@ NAMES: dict[str, str] = {
     "GS443": "source-needs-package",
     "GS420": "invalid-run-state", "GS421": "run-plugin-mismatch", "GS422": "failed-run-needs-weights",
     "GS423": "keras-training-error", "GS424": "run-folder-link", "GS430": "write-failed", "GS431": "would-replace-foreign-file",
+    "GS432": "peer-process-lost",
     "GS450": "unadapted-preprocessing", "GS451": "invalid-augmentation",
     "GS460": "invalid-sweep-parameter", "GS461": "invalid-sweep-objective", "GS462": "trial-failed",
     "GS500": "budget-exceeded", "GS501": "expectation-failed", "GS502": "memory-budget-exceeded",

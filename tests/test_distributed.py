@@ -283,7 +283,7 @@ compile:
   optimizer: {type: Adam, learning_rate: 0.01}
   loss: {type: SparseCategoricalCrossentropy, from_logits: true}
 data:
-  source: {kind: images, train: shapes/train, image_size: [8, 8]}
+  source: {kind: images, train: shapes/train, test: shapes/test, image_size: [8, 8]}
   transforms: {img: [{divide: 255}]}
   augment:
     img:
@@ -297,9 +297,6 @@ train: {epochs: 2, seed: 5, tensorboard: false}
 
 @pytest.mark.keras
 @pytest.mark.slow
-@pytest.mark.xfail(run=False, reason="2-process JAX training on a streamed source fails today in process 1 "
-                   "(GS423: 'Fetching value for jax.Array that spans non-addressable devices'), with or without "
-                   "data.augment, and hangs the launch for minutes; the JAX streamed path is being moved to Grain")
 def test_two_processes_feed_exactly_the_augmented_batches_of_one(tmp_path: Path) -> None:
     """A real `launch --local 2` on an image folder with `data.augment`: each process records the batches
     it fed (GRAPHSPEC_DEBUG_AUGMENT); their parts of every step, together, are one process's batch."""
@@ -331,3 +328,32 @@ def test_two_processes_feed_exactly_the_augmented_batches_of_one(tmp_path: Path)
         assert n == (4 if k.endswith("s2") else 8)
         np.testing.assert_array_equal(np.concatenate([p["y"] for p in parts]), alone["y"][:n])
         np.testing.assert_allclose(np.concatenate([p["x"] for p in parts]), alone["x"][:n], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_process_that_fails_alone_ends_the_launch_in_seconds(tmp_path: Path) -> None:
+    """Process 1 meets a corrupt image (its header and end intact: only decoding finds it) while process 0
+    waits for it in the step's collective: process 1 names the file and leaves at once (no wait at JAX's
+    shutdown barrier, 5 minutes), process 0 reports the lost peer and marks the run failed."""
+    from tests.test_augment import make_shapes
+
+    make_shapes().generate(tmp_path / "shapes", train=7, test=1, size=8, classes=("circle", "square", "star"))
+    bad = tmp_path / "shapes" / "train" / "circle" / "0002.png"  # seed 5: process 1's, in step 2 of epoch 1
+    data = bytearray(bad.read_bytes())
+    start = data.index(b"IDAT") + 8
+    data[start:start + 12] = bytes(b ^ 0xFF for b in data[start:start + 12])
+    bad.write_bytes(bytes(data))
+    spec = tmp_path / "tiny.yaml"
+    plain = IMAGES.split("  augment:")[0].replace("image_size: [8, 8]", "image_size: [6, 6]")  # no crop
+    spec.write_text(plain + "  batch_size: 8\ntrain: {epochs: 50, seed: 5, tensorboard: false}\n", encoding="utf-8")
+    started = time.monotonic()
+    code, out = _launch(["train", str(spec), "--backend", "jax"], tmp_path)
+    elapsed = time.monotonic() - started
+    assert code == 1, out[-3000:]
+    assert elapsed < 120, f"{elapsed:.0f} s: {out[-3000:]}"
+    assert f"[1] {spec}:13:1: error[GS441]: cannot decode the image {bad}" in out, out[-3000:]
+    assert "[0] " in out and "error[GS432]: another process of this training stopped" in out, out[-3000:]
+    (run,) = _runs(tmp_path)
+    state = json.loads((run / "state.json").read_text())
+    assert state["status"] == "failed" and "another process of this training stopped" in state["message"]

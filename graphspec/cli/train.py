@@ -127,6 +127,8 @@ def register(app: typer.Typer) -> None:
         except BaseException as exc:
             if tracker is not None:
                 tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", None)
+            if plan.multi_process:
+                _leave_the_job(exc)
             raise
         if tracker is not None:
             tracker.finish(result.status, result.run_dir, result.test_metrics, result.epochs_done)
@@ -142,6 +144,26 @@ def register(app: typer.Typer) -> None:
         else:
             err(("error: " if result.status == "failed" else "") + result.message)
         raise typer.Exit(result.exit_code)
+
+    def _leave_the_job(exc: BaseException) -> None:
+        """Report an error of one process of a multi-process job and exit at once.
+
+        At a normal exit JAX waits for every process to shut down together (``jax.distributed.shutdown``, up
+        to 5 minutes), but a process that failed alone leaves the others blocked in the next collective, which
+        waits for it: both would wait until JAX's timeout. Leaving without that barrier lets the others see
+        the lost peer at once (the collective fails; `graphspec launch` stops them too)."""
+        import os
+        import sys
+
+        def reraise() -> None:
+            raise exc
+
+        try:
+            guarded(reraise)()  # reported as every command reports it
+        except typer.Exit as done:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(done.exit_code)
 
     def _tracker(opts: Any, spec: Path, sets: list[str] | None, epochs: int | None, seed: int | None,
                  model: str | None, plugins: list[str] | None, resume: bool, run_dir: Path | None) -> Any:

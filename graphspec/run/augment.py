@@ -139,6 +139,14 @@ class Augment:
                                                    np.zeros((total - offset - local, *a.shape[1:]), a.dtype)]))
         return _map(_numpy(self._apply(placed, True)), lambda a: a[offset:offset + local])
 
+    def fed(self, x: Any, y: Any, epoch: int, step: int) -> tuple[Any, Any]:
+        """Training batch (x, y) of a Python pipeline (PyDataset, Grain) as the model is fed it: x augmented
+        (:meth:`batch`), and recorded when `GRAPHSPEC_DEBUG_AUGMENT` is set."""
+        x = self.batch(x, epoch, step)
+        if os.environ.get(RECORD):
+            _record(os.environ[RECORD], self, epoch, step, x, y)
+        return x, y
+
     def _place(self, step: int, local: int) -> tuple[int, int]:
         """(offset, size) of this process's `local` samples in global batch `step`."""
         assert self.shard is not None
@@ -155,17 +163,23 @@ class Augment:
         from graphspec.run import grain_feed
 
         if grain_feed.is_grain(ds):  # Grain (JAX, PyTorch): a map by batch index, in its decoding threads
-            return grain_feed.augmented(ds, lambda i, b: (self.batch(b[0], first_epoch + i // steps, i % steps), b[1]))
+            return grain_feed.augmented(ds, lambda i, b: self.fed(b[0], b[1], first_epoch + i // steps, i % steps))
         if not hasattr(ds, "element_spec"):
             return _Augmented(ds, self, first_epoch=first_epoch, steps=steps)
         import tensorflow as tf
 
+        folder = os.environ.get(RECORD)
+
         def one(i: Any, batch: Any) -> Any:
             x, y = batch
             epoch, step = first_epoch + i // steps, i % steps
+            out = augmented(x, epoch, step)
+            return (out if not folder else _tf_record(folder, self, epoch, step, out, y)), y
+
+        def augmented(x: Any, epoch: Any, step: Any) -> Any:
             self.seeds.begin(_mix(self.seed, epoch, 0), step, _tf_seed)
             if self.shard is None:
-                return self._apply(x, True), y
+                return self._apply(x, True)
             local = tf.shape(next(iter(x.values())) if isinstance(x, dict) else x)[0]
             offset = tf.cast(self.shard.index, tf.int32) * local
             total = tf.cast(tf.minimum(tf.cast(self.global_batch, tf.int64),
@@ -174,8 +188,7 @@ class Augment:
             def pad(a: Any) -> Any:
                 return tf.pad(a, [[offset, total - offset - local]] + [[0, 0]] * (len(a.shape) - 1))
 
-            out = _map(self._apply(_map(x, pad), True), lambda a: a[offset:offset + local])
-            return out, y
+            return _map(self._apply(_map(x, pad), True), lambda a: a[offset:offset + local])
 
         options = tf.data.Options()
         options.experimental_optimization.map_fusion = True  # the stream's batch map and this one: one map
@@ -237,11 +250,7 @@ class _Augmented(keras.utils.PyDataset):
                 return (self.augment.inference(item[0]), *item[1:])
             return self.augment.inference(item)
         x, y = item
-        epoch, step = self.first_epoch + i // self.steps, i % self.steps
-        x = self.augment.batch(x, epoch, step)
-        if os.environ.get(RECORD):
-            _record(os.environ[RECORD], self.augment, epoch, step, x, y)
-        return x, y
+        return self.augment.fed(x, y, self.first_epoch + i // self.steps, i % self.steps)
 
 
 RECORD = "GRAPHSPEC_DEBUG_AUGMENT"
@@ -249,11 +258,26 @@ RECORD = "GRAPHSPEC_DEBUG_AUGMENT"
 
 def _record(folder: str, augment: Augment, epoch: int, step: int, x: Any, y: Any) -> None:
     """(Debugging, `GRAPHSPEC_DEBUG_AUGMENT=FOLDER`) write the augmented training batch this process fed as
-    FOLDER/p{process}-e{epoch}-s{step}.npz (x, y: the first input and output), on the PyDataset path."""
+    FOLDER/p{process}-e{epoch}-s{step}.npz (x, y: the first input and output): on the PyDataset and Grain
+    paths (:meth:`Augment.fed`) and on TensorFlow's (:meth:`Augment.train`, through `tf.numpy_function`)."""
     first = next(iter(x.values())) if isinstance(x, dict) else x
     target = y[0] if isinstance(y, tuple) else y
     index = augment.shard.index if augment.shard is not None else 0
     np.savez(os.path.join(folder, f"p{index}-e{epoch}-s{step}.npz"), x=np.asarray(first), y=np.asarray(target))
+
+
+def _tf_record(folder: str, augment: Augment, epoch: Any, step: Any, x: Any, y: Any) -> Any:
+    """:func:`_record` inside a `tf.data` map: x, once the batch is written."""
+    import tensorflow as tf
+
+    def write(e: Any, s: Any, first: Any, target: Any) -> Any:
+        _record(folder, augment, int(e), int(s), first, target)
+        return np.int64(0)
+
+    first = next(iter(x.values())) if isinstance(x, dict) else x
+    done = tf.numpy_function(write, [epoch, step, first, y[0] if isinstance(y, tuple) else y], tf.int64)
+    with tf.control_dependencies([done]):
+        return _map(x, tf.identity)
 
 
 def for_inference(data: Any, io: ModelIO) -> Augment | None:

@@ -383,6 +383,7 @@ def start(p: Plan) -> Runtime:
         except Exception as exc:  # an unreachable coordinator, a port in use
             where = p.coordinator or (f"the {p.cluster.title} job's coordinator" if p.cluster else "?")
             raise UsageError(f"could not join the {p.num_processes} processes at {where}: {exc}") from None
+        local_device_names()
     import jax
 
     local = jax.local_devices()
@@ -398,6 +399,37 @@ def start(p: Plan) -> Runtime:
         dist.auto_shard_dataset = False  # graphspec feeds each process its own shard
     keras.distribution.set_distribution(dist)
     return Runtime(p, replicas=len(all_devices), local_devices=[str(d) for d in local])
+
+
+def local_device_names() -> None:
+    """Make Keras's device names without an index ("cpu", "gpu") name this process's first device of that
+    kind, as they do in one process. Call after the processes joined (JAX only; idempotent).
+
+    Keras runs its input-pipeline work under ``backend.device_scope("cpu")``: the Grain image loader
+    (``image_dataset_utils._load_image_grain``), the preprocessing layers of ``data.augment`` inside a Grain
+    pipeline (``DataLayer.__call__``), ``grain_utils.make_batch``. On JAX that name is resolved by
+    ``distribution_lib._to_backend_device`` among ``jax.devices("cpu")``, which in a multi-process job
+    lists every process's devices: "cpu" is device 0, process 0's, and in any other process each decoded
+    image lands on a device it cannot address ("Fetching value for `jax.Array` that spans non-addressable
+    devices" when the batch is read back). JAX's own advice is ``jax.local_devices`` for such uses
+    (huggingface/transformers#27593); Keras 3.15 has no option for it. Names with an index ("cpu:3", what
+    ``keras.distribution.list_devices`` gives and device meshes are made of) keep their global meaning."""
+    from keras.src.backend.jax import distribution_lib as lib
+
+    original = lib._to_backend_device
+    if getattr(original, "graphspec_local_names", False):
+        return
+    import jax
+
+    def to_backend_device(device_name: Any) -> Any:
+        if isinstance(device_name, str) and ":" not in device_name:
+            local = jax.local_devices(backend=device_name.lower())
+            if local:
+                return local[0]
+        return original(device_name)
+
+    to_backend_device.graphspec_local_names = True  # type: ignore[attr-defined]
+    lib._to_backend_device = to_backend_device
 
 
 def _join(p: Plan, keras: Any) -> None:

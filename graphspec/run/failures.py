@@ -2,7 +2,8 @@
 error) or Keras rejecting the data or the model inside `fit`.
 
 Either way the run stops with exit 1 and a located error (GS430 names the file and the cause,
-GS423 quotes what Keras said); the run is marked `failed` in `state.json` with that message
+GS441 a file the input pipeline could not decode, GS432 says that another process of a multi-process
+run stopped, GS423 quotes what Keras said); the run is marked `failed` in `state.json` with that message
 (as far as the disk still allows), and the error says which checkpoint is kept: the last one
 `state.json` names, which every write leaves intact (:mod:`graphspec.run.artifacts`).
 """
@@ -20,6 +21,7 @@ from typing import Any
 from graphspec.diagnostics import Diagnostic, Location, Severity
 from graphspec.errors import SpecError
 from graphspec.run.artifacts import WriteError
+from graphspec.run.sources.arrays import DataError, Problem
 
 MAX_QUOTE = 400
 
@@ -51,16 +53,27 @@ _IO_CAUSES = {os.strerror(code): code for code in (errno.ENOSPC, errno.EROFS, er
 _IO_ERROR = re.compile(r"(\S+); (" + "|".join(re.escape(c) for c in _IO_CAUSES) + ")")
 
 
+# What JAX's CPU collectives (gloo) say when a peer process of a multi-process run is gone.
+_PEER_LOST = re.compile(r"Gloo \w+ failed|Connection (?:closed|reset) by peer")
+
+
 def fit_failed(exc: BaseException, where: Location, layers: set[str] | None = None,
                at_node: Callable[[str], Location] | None = None) -> SpecError:
     """An exception Keras raised inside fit or evaluate, as a located error: GS430 for a file TensorFlow
-    could not write, else GS423."""
+    could not write, the data error itself for a file the input pipeline could not decode (GS441), GS432
+    for a peer process lost in a multi-process run, else GS423."""
     text = str(exc)
     io_error = _IO_ERROR.search(text)
     if io_error:
         code = _IO_CAUSES[io_error.group(2)]
         return WriteError(Path(io_error.group(1)), OSError(code, os.strerror(code)))
+    if isinstance(exc, Problem):  # a file the pipeline decodes is bad (GS441): raised in its threads
+        return DataError([Diagnostic(exc.code, Severity.ERROR, exc.message, where, exc.hint)])
     said = _first_lines(text) or type(exc).__name__
+    if _PEER_LOST.search(text):
+        return SpecError([Diagnostic(
+            "GS432", Severity.ERROR, f"another process of this training stopped; this one lost it in a collective "
+            f"({said})", where, "the other process's own output says why (the `[N]` lines of `graphspec launch`)")])
     layer = _layer(text, layers or set())
     if layer and at_node is not None:
         where = at_node(layer)  # the node whose layer failed (layers are named after their nodes)

@@ -6,8 +6,11 @@ Each worker is `python -m graphspec train ...` with Keras's own distribution var
 any worker starts, the spec is checked and its global batch must split over the replicas (GS414).
 
 Output of each worker comes through line by line, prefixed with its id (``[0] ...``); only process
-0 shows progress. When a worker fails, the others are stopped (SIGTERM, then SIGKILL after a
-grace period) and the launcher exits with the first failure's code. Ctrl-C (SIGINT) or SIGTERM to
+0 shows progress. When a worker fails, the others are stopped (they stop by themselves when their next
+collective misses it; else SIGTERM after `PEER_GRACE_S`, then SIGKILL) and the launcher exits with the
+first failure's code. A worker that fails alone exits at
+once, without JAX's shutdown barrier (which would wait minutes for the others, blocked in a collective
+that waits for it), so a failure ends the launch in seconds; the others report the lost peer (GS432). Ctrl-C (SIGINT) or SIGTERM to
 the launcher is passed on to every worker once, so they stop together after a completed epoch;
 a second Ctrl-C kills them. Workers run in sessions of their own so that a terminal's Ctrl-C
 reaches them only through the launcher.
@@ -39,6 +42,9 @@ _VALUED = {"--set", "-s", "--epochs", "-e", "--run-dir", "-r", "--seed", "--mode
            "--track", "--experiment"}
 _ORDERLY = {130, 143}  # a worker stopped by SIGINT / SIGTERM after a completed epoch: the others follow
 KILL_GRACE_S = 5.0
+# After a worker failed, the time the others have to notice on their own (their next collective fails:
+# they report the lost peer and mark the run failed) before they are sent SIGTERM.
+PEER_GRACE_S = 10.0
 ORDERLY_GRACE_S = 120.0
 
 
@@ -162,7 +168,8 @@ def launch(train_args: list[str], *, workers: int, devices_per_process: int | No
 # later imports (the collectives, tf.data on JAX) escape. GRAPHSPEC_TF_LOGS=1 shows them, as for train.
 _NOISE = re.compile(r"^(?:[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\] "
                     r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
-                    r"|\[Gloo\] Rank \d+ is connected to)")
+                    r"|\[Gloo\] Rank \d+ is connected to"
+                    r"|\*\*\* Check failure stack trace: \*\*\*|\s+@\s+0x[0-9a-f]+\s)")
 
 
 def is_noise(line: str) -> bool:
@@ -182,7 +189,7 @@ def _pump(p: subprocess.Popen[str], prefix: str, stream: IO[str], lock: threadin
 
 def _signal_all(procs: list[subprocess.Popen[str]], signum: int) -> None:
     for p in procs:
-        if p.poll() is None:
+        if p.returncode is None:  # (reaped by its waiting thread in _supervise)
             try:
                 os.kill(p.pid, signum)
             except ProcessLookupError:
@@ -192,6 +199,7 @@ def _signal_all(procs: list[subprocess.Popen[str]], signum: int) -> None:
 def _supervise(procs: list[subprocess.Popen[str]], stream: IO[str], lock: threading.Lock) -> int:
     first: int | None = None
     deadline: float | None = None
+    term_at: float | None = None
     forwarded: list[int] = []
 
     def note(text: str) -> None:
@@ -208,23 +216,37 @@ def _supervise(procs: list[subprocess.Popen[str]], stream: IO[str], lock: thread
         note(f"{signal.Signals(signum).name}: passed on to every worker (they stop after a completed epoch)")
         _signal_all(procs, signum)
 
+    # The workers in the order they exited: a worker that failed first and the peer that failed on missing it
+    # may both be gone by the next look, and the first failure's code is the launch's.
+    ended: list[int] = []
+
+    def wait(i: int) -> None:
+        procs[i].wait()
+        ended.append(i)
+
+    for i in range(len(procs)):
+        threading.Thread(target=wait, args=(i,), daemon=True).start()
     in_main = threading.current_thread() is threading.main_thread()
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
     for s in old:
         signal.signal(s, handler)
     try:
-        while any(p.poll() is None for p in procs):
-            for i, p in enumerate(procs):
-                rc = p.poll()
+        while len(ended) < len(procs):
+            for i in list(ended):
+                rc = procs[i].returncode
                 if rc is None or rc == 0 or first is not None:
                     continue
                 first = _exit_code(rc)
                 orderly = first in _ORDERLY
                 note(f"worker {i} exited with code {first}; "
                      + ("waiting for the others to stop" if orderly else "stopping the others"))
+                now = time.monotonic()
                 if not orderly:
-                    _signal_all(procs, signal.SIGTERM)
-                deadline = time.monotonic() + (ORDERLY_GRACE_S if orderly else KILL_GRACE_S)
+                    term_at = now + PEER_GRACE_S
+                deadline = now + (ORDERLY_GRACE_S if orderly else PEER_GRACE_S + KILL_GRACE_S)
+            if term_at is not None and time.monotonic() > term_at:
+                _signal_all(procs, signal.SIGTERM)
+                term_at = None
             if deadline is not None and time.monotonic() > deadline:
                 _signal_all(procs, signal.SIGKILL)
                 deadline = None
@@ -233,6 +255,6 @@ def _supervise(procs: list[subprocess.Popen[str]], stream: IO[str], lock: thread
         for s, h in old.items():
             signal.signal(s, h)
     if first is None:
-        codes = [_exit_code(p.returncode) for p in procs if p.returncode]
+        codes = [_exit_code(procs[i].returncode) for i in ended if procs[i].returncode]
         first = codes[0] if codes else 0
     return first
