@@ -132,3 +132,20 @@ def example_data() -> Path:
         subprocess.run([sys.executable, str(ROOT / "tools" / "make_shapes.py"), "--out", str(folder)], check=True,
                        capture_output=True)
     return folder
+
+
+# -- JAX compiles a program once per test run ---------------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Every JAX process the tests start shares one persistent compilation cache (a folder of this session).
+
+    Many tests start JAX processes that compile the same programs (the same spec trained twice, then resumed,
+    then evaluated; the same models built on two backends): XLA compiles each once per test run instead of
+    once per process. The cache's key is the program and the JAX/XLA versions, so a hit runs what a compile
+    would have produced. Compiler options are left as they are (an unoptimised build trains the digits spec
+    slower than it compiles faster)."""
+    folder = tmp_path_factory.mktemp("jax-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JAX_COMPILATION_CACHE_DIR", str(folder))
+        mp.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        yield folder

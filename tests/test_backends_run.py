@@ -54,9 +54,13 @@ def _history(run: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_digits_trains_on_jax_without_tensorflow(tmp_path: Path) -> None:
-    """`graphspec train specs/digits.yaml --backend jax` where TensorFlow cannot be imported: >= 97% test accuracy."""
+    """`graphspec train specs/digits.yaml --backend jax` where TensorFlow cannot be imported: >= 97% test accuracy.
+
+    Half of the spec's 30 epochs: the bar is reached by then (0.983 after 12 epochs), so the test asks more of
+    JAX's training than the README does, for half the time (TensorFlow runs all 30: test_train_cli.py)."""
     run = tmp_path / "run"
-    proc = graphspec("train", str(SPECS / "digits.yaml"), "--backend", "jax", "--run-dir", str(run), blocked=NO_TF)
+    proc = graphspec("train", str(SPECS / "digits.yaml"), "--backend", "jax", "--run-dir", str(run), "--epochs", "15",
+                     blocked=NO_TF)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert "no TensorBoard logs" in proc.stderr  # a note, not a crash
