@@ -135,17 +135,19 @@ def example_data() -> Path:
 
 
 # -- JAX compiles a program once per test run ---------------------------------------------------------------------
+# The environment that points a JAX process at this session's compilation cache (filled by the fixture below).
+JAX_CACHE: dict[str, str] = {}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Every JAX process the tests start shares one persistent compilation cache (a folder of this session).
-
-    Many tests start JAX processes that compile the same programs (the same spec trained twice, then resumed,
-    then evaluated; the same models built on two backends): XLA compiles each once per test run instead of
-    once per process. The cache's key is the program and the JAX/XLA versions, so a hit runs what a compile
-    would have produced. Compiler options are left as they are (an unoptimised build trains the digits spec
-    slower than it compiles faster)."""
+    """One persistent JAX compilation cache (a folder of this session) for the single JAX processes tests start
+    through tests/test_backends.py's `graphspec` and its twin check: they compile the same programs (a spec
+    trained, then resumed, then evaluated; the same models built on two backends), which XLA then compiles once
+    per test run instead of once per process. The cache's key is the program and the JAX/XLA versions, so a hit
+    runs what a compile would have produced. Not put in os.environ: processes of one distributed job would
+    share its files, and a process with TensorFlow blocked cannot read it (etils.epath probes for TensorFlow)."""
     folder = tmp_path_factory.mktemp("jax-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JAX_COMPILATION_CACHE_DIR", str(folder))
-        mp.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-        yield folder
+    JAX_CACHE.update(JAX_COMPILATION_CACHE_DIR=str(folder), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    yield folder
+    JAX_CACHE.clear()

@@ -25,7 +25,7 @@ from graphspec.build import backend
 from graphspec.errors import UsageError
 
 from . import backend_twin
-from .conftest import ROOT, SPECS
+from .conftest import JAX_CACHE, ROOT, SPECS
 
 LIGHT = ["autoencoder.yaml", "autoencoder_nested.yaml", "custom_layer.yaml", "digits.yaml", "ensemble.yaml",
          "mnist_mlp.yaml", "resnet.yaml", "resnet_cifar10.yaml", "shared_embedding.yaml", "ticket_router.yaml"]
@@ -55,8 +55,8 @@ def _pythonpath() -> str:
 def graphspec(*args: str, blocked: str = "", cwd: Path | None = None, env: dict[str, str] | None = None,
               timeout: int = 600) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    if blocked:  # JAX's compilation cache probes for TensorFlow (etils.epath), which the blocker makes an error
-        full.pop("JAX_COMPILATION_CACHE_DIR", None)
+    if not blocked:  # JAX's compilation cache probes for TensorFlow (etils.epath), which the blocker makes an error
+        full.update(JAX_CACHE)
     full["PYTHONPATH"] = _pythonpath()
     full.update(env or {})
     return subprocess.run([sys.executable, "-c", RUNNER, blocked, *args], capture_output=True, text=True,
@@ -176,6 +176,7 @@ def _twin(specs: list[str], tmp_path: Path, other: str = "jax", dumped: bool = F
     env.update(KERAS_BACKEND=other, PYTHONPATH=_pythonpath())
     if other == "jax":  # one forward pass per model, op by op: compiling is the cost, XLA's optimising passes most of
         # it (the light specs: 9.0 -> 7.2 CPU-s on 2 shared cores); unoptimised code computes the same values.
+        env.update(JAX_CACHE)
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 " \
                            "--xla_llvm_disable_expensive_passes=true".strip()
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "backend_twin.py"), str(tmp_path)],
