@@ -132,3 +132,22 @@ def example_data() -> Path:
         subprocess.run([sys.executable, str(ROOT / "tools" / "make_shapes.py"), "--out", str(folder)], check=True,
                        capture_output=True)
     return folder
+
+
+# -- JAX compiles a program once per test run ---------------------------------------------------------------------
+# The environment that points a JAX process at this session's compilation cache (filled by the fixture below).
+JAX_CACHE: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One persistent JAX compilation cache (a folder of this session) for the single JAX processes tests start
+    through tests/test_backends.py's `graphspec` and its twin check: they compile the same programs (a spec
+    trained, then resumed, then evaluated; the same models built on two backends), which XLA then compiles once
+    per test run instead of once per process. The cache's key is the program and the JAX/XLA versions, so a hit
+    runs what a compile would have produced. Not put in os.environ: processes of one distributed job would
+    share its files, and a process with TensorFlow blocked cannot read it (etils.epath probes for TensorFlow)."""
+    folder = tmp_path_factory.mktemp("jax-cache")
+    JAX_CACHE.update(JAX_COMPILATION_CACHE_DIR=str(folder), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    yield folder
+    JAX_CACHE.clear()

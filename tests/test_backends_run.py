@@ -54,9 +54,13 @@ def _history(run: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_digits_trains_on_jax_without_tensorflow(tmp_path: Path) -> None:
-    """`graphspec train specs/digits.yaml --backend jax` where TensorFlow cannot be imported: >= 97% test accuracy."""
+    """`graphspec train specs/digits.yaml --backend jax` where TensorFlow cannot be imported: >= 97% test accuracy.
+
+    Half of the spec's 30 epochs: the bar is reached by then (0.983 after 12 epochs), so the test asks more of
+    JAX's training than the README does, for half the time (TensorFlow runs all 30: test_train_cli.py)."""
     run = tmp_path / "run"
-    proc = graphspec("train", str(SPECS / "digits.yaml"), "--backend", "jax", "--run-dir", str(run), blocked=NO_TF)
+    proc = graphspec("train", str(SPECS / "digits.yaml"), "--backend", "jax", "--run-dir", str(run), "--epochs", "15",
+                     blocked=NO_TF)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert "no TensorBoard logs" in proc.stderr  # a note, not a crash
@@ -65,21 +69,6 @@ def test_digits_trains_on_jax_without_tensorflow(tmp_path: Path) -> None:
     env = json.loads((run / "environment.json").read_text())
     assert env["backend"] == "jax" and env["devices"]
     assert json.loads((run / "state.json").read_text())["backend"] == "jax"
-
-
-@pytest.mark.slow
-def test_the_same_seed_trains_the_same_model_twice_on_jax(tmp_path: Path) -> None:
-    spec = tmp_path / "small.yaml"
-    spec.write_text(SMALL)
-    runs = []
-    for name in ("a", "b"):
-        proc = graphspec("train", str(spec), "--backend", "jax", "--run-dir", str(tmp_path / name), blocked=NO_TF)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs.append(tmp_path / name)
-    assert _history(runs[0]) == _history(runs[1])
-    assert len(_history(runs[0])) == 2
-    a, b = (json.loads((r / "results.json").read_text())["test"] for r in runs)
-    assert a == b
 
 
 def test_predict_of_a_tensorflow_run_is_the_same_on_jax(tmp_path: Path) -> None:
@@ -107,8 +96,14 @@ def test_predict_of_a_tensorflow_run_is_the_same_on_jax(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_run_resumes_and_evaluates_on_the_backend_it_trained_on(tmp_path: Path) -> None:
+    """A JAX run of 1 epoch, resumed to 2 where KERAS_BACKEND says tensorflow, continues on JAX and equals a run
+    of the same seed trained straight through: the same seed trains the same model twice on JAX, and a resume
+    continues it exactly (one comparison, one JAX training fewer). Then evaluate, and a resume told otherwise."""
     spec = tmp_path / "small.yaml"
     spec.write_text(SMALL)
+    straight = tmp_path / "straight"
+    proc = graphspec("train", str(spec), "--backend", "jax", "--run-dir", str(straight), blocked=NO_TF)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     proc = graphspec("train", str(spec), "--backend", "jax", "--epochs", "1", "--run-dir", str(run))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -119,6 +114,10 @@ def test_a_run_resumes_and_evaluates_on_the_backend_it_trained_on(tmp_path: Path
     assert "using jax, the backend the run was trained on (KERAS_BACKEND=tensorflow is not used" in proc.stderr
     state = json.loads((run / "state.json").read_text())
     assert state["backend"] == "jax" and state["epochs_completed"] == 2
+    assert _history(run) == _history(straight)
+    assert len(_history(straight)) == 2
+    a, b = (json.loads((r / "results.json").read_text())["test"] for r in (straight, run))
+    assert a == b
     proc = graphspec("evaluate", str(run), "--format", "json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = json.loads((run / "results.json").read_text())["test"]

@@ -320,12 +320,15 @@ def test_json_schema_accepts_a_variant_and_still_requires_fields_otherwise() -> 
     schema = json.loads((ROOT / "graphspec.schema.json").read_text())
     import yaml
 
+    # One validator, and no check of the schema itself: jsonschema.validate checks the 440 kB schema against its
+    # meta-schema on every call (~2.5 s each); test_lint_schema.py checks it once, as a valid draft 2020-12 schema.
+    validator = jsonschema.validators.validator_for(schema)(schema)
     variant = yaml.safe_load((FAMILY / "resnet34.yaml").read_text())
-    jsonschema.validate(variant, schema)
+    validator.validate(variant)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"graphspec": 1, "name": "x"}, schema)  # no nodes, no extends
+        validator.validate({"graphspec": 1, "name": "x"})  # no nodes, no extends
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"extends": 3}, schema)
+        validator.validate({"extends": 3})
 
 
 @pytest.mark.parametrize(("spec", "model", "trainable"), [

@@ -7,6 +7,7 @@ subprocess, so that a crash, a hang or a memory blow-up is measured, not suffere
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -249,8 +250,23 @@ def _read_only(folder: Path) -> Iterator[None]:
         subprocess.run(["umount", str(folder)], check=False)
 
 
-@pytest.mark.parametrize(("folder", "case"), _cases())
-def test_hostile_case(folder: Path, case: dict[str, Any], tmp_path: Path) -> None:
+@dataclasses.dataclass
+class _Outcome:
+    """What one case's run gave: the process's exit code, output and peak RSS, and the state around it."""
+
+    work: Path
+    canary: Path
+    outside_before: str
+    outside_after: str
+    kept: dict[str, str]
+    argv: list[str]
+    code: int
+    output: str
+    rss_kib: int
+
+
+def _play(folder: Path, case: dict[str, Any], tmp_path: Path) -> _Outcome:
+    """Prepare the case in `tmp_path`, run its command in a process, and record what it did (no assertion)."""
     work, outside = _prepare(folder, tmp_path)
     if case.get("generate"):
         GENERATORS[case["generate"]](work)
@@ -265,6 +281,36 @@ def test_hostile_case(folder: Path, case: dict[str, Any], tmp_path: Path) -> Non
     argv = [_arg(str(a), work, outside) for a in case["argv"]]
     with _read_only(work / case["read_only"]) if case.get("read_only") else contextlib.nullcontext():
         code, output, rss_kib = _run(argv, work, env, float(case.get("timeout", 120)), tmp_path / "rss")
+    return _Outcome(work, canary, before, _digest(outside), kept, argv, code, output, rss_kib)
+
+
+# The cases are independent processes, each in its own folders: the selected ones run two at a time (a process
+# mostly waits on its own imports, single-threaded), and each test asserts on its own case's outcome. A case's
+# time limit, peak RSS (its own process tree's) and output are measured as when it ran alone.
+_PARALLEL = 2
+
+
+@pytest.fixture(scope="module")
+def played(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The selected cases of this run (after -k / -m), in the tests' order, started on a pool when the first one
+    is needed: case id -> future of its _Outcome (an exception of the case, a skip included, is its test's)."""
+    import concurrent.futures
+
+    chosen = [item.callspec for item in request.session.items if getattr(item, "function", None) is test_hostile_case]
+    futures: dict[str, Any] = {}
+    with concurrent.futures.ThreadPoolExecutor(_PARALLEL) as pool:
+        for spec in chosen:
+            folder, case = spec.params["folder"], spec.params["case"]
+            futures[spec.id] = pool.submit(_play, folder, case, tmp_path_factory.mktemp(spec.id[:40]))
+        yield futures
+
+
+@pytest.mark.parametrize(("folder", "case"), _cases())
+def test_hostile_case(folder: Path, case: dict[str, Any], played: dict[str, Any],
+                      request: pytest.FixtureRequest) -> None:
+    outcome: _Outcome = played[request.node.callspec.id].result()
+    work, code, output, rss_kib = outcome.work, outcome.code, outcome.output, outcome.rss_kib
+    argv = outcome.argv
     shown = f"$ graphspec {' '.join(a if len(a) < 200 else a[:200] + '...' for a in argv)}\n{output[-4000:]}"
     assert len(output) <= float(case.get("max_output_kb", 200)) * 1024, f"{len(output):,} characters of output"
     assert code == case["exit"], f"exit {code}, expected {case['exit']}\n{shown}"
@@ -272,10 +318,10 @@ def test_hostile_case(folder: Path, case: dict[str, Any], tmp_path: Path) -> Non
         assert re.search(pattern, output), f"no match for {pattern!r}\n{shown}"
     for pattern in ALWAYS_REJECT + list(case.get("reject", [])):
         assert not re.search(pattern, output), f"unexpected {pattern!r}\n{shown}"
-    assert not canary.exists(), f"the payload ran\n{shown}"
-    assert _digest(outside) == before, "a file outside the working folder was changed"
+    assert not outcome.canary.exists(), f"the payload ran\n{shown}"
+    assert outcome.outside_after == outcome.outside_before, "a file outside the working folder was changed"
     assert rss_kib / 1024 < float(case.get("max_rss_mb", 2500)), f"peak RSS {rss_kib / 1024:.0f} MiB\n{shown}"
-    for path, digest in kept.items():
+    for path, digest in outcome.kept.items():
         assert _digest_file(work / path) == digest, f"{path} was changed or removed\n{shown}"
     if case.get("check"):
         CHECKS[case["check"]](work)

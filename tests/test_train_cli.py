@@ -231,13 +231,22 @@ def epochs_in(folder: Path) -> int:
         return 0
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted run both signals are compared with (trained once, in this process): its folder holds
+    s.yaml (10 epochs of 50 steps: time to signal) and ref/, the run folder."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    (folder / "s.yaml").write_text(SLOW_SPEC % {"samples": 800, "epochs": 10})
+    reference = invoke(["train", str(folder / "s.yaml"), "--run-dir", str(folder / "ref")])
+    assert reference.exit_code == 0, reference.output
+    return folder
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_then_resume_equals_an_uninterrupted_run(sig: int, tmp_path: Path) -> None:
+def test_signal_then_resume_equals_an_uninterrupted_run(sig: int, tmp_path: Path, uninterrupted: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text(SLOW_SPEC % {"samples": 800, "epochs": 10})  # 50 steps an epoch: time to signal
-    reference = invoke(["train", str(spec), "--run-dir", str(tmp_path / "ref")])
-    assert reference.exit_code == 0, reference.output
+    spec.write_text((uninterrupted / "s.yaml").read_text())
     folder = tmp_path / "run"
     proc = start(tmp_path, ["train", str(spec), "--run-dir", str(folder)])
     try:
@@ -254,13 +263,13 @@ def test_signal_then_resume_equals_an_uninterrupted_run(sig: int, tmp_path: Path
     assert epochs_in(folder) == state["epochs_completed"]
     resumed = invoke(["train", str(spec), "--resume", "--run-dir", str(folder)])
     assert resumed.exit_code == 0, resumed.output
-    ref = json.loads((tmp_path / "ref" / "history.json").read_text())
+    ref = json.loads((uninterrupted / "ref" / "history.json").read_text())
     got = json.loads((folder / "history.json").read_text())
     assert [r["epoch"] for r in got] == list(range(1, 11))
     for a, b in zip(ref, got):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["epoch"], key)
-    ra = json.loads((tmp_path / "ref" / "results.json").read_text())["test"]
+    ra = json.loads((uninterrupted / "ref" / "results.json").read_text())["test"]
     rb = json.loads((folder / "results.json").read_text())["test"]
     assert ra == pytest.approx(rb, rel=1e-5, abs=1e-6)
 
