@@ -49,7 +49,7 @@ BENCH_SUMMARY ?= $(CURDIR)/.bench-figures.jsonl
 bench: install
 	rm -f $(BENCH_SUMMARY)
 	export GRAPHSPEC_BENCH_SUMMARY=$(BENCH_SUMMARY); \
-	for b in compile lint train import sweep diff backends startup distributed data install; do \
+	for b in compile lint train import sweep diff backends startup distributed data tracking lsp install; do \
 	  $(BIN)/python bench/bench_$$b.py || echo "bench_$$b exited $$?"; \
 	done
 	$(BIN)/python bench/figures.py $(BENCH_SUMMARY) --markdown docs/performance.md

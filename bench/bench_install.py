@@ -85,6 +85,11 @@ def main() -> int:
     if rows and rows[0][0] == "lean":
         for variant, wall, _, size in rows[1:]:
             print(f"lean against {variant}: {wall / rows[0][1]:.1f}x faster, {size / rows[0][3]:.0f}x smaller")
+    from figures import record  # the summary table of `make bench`
+
+    for variant, wall, _, size in rows:
+        record("install", f"{variant}: cold install, wall (s)", wall)
+        record("install", f"{variant}: venv size (MiB)", size / 2**20)
     return 0
 
 

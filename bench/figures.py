@@ -32,25 +32,41 @@ def _rows(path: Path) -> list[dict[str, object]]:
 
 
 def _machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        load = f" (load average {os.getloadavg()[0]:.1f} when the table was written)"
+    except OSError:
+        load = ""
+    return (f"{cpu}, {os.cpu_count()} cores{load}, Python {platform.python_version()}, "
+            f"{platform.system()}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
     parser.add_argument("--markdown", type=Path, help="also write the table here, with the date and the machine")
+    parser.add_argument("--note", default="", help="a paragraph for the Markdown, under the table")
+    parser.add_argument("--how", default="`make bench`", help="what produced the figures, for the Markdown")
     args = parser.parse_args()
     rows = _rows(args.file)
     status = {True: "met", False: "MISSED", None: ""}
-    print(f"\n{'bench':<18} {'figure':<52} {'value':>10} {'target':<14} status")
+    print(f"\n{'bench':<12} {'figure':<64} {'value':>10} {'target':<10} status")
     for r in rows:
-        print(f"{r['bench']!s:<18} {r['figure']!s:<52} {float(r['value']):>10.3f} {r['target']!s:<14} "  # type: ignore[arg-type]
+        print(f"{r['bench']!s:<12} {r['figure']!s:<64} {float(r['value']):>10.3f} {r['target']!s:<10} "  # type: ignore[arg-type]
               f"{status[r['met']]}")  # type: ignore[index]
     if args.markdown:
-        lines = [f"Measured {datetime.date.today().isoformat()} on {_machine()} (`make bench`).", "",
+        lines = ["# Performance: the latest figures", "",
+                 f"Measured {datetime.date.today().isoformat()} on {_machine()} ({args.how}).", "",
                  "| bench | figure | value | target | status |", "|---|---|---|---|---|"]
         lines += [f"| {r['bench']} | {r['figure']} | {float(r['value']):.3f} | {r['target']} | "  # type: ignore[arg-type]
                   f"{status[r['met']]} |" for r in rows]  # type: ignore[index]
+        if args.note:
+            lines += ["", args.note]
         args.markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
 

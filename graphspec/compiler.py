@@ -41,6 +41,8 @@ class Checked:
     roots: files.Roots = dataclasses.field(default_factory=lambda: files.roots_for(None))
     # The spec before vars and blocks were expanded (bases merged, --set applied): where a variable is set.
     unexpanded: Source | None = None
+    # The plugin layers' `graphspec_shapes` declarations, by class name (read once, by check).
+    declarations: dict[str, plugins_mod.Declaration] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -95,10 +97,9 @@ def check(
     diags.extend(expand_diags)
     if diags.has_errors:
         return result
-    try:
-        plugin_layers = plugins_mod.scan_all(plugin_list)
-    except UsageError as exc:
-        diags.add(Diagnostic("GS601", Severity.ERROR, str(exc), Location(file, 1, 1)))
+    plugin_layers, result.declarations, unreadable = plugins_mod.read_all(plugin_list)
+    if unreadable is not None:
+        diags.add(Diagnostic("GS601", Severity.ERROR, str(unreadable), Location(file, 1, 1)))
         plugin_layers = {}
     spec, parse_diags = parse.parse(src, plugin_layers=plugin_layers)
     diags.extend(parse_diags)
@@ -128,8 +129,7 @@ def check(
     if shapes:
         from graphspec.analysis import shapecheck
 
-        analysis, shape_diags = shapecheck.analyze(src, graph, set(plugin_layers),
-                                                   plugins_mod.declarations(plugin_list))
+        analysis, shape_diags = shapecheck.analyze(src, graph, set(plugin_layers), result.declarations)
         result.analysis = analysis
         diags.extend(shape_diags)
         if not shape_diags.has_errors:
@@ -198,7 +198,7 @@ def _declared(checked: Checked) -> dict[str, Any]:
     from graphspec.analysis.shapes import has_rule
     from graphspec.build.declared import Declared
 
-    decls = {k: d for k, d in plugins_mod.declarations(checked.plugins).items() if not has_rule(k)}
+    decls = {k: d for k, d in checked.declarations.items() if not has_rule(k)}
     out: dict[str, Any] = {}
     if checked.analysis is None or checked.graph is None or not decls:
         return out

@@ -239,3 +239,32 @@ def test_fresh_instances_rebuild_the_layers_their_nodes_share(tmp_path: Path) ->
     result = runner.invoke(app, ["build", str(spec)])
     assert result.exit_code == 0, result.output
     assert "m: 30 parameters" in result.stdout  # two instances, each with its own Dense(4 -> 3)
+
+
+@pytest.mark.keras
+def test_a_submodel_called_only_fresh_is_not_built_once_more(tmp_path: Path) -> None:
+    from graphspec import compiler
+    from graphspec.build.backend import keras
+
+    spec = tmp_path / "ens.yaml"
+    spec.write_text(
+        "graphspec: 1\nname: ens\ninputs:\n  member_in: [4]\n  x: [4]\nnodes:\n"
+        "  dense: {type: Dense, units: 1, inputs: member_in}\n"
+        "  y1: {model: member, fresh: true, inputs: x}\n"
+        "  y2: {model: member, fresh: true, inputs: x}\n"
+        "  avg: {type: Average, inputs: [y1, y2]}\n"
+        "models:\n  member: {inputs: member_in, outputs: dense, submodel: true}\n  m: {inputs: x, outputs: avg}\n")
+    created: list[str] = []
+    real_init = keras.layers.Dense.__init__
+
+    def counting_init(self: object, *args: object, **kwargs: object) -> None:
+        created.append(str(kwargs.get("name")))
+        real_init(self, *args, **kwargs)
+
+    keras.layers.Dense.__init__ = counting_init  # type: ignore[method-assign]
+    try:
+        built = compiler.build(compiler.check(spec), compile=False)
+    finally:
+        keras.layers.Dense.__init__ = real_init  # type: ignore[method-assign]
+    assert built["m"].count_params() == 10
+    assert created == ["dense", "dense"]  # one Dense per instance, no template left unused

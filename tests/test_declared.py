@@ -177,3 +177,24 @@ def test_build_checks_declarations_against_keras(tmp_path: Path, monkeypatch: py
     plugin.write_text(source)
     result = CliRunner().invoke(app, ["build", str(spec), "--plugin", str(plugin)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.keras
+def test_build_checks_declarations_inside_fresh_only_submodels(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # A submodel called only `fresh` is built by its instances alone (not once more as a template):
+    # its plugin nodes are still checked against their declarations.
+    monkeypatch.chdir(tmp_path)
+    plugin = tmp_path / "dense.py"
+    source = (Path(__file__).resolve().parents[1] / "specs" / "plugins" / "custom_dense.py").read_text()
+    plugin.write_text(source.replace('"input[-1] * units + units"', '"input[-1] * units"'))
+    spec = tmp_path / "t.yaml"
+    spec.write_text("graphspec: 1\nname: t\ninputs:\n  m_in: [4]\n  x: [4]\nnodes:\n"
+                    "  c: {type: CustomDense, units: 10, inputs: m_in}\n"
+                    "  y1: {model: member, fresh: true, inputs: x}\n"
+                    "  y2: {model: member, fresh: true, inputs: x}\n"
+                    "  avg: {type: Average, inputs: [y1, y2]}\n"
+                    "models:\n  member: {inputs: m_in, outputs: c, submodel: true}\n  m: {inputs: x, outputs: avg}\n")
+    result = CliRunner().invoke(app, ["build", str(spec), "--plugin", str(plugin)])
+    assert result.exit_code == 1
+    assert "error[GS304]: CustomDense.graphspec_shapes gives node `c` 40 parameters, Keras built 50" in result.output

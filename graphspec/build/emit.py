@@ -76,6 +76,9 @@ class Emitter:
         self.apps: dict[str, Any] = {}
         self.models: dict[str, Any] = {}
         self.failed: set[str] = set()
+        # Layers and outputs of nodes built only inside `fresh` model instances (the first of each).
+        self.instance_layers: dict[str, Any] = {}
+        self.instance_tensors: dict[str, Any] = {}
 
     # -- errors ------------------------------------------------------------------
     def fail(self, node: Node, exc: BaseException, what: str) -> _Failed:
@@ -229,7 +232,8 @@ class Emitter:
             raise self.fail(node, exc, what) from None
         if isinstance(out, dict):
             out = [out[k] for k in sorted(out)]  # a model that returns a dict: its outputs by name, as Keras flattens them
-        if layer.weights and not any(hasattr(t, "_keras_history") for t in keras.tree.flatten(out)):
+        if (not hasattr(out, "_keras_history") and layer.weights
+                and not any(hasattr(t, "_keras_history") for t in keras.tree.flatten(out))):
             self.diags.add(Diagnostic(
                 "GS301", Severity.ERROR, f"`{node.name}` is applied only to constants (its inputs depend on no model "
                 f"input): Keras computes it once, when the model is built, and its {layer.count_params():,} "
@@ -280,7 +284,10 @@ class Emitter:
 
     def _needed(self, names: list[str] | None) -> list[str]:
         """Nodes needed for the named models: their members and everything those depend on."""
-        models = [m for m in self.graph.models.values() if names is None or m.name in names]
+        # Without names: the public models. A submodel's nodes come in through the models that
+        # call it; one only ever called `fresh` is built by its instances, not once more here.
+        models = [m for m in self.graph.models.values()
+                  if (m.name in names if names is not None else not m.submodel)]
         todo = [n for m in models for n in m.nodes]
         needed: set[str] = set()
         while todo:
@@ -333,6 +340,11 @@ class Emitter:
         # share) built again, with new layer objects.
         sub = Emitter(self.graph, self.src, self.plugins, self.diags, self.roots)
         sub.build_nodes(sub._needed([name]))
+        # The first instance's layers stand for nodes built nowhere else, for the plugin declaration check.
+        for node, layer in {**sub.instance_layers, **sub.layers}.items():
+            self.instance_layers.setdefault(node, layer)
+        for node, tensor in {**sub.instance_tensors, **sub.tensors}.items():
+            self.instance_tensors.setdefault(node, tensor)
         return sub.model(name, keras_name=instance_name)
 
 
@@ -347,7 +359,8 @@ def build_models(graph: Graph, src: Source, plugins: dict[str, type], names: lis
     diags = Diagnostics()
     emitter = Emitter(graph, src, plugins, diags, roots)
     models = emitter.build_all(names)
-    diags.extend(check_declared(declared or {}, emitter.layers, emitter.tensors))
+    diags.extend(check_declared(declared or {}, {**emitter.instance_layers, **emitter.layers},
+                                {**emitter.instance_tensors, **emitter.tensors}))
     wanted = [m for m in graph.models.values() if (m.name in names if names is not None else not m.submodel)]
     for m in wanted:
         if m.name not in models and not diags.has_errors:

@@ -500,7 +500,18 @@ def _may_use_expansion(src: Source) -> bool:
     """A look at the text before walking the data: no `$` and no `block` in it, nothing to expand."""
     texts = [src.text, *src.bases.values()]  # a variable may come from a base the spec extends
     return bool(src.overrides) or not src.text or any(
-        "$" in text or "block" in text or "vars" in text for text in texts)
+        "$" in _after_header(text) or "block" in text or "vars" in text for text in texts)
+
+
+def _after_header(text: str) -> str:
+    """The text after its leading comment lines (`# yaml-language-server: $schema=...` is no variable)."""
+    start = 0
+    while text.startswith("#", start) or text.startswith("\n", start):
+        end = text.find("\n", start)
+        if end < 0:
+            return ""
+        start = end + 1
+    return text[start:]
 
 
 def expand(src: Source) -> tuple[Source, list[Diagnostic]]:

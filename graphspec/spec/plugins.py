@@ -279,6 +279,23 @@ def _call_params(args: ast.arguments) -> dict[str, Any]:
     return out
 
 
+def read_all(plugins: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Declaration], UsageError | None]:
+    """Each plugin read once: its layer classes (see :func:`scan`), their declarations, and the first
+    plugin that could not be read (whose classes are then not listed; the others' declarations are)."""
+    classes: dict[str, dict[str, Any]] = {}
+    decls: dict[str, Declaration] = {}
+    problem: UsageError | None = None
+    for p in plugins:
+        try:
+            found = _scanned(p)
+        except UsageError as exc:
+            problem = problem or exc
+            continue
+        classes.update((name, dict(params)) for name, params in found.classes.items())
+        decls.update(found.declarations)
+    return classes, decls, problem
+
+
 def scan_all(plugins: list[str]) -> dict[str, dict[str, Any]]:
     """The layer classes of every plugin (see :func:`scan`)."""
     out: dict[str, dict[str, Any]] = {}

@@ -198,16 +198,32 @@ def _plain_value(node: ScalarNode) -> Any:
 
 
 def _plain(tag: str, text: str, style: str | None) -> Any:
-    """The value of a scalar that needs no more than a look (text, a decimal integer), else _NOT_PLAIN.
+    """The value of a scalar that needs no more than a look, else _NOT_PLAIN.
 
-    Both read alike in YAML 1.1 and 1.2: text that cannot start a number, and decimal
-    integers without a leading zero (`010` is octal in YAML 1.1).
+    All read alike in YAML 1.1 and 1.2: text that cannot start a number, decimal integers
+    without a leading zero (`010` is octal in YAML 1.1), null, `true`/`false` and decimal
+    fractions such as `0.5`.
     """
     if tag == STR_TAG:
         return text if style or text[:1] not in NUMBER_START else _NOT_PLAIN
     if tag == INT_TAG and text.isdigit() and len(text) <= MAX_INT_DIGITS and (text[0] != "0" or len(text) == 1):
         return int(text)
+    if tag == NULL_TAG and text in _NULLS:
+        return None
+    if tag == BOOL_TAG and text in _BOOLS:
+        return _BOOLS[text]
+    if tag == FLOAT_TAG and _DECIMAL.match(text):
+        return float(text)  # `0.5`: a number alike in YAML 1.1 and 1.2 (`1e-4`, `.5` are not)
     return _NOT_PLAIN
+
+
+# Null, booleans and decimal fractions that YAML 1.1 and 1.2 read alike (`yes`, `on` are not).
+NULL_TAG = "tag:yaml.org,2002:null"
+BOOL_TAG = "tag:yaml.org,2002:bool"
+FLOAT_TAG = "tag:yaml.org,2002:float"
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_DECIMAL = re.compile(r"[-+]?[0-9]+\.[0-9]+\Z")
 
 
 class _Builder:

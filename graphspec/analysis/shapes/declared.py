@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -114,19 +115,31 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> ast.Expression | str:
+    """An expression's tree (read, never changed, by the evaluator), or why it cannot be one.
+
+    Parsed once per text: every check of a spec evaluates its plugin layers' declarations again.
+    """
+    if len(text) > MAX_CHARS:
+        return f"an expression of more than {MAX_CHARS} characters"
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        return f"invalid expression {text!r}: {exc.msg}"
+    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+        return f"an expression of more than {MAX_NODES} parts"
+    return tree
+
+
 class _Evaluator:
     def __init__(self, env: Mapping[str, Any]) -> None:
         self.env = env
 
     def run(self, text: str) -> Any:
-        if len(text) > MAX_CHARS:
-            raise DeclarationError(f"an expression of more than {MAX_CHARS} characters")
-        try:
-            tree = ast.parse(text.strip(), mode="eval")
-        except SyntaxError as exc:
-            raise DeclarationError(f"invalid expression {text!r}: {exc.msg}") from None
-        if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
-            raise DeclarationError(f"an expression of more than {MAX_NODES} parts")
+        tree = _parsed(text)
+        if isinstance(tree, str):
+            raise DeclarationError(tree)
         return self.eval(tree.body)
 
     def eval(self, node: ast.AST) -> Any:  # noqa: C901 - one branch per construct of the language
