@@ -19,8 +19,8 @@ and are printed in one table):
   (each in its own subprocess); ratio = 5x / 1x (goal <= 1.2).
 
 Rounds alternate the sides (see bench/timing.py), after an untimed epoch of each input pipeline; each
-figure is the median of the rounds' ratios. The
-header gives the load average before and after (the machine may be shared: use --rounds >= 5).
+figure is the median of the rounds' ratios. The header gives the load average before and after (the
+machine may be shared: use --rounds >= 5).
 
     .venv/bin/python bench/bench_data.py [--backend all|tensorflow|jax] [--per-class 250] [--rounds 3]
                                          [--epochs 2]
