@@ -19,7 +19,9 @@ and are printed in one table):
   (each in its own subprocess); ratio = 5x / 1x (goal <= 1.2).
 
 Rounds alternate the sides (see bench/timing.py), after an untimed epoch of each input pipeline; each
-figure is the median of the rounds' ratios. The header gives the load average before and after (the
+figure is the median of the rounds' ratios. graphspec's model (whose inputs and outputs its input follows)
+is built once before the input rounds: building it just before a timed epoch slowed that epoch by up to
+25% on a 2-core machine (TensorFlow's threads still busy), a cost of the bench, not of the input. The header gives the load average before and after (the
 machine may be shared: use --rounds >= 5).
 
     .venv/bin/python bench/bench_data.py [--backend all|tensorflow|jax] [--per-class 250] [--rounds 3]
@@ -29,6 +31,7 @@ machine may be shared: use --rounds >= 5).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -78,23 +81,31 @@ def write_spec(folder: Path, epochs: int) -> Path:
 
 
 # -- the input pipelines ---------------------------------------------------------------------------------
-def graphspec_input(spec: Path) -> tuple[Any, int, Any]:
-    """(training batches of one epoch, steps, the built model) as `graphspec train` makes them."""
+def graphspec_model(spec: Path) -> tuple[Any, Any]:
+    """(the checked spec, the model's inputs and outputs) as `graphspec train` makes them: built once, outside
+    the timed rounds (the hand-written side builds no model for its input)."""
     from graphspec import compiler
-    from graphspec.run import data as data_mod
-    from graphspec.run import models, pipeline
-    from graphspec.run.augment import Augment
+    from graphspec.run import models
 
     checked = models.check(spec)
-    assert checked.spec is not None and checked.spec.data is not None
     name = models.pick_model(checked, None)
     model = compiler.build(checked, models=[name], training=True)[name]
-    io = models.model_io(checked, name, model)
+    return checked, models.model_io(checked, name, model)
+
+
+def graphspec_input(spec: Path, made: tuple[Any, Any] | None = None) -> Any:
+    """Training batches of one epoch as `graphspec train` makes them (listing, checks, stream, augmentation)."""
+    from graphspec.run import data as data_mod
+    from graphspec.run import pipeline
+    from graphspec.run.augment import Augment
+
+    checked, io = made or graphspec_model(spec)
+    assert checked.spec is not None and checked.spec.data is not None
     data = data_mod.prepare(checked.spec.data, io, base_dir=spec.parent, seed=0, graph=checked.graph,
                             roots=[spec.parent])
     ds, steps = pipeline.train_dataset(data.train, io, batch_size=BATCH, seed=0, first_epoch=0, epochs=1,
                                        prefetch=False)  # as trainer.fit: Augment.train prefetches
-    return Augment(checked.spec.data.augment, io, seed=0).train(ds, first_epoch=0, steps=steps), steps, model
+    return Augment(checked.spec.data.augment, io, seed=0).train(ds, first_epoch=0, steps=steps)
 
 
 def hand_input(train: Path) -> Any:
@@ -166,7 +177,8 @@ def images_per_second(ds: Any) -> float:
 
 def throughput(spec: Path, train: Path, rounds: int, backend: str) -> dict[str, tuple[float, float, float]]:
     """For each hand-written pipeline: (graphspec images/s, hand-written images/s, median ratio)."""
-    sides: dict[str, Callable[[], Any]] = {"graphspec": lambda: graphspec_input(spec)[0]}
+    made = graphspec_model(spec)
+    sides: dict[str, Callable[[], Any]] = {"graphspec": lambda: graphspec_input(spec, made)}
     for label, make in hands(backend).items():
         sides[label] = lambda make=make: make(train)  # type: ignore[misc]
     rates: dict[str, list[float]] = {k: [] for k in sides}
@@ -174,7 +186,9 @@ def throughput(spec: Path, train: Path, rounds: int, backend: str) -> dict[str, 
         images_per_second(make())
     for r in range(rounds):
         for side in (list(sides) if r % 2 else list(sides)[::-1]):
-            rates[side].append(images_per_second(sides[side]()))
+            ds = sides[side]()
+            gc.collect()  # as bench/timing.py: each side from a collected heap
+            rates[side].append(images_per_second(ds))
     ours = rates.pop("graphspec")
     return {label: (statistics.median(ours), statistics.median(v),
                     statistics.median(a / b for a, b in zip(ours, v))) for label, v in rates.items()}
@@ -226,7 +240,7 @@ def end_to_end(spec: Path, folder: Path, train: Path, rounds: int, epochs: int,
 # -- memory ------------------------------------------------------------------------------------------------
 def rss_child(spec: Path) -> None:
     """(In a subprocess) stream one epoch of graphspec's training input; print the peak RSS in bytes."""
-    ds = graphspec_input(spec)[0]
+    ds = graphspec_input(spec)
     for _ in ds:
         pass
     print(json.dumps({"peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
