@@ -20,8 +20,10 @@ and are printed in one table):
 
 Rounds alternate the sides (see bench/timing.py), after an untimed epoch of each input pipeline; each
 figure is the median of the rounds' ratios. graphspec's model (whose inputs and outputs its input follows)
-is built once before the input rounds: building it just before a timed epoch slowed that epoch by up to
-25% on a 2-core machine (TensorFlow's threads still busy), a cost of the bench, not of the input. The header gives the load average before and after (the
+is built once before the input rounds: building it just before each timed epoch put the ratio at 0.72
+against 0.94 with both pipelines built ahead (11 rounds each, 2 cores, load average 6; the cause, most
+likely TensorFlow's threads still busy after the build, not pinned down), a cost of the bench, not of the
+input. The header gives the load average before and after (the
 machine may be shared: use --rounds >= 5).
 
     .venv/bin/python bench/bench_data.py [--backend all|tensorflow|jax] [--per-class 250] [--rounds 3]
