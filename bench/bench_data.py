@@ -18,8 +18,9 @@ and are printed in one table):
 * peak RSS of a process that streams one epoch of graphspec's training input, with 1x and 5x the images
   (each in its own subprocess); ratio = 5x / 1x (goal <= 1.2).
 
-Rounds alternate the sides (see bench/timing.py), after an untimed epoch of each input pipeline; each
-figure is the median of the rounds' ratios. graphspec's model (whose inputs and outputs its input follows)
+Rounds alternate the sides (see bench/timing.py), after an untimed epoch of each input pipeline (a side's
+input figure in a round: 3 epochs, each of a pipeline made afresh); each figure is the median of the
+rounds' ratios. graphspec's model (whose inputs and outputs its input follows)
 is built once before the input rounds: building it just before each timed epoch put the ratio at 0.72
 against 0.94 with both pipelines built ahead (11 rounds each, 2 cores, load average 6; the cause, most
 likely TensorFlow's threads still busy after the build, not pinned down), a cost of the bench, not of the
@@ -169,16 +170,20 @@ def hands(backend: str) -> dict[str, Callable[[Path], Any]]:
     return {"Grain MapDataset": hand_grain, 'Keras format="grain"': hand_keras_grain}
 
 
-def images_per_second(ds: Any) -> float:
+def images_per_second(ds: Any) -> tuple[int, float]:
+    """(images, seconds) of one pass over `ds`."""
     t0 = time.perf_counter()
     n = 0
     for x, _ in ds:
         n += int(x.shape[0])
-    return n / (time.perf_counter() - t0)
+    return n, time.perf_counter() - t0
 
 
-def throughput(spec: Path, train: Path, rounds: int, backend: str) -> dict[str, tuple[float, float, float]]:
-    """For each hand-written pipeline: (graphspec images/s, hand-written images/s, median ratio)."""
+def throughput(spec: Path, train: Path, rounds: int, backend: str, repeat: int = 3
+               ) -> dict[str, tuple[float, float, float]]:
+    """For each hand-written pipeline: (graphspec images/s, hand-written images/s, median ratio). A side's figure
+    in a round is `repeat` epochs, each of a pipeline made afresh (an epoch of 2,500 images lasts about 0.2 s:
+    one alone is mostly noise on a shared machine)."""
     made = graphspec_model(spec)
     sides: dict[str, Callable[[], Any]] = {"graphspec": lambda: graphspec_input(spec, made)}
     for label, make in hands(backend).items():
@@ -188,9 +193,13 @@ def throughput(spec: Path, train: Path, rounds: int, backend: str) -> dict[str, 
         images_per_second(make())
     for r in range(rounds):
         for side in (list(sides) if r % 2 else list(sides)[::-1]):
-            ds = sides[side]()
-            gc.collect()  # as bench/timing.py: each side from a collected heap
-            rates[side].append(images_per_second(ds))
+            images, seconds = 0, 0.0
+            for _ in range(repeat):
+                ds = sides[side]()
+                gc.collect()  # as bench/timing.py: each epoch from a collected heap
+                n, t = images_per_second(ds)
+                images, seconds = images + n, seconds + t
+            rates[side].append(images / seconds)
     ours = rates.pop("graphspec")
     return {label: (statistics.median(ours), statistics.median(v),
                     statistics.median(a / b for a, b in zip(ours, v))) for label, v in rates.items()}
