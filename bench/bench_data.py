@@ -1,29 +1,40 @@
-"""Training input from an image folder: graphspec's pipeline against a hand-written tf.data one.
+"""Training input from an image folder: graphspec's pipeline against hand-written ones, on TensorFlow and JAX.
 
 One run, one folder (the shapes dataset of tools/make_shapes.py, generated into a temporary folder), one
-machine, TensorFlow:
+machine, each backend in its own process (a process has one Keras backend; the figures come back as JSON
+and are printed in one table):
 
 * input throughput, images/s of one epoch of training batches (list, decode, resize, scale, one-hot,
   augment with RandomFlip, batch of 64, prefetch): graphspec's (the `images` source of specs/resnet.yaml,
-  the stream and `data.augment` exactly as `graphspec train` builds them) against
-  `keras.utils.image_dataset_from_directory(...).map(augment).prefetch(AUTOTUNE)`;
-  ratio = graphspec / hand-written (goal >= 0.95);
+  the stream and `data.augment` exactly as `graphspec train` builds them: tf.data on TensorFlow, Grain on
+  JAX) against a hand-written pipeline, ratio = graphspec / hand-written (goal >= 0.95):
+  TensorFlow: `keras.utils.image_dataset_from_directory(...).map(augment).prefetch(AUTOTUNE)`;
+  JAX: a Grain pipeline (`grain.MapDataset.source(files).shuffle().map(decode).batch().map(augment)
+  .to_iter_dataset(grain.ReadOptions(...))`, Keras's Grain decoder), and, a row of its own,
+  `keras.utils.image_dataset_from_directory(..., format="grain").map(augment)` with a prefetch thread;
 * end-to-end epoch time of specs/resnet.yaml's model: `graphspec train` (run folder, checkpoints and all;
-  the seconds `fit` took) against `model.fit` of the same hand-written model on the hand-written pipeline;
-  ratio = hand-written seconds / graphspec seconds (goal >= 0.95);
+  the seconds `fit` took) against `model.fit` of the same hand-written model on the (first) hand-written
+  pipeline; ratio = hand-written seconds / graphspec seconds (goal >= 0.95);
 * peak RSS of a process that streams one epoch of graphspec's training input, with 1x and 5x the images
   (each in its own subprocess); ratio = 5x / 1x (goal <= 1.2).
 
-Rounds alternate the sides (see bench/timing.py); each figure is the median of the rounds' ratios.
-The JAX side (graphspec's Grain pipeline against a hand-written Grain pipeline) is not measured yet:
-graphspec streams folders on JAX and PyTorch through Grain (graphspec/run/grain_feed.py) since 2026-12-05.
+Rounds alternate the sides (see bench/timing.py), after an untimed epoch of each input pipeline (a side's
+input figure in a round: 3 epochs, each of a pipeline made afresh); each figure is the median of the
+rounds' ratios. graphspec's model (whose inputs and outputs its input follows)
+is built once before the input rounds: building it just before each timed epoch put the ratio at 0.72
+against 0.94 with both pipelines built ahead (11 rounds each, 2 cores, load average 6; the cause, most
+likely TensorFlow's threads still busy after the build, not pinned down), a cost of the bench, not of the
+input. The header gives the load average before and after (the
+machine may be shared: use --rounds >= 5).
 
-    .venv/bin/python bench/bench_data.py [--per-class 250] [--rounds 3] [--epochs 2]
+    .venv/bin/python bench/bench_data.py [--backend all|tensorflow|jax] [--per-class 250] [--rounds 3]
+                                         [--epochs 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -33,14 +44,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 BATCH = 64
+BACKENDS = ("tensorflow", "jax")
+NAMES = {"tensorflow": "TensorFlow", "jax": "JAX"}
 
 
 def make_shapes() -> Any:
@@ -49,6 +62,14 @@ def make_shapes() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def make_data(folder: Path, per_class: int) -> None:
+    """The shapes folder (`per_class` training images a class), and 1x / 5x copies for the RSS rows."""
+    shapes = make_shapes()
+    shapes.generate(folder / "shapes", train=per_class, test=20)
+    shapes.generate(folder / "rss" / "x1" / "shapes", train=per_class, test=10)
+    shapes.generate(folder / "rss" / "x5" / "shapes", train=5 * per_class, test=10)
 
 
 def write_spec(folder: Path, epochs: int) -> Path:
@@ -62,28 +83,36 @@ def write_spec(folder: Path, epochs: int) -> Path:
     return path
 
 
-# -- the two input pipelines ---------------------------------------------------------------------------
-def graphspec_input(spec: Path) -> tuple[Any, int, Any]:
-    """(training batches of one epoch, steps, the built model) as `graphspec train` makes them."""
+# -- the input pipelines ---------------------------------------------------------------------------------
+def graphspec_model(spec: Path) -> tuple[Any, Any]:
+    """(the checked spec, the model's inputs and outputs) as `graphspec train` makes them: built once, outside
+    the timed rounds (the hand-written side builds no model for its input)."""
     from graphspec import compiler
-    from graphspec.run import data as data_mod
-    from graphspec.run import models, pipeline
-    from graphspec.run.augment import Augment
+    from graphspec.run import models
 
     checked = models.check(spec)
-    assert checked.spec is not None and checked.spec.data is not None
     name = models.pick_model(checked, None)
     model = compiler.build(checked, models=[name], training=True)[name]
-    io = models.model_io(checked, name, model)
+    return checked, models.model_io(checked, name, model)
+
+
+def graphspec_input(spec: Path, made: tuple[Any, Any] | None = None) -> Any:
+    """Training batches of one epoch as `graphspec train` makes them (listing, checks, stream, augmentation)."""
+    from graphspec.run import data as data_mod
+    from graphspec.run import pipeline
+    from graphspec.run.augment import Augment
+
+    checked, io = made or graphspec_model(spec)
+    assert checked.spec is not None and checked.spec.data is not None
     data = data_mod.prepare(checked.spec.data, io, base_dir=spec.parent, seed=0, graph=checked.graph,
                             roots=[spec.parent])
     ds, steps = pipeline.train_dataset(data.train, io, batch_size=BATCH, seed=0, first_epoch=0, epochs=1,
                                        prefetch=False)  # as trainer.fit: Augment.train prefetches
-    return Augment(checked.spec.data.augment, io, seed=0).train(ds, first_epoch=0, steps=steps), steps, model
+    return Augment(checked.spec.data.augment, io, seed=0).train(ds, first_epoch=0, steps=steps)
 
 
 def hand_input(train: Path) -> Any:
-    """The hand-written pipeline: Keras's directory loader, scaled, one-hot, flipped, prefetched."""
+    """TensorFlow, hand-written: Keras's directory loader, scaled, one-hot, flipped, prefetched."""
     import tensorflow as tf
 
     from graphspec.build.backend import keras
@@ -95,25 +124,85 @@ def hand_input(train: Path) -> Any:
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def images_per_second(ds: Any) -> float:
+def hand_grain(train: Path) -> Any:
+    """JAX, hand-written Grain: the files shuffled, decoded with Keras's Grain (Pillow) decoder, batched, scaled,
+    one-hot, flipped, in Grain's reading threads with a prefetch buffer."""
+    import grain
+    import numpy as np
+    from keras.src.utils.image_dataset_utils import _load_image_grain  # what format="grain" decodes with
+
+    from graphspec.build.backend import keras
+
+    classes = sorted(p.name for p in train.iterdir() if p.is_dir())
+    items = [(str(f), i) for i, c in enumerate(classes) for f in sorted((train / c).iterdir())]
+    flip = keras.layers.RandomFlip("horizontal", seed=0)
+    eye = np.eye(len(classes), dtype=np.float32)
+
+    def decode(item: tuple[str, int]) -> tuple[Any, int]:
+        return np.asarray(_load_image_grain(item[0], (32, 32), 3, "bilinear", "channels_last"), np.float32), item[1]
+
+    def augment(batch: tuple[Any, Any]) -> tuple[Any, Any]:
+        return keras.ops.convert_to_numpy(flip(batch[0] / 255.0, training=True)), eye[batch[1]]
+
+    ds = grain.MapDataset.source(items).shuffle(seed=0).map(decode).batch(BATCH).map(augment)
+    workers = max(1, min(8, os.cpu_count() or 1))
+    return ds.to_iter_dataset(grain.ReadOptions(num_threads=workers, prefetch_buffer_size=2 * workers))
+
+
+def hand_keras_grain(train: Path) -> Any:
+    """JAX, hand-written with Keras's own loader: `image_dataset_from_directory(..., format="grain")`, scaled,
+    one-hot, flipped, a prefetch thread after it."""
+    import grain
+
+    from graphspec.build.backend import keras
+
+    flip = keras.layers.RandomFlip("horizontal", seed=0)
+    ds = keras.utils.image_dataset_from_directory(str(train), image_size=(32, 32), batch_size=BATCH, shuffle=True,
+                                                  seed=0, verbose=False, format="grain")
+    ds = ds.map(lambda b: (flip(b[0] / 255.0, training=True), keras.ops.one_hot(b[1], 10)))
+    return grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=4)
+
+
+def hands(backend: str) -> dict[str, Callable[[Path], Any]]:
+    """The hand-written pipelines of a backend, the first the one `model.fit` trains on."""
+    if backend == "tensorflow":
+        return {"image_dataset_from_directory": hand_input}
+    return {"Grain MapDataset": hand_grain, 'Keras format="grain"': hand_keras_grain}
+
+
+def images_per_second(ds: Any) -> tuple[int, float]:
+    """(images, seconds) of one pass over `ds`."""
     t0 = time.perf_counter()
     n = 0
     for x, _ in ds:
         n += int(x.shape[0])
-    return n / (time.perf_counter() - t0)
+    return n, time.perf_counter() - t0
 
 
-def throughput(spec: Path, train: Path, rounds: int) -> tuple[float, float, float]:
-    ours, theirs, ratios = [], [], []
+def throughput(spec: Path, train: Path, rounds: int, backend: str, repeat: int = 3
+               ) -> dict[str, tuple[float, float, float]]:
+    """For each hand-written pipeline: (graphspec images/s, hand-written images/s, median ratio). A side's figure
+    in a round is `repeat` epochs, each of a pipeline made afresh (an epoch of 2,500 images lasts about 0.2 s:
+    one alone is mostly noise on a shared machine)."""
+    made = graphspec_model(spec)
+    sides: dict[str, Callable[[], Any]] = {"graphspec": lambda: graphspec_input(spec, made)}
+    for label, make in hands(backend).items():
+        sides[label] = lambda make=make: make(train)  # type: ignore[misc]
+    rates: dict[str, list[float]] = {k: [] for k in sides}
+    for make in sides.values():  # a first epoch untimed: each side's one-time costs (tracing, compiling) out
+        images_per_second(make())
     for r in range(rounds):
-        pair = {}
-        for side in (("graphspec", "hand") if r % 2 else ("hand", "graphspec")):
-            ds = graphspec_input(spec)[0] if side == "graphspec" else hand_input(train)
-            pair[side] = images_per_second(ds)
-        ours.append(pair["graphspec"])
-        theirs.append(pair["hand"])
-        ratios.append(pair["graphspec"] / pair["hand"])
-    return statistics.median(ours), statistics.median(theirs), statistics.median(ratios)
+        for side in (list(sides) if r % 2 else list(sides)[::-1]):
+            images, seconds = 0, 0.0
+            for _ in range(repeat):
+                ds = sides[side]()
+                gc.collect()  # as bench/timing.py: each epoch from a collected heap
+                n, t = images_per_second(ds)
+                images, seconds = images + n, seconds + t
+            rates[side].append(images / seconds)
+    ours = rates.pop("graphspec")
+    return {label: (statistics.median(ours), statistics.median(v),
+                    statistics.median(a / b for a, b in zip(ours, v))) for label, v in rates.items()}
 
 
 # -- end to end ------------------------------------------------------------------------------------------
@@ -125,30 +214,34 @@ def graphspec_epochs(spec: Path, folder: Path, epochs: int) -> float:
 
     console = Console(file=open(os.devnull, "w"), width=120)  # noqa: SIM115
     result = trainer.train(spec, console=console, live=False, runs_root=folder / "runs", data_roots=[folder])
+    assert result.exit_code == 0, result.message
     return float(result.fit_seconds) / epochs
 
 
-def hand_epochs(train: Path, epochs: int) -> float:
-    """Seconds per epoch of `model.fit` of the guide's toy ResNet on the hand-written pipeline."""
+def hand_epochs(train: Path, epochs: int, backend: str) -> float:
+    """Seconds per epoch of `model.fit` of the guide's toy ResNet on the (first) hand-written pipeline."""
     from graphspec.build.backend import keras
     from tests.guide import toy_resnet
 
+    keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     model = toy_resnet(keras)["toy_resnet"]
     model.compile(optimizer=keras.optimizers.RMSprop(1e-3),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["acc"])
-    ds = hand_input(train)
+    ds = next(iter(hands(backend).values()))(train)
     t0 = time.perf_counter()
     model.fit(ds, epochs=epochs, verbose=0)
     return (time.perf_counter() - t0) / epochs
 
 
-def end_to_end(spec: Path, folder: Path, train: Path, rounds: int, epochs: int) -> tuple[float, float, float]:
+def end_to_end(spec: Path, folder: Path, train: Path, rounds: int, epochs: int,
+               backend: str) -> tuple[float, float, float]:
     ours, theirs, ratios = [], [], []
     for r in range(rounds):
         pair = {}
         for side in (("graphspec", "hand") if r % 2 else ("hand", "graphspec")):
-            pair[side] = graphspec_epochs(spec, folder, epochs) if side == "graphspec" else hand_epochs(train, epochs)
+            pair[side] = (graphspec_epochs(spec, folder, epochs) if side == "graphspec"
+                          else hand_epochs(train, epochs, backend))
         ours.append(pair["graphspec"])
         theirs.append(pair["hand"])
         ratios.append(pair["hand"] / pair["graphspec"])
@@ -158,67 +251,116 @@ def end_to_end(spec: Path, folder: Path, train: Path, rounds: int, epochs: int) 
 # -- memory ------------------------------------------------------------------------------------------------
 def rss_child(spec: Path) -> None:
     """(In a subprocess) stream one epoch of graphspec's training input; print the peak RSS in bytes."""
-    ds = graphspec_input(spec)[0]
+    ds = graphspec_input(spec)
     for _ in ds:
         pass
     print(json.dumps({"peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
-def peak_rss(folder: Path) -> int:
-    out = subprocess.run([sys.executable, __file__, "--rss-child", str(write_spec(folder, 1))], check=True,
-                         capture_output=True, text=True).stdout
+def peak_rss(folder: Path, backend: str) -> int:
+    out = subprocess.run([sys.executable, __file__, "--backend", backend, "--rss-child",
+                          str(write_spec(folder, 1))], check=True, capture_output=True, text=True).stdout
     return int(json.loads(out.strip().splitlines()[-1])["peak_rss"])
 
 
-def memory(base: Path, per_class: int, rounds: int) -> tuple[int, int, float]:
-    shapes = make_shapes()
+def memory(base: Path, rounds: int, backend: str) -> tuple[int, int, float]:
     one, five = base / "x1", base / "x5"
-    shapes.generate(one / "shapes", train=per_class, test=10)
-    shapes.generate(five / "shapes", train=5 * per_class, test=10)
     small, large, ratios = [], [], []
     for r in range(rounds):
         if r % 2 == 0:
-            a, b = peak_rss(one), peak_rss(five)
+            a, b = peak_rss(one, backend), peak_rss(five, backend)
         else:
-            b, a = peak_rss(five), peak_rss(one)
+            b, a = peak_rss(five, backend), peak_rss(one, backend)
         small.append(a)
         large.append(b)
         ratios.append(b / a)
     return int(statistics.median(small)), int(statistics.median(large)), statistics.median(ratios)
 
 
+# -- one backend, the table ----------------------------------------------------------------------------------
+def measure(folder: Path, backend: str, rounds: int, epochs: int) -> dict[str, Any]:
+    """Every figure of one backend (this process's), as JSON-able data."""
+    load = [os.getloadavg()[0]]
+    spec = write_spec(folder, epochs)
+    train = folder / "shapes" / "train"
+    figures: dict[str, Any] = {"backend": backend, "input": throughput(spec, train, rounds, backend)}
+    figures["epoch"] = end_to_end(spec, folder, train, rounds, epochs, backend)
+    figures["rss"] = memory(folder / "rss", rounds, backend)
+    figures["load"] = [*load, os.getloadavg()[0]]
+    return figures
+
+
+def table(runs: list[dict[str, Any]], n: int, rounds: int, epochs: int) -> None:
+    loads = [x for run in runs for x in run["load"]]
+    print(f"bench_data: {n} training images (32x32 PNG, 10 classes), batch {BATCH}, "
+          f"{', '.join(NAMES[r['backend']] for r in runs)}, {rounds} rounds ({epochs} epochs per end-to-end "
+          f"round), medians; load average {min(loads):.1f} to {max(loads):.1f}")
+    print(f"{'measure':<58} {'graphspec':>12} {'hand-written':>14} {'ratio':>7}  goal")
+    from figures import record
+
+    for run in runs:
+        name = NAMES[run["backend"]]
+        for label, (ours, hand, ratio) in run["input"].items():
+            print(f"{f'{name} input, images/s (vs {label})':<58} {ours:>12,.0f} {hand:>14,.0f} {ratio:>7.2f}  "
+                  ">= 0.95 (ours/hand)")
+            record("data", f"{name}: input ours / {label}", ratio, ">= 0.95", met=ratio >= 0.95)
+        ours, hand, ratio = run["epoch"]
+        print(f"{f'{name} epoch of training, seconds':<58} {ours:>12.2f} {hand:>14.2f} {ratio:>7.2f}  "
+              ">= 0.95 (hand/ours)")
+        record("data", f"{name}: epoch hand / ours", ratio, ">= 0.95", met=ratio >= 0.95)
+        one, five, ratio = run["rss"]
+        print(f"{f'{name} graphspec input, peak RSS, MiB, 1x / 5x images':<58} {one / 2**20:>12,.0f} "
+              f"{five / 2**20:>14,.0f} {ratio:>7.2f}  <= 1.2 (5x/1x)")
+        record("data", f"{name}: input peak RSS 5x / 1x", ratio, "<= 1.2", met=ratio <= 1.2)
+
+
+def available(name: str) -> bool:
+    from graphspec.build import backend
+
+    return backend.is_installed(name) and (name == "tensorflow" or backend.importable("grain"))
+
+
+def child(folder: Path, name: str, rounds: int, epochs: int) -> dict[str, Any] | None:
+    """One backend's figures, measured in a process of its own."""
+    proc = subprocess.run([sys.executable, __file__, "--backend", name, "--folder", str(folder),
+                           "--rounds", str(rounds), "--epochs", str(epochs)], capture_output=True, text=True,
+                          env=dict(os.environ, KERAS_BACKEND=name))
+    if proc.returncode != 0:
+        print(f"{NAMES[name]}: failed (exit {proc.returncode})\n{proc.stderr[-3000:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["all", *BACKENDS], default="all",
+                        help="the Keras backend to measure (all: each installed one, in a process of its own)")
     parser.add_argument("--per-class", type=int, default=250, help="training images per class (10 classes)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2, help="epochs per end-to-end round")
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)  # made by the parent process
     args = parser.parse_args()
+    if args.backend != "all":
+        from graphspec.build import backend
+
+        backend.select(args.backend, command="bench")  # before Keras is imported
     if args.rss_child is not None:
         rss_child(args.rss_child)
         return 0
+    if args.folder is not None:  # a child of `--backend all`: one backend's figures, as JSON
+        print(json.dumps(measure(args.folder, args.backend, args.rounds, args.epochs)))
+        return 0
+    names = [b for b in BACKENDS if available(b)] if args.backend == "all" else [args.backend]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        make_shapes().generate(folder / "shapes", train=args.per_class, test=20)
-        spec = write_spec(folder, args.epochs)
-        train = folder / "shapes" / "train"
-        n = 10 * args.per_class
-        ips_ours, ips_hand, ips_ratio = throughput(spec, train, args.rounds)
-        ep_ours, ep_hand, ep_ratio = end_to_end(spec, folder, train, args.rounds, args.epochs)
-        rss_1, rss_5, rss_ratio = memory(folder / "rss", args.per_class, args.rounds)
-    print(f"bench_data: {n} training images (32x32 PNG, 10 classes), batch {BATCH}, TensorFlow, "
-          f"{args.rounds} rounds, medians")
-    print(f"{'measure':<34} {'graphspec':>12} {'hand-written':>14} {'ratio':>7}  goal")
-    print(f"{'input, images/s':<34} {ips_ours:>12,.0f} {ips_hand:>14,.0f} {ips_ratio:>7.2f}  >= 0.95 (ours/hand)")
-    print(f"{'epoch of training, seconds':<34} {ep_ours:>12.2f} {ep_hand:>14.2f} {ep_ratio:>7.2f}  >= 0.95 (hand/ours)")
-    print(f"{'graphspec input, peak RSS, MiB':<34} {'1x images':>12} {'5x images':>14}")
-    print(f"{'':<34} {rss_1 / 2**20:>12,.0f} {rss_5 / 2**20:>14,.0f} {rss_ratio:>7.2f}  <= 1.2 (5x/1x)")
-    from figures import record  # the summary table of `make bench`
-
-    record("data", "input images/s graphspec / hand", ips_ratio, ">= 0.95", met=ips_ratio >= 0.95)
-    record("data", "epoch of training, hand / graphspec time", ep_ratio, ">= 0.95", met=ep_ratio >= 0.95)
-    record("data", "input peak RSS, 5x images / 1x", rss_ratio, "<= 1.2", met=rss_ratio <= 1.2)
-    return 0
+        make_data(folder, args.per_class)
+        if args.backend == "all":
+            runs = [run for run in (child(folder, b, args.rounds, args.epochs) for b in names) if run is not None]
+        else:
+            runs = [measure(folder, args.backend, args.rounds, args.epochs)]
+    table(runs, 10 * args.per_class, args.rounds, args.epochs)
+    return 0 if len(runs) == len(names) else 1
 
 
 if __name__ == "__main__":

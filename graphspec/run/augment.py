@@ -190,8 +190,13 @@ class Augment:
 
             return _map(self._apply(_map(x, pad), True), lambda a: a[offset:offset + local])
 
+        from graphspec.run import streams
+
+        inside = streams.joined(ds, one)  # a streamed split: in the stream's own batch map
+        if inside is not None:
+            return inside.prefetch(tf.data.AUTOTUNE)
         options = tf.data.Options()
-        options.experimental_optimization.map_fusion = True  # the stream's batch map and this one: one map
+        options.experimental_optimization.map_fusion = True  # the pipeline's last map and this one: one map
         ds = ds.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 

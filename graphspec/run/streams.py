@@ -9,6 +9,8 @@ batches ahead of the model (`data.workers`, `data.prefetch`), never all at once.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -119,20 +121,21 @@ def _tf_batches(stream: Stream, io: Any, rows: Any, batch_size: int, targets: bo
 
 
 def _slots(rows: list[int], slots: int) -> np.ndarray:
-    """An epoch's rows padded to `slots` (steps x local batch): a pad is -1 - the epoch's first row, which
-    decodes (a real file of the split) and is told apart by its sign, then dropped from its batch."""
-    pad = -1 - (rows[0] if rows else 0)
-    return np.asarray([*rows, *[pad] * (slots - len(rows))], dtype=np.int64)
+    """An epoch's rows padded to `slots` (steps x local batch) with its first row: a real file of the split,
+    decoded like the others and cut off its batch after (:func:`_tf_train`)."""
+    return np.asarray([*rows, *[rows[0] if rows else 0] * (slots - len(rows))], dtype=np.int64)
 
 
 def _tf_train(stream: Stream, io: Any, epoch_rows: Any, *, first_epoch: int, epochs: int, slots: int,
-              local_batch: int) -> Any:
+              local_batch: int, real: int, steps: int, extra: Any = None) -> Any:
     """The training batches of epochs first_epoch..epochs-1 as one flat pipeline.
 
     Each epoch's order is one tensor (a NumPy call per epoch, not per sample); the rows of all epochs
-    flow through one parallel decode map and one batch, so decoding never waits at an epoch's end. Every
-    epoch fills `slots` = steps x local batch rows, so no batch straddles two epochs: the last batch of
-    an epoch is padded, and its pads are cut off after decoding.
+    flow through one parallel decode map (the reader's `tf_load` itself: nothing added per sample) and
+    one batch, so decoding never waits at an epoch's end. Every epoch fills `slots` = steps x local batch
+    rows, so no batch straddles two epochs: the last batch of an epoch is padded, and cut to the epoch's
+    `real` rows after decoding, by its index (a slice of the first axis: no copy). `extra(index, (x, y))`,
+    if given (:func:`joined`: augmentation), runs in the same batch map.
     """
     import tensorflow as tf
 
@@ -141,18 +144,30 @@ def _tf_train(stream: Stream, io: Any, epoch_rows: Any, *, first_epoch: int, epo
         idx.set_shape([slots])
         return idx
 
-    def load(i: Any) -> Any:
-        return stream.reader.tf_load(tf.where(i >= 0, i, -1 - i)), i >= 0
-
-    def finish(batch: Any, real: Any) -> Any:
-        n = tf.reduce_sum(tf.cast(real, tf.int32))
-        batch = {k: v[:n] for k, v in batch.items()}
-        return _structure(stream, io, _tf_transforms(stream, batch), True)
+    def finish(k: Any, batch: Any) -> Any:
+        n = tf.clip_by_value(real - (k % steps) * local_batch, 0, local_batch)
+        out = _structure(stream, io, _tf_transforms(stream, {name: v[:n] for name, v in batch.items()}), True)
+        return out if extra is None else extra(k, out)
 
     calls = stream.workers or tf.data.AUTOTUNE
     ds = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch)).map(rows).unbatch()
-    ds = ds.map(load, num_parallel_calls=calls, deterministic=True).batch(local_batch)
-    return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(stream.reader.tf_load, num_parallel_calls=calls, deterministic=True).batch(local_batch)
+    return ds.enumerate().map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+# How each TensorFlow training pipeline made here is made, so that augmentation joins its batch map.
+_MADE: weakref.WeakKeyDictionary[Any, Callable[[Any], Any]] = weakref.WeakKeyDictionary()
+
+
+def joined(ds: Any, extra: Any) -> Any:
+    """A training dataset of :func:`train_dataset` on TensorFlow remade with each batch through
+    `extra(index, (x, y))` (index: its position in the stream) inside its batch map, not prefetched; None for
+    any other dataset."""
+    try:
+        make = _MADE.get(ds)
+    except TypeError:  # not hashable: not one of ours
+        return None
+    return None if make is None else make(extra)
 
 
 def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
@@ -166,15 +181,22 @@ def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_
         return grain_feed.train_dataset(lambda e: _order(stream, seed, e, shuffle, batch_size, shard),
                                         _loader(stream, io, True), steps=per_epoch, first_epoch=first_epoch,
                                         epochs=epochs, workers=stream.workers, prefetch=prefetch), per_epoch
-    local_batch = _order(stream, seed, first_epoch, shuffle, batch_size, shard)[1]
-    slots = per_epoch * local_batch
+    first, local_batch = _order(stream, seed, first_epoch, shuffle, batch_size, shard)
+    slots, real = per_epoch * local_batch, len(first)
 
     def epoch_rows(epoch: Any) -> Any:
-        return _slots(_order(stream, seed, int(epoch), shuffle, batch_size, shard)[0], slots)
+        rows = _order(stream, seed, int(epoch), shuffle, batch_size, shard)[0]
+        if len(rows) != real:  # every epoch has as many rows: the batch map cuts the last batch by count
+            raise RuntimeError(f"epoch {int(epoch)} has {len(rows)} rows, the first {real}")
+        return _slots(rows, slots)
 
-    ds = _tf_train(stream, io, epoch_rows, first_epoch=first_epoch, epochs=epochs, slots=slots,
-                   local_batch=local_batch)
-    return _prefetched(ds, prefetch), per_epoch
+    def make(extra: Any = None) -> Any:
+        return _tf_train(stream, io, epoch_rows, first_epoch=first_epoch, epochs=epochs, slots=slots,
+                         local_batch=local_batch, real=real, steps=per_epoch, extra=extra)
+
+    ds = _prefetched(make(), prefetch)
+    _MADE[ds] = make
+    return ds, per_epoch
 
 
 def eval_dataset(stream: Stream, io: Any, *, batch_size: int, prefetch: bool | int = True, targets: bool = True,

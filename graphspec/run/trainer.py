@@ -384,7 +384,7 @@ class Trainer:
         from graphspec.run.callbacks import EpochProgress, close_tensorboard, stop_on_signals
 
         augment = self.augment()
-        # Augmented: the prefetch comes after the augment map, which tf.data then fuses with the stream's.
+        # Augmented: the augment map joins the stream's batch map (or follows it, fused), the prefetch after it.
         ds, _ = pipeline.train_dataset(
             self.data.train, self.io, batch_size=self.data_spec.batch_size, seed=self.seed,
             first_epoch=first_epoch, epochs=self.epochs, shuffle=self.data_spec.shuffle,
