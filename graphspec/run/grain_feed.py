@@ -34,6 +34,14 @@ def is_grain(ds: Any) -> bool:
         return False
 
 
+def steps(ds: Any) -> int | None:
+    """The number of batches of a finite pipeline made here, else None. Keras's Grain adapter knows no length:
+    given none, `evaluate`, `predict` and a validation pass read until the iterator is exhausted, and Keras
+    then warns that the input "ran out of data; interrupting training" (at the end of every such pass)."""
+    made = _MADE.get(ds) if is_grain(ds) else None
+    return len(made[0]) if made is not None else None
+
+
 def threads(workers: int | None) -> int:
     """Grain's decoding threads: `data.workers`, else the CPU count (at most 8)."""
     return int(workers) if workers else max(1, min(8, os.cpu_count() or 1))

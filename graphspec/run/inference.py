@@ -66,7 +66,7 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
     augment = for_inference(spec.data, loaded.io)  # a RandomCrop's centre: what the model takes
     ds = augment.evaluation(ds) if augment else ds
     try:
-        result = loaded.model.evaluate(ds, verbose=0, return_dict=True)
+        result = loaded.model.evaluate(ds, steps=pipeline.known_batches(ds), verbose=0, return_dict=True)
     except Exception as exc:  # what only Keras sees
         raise failures.fit_failed(exc, locate(("data",))) from None
     return {k: float(v) for k, v in result.items()}

@@ -91,6 +91,14 @@ def train_dataset(split: Split | Stream, io: ModelIO, *, batch_size: int, seed: 
     return ds, per_epoch
 
 
+def known_batches(ds: Any) -> int | None:
+    """The batches of an evaluation dataset, where Keras cannot tell them itself (a Grain pipeline), else None:
+    `evaluate(ds, steps=known_batches(ds))`, `fit(..., validation_steps=known_batches(val))`."""
+    from graphspec.run import grain_feed
+
+    return grain_feed.steps(ds)
+
+
 def eval_dataset(split: Split | Stream, io: ModelIO, *, batch_size: int, cache: bool = False,
                  prefetch: bool | int = True, targets: bool = True, shard: Shard | None = None) -> Any:
     """The split in order, in batches (with targets unless told otherwise); with a `shard`, this

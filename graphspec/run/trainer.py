@@ -412,7 +412,8 @@ class Trainer:
         try:
             with stop_on_signals(self.stop, self.say), self.runtime.scope():
                 self.model.fit(ds, epochs=self.epochs, initial_epoch=first_epoch, steps_per_epoch=self.steps,
-                               validation_data=val, callbacks=callbacks, verbose=0, shuffle=False)
+                               validation_data=val, validation_steps=pipeline.known_batches(val) if val is not None else None,
+                               callbacks=callbacks, verbose=0, shuffle=False)
         except GraphSpecError:
             raise
         except Exception as exc:  # what only Keras sees (a shape fit rejects); KeyboardInterrupt passes
@@ -438,7 +439,7 @@ class Trainer:
         ds = augment.evaluation(ds) if augment else ds
         try:
             with self.runtime.scope():
-                result = self.model.evaluate(ds, verbose=0, return_dict=True)
+                result = self.model.evaluate(ds, steps=pipeline.known_batches(ds), verbose=0, return_dict=True)
         except Exception as exc:
             raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers},
                                           self.node_location) from None
