@@ -178,6 +178,8 @@ CASES: list[tuple[list[str], int, list[str]]] = [
      ["sweep.yaml:16:12: error[GS411]: `data.inputs.x` names `x`, but the train source provides `z` (8, 4)"]),
     (["import", "nothere.keras"], 2, ["nothere.keras: no such file"]),
     (["import", "keras.applications.ResNet51"], 2, ["unknown application 'ResNet51' (did you mean `ResNet50`?)"]),
+    (["train", "spec.yaml", "-s", "data.source={kind: synthetic, samples: 2147483647}"], 1,
+     ["error[GS502]: model `m` would need about", "synthetic data", "refused before allocating it"]),
 ]
 
 # Right as far as the pre-flight can tell: these reach the backend.

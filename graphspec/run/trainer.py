@@ -570,6 +570,7 @@ def train(
         sources.preflight(checked.spec.data, base_dir, roots, lambda path: checked.source.location(path, key=True))
         from graphspec.run import preflight
 
+        preflight.memory_budget(checked, name)  # before Keras starts, as the rest of the pre-flight
         preflight.data(checked, name, base_dir, roots)  # names, shapes and dtypes from headers: before Keras starts
         if scratch is not None:  # not process 0: the run folder is read, never written
             if resume:
