@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -236,10 +237,18 @@ def _signal_worker_1_after_two_epochs(tmp_path: Path, signum: int, join_s: float
 
 @pytest.mark.keras
 @pytest.mark.slow
-def test_killing_one_worker_stops_the_other_and_the_run_resumes(tmp_path: Path) -> None:
+def test_killing_one_worker_stops_the_other_and_the_run_resumes(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    temp = tmp_path / "tmp"  # the launch's own temporary folder (its workers' scratch run folders) goes here
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("TMPDIR", str(temp))  # and the workers'
     spec, procs, result = _signal_worker_1_after_two_epochs(tmp_path, signal.SIGKILL, 120)
     assert result["code"] == 128 + signal.SIGKILL, result["out"][-3000:]
     assert all(p.returncode is not None and p.returncode != 0 for p in procs)
+    # worker 1 could not remove its scratch run folder: the launch did (a folder Keras was saving into when
+    # process 0 was stopped may stay: not graphspec's)
+    assert not list(temp.rglob("graphspec-*"))
     (run,) = _runs(tmp_path)
     done = json.loads((run / "state.json").read_text())["epochs_completed"]
     assert 2 <= done < 400

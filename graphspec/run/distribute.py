@@ -48,8 +48,17 @@ STRATEGIES = ("data-parallel", "mirrored")
 ENV_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
 ENV_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
 ENV_PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
+# Where a process other than 0 keeps its scratch run folder: `launch` sets it to a folder of its own, which it
+# removes when its workers are gone (a worker killed with SIGKILL cannot remove its own).
+ENV_SCRATCH = "GRAPHSPEC_SCRATCH"
 KERAS_ISSUE = "https://github.com/keras-team/keras/issues/20585"
 _ADDRESS = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
+
+
+def scratch_root() -> str | None:
+    """The folder `launch` keeps for its workers' scratch run folders (None: the system's temporary folder)."""
+    root = os.environ.get(ENV_SCRATCH)
+    return root if root and os.path.isdir(root) else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -139,12 +140,19 @@ def launch(train_args: list[str], *, workers: int, devices_per_process: int | No
         raise UsageError(f"--local must be at least 1, got {workers}")
     preflight(train_args, workers, devices_per_process)
     stream = out or sys.stdout
-    lock = threading.Lock()
     port = free_port()
     base = dict(os.environ if env is None else env)
     base.update({distribute.ENV_ADDRESSES: f"127.0.0.1:{port}", distribute.ENV_PROCESSES: str(workers),
                  "PYTHONUNBUFFERED": "1"})
     cmd = worker_command(train_args, devices_per_process, python)
+    with tempfile.TemporaryDirectory(prefix="graphspec-launch-", ignore_cleanup_errors=True) as scratch:
+        base[distribute.ENV_SCRATCH] = scratch  # the workers' scratch folders, removed with it at the end
+        return _run_workers(cmd, base, workers, stream, on_start)
+
+
+def _run_workers(cmd: list[str], base: dict[str, str], workers: int, stream: IO[str],
+                 on_start: Callable[[list[subprocess.Popen[str]]], None] | None) -> int:
+    lock = threading.Lock()
     procs: list[subprocess.Popen[str]] = []
     pumps: list[threading.Thread] = []
     for i in range(workers):

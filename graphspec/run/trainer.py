@@ -524,7 +524,7 @@ def train(
     folder: Path
     with contextlib.ExitStack() as stack:
         scratch = None if runtime.chief else Path(stack.enter_context(tempfile.TemporaryDirectory(
-            prefix=f"graphspec-process-{runtime.plan.process_id}-")))
+            prefix=f"graphspec-process-{runtime.plan.process_id}-", dir=distribute.scratch_root())))
         if resume:
             folder = resume_target(spec, run_dir, runs_root)
             if scratch is None:
