@@ -137,6 +137,16 @@ def check(
     return result
 
 
+def memory_gate(checked: Checked, *, models: list[str] | None = None, training: bool = False) -> None:
+    """Refuse (GS502) a model whose weights (with `training`: also its optimizer state, one batch of activations
+    and synthetic data) are over its memory budget, as the static analysis estimates them: no backend needed."""
+    assert checked.graph is not None and checked.source is not None
+    over = memory.check(checked.source, checked.graph, checked.analysis, severity=Severity.ERROR,
+                        training=training, models=models)
+    if over:
+        raise SpecError(over, checked.source.texts())
+
+
 def build(checked: Checked, *, models: list[str] | None = None, compile: bool = True,
           training: bool = False) -> dict[str, Any]:
     """Build Keras models for a checked spec (imports Keras and the plugins).
@@ -146,10 +156,7 @@ def build(checked: Checked, *, models: list[str] | None = None, compile: bool = 
     """
     checked.raise_for_errors()
     assert checked.graph is not None and checked.source is not None
-    over = memory.check(checked.source, checked.graph, checked.analysis, severity=Severity.ERROR,
-                        training=training, models=models)
-    if over:
-        raise SpecError(over, checked.source.texts())
+    memory_gate(checked, models=models, training=training)
     # Importing emit imports Keras: without it, a usage error (exit 2) that says how to install it.
     from graphspec.build import emit as _emit, plugins as plugin_loader  # noqa: F401
     from graphspec.build.backend import deep_graphs

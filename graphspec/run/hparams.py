@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,11 @@ def _write(logdir: Path, summary: Any, step: int = 0) -> None:
     now = time.time()
     records.write(event_pb2.Event(wall_time=now, file_version="brain.Event:2").SerializeToString())
     records.write(event_pb2.Event(wall_time=now, step=step, summary=summary).SerializeToString())
-    global _written
-    _written += 1
-    name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}.{_written}.hparams"
+    name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}.{next(_FILES)}.hparams"
     artifacts.atomic_write_bytes(Path(logdir) / name, buffer.getvalue())
 
 
-_written = 0  # event files written by this process (their names must differ within a second)
+_FILES = itertools.count(1)  # event files written by this process (their names must differ within a second)
 
 
 def set_values(sets: list[str]) -> dict[str, Any]:

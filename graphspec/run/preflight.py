@@ -124,17 +124,6 @@ def _check_split(arrays: sources.Arrays, origin: sources.Origin, io: data_mod.Mo
     data_mod._check_split(data_mod._transform_split(first, io, spec_data, scale=scale), io, name, spec_data)
 
 
-def memory_budget(checked: Any, model_name: str) -> None:
-    """GS502 for a model whose training (weights, optimizer state, a batch of activations, synthetic data) is
-    over its memory budget: the gate `compiler.build` keeps, passed before the backend is imported."""
-    from graphspec.analysis import memory
-
-    over = memory.check(checked.source, checked.graph, checked.analysis, severity=Severity.ERROR, training=True,
-                        models=[model_name])
-    if over:
-        raise SpecError(over, checked.source.texts())
-
-
 def has_test_set(spec_data: Any) -> bool:
     """Whether evaluate will find a test set: a `test` file in the source, `test_split`, or a source that has one."""
     src = spec_data.source

@@ -412,7 +412,7 @@ class Trainer:
         try:
             with stop_on_signals(self.stop, self.say), self.runtime.scope():
                 self.model.fit(ds, epochs=self.epochs, initial_epoch=first_epoch, steps_per_epoch=self.steps,
-                               validation_data=val, validation_steps=pipeline.known_batches(val) if val is not None else None,
+                               validation_data=val, validation_steps=pipeline.known_batches(val),
                                callbacks=callbacks, verbose=0, shuffle=False)
         except GraphSpecError:
             raise
@@ -570,7 +570,7 @@ def train(
         sources.preflight(checked.spec.data, base_dir, roots, lambda path: checked.source.location(path, key=True))
         from graphspec.run import preflight
 
-        preflight.memory_budget(checked, name)  # before Keras starts, as the rest of the pre-flight
+        compiler.memory_gate(checked, models=[name], training=True)  # build's gate, before Keras starts
         preflight.data(checked, name, base_dir, roots)  # names, shapes and dtypes from headers: before Keras starts
         if scratch is not None:  # not process 0: the run folder is read, never written
             if resume:
