@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from graphspec import compiler
 from graphspec.run import artifacts
 from graphspec.run import data as data_mod
 from graphspec.run import failures, preflight, sources, targets
 from graphspec.run.folders import is_run_dir, read_state
 from graphspec.run.models import compile_settings, load_for_inference, spec_error
 from graphspec.diagnostics import Location
-from graphspec.errors import UsageError
 
 
 def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
@@ -25,6 +25,7 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
              note: Any = None, data_roots: list[Path] | None = None,
              backend_name: str | None = None) -> dict[str, float]:
     """Metrics of the trained model on the test set: metric name -> value."""
+    prepared: list[data_mod.Data | None] = [None]  # an in-memory source's data, read before Keras starts
 
     def before_build(checked: Any, name: str) -> None:  # what needs no model, before Keras starts
         spec = checked.spec
@@ -32,6 +33,7 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
             raise spec_error("GS410", "the spec has no `data` section: nothing to evaluate on", checked, ())
         if compile_settings(checked, name) is None:
             raise spec_error("GS410", f"model `{name}` has no compile settings (loss, metrics)", checked, ())
+        compiler.memory_gate(checked, models=[name])  # build's gate, before the data is read
         if not preflight.has_test_set(spec.data):
             raise spec_error("GS410", "the data has no test set", checked, ("data",),
                              "set `data.test_split`, or a `test` file in the source")
@@ -39,12 +41,12 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
         roots = sources.data_roots(data_roots, Path.cwd() if is_run_dir(spec_or_run) else base)
         preflight.data(checked, name, base, roots, splits=("test",) if getattr(spec.data.source, "test", None)
                        else ("train", "test"))
+        prepared[0] = preflight.prepare(checked, name, base, roots, seed=_seed(spec))  # its values too (GS417)
 
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
                                 runs_root=runs_root, note=note, backend_name=backend_name, preflight=before_build)
     spec = loaded.checked.spec
     assert spec is not None and spec.data is not None
-    seed = spec.train.seed if spec.train is not None and spec.train.seed is not None else 0
     base = Path(loaded.checked.file).resolve().parent
 
     def locate(path: tuple[Any, ...]) -> Location:
@@ -53,8 +55,10 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
 
     # Data paths in a spec stay inside its folder; a run's spec.yaml (absolute paths) inside the current one.
     roots = sources.data_roots(data_roots, Path.cwd() if is_run_dir(spec_or_run) else base)
-    data = data_mod.prepare(spec.data, loaded.io, base_dir=base, seed=seed, graph=loaded.checked.graph,
-                            locate=locate, roots=roots)
+    data = preflight.adopt(prepared[0], loaded.io, spec.data, locate) if prepared[0] is not None else None
+    prepared[0] = None  # `data` holds it now; or, refused, it is freed before the files are read anew
+    data = data or data_mod.prepare(spec.data, loaded.io, base_dir=base, seed=_seed(spec),
+                                    graph=loaded.checked.graph, locate=locate, roots=roots)
     if data.test is None:
         raise spec_error("GS410", "the data has no test set", loaded.checked, ("data",),
                          "set `data.test_split`, or a `test` file in the source")
@@ -72,6 +76,11 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
     return {k: float(v) for k, v in result.items()}
 
 
+def _seed(spec: Any) -> int:
+    """The seed evaluate holds out a test split with: the spec's, else 0."""
+    return int(spec.train.seed) if spec.train is not None and spec.train.seed is not None else 0
+
+
 def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, weights: str | Path | None = None,
             sets: list[str] | None = None, plugins: list[str] | None = None, model: str | None = None,
             runs_root: str | Path = "runs", transforms: bool = True, batch_size: int | None = None,
@@ -85,8 +94,10 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
     csv_out = not str(output).lower().endswith(".npz") and not str(inputs).lower().endswith(".npz")
     targets.check(output, "text" if csv_out else "npz", force=force)  # before anything is loaded
 
+    read: list[sources.Arrays | None] = [None]  # the input arrays, read (and checked) before Keras starts
+
     def before_build(checked: Any, name: str) -> None:  # the input file, before Keras starts
-        preflight.predict_input(checked, name, Path(inputs), transforms=transforms)
+        read[0] = preflight.predict_input(checked, name, Path(inputs), transforms=transforms)
 
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
                                 runs_root=runs_root, note=note, backend_name=backend_name, preflight=before_build)
@@ -99,15 +110,8 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
         bs = batch_size or (spec_data.batch_size if spec_data is not None else 32)
         return predict_files.predict_files(loaded, Path(inputs), Path(output), batch_size=bs, transforms=transforms,
                                            force=force, note=note, classes=classes)
-    origin = sources.Origin(str(inputs))
-    try:
-        if not Path(inputs).is_file():
-            raise UsageError(f"{inputs}: no such file" if not Path(inputs).exists() else f"{inputs}: not a file")
-        arrays = sources.read_npz(Path(inputs), origin, ("inputs",))
-    except sources.Problem as p:
-        raise p.located(lambda _path: Location(str(inputs))) from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{inputs}: cannot read an .npz file ({exc})") from None
+    arrays = read[0] if read[0] is not None else preflight.read_inputs(Path(inputs))
+    read[0] = None
     spec = loaded.checked.spec
     assert spec is not None
 

@@ -27,10 +27,12 @@ from graphspec.diagnostics import Diagnostic, Location, Severity
 from graphspec.errors import SpecError, UsageError
 from graphspec.run import data as data_mod
 from graphspec.run import sources
-from graphspec.spec.schema_run import CsvSource, NpzSource
+from graphspec.run.sources import Arrays
+from graphspec.spec.schema_run import CsvSource, NpzSource, SklearnSource
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 TEXT_SUFFIXES = (".txt",)
+IN_MEMORY = (NpzSource, CsvSource, SklearnSource)  # sources read whole: prepared before the backend
 
 
 def static_io(checked: Any, model_name: str) -> data_mod.ModelIO:
@@ -60,6 +62,57 @@ def static_io(checked: Any, model_name: str) -> data_mod.ModelIO:
         if shape is not None and _known(shape):
             outs.append(data_mod.Port(name, name, tuple(shape), "float32", losses.get(name)))
     return data_mod.ModelIO(ins, outs)
+
+
+def complete(checked: Any, model_name: str, io: data_mod.ModelIO) -> bool:
+    """Whether `io` (from :func:`static_io`) has every input and output of the model: only then is the data
+    prepared before the build."""
+    from graphspec.analysis.graph import output_names
+    from graphspec.analysis.run_checks import input_names
+
+    model = checked.graph.models[model_name]
+    outs = output_names(model)
+    return outs is not None and [p.name for p in io.inputs] == input_names(model) and [
+        p.name for p in io.outputs] == outs
+
+
+def prepare(checked: Any, model_name: str, base_dir: Path, roots: list[Path], *, seed: int,
+            locate: Any = None) -> data_mod.Data | None:
+    """An in-memory source's data (an `.npz` or CSV file, scikit-learn) read, mapped, transformed, split and
+    checked (:func:`graphspec.run.data.prepare`: every value, GS417 included) against the model's inputs and
+    outputs as the static analysis knows them, before a backend is imported: the data that trains, read once
+    (:func:`adopt` hands it to the built model). None where it is prepared after the build, as before: another
+    source, or a port whose shape or name the static analysis does not know."""
+    spec = checked.spec
+    if spec is None or spec.data is None or checked.graph is None or not isinstance(
+            spec.data.source, IN_MEMORY):
+        return None
+    io = static_io(checked, model_name)
+    if not complete(checked, model_name, io):
+        return None
+    return data_mod.prepare(spec.data, io, base_dir=base_dir, seed=seed, graph=checked.graph,
+                            locate=locate or _locate(checked), roots=roots)
+
+
+def adopt(prepared: data_mod.Data, io: data_mod.ModelIO, spec_data: Any, locate: Any) -> data_mod.Data | None:
+    """The data :func:`prepare` made, for the built model's inputs and outputs `io` (no file is read again):
+    checked again where Keras sees a port otherwise than the static analysis (a shape, a dtype); None where it
+    names one otherwise (the mapping and transforms may pick other arrays: the caller prepares the data anew)."""
+    before = prepared.io
+    pairs = list(zip(before.inputs, io.inputs)) + list(zip(before.outputs, io.outputs))
+    if len(before.inputs) != len(io.inputs) or len(before.outputs) != len(io.outputs) or any(
+            a.name != b.name or b.keras_name != b.name for a, b in pairs):
+        return None
+    if any((a.shape, a.dtype, a.loss) != (b.shape, b.dtype, b.loss) for a, b in pairs):
+        try:
+            for name, split in (("training", prepared.train), ("validation", prepared.validation),
+                                ("test", prepared.test)):
+                if isinstance(split, data_mod.Split):
+                    data_mod._check_split(split, io, name, spec_data)
+        except sources.Problem as p:
+            raise p.located(locate) from None
+    prepared.io = io
+    return prepared
 
 
 def _known(shape: Any) -> bool:
@@ -132,8 +185,11 @@ def has_test_set(spec_data: Any) -> bool:
     return True
 
 
-def predict_input(checked: Any, model_name: str, inputs: Path, *, transforms: bool = True) -> None:
-    """Check `predict --input` against the model before it is built: raises UsageError or a located SpecError."""
+def predict_input(checked: Any, model_name: str, inputs: Path, *, transforms: bool = True) -> Arrays | None:
+    """Check `predict --input` against the model before it is built: raises UsageError or a located SpecError.
+
+    An `.npz` of arrays is then read, and its values checked too (GS417), where the static analysis knows every
+    input of the model: its arrays are returned, for predict to use (None: predict reads the file itself)."""
     from graphspec.run import predict_files
 
     spec_data = checked.spec.data if checked.spec is not None else None
@@ -149,7 +205,7 @@ def predict_input(checked: Any, model_name: str, inputs: Path, *, transforms: bo
             (images if is_images else text).check_files(files, strict, ("inputs",))
         except sources.Problem as p:
             raise UsageError(p.message) from None
-        return
+        return None
     if not inputs.is_file():
         raise UsageError(f"{inputs}: no such file" if not inputs.exists() else f"{inputs}: not a file")
     where = Location(str(inputs))
@@ -180,6 +236,29 @@ def predict_input(checked: Any, model_name: str, inputs: Path, *, transforms: bo
             except sources.Problem as named:
                 p = named
         raise p.located(lambda path: where if path and path[0] == "inputs" else locate(path)) from None
+    from graphspec.analysis.run_checks import input_names
+
+    if [p.name for p in io.inputs] != input_names(checked.graph.models[model_name]):
+        return None
+    read = read_inputs(inputs)
+    try:
+        data_mod._inputs_from_arrays(read, io, spec_data, transforms)  # the values: NaN or infinity (GS417)
+    except sources.Problem as p:
+        raise p.located(lambda path: where if path and path[0] == "inputs" else locate(path)) from None
+    return read
+
+
+def read_inputs(inputs: Path) -> Arrays:
+    """The arrays of `predict --input`'s .npz file (given on the command line: it may be anywhere), once its
+    zip directory and array headers pass the checks; raises UsageError or a located SpecError."""
+    try:
+        if not inputs.is_file():
+            raise UsageError(f"{inputs}: no such file" if not inputs.exists() else f"{inputs}: not a file")
+        return sources.read_npz(inputs, sources.Origin(str(inputs)), ("inputs",))
+    except sources.Problem as p:
+        raise p.located(lambda _path: Location(str(inputs))) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{inputs}: cannot read an .npz file ({exc})") from None
 
 
 def _kind(spec_data: Any) -> str:

@@ -29,7 +29,7 @@ from graphspec import compiler
 from graphspec.run import adapt, artifacts
 from graphspec.run import data as data_mod
 from graphspec.run import distribute
-from graphspec.run import failures, folder_guard, plugin_pins, session, sources, state_check
+from graphspec.run import failures, folder_guard, plugin_pins, preflight, session, sources, state_check
 from graphspec.run.lock import CLAIM
 from graphspec.run.folders import (BEST, CHECKPOINTS, HISTORY, LAST, METRICS, SPEC, STATE,
                                    TENSORBOARD, now, read_state, recorded_backend, resume_target, new_run_folder, claimed)
@@ -63,7 +63,7 @@ class Trainer:
     def __init__(self, checked: compiler.Checked, model_name: str, run_dir: Path, *, resume: bool,
                  console: Any, live: bool | None, plugins: list[str], base_dir: Path,
                  roots: list[Path] | None = None, runtime: distribute.Runtime | None = None,
-                 callbacks: list[Any] | None = None) -> None:
+                 callbacks: list[Any] | None = None, prepared: data_mod.Data | None = None) -> None:
         assert checked.spec is not None and checked.graph is not None
         self.checked = checked
         self.spec = checked.spec
@@ -80,6 +80,7 @@ class Trainer:
         self.shard = self.runtime.shard()
         self.multi_process = self.runtime.plan.multi_process
         self.extra_callbacks = list(callbacks or [])
+        self.prepared = prepared  # the data read and checked before Keras started (preflight.prepare)
         if self.spec.data is None:
             raise spec_error("GS410", "the spec has no `data` section: `graphspec train` needs one", checked, (),
                              "add one (see docs/training.md), or smoke-test with `--set data.source=synthetic`")
@@ -142,7 +143,9 @@ class Trainer:
         with self.runtime.scope():
             self.model.optimizer.build(self.model.trainable_variables)
         self.io = model_io(self.checked, self.model_name, self.model)
-        self.data = data_mod.prepare(self.data_spec, self.io, base_dir=self.base_dir, seed=self.seed,
+        adopted = preflight.adopt(self.prepared, self.io, self.data_spec, self.locate) if self.prepared else None
+        self.prepared = None  # self.data holds it now; or, refused, it is freed before the files are read anew
+        self.data = adopted or data_mod.prepare(self.data_spec, self.io, base_dir=self.base_dir, seed=self.seed,
                                      graph=self.checked.graph, locate=self.locate, roots=self.roots)
         self.has_validation = self.data.validation is not None
         if self.monitor.startswith("val_") and not self.has_validation:
@@ -568,10 +571,10 @@ def train(
         roots = sources.data_roots(data_roots, Path.cwd() if resume else base_dir)
         assert checked.source is not None
         sources.preflight(checked.spec.data, base_dir, roots, lambda path: checked.source.location(path, key=True))
-        from graphspec.run import preflight
-
         compiler.memory_gate(checked, models=[name], training=True)  # build's gate, before Keras starts
         preflight.data(checked, name, base_dir, roots)  # names, shapes and dtypes from headers: before Keras starts
+        assert checked.spec.train is not None and checked.spec.train.seed is not None  # filled in above
+        prepared = preflight.prepare(checked, name, base_dir, roots, seed=checked.spec.train.seed)  # values: GS417
         if scratch is not None:  # not process 0: the run folder is read, never written
             if resume:
                 folder_guard.check_run_folder(folder)
@@ -587,8 +590,8 @@ def train(
                 folder, made = new_run_folder(runs_root, checked.spec.name)
             stack.enter_context(claimed(folder, fresh=True, force_unlock=force_unlock, note=say, made=made))
         trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
-                          base_dir=base_dir, roots=roots, runtime=runtime,
-                          callbacks=callbacks)
+                          base_dir=base_dir, roots=roots, runtime=runtime, callbacks=callbacks, prepared=prepared)
+        del prepared  # the trainer's only: it lets go of it if it must prepare the data anew
         trainer.build()  # model and data: every spec or data problem is raised before the folder is written
         try:
             return session.run(trainer, runtime, spec, spec_file, all_sets, fill)
