@@ -275,3 +275,140 @@ def test_missing_source_package_and_empty_data_are_said_before_the_backend(work:
     np.savez(work / "none.npz", x=np.zeros((0, 4), "float32"), y=np.zeros(0, "int64"))
     result = CliRunner().invoke(app, ["train", "spec.yaml", "-s", "data.source.train=none.npz"])
     assert result.exit_code == 1 and "error[GS411]: the training set is empty" in result.output, result.output
+
+
+# -- the data's values (GS417) and what only reading a file shows: read before the backend, once ----------------
+def _value_mistakes(work: Path) -> None:
+    x = np.arange(64, dtype="float32").reshape(16, 4)
+    y = np.zeros(16, "int64")
+    y[5] = 99
+    np.savez(work / "labels.npz", x=x, y=y)
+    x_nan = x.copy()
+    x_nan[3, 1] = np.nan
+    np.savez(work / "nan.npz", x=x_nan, y=np.zeros(16, "int64"))
+    np.savez(work / "nan_in.npz", x=x_nan[:4])
+    field = "1" * (200 << 10)
+    (work / "big.csv").write_text(f"a,b,c,d,label\n1,2,3,4,0\n{field},2,3,4,1\n5,6,7,8,1\n")
+
+
+CSV = ["-s", "data.source={kind: csv, train: big.csv}", "-s", "data.inputs.x=[a, b, c, d]", "-s", "data.outputs.y=label"]
+VALUE_CASES: list[tuple[list[str], list[str]]] = [
+    (["train", "spec.yaml", "-s", "data.source.train=labels.npz"],
+     ["--set #1: error[GS417]: training targets for output `y`", "labels.npz, array `y`): class id 99 at sample 5 "
+      "of the file, but the model's output has 2 classes"]),
+    (["train", "spec.yaml", "-s", "data.source.train=nan.npz"],
+     ["error[GS417]: training data for input `x`", "nan.npz, array `x`): nan at sample 3 of the file, position (1,)"]),
+    (["train", "spec.yaml", *CSV],
+     ["--set #1: error[GS411]: cannot read the train data", "big.csv: row 3: a field is over 128 KiB"]),
+    (["evaluate", "spec.yaml", "--weights", "run/best.keras", "-s", "data.source.test=nan.npz"],
+     ["error[GS417]: test data for input `x`", "nan at sample 3 of the file, position (1,)"]),
+    (["predict", "run", "-i", "nan_in.npz", "-o", "out.npz"],
+     ["nan_in.npz: error[GS417]: input data for input `x`: nan at sample 3, position (1,)"]),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), VALUE_CASES, ids=["label", "nan", "csv-field", "evaluate", "predict"])
+def test_wrong_values_are_said_before_the_backend_in_under_a_second(work: Path, blocked: None, args: list[str],
+                                                                   expected: list[str]) -> None:
+    import time
+
+    from graphspec.cli.app import app
+
+    _value_mistakes(work)
+    start = time.perf_counter()
+    result = CliRunner().invoke(app, args)
+    took = time.perf_counter() - start
+    assert "the backend was reached" not in result.output and "GS900" not in result.output, result.output
+    assert result.exit_code == 1, result.output
+    for text in expected:
+        assert text in result.output, result.output
+    assert took < 1.0, f"{took:.2f} s"
+    assert not (work / "runs").exists() and not (work / "out.npz").exists()
+
+
+def test_the_data_read_before_the_backend_is_what_trains(work: Path, blocked: None,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trainer is handed the data the pre-flight read and checked: the files are read once."""
+    from graphspec.cli.app import app
+    from graphspec.run import data as data_mod
+    from graphspec.run import trainer
+
+    x = np.arange(64, dtype="float32").reshape(16, 4)
+    np.savez(work / "train.npz", x=x, y=np.arange(16, dtype="int64") % 2)
+    reads: list[str] = []
+    load = data_mod.load_source
+    monkeypatch.setattr(data_mod, "load_source", lambda *a, **k: reads.append("read") or load(*a, **k))
+    handed: dict[str, Any] = {}
+
+    def made(*_args: Any, **kwargs: Any) -> Any:
+        handed.update(kwargs)
+        raise BackendReached("the backend was reached")
+
+    monkeypatch.setattr(trainer, "Trainer", made)
+    result = CliRunner().invoke(app, ["train", "spec.yaml"])
+    assert "the backend was reached" in result.output, result.output
+    prepared = handed["prepared"]
+    assert isinstance(prepared, data_mod.Data) and reads == ["read"]
+    np.testing.assert_array_equal(prepared.train.inputs["x"], x)
+    np.testing.assert_array_equal(prepared.train.outputs["y"], np.arange(16) % 2)
+    assert len(prepared.test) == 8
+
+
+def test_the_built_model_adopts_the_data_or_checks_it_again(work: Path, blocked: None) -> None:
+    """Keras's view of the ports equal to the static one: the very data; a shape it sees otherwise: checked again
+    (no file read); a port it names otherwise: None (the caller reads the data anew, as it did before)."""
+    import dataclasses
+
+    from graphspec.compiler import check
+    from graphspec.run import data as data_mod
+    from graphspec.run import preflight, sources
+
+    checked = check(work / "spec.yaml")
+    prepared = preflight.prepare(checked, "m", work, [work.resolve()], seed=0)
+    assert prepared is not None and prepared.io.inputs[0].shape == (4,)
+    spec_data = checked.spec.data  # type: ignore[union-attr]
+    same = data_mod.ModelIO([dataclasses.replace(p) for p in prepared.io.inputs],
+                            [dataclasses.replace(p) for p in prepared.io.outputs])
+    assert preflight.adopt(prepared, same, spec_data, None) is prepared and prepared.io is same
+    renamed = data_mod.ModelIO(same.inputs, [dataclasses.replace(same.outputs[0], keras_name="dense_1")])
+    assert preflight.adopt(prepared, renamed, spec_data, None) is None
+    wider = data_mod.ModelIO([dataclasses.replace(same.inputs[0], shape=(5,))], same.outputs)
+    with pytest.raises(sources.DataError, match="training data for input `x` has samples of shape \\(4,\\), but the "
+                       "model's input `x` takes \\(5,\\)"):
+        preflight.adopt(prepared, wider, spec_data, None)
+
+
+def test_a_port_the_static_analysis_does_not_know_leaves_the_data_to_the_build(work: Path, blocked: None) -> None:
+    from graphspec.compiler import check
+    from graphspec.run import preflight
+
+    checked = check(work / "spec.yaml", sets=["models.m.outputs=y.*"])
+    assert preflight.prepare(checked, "m", work, [work.resolve()], seed=0) is None
+
+
+@pytest.mark.keras
+def test_train_and_evaluate_read_the_data_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Keras: the data is read before the model is built, once, and the built model trains on it."""
+    from graphspec import compiler
+    from graphspec.cli.app import app
+    from graphspec.run import data as data_mod
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", x=rng.standard_normal((16, 4)).astype("float32"), y=np.arange(16) % 2)
+    np.savez(tmp_path / "test.npz", x=rng.standard_normal((8, 4)).astype("float32"), y=np.arange(8) % 2)
+    reads: list[str] = []
+    load = data_mod.load_source
+    monkeypatch.setattr(data_mod, "load_source", lambda *a, **k: reads.append("read") or load(*a, **k))
+    prepare = data_mod.prepare
+    monkeypatch.setattr(data_mod, "prepare", lambda *a, **k: reads.append("prepared") or prepare(*a, **k))
+    build = compiler.build
+    monkeypatch.setattr(compiler, "build", lambda *a, **k: reads.append("built") or build(*a, **k))
+    result = CliRunner().invoke(app, ["train", "spec.yaml", "--run-dir", "run"])
+    assert result.exit_code == 0 and "finished after 1 epoch" in result.output, result.output
+    assert reads == ["prepared", "read", "built"]
+    reads.clear()
+    result = CliRunner().invoke(app, ["evaluate", "run"])
+    assert result.exit_code == 0 and "accuracy" in result.output, result.output
+    assert reads == ["prepared", "read", "built"]
