@@ -278,6 +278,15 @@ def test_missing_source_package_and_empty_data_are_said_before_the_backend(work:
 
 
 # -- the data's values (GS417) and what only reading a file shows: read before the backend, once ----------------
+def _counted(calls: list[str], what: str, fn: Any) -> Any:
+    """`fn`, noting `what` in `calls` on each call."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        calls.append(what)
+        return fn(*args, **kwargs)
+
+    return call
+
+
 def _value_mistakes(work: Path) -> None:
     x = np.arange(64, dtype="float32").reshape(16, 4)
     y = np.zeros(16, "int64")
@@ -336,8 +345,7 @@ def test_the_data_read_before_the_backend_is_what_trains(work: Path, blocked: No
     x = np.arange(64, dtype="float32").reshape(16, 4)
     np.savez(work / "train.npz", x=x, y=np.arange(16, dtype="int64") % 2)
     reads: list[str] = []
-    load = data_mod.load_source
-    monkeypatch.setattr(data_mod, "load_source", lambda *a, **k: reads.append("read") or load(*a, **k))
+    monkeypatch.setattr(data_mod, "load_source", _counted(reads, "read", data_mod.load_source))
     handed: dict[str, Any] = {}
 
     def made(*_args: Any, **kwargs: Any) -> Any:
@@ -349,6 +357,7 @@ def test_the_data_read_before_the_backend_is_what_trains(work: Path, blocked: No
     assert "the backend was reached" in result.output, result.output
     prepared = handed["prepared"]
     assert isinstance(prepared, data_mod.Data) and reads == ["read"]
+    assert isinstance(prepared.train, data_mod.Split) and isinstance(prepared.test, data_mod.Split)
     np.testing.assert_array_equal(prepared.train.inputs["x"], x)
     np.testing.assert_array_equal(prepared.train.outputs["y"], np.arange(16) % 2)
     assert len(prepared.test) == 8
@@ -399,12 +408,9 @@ def test_train_and_evaluate_read_the_data_once(tmp_path: Path, monkeypatch: pyte
     np.savez(tmp_path / "train.npz", x=rng.standard_normal((16, 4)).astype("float32"), y=np.arange(16) % 2)
     np.savez(tmp_path / "test.npz", x=rng.standard_normal((8, 4)).astype("float32"), y=np.arange(8) % 2)
     reads: list[str] = []
-    load = data_mod.load_source
-    monkeypatch.setattr(data_mod, "load_source", lambda *a, **k: reads.append("read") or load(*a, **k))
-    prepare = data_mod.prepare
-    monkeypatch.setattr(data_mod, "prepare", lambda *a, **k: reads.append("prepared") or prepare(*a, **k))
-    build = compiler.build
-    monkeypatch.setattr(compiler, "build", lambda *a, **k: reads.append("built") or build(*a, **k))
+    monkeypatch.setattr(data_mod, "load_source", _counted(reads, "read", data_mod.load_source))
+    monkeypatch.setattr(data_mod, "prepare", _counted(reads, "prepared", data_mod.prepare))
+    monkeypatch.setattr(compiler, "build", _counted(reads, "built", compiler.build))
     result = CliRunner().invoke(app, ["train", "spec.yaml", "--run-dir", "run"])
     assert result.exit_code == 0 and "finished after 1 epoch" in result.output, result.output
     assert reads == ["prepared", "read", "built"]
