@@ -12,10 +12,16 @@ read without decoding and without Keras:
   and go through the very mapping, transforms and checks of :mod:`graphspec.run.data`, one sample each;
 * `predict --input`: an `.npz` where the model takes arrays (its names, shapes and dtypes, from the
   headers), files of the right kind where it takes images or text;
-* the weights a command loads: present, and a `.keras` archive that passes the zip checks (GS416).
+* the weights a command loads: present, and a `.keras` archive that passes the zip checks (GS416);
+* then the data itself, where the source is read whole (`.npz`, CSV, scikit-learn): :func:`prepare` reads,
+  maps, transforms, splits and checks it, values included (GS417: NaN, class ids; a CSV field over 128 KiB),
+  with :func:`graphspec.run.data.prepare` against the static inputs and outputs, after the memory gate
+  (GS502). That data is what trains (or is evaluated): the built model takes it through :func:`adopt`,
+  checked again only where Keras sees a port's shape or dtype otherwise, so it is read once. `predict`'s
+  `--input` arrays likewise (:func:`predict_input` returns them).
 
 An input or output whose shape the static analysis does not know (a plugin layer without a shape rule)
-is left to the checks after the build.
+is left to the checks after the build, and so is the data of such a model: it is read after the build.
 """
 
 from __future__ import annotations
