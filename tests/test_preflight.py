@@ -1,6 +1,7 @@
 """Mistakes that need no backend are reported before one is imported (issue 25, item 2): data files and their
 names, shapes and dtypes (from the .npz headers and CSV header lines), streamed sources, `predict --input`,
-export dependencies, weights files and run-folder state.
+export dependencies, weights files and run-folder state; and an in-memory source's values (GS417: a class id out
+of range, NaN; a CSV field over 128 KiB), read before the backend once, the data the built model then takes.
 
 In-process (`CliRunner`), with the backends blocked: `keras`, `tensorflow`, `jax` and `torch` cannot be
 imported, and the places that build or train a model (`compiler.build`, `Trainer`, `backend.load`) raise
@@ -252,13 +253,14 @@ print("IMPORTED", sorted(m for m in sys.modules if m.split(".")[0] in HEAVY))
 
 def test_no_backend_module_is_imported(work: Path) -> None:
     """In a fresh interpreter that cannot import a backend, the errors come out and no backend module is loaded."""
-    cases = [CASES[0][0], CASES[4][0], CASES[13][0], CASES[14][0], CASES[9][0]]
-    script = textwrap.dedent(BLOCKER).format(heavy=set(HEAVY), cases=cases)
+    _value_mistakes(work)
+    table = [CASES[0], CASES[4], CASES[13], CASES[14], CASES[9]] + [(args, 1, texts) for args, texts in VALUE_CASES]
+    script = textwrap.dedent(BLOCKER).format(heavy=set(HEAVY), cases=[args for args, _, _ in table])
     done = subprocess.run([sys.executable, "-c", script], cwd=work, capture_output=True, text=True, timeout=120,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(work), "KERAS_BACKEND": "tensorflow"})
     lines = done.stdout.splitlines()
-    assert lines[-1] == "IMPORTED []", done.stdout + done.stderr
-    for line, (_args, code, expected) in zip(lines, [CASES[0], CASES[4], CASES[13], CASES[14], CASES[9]]):
+    assert lines[-1] == "IMPORTED []" and len(lines) == len(table) + 1, done.stdout + done.stderr
+    for line, (_args, code, expected) in zip(lines, table):
         assert line.startswith(f"{code} "), line
         assert all(text in line for text in expected), line
 
