@@ -367,7 +367,8 @@ def test_the_data_read_before_the_backend_is_what_trains(work: Path, blocked: No
 
 def test_the_built_model_adopts_the_data_or_checks_it_again(work: Path, blocked: None) -> None:
     """Keras's view of the ports equal to the static one: the very data; a shape it sees otherwise: checked again
-    (no file read); a port it names otherwise: None (the caller reads the data anew, as it did before)."""
+    (no file read); a port it names otherwise where that name could pick other arrays or transforms: None (the
+    caller reads the data anew, as it did before)."""
     import dataclasses
 
     from graphspec.compiler import check
@@ -382,7 +383,9 @@ def test_the_built_model_adopts_the_data_or_checks_it_again(work: Path, blocked:
                             [dataclasses.replace(p) for p in prepared.io.outputs])
     assert preflight.adopt(prepared, same, spec_data, None) is prepared and prepared.io is same
     renamed = data_mod.ModelIO(same.inputs, [dataclasses.replace(same.outputs[0], keras_name="dense_1")])
-    assert preflight.adopt(prepared, renamed, spec_data, None) is None
+    assert preflight.adopt(prepared, renamed, spec_data, None) is prepared  # `y` mapped by the spec's name
+    spec_data.transforms["dense_1"] = []  # type: ignore[union-attr]
+    assert preflight.adopt(prepared, renamed, spec_data, None) is None  # Keras's name could pick other transforms
     wider = data_mod.ModelIO([dataclasses.replace(same.inputs[0], shape=(5,))], same.outputs)
     with pytest.raises(sources.DataError, match="training data for input `x` has samples of shape \\(4,\\), but the "
                        "model's input `x` takes \\(5,\\)"):

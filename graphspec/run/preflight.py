@@ -102,12 +102,12 @@ def prepare(checked: Any, model_name: str, base_dir: Path, roots: list[Path], *,
 
 def adopt(prepared: data_mod.Data, io: data_mod.ModelIO, spec_data: Any, locate: Any) -> data_mod.Data | None:
     """The data :func:`prepare` made, for the built model's inputs and outputs `io` (no file is read again):
-    checked again where Keras sees a port otherwise than the static analysis (a shape, a dtype); None where it
-    names one otherwise (the mapping and transforms may pick other arrays: the caller prepares the data anew)."""
+    checked again where Keras sees a port otherwise than the static analysis (a shape, a dtype); None where its
+    own name for a port could pick other arrays or transforms (the caller prepares the data anew)."""
     before = prepared.io
     pairs = list(zip(before.inputs, io.inputs)) + list(zip(before.outputs, io.outputs))
     if len(before.inputs) != len(io.inputs) or len(before.outputs) != len(io.outputs) or any(
-            a.name != b.name or b.keras_name != b.name for a, b in pairs):
+            a.name != b.name or not _same_pick(b, prepared, spec_data) for a, b in pairs):
         return None
     if any((a.shape, a.dtype, a.loss) != (b.shape, b.dtype, b.loss) for a, b in pairs):
         try:
@@ -119,6 +119,18 @@ def adopt(prepared: data_mod.Data, io: data_mod.ModelIO, spec_data: Any, locate:
             raise p.located(locate) from None
     prepared.io = io
     return prepared
+
+
+def _same_pick(port: data_mod.Port, prepared: data_mod.Data, spec_data: Any) -> bool:
+    """Whether `port`'s Keras name (the output of a shared layer has its layer's) picks the arrays and
+    transforms its spec name picked: it is named nowhere, and the port's array was the one of its own name."""
+    if port.keras_name == port.name:
+        return True
+    mapping = {**(spec_data.inputs or {}), **(spec_data.outputs or {})}
+    if port.keras_name in mapping or port.keras_name in spec_data.transforms:
+        return False
+    splits = [s for s in (prepared.train, prepared.validation, prepared.test) if isinstance(s, data_mod.Split)]
+    return port.name in mapping or all(s.origins.get(port.name, "").endswith(f"array `{port.name}`") for s in splits)
 
 
 def _known(shape: Any) -> bool:
