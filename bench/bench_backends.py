@@ -26,7 +26,7 @@ def main() -> int:
     if "-h" in sys.argv or "--help" in sys.argv:
         print(__doc__)
         return 0
-    rows = []
+    rows: list[tuple[str, float | None, float | None, float | None]] = []
     for name in backend.installed():
         env = dict(os.environ, KERAS_BACKEND=name, PYTHONPATH=str(ROOT))
         proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_train.py"), "--backend", name,
@@ -38,12 +38,12 @@ def main() -> int:
             continue
         rates = dict(re.findall(r"^\s+(graphspec train|model\.fit \(verbose=\w+\))\s+[\d.]+ s\s+(\d+) samples/s",
                                 proc.stdout, re.M))
-        ours = float(rates["graphspec train"])
-        hand = max(float(v) for k, v in rates.items() if k.startswith("model.fit"))
-        rows.append((name, ours, hand, ours / hand))
+        rate = float(rates["graphspec train"])
+        fastest = max(float(v) for k, v in rates.items() if k.startswith("model.fit"))
+        rows.append((name, rate, fastest, rate / fastest))
     print("\nbackend      graphspec train   fastest model.fit   ratio (target >= 1.0)")
     for name, ours, hand, ratio in rows:
-        if ours is None:
+        if ours is None or hand is None or ratio is None:
             print(f"{name:<12} failed")
         else:
             print(f"{name:<12} {ours:12.0f}/s   {hand:14.0f}/s   {ratio:8.3f}")

@@ -69,8 +69,9 @@ def main() -> int:
 
     model = hand_model()
     io_ = models.model_io(checked, name, model)
-    ready = data_mod.prepare(checked.spec.data, io_, base_dir=Path(args.spec).parent, seed=0,  # type: ignore[union-attr]
-                             graph=checked.graph)
+    assert checked.spec is not None and checked.spec.data is not None
+    ready = data_mod.prepare(checked.spec.data, io_, base_dir=Path(args.spec).parent, seed=0, graph=checked.graph)
+    assert isinstance(ready.train, data_mod.Split)  # synthetic data: arrays in memory
     x, y = pipeline.model_arrays(ready.train, io_)
     val = pipeline.model_arrays(ready.validation, io_)  # type: ignore[arg-type]
     n = len(ready.train)

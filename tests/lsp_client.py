@@ -26,7 +26,7 @@ class Session:
     def __init__(self, root: Path = ROOT, command: Sequence[str] = (sys.executable, "-m", "graphspec", "lsp"),
                  env: dict[str, str] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
-        self.client = pytest_lsp_client.LanguageClient(converter_factory=pytest_lsp_client.default_converter)
+        self.client = pytest_lsp_client.LanguageClient(converter_factory=pytest_lsp_client.default_converter)  # type: ignore[attr-defined]
         self.published: dict[str, int | None] = {}  # uri -> the document version of its last diagnostics
 
         def publish(params: lsp.PublishDiagnosticsParams) -> None:  # (no `ls` parameter: pygls passes params only)
