@@ -108,10 +108,15 @@ def test_ticket_router_compile_settings(keras_clean: Any) -> None:
 
 
 @pytest.mark.parametrize("spec", sorted(set(CASES) - {"vgg19_features.yaml"}))
-def test_save_and_load_round_trip(spec: str, keras_clean: Any, tmp_path: Path) -> None:
+def test_save_and_load_round_trip(spec: str, keras_clean: Any, tmp_path: Path, monkeypatch: Any) -> None:
     keras = keras_clean
+    from keras.src.saving import saving_lib  # where Keras's saver makes its working folders
+
     from graphspec.run.artifacts import save_model
 
+    made: list[str] = []
+    real = saving_lib.get_temp_dir
+    monkeypatch.setattr(saving_lib, "get_temp_dir", lambda: made.append(real()) or made[-1])
     models = build_spec(spec)
     rng = np.random.default_rng(1)
     for name, model in models.items():
@@ -124,4 +129,8 @@ def test_save_and_load_round_trip(spec: str, keras_clean: Any, tmp_path: Path) -
             np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
         if getattr(model, "optimizer", None) is not None and getattr(model, "compiled", False):
             assert type(loaded.optimizer).__name__ == type(model.optimizer).__name__
+        # Keras's working folders (which a kill mid-save would leave) are next to the file, not in the system's
+        # temporary folder, and gone after the save: nothing written outside the target's folder.
+        assert made and all(Path(m).is_relative_to(tmp_path) for m in made), made
+        made.clear()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"

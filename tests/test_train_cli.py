@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -324,8 +325,8 @@ def test_kill_9_during_save_keeps_the_old_file(tmp_path: Path) -> None:
     spec = SPECS / "ticket_router.yaml"
     assert invoke(["save", str(spec), "-o", str(target)]).exit_code == 0
     for delay in (0.0, 0.02):
-        for leftover in tmp_path.glob(".model.keras.*"):  # from the previous kill
-            leftover.unlink()
+        for leftover in tmp_path.glob(".model.keras.*"):  # from the previous kill: the file and Keras's folder
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         proc = start(tmp_path, ["save", str(spec), "-o", str(target)])
         try:
             assert wait_for(lambda: any(tmp_path.glob(".model.keras.*")), proc, step=0.001), proc.communicate()

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -146,9 +147,34 @@ def save_model(model: Any, target: str | Path) -> None:
         # An untrained model's optimizer has no state yet; building it makes the
         # file hold the same variables a loaded model's optimizer expects.
         optimizer.build(model.trainable_variables)
-    with atomic_path(target, suffix=".tmp.keras") as tmp:
+    with atomic_path(target, suffix=".tmp.keras") as tmp, keras_scratch(target):
         model.save(tmp)
     _keep_keras_skipsets()
+
+
+@contextlib.contextmanager
+def keras_scratch(target: Path) -> Iterator[Path]:
+    """Keras's saver works in folders of its own in the system's temporary folder (the model's assets; a large
+    model's weights), which a process killed mid-save leaves there. For the save of `target` they go to a
+    temporary folder next to it instead (`.NAME.<random>.tmp`, locked while in use): removed after the save,
+    and, when a kill left it, by the next write of `target` or the run's `--resume`, like the file's own
+    temporary. Nothing is written outside the target's folder.
+
+    It sets the standard library's `tempfile.tempdir` for the duration of the save: a temporary file another
+    thread made in that window would land there too (graphspec's other threads, decoding and logging, make none).
+    """
+    with writing(target):
+        folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    _lock(fd)
+    previous = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
 
 
 def _keep_keras_skipsets() -> None:
@@ -201,8 +227,6 @@ def save_npz(target: str | Path, arrays: dict[str, Any], *, force: bool = False,
 
 def link_into_place(source: str | Path, target: str | Path) -> None:
     """Make `target` the same file as `source` (a hard link, else a copy), replacing it atomically."""
-    import shutil
-
     source, target = Path(source), Path(target)
     with atomic_path(target, suffix=".tmp" + target.suffix) as tmp:
         tmp.unlink()
@@ -220,8 +244,6 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     folder, absent (between two renames), or the complete new one. Callers check first that the target
     may be replaced (:func:`graphspec.run.targets.check`).
     """
-    import shutil
-
     target = Path(target)
     with writing(target):
         target.parent.mkdir(parents=True, exist_ok=True)
