@@ -113,17 +113,41 @@ def test_onnxruntime_equals_predict_on_tensorflow_large(spec: str, tmp_path: Pat
     assert check_spec(spec, LARGE[spec], tmp_path, _cli_invoke)
 
 
-def test_onnxruntime_equals_predict_on_jax(tmp_path: Path) -> None:
-    pytest.importorskip("jax2onnx")
+JAX_TEST = "test_onnxruntime_equals_predict_on_jax"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def jax_side(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The JAX side's one process, started with this module's first test when the JAX test is among those
+    selected: it runs beside the TensorFlow tests of this process (on 2 cores, a core each), and the JAX test
+    then reads what it wrote. (folder, process), or None when the JAX test does not run."""
+    import importlib.util
+
+    wanted = any(item.nodeid.endswith(f"test_onnx.py::{JAX_TEST}") for item in request.session.items)
+    if not wanted or importlib.util.find_spec("jax2onnx") is None:
+        yield None
+        return
+    folder = tmp_path_factory.mktemp("onnx-jax")
     # XLA's optimising passes are most of the cost here: ~270 tiny programs (weight initialisers, one predict
     # each) compiled once; unoptimised they compute the same values (66 s -> ~30 s on 2 shared cores).
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 " \
             "--xla_llvm_disable_expensive_passes=true"
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "XLA_FLAGS": flags.strip()}
-    proc = subprocess.run([sys.executable, "-m", "tests.test_onnx", str(tmp_path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.test_onnx", str(folder)], cwd=ROOT, env=env,
+                                stdout=out, stderr=err, text=True)
+    yield folder, proc
+    if proc.poll() is None:  # the JAX test did not wait for it (it failed, or the session stopped)
+        proc.kill()
+        proc.wait()
+
+
+def test_onnxruntime_equals_predict_on_jax(jax_side: Any) -> None:
+    pytest.importorskip("jax2onnx")
+    folder, proc = jax_side
+    proc.wait(timeout=600)
+    assert proc.returncode == 0, (folder / "stderr").read_text()[-4000:]
+    report = json.loads((folder / "stdout").read_text().strip().splitlines()[-1])
     # The MaxPooling2D specs (autoencoder, autoencoder_nested, digits, resnet) pass through
     # graphspec.run.onnx_fixups: jax2onnx writes a MaxPool onnxruntime cannot run.
     assert report["refused"] == {}, report["refused"]
