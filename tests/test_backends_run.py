@@ -8,6 +8,7 @@ this process runs Keras on TensorFlow.
 from __future__ import annotations
 
 import json
+import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from typer.testing import CliRunner
 from graphspec.build import backend
 from graphspec.cli.app import app
 
-from .conftest import SPECS, graphspec_cli
-from .test_backends import NO_TF, graphspec
+from .conftest import SPECS, Started, graphspec_cli, started_early
+from .test_backends import NO_TF, graphspec, graphspec_started
 
 pytestmark = [pytest.mark.keras, pytest.mark.skipif(not backend.is_installed("jax"), reason="JAX is not installed")]
 
@@ -62,15 +63,24 @@ def _history(run: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "time"} for r in rows]
 
 
+def start_digits(folder: Path) -> subprocess.Popen[str] | None:
+    """digits.yaml trained on JAX without TensorFlow, into folder/run (tests.conftest.EARLY starts it with the
+    session); None without JAX (the test skips)."""
+    if not backend.is_installed("jax"):
+        return None
+    return graphspec_started(folder, "train", str(SPECS / "digits.yaml"), "--backend", "jax", "--run-dir",
+                             str(folder / "run"), "--epochs", "15", blocked=NO_TF)
+
+
 @pytest.mark.slow
-def test_digits_trains_on_jax_without_tensorflow(tmp_path: Path) -> None:
+def test_digits_trains_on_jax_without_tensorflow(early_processes: dict[str, Started], tmp_path: Path) -> None:
     """`graphspec train specs/digits.yaml --backend jax` where TensorFlow cannot be imported: >= 97% test accuracy.
 
     Half of the spec's 30 epochs: the bar is reached by then (0.983 after 12 epochs), so the test asks more of
     JAX's training than the README does, for half the time (TensorFlow runs all 30: test_train_cli.py)."""
-    run = tmp_path / "run"
-    proc = graphspec("train", str(SPECS / "digits.yaml"), "--backend", "jax", "--run-dir", str(run), "--epochs", "15",
-                     blocked=NO_TF)
+    started = started_early(early_processes, "test_backends_run.py::test_digits_trains_on_jax_without_tensorflow",
+                            tmp_path, start_digits)
+    proc, run = started.result(), started.folder / "run"
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert "no TensorBoard logs" in proc.stderr  # a note, not a crash

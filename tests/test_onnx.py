@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .conftest import ROOT, SPECS
+from .conftest import ROOT, SPECS, Started, started_early
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -113,41 +113,29 @@ def test_onnxruntime_equals_predict_on_tensorflow_large(spec: str, tmp_path: Pat
     assert check_spec(spec, LARGE[spec], tmp_path, _cli_invoke)
 
 
-JAX_TEST = "test_onnxruntime_equals_predict_on_jax"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def jax_side(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The JAX side's one process, started with this module's first test when the JAX test is among those
-    selected: it runs beside the TensorFlow tests of this process (on 2 cores, a core each), and the JAX test
-    then reads what it wrote. (folder, process), or None when the JAX test does not run."""
+def start_jax_side(folder: Path) -> subprocess.Popen[str] | None:
+    """The JAX side: every example exported and compared in one process (tests.conftest.EARLY starts it with
+    the session); None without jax2onnx (the test skips)."""
     import importlib.util
 
-    wanted = any(item.nodeid.endswith(f"test_onnx.py::{JAX_TEST}") for item in request.session.items)
-    if not wanted or importlib.util.find_spec("jax2onnx") is None:
-        yield None
-        return
-    folder = tmp_path_factory.mktemp("onnx-jax")
+    if importlib.util.find_spec("jax2onnx") is None:
+        return None
     # XLA's optimising passes are most of the cost here: ~270 tiny programs (weight initialisers, one predict
     # each) compiled once; unoptimised they compute the same values (66 s -> ~30 s on 2 shared cores).
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 " \
             "--xla_llvm_disable_expensive_passes=true"
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "XLA_FLAGS": flags.strip()}
     with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.test_onnx", str(folder)], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "tests.test_onnx", str(folder)], cwd=ROOT, env=env,
                                 stdout=out, stderr=err, text=True)
-    yield folder, proc
-    if proc.poll() is None:  # the JAX test did not wait for it (it failed, or the session stopped)
-        proc.kill()
-        proc.wait()
 
 
-def test_onnxruntime_equals_predict_on_jax(jax_side: Any) -> None:
+def test_onnxruntime_equals_predict_on_jax(early_processes: dict[str, Started], tmp_path: Path) -> None:
     pytest.importorskip("jax2onnx")
-    folder, proc = jax_side
-    proc.wait(timeout=600)
-    assert proc.returncode == 0, (folder / "stderr").read_text()[-4000:]
-    report = json.loads((folder / "stdout").read_text().strip().splitlines()[-1])
+    proc = started_early(early_processes, "test_onnx.py::test_onnxruntime_equals_predict_on_jax", tmp_path,
+                         start_jax_side).result()
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
     # The MaxPooling2D specs (autoencoder, autoencoder_nested, digits, resnet) pass through
     # graphspec.run.onnx_fixups: jax2onnx writes a MaxPool onnxruntime cannot run.
     assert report["refused"] == {}, report["refused"]
