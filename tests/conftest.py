@@ -166,6 +166,8 @@ def jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
 EARLY: dict[str, str] = {
     "test_onnx.py::test_onnxruntime_equals_predict_on_jax": "tests.test_onnx:start_jax_side",
     "test_backends_run.py::test_digits_trains_on_jax_without_tensorflow": "tests.test_backends_run:start_digits",
+    "test_grain_feed.py::test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_stream[jax]":
+        "tests.test_grain_feed:start_script",
 }
 
 
