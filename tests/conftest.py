@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,3 +154,68 @@ def jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
     JAX_CACHE.update(JAX_COMPILATION_CACHE_DIR=str(folder), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     yield folder
     JAX_CACHE.clear()
+
+
+# -- processes started with the session, beside the tests before theirs ------------------------------------------
+# A test whose whole work is one process that depends on nothing else this session does starts it with the
+# session's first test: on 2 cores it runs beside the in-process tests before its own (model building in this
+# process keeps about one core busy), and its test then reads what the process wrote. The process is the same
+# command with the same checks; only when it runs changes. Test node id (its end) -> "module:function", a
+# function(folder) that starts the process (tests.test_backends.graphspec_started), or returns None when the
+# test will skip.
+EARLY: dict[str, str] = {
+    "test_onnx.py::test_onnxruntime_equals_predict_on_jax": "tests.test_onnx:start_jax_side",
+    "test_backends_run.py::test_digits_trains_on_jax_without_tensorflow": "tests.test_backends_run:start_digits",
+    "test_grain_feed.py::test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_stream[jax]":
+        "tests.test_grain_feed:start_script",
+    "test_sources_images.py::test_a_lean_jax_install_trains_on_an_image_folder_without_tensorflow":
+        "tests.test_sources_images:start_lean_jax",
+}
+
+
+@dataclass
+class Started:
+    """A process started early: its folder (stdout and stderr are files there) and the process."""
+
+    folder: Path
+    proc: subprocess.Popen[str]
+
+    def result(self, timeout: float = 600) -> CliResult:
+        self.proc.wait(timeout=timeout)
+        read = lambda name: (self.folder / name).read_text(encoding="utf-8", errors="replace")  # noqa: E731
+        return CliResult(self.proc.returncode, read("stdout"), read("stderr"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def early_processes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[dict[str, Started]]:
+    """The EARLY processes of the selected tests, started now."""
+    started: dict[str, Started] = {}
+    selected = [item.nodeid for item in request.session.items]
+    for key, where in EARLY.items():
+        if any(node.endswith(key) for node in selected):
+            module, function = where.split(":")
+            try:
+                start: Callable[[Path], subprocess.Popen[str] | None] = getattr(importlib.import_module(module),
+                                                                                 function)
+            except pytest.skip.Exception:  # the module skips (a missing dependency): so will the test
+                continue
+            folder = tmp_path_factory.mktemp("early")
+            proc = start(folder)
+            if proc is not None:
+                started[key] = Started(folder, proc)
+    yield started
+    for process in started.values():  # a test that did not wait for its process (it failed, or the run stopped)
+        if process.proc.poll() is None:
+            process.proc.kill()
+            process.proc.wait()
+
+
+def started_early(processes: dict[str, Started], key: str, tmp_path: Path,
+                  start: Callable[[Path], subprocess.Popen[str] | None]) -> Started:
+    """The test's EARLY process, or (a session that did not start it) the same process started now."""
+    if key in processes:
+        return processes.pop(key)
+    proc = start(tmp_path)
+    assert proc is not None, f"{key}: its process could not start"
+    return Started(tmp_path, proc)

@@ -52,15 +52,28 @@ def _pythonpath() -> str:
     return os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
 
-def graphspec(*args: str, blocked: str = "", cwd: Path | None = None, env: dict[str, str] | None = None,
-              timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def _environment(blocked: str, env: dict[str, str] | None) -> dict[str, str]:
     full = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     if not blocked:  # JAX's compilation cache probes for TensorFlow (etils.epath), which the blocker makes an error
         full.update(JAX_CACHE)
     full["PYTHONPATH"] = _pythonpath()
     full.update(env or {})
+    return full
+
+
+def graphspec(*args: str, blocked: str = "", cwd: Path | None = None, env: dict[str, str] | None = None,
+              timeout: int = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", RUNNER, blocked, *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd or ROOT, env=full)
+                          timeout=timeout, cwd=cwd or ROOT, env=_environment(blocked, env))
+
+
+def graphspec_started(out: Path, *args: str, blocked: str = "", cwd: Path | None = None,
+                      env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`graphspec(...)` started and left running, its stdout and stderr written to out/stdout and out/stderr
+    (read them with tests.conftest.Started)."""
+    with open(out / "stdout", "w") as stdout, open(out / "stderr", "w") as stderr:
+        return subprocess.Popen([sys.executable, "-c", RUNNER, blocked, *args], stdout=stdout, stderr=stderr,
+                                text=True, cwd=cwd or ROOT, env=_environment(blocked, env))
 
 
 needs_jax = pytest.mark.skipif(not backend.is_installed("jax"), reason="JAX is not installed")

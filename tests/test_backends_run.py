@@ -8,6 +8,8 @@ this process runs Keras on TensorFlow.
 from __future__ import annotations
 
 import json
+import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,8 @@ from typer.testing import CliRunner
 from graphspec.build import backend
 from graphspec.cli.app import app
 
-from .conftest import SPECS, graphspec_cli
-from .test_backends import NO_TF, graphspec
+from .conftest import SPECS, Started, graphspec_cli, started_early
+from .test_backends import NO_TF, graphspec, graphspec_started
 
 pytestmark = [pytest.mark.keras, pytest.mark.skipif(not backend.is_installed("jax"), reason="JAX is not installed")]
 
@@ -47,20 +49,38 @@ train:
 """
 
 
+def _started(*args: str, **kwargs: Any) -> Future[Any]:
+    """`graphspec(*args, **kwargs)` started in a thread of its own: a process that does not depend on what this
+    one does next runs beside it (a test waits less on 2 cores; each process still starts alone and cold)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(graphspec, *args, **kwargs)
+    pool.shutdown(wait=False)
+    return future
+
+
 def _history(run: Path) -> list[dict[str, Any]]:
     rows = json.loads((run / "history.json").read_text())
     return [{k: v for k, v in r.items() if k != "time"} for r in rows]
 
 
+def start_digits(folder: Path) -> subprocess.Popen[str] | None:
+    """digits.yaml trained on JAX without TensorFlow, into folder/run (tests.conftest.EARLY starts it with the
+    session); None without JAX (the test skips)."""
+    if not backend.is_installed("jax"):
+        return None
+    return graphspec_started(folder, "train", str(SPECS / "digits.yaml"), "--backend", "jax", "--run-dir",
+                             str(folder / "run"), "--epochs", "15", blocked=NO_TF)
+
+
 @pytest.mark.slow
-def test_digits_trains_on_jax_without_tensorflow(tmp_path: Path) -> None:
+def test_digits_trains_on_jax_without_tensorflow(early_processes: dict[str, Started], tmp_path: Path) -> None:
     """`graphspec train specs/digits.yaml --backend jax` where TensorFlow cannot be imported: >= 97% test accuracy.
 
     Half of the spec's 30 epochs: the bar is reached by then (0.983 after 12 epochs), so the test asks more of
     JAX's training than the README does, for half the time (TensorFlow runs all 30: test_train_cli.py)."""
-    run = tmp_path / "run"
-    proc = graphspec("train", str(SPECS / "digits.yaml"), "--backend", "jax", "--run-dir", str(run), "--epochs", "15",
-                     blocked=NO_TF)
+    started = started_early(early_processes, "test_backends_run.py::test_digits_trains_on_jax_without_tensorflow",
+                            tmp_path, start_digits)
+    proc, run = started.result(), started.folder / "run"
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert "no TensorBoard logs" in proc.stderr  # a note, not a crash
@@ -81,11 +101,12 @@ def test_predict_of_a_tensorflow_run_is_the_same_on_jax(tmp_path: Path) -> None:
 
     np.savez(tmp_path / "in.npz", x=load_digits().data[:200])
     tf_out, jax_out = tmp_path / "tf.npz", tmp_path / "jax.npz"
+    on_jax = _started("predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(jax_out), "--backend", "jax",
+                      blocked=NO_TF)
     result = CliRunner().invoke(app, ["predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(tf_out),
                                       "--backend", "tensorflow"])
     assert result.exit_code == 0, result.output
-    proc = graphspec("predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(jax_out), "--backend", "jax",
-                     blocked=NO_TF)
+    proc = on_jax.result()
     assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(tf_out) as a, np.load(jax_out) as b:
         assert a.files == b.files == ["logits"]
@@ -101,11 +122,11 @@ def test_a_run_resumes_and_evaluates_on_the_backend_it_trained_on(tmp_path: Path
     continues it exactly (one comparison, one JAX training fewer). Then evaluate, and a resume told otherwise."""
     spec = tmp_path / "small.yaml"
     spec.write_text(SMALL)
-    straight = tmp_path / "straight"
-    proc = graphspec("train", str(spec), "--backend", "jax", "--run-dir", str(straight), blocked=NO_TF)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run = tmp_path / "run"
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    first = _started("train", str(spec), "--backend", "jax", "--run-dir", str(straight), blocked=NO_TF)
     proc = graphspec("train", str(spec), "--backend", "jax", "--epochs", "1", "--run-dir", str(run))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = first.result()
     assert proc.returncode == 0, proc.stderr[-3000:]
     # No --backend: the default would be tensorflow (installed first, and KERAS_BACKEND says so).
     proc = graphspec("train", str(spec), "--resume", "--run-dir", str(run), "--epochs", "2",
@@ -136,10 +157,11 @@ def test_a_run_resumes_and_evaluates_on_the_backend_it_trained_on(tmp_path: Path
 @pytest.mark.slow
 def test_savedmodel_export_from_jax_and_tensorflow_only_formats(tmp_path: Path) -> None:
     spec = str(SPECS / "mnist_mlp.yaml")
-    proc = graphspec("save", spec, "-o", str(tmp_path / "sm"), "--format", "savedmodel", "--backend", "jax")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (tmp_path / "sm" / "saved_model.pb").is_file()
+    saved = _started("save", spec, "-o", str(tmp_path / "sm"), "--format", "savedmodel", "--backend", "jax")
     proc = graphspec("save", spec, "-o", str(tmp_path / "m.tflite"), "--backend", "jax", blocked=NO_TF)
+    sm = saved.result()
+    assert sm.returncode == 0, sm.stderr[-3000:]
+    assert (tmp_path / "sm" / "saved_model.pb").is_file()
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("graphspec: importing plugins")]
     assert lines == ["error: TFLite export needs TensorFlow, which is not installed: pip install "

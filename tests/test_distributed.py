@@ -72,6 +72,18 @@ def _graphspec(*args: str, cwd: Path, timeout: int = 300) -> subprocess.Complete
                           env=_env(), timeout=timeout)
 
 
+def _beside(*args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
+    """`graphspec ARGS` started now, to run beside what the test does next: a one-process reference run that
+    depends on nothing the launch does (a test waits less on 2 cores; every process still starts cold)."""
+    return subprocess.Popen([sys.executable, "-m", "graphspec", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, env={**_env(), **env})
+
+
+def _finished(proc: subprocess.Popen[str], timeout: int = 300) -> None:
+    _out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+
+
 def _runs(cwd: Path) -> list[Path]:
     return sorted(p for p in (cwd / "runs" / "tiny").glob("*") if p.is_dir())
 
@@ -191,6 +203,9 @@ def _launch(args: list[str], cwd: Path, on_start: Any = None) -> tuple[int, str]
 @pytest.mark.slow
 def test_two_processes_train_like_one(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
+    single = tmp_path / "single"
+    single.mkdir()
+    alone_proc = _beside("train", str(spec), "--backend", "jax", cwd=single)
     code, out = _launch(["train", str(spec), "--backend", "jax"], tmp_path)
     assert code == 0, out[-3000:]
     (run,) = _runs(tmp_path)  # only process 0 made a run folder
@@ -200,10 +215,7 @@ def test_two_processes_train_like_one(tmp_path: Path) -> None:
     dist = json.loads((run / "environment.json").read_text())["distribution"]
     assert (dist["processes"], dist["replicas"], dist["per_replica_batch"]) == (2, 2, 16)
     # The same global batch and seed in one process, on one device: the same loss curve.
-    single = tmp_path / "single"
-    single.mkdir()
-    proc = _graphspec("train", str(spec), "--backend", "jax", cwd=single)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _finished(alone_proc)
     (alone,) = _runs(single)
     np.testing.assert_allclose(_losses(run), _losses(alone), rtol=LOSS_RTOL)
 
@@ -314,20 +326,18 @@ def test_two_processes_feed_exactly_the_augmented_batches_of_one(tmp_path: Path)
     make_shapes().generate(tmp_path / "shapes", train=7, test=1, size=8, classes=("circle", "square", "star"))
     spec = tmp_path / "tiny.yaml"
     spec.write_text(IMAGES, encoding="utf-8")  # 21 images: steps of 8, 8 and 5 (4 in 2 processes)
-    two, one = tmp_path / "fed2", tmp_path / "fed1"
-    two.mkdir()
-    one.mkdir()
+    two, one, single = tmp_path / "fed2", tmp_path / "fed1", tmp_path / "single"
+    for folder in (two, one, single):
+        folder.mkdir()
+    alone = _beside("train", str(spec), "--backend", "jax", "--data-root", str(tmp_path), cwd=single,
+                    GRAPHSPEC_DEBUG_AUGMENT=str(one))
     os.environ["GRAPHSPEC_DEBUG_AUGMENT"] = str(two)  # _env() copies it into the workers' environment
     try:
         code, out = _launch(["train", str(spec), "--backend", "jax"], tmp_path)
         assert code == 0, out[-3000:]
-        os.environ["GRAPHSPEC_DEBUG_AUGMENT"] = str(one)
-        single = tmp_path / "single"
-        single.mkdir()
-        proc = _graphspec("train", str(spec), "--backend", "jax", "--data-root", str(tmp_path), cwd=single)
-        assert proc.returncode == 0, proc.stderr[-3000:]
     finally:
         os.environ.pop("GRAPHSPEC_DEBUG_AUGMENT", None)
+    _finished(alone)
     steps = [f"e{e}-s{s}" for e in range(2) for s in range(3)]
     assert sorted(p.name for p in one.iterdir()) == sorted(f"p0-{k}.npz" for k in steps)
     assert sorted(p.name for p in two.iterdir()) == sorted(f"p{i}-{k}.npz" for i in (0, 1) for k in steps)

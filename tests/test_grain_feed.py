@@ -16,6 +16,7 @@ import pytest
 from graphspec.build import backend
 from graphspec.run.streams import epoch_order
 
+from .conftest import Started, started_early
 from .test_backends import _pythonpath, graphspec
 
 PIL = pytest.importorskip("PIL.Image")
@@ -86,16 +87,26 @@ def expected(epoch: int) -> list[list[int]]:
     return [order[s:s + BATCH] for s in range(0, N, BATCH)]
 
 
+def start_script(folder: Path, name: str = "jax") -> subprocess.Popen[str] | None:
+    """SCRIPT on backend `name` over an image folder made in `folder` (stdout and stderr: files there); the JAX
+    one is started with the session (tests.conftest.EARLY). None when the backend is not installed."""
+    if not backend.is_installed(name):
+        return None
+    make_folder(folder)
+    env = {**os.environ, "KERAS_BACKEND": name, "PYTHONPATH": _pythonpath()}
+    with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+        return subprocess.Popen([sys.executable, "-c", SCRIPT, str(folder)], stdout=out, stderr=err, text=True,
+                                env=env, cwd=folder)
+
+
 @pytest.mark.keras
 @pytest.mark.parametrize("name", ["jax", "torch"])
-def test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_stream(tmp_path: Path,
-                                                                                    name: str) -> None:
+def test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_stream(
+        early_processes: dict[str, Started], tmp_path: Path, name: str) -> None:
     if not backend.is_installed(name):
         pytest.skip(f"{name} is not installed")
-    make_folder(tmp_path)
-    env = {**os.environ, "KERAS_BACKEND": name, "PYTHONPATH": _pythonpath()}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=tmp_path)
+    key = f"test_grain_feed.py::test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_stream[{name}]"
+    done = started_early(early_processes, key, tmp_path, lambda folder: start_script(folder, name)).result(300)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.split("SEEN", 1)[1])
     assert [s["type"] for s in seen] == ["grain._src.python.dataset.transformations.prefetch.PrefetchIterDataset"] * 2

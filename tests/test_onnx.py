@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .conftest import ROOT, SPECS
+from .conftest import ROOT, SPECS, Started, started_early
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -113,15 +113,27 @@ def test_onnxruntime_equals_predict_on_tensorflow_large(spec: str, tmp_path: Pat
     assert check_spec(spec, LARGE[spec], tmp_path, _cli_invoke)
 
 
-def test_onnxruntime_equals_predict_on_jax(tmp_path: Path) -> None:
-    pytest.importorskip("jax2onnx")
+def start_jax_side(folder: Path) -> subprocess.Popen[str] | None:
+    """The JAX side: every example exported and compared in one process (tests.conftest.EARLY starts it with
+    the session); None without jax2onnx (the test skips)."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax2onnx") is None:
+        return None
     # XLA's optimising passes are most of the cost here: ~270 tiny programs (weight initialisers, one predict
     # each) compiled once; unoptimised they compute the same values (66 s -> ~30 s on 2 shared cores).
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 " \
             "--xla_llvm_disable_expensive_passes=true"
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "XLA_FLAGS": flags.strip()}
-    proc = subprocess.run([sys.executable, "-m", "tests.test_onnx", str(tmp_path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+        return subprocess.Popen([sys.executable, "-m", "tests.test_onnx", str(folder)], cwd=ROOT, env=env,
+                                stdout=out, stderr=err, text=True)
+
+
+def test_onnxruntime_equals_predict_on_jax(early_processes: dict[str, Started], tmp_path: Path) -> None:
+    pytest.importorskip("jax2onnx")
+    proc = started_early(early_processes, "test_onnx.py::test_onnxruntime_equals_predict_on_jax", tmp_path,
+                         start_jax_side).result()
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     # The MaxPooling2D specs (autoencoder, autoencoder_nested, digits, resnet) pass through

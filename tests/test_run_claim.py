@@ -51,12 +51,15 @@ def _racer(spec: str, root: str, rounds: int, barrier: Any, results: Any) -> Non
             results.put((i, os.getpid(), "refused", str(exc)))
 
 
-def test_two_trainings_racing_for_one_folder_twenty_times(tmp_path: Path) -> None:
+def test_two_trainings_racing_for_one_folder_five_times(tmp_path: Path) -> None:
+    """Each round is a real race (both wait at a barrier, then train into one folder). Five rounds, not twenty:
+    with the claim's lock or the whole claim taken out, the first round already fails; the subtler race (the
+    holder read before the owner wrote its name) was caught by neither count."""
     spec = tmp_path / "tiny.yaml"
     spec.write_text(SPEC % 1)
     ctx = mp.get_context("spawn")  # never fork a process that has TensorFlow loaded
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    rounds = 20
+    rounds = 5
     procs = [ctx.Process(target=_racer, args=(str(spec), str(tmp_path / "runs"), rounds, barrier, results))
              for _ in range(2)]
     for p in procs:

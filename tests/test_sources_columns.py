@@ -131,12 +131,19 @@ def test_huggingface_on_disk_trains_on_jax_and_tfrecord_is_refused_there(tmp_pat
     [d] = lint_file(str(write_spec(tmp_path, "{kind: huggingface, path: hf, splits: {train: nope}}",
                                    label="label"))).diagnostics
     assert d.code == "GS440" and "'nope'" in d.message
+    from concurrent.futures import ThreadPoolExecutor
+
     spec = write_spec(tmp_path, "{kind: huggingface, path: hf}", label="label")
-    # (not with TensorFlow blocked: `datasets` probes for it with find_spec, which the test's blocker makes raise)
-    result = graphspec("train", str(spec), "--backend", "jax", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    spec = write_spec(tmp_path, "{kind: tfrecord, train: hf, features: {feat: {dtype: float32, shape: [4]}, "
-                      "y: {dtype: int64}}}")  # the columns fit (else the pre-flight's GS411 comes first)
-    (tmp_path / "hf" / "x.tfrecord").write_bytes(b"")
-    result = graphspec("train", str(spec), "--backend", "jax", blocked="tensorflow,tensorboard", cwd=tmp_path)
+    refused = tmp_path / "refused"  # the two processes side by side: each its own folder and spec
+    (refused / "records").mkdir(parents=True)
+    (refused / "records" / "x.tfrecord").write_bytes(b"")
+    tfrecord = write_spec(refused, "{kind: tfrecord, train: records, features: {feat: {dtype: float32, shape: [4]}, "
+                          "y: {dtype: int64}}}")  # the columns fit (else the pre-flight's GS411 comes first)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        refusal = pool.submit(graphspec, "train", str(tfrecord), "--backend", "jax", blocked="tensorflow,tensorboard",
+                              cwd=refused)
+        # (not with TensorFlow blocked: `datasets` probes for it with find_spec, which the test's blocker makes raise)
+        result = graphspec("train", str(spec), "--backend", "jax", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        result = refusal.result()
     assert result.returncode != 0 and "GS410" in result.stderr and "TensorFlow" in result.stderr

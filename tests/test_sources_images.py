@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,10 @@ from graphspec.cli.app import app
 from graphspec.cli.lint import lint_file
 from graphspec.run.sources import imagefiles, listing
 
-from .test_backends import graphspec, needs_jax
+from graphspec.build import backend
+
+from .conftest import Started, started_early
+from .test_backends import graphspec, graphspec_started, needs_jax
 
 PIL = pytest.importorskip("PIL.Image")
 runner = CliRunner()
@@ -184,13 +188,23 @@ def test_trains_on_an_image_folder_and_stops_on_a_corrupt_file_unless_skipped(
     assert skipped["count"] == 1 and skipped["files"][0]["file"].endswith("1.jpg")
 
 
+def start_lean_jax(folder: Path) -> subprocess.Popen[str] | None:
+    """Training on an image folder made in `folder`, on JAX with TensorFlow blocked (tests.conftest.EARLY starts
+    it with the session); None without JAX (the test skips)."""
+    if not backend.is_installed("jax"):
+        return None
+    make_images(folder / "data")
+    spec = write_spec(folder)
+    return graphspec_started(folder, "train", str(spec), "--backend", "jax", "--set", "data.workers=2", "--set",
+                             "data.prefetch=2", blocked="tensorflow,tensorboard", cwd=folder)
+
+
 @needs_jax
 @pytest.mark.keras
-def test_a_lean_jax_install_trains_on_an_image_folder_without_tensorflow(tmp_path: Path) -> None:
-    make_images(tmp_path / "data")
-    spec = write_spec(tmp_path)
-    result = graphspec("train", str(spec), "--backend", "jax", "--set", "data.workers=2", "--set", "data.prefetch=2",
-                       blocked="tensorflow,tensorboard", cwd=tmp_path)
+def test_a_lean_jax_install_trains_on_an_image_folder_without_tensorflow(early_processes: dict[str, Started],
+                                                                         tmp_path: Path) -> None:
+    key = "test_sources_images.py::test_a_lean_jax_install_trains_on_an_image_folder_without_tensorflow"
+    result = started_early(early_processes, key, tmp_path, start_lean_jax).result()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "completed: 1/1 epochs" in result.stdout
 

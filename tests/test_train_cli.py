@@ -232,47 +232,53 @@ def epochs_in(folder: Path) -> int:
         return 0
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The uninterrupted run both signals are compared with (trained once, in this process): its folder holds
-    s.yaml (10 epochs of 50 steps: time to signal) and ref/, the run folder."""
-    folder = tmp_path_factory.mktemp("uninterrupted")
-    (folder / "s.yaml").write_text(SLOW_SPEC % {"samples": 800, "epochs": 10})
-    reference = invoke(["train", str(folder / "s.yaml"), "--run-dir", str(folder / "ref")])
-    assert reference.exit_code == 0, reference.output
-    return folder
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_then_resume_equals_an_uninterrupted_run(sig: int, tmp_path: Path, uninterrupted: Path) -> None:
-    spec = tmp_path / "s.yaml"
-    spec.write_text((uninterrupted / "s.yaml").read_text())
-    folder = tmp_path / "run"
-    proc = start(tmp_path, ["train", str(spec), "--run-dir", str(folder)])
+def _interrupt_after_two_epochs(proc: subprocess.Popen[str], folder: Path, sig: int) -> str:
+    """Wait until the run in `folder` has 2 epochs, send `sig`, and return the process's stderr."""
     try:
-        assert wait_for(lambda: epochs_in(folder) >= 2, proc), proc.communicate()[1]
+        if not wait_for(lambda: epochs_in(folder) >= 2, proc):
+            return "never reached 2 epochs: " + proc.communicate()[1]
         proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=120)
+        return proc.communicate(timeout=120)[1]
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], stderr
-    state = json.loads((folder / "state.json").read_text())
-    assert state["status"] == "interrupted" and 2 <= state["epochs_completed"] < 10
-    assert "--resume" in stderr
-    assert epochs_in(folder) == state["epochs_completed"]
-    resumed = invoke(["train", str(spec), "--resume", "--run-dir", str(folder)])
-    assert resumed.exit_code == 0, resumed.output
-    ref = json.loads((uninterrupted / "ref" / "history.json").read_text())
-    got = json.loads((folder / "history.json").read_text())
-    assert [r["epoch"] for r in got] == list(range(1, 11))
-    for a, b in zip(ref, got):
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["epoch"], key)
-    ra = json.loads((uninterrupted / "ref" / "results.json").read_text())["test"]
-    rb = json.loads((folder / "results.json").read_text())["test"]
-    assert ra == pytest.approx(rb, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_sigint_and_sigterm_then_resume_equal_an_uninterrupted_run(tmp_path: Path) -> None:
+    """A process per signal, both started at once (each signalled by a thread of its own after 2 epochs of
+    10), while this process trains the uninterrupted run they are compared with; then each is resumed here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SLOW_SPEC % {"samples": 800, "epochs": 10})  # 10 epochs of 50 steps: time to signal
+    signals = {signal.SIGINT: (130, tmp_path / "sigint"), signal.SIGTERM: (143, tmp_path / "sigterm")}
+    procs = {sig: start(tmp_path, ["train", str(spec), "--run-dir", str(folder)])
+             for sig, (_, folder) in signals.items()}
+    with ThreadPoolExecutor(max_workers=len(procs)) as pool:
+        stderrs = {sig: pool.submit(_interrupt_after_two_epochs, proc, signals[sig][1], sig)
+                   for sig, proc in procs.items()}
+        reference = invoke(["train", str(spec), "--run-dir", str(tmp_path / "ref")])
+        assert reference.exit_code == 0, reference.output
+        stderr_of = {sig: future.result() for sig, future in stderrs.items()}
+    ref = json.loads((tmp_path / "ref" / "history.json").read_text())
+    ra = json.loads((tmp_path / "ref" / "results.json").read_text())["test"]
+    for sig, (code, folder) in signals.items():
+        stderr = stderr_of[sig]
+        assert procs[sig].returncode == code, stderr
+        state = json.loads((folder / "state.json").read_text())
+        assert state["status"] == "interrupted" and 2 <= state["epochs_completed"] < 10
+        assert "--resume" in stderr
+        assert epochs_in(folder) == state["epochs_completed"]
+        resumed = invoke(["train", str(spec), "--resume", "--run-dir", str(folder)])
+        assert resumed.exit_code == 0, resumed.output
+        got = json.loads((folder / "history.json").read_text())
+        assert [r["epoch"] for r in got] == list(range(1, 11))
+        for a, b in zip(ref, got):
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (sig, a["epoch"], key)
+        rb = json.loads((folder / "results.json").read_text())["test"]
+        assert ra == pytest.approx(rb, rel=1e-5, abs=1e-6)
 
 
 def assert_run_loads(folder: Path) -> int:
