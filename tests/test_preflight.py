@@ -319,21 +319,18 @@ VALUE_CASES: list[tuple[list[str], list[str]]] = [
 
 
 @pytest.mark.parametrize(("args", "expected"), VALUE_CASES, ids=["label", "nan", "csv-field", "evaluate", "predict"])
-def test_wrong_values_are_said_before_the_backend_in_under_a_second(work: Path, blocked: None, args: list[str],
-                                                                   expected: list[str]) -> None:
-    import time
-
+def test_wrong_values_are_said_before_the_backend(work: Path, blocked: None, args: list[str],
+                                                  expected: list[str]) -> None:
+    """With the backends blocked from import: no start-up is paid (about 0.02 s each here; the time is not asserted,
+    speed is measured in bench/, never in a test)."""
     from graphspec.cli.app import app
 
     _value_mistakes(work)
-    start = time.perf_counter()
     result = CliRunner().invoke(app, args)
-    took = time.perf_counter() - start
     assert "the backend was reached" not in result.output and "GS900" not in result.output, result.output
     assert result.exit_code == 1, result.output
     for text in expected:
         assert text in result.output, result.output
-    assert took < 1.0, f"{took:.2f} s"
     assert not (work / "runs").exists() and not (work / "out.npz").exists()
 
 
