@@ -7,7 +7,8 @@ Every configuration runs in fresh processes (a process fixes its JAX device coun
   (2 logical devices), `graphspec launch --local 2 -- train SPEC --backend jax` (2 processes);
 - hand-written: `keras.distribution.DataParallel` (with `keras.distribution.initialize` and gloo for 2
   processes), the same model (built from the same spec), the same global batch, each process fitting its
-  half of every global batch, `model.fit(..., verbose=0)`.
+  half of every global batch, `model.fit(..., shuffle=False, verbose=0)`; graphspec runs with
+  `data.shuffle=false`, the same order.
 
 Samples/s = training samples / the median epoch time after the first epoch (which compiles). Ratios:
 each configuration against single-device graphspec, and graphspec against hand-written Keras in the same
@@ -134,7 +135,11 @@ def main() -> int:
     sets = [f"data.source={{kind: synthetic, samples: {args.samples}, test_samples: 256}}",
             f"data.batch_size={args.batch_size}", "data.validation_split=0", f"train.epochs={args.epochs}",
             "train.seed=0", "train.early_stopping=", "train.reduce_lr_on_plateau=", "train.lr_schedule=",
-            "train.tensorboard=false"]
+            "train.tensorboard=false",
+            # The hand-written side feeds each process its part of every global batch in a fixed order
+            # (fit(..., shuffle=False)): graphspec feeds the same order, so both sides do the same work (a
+            # per-epoch shuffle gathers every batch from a permutation: a copy the hand side never makes).
+            "data.shuffle=false"]
     work = Path(tempfile.mkdtemp(prefix="bench_distributed_"))
     modes = ["1 device", "2 devices", "2 processes"]
     # Rounds: each runs both sides of every configuration, the side that starts alternating; a figure is the

@@ -145,6 +145,7 @@ def test_build_backend_is_where_keras_is_loaded() -> None:
 def test_pydataset_batches_equal_the_tf_data_batches(keras_clean: Any) -> None:
     from graphspec.run import pipeline
     from graphspec.run.data import ModelIO, Port, Split
+    from graphspec.run.distribute import Shard
 
     rng = np.random.default_rng(3)
     split = Split({"a": rng.standard_normal((37, 2)).astype("float32"), "b": np.arange(37)[:, None]},
@@ -166,6 +167,21 @@ def test_pydataset_batches_equal_the_tf_data_batches(keras_clean: Any) -> None:
     assert not np.array_equal(epoch_2, np.concatenate(seen[per_epoch:2 * per_epoch]))  # reshuffled
     evals = pipeline.EvalBatches(pipeline.model_arrays(split, io), 37, batch_size=8)
     assert len(evals) == 5 and evals[4][1].tolist() == [32, 33, 34, 35, 36]
+    # Unshuffled, the same batches again, each cut as a view of the arrays (as Keras's own array adapter cuts
+    # them), not gathered into a copy; a process of two cuts its half of every global batch.
+    ds, _ = pipeline.train_dataset(split, io, batch_size=8, seed=11, first_epoch=0, epochs=2, shuffle=False)
+    in_order = pipeline.TrainBatches(pipeline.model_arrays(split, io), 37, batch_size=8, seed=11, first_epoch=0,
+                                     shuffle=False)
+    for i, (x, y) in enumerate(ds.take(2 * per_epoch)):
+        nx, ny = in_order[i]
+        np.testing.assert_array_equal(x["a"].numpy(), nx["a"])
+        np.testing.assert_array_equal(y.numpy(), ny)
+        assert np.shares_memory(nx["a"], split.inputs["a"]) and np.shares_memory(ny, split.outputs["y"])
+    assert np.shares_memory(evals[1][0]["a"], split.inputs["a"])
+    half = pipeline.TrainBatches(pipeline.model_arrays(split, io), 37, batch_size=8, seed=11, first_epoch=0,
+                                 shuffle=False, shard=Shard(index=1, count=2, replicas=2))
+    assert [half[i][1].tolist() for i in range(half.steps)] == [[4, 5, 6, 7], [12, 13, 14, 15], [20, 21, 22, 23],
+                                                                 [28, 29, 30, 31], [34, 35]]
 
 
 # -- the same models on TensorFlow and JAX -------------------------------------------------------------------

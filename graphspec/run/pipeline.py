@@ -147,6 +147,9 @@ class TrainBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i: int) -> Any:
         epoch, step = self.first_epoch + i // self.steps, i % self.steps
+        if not self.shuffle:  # the samples in order: slices (views), as Keras's own array adapter cuts them
+            return _gather(self.data, _run(self.shard.part(np.arange(step * self.batch_size,
+                                                                     min(self.n, (step + 1) * self.batch_size)))))
         index = self.order(epoch)[step * self.batch_size:(step + 1) * self.batch_size]
         return _gather(self.data, self.shard.part(index))
 
@@ -164,4 +167,13 @@ class EvalBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i: int) -> Any:
         index = np.arange(i * self.batch_size, min(self.n, (i + 1) * self.batch_size))
-        return _gather(self.data, self.shard.part(index))
+        return _gather(self.data, _run(self.shard.part(index)))
+
+
+def _run(index: np.ndarray) -> slice | np.ndarray:
+    """Ascending sample indices (a part of `np.arange`) as a slice where they are consecutive: the batch is cut
+    from each array as a view, as Keras's own array adapter cuts it, not gathered into a copy that the backend
+    then copies again onto its device."""
+    if len(index) and int(index[-1]) - int(index[0]) + 1 == len(index):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
