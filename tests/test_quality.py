@@ -10,15 +10,35 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import ROOT
+from .conftest import ROOT, Started, started_early
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_mypy_is_clean() -> None:
-    result = _run("mypy", "graphspec", "bench")
+def _start(folder: Path, *command: str) -> subprocess.Popen[str]:
+    with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+        return subprocess.Popen(list(command), cwd=ROOT, stdout=out, stderr=err, text=True)
+
+
+# The checkers read only the source tree: tests.conftest.EARLY starts them with the session (mypy alone is about
+# 15 s of one core), and their tests read what they said.
+def start_mypy(folder: Path) -> subprocess.Popen[str]:
+    return _start(folder, sys.executable, "-m", "mypy", "graphspec", "bench")
+
+
+def start_vulture(folder: Path) -> subprocess.Popen[str]:
+    return _start(folder, sys.executable, "-m", "vulture", "graphspec", "tools/vulture_whitelist.py",
+                  "--min-confidence", "80")
+
+
+def start_import_linter(folder: Path) -> subprocess.Popen[str]:
+    return _start(folder, str(Path(sys.executable).with_name("lint-imports")))
+
+
+def test_mypy_is_clean(early_processes: dict[str, Started], tmp_path: Path) -> None:
+    result = started_early(early_processes, "test_quality.py::test_mypy_is_clean", tmp_path, start_mypy).result()
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -27,16 +47,16 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_no_dead_code() -> None:
+def test_no_dead_code(early_processes: dict[str, Started], tmp_path: Path) -> None:
     """vulture at 80% confidence: names nothing uses (its lower levels flag the shape-rule registry)."""
-    result = _run("vulture", "graphspec", "tools/vulture_whitelist.py", "--min-confidence", "80")
+    result = started_early(early_processes, "test_quality.py::test_no_dead_code", tmp_path, start_vulture).result()
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_import_contracts_hold() -> None:
+def test_import_contracts_hold(early_processes: dict[str, Started], tmp_path: Path) -> None:
     """The layering of pyproject.toml's [tool.importlinter] contracts (docs/architecture.md)."""
-    lint_imports = Path(sys.executable).with_name("lint-imports")
-    result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = started_early(early_processes, "test_quality.py::test_import_contracts_hold", tmp_path,
+                           start_import_linter).result()
     assert result.returncode == 0, result.stdout + result.stderr
 
 
