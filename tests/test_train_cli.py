@@ -84,14 +84,11 @@ def test_ticket_router_trains_with_its_two_losses(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_readme_digits_command_reaches_97_percent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    started = time.monotonic()
-    result = invoke(["train", str(SPECS / "digits.yaml")])
-    seconds = time.monotonic() - started
+    result = invoke(["train", str(SPECS / "digits.yaml")])  # how long it takes is a bench's (bench_train), not a test's
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs" / "digits").iterdir()
     test = json.loads((run_dir / "results.json").read_text())["test"]
     assert test["accuracy"] >= 0.97, test
-    assert seconds < 60, seconds
     evaluated = invoke(["evaluate", str(SPECS / "digits.yaml"), "--format", "json"])  # the latest run
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout) == pytest.approx(test)
