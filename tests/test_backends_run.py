@@ -197,9 +197,11 @@ def test_a_torch_run_trains_and_predicts_the_same_on_tensorflow(tmp_path: Path) 
 
     np.savez(tmp_path / "in.npz", x=load_digits().data[:200])
     outs = {b: tmp_path / f"{b}.npz" for b in ("torch", "tensorflow")}
-    proc = graphspec("predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(outs["torch"]), "--backend", "torch")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    on_torch = _started("predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(outs["torch"]),
+                        "--backend", "torch")  # beside the TensorFlow prediction in this process
     result = graphspec_cli("predict", run, "-i", tmp_path / "in.npz", "-o", outs["tensorflow"], "--backend", "tensorflow")
     assert result.returncode == 0, result.stderr[-3000:]
+    proc = on_torch.result()
+    assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(outs["torch"]) as a, np.load(outs["tensorflow"]) as b:
         np.testing.assert_allclose(b["logits"], a["logits"], atol=1e-4, rtol=1e-4)
