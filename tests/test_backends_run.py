@@ -8,6 +8,7 @@ this process runs Keras on TensorFlow.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -139,19 +140,22 @@ def test_a_run_resumes_and_evaluates_on_the_backend_it_trained_on(tmp_path: Path
     assert len(_history(straight)) == 2
     a, b = (json.loads((r / "results.json").read_text())["test"] for r in (straight, run))
     assert a == b
-    proc = graphspec("evaluate", str(run), "--format", "json")
+    told = tmp_path / "told"  # the same run, resumed otherwise below while `run` is evaluated beside it
+    shutil.copytree(run, told)
+    evaluated = _started("evaluate", str(run), "--format", "json")
+    # Told otherwise: it continues on TensorFlow (this process's backend), and says so in the state.
+    proc = graphspec_cli("train", spec, "--resume", "--run-dir", told, "--epochs", "3", "--backend", "tensorflow")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((told / "state.json").read_text())
+    assert state["backend"] == "tensorflow" and state["epochs_completed"] == 3
+    assert json.loads((told / "environment.json").read_text())["backend"] == "jax"  # where it started
+    proc = evaluated.result()
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = json.loads((run / "results.json").read_text())["test"]
     got = json.loads(proc.stdout)
     assert got.keys() == expected.keys()
     for k in got:
         assert got[k] == pytest.approx(expected[k], abs=1e-6)
-    # Told otherwise: it continues on TensorFlow (this process's backend), and says so in the state.
-    proc = graphspec_cli("train", spec, "--resume", "--run-dir", run, "--epochs", "3", "--backend", "tensorflow")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    state = json.loads((run / "state.json").read_text())
-    assert state["backend"] == "tensorflow" and state["epochs_completed"] == 3
-    assert json.loads((run / "environment.json").read_text())["backend"] == "jax"  # where it started
 
 
 @pytest.mark.slow
