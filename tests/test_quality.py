@@ -10,15 +10,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import ROOT
+from .conftest import ROOT, Started, started_early
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_mypy_is_clean() -> None:
-    result = _run("mypy", "graphspec", "bench")
+def start_mypy(folder: Path) -> subprocess.Popen[str]:
+    """mypy on graphspec and bench, started (stdout and stderr: files in `folder`); with the session, by
+    tests.conftest.EARLY: one process of pure CPU that depends on nothing the tests do."""
+    with open(folder / "stdout", "w") as stdout, open(folder / "stderr", "w") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "mypy", "graphspec", "bench"], cwd=ROOT, stdout=stdout,
+                                stderr=stderr, text=True)
+
+
+def test_mypy_is_clean(early_processes: dict[str, Started], tmp_path: Path) -> None:
+    result = started_early(early_processes, "test_quality.py::test_mypy_is_clean", tmp_path, start_mypy).result(300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
