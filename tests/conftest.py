@@ -168,6 +168,8 @@ EARLY: dict[str, str] = {
     "test_backends_run.py::test_digits_trains_on_jax_without_tensorflow": "tests.test_backends_run:start_digits",
     "test_grain_feed.py::test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_stream[jax]":
         "tests.test_grain_feed:start_script",
+    "test_grain_feed.py::test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_stream[torch]":
+        "tests.test_grain_feed:start_torch_script",
     "test_sources_images.py::test_a_lean_jax_install_trains_on_an_image_folder_without_tensorflow":
         "tests.test_sources_images:start_lean_jax",
     "test_quality.py::test_mypy_is_clean": "tests.test_quality:start_mypy",

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from graphspec.build import backend
 from graphspec.errors import UsageError
 
 from . import backend_twin
-from .conftest import JAX_CACHE, ROOT, SPECS
+from .conftest import JAX_CACHE, ROOT, SPECS, Started
 
 LIGHT = ["autoencoder.yaml", "autoencoder_nested.yaml", "custom_layer.yaml", "digits.yaml", "ensemble.yaml",
          "mnist_mlp.yaml", "resnet.yaml", "resnet_cifar10.yaml", "shared_embedding.yaml", "ticket_router.yaml"]
@@ -189,38 +190,69 @@ OTHERS = [pytest.param(b, marks=pytest.mark.skipif(not backend.is_installed(b), 
           for b in ("jax", "torch")]
 
 
-@pytest.fixture(scope="module")
-def light_dump(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The light specs built here once, with what every other backend must reproduce (read, never written, by
-    each backend's check)."""
-    folder = tmp_path_factory.mktemp("light")
-    backend_twin.dump(LIGHT, folder)
-    return folder
-
-
-def _twin(specs: list[str], tmp_path: Path, other: str = "jax", dumped: bool = False) -> dict[str, Any]:
-    if not dumped:
-        backend_twin.dump(specs, tmp_path)
+def _twin_started(folder: Path, out: Path, other: str, cache: bool) -> subprocess.Popen[str]:
+    """`python tests/backend_twin.py FOLDER` on backend `other`, started; stdout and stderr go to out/."""
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env.update(KERAS_BACKEND=other, PYTHONPATH=_pythonpath())
     if other == "jax":  # one forward pass per model, op by op: compiling is the cost, XLA's optimising passes most of
         # it (the light specs: 9.0 -> 7.2 CPU-s on 2 shared cores); unoptimised code computes the same values.
-        env.update(JAX_CACHE)
+        if cache:
+            env.update(JAX_CACHE)
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 " \
                            "--xla_llvm_disable_expensive_passes=true".strip()
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "backend_twin.py"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
+    with open(out / "stdout", "w") as stdout, open(out / "stderr", "w") as stderr:
+        return subprocess.Popen([sys.executable, str(ROOT / "tests" / "backend_twin.py"), str(folder)],
+                                stdout=stdout, stderr=stderr, text=True, env=env, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def twins(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Started]]:
+    """The twin checks of this run's selected tests ("light-jax", "light-torch", "heavy-jax"), all started here:
+    the specs built and dumped in this process (the light ones once for every backend), then each backend's
+    check in a process of its own, side by side (this process only waits for them, and each keeps about one
+    core busy), where one test after another used to start one and wait. The same checks; only when they run
+    changes. The heavy JAX check leaves the session's compilation cache alone: the cache writes its files
+    without a lock, and the light JAX check fills it at the same time."""
+    wanted = []
+    for item in request.session.items:
+        function = getattr(item, "function", None)
+        if function is test_example_specs_build_alike_on_tensorflow_and_another_backend:
+            wanted.append(f"light-{item.callspec.params['other']}")
+        elif function is test_large_example_specs_build_alike_on_tensorflow_and_jax:
+            wanted.append("heavy-jax")
+    started: dict[str, Started] = {}
+    try:
+        for group, specs in (("heavy", HEAVY), ("light", LIGHT)):  # the longest check first
+            others = [o for o in ("jax", "torch") if f"{group}-{o}" in wanted and backend.is_installed(o)]
+            if not others:
+                continue
+            folder = tmp_path_factory.mktemp(group)
+            backend_twin.dump(specs, folder)
+            for other in others:
+                out = tmp_path_factory.mktemp(f"{group}-{other}")
+                started[f"{group}-{other}"] = Started(out, _twin_started(folder, out, other, cache=group == "light"))
+        yield started
+    finally:
+        for process in started.values():  # a test that did not wait for its check (it failed, the run stopped)
+            if process.proc.poll() is None:
+                process.proc.kill()
+                process.proc.wait()
+
+
+def _twin(twins: dict[str, Started], key: str) -> dict[str, Any]:
+    """What the started check `key` compared (its one JSON line), once it passed."""
+    proc = twins[key].result(timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["backend"] == other
+    assert result["backend"] == key.split("-")[1]
     return result
 
 
 @pytest.mark.keras
 @pytest.mark.parametrize("other", OTHERS)
-def test_example_specs_build_alike_on_tensorflow_and_another_backend(other: str, light_dump: Path) -> None:
+def test_example_specs_build_alike_on_tensorflow_and_another_backend(other: str, twins: dict[str, Started]) -> None:
     """Same parameter count, and with the same weights the same outputs (atol 1e-5): JAX, and PyTorch if installed."""
-    result = _twin(LIGHT, light_dump, other, dumped=True)
+    result = _twin(twins, f"light-{other}")
     assert {k.split(".")[0] + ".yaml" for k in result["models"]} == set(LIGHT)
     assert result["models"]["ticket_router.ticket_router"]["params"] == 1392097
 
@@ -228,8 +260,8 @@ def test_example_specs_build_alike_on_tensorflow_and_another_backend(other: str,
 @pytest.mark.keras
 @pytest.mark.slow
 @needs_jax
-def test_large_example_specs_build_alike_on_tensorflow_and_jax(tmp_path: Path) -> None:
-    result = _twin(HEAVY, tmp_path)
+def test_large_example_specs_build_alike_on_tensorflow_and_jax(twins: dict[str, Started]) -> None:
+    result = _twin(twins, "heavy-jax")
     assert result["models"]["resnet50.resnet50"]["params"] == 25636712
     assert set(LIGHT) | set(HEAVY) == {p.name for p in SPECS.glob("*.yaml")}, "a new example spec: add it above"
 

@@ -8,6 +8,7 @@ this process runs Keras on TensorFlow.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -139,19 +140,22 @@ def test_a_run_resumes_and_evaluates_on_the_backend_it_trained_on(tmp_path: Path
     assert len(_history(straight)) == 2
     a, b = (json.loads((r / "results.json").read_text())["test"] for r in (straight, run))
     assert a == b
-    proc = graphspec("evaluate", str(run), "--format", "json")
+    told = tmp_path / "told"  # the same run, resumed otherwise below while `run` is evaluated beside it
+    shutil.copytree(run, told)
+    evaluated = _started("evaluate", str(run), "--format", "json")
+    # Told otherwise: it continues on TensorFlow (this process's backend), and says so in the state.
+    proc = graphspec_cli("train", spec, "--resume", "--run-dir", told, "--epochs", "3", "--backend", "tensorflow")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((told / "state.json").read_text())
+    assert state["backend"] == "tensorflow" and state["epochs_completed"] == 3
+    assert json.loads((told / "environment.json").read_text())["backend"] == "jax"  # where it started
+    proc = evaluated.result()
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = json.loads((run / "results.json").read_text())["test"]
     got = json.loads(proc.stdout)
     assert got.keys() == expected.keys()
     for k in got:
         assert got[k] == pytest.approx(expected[k], abs=1e-6)
-    # Told otherwise: it continues on TensorFlow (this process's backend), and says so in the state.
-    proc = graphspec_cli("train", spec, "--resume", "--run-dir", run, "--epochs", "3", "--backend", "tensorflow")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    state = json.loads((run / "state.json").read_text())
-    assert state["backend"] == "tensorflow" and state["epochs_completed"] == 3
-    assert json.loads((run / "environment.json").read_text())["backend"] == "jax"  # where it started
 
 
 @pytest.mark.slow
@@ -197,9 +201,11 @@ def test_a_torch_run_trains_and_predicts_the_same_on_tensorflow(tmp_path: Path) 
 
     np.savez(tmp_path / "in.npz", x=load_digits().data[:200])
     outs = {b: tmp_path / f"{b}.npz" for b in ("torch", "tensorflow")}
-    proc = graphspec("predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(outs["torch"]), "--backend", "torch")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    on_torch = _started("predict", str(run), "-i", str(tmp_path / "in.npz"), "-o", str(outs["torch"]),
+                        "--backend", "torch")  # beside the TensorFlow prediction in this process
     result = graphspec_cli("predict", run, "-i", tmp_path / "in.npz", "-o", outs["tensorflow"], "--backend", "tensorflow")
     assert result.returncode == 0, result.stderr[-3000:]
+    proc = on_torch.result()
+    assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(outs["torch"]) as a, np.load(outs["tensorflow"]) as b:
         np.testing.assert_allclose(b["logits"], a["logits"], atol=1e-4, rtol=1e-4)

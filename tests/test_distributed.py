@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,16 +171,37 @@ def test_launch_runs_train_only(tmp_path: Path) -> None:
 
 
 # -- training on 2 logical devices, one process ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def logical_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[dict[str, tuple[Path, subprocess.Popen[str]]]]:
+    """The selected cases of test_two_logical_devices_in_one_process, started together here (each a process
+    of its own in a folder of its own, depending on nothing else): this process only waits for them, so on 2
+    cores they run side by side instead of one after the other. Case id -> (its folder, its process)."""
+    started: dict[str, tuple[Path, subprocess.Popen[str]]] = {}
+    for item in request.session.items:
+        if getattr(item, "function", None) is test_two_logical_devices_in_one_process:
+            strategy, backend = item.callspec.params["strategy"], item.callspec.params["backend"]
+            folder = tmp_path_factory.mktemp(f"logical-{backend}")
+            started[item.callspec.id] = (folder, _beside(
+                "train", str(_spec(folder)), "--backend", backend, "--distribute", strategy, "--devices", "2",
+                cwd=folder))
+    yield started
+    for _, proc in started.values():  # a test that did not wait for its process (it failed, the run stopped)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 @pytest.mark.keras
 @pytest.mark.slow
 @pytest.mark.parametrize(("strategy", "backend"), [("mirrored", "tensorflow"), ("data-parallel", "jax")])
-def test_two_logical_devices_in_one_process(tmp_path: Path, strategy: str, backend: str) -> None:
-    spec = _spec(tmp_path)
-    proc = _graphspec("train", str(spec), "--backend", backend, "--distribute", strategy, "--devices", "2",
-                      cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "global batch 32, 16 per replica" in proc.stderr
-    (run,) = _runs(tmp_path)
+def test_two_logical_devices_in_one_process(logical_runs: dict[str, tuple[Path, subprocess.Popen[str]]],
+                                            request: pytest.FixtureRequest, strategy: str, backend: str) -> None:
+    folder, started = logical_runs[request.node.callspec.id]
+    _out, err = started.communicate(timeout=300)
+    assert started.returncode == 0, err[-3000:]
+    assert "global batch 32, 16 per replica" in err
+    (run,) = _runs(folder)
     dist = json.loads((run / "environment.json").read_text())["distribution"]
     assert dist["strategy"] == strategy and dist["replicas"] == 2 and len(dist["devices"]) == 2
     assert (dist["global_batch"], dist["per_replica_batch"], dist["processes"]) == (32, 16, 1)

@@ -99,6 +99,11 @@ def start_script(folder: Path, name: str = "jax") -> subprocess.Popen[str] | Non
                                 env=env, cwd=folder)
 
 
+def start_torch_script(folder: Path) -> subprocess.Popen[str] | None:
+    """SCRIPT on PyTorch, started with the session too (tests.conftest.EARLY)."""
+    return start_script(folder, "torch")
+
+
 @pytest.mark.keras
 @pytest.mark.parametrize("name", ["jax", "torch"])
 def test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_stream(

@@ -38,7 +38,7 @@ def start_import_linter(folder: Path) -> subprocess.Popen[str]:
 
 
 def test_mypy_is_clean(early_processes: dict[str, Started], tmp_path: Path) -> None:
-    result = started_early(early_processes, "test_quality.py::test_mypy_is_clean", tmp_path, start_mypy).result()
+    result = started_early(early_processes, "test_quality.py::test_mypy_is_clean", tmp_path, start_mypy).result(300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -320,24 +320,38 @@ def test_kill_9_during_checkpoints_never_leaves_an_unloadable_file(tmp_path: Pat
     assert not list(folder.rglob(".*tmp*"))
 
 
+def _kill_9_during_save(folder: Path, spec: Path, delay: float) -> int:
+    """Start `save spec -o folder/model.keras`, kill -9 it `delay` s after its temporary file appears; its
+    return code."""
+    proc = start(folder, ["save", str(spec), "-o", str(folder / "model.keras")])
+    try:
+        assert wait_for(lambda: any(folder.glob(".model.keras.*")), proc, step=0.001), proc.communicate()
+        time.sleep(delay)
+        proc.kill()
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode
+
+
 @pytest.mark.slow
 def test_kill_9_during_save_keeps_the_old_file(tmp_path: Path) -> None:
+    """A save killed at once, and one killed 20 ms into writing, each over a copy of the same saved model: both
+    processes at once (threads of their own), each folder's file loaded after."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from graphspec.build.backend import keras
 
-    target = tmp_path / "model.keras"
     spec = SPECS / "ticket_router.yaml"
-    assert invoke(["save", str(spec), "-o", str(target)]).exit_code == 0
-    for delay in (0.0, 0.02):
-        for leftover in tmp_path.glob(".model.keras.*"):  # from the previous kill: the file and Keras's folder
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-        proc = start(tmp_path, ["save", str(spec), "-o", str(target)])
-        try:
-            assert wait_for(lambda: any(tmp_path.glob(".model.keras.*")), proc, step=0.001), proc.communicate()
-            time.sleep(delay)
-            proc.kill()
-            proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        assert proc.returncode == -signal.SIGKILL
-        keras.saving.load_model(target)  # the old file, or the complete new one: never a partial one
+    saved = tmp_path / "model.keras"
+    assert invoke(["save", str(spec), "-o", str(saved)]).exit_code == 0
+    delays = {tmp_path / "now": 0.0, tmp_path / "later": 0.02}
+    for folder in delays:
+        folder.mkdir()
+        shutil.copyfile(saved, folder / "model.keras")
+    with ThreadPoolExecutor(max_workers=len(delays)) as pool:
+        codes = {folder: pool.submit(_kill_9_during_save, folder, spec, delay) for folder, delay in delays.items()}
+        for folder, code in codes.items():
+            assert code.result() == -signal.SIGKILL
+            keras.saving.load_model(folder / "model.keras")  # the old file, or the complete new one: never partial
