@@ -218,8 +218,8 @@ ALL = [(app, {}) for app in sorted(DEFAULTS)] + VARIANTS
 @pytest.mark.slow
 @pytest.mark.keras
 @pytest.mark.parametrize(("app", "args"), ALL, ids=[f"{a}-{i}" for i, (a, _) in enumerate(ALL)])
-def test_every_application_matches_keras(keras_zero_weights: Any, app: str, args: dict[str, Any]) -> None:
-    compare(keras_zero_weights, app, args)  # shapes, counts and kernel sizes: the weights' values do not matter
+def test_every_application_matches_keras(keras_unweighted: Any, app: str, args: dict[str, Any]) -> None:
+    compare(keras_unweighted, app, args)  # shapes, counts and kernel sizes: the weights' values do not matter
 
 
 BOTH_RAISE = [

@@ -34,8 +34,12 @@ HEAVY = ["resnet50.yaml", "vgg19_features.yaml"]
 NO_TF = "tensorflow,tensorboard"
 
 # `graphspec ARGS...` with some top-level modules unimportable: python -c RUNNER BLOCKED ARGS...
+# With GRAPHSPEC_TEST_MODULES=FILE in its environment, it writes the top-level modules it imported there at exit.
 RUNNER = (
-    "import sys\n"
+    "import atexit, os, sys\n"
+    "if os.environ.get('GRAPHSPEC_TEST_MODULES'):\n"
+    "    atexit.register(lambda: open(os.environ['GRAPHSPEC_TEST_MODULES'], 'w').write(\n"
+    "        '\\n'.join(sorted({m.split('.')[0] for m in sys.modules}))))\n"
     "blocked = set(filter(None, sys.argv[1].split(',')))\n"
     "class Block:\n"
     "    def find_spec(self, name, path=None, target=None):\n"

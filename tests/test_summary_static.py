@@ -8,6 +8,7 @@ inbound layers. tests/test_import.py compares the same for the keras.application
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -33,7 +34,7 @@ def _checked(name: str) -> compiler.Checked:
 
 @pytest.mark.keras
 @pytest.mark.parametrize("name", [e for e in EXAMPLES if e not in BUILT_ONLY])
-def test_every_example_has_keras_rows_and_totals(name: str, keras_zero_weights: object) -> None:
+def test_every_example_has_keras_rows_and_totals(name: str, keras_unweighted: object) -> None:
     from graphspec.render.text import model_rows, model_totals
 
     checked = _checked(name)
@@ -45,6 +46,21 @@ def test_every_example_has_keras_rows_and_totals(name: str, keras_zero_weights: 
         assert [r.as_dict() for r in table.rows] == model_rows(model)
         assert {"params": table.params, "trainable_params": table.trainable_params,
                 "non_trainable_params": table.non_trainable_params} == model_totals(model)
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name", [e for e in EXAMPLES if not e.startswith("resnet_family/resnet") or
+                                  e == "resnet_family/resnet18.yaml"])  # one of the family; resnet50.yaml stays
+def test_a_build_without_values_is_the_full_build(name: str, keras_clean: Any) -> None:
+    """`graphspec build` and `summary --keras` build with `values=False`: the same models (configs, parameter
+    counts, compile settings) as a full build, whose variables hold no values."""
+    checked = _checked(name)
+    full = {n: (m.to_json(), m.count_params(), m.get_compile_config() if m.compiled else None)
+            for n, m in compiler.build(checked).items()}
+    keras_clean.backend.clear_session()  # the same automatic names as in the full build
+    bare = compiler.build(checked, values=False)
+    assert {n: (m.to_json(), m.count_params(), m.get_compile_config() if m.compiled else None) for n, m in bare.items()} == full
+    assert all(v._value is None for m in bare.values() for v in m.weights)  # never a fallback to a full build
 
 
 def test_a_model_over_an_application_is_left_to_keras() -> None:

@@ -202,7 +202,39 @@ def load() -> Any:
         raise UsageError(f"Keras cannot be imported on {name} ({exc}): {install_hint(name)}") from None
     if _keras.backend.backend() != name:  # pragma: no cover - Keras ignored KERAS_BACKEND
         raise UsageError(f"Keras loaded the {_keras.backend.backend()} backend, not {name}")
+    if name != "tensorflow":
+        _tensorflow_only_when_loaded()
     return _keras
+
+
+class _LoadedTensorFlow:
+    """Keras's lazy `tensorflow` module, `available` only once TensorFlow is loaded.
+
+    Keras's serializer asks `tf.available and isinstance(obj, tf.TensorShape)` of every object it saves, and
+    `available` imports TensorFlow where it is installed: every `model.save` of a JAX or PyTorch run paid
+    TensorFlow's start-up (about 2.5 s of CPU). An object can only be a TensorFlow one once TensorFlow is
+    loaded, so the answer is the same; everything else is the lazy module's.
+    """
+
+    def __init__(self, lazy: Any) -> None:
+        self._lazy = lazy
+
+    @property
+    def available(self) -> bool:
+        return "tensorflow" in sys.modules and bool(self._lazy.available)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lazy, name)
+
+
+def _tensorflow_only_when_loaded() -> None:
+    try:
+        from keras.src.saving import serialization_lib
+    except ImportError:  # pragma: no cover - another Keras layout: it keeps its own behaviour
+        return
+    lazy = getattr(serialization_lib, "tf", None)
+    if lazy is not None and not isinstance(lazy, _LoadedTensorFlow) and hasattr(type(lazy), "available"):
+        serialization_lib.tf = _LoadedTensorFlow(lazy)
 
 
 def make_deterministic() -> None:
@@ -226,6 +258,49 @@ def make_deterministic() -> None:
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_gpu_deterministic_ops" not in flags:
             os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
+
+
+def set_random_seed(seed: int) -> None:
+    """`keras.utils.set_random_seed`, without importing TensorFlow into a JAX or PyTorch process.
+
+    Keras's own seeds Python, NumPy, its global seed generator, PyTorch on torch, and TensorFlow wherever it
+    is installed (for `tf.data` shuffles), which costs a JAX or PyTorch process TensorFlow's start-up: about
+    2.5 s of CPU. graphspec draws every data order and augmentation from (seed, epoch) itself, so TensorFlow's
+    global seed matters only to TensorFlow code: it is set on the TensorFlow backend, or where TensorFlow is
+    already loaded, and otherwise by Keras when TensorFlow ends up imported later (TensorBoard, tfrecord).
+    """
+    keras = load()
+    if active() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    # The same state as keras.utils.set_random_seed leaves (keras/src/utils/rng_utils.py), less TensorFlow's.
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if active() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def variables_without_values() -> Iterator[None]:
+    """Keras variables made in here get their shape, dtype and path but no value (nor a backend variable): Keras's
+    own deferred initialisation, a `StatelessScope` that does not initialise them on exit. For models that are
+    read, never run (see graphspec.compiler.build's `values`). A value read anyway is drawn on the spot."""
+    load()
+    from keras.src.backend.common.stateless_scope import StatelessScope
+
+    with StatelessScope(initialize_variables=False):
+        yield
 
 
 def devices() -> list[str]:

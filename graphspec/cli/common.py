@@ -148,12 +148,12 @@ def checked_spec(spec: Path, plugins: list[str] | None, sets: list[str] | None =
 
 def built_models(spec: Path, plugins: list[str] | None, sets: list[str] | None, models: list[str] | None,
                  *, compile: bool = True, backend: str | None = None, command: str = "build",
-                 data_roots: list[str] | None = None) -> tuple[Any, dict[str, Any]]:
+                 data_roots: list[str] | None = None, values: bool = True) -> tuple[Any, dict[str, Any]]:
     from graphspec import compiler
 
     use_backend(backend, command)
     checked = checked_spec(spec, plugins, sets, data_roots, builds=True)
-    return checked, compiler.build(checked, models=models, compile=compile)
+    return checked, compiler.build(checked, models=models, compile=compile, values=values)
 
 
 def one_model(checked: Any, model: str | None, command: str) -> str:

@@ -28,7 +28,8 @@ from graphspec.errors import UsageError
 def build(spec: SpecArg, plugin: PluginOpt = None, set_: SetOpt = None, model: ModelOpt = None,
           backend: BackendOpt = None, data_root: DataRootOpt = None) -> None:
     """Validate SPEC and build every model: one line per model, or the errors."""
-    _, models = built_models(spec, plugin, set_, [model] if model else None, backend=backend, data_roots=data_root)
+    _, models = built_models(spec, plugin, set_, [model] if model else None, backend=backend, data_roots=data_root,
+                             values=False)  # what each model is; its weights' values are nobody's business here
     for name, m in models.items():
         out(f"{name}: {m.count_params():,} parameters ({len(m.layers)} layers)")
 
@@ -54,7 +55,7 @@ def summary(
     static = None if use_keras else _static_tables(spec, plugin, set_, model, data_root)
     if static is None:
         checked, models = built_models(spec, plugin, set_, [model] if model else None, compile=False,
-                                       backend=backend, command="summary", data_roots=data_root)
+                                       backend=backend, command="summary", data_roots=data_root, values=False)
         tables = [(m.name, render.model_rows(m), render.model_totals(m)) for m in models.values()]
     else:
         checked, tables = static

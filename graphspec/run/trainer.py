@@ -131,8 +131,8 @@ class Trainer:
 
         if self.train_spec.deterministic:
             backend.make_deterministic()
-        with backend._quiet_fd2():  # it seeds TensorFlow too when installed: on JAX, its first import
-            keras.utils.set_random_seed(self.seed)
+        with backend._quiet_fd2():  # on TensorFlow, its first use of the runtime
+            backend.set_random_seed(self.seed)
         with self.runtime.scope():
             self.model = compiler.build(self.checked, models=[self.model_name], training=True)[self.model_name]
         if self.train_spec.lr_schedule is not None and not isinstance(
