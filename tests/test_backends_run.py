@@ -127,10 +127,11 @@ def test_a_run_resumes_and_evaluates_on_the_backend_it_trained_on(tmp_path: Path
     first = _started("train", str(spec), "--backend", "jax", "--run-dir", str(straight), blocked=NO_TF)
     modules = tmp_path / "modules.txt"
     proc = graphspec("train", str(spec), "--backend", "jax", "--epochs", "1", "--run-dir", str(run),
-                     env={"GRAPHSPEC_TEST_MODULES": str(modules)})
+                     "--set", "train.tensorboard=true", env={"GRAPHSPEC_TEST_MODULES": str(modules)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # TensorFlow is installed, but a JAX run without TensorBoard logs never imports it: not to seed (Keras's
-    # set_random_seed would), not to save a checkpoint (Keras's serializer would): 2.5 s of CPU a process.
+    # TensorFlow is installed, but a JAX run never imports it: not to seed (Keras's set_random_seed would), not to
+    # save a checkpoint (Keras's serializer would), not for TensorBoard logs (Keras's callback writes them with
+    # tf.summary; graphspec.run.tb_events with TensorBoard's protos): 2.5 s of CPU a process.
     assert "jax" in modules.read_text().split() and "tensorflow" not in modules.read_text().split()
     proc = first.result()
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -153,6 +154,27 @@ def test_a_run_resumes_and_evaluates_on_the_backend_it_trained_on(tmp_path: Path
     assert proc.returncode == 0, proc.stderr[-3000:]
     state = json.loads((told / "state.json").read_text())
     assert state["backend"] == "tensorflow" and state["epochs_completed"] == 3
+    # Its TensorBoard logs: epochs 1 and 2 written on JAX without TensorFlow, epoch 3 by Keras's tf.summary, one
+    # series per tag, as the readers see them: the same tags, plugins and values as the history.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    history = json.loads((told / "history.json").read_text())
+    for folder, prefix in (("train", ""), ("validation", "val_")):
+        files = sorted((told / "tensorboard" / folder).glob("events.out.tfevents.*"))
+        assert len(files) == 3, files  # JAX's first run and resume, TensorFlow's resume
+        events = EventAccumulator(str(told / "tensorboard" / folder), size_guidance={"tensors": 0},
+                                  purge_orphaned_data=False)
+        events.Reload()
+        for name in ("loss", "accuracy") + (("learning_rate",) if folder == "train" else ()):
+            series = events.Tensors(f"epoch_{name}")
+            assert [e.step for e in series] == [0, 1, 2]
+            got = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in series]
+            assert got == pytest.approx([row[prefix + name] for row in history], rel=1e-6)
+            assert events.SummaryMetadata(f"epoch_{name}").plugin_data.plugin_name == "scalars"
+        if folder == "train":  # the model for TensorBoard's graph plugin, once per training
+            assert [e.step for e in events.Tensors("keras")] == [0, 0, 0]
+            assert events.SummaryMetadata("keras").plugin_data.plugin_name == "graph_keras_model"
     assert json.loads((told / "environment.json").read_text())["backend"] == "jax"  # where it started
     proc = evaluated.result()
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -153,9 +153,28 @@ def _metrics_text(logs: dict[str, Any]) -> str:
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):
-    """TensorBoard with per-epoch summaries only: nothing runs per batch, so batches stay asynchronous."""
+    """TensorBoard with per-epoch summaries only: nothing runs per batch, so batches stay asynchronous.
+
+    On JAX and PyTorch it writes through graphspec.run.tb_events (TensorBoard's protos and record writer) instead
+    of `tensorflow.summary`: the same events, without importing TensorFlow."""
 
     async_safe = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if keras.backend.backend() != "tensorflow":
+            from graphspec.run.tb_events import Summary
+
+            self._summary_module = Summary()
+
+    def _write_keras_model_summary(self) -> None:
+        from graphspec.run.tb_events import Summary
+
+        if not isinstance(self._summary_module, Summary):
+            super()._write_keras_model_summary()
+        elif type(self.model).__name__ in ("Functional", "Sequential"):  # as Keras writes it
+            with self._train_writer.as_default():
+                self._summary_module.keras_model("keras", self.model, step=0)
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
         pass

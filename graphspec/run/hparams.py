@@ -78,10 +78,16 @@ def session_start(logdir: Path, values: dict[str, Any], *, trial_id: str) -> Non
 
 def session_end(logdir: Path, status: str) -> None:
     """The run's end: `status` is a run status (completed, early_stopped, pruned, failed, interrupted)."""
-    from tensorboard.plugins.hparams import api_pb2, summary
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
+    # What tensorboard.plugins.hparams.summary.session_end_pb makes, without that module's TensorFlow import.
     code = api_pb2.Status.Value(STATUS.get(status, "STATUS_UNKNOWN"))
-    _write(logdir, summary.session_end_pb(code, end_time_secs=int(time.time())))
+    data = plugin_data_pb2.HParamsPluginData(
+        session_end_info=plugin_data_pb2.SessionEndInfo(status=code, end_time_secs=int(time.time())))
+    _write(logdir, summary_pb2.Summary(value=[summary_pb2.Summary.Value(
+        tag=metadata.SESSION_END_INFO_TAG, metadata=metadata.create_summary_metadata(data),
+        tensor=metadata.NULL_TENSOR)]))
 
 
 @dataclasses.dataclass
@@ -98,8 +104,7 @@ def experiment(logdir: Path, domains: list[Domain], metrics: list[tuple[str, str
                statics: dict[str, Any]) -> None:
     """The sweep's `hparams_config`: the parameters' domains, the static values every trial records, and
     `metrics` as (tag, run group or None, display name), the objective first."""
-    from tensorboard.plugins.hparams import api as hp
-    from tensorboard.plugins.hparams import summary_v2
+    from tensorboard.plugins.hparams import summary_v2 as hp  # what `api` re-exports, less its TensorFlow import
 
     params = []
     for d in domains:
@@ -113,7 +118,7 @@ def experiment(logdir: Path, domains: list[Domain], metrics: list[tuple[str, str
             params.append(hp.HParam(d.name))
     params.extend(hp.HParam(name) for name in statics)
     shown = [hp.Metric(tag, group=group, display_name=name) for tag, group, name in metrics]
-    _write(logdir, summary_v2.hparams_config_pb(hparams=params, metrics=shown,
+    _write(logdir, hp.hparams_config_pb(hparams=params, metrics=shown,
                                                 time_created_secs=int(time.time())))
 
 

@@ -350,24 +350,20 @@ class Trainer:
         # Ours after those (their epoch-end state is saved with the checkpoint), then the display.
         cbs.append(RunCallback(self))
         cbs.extend(self.extra_callbacks)  # e.g. a sweep's per-epoch report: sees the epoch saved
-        missing = [m for m in ("tensorflow", "tensorboard") if not backend.importable(m)]
+        # Keras writes the logs with tf.summary on TensorFlow; on JAX and PyTorch graphspec writes the same events
+        # with the tensorboard package alone (graphspec.run.tb_events).
+        needed = ("tensorflow", "tensorboard") if backend.active() == "tensorflow" else ("tensorboard",)
+        missing = [m for m in needed if not backend.importable(m)]
         if not self.runtime.chief:
             pass  # process 0 writes the run folder, TensorBoard logs included
         elif ts.tensorboard and missing:
             hint = backend.install_hint("tensorflow") if "tensorflow" in missing else "pip install tensorboard"
-            self.say(f"note: no TensorBoard logs: Keras writes them with TensorFlow and the tensorboard package, "
-                     f"and {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed ({hint}; "
+            writer = "Keras writes them with TensorFlow and the tensorboard package" if len(needed) == 2 else \
+                "they are written with the tensorboard package"
+            self.say(f"note: no TensorBoard logs: {writer}, and {' and '.join(missing)} "
+                     f"{'is' if len(missing) == 1 else 'are'} not installed ({hint}; "
                      "`train.tensorboard: false` silences this)")
         elif ts.tensorboard:
-            if backend.active() != "tensorflow":
-                # Keras writes the logs with tf.summary: import it while setting up, not in the first epoch,
-                # and keep TensorFlow's thread pools (for a few scalars per epoch) off the backend's cores.
-                with backend._quiet_fd2():
-                    import tensorflow as tf
-
-                    with contextlib.suppress(RuntimeError):  # TensorFlow already started in this process
-                        tf.config.threading.set_intra_op_parallelism_threads(1)
-                        tf.config.threading.set_inter_op_parallelism_threads(1)
             # Keras's writer follows paths: it writes into a folder made and checked here (and re-checked
             # before each epoch's files, see save_epoch).
             with artifacts.writing(self.run_dir / TENSORBOARD):
