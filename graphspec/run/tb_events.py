@@ -92,7 +92,8 @@ class Summary:
         return EventFile(self, logdir)
 
     def record_if(self, condition: Any) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()  # per-epoch updates: every summary is recorded
+        del condition  # per-epoch updates: every summary is recorded
+        return contextlib.nullcontext()
 
     def scalar(self, name: str, data: Any, step: Any = None, description: str | None = None) -> bool:
         """A v2 scalar summary to the default writer, as `tf.summary.scalar` writes it; False without a writer."""
