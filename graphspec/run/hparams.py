@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -31,27 +30,16 @@ def available() -> bool:
 def _write(logdir: Path, summary: Any, step: int = 0) -> None:
     """One event file of one summary, written whole and atomically (no writer thread: a full disk leaves no
     open file behind, and the run folder's rule of never following a link holds for it too)."""
-    import io
-    import os
-    import socket
-
     from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.summary.writer.record_writer import RecordWriter
 
-    from graphspec.run import artifacts
+    from graphspec.run import artifacts, tb_events
 
     if not isinstance(summary, summary_pb2.Summary):  # TensorFlow's own Summary class, where it is installed
         summary = summary_pb2.Summary.FromString(summary.SerializeToString())
-    buffer = io.BytesIO()
-    records = RecordWriter(buffer)
     now = time.time()
-    records.write(event_pb2.Event(wall_time=now, file_version="brain.Event:2").SerializeToString())
-    records.write(event_pb2.Event(wall_time=now, step=step, summary=summary).SerializeToString())
-    name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}.{next(_FILES)}.hparams"
-    artifacts.atomic_write_bytes(Path(logdir) / name, buffer.getvalue())
-
-
-_FILES = itertools.count(1)  # event files written by this process (their names must differ within a second)
+    data = tb_events.records(event_pb2.Event(wall_time=now, file_version="brain.Event:2"),
+                             event_pb2.Event(wall_time=now, step=step, summary=summary))
+    artifacts.atomic_write_bytes(Path(logdir) / tb_events.file_name("hparams", now), data)
 
 
 def set_values(sets: list[str]) -> dict[str, Any]:

@@ -25,7 +25,26 @@ from typing import Any
 
 import numpy as np
 
-_FILES = itertools.count(1)  # event files opened by this process (their names must differ within a second)
+_FILES = itertools.count(1)  # event files made by this process (their names must differ within a second)
+
+
+def file_name(suffix: str, now: float) -> str:
+    """An events file's name as TensorFlow's writers make it (TensorBoard reads a folder's files in name order),
+    unique in this process."""
+    return f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}.{next(_FILES)}.{suffix}"
+
+
+def records(*events: Any) -> bytes:
+    """`events` (`event_pb2.Event`) as the records of an events file."""
+    import io
+
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    buffer = io.BytesIO()
+    writer = RecordWriter(buffer)
+    for event in events:
+        writer.write(event.SerializeToString())
+    return buffer.getvalue()
 
 
 class EventFile:
@@ -41,23 +60,16 @@ class EventFile:
         nofollow = getattr(os, "O_NOFOLLOW", 0)
         dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
         try:
-            name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_FILES)}.v2"
-            self._fd: int | None = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | nofollow,
+            self._fd: int | None = os.open(file_name("v2", time.time()), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | nofollow,
                                            0o644, dir_fd=dir_fd)
         finally:
             os.close(dir_fd)
         self._append(self._event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def _append(self, event: Any) -> None:
-        import io
-
-        from tensorboard.summary.writer.record_writer import RecordWriter
-
         if self._fd is None:
             raise ValueError("write to a closed events file")
-        buffer = io.BytesIO()
-        RecordWriter(buffer).write(event.SerializeToString())
-        os.write(self._fd, buffer.getvalue())
+        os.write(self._fd, records(event))
 
     def write(self, value: Any, step: int) -> None:
         """Append one summary value (a `summary_pb2.Summary.Value`) at `step`."""
