@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import os
 import subprocess
@@ -134,9 +135,12 @@ def example_data() -> Path:
     import sys
 
     folder = SPECS / "data" / "shapes"
-    if not folder.is_dir():
-        subprocess.run([sys.executable, str(ROOT / "tools" / "make_shapes.py"), "--out", str(folder)], check=True,
-                       capture_output=True)
+    folder.parent.mkdir(exist_ok=True)
+    with open(folder.parent / ".shapes.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # several test workers: one makes the images, the others wait for them
+        if not folder.is_dir():
+            subprocess.run([sys.executable, str(ROOT / "tools" / "make_shapes.py"), "--out", str(folder)],
+                           check=True, capture_output=True)
     return folder
 
 
@@ -160,8 +164,9 @@ def jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 # -- processes started with the session, beside the tests before theirs ------------------------------------------
-# A test whose whole work is one process that depends on nothing else this session does starts it with the
-# session's first test: on 2 cores it runs beside the in-process tests before its own (model building in this
+# In a single test process (pytest without `-n`: a file or a test run by hand; `make test` runs two workers, which
+# start none): a test whose whole work is one process that depends on nothing else this session does starts it
+# with the session's first test: on 2 cores it runs beside the in-process tests before its own (model building in this
 # process keeps about one core busy), and its test then reads what the process wrote. The process is the same
 # command with the same checks; only when it runs changes. Test node id (its end) -> "module:function", a
 # function(folder) that starts the process (tests.test_backends.graphspec_started), or returns None when the
@@ -199,6 +204,11 @@ def early_processes(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
                     ) -> Iterator[dict[str, Started]]:
     """The EARLY processes of the selected tests, started now."""
     started: dict[str, Started] = {}
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # In a worker of `pytest -n N` (make test): the workers already run tests side by side, and a worker
+        # cannot tell which of the selected tests it will be given.
+        yield started
+        return
     selected = [item.nodeid for item in request.session.items]
     for key, where in EARLY.items():
         if any(node.endswith(key) for node in selected):
