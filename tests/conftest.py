@@ -128,9 +128,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter is not None:
             reporter.write_line("\n".join(lines), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-@pytest.fixture(scope="session")
+
+
+@pytest.fixture(scope="session", autouse=True)
 def example_data() -> Path:
-    """specs/data/shapes, the images specs/resnet.yaml reads (generated as `make train` does, when missing)."""
+    """specs/data/shapes, the images specs/resnet.yaml reads (generated as `make train` does, when missing).
+
+    Made before any test, so that every test sees the example specs' data the same way, whichever worker made it
+    and whenever: a test that lints specs/ while another worker makes the folder would see it missing, then there."""
     import subprocess
     import sys
 
