@@ -32,6 +32,7 @@ def test_an_unlisted_skip_fails_the_session(tmp_path: Path, workers: list[str]) 
     """A real pytest session, with the project's conftest, over one test that skips for an unlisted reason; in one
     process, and in two workers as `make test` runs it (the skip is reported to the controller, which fails)."""
     (tmp_path / "tests").mkdir()
+    (tmp_path / "specs" / "data" / "shapes").mkdir(parents=True)  # conftest makes the example images if missing
     for name in ("conftest.py", "allowed_skips.txt", "__init__.py"):
         (tmp_path / "tests" / name).write_bytes((ROOT / "tests" / name).read_bytes())
     (tmp_path / "tests" / "test_x.py").write_text(

@@ -200,7 +200,7 @@ def test_summary_json_has_macs_per_layer(tmp_path: Path) -> None:
 
     keras.backend.clear_session()
     spec.write_text(f"graphspec: 1\nname: t\nnodes:\n  a: {{{app_args}}}\nmodels:\n  m: {{inputs: a, outputs: a}}\n")
-    doc = json.loads(CliRunner().invoke(app, ["summary", "--format", "json", str(spec)]).output)
+    doc = json.loads(CliRunner().invoke(app, ["summary", "--format", "json", str(spec)]).stdout)
     (model,) = doc["models"]
     rows = {row["name"]: row["macs"] for row in model["layers"]}
     assert None not in rows.values() and model["macs"] == sum(rows.values()) > 0
@@ -208,7 +208,7 @@ def test_summary_json_has_macs_per_layer(tmp_path: Path) -> None:
     # Called on an input, the application is one layer of the model.
     spec.write_text(f"graphspec: 1\nname: t\ninputs:\n  x: [32, 32, 3]\nnodes:\n  a: {{{app_args}}}\n"
                     "  d: {type: Dense, units: 2}\n")
-    doc = json.loads(CliRunner().invoke(app, ["summary", "--format", "json", str(spec)]).output)
+    doc = json.loads(CliRunner().invoke(app, ["summary", "--format", "json", str(spec)]).stdout)
     (model,) = doc["models"]
     rows = {row["name"]: row["macs"] for row in model["layers"]}
     assert rows["x"] == 0 and rows["d"] == 1000 * 2 and rows["a"] == model["macs"] - 2000

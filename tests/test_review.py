@@ -387,7 +387,7 @@ def test_diff_reports_the_variable_first_with_its_effects_under_it(tmp_path: Pat
     assert {c["path"] for c in data["changes"] if c.get("cause") == "vars.width"} == {
         "nodes.stem.units", "nodes.body_1_d.units", "nodes.body.units"}
 
-    lines = CliRunner().invoke(app, ["diff", str(base), str(deep)]).output.splitlines()
+    lines = CliRunner().invoke(app, ["diff", str(base), str(deep)]).stdout.splitlines()
     first = next(i for i, ln in enumerate(lines) if ln.startswith(("changed", "added", "removed")))
     assert lines[first] == f"changed  vars.depth: 2 -> 4  ({base}:5:10 -> {deep}:5:10)"
     assert all(ln.startswith("  ") for ln in lines[first + 1:]), lines  # every node change under it
