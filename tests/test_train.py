@@ -220,3 +220,30 @@ def test_atomic_helpers(tmp_path: Path) -> None:
     assert artifacts.export_format("m.keras") == "keras" and artifacts.export_format("m.tflite") == "tflite"
     assert artifacts.export_format("served") == "savedmodel"
     assert artifacts.export_format("x", "SavedModel") == "savedmodel"
+
+
+def test_a_finished_training_leaves_its_graphs_to_the_garbage_collector(tmp_path: Path) -> None:
+    """TensorFlow's gradient registry keeps every traced train step (tensorflow/tensorflow#97697): a process that
+    trains again and again, a sweep worker, grew by each model. graphspec drops what its training added."""
+    import gc
+
+    from graphspec.build import backend
+
+    spec = tiny(tmp_path)
+    assert run(spec, run_dir=tmp_path / "first").exit_code == 0
+    assert backend.active() == "tensorflow"  # the suite's in-process backend; the registry is TensorFlow's
+    from tensorflow.python.framework import ops
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    def graphs() -> int:
+        gc.collect()
+        return sum(isinstance(o, FuncGraph) for o in gc.get_objects())
+
+    def custom_gradients() -> set[str]:
+        return {k for k in ops.gradient_registry._registry if str(k).startswith("CustomGradient-")}
+
+    after_one, registered = graphs(), custom_gradients()
+    result = run(spec, run_dir=tmp_path / "second")
+    assert result.exit_code == 0 and result.epochs_done == 3
+    assert graphs() <= after_one
+    assert custom_gradients() == registered

@@ -588,6 +588,7 @@ def train(
         trainer = Trainer(checked, name, folder, resume=resume, console=console, live=live, plugins=plugins,
                           base_dir=base_dir, roots=roots, runtime=runtime, callbacks=callbacks, prepared=prepared)
         del prepared  # the trainer's only: it lets go of it if it must prepare the data anew
+        stack.enter_context(backend.forgetting_custom_gradients())  # the graphs go with the model (TensorFlow)
         trainer.build()  # model and data: every spec or data problem is raised before the folder is written
         try:
             return session.run(trainer, runtime, spec, spec_file, all_sets, fill)
