@@ -35,7 +35,8 @@ train-digits: install
 
 # -rs lists every skip with its reason (CI fails on one that tests/allowed_skips.txt does not list).
 # Two worker processes (pytest-xdist), a test file each at a time: the suite is CPU-bound, and on 2 cores two
-# workers keep both busy (1,917 tests: 928 s in one process, 608 s in two). TEST_WORKERS=1 runs it in one.
+# workers keep both busy (1,919 tests, back to back: 898 s in one process, 669 s in two). TEST_WORKERS=1 runs
+# it in one.
 TEST_WORKERS ?= 2
 test: install
 	$(BIN)/python -m pytest -q -rs $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
