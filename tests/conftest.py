@@ -136,9 +136,6 @@ def example_data() -> Path:
 
     Made before any test, so that every test sees the example specs' data the same way, whichever worker made it
     and whenever: a test that lints specs/ while another worker makes the folder would see it missing, then there."""
-    import subprocess
-    import sys
-
     folder = SPECS / "data" / "shapes"
     folder.parent.mkdir(exist_ok=True)
     with open(folder.parent / ".shapes.lock", "w") as lock:
@@ -171,8 +168,8 @@ def jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
 # -- processes started with the session, beside the tests before theirs ------------------------------------------
 # In a single test process (pytest without `-n`: a file or a test run by hand; `make test` runs two workers, which
 # start none): a test whose whole work is one process that depends on nothing else this session does starts it
-# with the session's first test: on 2 cores it runs beside the in-process tests before its own (model building in this
-# process keeps about one core busy), and its test then reads what the process wrote. The process is the same
+# with the session's first test: on 2 cores it runs beside the in-process tests before its own (model building
+# in this process keeps about one core busy), and its test then reads what the process wrote. The process is the same
 # command with the same checks; only when it runs changes. Test node id (its end) -> "module:function", a
 # function(folder) that starts the process (tests.test_backends.graphspec_started), or returns None when the
 # test will skip.

@@ -60,8 +60,8 @@ class EventFile:
         nofollow = getattr(os, "O_NOFOLLOW", 0)
         dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
         try:
-            self._fd: int | None = os.open(file_name("v2", time.time()), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | nofollow,
-                                           0o644, dir_fd=dir_fd)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | nofollow
+            self._fd: int | None = os.open(file_name("v2", time.time()), flags, 0o644, dir_fd=dir_fd)
         finally:
             os.close(dir_fd)
         self._append(self._event(wall_time=time.time(), file_version="brain.Event:2"))
