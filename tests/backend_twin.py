@@ -119,7 +119,7 @@ def dump(specs: list[str], folder: Path) -> None:
 
     index = []
     for spec in specs:
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)  # names as in a new process
         keras.utils.set_random_seed(0)
         for name, model in _build(spec).items():
             key = f"{spec.removesuffix('.yaml')}.{name}"
@@ -144,7 +144,7 @@ def check(folder: Path) -> dict[str, Any]:
     index = json.loads((folder / "index.json").read_text())
     compared: dict[str, Any] = {"backend": keras.backend.backend(), "models": {}}
     for spec in dict.fromkeys(e["spec"] for e in index):
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)  # names as in a new process
         built = _build(spec)
         for entry in (e for e in index if e["spec"] == spec):
             model = built[entry["model"]]

@@ -403,7 +403,7 @@ def test_application_round_trip(keras_clean: Any, tmp_path: Path, app: str, kwar
     keras = keras_clean
     original = getattr(keras.applications, app)(weights=None, **kwargs)
     imp = importer.import_model(original, source=f"keras.applications.{app}", verify=False)
-    keras.backend.clear_session()  # the rebuilt model's ops are named as in a fresh process (`add`, not `add_3`)
+    keras.backend.clear_session(free_memory=False)  # the rebuilt model's ops are named as in a fresh process (`add`, not `add_3`)
     with zero_initializers():  # assert_same copies the original's (random) weights into it before comparing
         rebuilt = build_back(imp.text, tmp_path, plugins=imp.plugins)
     # Static inference (what `graphspec lint` reports, no TensorFlow) agrees with Keras too.

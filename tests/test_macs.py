@@ -198,7 +198,7 @@ def test_summary_json_has_macs_per_layer(tmp_path: Path) -> None:
     # fresh session (as `graphspec summary` runs): earlier models in this process must not shift the names.
     from graphspec.build.backend import keras
 
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     spec.write_text(f"graphspec: 1\nname: t\nnodes:\n  a: {{{app_args}}}\nmodels:\n  m: {{inputs: a, outputs: a}}\n")
     doc = json.loads(CliRunner().invoke(app, ["summary", "--format", "json", str(spec)]).stdout)
     (model,) = doc["models"]
