@@ -35,7 +35,7 @@ train-digits: install
 
 # -rs lists every skip with its reason (CI fails on one that tests/allowed_skips.txt does not list).
 # Two worker processes (pytest-xdist), a test file each at a time: the suite is CPU-bound, and on 2 cores two
-# workers keep both busy (1,919 tests, back to back: 898 s in one process, 669 s in two). TEST_WORKERS=1 runs
+# workers keep both busy (1,919 tests, back to back: 724 s in one process, 556 s in two). TEST_WORKERS=1 runs
 # it in one.
 TEST_WORKERS ?= 2
 test: install
