@@ -86,6 +86,30 @@ def test_probe_reads_every_format_and_refuses_truncated_empty_and_oversized(tmp_
         imagefiles.probe(str(tmp_path / "text.png"), 10**6)
 
 
+@pytest.mark.keras
+@pytest.mark.parametrize("color_mode", ["grayscale", "rgb"])
+def test_a_16_bit_grayscale_png_reads_as_tensorflow_reads_it(tmp_path: Path, color_mode: str) -> None:
+    """Keras's Pillow loader (JAX, PyTorch) took such a file as 0..65535 (one channel) or clipped it to 255
+    (three); `image_dataset_from_directory` on TensorFlow keeps each pixel's high byte."""
+    from graphspec.run.sources.images import CHANNELS, ImageReader, check_files
+    from graphspec.spec.schema_run import ImagesSource
+
+    pixels = (np.random.default_rng(1).random((9, 11)) * 65535).astype("uint16")
+    PIL.fromarray(pixels).save(tmp_path / "g16.png")
+    make_images(tmp_path, classes=("c",), per_class=1, size=(9, 11))  # an 8-bit PNG beside it
+    files = [str(tmp_path / "g16.png"), str(tmp_path / "c" / "0.png")]
+    assert [imagefiles.inspect(f, 10**6)[3] for f in files] == [True, False]
+    good, skipped, gray16 = check_files(files, ImagesSource(kind="images", train="."), ("data",))
+    assert (good, skipped, gray16) == ([0, 1], [], frozenset({0}))
+    reader = ImageReader(files, [0, 0], (), (9, 11), color_mode, "bilinear", False, gray16)
+    for i in range(2):
+        pillow, tf = reader.load(i)["image"], np.asarray(reader.tf_load(i)["image"])
+        assert pillow.shape == tf.shape == (9, 11, CHANNELS[color_mode])
+        # An 8-bit colour file made grayscale: Pillow's and TensorFlow's luma round apart by one level at most.
+        np.testing.assert_allclose(pillow, tf, rtol=0, atol=0 if i == 0 or color_mode == "rgb" else 1)
+    np.testing.assert_array_equal(reader.load(0)["image"][..., 0], pixels >> 8)
+
+
 def test_split_by_file_is_seeded_stratified_and_disjoint() -> None:
     labels = [0] * 10 + [1] * 20 + [2] * 5
     kept, held = listing.split_by_file(labels, 0.2, seed=7)
@@ -144,6 +168,16 @@ def test_lint_refuses_folders_and_links_outside_the_data_roots(tmp_path: Path) -
     (project / "data" / "cat" / "link.png").unlink()
     spec.write_text(spec.read_text().replace("train: data", f"train: {outside}"))
     assert [c for c, _, _ in codes(spec)] == ["GS415"]
+
+
+def test_lint_takes_an_input_written_as_a_bare_shape(tmp_path: Path) -> None:
+    make_images(tmp_path / "data")
+    spec = write_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("img: {shape: [8, 8, 3]}", "img: [8, 8, 3]"))
+    assert codes(spec) == []  # was GS900: the images check read `.shape` of the list
+    spec.write_text(spec.read_text().replace("train: data", "train: data, color_mode: grayscale"))
+    [(code, _, message)] = codes(spec)
+    assert code == "GS411" and "takes [8, 8, 3]" in message
 
 
 def test_lint_does_not_decode_images(tmp_path: Path) -> None:

@@ -74,11 +74,11 @@ def predict_files(loaded: Any, inputs: Path, output: Path, *, batch_size: int, t
         if isinstance(strict, ImagesSource):
             port = sources.ports.input_for(data, io_, "image")
             h, w, color = images.settings(strict, port.shape if port is not None else None)
-            images.check_files(files, strict, ("inputs",))
+            _, _, gray16 = images.check_files(files, strict, ("inputs",))
             if backend.active() != "tensorflow":
                 sources.extras.need("PIL.Image", "reading images without TensorFlow", ("inputs",))
             reader: Any = images.ImageReader(files, [0] * len(files), (), (h, w), color, strict.interpolation,
-                                             strict.crop_to_aspect_ratio)
+                                             strict.crop_to_aspect_ratio, gray16)
         else:
             assert isinstance(strict, TextSource)
             text.check_files(files, strict, ("inputs",))

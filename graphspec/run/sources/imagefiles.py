@@ -7,6 +7,7 @@ than the cap (a decompression bomb: a small file that decodes to gigabytes).
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 
@@ -24,6 +25,12 @@ class TooLarge(BadImage):
 
 def probe(path: str, max_pixels: int) -> tuple[str, int, int]:
     """(format, width, height) of an image file; BadImage (or TooLarge) if it is unusable."""
+    fmt, w, h, _ = inspect(path, max_pixels)
+    return fmt, w, h
+
+
+def inspect(path: str, max_pixels: int) -> tuple[str, int, int, bool]:
+    """:func:`probe`, and whether the file is a 16-bit grayscale PNG (see :func:`eight_bit`)."""
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
@@ -31,8 +38,10 @@ def probe(path: str, max_pixels: int) -> tuple[str, int, int]:
         head = fh.read(64 * 1024)
         fh.seek(max(0, size - _TAIL))
         tail = fh.read(_TAIL)
+    gray16 = False
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         fmt, (w, h) = "PNG", _png(head)
+        gray16 = head[24:26] == b"\x10\x00"  # IHDR: bit depth 16, colour type 0 (grayscale)
         if not tail.endswith(b"IEND\xaeB`\x82"):
             raise BadImage("the PNG file is truncated (no IEND chunk at its end)")
     elif head.startswith(b"\xff\xd8"):
@@ -56,7 +65,24 @@ def probe(path: str, max_pixels: int) -> tuple[str, int, int]:
     if w * h > max_pixels:
         raise TooLarge(f"the {fmt} header states {w}x{h} = {w * h:,} pixels, over the cap of {max_pixels:,} "
                        "(a decompression bomb?)")
-    return fmt, w, h
+    return fmt, w, h, gray16
+
+
+def eight_bit(path: str) -> io.BytesIO:
+    """A 16-bit grayscale PNG as the 8-bit PNG that TensorFlow's decoder makes of it (the high byte of each
+    pixel), for Keras's Pillow loader: Pillow opens it in mode `I;16`, which that loader passes on as 0..65535
+    for one channel and clips to 255 for three, where `image_dataset_from_directory` on TensorFlow gives
+    0..255. So an image reads the same on every backend."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as img:
+        pixels = np.asarray(img).astype(np.uint32)
+    out = io.BytesIO()
+    Image.fromarray((np.minimum(pixels, 65535) >> 8).astype(np.uint8), mode="L").save(out, format="PNG",
+                                                                                      compress_level=0)
+    out.seek(0)
+    return out
 
 
 def _png(head: bytes) -> tuple[int, int]:

@@ -44,8 +44,9 @@ class ImageReader:
     """Decodes and resizes image `i` of a listing (float32, 0..255, channels last) with its class id."""
 
     def __init__(self, files: list[str], labels: list[int], classes: tuple[str, ...], size: tuple[int, int],
-                 mode: str, interpolation: str, crop: bool) -> None:
+                 mode: str, interpolation: str, crop: bool, gray16: frozenset[int] = frozenset()) -> None:
         self.files, self.labels, self.classes = files, labels, classes
+        self.gray16 = gray16  # the files that are 16-bit grayscale PNGs (imagefiles.eight_bit)
         self.size, self.channels, self.interpolation, self.crop = size, CHANNELS[mode], interpolation, crop
         self.fields: dict[str, tuple[tuple[int | None, ...], str]] = {
             "image": ((*size, self.channels), "float32"), "label": ((), "int32")}
@@ -59,7 +60,8 @@ class ImageReader:
         from keras.src.utils.image_dataset_utils import _load_image_grain
 
         try:
-            image = _load_image_grain(self.files[i], *self._args())
+            source: Any = imagefiles.eight_bit(self.files[i]) if i in self.gray16 else self.files[i]
+            image = _load_image_grain(source, *self._args())
         except (OSError, ValueError, SyntaxError) as exc:  # Pillow's errors for a corrupt file
             raise error(f"cannot decode the image {self.files[i]}: {exc}", ("data", "source"), code="GS441") from None
         return {"image": np.asarray(image, dtype=np.float32), "label": np.int32(self.labels[i])}
@@ -83,14 +85,18 @@ class ImageReader:
         return self._tf
 
 
-def check_files(files: list[str], src: ImagesSource, where: tuple[Any, ...]) -> tuple[list[int], list[tuple[str, str]]]:
-    """Positions of usable files, and (file, why) of those skipped with `on_error: skip`; an error naming the
-    first bad file otherwise (GS441; GS416 for one over the pixel cap)."""
+def check_files(files: list[str], src: ImagesSource,
+                where: tuple[Any, ...]) -> tuple[list[int], list[tuple[str, str]], frozenset[int]]:
+    """Positions of usable files, (file, why) of those skipped with `on_error: skip`, and the positions of
+    16-bit grayscale PNGs (for :class:`ImageReader`); an error naming the first bad file otherwise (GS441;
+    GS416 for one over the pixel cap)."""
     good: list[int] = []
     skipped: list[tuple[str, str]] = []
+    gray16: set[int] = set()
     for i, f in enumerate(files):
         try:
-            imagefiles.probe(f, src.max_pixels)
+            if imagefiles.inspect(f, src.max_pixels)[3]:
+                gray16.add(i)
         except imagefiles.BadImage as exc:
             if src.on_error == "skip":
                 skipped.append((f, str(exc)))
@@ -100,7 +106,7 @@ def check_files(files: list[str], src: ImagesSource, where: tuple[Any, ...]) -> 
         except OSError as exc:
             raise error(f"cannot read the image {f}: {exc.strerror or exc}", where, code="GS441") from None
         good.append(i)
-    return good, skipped
+    return good, skipped, frozenset(gray16)
 
 
 def open_split(src: ImagesSource, found: listing.Listing, shape: tuple[int | None, ...] | None,
@@ -109,7 +115,7 @@ def open_split(src: ImagesSource, found: listing.Listing, shape: tuple[int | Non
     if backend_name != "tensorflow":
         extras.need("PIL.Image", "reading images without TensorFlow", found.where)
     h, w, mode = settings(src, shape)
-    good, skipped = check_files(list(found.files), src, found.where)
+    good, skipped, gray16 = check_files(list(found.files), src, found.where)
     reader = ImageReader(list(found.files), list(found.labels), found.classes, (h, w), mode, src.interpolation,
-                         src.crop_to_aspect_ratio)
+                         src.crop_to_aspect_ratio, gray16)
     return reader, good, skipped

@@ -136,7 +136,7 @@ def _image_input(checked: Any, model: Any, src: ImagesSource, locate: Any) -> li
     names = input_names(model)
     mapped = [n for n in names if (data.inputs or {}).get(n) == "image"]
     name = mapped[0] if mapped else names[0] if len(names) == 1 else None
-    node = checked.spec.inputs.get(name) if name else None
+    node = checked.spec.input_spec(name) if name and name in checked.spec.inputs else None  # `x: [H, W, C]` too
     if node is None or any(isinstance(t, Reshape) for t in data.transforms.get(name, [])):
         return []
     shape = tuple(node.shape)
