@@ -193,8 +193,8 @@ CODES: dict[str, tuple[str, str]] = {
     "GS415": ("a data file written in the spec is outside the data root", "`train: ../secrets/.env`"),
     "GS416": ("a data or model file is too large, inflates past its cap, or holds something that is not an array",
               "a 4.7 MB .npz that inflates to 4.8 GB; an .npz member that is text"),
-    "GS417": ("data values the model or its loss cannot take: a label out of range, NaN or infinity",
-              "sparse label 99 for 3 classes; a NaN in `x`"),
+    "GS417": ("data values the model or its loss cannot take: a label out of range, NaN or infinity, a null",
+              "sparse label 99 for 3 classes; a NaN in `x`; a Parquet row without a label"),
     "GS440": ("a data folder or manifest is not laid out as its source expects: no class folders, an empty one, "
               "a class `classes` names that has none, a manifest row without a file",
               "`train: data/` where data/cat/ holds no images"),

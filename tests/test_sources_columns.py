@@ -47,7 +47,7 @@ def arrays(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
 def write_parquet(folder: Path) -> None:
     x, y = arrays()
     table = pa.table({"feat": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 4), "y": y,
-                      "tags": pa.array([[1]] * len(y))})
+                      "tags": pa.array([{"a": 1}] * len(y))})
     pq.write_table(table, folder / "d.parquet", row_group_size=16)
     import pyarrow.feather as feather
 
@@ -93,6 +93,94 @@ def test_the_reader_holds_at_most_two_blocks(tmp_path: Path) -> None:
         assert sample["y"] == y[i]
         assert len(reader._cache) <= columns.CACHED_BLOCKS
     assert reader.starts == [0, 16, 32]
+
+
+def test_list_columns_as_pandas_writes_them_and_nulls_or_uneven_rows_named(tmp_path: Path) -> None:
+    """A vector column as pandas and pyarrow write one (`list<double>`, not a fixed-size list): its length is
+    read from the first row, and every row must hold as many values, and no null. Before, the column was left
+    out (its one-input model was fed `y` instead), a null became NaN or an arbitrary integer, and uneven rows
+    were cut into samples at the wrong places."""
+    from graphspec.run.sources import parquet
+    from graphspec.run.sources.arrays import Problem
+    from graphspec.spec.schema_run import ParquetSource
+
+    x, y = arrays()
+    rows: list[object] = [list(map(float, r)) for r in x]
+    labels: list[object] = [int(v) for v in y]
+
+    def reader(name: str) -> object:
+        pq.write_table(pa.table({"feat": rows, "y": pa.array(labels, pa.int64())}), tmp_path / name,
+                       row_group_size=16)
+        assert pq.read_schema(tmp_path / name).field("feat").type == pa.list_(pa.float64())
+        return parquet.open_split(ParquetSource(kind="parquet", train=name), "train", tmp_path, [tmp_path], None)
+
+    r = reader("ok.parquet")
+    assert r.fields["feat"] == ((4,), "float32")  # type: ignore[attr-defined]
+    for i in (0, 21, 39):
+        np.testing.assert_allclose(r.load(i)["feat"], x[i], rtol=1e-6)  # type: ignore[attr-defined]
+    assert lint_file(str(write_spec(tmp_path, "{kind: parquet, train: ok.parquet}"))).diagnostics == []
+
+    def problem(name: str, i: int) -> Problem:
+        with pytest.raises(Problem) as exc:
+            reader(name).load(i)  # type: ignore[attr-defined]
+        return exc.value
+
+    labels[20] = None
+    p = problem("null.parquet", 17)  # row 21 is in the block of rows 17..32
+    assert (p.code, p.message) == ("GS417", f"{tmp_path / 'null.parquet'}, row 21: column `y` holds a null")
+    labels[20] = 0
+    rows[35] = rows[35][:3]  # type: ignore[index]
+    p = problem("short.parquet", 33)
+    assert p.code == "GS411" and "row 36: column `feat` holds a list of 3 values where its rows hold 4" in p.message
+    rows[35] = [1.0, None, 2.0, 3.0]
+    p = problem("inside.parquet", 33)
+    assert p.code == "GS417" and "row 36: column `feat` holds a null inside a list" in p.message
+    rows[0] = None
+    with pytest.raises(Problem, match="row 1: column `feat` holds a null"):
+        reader("first.parquet")
+
+
+def test_a_huggingface_sequence_without_a_length_is_read_at_its_first_rows_length(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    from graphspec.run.sources import huggingface
+    from graphspec.run.sources.arrays import Problem
+    from graphspec.spec.schema_run import HuggingFaceSource
+
+    x, y = arrays()
+    features = datasets.Features({"feat": datasets.Sequence(datasets.Value("float32")), "y": datasets.Value("int64")})
+    feats: list[object] = x.tolist()
+
+    def reader(name: str) -> object:
+        datasets.Dataset.from_dict({"feat": feats, "y": y.tolist()}, features=features).save_to_disk(
+            str(tmp_path / name))
+        return huggingface.open_split(HuggingFaceSource(kind="huggingface", path=name), "train", tmp_path,
+                                      [tmp_path], None)
+
+    r = reader("ok")
+    assert r.fields["feat"] == ((4,), "float32")  # type: ignore[attr-defined]
+    np.testing.assert_allclose(r.load(39)["feat"], x[39])  # type: ignore[attr-defined]
+    feats[5] = feats[5][:2]  # type: ignore[index]
+    with pytest.raises(Problem, match=r"row 6: column `feat` holds a list of shape \[2\] where its rows have \[4\]"):
+        reader("short").load(0)  # type: ignore[attr-defined]
+
+
+@pytest.mark.keras
+def test_a_null_found_while_training_on_tensorflow_is_named(tmp_path: Path) -> None:
+    """On TensorFlow a column source's rows are read in `tf.numpy_function`, which passes on a Python
+    exception as `UnknownError: <stack traces unavailable>`: the reader keeps its problem for the report."""
+    from .conftest import graphspec_cli
+
+    x, y = arrays()
+    feat = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 4)
+    labels: list[object] = [int(v) for v in y]
+    labels[30] = None
+    pq.write_table(pa.table({"feat": feat, "y": pa.array(labels, pa.int64())}), tmp_path / "d.parquet",
+                   row_group_size=16)
+    result = graphspec_cli("train", write_spec(tmp_path, "{kind: parquet, train: d.parquet}"), "--run-dir",
+                           tmp_path / "run", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error[GS417]: " in result.stderr and "row 31: column `y` holds a null" in result.stderr
+    assert "UnknownError" not in result.stderr
 
 
 @pytest.mark.keras

@@ -21,7 +21,7 @@ from typing import Any
 from graphspec.diagnostics import Diagnostic, Location, Severity
 from graphspec.errors import SpecError
 from graphspec.run.artifacts import WriteError
-from graphspec.run.sources.arrays import DataError, Problem
+from graphspec.run.sources.arrays import DataError, Problem, take_lost
 
 MAX_QUOTE = 400
 
@@ -67,6 +67,9 @@ def fit_failed(exc: BaseException, where: Location, layers: set[str] | None = No
     if io_error:
         code = _IO_CAUSES[io_error.group(2)]
         return WriteError(Path(io_error.group(1)), OSError(code, os.strerror(code)))
+    lost = take_lost()
+    if not isinstance(exc, Problem) and lost is not None:
+        exc = lost  # raised inside TensorFlow's numpy_function, which passed on an UnknownError without it
     if isinstance(exc, Problem):  # a file the pipeline decodes is bad (GS441): raised in its threads
         return DataError([Diagnostic(exc.code, Severity.ERROR, exc.message, where, exc.hint)])
     said = _first_lines(text) or type(exc).__name__

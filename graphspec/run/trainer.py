@@ -406,6 +406,7 @@ class Trainer:
 
             self.progress = EpochProgress(Console(file=io.StringIO()), self.epochs, self.steps, False)
         callbacks = self.make_callbacks(self.progress)
+        sources.arrays.take_lost()  # a data problem kept from an earlier run in this process is not this one's
         started = time.perf_counter()
         self.fitting = True
         try:

@@ -59,6 +59,24 @@ def error(message: str, path: tuple[Any, ...], hint: str | None = None, *, code:
     return Problem(message, path, hint, code)
 
 
+# A Problem raised inside TensorFlow's `tf.numpy_function` (a column source's reader on TensorFlow) reaches `fit`
+# as `UnknownError: <stack traces unavailable>`; the reader keeps it here for graphspec.run.failures.fit_failed.
+_LOST: list[Problem] = []
+
+
+def lost_in_pipeline(problem: Problem) -> Problem:
+    """Keep `problem` (raised where TensorFlow drops it) for :func:`take_lost`; returns it, to raise."""
+    _LOST[:] = [problem]
+    return problem
+
+
+def take_lost() -> Problem | None:
+    """The problem a reader kept since the last call, if any (and forget it)."""
+    found = _LOST[0] if _LOST else None
+    _LOST.clear()
+    return found
+
+
 @dataclasses.dataclass(frozen=True)
 class Origin:
     """Where a split's arrays come from, and whether messages may quote the file's content."""

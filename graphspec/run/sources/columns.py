@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from graphspec.run.sources.arrays import Problem, error, lost_in_pipeline
+
 Field = tuple[tuple[int | None, ...], str]
 CACHED_BLOCKS = 2
 
@@ -39,8 +41,8 @@ def arrow_field(arrow_type: Any) -> Field | None:
 
     shape: list[int | None] = []
     t = arrow_type
-    while pa.types.is_fixed_size_list(t):
-        shape.append(t.list_size)
+    while pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
+        shape.append(t.list_size if pa.types.is_fixed_size_list(t) else None)  # a list: its length is read
         t = t.value_type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return (tuple(shape), "string")
@@ -81,8 +83,9 @@ class ColumnReader:
         self.labels = labels
         names = list(self.fields)
         self.default_output = table.label_column
-        rest = [n for n in names if n != table.label_column]
-        self.default_input = rest[0] if len(rest) == 1 else None
+        rest = [n for n in [*names, *table.skipped_columns] if n != table.label_column]
+        # the only other column feeds a one-input model; not when a column no input takes is beside it
+        self.default_input = rest[0] if len(rest) == 1 and rest[0] in self.fields else None
         self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -112,7 +115,10 @@ class ColumnReader:
         names = list(self.fields)
 
         def one(index: Any) -> tuple[Any, ...]:
-            sample = self.load(int(index))
+            try:
+                sample = self.load(int(index))
+            except Problem as p:
+                raise lost_in_pipeline(p) from None
             return tuple(np.asarray(sample[n], dtype=object if self.fields[n][1] == "string" else self.fields[n][1])
                          if self.fields[n][1] != "string" else np.asarray(str(sample[n]).encode()) for n in names)
 
@@ -125,19 +131,75 @@ class ColumnReader:
         return out
 
 
-def numpy_columns(table: Any, fields: dict[str, Field]) -> dict[str, Any]:
-    """An Arrow table's (or record batch's) columns as NumPy arrays of one row per sample."""
+def sample_shape(value: Any, depth: int) -> tuple[int, ...] | None:
+    """The lengths of the first `depth` levels of nested lists (a row as Python values); None for a null."""
+    shape: list[int] = []
+    for _ in range(depth):
+        if value is None:
+            return None
+        shape.append(len(value))
+        value = value[0] if len(value) else None
+    return tuple(shape)
+
+
+def pin_lengths(table: Table, first_row: Callable[[list[str]], dict[str, Any]]) -> Table:
+    """The table with each list column's lengths (`None` in its shape: Parquet and Arrow `list`, a `Sequence`
+    without a length) read from its first row (`first_row(columns)` -> column -> that row's value as Python
+    values); :func:`numpy_columns` then requires every row to hold as many. A table of no rows is left as it is."""
+    ragged = [n for n, (shape, _) in table.fields.items() if None in shape]
+    if not ragged or table.rows == 0:
+        return table
+    row = first_row(ragged)
+    fields = dict(table.fields)
+    for name in ragged:
+        shape, dtype = fields[name]
+        found = sample_shape(row[name], len(shape))
+        if found is None:
+            raise error(f"{table.origin}, row 1: column `{name}` holds a null", table.where,
+                        "every row of a column that feeds the model needs a value", code="GS417")
+        fields[name] = (tuple(d if d is not None else f for d, f in zip(shape, found)), dtype)
+    return dataclasses.replace(table, fields=fields)
+
+
+def numpy_columns(table: Any, fields: dict[str, Field], origin: str = "", first: int = 0) -> dict[str, Any]:
+    """An Arrow table's (or record batch's) columns as NumPy arrays of one row per sample.
+
+    A null (a row without a value, or a null inside a list) is GS417, and a list of another length than the
+    column's (its fixed size, or the length :func:`pin_lengths` read) GS411, each naming the row: row
+    `first` + 1 is the block's first. Before, a null became NaN (or, in an integer column, an arbitrary
+    integer), and lists of uneven lengths were cut into rows at the wrong places."""
     import numpy as np
 
     out: dict[str, Any] = {}
     for name, (shape, dtype) in fields.items():
         column = table.column(name)
-        if dtype == "string":
-            out[name] = np.asarray(column.to_pylist(), dtype=object)
-            continue
         values = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-        for _ in shape:
+        per_row = 1  # values of the current level per row
+        for level in range(len(shape) + 1):
+            if values.null_count:
+                row = int(np.flatnonzero(~np.asarray(values.is_valid().to_numpy(zero_copy_only=False)))[0])
+                raise error(f"{origin}, row {first + row // per_row + 1}: column `{name}` holds a null"
+                            + (" inside a list" if level else ""), ("data", "source"),
+                            "every row of a column that feeds the model needs a value", code="GS417")
+            if level == len(shape):
+                break
+            import pyarrow.compute as pc
+
+            lengths = np.asarray(pc.list_value_length(values).to_numpy(zero_copy_only=False))
+            want = shape[level]
+            wrong = np.flatnonzero(lengths != (want if want is not None else lengths[:1]))
+            if wrong.size:
+                i = int(wrong[0])
+                expected = want if want is not None else int(lengths[0])
+                raise error(f"{origin}, row {first + i // per_row + 1}: column `{name}` holds a list of "
+                            f"{int(lengths[i])} values where its rows hold {expected}", ("data", "source"),
+                            "every row of a vector column must hold the same number of values", code="GS411")
+            per_row *= int(lengths[0]) if len(lengths) else 1
             values = values.flatten()
+        if dtype == "string":
+            out[name] = np.asarray(values.to_pylist(), dtype=object).reshape(
+                (len(column), *[d or -1 for d in shape]))
+            continue
         arr = np.asarray(values.to_numpy(zero_copy_only=False))
         out[name] = arr.reshape((len(column), *[d or -1 for d in shape])).astype(dtype, copy=False)
     return out

@@ -14,7 +14,7 @@ from typing import Any
 
 from graphspec.run.sources import extras
 from graphspec.run.sources.arrays import SPLITS, _resolve, error
-from graphspec.run.sources.columns import ColumnReader, Field, Table
+from graphspec.run.sources.columns import ColumnReader, Field, Table, pin_lengths
 from graphspec.spec.schema_run import HuggingFaceSource
 
 BLOCK_ROWS = 1024
@@ -49,8 +49,9 @@ def fields_of(features: dict[str, Any]) -> tuple[dict[str, Field], tuple[str, ..
     for name, f in features.items():
         kind = f.get("_type") if isinstance(f, dict) else None
         shape: list[int | None] = []
-        while kind in ("Sequence", "List", "LargeList") and isinstance(f.get("length"), int) and f["length"] > 0:
-            shape.append(f["length"])
+        while kind in ("Sequence", "List", "LargeList"):
+            length = f.get("length")
+            shape.append(length if isinstance(length, int) and length > 0 else None)  # None: read (pin_lengths)
             f = f.get("feature")
             kind = f.get("_type") if isinstance(f, dict) else None
         if kind == "Value":
@@ -119,12 +120,41 @@ def open_split(src: HuggingFaceSource, split: str, base_dir: Path, roots: list[P
     ds = _load(src, path, split)
     fields, classes, label, skipped = fields_of(ds.features.to_dict())
     table = Table(fields, len(ds), f"{origin.label} [{split}]", _where(), skipped, classes or None, label)
+    table = pin_lengths(table, lambda columns: {c: ds[0][c] for c in columns})
     numeric = ds.with_format("numpy", columns=list(fields))
+    lists = {k for k, (shape, _) in fields.items() if None in shape}  # their rows' lengths are checked
 
     def read(b: int) -> dict[str, Any]:
         rows = numeric[b * BLOCK_ROWS:(b + 1) * BLOCK_ROWS]
-        return {k: np.asarray(v, dtype=object) if fields[k][1] == "string" else np.asarray(v, dtype=fields[k][1])
+        return {k: np.asarray(v, dtype=object) if fields[k][1] == "string" else
+                _uniform(k, v, table, b * BLOCK_ROWS) if k in lists else np.asarray(v, dtype=fields[k][1])
                 for k, v in rows.items()}
 
     labels = [int(v) for v in numeric[label]] if label else None
     return ColumnReader(table, list(range(0, max(1, len(ds)), BLOCK_ROWS)), read, labels)
+
+
+def _uniform(name: str, values: Any, table: Table, first: int) -> Any:
+    """A list column's rows as one array of the shape `pin_lengths` read; GS417 for a null, GS411 naming the
+    first row of another length."""
+    import numpy as np
+
+    shape, dtype = table.fields[name]
+    if isinstance(values, np.ndarray) and values.dtype != np.dtype(object) and tuple(values.shape[1:]) == shape:
+        return values.astype(dtype, copy=False)  # rows of equal lengths: `datasets` gave one array
+    rows = list(values)
+    out = []
+    for i, row in enumerate(rows):
+        if row is None:
+            raise error(f"{table.origin}, row {first + i + 1}: column `{name}` holds a null", table.where,
+                        "every row of a column that feeds the model needs a value", code="GS417")
+        arr = np.asarray(row, dtype=object if any(r is None for r in np.ravel(np.asarray(row, dtype=object)))
+                         else dtype)
+        if arr.shape != shape or arr.dtype == object:
+            what = "a null inside a list" if arr.shape == shape else f"a list of shape {list(arr.shape)} where its " \
+                f"rows have {list(shape)}"
+            raise error(f"{table.origin}, row {first + i + 1}: column `{name}` holds {what}", table.where,
+                        "every row of a vector column must hold the same number of values",
+                        code="GS417" if arr.shape == shape else "GS411")
+        out.append(arr)
+    return np.stack(out) if out else np.zeros((0, *shape), dtype=dtype)

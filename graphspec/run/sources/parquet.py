@@ -11,7 +11,7 @@ from typing import Any
 
 from graphspec.run.sources import extras
 from graphspec.run.sources.arrays import _resolve, error
-from graphspec.run.sources.columns import ColumnReader, Table, arrow_field, numpy_columns
+from graphspec.run.sources.columns import ColumnReader, Table, arrow_field, numpy_columns, pin_lengths
 from graphspec.spec.schema_run import ParquetSource
 
 
@@ -62,8 +62,12 @@ def open_split(src: ParquetSource, split: str, base_dir: Path, roots: list[Path]
     path, _ = _resolve(getattr(src, split), split, base_dir, roots, locate)
     table = describe(src, split, base_dir, roots, locate)
     _, sizes, read = _open(src, path, table.where)
+    first_block = next((b for b, n in enumerate(sizes) if n), 0)
+    table = pin_lengths(table, lambda columns: {c: read(first_block, columns=columns).column(c)[0].as_py()
+                                                for c in columns})
     starts = [0]
     for n in sizes:
         starts.append(starts[-1] + n)
     names = list(table.fields)
-    return ColumnReader(table, starts[:-1] or [0], lambda b: numpy_columns(read(b, columns=names), table.fields))
+    return ColumnReader(table, starts[:-1] or [0],
+                        lambda b: numpy_columns(read(b, columns=names), table.fields, table.origin, starts[b]))
