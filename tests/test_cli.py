@@ -43,6 +43,21 @@ def test_help_does_not_import_tensorflow() -> None:
     assert "build" in proc.stdout and "summary" in proc.stdout
 
 
+def test_a_crash_of_graphspec_is_gs900_with_its_own_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in graphspec exits 3: CI and scripts tell it from a usage error (2) and from a spec's problems (1)."""
+    from graphspec.spec import schema
+
+    def broken() -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(schema, "json_schema", broken)
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 3, result.output
+    assert "internal error [GS900]: graphspec crashed; this is a bug" in result.stderr
+    assert "ZeroDivisionError: boom" in result.stderr
+    assert runner.invoke(app, ["schema", "--no-such-option"]).exit_code == 2
+
+
 def test_missing_file_is_a_located_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["build", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1

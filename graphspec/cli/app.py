@@ -1,7 +1,7 @@
 """The `graphspec` command line: thin Typer commands; the one place that sets exit codes.
 
 Exit codes: 0 success, 1 the spec has problems (or the command's check
-failed), 2 usage error or internal error (a bug: the message says so).
+failed), 2 usage error, 3 internal error (a bug in graphspec: GS900, and the message says so).
 Heavy imports (TensorFlow) happen inside command bodies only.
 """
 

@@ -1,7 +1,7 @@
 """What every command shares: exit codes, common options, printing, and the one error boundary.
 
 :func:`guarded` is where errors become exit codes: spec problems 1, usage errors 2,
-a crash of graphspec itself GS900. Command modules import this module, never
+a crash of graphspec itself GS900 and 3 (`EXIT_INTERNAL`). Command modules import this module, never
 :mod:`graphspec.cli.app`, which imports them.
 """
 
@@ -18,10 +18,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from graphspec.diagnostics import clip
-from graphspec.errors import GraphSpecError, SpecError, UsageError
+from graphspec.errors import EXIT_INTERNAL, GraphSpecError, SpecError, UsageError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-EXIT_INTERNAL = 2
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,7 +6,7 @@ imports nothing heavy; the command body imports the pure stages only
 :mod:`ast`, never imported.
 
 Exit codes: 0 no errors (warnings allowed unless ``--strict``), 1 errors found,
-2 usage error (a missing path, a bad option) or an internal error on some file.
+2 usage error (a missing path, a bad option), 3 an internal error (GS900) on some file.
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ def register(app: typer.Typer) -> None:
         run folders and YAML files without a `graphspec:` or `extends:` key; files named are
         always checked (with --hook, those without either key are skipped with a note). `[tool.graphspec.lint]` in pyproject.toml and `# graphspec: ignore[CODE]`
         comments say what not to report (docs/lint.md). Exit code 0 when there are no
-        errors, 1 when there are, 2 for a usage or internal error.
+        errors, 1 when there are, 2 for a usage error, 3 for an internal error.
         """
         from graphspec.analysis import lint_policy
         from graphspec.cli.lint_paths import sarif_root, skipped_text

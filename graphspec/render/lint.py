@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from graphspec.diagnostics import CODES, Diagnostic, Location, Severity, rule_name
+from graphspec.errors import EXIT_INTERNAL
 from graphspec.render.escape import gh_data, gh_log, gh_prop, printable
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -129,9 +130,9 @@ def totals(reports: Sequence[FileReport]) -> tuple[int, int, int]:
 
 
 def exit_code(reports: Sequence[FileReport]) -> int:
-    """0 clean (warnings allowed), 1 errors found, 2 an internal error on some file."""
+    """0 clean (warnings allowed), 1 errors found, 3 an internal error (GS900) on some file."""
     if any(r.internal_error for r in reports):
-        return 2
+        return EXIT_INTERNAL
     return 1 if any(r.errors for r in reports) else 0
 
 
