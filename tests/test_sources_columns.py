@@ -164,6 +164,29 @@ def test_a_huggingface_sequence_without_a_length_is_read_at_its_first_rows_lengt
         reader("short").load(0)  # type: ignore[attr-defined]
 
 
+def test_a_huggingface_load_is_offline_even_when_datasets_was_imported_online(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets = pytest.importorskip("datasets")
+    from graphspec.run.sources import huggingface
+    from graphspec.spec.schema_run import HuggingFaceSource
+
+    x, y = arrays()
+    datasets.Dataset.from_dict({"feat": x.tolist(), "y": y.tolist()}).save_to_disk(str(tmp_path / "hf"))
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # imported before HF_DATASETS_OFFLINE was set
+    seen: list[bool] = []
+    real = datasets.load_from_disk
+
+    def load_from_disk(*args: object, **kwargs: object) -> object:
+        seen.append(datasets.config.HF_HUB_OFFLINE)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_from_disk", load_from_disk)
+    reader = huggingface.open_split(HuggingFaceSource(kind="huggingface", path="hf"), "train", tmp_path,
+                                    [tmp_path], None)
+    assert seen == [True] and datasets.config.HF_HUB_OFFLINE is False  # offline for the load, then as it was
+    np.testing.assert_allclose(reader.load(3)["feat"], x[3])
+
+
 @pytest.mark.keras
 def test_a_null_found_while_training_on_tensorflow_is_named(tmp_path: Path) -> None:
     """On TensorFlow a column source's rows are read in `tf.numpy_function`, which passes on a Python

@@ -99,6 +99,17 @@ def describe(src: HuggingFaceSource, base_dir: Path, roots: list[Path], locate: 
 def _load(src: HuggingFaceSource, path: Path, split: str) -> Any:
     os.environ["HF_DATASETS_OFFLINE"] = "1"  # never a download, whatever the path looks like
     datasets = extras.need("datasets", "`kind: huggingface`", _where())
+    # `datasets` reads that variable when it is imported: in a process that imported it before (a plugin, a
+    # sweep's callback, a notebook), its flag is set for this load and given back afterwards.
+    previous = datasets.config.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = True
+    try:
+        return _load_offline(datasets, src, path, split)
+    finally:
+        datasets.config.HF_HUB_OFFLINE = previous
+
+
+def _load_offline(datasets: Any, src: HuggingFaceSource, path: Path, split: str) -> Any:
     fmt = _format(src, path)
     theirs = {str(k): v for k, v in src.splits.items()}.get(split, split)
     if fmt == "disk":
