@@ -180,6 +180,51 @@ def test_lint_takes_an_input_written_as_a_bare_shape(tmp_path: Path) -> None:
     assert code == "GS411" and "takes [8, 8, 3]" in message
 
 
+def test_manifests_list_their_files_and_name_the_row_of_each_mistake(tmp_path: Path) -> None:
+    """A CSV or Parquet manifest of path,label rows (paths relative to it), instead of class folders."""
+    from graphspec.run.sources.arrays import Problem
+    from graphspec.spec.schema_run import ImagesSource
+
+    make_images(tmp_path / "data", classes=("cat", "dog"), per_class=2)
+    rows = [(f"data/{c}/{f.name}", c) for c in ("dog", "cat") for f in sorted((tmp_path / "data" / c).iterdir())]
+
+    def listed(rows: list[tuple[object, object]], name: str = "m.csv") -> listing.Listing:
+        if name.endswith(".csv"):
+            (tmp_path / name).write_text("path,label\n" + "".join(f"{p},{c}\n" for p, c in rows), encoding="utf-8")
+        else:
+            pa = pytest.importorskip("pyarrow")
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table({"path": [p for p, _ in rows], "label": [c for _, c in rows]}), tmp_path / name)
+        return listing.describe(ImagesSource(kind="images", train=name), "train", tmp_path, [tmp_path], None,
+                                imagefiles.SUFFIXES)
+
+    found = listed(rows)  # type: ignore[arg-type]
+    assert found.classes == ("cat", "dog") and found.labels == (1, 1, 0, 0)
+    assert [Path(f).relative_to(tmp_path).as_posix() for f in found.files] == [p for p, _ in rows]
+    assert listed(rows, "m.parquet").labels == found.labels  # type: ignore[arg-type]
+
+    def problem(rows: list[tuple[object, object]], name: str = "m.csv") -> str:
+        with pytest.raises(Problem) as exc:
+            listed(rows, name)
+        return f"{exc.value.code} {exc.value.message}"
+
+    assert problem([*rows, ("data/cat/gone.png", "cat")]).endswith("row 6: 'data/cat/gone.png' does not exist")
+    # an empty label made a class named '' (a null in Parquet, one named 'None')
+    assert problem([*rows, ("data/cat/0.png", "")]) == f"GS440 the manifest {tmp_path / 'm.csv'}, row 6: no label"
+    assert problem([*rows, ("data/cat/0.png", None)], "m.parquet").endswith("row 5: no label")  # no header row
+    outside = tmp_path.parent / f"out{os.getpid()}.png"  # beside the test folder: outside its roots
+    outside.write_bytes((tmp_path / "data" / "cat" / "0.png").read_bytes())
+    try:
+        assert problem([*rows, (str(outside), "cat")]) == \
+            f"GS415 '{outside.name}' in {tmp_path / 'm.csv'} lies outside the data roots"
+        os.symlink(outside, tmp_path / "data" / "cat" / "link.png")
+        assert problem([*rows, ("data/cat/link.png", "cat")]).endswith("'link.png' in "
+                                                                       f"{tmp_path / 'm.csv'} links outside the data roots")
+    finally:
+        outside.unlink()
+
+
 def test_lint_does_not_decode_images(tmp_path: Path) -> None:
     make_images(tmp_path / "data")
     (tmp_path / "data" / "cat" / "0.png").write_bytes(b"corrupt, but lint only lists files")

@@ -110,7 +110,8 @@ def _folder(root: Path, label: str, classes: list[str] | None, suffixes: tuple[s
 def _file(path: Path, label: str, roots: list[Path], where: tuple[Any, ...]) -> str:
     real = Path(os.path.realpath(path))
     if not _inside(real, roots):
-        raise error(f"{_quote(path.name)} in {label} links outside the data roots", where,
+        how = "links" if _inside(Path(os.path.abspath(path)), roots) else "lies"  # a link, or a path written so
+        raise error(f"{_quote(path.name)} in {label} {how} outside the data roots", where,
                     "a spec reads data only from the data roots (--data-root adds one)", code="GS415")
     if not real.is_file():
         raise error(f"{_quote(path.name)} in {label} is not a regular file (a broken link, a FIFO or a device)",
@@ -128,7 +129,8 @@ def _manifest_rows(path: Path, src: Any, label: str, where: tuple[Any, ...]) -> 
 
         pq = extras.need("pyarrow.parquet", "a Parquet manifest", where)
         table = pq.read_table(path, columns=list(columns))
-        return [(str(p), str(c)) for p, c in zip(table.column(0).to_pylist(), table.column(1).to_pylist())]
+        return [("" if p is None else str(p), "" if c is None else str(c))  # a null is a missing cell, as in CSV
+                for p, c in zip(table.column(0).to_pylist(), table.column(1).to_pylist())]
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         fields = reader.fieldnames or []
@@ -145,6 +147,11 @@ def _manifest(path: Path, label: str, src: Any, suffixes: tuple[str, ...], roots
     rows = _manifest_rows(path, src, label, where)
     if not rows:
         raise error(f"the manifest {label} lists no files", where, code="GS440")
+    first = 1 if path.suffix.lower() == ".parquet" else 2  # the row number of the first entry (CSV: the header's next)
+    unlabelled = next((i for i, (_, c) in enumerate(rows) if not c.strip()), None)
+    if unlabelled is not None:  # it would have made a class named ''
+        raise error(f"the manifest {label}, row {unlabelled + first}: no label", where,
+                    f"give every row a `{src.label_column}`, or leave the row out", code="GS440")
     names = sorted({c for _, c in rows}, key=lambda c: (0, int(c), c) if c.lstrip("-").isdigit() else (1, 0, c))
     if src.classes is not None:
         unknown = sorted({c for _, c in rows} - set(src.classes))
@@ -156,14 +163,14 @@ def _manifest(path: Path, label: str, src: Any, suffixes: tuple[str, ...], roots
     files: list[str] = []
     for i, (rel, _) in enumerate(rows):
         if not rel:
-            raise error(f"the manifest {label}, row {i + 2}: no path", where, code="GS440")
+            raise error(f"the manifest {label}, row {i + first}: no path", where, code="GS440")
         if not rel.lower().endswith(suffixes):
-            raise error(f"the manifest {label}, row {i + 2}: {_quote(rel)} is not a {'/'.join(suffixes)} file",
+            raise error(f"the manifest {label}, row {i + first}: {_quote(rel)} is not a {'/'.join(suffixes)} file",
                         where, code="GS440")
         p = Path(rel)
         p = p if p.is_absolute() else path.parent / p
         if not p.exists():
-            raise error(f"the manifest {label}, row {i + 2}: {_quote(rel)} does not exist", where, code="GS440")
+            raise error(f"the manifest {label}, row {i + first}: {_quote(rel)} does not exist", where, code="GS440")
         files.append(_file(p, label, roots, where))
     return Listing(tuple(files), tuple(ids[c] for _, c in rows), tuple(names), label, where)
 
