@@ -140,6 +140,26 @@ def test_list_columns_as_pandas_writes_them_and_nulls_or_uneven_rows_named(tmp_p
         reader("first.parquet")
 
 
+def test_a_category_column_as_pandas_writes_it_reads_as_its_values(tmp_path: Path) -> None:
+    """pandas writes a `category` column as a dictionary-encoded one; it was left out as a type no input takes."""
+    from graphspec.run.sources import parquet
+    from graphspec.spec.schema_run import ParquetSource
+
+    x, y = arrays()
+    feat = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 4)
+    words = [("neg", "pos")[v] for v in y]
+    pq.write_table(pa.table({"feat": feat, "y": pa.array(y).dictionary_encode(),
+                             "word": pa.array(words).dictionary_encode()}), tmp_path / "d.parquet", row_group_size=16)
+    assert pa.types.is_dictionary(pq.read_schema(tmp_path / "d.parquet").field("word").type)
+    reader = parquet.open_split(ParquetSource(kind="parquet", train="d.parquet"), "train", tmp_path, [tmp_path],
+                                None)
+    assert reader.fields == {"feat": ((4,), "float32"), "y": ((), "int64"), "word": ((), "string")}
+    for i in (0, 20, 39):
+        sample = reader.load(i)
+        assert (sample["y"], sample["word"]) == (y[i], words[i])
+    assert lint_file(str(write_spec(tmp_path, "{kind: parquet, train: d.parquet}"))).diagnostics == []
+
+
 def test_a_huggingface_sequence_without_a_length_is_read_at_its_first_rows_length(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     from graphspec.run.sources import huggingface

@@ -40,7 +40,7 @@ def arrow_field(arrow_type: Any) -> Field | None:
     import pyarrow as pa
 
     shape: list[int | None] = []
-    t = arrow_type
+    t = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type  # pandas' `category`
     while pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
         shape.append(t.list_size if pa.types.is_fixed_size_list(t) else None)  # a list: its length is read
         t = t.value_type
@@ -174,6 +174,8 @@ def numpy_columns(table: Any, fields: dict[str, Field], origin: str = "", first:
     for name, (shape, dtype) in fields.items():
         column = table.column(name)
         values = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+        if hasattr(values, "dictionary_decode"):  # a dictionary-encoded column (pandas' `category`): its values
+            values = values.dictionary_decode()
         per_row = 1  # values of the current level per row
         for level in range(len(shape) + 1):
             if values.null_count:
