@@ -15,6 +15,7 @@ from graphspec.diagnostics import Diagnostic
 # The exit status of a crash of graphspec itself (GS900): a bug, told apart from a usage error (2) by scripts and CI.
 EXIT_INTERNAL = 3
 
+
 class GraphSpecError(Exception):
     """Base class of every error graphspec raises on purpose."""
 

@@ -169,6 +169,7 @@ def numpy_columns(table: Any, fields: dict[str, Field], origin: str = "", first:
     `first` + 1 is the block's first. Before, a null became NaN (or, in an integer column, an arbitrary
     integer), and lists of uneven lengths were cut into rows at the wrong places."""
     import numpy as np
+    import pyarrow.compute as pc
 
     out: dict[str, Any] = {}
     for name, (shape, dtype) in fields.items():
@@ -185,18 +186,16 @@ def numpy_columns(table: Any, fields: dict[str, Field], origin: str = "", first:
                             "every row of a column that feeds the model needs a value", code="GS417")
             if level == len(shape):
                 break
-            import pyarrow.compute as pc
-
             lengths = np.asarray(pc.list_value_length(values).to_numpy(zero_copy_only=False))
-            want = shape[level]
-            wrong = np.flatnonzero(lengths != (want if want is not None else lengths[:1]))
+            fixed = shape[level]
+            expected = fixed if fixed is not None else int(lengths[0]) if len(lengths) else 0
+            wrong = np.flatnonzero(lengths != expected)
             if wrong.size:
                 i = int(wrong[0])
-                expected = want if want is not None else int(lengths[0])
                 raise error(f"{origin}, row {first + i // per_row + 1}: column `{name}` holds a list of "
                             f"{int(lengths[i])} values where its rows hold {expected}", ("data", "source"),
                             "every row of a vector column must hold the same number of values", code="GS411")
-            per_row *= int(lengths[0]) if len(lengths) else 1
+            per_row *= max(expected, 1)
             values = values.flatten()
         if dtype == "string":
             out[name] = np.asarray(values.to_pylist(), dtype=object).reshape(

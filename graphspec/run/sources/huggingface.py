@@ -131,7 +131,7 @@ def open_split(src: HuggingFaceSource, split: str, base_dir: Path, roots: list[P
     ds = _load(src, path, split)
     fields, classes, label, skipped = fields_of(ds.features.to_dict())
     table = Table(fields, len(ds), f"{origin.label} [{split}]", _where(), skipped, classes or None, label)
-    table = pin_lengths(table, lambda columns: {c: ds[0][c] for c in columns})
+    table = pin_lengths(table, lambda columns: ds.select_columns(columns)[0])
     numeric = ds.with_format("numpy", columns=list(fields))
     lists = {k for k, (shape, _) in fields.items() if None in shape}  # their rows' lengths are checked
 
@@ -153,19 +153,18 @@ def _uniform(name: str, values: Any, table: Table, first: int) -> Any:
     shape, dtype = table.fields[name]
     if isinstance(values, np.ndarray) and values.dtype != np.dtype(object) and tuple(values.shape[1:]) == shape:
         return values.astype(dtype, copy=False)  # rows of equal lengths: `datasets` gave one array
-    rows = list(values)
     out = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(values):
+        at = f"{table.origin}, row {first + i + 1}: column `{name}` holds"
         if row is None:
-            raise error(f"{table.origin}, row {first + i + 1}: column `{name}` holds a null", table.where,
+            raise error(f"{at} a null", table.where, "every row of a column that feeds the model needs a value",
+                        code="GS417")
+        cells = np.asarray(row, dtype=object)
+        if cells.shape != shape:
+            raise error(f"{at} a list of shape {list(cells.shape)} where its rows have {list(shape)}", table.where,
+                        "every row of a vector column must hold the same number of values")
+        if any(v is None for v in cells.ravel()):
+            raise error(f"{at} a null inside a list", table.where,
                         "every row of a column that feeds the model needs a value", code="GS417")
-        arr = np.asarray(row, dtype=object if any(r is None for r in np.ravel(np.asarray(row, dtype=object)))
-                         else dtype)
-        if arr.shape != shape or arr.dtype == object:
-            what = "a null inside a list" if arr.shape == shape else f"a list of shape {list(arr.shape)} where its " \
-                f"rows have {list(shape)}"
-            raise error(f"{table.origin}, row {first + i + 1}: column `{name}` holds {what}", table.where,
-                        "every row of a vector column must hold the same number of values",
-                        code="GS417" if arr.shape == shape else "GS411")
-        out.append(arr)
+        out.append(cells.astype(dtype))
     return np.stack(out) if out else np.zeros((0, *shape), dtype=dtype)

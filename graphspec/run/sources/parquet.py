@@ -63,8 +63,7 @@ def open_split(src: ParquetSource, split: str, base_dir: Path, roots: list[Path]
     table = describe(src, split, base_dir, roots, locate)
     _, sizes, read = _open(src, path, table.where)
     first_block = next((b for b, n in enumerate(sizes) if n), 0)
-    table = pin_lengths(table, lambda columns: {c: read(first_block, columns=columns).column(c)[0].as_py()
-                                                for c in columns})
+    table = pin_lengths(table, lambda columns: read(first_block, columns=columns).slice(0, 1).to_pylist()[0])
     starts = [0]
     for n in sizes:
         starts.append(starts[-1] + n)
