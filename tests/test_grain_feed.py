@@ -59,7 +59,9 @@ def recording_fit(self, x, **kw):
     steps, epochs, first = kw["steps_per_epoch"], kw["epochs"], kw["initial_epoch"]
     batches = itertools.islice(iter(x), steps * (epochs - first))  # a fresh iterator: the same stream
     ids = [[int(v) for v in (b[0][:, 0, 0, 0] * 1).round()] for b in batches]
-    seen.append({"type": type(x).__module__ + "." + type(x).__name__, "first": first, "steps": steps, "ids": ids})
+    options = x._read_options  # Grain's threads and prefetch, augmentation included
+    seen.append({"type": type(x).__module__ + "." + type(x).__name__, "first": first, "steps": steps, "ids": ids,
+                 "read": [options.num_threads, options.prefetch_buffer_size]})
     return fit(self, x, **kw)
 
 keras.Model.fit = recording_fit
@@ -117,6 +119,8 @@ def test_fit_gets_a_grain_dataset_in_epoch_order_and_a_resume_reads_the_same_str
     assert [s["type"] for s in seen] == ["grain._src.python.dataset.transformations.prefetch.PrefetchIterDataset"] * 2
     steps = -(-N // BATCH)
     assert [(s["first"], s["steps"]) for s in seen] == [(0, steps), (2, steps)]
+    # augmented batches are decoded and augmented in `data.workers` threads, prefetched (they once ran in fit's)
+    assert [s["read"] for s in seen] == [[2, 4], [2, 4]]
     # epochs 0 and 1, then the resumed run's epoch 2: each in its own seeded order, partial batch last
     assert seen[0]["ids"] == expected(0) + expected(1)
     assert seen[1]["ids"] == expected(2)

@@ -158,12 +158,15 @@ class Augment:
         return _numpy(self._apply(x, False))
 
     # -- whole streams
-    def train(self, ds: Any, *, first_epoch: int, steps: int) -> Any:
-        """The training batches (a tf.data dataset or a PyDataset of (x, y) from `first_epoch` on), augmented."""
+    def train(self, ds: Any, *, first_epoch: int, steps: int, prefetch: bool | int = True) -> Any:
+        """The training batches (a tf.data dataset, a Grain pipeline or a PyDataset of (x, y) from `first_epoch`
+        on), augmented, and prefetched as `data.prefetch` says (`ds` is made without its prefetch, so that the
+        augmentation runs before it, in the pipeline's threads)."""
         from graphspec.run import grain_feed
 
         if grain_feed.is_grain(ds):  # Grain (JAX, PyTorch): a map by batch index, in its decoding threads
-            return grain_feed.augmented(ds, lambda i, b: self.fed(b[0], b[1], first_epoch + i // steps, i % steps))
+            return grain_feed.augmented(ds, lambda i, b: self.fed(b[0], b[1], first_epoch + i // steps, i % steps),
+                                        prefetch=prefetch)
         if not hasattr(ds, "element_spec"):
             return _Augmented(ds, self, first_epoch=first_epoch, steps=steps)
         import tensorflow as tf
@@ -194,11 +197,11 @@ class Augment:
 
         inside = streams.joined(ds, one)  # a streamed split: in the stream's own batch map
         if inside is not None:
-            return inside.prefetch(tf.data.AUTOTUNE)
+            return streams.prefetched(inside, prefetch)
         options = tf.data.Options()
         options.experimental_optimization.map_fusion = True  # the pipeline's last map and this one: one map
         ds = ds.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+        return streams.prefetched(ds, prefetch).with_options(options)
 
     def evaluation(self, ds: Any, *, targets: bool = True) -> Any:
         """Validation, test or predict batches through the layers in inference mode."""

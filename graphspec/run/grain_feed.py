@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
-# The map dataset and read options of every pipeline made here, so that augmentation joins it before the threads.
-_MADE: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+# The map dataset, read options and `data.workers` of every pipeline made here, so that augmentation joins it
+# before the threads.
+_MADE: weakref.WeakKeyDictionary[Any, tuple[Any, Any, int | None]] = weakref.WeakKeyDictionary()
 
 
 def is_grain(ds: Any) -> bool:
@@ -111,7 +112,7 @@ def _pipeline(batches: Sequence[list[int]], load: Callable[[list[int]], Any], wo
     base = grain.MapDataset.source(batches).map(load)
     options = _read_options(workers, prefetch)
     ds = base.to_iter_dataset(options)
-    _MADE[ds] = (base, options)
+    _MADE[ds] = (base, options, workers)
     return ds
 
 
@@ -130,11 +131,14 @@ def eval_dataset(rows: list[int], local_batch: int, load: Callable[[list[int]], 
     return _pipeline(EvalRows(rows, local_batch), load, workers, prefetch)
 
 
-def augmented(ds: Any, fn: Callable[[int, Any], Any]) -> Any:
+def augmented(ds: Any, fn: Callable[[int, Any], Any], *, prefetch: bool | int | None = None) -> Any:
     """A pipeline made here with each batch through `fn(index, batch)` (index: its position in the stream), in the
-    same decoding threads."""
-    base, options = _MADE[ds]
+    same decoding threads: `ds`'s own, or, given `prefetch`, `data.workers` threads and that prefetch (a training
+    stream is made without either, so that its threads run the augmentation too)."""
+    base, options, workers = _MADE[ds]
+    if prefetch is not None:
+        options = _read_options(workers, prefetch)
     out_base = base.map_with_index(fn)
     out = out_base.to_iter_dataset(options)
-    _MADE[out] = (out_base, options)
+    _MADE[out] = (out_base, options, workers)
     return out

@@ -86,9 +86,7 @@ def train_dataset(split: Split | Stream, io: ModelIO, *, batch_size: int, seed: 
         return tf.nest.map_structure(lambda a: tf.gather(a, i, axis=0), d)
 
     ds = tf.data.Dataset.zip((indices, data)).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if prefetch:
-        ds = ds.prefetch(tf.data.AUTOTUNE)
-    return ds, per_epoch
+    return streams.prefetched(ds, prefetch), per_epoch
 
 
 def known_batches(ds: Any) -> int | None:
@@ -115,9 +113,7 @@ def eval_dataset(split: Split | Stream, io: ModelIO, *, batch_size: int, cache: 
     ds = tf.data.Dataset.from_tensor_slices((x, y) if targets else x).batch(batch_size)
     if cache:
         ds = ds.cache()
-    if prefetch:
-        ds = ds.prefetch(tf.data.AUTOTUNE)
-    return ds
+    return streams.prefetched(ds, prefetch)
 
 
 class TrainBatches(keras.utils.PyDataset):

@@ -100,7 +100,7 @@ def _tf_transforms(stream: Stream, batch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _prefetched(ds: Any, prefetch: bool | int) -> Any:
+def prefetched(ds: Any, prefetch: bool | int) -> Any:
     import tensorflow as tf
 
     if prefetch is True:
@@ -194,7 +194,7 @@ def train_dataset(stream: Stream, io: Any, *, batch_size: int, seed: int, first_
         return _tf_train(stream, io, epoch_rows, first_epoch=first_epoch, epochs=epochs, slots=slots,
                          local_batch=local_batch, real=real, steps=per_epoch, extra=extra)
 
-    ds = _prefetched(make(), prefetch)
+    ds = prefetched(make(), prefetch)
     _MADE[ds] = make
     return ds, per_epoch
 
@@ -210,5 +210,5 @@ def eval_dataset(stream: Stream, io: Any, *, batch_size: int, prefetch: bool | i
         return grain_feed.eval_dataset(rows, local_batch, _loader(stream, io, targets), workers=stream.workers,
                                        prefetch=prefetch)
     ds = _tf_batches(stream, io, np.asarray(rows, dtype=np.int64), local_batch, targets)
-    return _prefetched(ds, prefetch)
+    return prefetched(ds, prefetch)
 

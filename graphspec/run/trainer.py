@@ -389,7 +389,7 @@ class Trainer:
             first_epoch=first_epoch, epochs=self.epochs, shuffle=self.data_spec.shuffle,
             prefetch=False if augment else self.data_spec.prefetch, shard=self.shard)
         if augment:
-            ds = augment.train(ds, first_epoch=first_epoch, steps=self.steps)
+            ds = augment.train(ds, first_epoch=first_epoch, steps=self.steps, prefetch=self.data_spec.prefetch)
         val = None
         if self.data.validation is not None:
             val = pipeline.eval_dataset(self.data.validation, self.io, batch_size=self.data_spec.batch_size,
