@@ -171,6 +171,8 @@ CASES: list[tuple[list[str], int, list[str]]] = [
     (["predict", "run", "-i", "in_shape.npz", "-o", "out.npz"], 1,
      ["error[GS411]: input data for input `x` has samples of shape (7,), but the model's input `x` takes (4,)"]),
     (["predict", "run", "-i", "notes.npz", "-o", "out.npz"], 1, ["notes.npz: error[GS416]"]),
+    (["predict", "run", "-i", "in.npz"], 2, ["written to an .npz file: name it with -o"]),
+    (["predict", "run", "-i", "photo.png"], 2, ["photo.png: predictions for arrays are written to an .npz file"]),
     (["save", "spec.yaml", "-o", "m.keras", "--weights", "bad.keras"], 1,
      ["bad.keras: error[GS416]: cannot load weights"]),
     (["sweep", "sweep.yaml", "-s", "data.source.train=notes.npz", "--dir", "sw"], 1,

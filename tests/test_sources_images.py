@@ -252,6 +252,9 @@ def test_trains_on_an_image_folder_and_stops_on_a_corrupt_file_unless_skipped(
         assert file.endswith((".png", ".jpg", ".bmp", ".gif")) and name in state["classes"]
         assert float(prob) == pytest.approx(max(float(r) for r in raw), abs=1e-5)
         assert name == state["classes"][[float(r) for r in raw].index(max(float(r) for r in raw))]
+    result = runner.invoke(app, ["predict", str(run), "--input", str(tmp_path / "data" / "dog")])  # no -o
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == rows  # the same CSV, on standard output alone
     result = runner.invoke(app, ["predict", str(run), "--input", str(tmp_path / "data" / "dog" / "1.jpg"),
                                  "-o", "p.npz"])
     assert result.exit_code == 0, result.output

@@ -219,9 +219,10 @@ def register(app: typer.Typer) -> None:
         input: Annotated[Path, typer.Option("--input", "-i", help="An .npz file of arrays named like the "
                                             "model's inputs; for image or text data, also a file, a folder of "
                                             "them, or a manifest.")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="The .npz file to write: one array per "
-                                             "model output (for files: a CSV of one row per file, unless "
-                                             ".npz).")],
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="The .npz file to write: one array "
+                                                    "per model output (for files: a CSV of one row per file, "
+                                                    "unless .npz; without -o, that CSV goes to standard "
+                                                    "output).")] = None,
         weights: WeightsOpt = None,
         transforms: Annotated[bool, typer.Option(
             "--transforms/--no-transforms", help="Apply the spec's input transforms (data.transforms) first.")] = True,
@@ -240,6 +241,8 @@ def register(app: typer.Typer) -> None:
         shapes = inference.predict(spec_or_run, input, output, weights=weights, sets=set_, plugins=plugin,
                                    model=model, runs_root=RunsRoot, transforms=transforms, batch_size=batch_size,
                                    note=note, force=force)
+        if output is None:  # the CSV was the output
+            return
         for name, shape in shapes.items():
             out(f"{name}: {shape}")
         out(f"wrote {output}")

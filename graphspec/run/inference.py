@@ -18,6 +18,7 @@ from graphspec.run import failures, preflight, sources, targets
 from graphspec.run.folders import is_run_dir, read_state
 from graphspec.run.models import compile_settings, load_for_inference, spec_error
 from graphspec.diagnostics import Location
+from graphspec.errors import UsageError
 
 
 def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets: list[str] | None = None,
@@ -81,7 +82,7 @@ def _seed(spec: Any) -> int:
     return int(spec.train.seed) if spec.train is not None and spec.train.seed is not None else 0
 
 
-def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, weights: str | Path | None = None,
+def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path | None, *, weights: str | Path | None = None,
             sets: list[str] | None = None, plugins: list[str] | None = None, model: str | None = None,
             runs_root: str | Path = "runs", transforms: bool = True, batch_size: int | None = None,
             note: Any = None, force: bool = False, backend_name: str | None = None) -> dict[str, tuple[int, ...]]:
@@ -89,14 +90,24 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
 
     The input file was given on the command line, so it may be anywhere; its size is checked before reading.
     For a spec whose data are image or text files, `inputs` may name such a file, a folder of them or a
-    manifest: see :mod:`graphspec.run.predict_files` (a CSV of one row per file, unless `output` is .npz).
+    manifest: see :mod:`graphspec.run.predict_files` (a CSV of one row per file, unless `output` is .npz;
+    without `output`, the CSV goes to standard output).
     """
-    csv_out = not str(output).lower().endswith(".npz") and not str(inputs).lower().endswith(".npz")
-    targets.check(output, "text" if csv_out else "npz", force=force)  # before anything is loaded
+    if output is None and str(inputs).lower().endswith(".npz"):
+        raise UsageError("predictions for the arrays of an .npz file are written to an .npz file: name it with "
+                         "-o, for instance -o preds.npz (a CSV on standard output is for image or text files)")
+    if output is not None:
+        csv_out = not str(output).lower().endswith(".npz") and not str(inputs).lower().endswith(".npz")
+        targets.check(output, "text" if csv_out else "npz", force=force)  # before anything is loaded
 
     read: list[sources.Arrays | None] = [None]  # the input arrays, read (and checked) before Keras starts
 
     def before_build(checked: Any, name: str) -> None:  # the input file, before Keras starts
+        from graphspec.run import predict_files
+
+        if output is None and not predict_files.is_files_input(inputs, checked.spec.data if checked.spec else None):
+            raise UsageError(f"{inputs}: predictions for arrays are written to an .npz file; name it with -o, for "
+                             "instance -o preds.npz (a CSV on standard output is for image or text files)")
         read[0] = preflight.predict_input(checked, name, Path(inputs), transforms=transforms)
 
     loaded = load_for_inference(spec_or_run, weights=weights, sets=sets, plugins=plugins, model=model,
@@ -108,8 +119,10 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
         classes = state.get("classes") if isinstance(state.get("classes"), list) else None
         spec_data = loaded.checked.spec.data if loaded.checked.spec else None
         bs = batch_size or (spec_data.batch_size if spec_data is not None else 32)
-        return predict_files.predict_files(loaded, Path(inputs), Path(output), batch_size=bs, transforms=transforms,
-                                           force=force, note=note, classes=classes)
+        return predict_files.predict_files(loaded, Path(inputs), Path(output) if output is not None else None,
+                                           batch_size=bs, transforms=transforms, force=force, note=note,
+                                           classes=classes)
+
     arrays = read[0] if read[0] is not None else preflight.read_inputs(Path(inputs))
     read[0] = None
     spec = loaded.checked.spec
@@ -137,6 +150,7 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path, *, 
     if isinstance(preds, dict):
         outs = [preds[p.keras_name] for p in loaded.io.outputs]
     named = {p.name: np.asarray(o) for p, o in zip(loaded.io.outputs, outs)}
+    assert output is not None  # before_build refused arrays without an output file
     artifacts.save_npz(output, named, force=force, note=note)
     return {k: tuple(v.shape) for k, v in named.items()}
 

@@ -1,6 +1,7 @@
 """`graphspec predict RUN --input PATH` on files: an image or text file, a folder of them, or a manifest,
 decoded like the run's training data and written as a CSV with one row per file (file, class name,
-probability, the raw outputs), or as today's .npz of outputs when `--output` ends in `.npz`.
+probability, the raw outputs), or as today's .npz of outputs when `--output` ends in `.npz`. Without
+`--output`, the CSV goes to standard output.
 
 The files were named on the command line, so they may be anywhere; they are checked as training
 files are (headers, size, encoding) before any is decoded.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +59,10 @@ class _NoLabel:
         self.label_column = src.path_column
 
 
-def predict_files(loaded: Any, inputs: Path, output: Path, *, batch_size: int, transforms: bool, force: bool,
-                  note: Any, classes: list[str] | None) -> dict[str, tuple[int, ...]]:
-    """Predict for the files `inputs` names; write the CSV (or .npz) `output`; output name -> shape."""
+def predict_files(loaded: Any, inputs: Path, output: Path | None, *, batch_size: int, transforms: bool,
+                  force: bool, note: Any, classes: list[str] | None) -> dict[str, tuple[int, ...]]:
+    """Predict for the files `inputs` names; write the CSV (or .npz) `output`, or the CSV to standard output;
+    output name -> shape."""
     from graphspec.build import backend
     from graphspec.run import streams
 
@@ -99,7 +102,10 @@ def predict_files(loaded: Any, inputs: Path, output: Path, *, batch_size: int, t
     outs = [preds[p.keras_name] for p in io_.outputs] if isinstance(preds, dict) else \
         list(preds) if isinstance(preds, (list, tuple)) else [preds]
     named = {p.name: np.asarray(o) for p, o in zip(io_.outputs, outs)}
-    if output.suffix.lower() == ".npz":
+    if output is None:
+        sys.stdout.write(rows_csv(files, named, classes))
+        sys.stdout.flush()
+    elif output.suffix.lower() == ".npz":
         artifacts.save_npz(output, named, force=force, note=note)
     else:
         artifacts.atomic_write_text(output, rows_csv(files, named, classes))
