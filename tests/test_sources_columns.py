@@ -228,22 +228,54 @@ def test_a_null_found_while_training_on_tensorflow_is_named(tmp_path: Path) -> N
 
 @pytest.mark.keras
 def test_trains_on_parquet_feather_and_tfrecord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tensorflow as tf
 
     monkeypatch.chdir(tmp_path)
     write_parquet(tmp_path)
     x, y = arrays()
-    with tf.io.TFRecordWriter(str(tmp_path / "d.tfrecord")) as w:
-        for xi, yi in zip(x, y):
-            w.write(tf.train.Example(features=tf.train.Features(feature={
-                "feat": tf.train.Feature(float_list=tf.train.FloatList(value=xi)),
-                "y": tf.train.Feature(int64_list=tf.train.Int64List(value=[yi]))})).SerializeToString())
+    write_records(tmp_path / "d.tfrecord", x, y)
     for source in ("{kind: parquet, train: d.parquet}", "{kind: parquet, train: d.feather}",
                    "{kind: tfrecord, train: d.tfrecord, features: {feat: {dtype: float32, shape: [4]}, "
                    "y: {dtype: int64}}}"):
         result = runner.invoke(app, ["train", str(write_spec(tmp_path, source))])
         assert result.exit_code == 0, (source, result.output)
         assert "completed: 1/1 epochs" in result.output
+    # a record that does not fit `features` is named (TensorFlow's own message names none)
+    write_records(tmp_path / "d.tfrecord", x, y, short=6)
+    result = runner.invoke(app, ["train", str(tmp_path / "spec.yaml")])
+    assert result.exit_code == 1, result.output
+    assert (f"error[GS441]: record 7 of {tmp_path / 'd.tfrecord'} does not fit `features`: feature `feat` has 3 "
+            "values, and shape [4] needs 4") in result.output
+
+
+def write_records(path: Path, x: np.ndarray, y: np.ndarray, *, short: int = -1, missing: int = -1,
+                  ints: int = -1, junk: int = -1) -> None:
+    """tf.train.Example records of (feat, y); record `short` has 3 values of feat, `missing` no y, `ints` feat as
+    integers, `junk` is not an Example."""
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(path)) as w:
+        for i, (xi, yi) in enumerate(zip(x, y)):
+            feat = (tf.train.Feature(int64_list=tf.train.Int64List(value=[1, 2, 3, 4])) if i == ints else
+                    tf.train.Feature(float_list=tf.train.FloatList(value=xi[:3] if i == short else xi)))
+            feature = {"feat": feat} if i == missing else \
+                {"feat": feat, "y": tf.train.Feature(int64_list=tf.train.Int64List(value=[yi]))}
+            w.write(b"\xff\xff not a protocol buffer" if i == junk else
+                    tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+@pytest.mark.keras
+def test_the_first_record_that_does_not_fit_is_found(tmp_path: Path) -> None:
+    from graphspec.run.sources.tfrecord import _first_misfit
+
+    x, y = arrays(6)
+    fields = {"feat": ((4,), "float32"), "y": ((), "int64")}
+    for defect, expected in [({"missing": 2}, (3, "it has no feature `y`")),
+                             ({"ints": 4}, (5, "feature `feat` is `int64_list`, and float32 is read from `float_list`")),
+                             ({"junk": 0}, (1, "not a tf.train.Example")),
+                             ({}, (0, ""))]:
+        write_records(tmp_path / "r.tfrecord", x, y, **defect)
+        record, why = _first_misfit(str(tmp_path / "r.tfrecord"), "", 6, fields)
+        assert (record, why[:len(expected[1])]) == expected, defect
 
 
 @needs_jax

@@ -7,6 +7,7 @@ them; opening counts each file's records in one pass, and the reader then parses
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,43 @@ def open_split(src: TFRecordSource, table: Table, backend_name: str) -> ColumnRe
         try:
             batch = next(iter(ds.batch(max(1, counts[b]))))
         except tf.errors.InvalidArgumentError as exc:
-            raise error(f"the records of {table.files[b]} do not fit `features`: {exc.message.splitlines()[0]}",
-                        table.where, code="GS441") from None
+            record, why = _first_misfit(table.files[b], compression, counts[b], table.fields)
+            message = f"record {record} of {table.files[b]} does not fit `features`: {why}" if record else \
+                f"the records of {table.files[b]} do not fit `features`: {exc.message.splitlines()[0]}"
+            raise error(message, table.where, code="GS441") from None
         return {k: np.asarray(v.numpy(), dtype=object) if table.fields[k][1] == "string" else v.numpy()
                 for k, v in batch.items()}
 
     full = Table(table.fields, sum(counts), table.origin, table.where, files=table.files)
     return ColumnReader(full, starts or [0], read)
+
+
+def _first_misfit(file: str, compression: str, count: int, fields: dict[str, Field]) -> tuple[int, str]:
+    """(number counting from 1, why) of the first record of `file` that does not fit `fields`; (0, "") if none
+    is found. Only after a file failed to parse. The records are read in one batch, as the reader does, and
+    checked as `tf.train.Example` protocol buffers: eager parsing op by op inside the pipeline's
+    `numpy_function` would deadlock it."""
+    import numpy as np
+    import tensorflow as tf
+    from google.protobuf.message import DecodeError
+
+    kinds = {"string": "bytes_list"}
+    records = next(iter(tf.data.TFRecordDataset(file, compression).batch(max(1, count)))).numpy()
+    for i, raw in enumerate(records, start=1):
+        try:
+            example = tf.train.Example.FromString(raw)
+        except DecodeError as exc:
+            return i, f"not a tf.train.Example ({exc})"
+        features = example.features.feature
+        for name, (shape, dtype) in fields.items():
+            want = kinds.get(dtype, "float_list" if np.dtype(dtype).kind == "f" else "int64_list")
+            size = math.prod(d for d in shape if d is not None)  # FixedLenFeature shapes are whole
+            if name not in features:
+                return i, f"it has no feature `{name}`"
+            kind = features[name].WhichOneof("kind")
+            if kind != want:
+                return i, f"feature `{name}` is `{kind}`, and {dtype} is read from `{want}`"
+            got = len(getattr(features[name], kind).value)
+            if got != size:
+                return i, f"feature `{name}` has {got} values, and shape {list(shape)} needs {size}"
+    return 0, ""
