@@ -58,6 +58,7 @@ class LayerArgs:
         self.plugin_tables: dict[str, dict[str, Any]] = {}
         self.plugins_needed: list[str] = []
         self._defaults: dict[tuple[Any, str], dict[str, Any] | None] = {}
+        self._rebuilt: dict[str, dict[str, Any] | str] = {}  # rebuild_config without a probe, by arguments
 
     # -- classes -----------------------------------------------------------------------
     def app_classes(self) -> dict[str, type]:
@@ -324,6 +325,19 @@ class LayerArgs:
 
     def rebuild_config(self, type_name: str, args: dict[str, Any], probe: Probe | None = None
                        ) -> dict[str, Any] | str:
+        """The config of a layer made from `args` (built by `probe` first, if given), or why it cannot be made.
+
+        Without a probe the config depends on the arguments alone, and a large model repeats the same layer
+        many times (InceptionResNetV2: 784 calls here): it is made once per distinct (type, arguments). The
+        result is shared: callers only read it."""
+        if probe is not None:
+            return self._rebuild_config(type_name, args, probe)
+        key = f"{type_name}:{args!r}"  # repr tells a tuple from a list, which JSON would not
+        if key not in self._rebuilt:
+            self._rebuilt[key] = self._rebuild_config(type_name, args, probe)
+        return self._rebuilt[key]
+
+    def _rebuild_config(self, type_name: str, args: dict[str, Any], probe: Probe | None) -> dict[str, Any] | str:
         from graphspec.build.emit import layer_kwargs
 
         def make(t: str, a: dict[str, Any], name: str | None) -> Any:
