@@ -145,3 +145,31 @@ def test_a_lean_jax_install_trains_on_an_image_folder_and_predicts_on_files_thro
     assert rows[0].startswith("file,class,probability") and len(rows) == 1 + PER_CLASS
     assert [r.split(",")[0].rsplit("/", 1)[-1] for r in rows[1:]] == [f"{i}.png" for i in range(PER_CLASS)]
     assert all(r.split(",")[1] in CLASSES for r in rows[1:])
+
+
+@pytest.mark.keras
+def test_augmented_batches_are_the_same_in_any_number_of_threads() -> None:
+    """Grain decodes and augments batches in `data.workers` threads at once: each batch's random draws come from
+    its own (seed, epoch, step), never from which thread ran it or when, so 4 threads give what none gives."""
+    from graphspec.run import grain_feed
+    from graphspec.run.augment import Augment
+    from graphspec.run.data import ModelIO, Port
+    from graphspec.spec.schema_run import AugmentLayer
+
+    images = np.random.default_rng(0).random((24, 8, 8, 3)).astype("float32")
+    io = ModelIO([Port("img", "img", (8, 8, 3), "float32")], [Port("out", "out", (3,), "float32")])
+    chain = [AugmentLayer(type="RandomFlip", mode="horizontal_and_vertical"),
+             AugmentLayer(type="RandomTranslation", height_factor=0.3, width_factor=0.3)]
+
+    def batches(workers: int, prefetch: bool) -> list[np.ndarray]:
+        ds = grain_feed.train_dataset(lambda e: (list(epoch_order(24, 5, e)), 4), lambda rows: (images[rows], rows),
+                                      steps=6, first_epoch=0, epochs=3, workers=workers, prefetch=False)
+        ds = Augment({"img": chain}, io, seed=5).train(ds, first_epoch=0, steps=6, prefetch=prefetch)
+        return [np.asarray(x) for x, _ in ds]
+
+    alone = batches(1, False)  # no thread: each batch in turn, in this one
+    assert len(alone) == 18
+    for _ in range(2):
+        np.testing.assert_array_equal(np.stack(batches(4, True)), np.stack(alone))
+    order = epoch_order(24, 5, 0)
+    assert not np.array_equal(alone[0], images[order[:4]])  # and they are augmented
