@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from graphspec.analysis.graph import Graph, Node, Ref
@@ -137,20 +138,31 @@ class _Summarizer:
         ordered: list[str] = []  # calls from inputs to outputs
         indices: dict[str, int] = {}
 
-        def visit(call_name: str) -> None:
-            if call_name in finished:
-                return
-            if call_name in in_progress:
-                raise Unsupported(f"a cycle through `{call_name}`")
-            call = self.calls[call_name]
-            indices.setdefault(call.op, len(indices))
-            in_progress.add(call_name)
-            if self.graph.nodes[call_name].kind != "input":
-                for parent in call.parents:
-                    visit(parent)
-            in_progress.discard(call_name)
-            finished.add(call_name)
-            ordered.append(call_name)
+        def visit(root: str) -> None:  # depth first, parents in order; a stack, not recursion (deep chains)
+            stack: list[tuple[str, Iterator[str]]] = []
+
+            def enter(call_name: str) -> None:
+                if call_name in finished:
+                    return
+                if call_name in in_progress:
+                    raise Unsupported(f"a cycle through `{call_name}`")
+                call = self.calls[call_name]
+                indices.setdefault(call.op, len(indices))
+                in_progress.add(call_name)
+                parents = call.parents if self.graph.nodes[call_name].kind != "input" else []
+                stack.append((call_name, iter(parents)))
+
+            enter(root)
+            while stack:
+                call_name, parents = stack[-1]
+                parent = next(parents, None)
+                if parent is not None:
+                    enter(parent)
+                    continue
+                stack.pop()
+                in_progress.discard(call_name)
+                finished.add(call_name)
+                ordered.append(call_name)
 
         for ref in self._flat_outputs(m.spec, m.outputs):
             visit(ref.node)
