@@ -372,7 +372,7 @@ class DataSpec(_Strict):
     )
     workers: _Count | None = Field(
         None, description="Streamed sources: files decoded in parallel (default: tf.data's autotuning on "
-        "TensorFlow; on JAX and PyTorch, Grain threads, one a CPU up to 8)."
+        "TensorFlow; on JAX and PyTorch, Grain threads, one per CPU but one, up to 8)."
     )
 
     @model_validator(mode="after")
