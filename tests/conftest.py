@@ -202,6 +202,10 @@ EARLY: dict[str, str] = {
         "tests.test_grain_feed:start_torch_script",
     "test_sources_images.py::test_a_lean_jax_install_trains_on_an_image_folder_without_tensorflow":
         "tests.test_sources_images:start_lean_jax",
+    "test_sources_columns.py::test_parquet_feather_and_huggingface_train_on_jax_and_pytorch[jax]":
+        "tests.test_sources_columns:start_columns",
+    "test_sources_columns.py::test_parquet_feather_and_huggingface_train_on_jax_and_pytorch[torch]":
+        "tests.test_sources_columns:start_torch_columns",
     "test_quality.py::test_mypy_is_clean": "tests.test_quality:start_mypy",
     "test_quality.py::test_no_dead_code": "tests.test_quality:start_vulture",
     "test_quality.py::test_import_contracts_hold": "tests.test_quality:start_import_linter",

@@ -1,8 +1,13 @@
 """Column sources (`parquet`, Arrow / Feather, `tfrecord`, `huggingface`): schema at lint, block-wise reading,
-training on TensorFlow and (but for tfrecord) JAX."""
+training on TensorFlow, and (but for tfrecord) on JAX and PyTorch."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +18,8 @@ from graphspec.cli.app import app
 from graphspec.cli.lint import lint_file
 from graphspec.run.sources import columns
 
-from .test_backends import graphspec, needs_jax
+from .conftest import Started, started_early
+from .test_backends import _pythonpath, graphspec, needs_jax
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -310,3 +316,75 @@ def test_huggingface_on_disk_trains_on_jax_and_tfrecord_is_refused_there(tmp_pat
         assert result.returncode == 0, result.stderr[-3000:]
         result = refusal.result()
     assert result.returncode != 0 and "GS410" in result.stderr and "TensorFlow" in result.stderr
+
+
+HAS_DATASETS = importlib.util.find_spec("datasets") is not None
+
+# In a process on JAX or PyTorch: train on Parquet, Feather and a saved Hugging Face dataset, one epoch each.
+COLUMNS_SCRIPT = """\
+import json, os, sys
+from pathlib import Path
+from rich.console import Console
+from graphspec.run import trainer
+
+root, out = Path(sys.argv[1]), {}
+console = Console(file=open(os.devnull, "w"))
+for name in sorted(p.name for p in root.iterdir() if (p / "spec.yaml").exists()):
+    result = trainer.train(root / name / "spec.yaml", console=console, live=False, data_roots=[root / name],
+                           run_dir=root / name / "run")
+    state = json.loads((root / name / "run" / "state.json").read_text())
+    out[name] = [result.exit_code, state["status"], state["backend"], state["epochs_completed"]]
+print("RESULT" + json.dumps(out))
+"""
+
+
+def write_hf(folder: Path) -> None:
+    import datasets
+    x, y = arrays()
+    features = datasets.Features({"feat": datasets.Sequence(datasets.Value("float32"), length=4),
+                                  "label": datasets.ClassLabel(names=["neg", "pos"])})
+    datasets.DatasetDict({
+        "train": datasets.Dataset.from_dict({"feat": x[:30].tolist(), "label": y[:30].tolist()}, features=features),
+        "test": datasets.Dataset.from_dict({"feat": x[30:].tolist(), "label": y[30:].tolist()}, features=features),
+    }).save_to_disk(str(folder / "hf"))
+
+
+def start_columns(folder: Path, name: str = "jax") -> subprocess.Popen[str] | None:
+    """COLUMNS_SCRIPT on backend `name` over files made in `folder` (stdout, stderr: files there); started with the
+    session (tests.conftest.EARLY). None when the backend is not installed."""
+    from graphspec.build import backend
+
+    if not backend.is_installed(name):
+        return None
+    for kind, source, label in (("parquet", "{kind: parquet, train: d.parquet}", "y"),
+                                ("feather", "{kind: parquet, train: d.feather}", "y"),
+                                ("hf", "{kind: huggingface, path: hf}", "label")):
+        if kind == "hf" and not HAS_DATASETS:
+            continue
+        (folder / kind).mkdir()
+        write_parquet(folder / kind) if kind != "hf" else write_hf(folder / kind)
+        write_spec(folder / kind, source, label=label)
+    env = {**os.environ, "KERAS_BACKEND": name, "PYTHONPATH": _pythonpath()}
+    with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+        return subprocess.Popen([sys.executable, "-c", COLUMNS_SCRIPT, str(folder)], stdout=out, stderr=err,
+                                text=True, env=env, cwd=folder)
+
+
+def start_torch_columns(folder: Path) -> subprocess.Popen[str] | None:
+    return start_columns(folder, "torch")
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name", ["jax", "torch"])
+def test_parquet_feather_and_huggingface_train_on_jax_and_pytorch(
+        early_processes: dict[str, Started], tmp_path: Path, name: str) -> None:
+    from graphspec.build import backend
+
+    if not backend.is_installed(name):
+        pytest.skip(f"{name} is not installed")
+    key = f"test_sources_columns.py::test_parquet_feather_and_huggingface_train_on_jax_and_pytorch[{name}]"
+    done = started_early(early_processes, key, tmp_path, lambda folder: start_columns(folder, name)).result(300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT", 1)[1])
+    kinds = ["feather", "hf", "parquet"] if HAS_DATASETS else ["feather", "parquet"]
+    assert result == {kind: [0, "completed", name, 1] for kind in kinds}, done.stderr[-3000:]
