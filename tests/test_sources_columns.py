@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -251,6 +252,14 @@ def test_trains_on_parquet_feather_and_tfrecord(tmp_path: Path, monkeypatch: pyt
     assert result.exit_code == 1, result.output
     assert (f"error[GS441]: record 7 of {tmp_path / 'd.tfrecord'} does not fit `features`: feature `feat` has 3 "
             "values, and shape [4] needs 4") in result.output
+    # a Parquet file whose footer reads but whose data does not (corrupt pages): the rows are named
+    data = (tmp_path / "d.parquet").read_bytes()
+    footer = int.from_bytes(data[-8:-4], "little")  # PAR1 ... <footer> <footer length> PAR1
+    (tmp_path / "d.parquet").write_bytes(data[:4] + bytes(len(data) - 12 - footer) + data[-8 - footer:])
+    result = runner.invoke(app, ["train", str(write_spec(tmp_path, "{kind: parquet, train: d.parquet}"))])
+    assert result.exit_code == 1, result.output
+    assert re.search(r"error\[GS441\]: cannot read rows \d+ to \d+ of \S*d\.parquet: ", result.output), result.output
+    assert "UnknownError" not in result.output
 
 
 def write_records(path: Path, x: np.ndarray, y: np.ndarray, *, short: int = -1, missing: int = -1,

@@ -62,11 +62,25 @@ def open_split(src: ParquetSource, split: str, base_dir: Path, roots: list[Path]
     path, _ = _resolve(getattr(src, split), split, base_dir, roots, locate)
     table = describe(src, split, base_dir, roots, locate)
     _, sizes, read = _open(src, path, table.where)
-    first_block = next((b for b, n in enumerate(sizes) if n), 0)
-    table = pin_lengths(table, lambda columns: read(first_block, columns=columns).slice(0, 1).to_pylist()[0])
     starts = [0]
     for n in sizes:
         starts.append(starts[-1] + n)
+
+    def rows(b: int, columns: list[str]) -> Any:
+        import pyarrow as pa
+
+        try:
+            return read(b, columns=columns)
+        except (pa.ArrowException, OSError) as exc:  # a footer that reads, over data that does not (corrupt)
+            why = " ".join(str(exc).replace("\\n", "\n").split())  # Thrift's messages hold escaped newlines
+            raise error(f"cannot read rows {starts[b] + 1} to {starts[b + 1]} of {table.origin}: {why}",
+                        table.where, code="GS441") from None
+
+    first_block = next((b for b, n in enumerate(sizes) if n), 0)
+    table = pin_lengths(table, lambda columns: rows(first_block, columns).slice(0, 1).to_pylist()[0])
     names = list(table.fields)
-    return ColumnReader(table, starts[:-1] or [0],
-                        lambda b: numpy_columns(read(b, columns=names), table.fields, table.origin, starts[b]))
+
+    def block(b: int) -> dict[str, Any]:
+        return numpy_columns(rows(b, names), table.fields, table.origin, starts[b])
+
+    return ColumnReader(table, starts[:-1] or [0], block)
