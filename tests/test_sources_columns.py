@@ -397,3 +397,23 @@ def test_parquet_feather_and_huggingface_train_on_jax_and_pytorch(
     result = json.loads(done.stdout.split("RESULT", 1)[1])
     kinds = ["feather", "hf", "parquet"] if HAS_DATASETS else ["feather", "parquet"]
     assert result == {kind: [0, "completed", name, 1] for kind in kinds}, done.stderr[-3000:]
+
+
+@pytest.mark.keras
+def test_an_unreadable_huggingface_dataset_is_named_not_a_crash(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")  # not the user's cache
+    write_hf(tmp_path)
+    arrow = next((tmp_path / "hf" / "train").glob("*.arrow"))
+    data = arrow.read_bytes()
+    arrow.write_bytes(data[:300] + bytes(len(data) - 500) + data[-200:])  # a corrupt Arrow file (was GS900)
+    (tmp_path / "bad.jsonl").write_text('{"feat": [1, 2, 3, 4], "label": 0}\n{"feat": [1, 2, 3, 4], "label": \n')
+    for source, expected in (("{kind: huggingface, path: hf}", f"cannot read the dataset {tmp_path / 'hf'}: "),
+                             ("{kind: huggingface, path: bad.jsonl, format: json}",
+                              f"cannot read the dataset {tmp_path / 'bad.jsonl'}: JSON parse error")):
+        result = runner.invoke(app, ["train", str(write_spec(tmp_path, source, label="label"))])
+        assert result.exit_code == 1, result.output
+        assert f"error[GS441]: {expected}" in result.output, result.output
+        assert "GS900" not in result.output and not (tmp_path / "runs").exists()

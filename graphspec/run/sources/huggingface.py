@@ -105,8 +105,24 @@ def _load(src: HuggingFaceSource, path: Path, split: str) -> Any:
     datasets.config.HF_HUB_OFFLINE = True
     try:
         return _load_offline(datasets, src, path, split)
+    except _unreadable(datasets) as exc:  # corrupt Arrow files, malformed JSON or CSV
+        raise error(f"cannot read the dataset {path}: {_why(exc)}", _where(), code="GS441") from None
     finally:
         datasets.config.HF_HUB_OFFLINE = previous
+
+
+def _unreadable(datasets: Any) -> tuple[type[BaseException], ...]:
+    """What `datasets` and pyarrow raise for files they cannot read (a graphspec Problem is none of these)."""
+    import pyarrow as pa
+
+    return OSError, ValueError, pa.ArrowException, datasets.exceptions.DatasetsError
+
+
+def _why(exc: BaseException) -> str:
+    """The first line of an exception's message, its cause's where `datasets` wraps one."""
+    cause = exc.__cause__ if exc.__cause__ is not None and "generating the dataset" in str(exc) else exc
+    text = str(cause).strip() or type(cause).__name__
+    return " ".join(text.replace("\\n", "\n").splitlines()[0].split())
 
 
 def _load_offline(datasets: Any, src: HuggingFaceSource, path: Path, split: str) -> Any:
@@ -135,8 +151,14 @@ def open_split(src: HuggingFaceSource, split: str, base_dir: Path, roots: list[P
     numeric = ds.with_format("numpy", columns=list(fields))
     lists = {k for k, (shape, _) in fields.items() if None in shape}  # their rows' lengths are checked
 
+    unreadable = _unreadable(extras.need("datasets", "`kind: huggingface`", _where()))
+
     def read(b: int) -> dict[str, Any]:
-        rows = numeric[b * BLOCK_ROWS:(b + 1) * BLOCK_ROWS]
+        try:
+            rows = numeric[b * BLOCK_ROWS:(b + 1) * BLOCK_ROWS]
+        except unreadable as exc:
+            raise error(f"cannot read rows {b * BLOCK_ROWS + 1} to {min(len(ds), (b + 1) * BLOCK_ROWS)} of "
+                        f"{table.origin}: {_why(exc)}", _where(), code="GS441") from None
         return {k: np.asarray(v, dtype=object) if fields[k][1] == "string" else
                 _uniform(k, v, table, b * BLOCK_ROWS) if k in lists else np.asarray(v, dtype=fields[k][1])
                 for k, v in rows.items()}
