@@ -58,6 +58,21 @@ def test_a_crash_of_graphspec_is_gs900_with_its_own_exit_code(monkeypatch: pytes
     assert runner.invoke(app, ["schema", "--no-such-option"]).exit_code == 2
 
 
+def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`graphspec predict RUN -i folder | head`: output written into a pipe whose reader left is not a crash
+    (it was GS900 for predict's CSV). The command stops with 1, as Click stops one whose last output meets the
+    closed pipe, and says nothing: no GS900, no traceback, no "Exception ignored" at exit."""
+    code = ("import sys\nfrom graphspec.spec import schema\n"
+            "schema.json_schema = lambda: {'x': 'y' * 10**6}  # more than a pipe holds: written while running\n"
+            "from graphspec.cli.app import main\nmain()\n")
+    with open(tmp_path / "stderr", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", code, "schema"], stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        proc.stdout.close()  # the reader leaves before a byte is read
+        assert proc.wait(timeout=60) == 1
+    assert (tmp_path / "stderr").read_text() == ""
+
+
 def test_missing_file_is_a_located_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["build", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1

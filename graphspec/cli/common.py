@@ -96,7 +96,9 @@ def report(diags: list[Any], sources: dict[str, str] | None = None) -> None:
 
 
 def guarded(fn: F) -> F:
-    """Catch errors once: spec problems -> 1, usage -> 2, anything else is a bug -> 2."""
+    """Catch errors once: spec problems -> 1, usage -> 2, anything else is a bug -> 3 (GS900). A reader of standard
+    output that left (`graphspec predict RUN -i folder | head`) ends the command quietly with 1, as Click ends
+    one whose last output meets the closed pipe."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -118,6 +120,12 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             err("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            try:  # what is left in the buffer goes nowhere at exit, not into the closed pipe (Python's advice)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):  # not a real file (a test's captured output)
+                pass
+            raise typer.Exit(EXIT_PROBLEMS) from None
         except Exception:
             err("internal error [GS900]: graphspec crashed; this is a bug, please report it with the "
                 "traceback below")

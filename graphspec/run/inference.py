@@ -122,7 +122,6 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path | No
         return predict_files.predict_files(loaded, Path(inputs), Path(output) if output is not None else None,
                                            batch_size=bs, transforms=transforms, force=force, note=note,
                                            classes=classes)
-
     arrays = read[0] if read[0] is not None else preflight.read_inputs(Path(inputs))
     read[0] = None
     spec = loaded.checked.spec
