@@ -296,14 +296,8 @@ def test_the_first_record_that_does_not_fit_is_found(tmp_path: Path) -> None:
 @needs_jax
 @pytest.mark.keras
 def test_huggingface_on_disk_trains_on_jax_and_tfrecord_is_refused_there(tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets")
-    x, y = arrays()
-    features = datasets.Features({"feat": datasets.Sequence(datasets.Value("float32"), length=4),
-                                  "label": datasets.ClassLabel(names=["neg", "pos"])})
-    datasets.DatasetDict({
-        "train": datasets.Dataset.from_dict({"feat": x[:30].tolist(), "label": y[:30].tolist()}, features=features),
-        "test": datasets.Dataset.from_dict({"feat": x[30:].tolist(), "label": y[30:].tolist()}, features=features),
-    }).save_to_disk(str(tmp_path / "hf"))
+    pytest.importorskip("datasets")
+    write_hf(tmp_path)
     spec = write_spec(tmp_path, "{kind: huggingface, path: hf}", label="label")
     assert lint_file(str(spec)).diagnostics == []
     [d] = lint_file(str(write_spec(tmp_path, "{kind: huggingface, path: hf, splits: {train: nope}}",
@@ -348,7 +342,9 @@ print("RESULT" + json.dumps(out))
 
 
 def write_hf(folder: Path) -> None:
+    """A saved Hugging Face dataset of (feat, label) in `folder`/hf: train (30 rows) and test (10)."""
     import datasets
+
     x, y = arrays()
     features = datasets.Features({"feat": datasets.Sequence(datasets.Value("float32"), length=4),
                                   "label": datasets.ClassLabel(names=["neg", "pos"])})
@@ -371,7 +367,10 @@ def start_columns(folder: Path, name: str = "jax") -> subprocess.Popen[str] | No
         if kind == "hf" and not HAS_DATASETS:
             continue
         (folder / kind).mkdir()
-        write_parquet(folder / kind) if kind != "hf" else write_hf(folder / kind)
+        if kind == "hf":
+            write_hf(folder / kind)
+        else:
+            write_parquet(folder / kind)
         write_spec(folder / kind, source, label=label)
     env = {**os.environ, "KERAS_BACKEND": name, "PYTHONPATH": _pythonpath()}
     with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:

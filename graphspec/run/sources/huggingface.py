@@ -105,14 +105,16 @@ def _load(src: HuggingFaceSource, path: Path, split: str) -> Any:
     datasets.config.HF_HUB_OFFLINE = True
     try:
         return _load_offline(datasets, src, path, split)
-    except _unreadable(datasets) as exc:  # corrupt Arrow files, malformed JSON or CSV
+    except _unreadable() as exc:  # corrupt Arrow files, malformed JSON or CSV
         raise error(f"cannot read the dataset {path}: {_why(exc)}", _where(), code="GS441") from None
     finally:
         datasets.config.HF_HUB_OFFLINE = previous
 
 
-def _unreadable(datasets: Any) -> tuple[type[BaseException], ...]:
-    """What `datasets` and pyarrow raise for files they cannot read (a graphspec Problem is none of these)."""
+def _unreadable() -> tuple[type[BaseException], ...]:
+    """What `datasets` and pyarrow raise for files they cannot read (a graphspec Problem is none of these); only
+    called once `datasets` is imported."""
+    import datasets
     import pyarrow as pa
 
     return OSError, ValueError, pa.ArrowException, datasets.exceptions.DatasetsError
@@ -151,7 +153,7 @@ def open_split(src: HuggingFaceSource, split: str, base_dir: Path, roots: list[P
     numeric = ds.with_format("numpy", columns=list(fields))
     lists = {k for k, (shape, _) in fields.items() if None in shape}  # their rows' lengths are checked
 
-    unreadable = _unreadable(extras.need("datasets", "`kind: huggingface`", _where()))
+    unreadable = _unreadable()
 
     def read(b: int) -> dict[str, Any]:
         try:

@@ -83,7 +83,10 @@ def _first_misfit(file: str, compression: str, count: int, fields: dict[str, Fie
     import tensorflow as tf
     from google.protobuf.message import DecodeError
 
-    kinds = {"string": "bytes_list"}
+    # per feature: the list kind its dtype is read from, and its number of values (FixedLenFeature shapes are whole)
+    wanted = {name: ("bytes_list" if dtype == "string" else "float_list" if np.dtype(dtype).kind == "f"
+                     else "int64_list", math.prod(d for d in shape if d is not None))
+              for name, (shape, dtype) in fields.items()}
     records = next(iter(tf.data.TFRecordDataset(file, compression).batch(max(1, count)))).numpy()
     for i, raw in enumerate(records, start=1):
         try:
@@ -91,9 +94,8 @@ def _first_misfit(file: str, compression: str, count: int, fields: dict[str, Fie
         except DecodeError as exc:
             return i, f"not a tf.train.Example ({exc})"
         features = example.features.feature
-        for name, (shape, dtype) in fields.items():
-            want = kinds.get(dtype, "float_list" if np.dtype(dtype).kind == "f" else "int64_list")
-            size = math.prod(d for d in shape if d is not None)  # FixedLenFeature shapes are whole
+        for name, (want, size) in wanted.items():
+            shape, dtype = fields[name]
             if name not in features:
                 return i, f"it has no feature `{name}`"
             kind = features[name].WhichOneof("kind")
