@@ -183,6 +183,117 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
         pass
 
 
+class _StepTracking:
+    """Keras's attribute tracking, turned off in this thread while `fit`, `evaluate` or `predict` steps.
+
+    Keras's JAX loop stores the training state on the model after every step (``self._jax_state = {...}``), and
+    `Layer.__setattr__` wraps that dict and each of its lists in tracking containers and looks at every array in
+    them: about 20 calls per step that track nothing (JAX arrays are not variables, layers or metrics), 4 % of a
+    small model's epoch. Keras's own ``DotNotTrackScope`` turns tracking off for the thread.
+
+    It is off only between the loops' start and end, after Keras has built the model, its optimizer and metrics
+    (which need it), and back on for the work at the end of each epoch (checkpoints, early stopping, a sweep's
+    report), which runs as in a plain `fit`. The flag is Keras's per thread: callbacks Keras runs in its
+    threads see it on. :func:`untracked_steps` restores it however `fit` ends.
+    """
+
+    def __init__(self, flag: Any, enabled: Any) -> None:
+        self.flag, self.enabled = flag, enabled  # Keras's setter of per-thread globals, its tracking query
+        self.outer = True
+        self.depth = 0
+
+    def begin(self, steps_next: bool = True) -> None:  # fit, evaluate or predict starts (nested: fit's validation)
+        if self.depth == 0:
+            self.outer = self.enabled()
+        self.depth += 1
+        if steps_next:
+            self.off()
+
+    def end(self) -> None:
+        self.depth = max(0, self.depth - 1)
+        if self.depth == 0:
+            self.restore()
+
+    def off(self) -> None:
+        self.flag("tracking_on", False)
+
+    def restore(self) -> None:
+        self.flag("tracking_on", self.outer)
+
+
+class _TrackingOn(keras.callbacks.Callback):
+    """First of the callbacks: tracking back on before the others' end-of-epoch work."""
+
+    async_safe = True
+
+    def __init__(self, state: _StepTracking) -> None:
+        super().__init__()
+        self.state = state
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.state.restore()
+
+    def on_train_end(self, logs: Any = None) -> None:
+        self.state.restore()
+
+
+class _TrackingOff(keras.callbacks.Callback):
+    """Last of the callbacks: tracking off once the others have begun (the steps follow)."""
+
+    async_safe = True
+
+    def __init__(self, state: _StepTracking) -> None:
+        super().__init__()
+        self.state = state
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        self.state.begin(steps_next=False)  # the first epoch's start comes first
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.state.off()
+
+    def on_train_end(self, logs: Any = None) -> None:
+        self.state.end()
+
+    def on_test_begin(self, logs: Any = None) -> None:
+        self.state.begin()
+
+    def on_test_end(self, logs: Any = None) -> None:
+        self.state.end()
+
+    def on_predict_begin(self, logs: Any = None) -> None:
+        self.state.begin()
+
+    def on_predict_end(self, logs: Any = None) -> None:
+        self.state.end()
+
+
+@contextlib.contextmanager
+def untracked_steps(callbacks: list[Any] | None = None) -> Iterator[list[Any]]:
+    """`callbacks` with the pair that turns Keras's attribute tracking off while the steps run (see
+    :class:`_StepTracking`), for ``model.fit/evaluate/predict(..., callbacks=...)``; the thread's tracking is
+    as it was when the block ends, however it ends. On JAX only (the other backends' loops store nothing per
+    step), and only where Keras has the scope it uses itself."""
+    callbacks = list(callbacks or [])
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.utils import tracking
+    except ImportError:  # another Keras: nothing to turn off
+        yield callbacks
+        return
+    enabled = getattr(tracking, "is_tracking_enabled", None)
+    flag = getattr(global_state, "set_global_attribute", None)
+    if keras.backend.backend() != "jax" or enabled is None or flag is None:
+        yield callbacks
+        return
+    state = _StepTracking(flag, enabled)
+    before = enabled()
+    try:
+        yield [_TrackingOn(state), *callbacks, _TrackingOff(state)]
+    finally:
+        flag("tracking_on", before)
+
+
 def close_tensorboard(callbacks: list[Any]) -> None:
     """Close the TensorBoard callback's event files. Keras closes them in `on_train_end`, which a failed `fit`
     (a full disk, a stop) never reaches: their files would stay open in this process (an in-process run, a

@@ -70,8 +70,12 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
 
     augment = for_inference(spec.data, loaded.io)  # a RandomCrop's centre: what the model takes
     ds = augment.evaluation(ds) if augment else ds
+    from graphspec.run.callbacks import untracked_steps
+
     try:
-        result = loaded.model.evaluate(ds, steps=pipeline.known_batches(ds), verbose=0, return_dict=True)
+        with untracked_steps() as callbacks:
+            result = loaded.model.evaluate(ds, steps=pipeline.known_batches(ds), verbose=0, return_dict=True,
+                                           callbacks=callbacks)
     except Exception as exc:  # what only Keras sees
         raise failures.fit_failed(exc, locate(("data",))) from None
     return {k: float(v) for k, v in result.items()}
@@ -141,8 +145,11 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path | No
 
     augment = for_inference(spec.data, loaded.io) if transforms else None
     x = augment.inference(x) if augment else x
+    from graphspec.run.callbacks import untracked_steps
+
     try:
-        preds = loaded.model.predict(x, batch_size=bs, verbose=0)
+        with untracked_steps() as callbacks:
+            preds = loaded.model.predict(x, batch_size=bs, verbose=0, callbacks=callbacks)
     except Exception as exc:  # what only Keras sees
         raise failures.fit_failed(exc, Location(str(inputs))) from None
     outs = preds if isinstance(preds, (list, tuple)) else [preds]

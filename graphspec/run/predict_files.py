@@ -96,9 +96,11 @@ def predict_files(loaded: Any, inputs: Path, output: Path | None, *, batch_size:
 
     augment = for_inference(loaded.checked.spec.data if loaded.checked.spec else None, io_) if transforms else None
     ds = augment.evaluation(ds, targets=False) if augment else ds
+    from graphspec.run.callbacks import untracked_steps
     from graphspec.run.pipeline import known_batches
 
-    preds = loaded.model.predict(ds, steps=known_batches(ds), verbose=0)
+    with untracked_steps() as callbacks:
+        preds = loaded.model.predict(ds, steps=known_batches(ds), verbose=0, callbacks=callbacks)
     outs = [preds[p.keras_name] for p in io_.outputs] if isinstance(preds, dict) else \
         list(preds) if isinstance(preds, (list, tuple)) else [preds]
     named = {p.name: np.asarray(o) for p, o in zip(io_.outputs, outs)}

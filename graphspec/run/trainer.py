@@ -380,7 +380,7 @@ class Trainer:
 
     def fit(self, first_epoch: int) -> float:
         from graphspec.run import pipeline
-        from graphspec.run.callbacks import EpochProgress, close_tensorboard, stop_on_signals
+        from graphspec.run.callbacks import EpochProgress, close_tensorboard, stop_on_signals, untracked_steps
 
         augment = self.augment()
         # Augmented: the augment map joins the stream's batch map (or follows it, fused), the prefetch after it.
@@ -410,10 +410,10 @@ class Trainer:
         started = time.perf_counter()
         self.fitting = True
         try:
-            with stop_on_signals(self.stop, self.say), self.runtime.scope():
+            with stop_on_signals(self.stop, self.say), self.runtime.scope(), untracked_steps(callbacks) as every:
                 self.model.fit(ds, epochs=self.epochs, initial_epoch=first_epoch, steps_per_epoch=self.steps,
                                validation_data=val, validation_steps=pipeline.known_batches(val),
-                               callbacks=callbacks, verbose=0, shuffle=False)
+                               callbacks=every, verbose=0, shuffle=False)
         except GraphSpecError:
             raise
         except Exception as exc:  # what only Keras sees (a shape fit rejects); KeyboardInterrupt passes
@@ -437,9 +437,12 @@ class Trainer:
                                    cache=False, prefetch=self.data_spec.prefetch, shard=self.shard)
         augment = self.augment()
         ds = augment.evaluation(ds) if augment else ds
+        from graphspec.run.callbacks import untracked_steps
+
         try:
-            with self.runtime.scope():
-                result = self.model.evaluate(ds, steps=pipeline.known_batches(ds), verbose=0, return_dict=True)
+            with self.runtime.scope(), untracked_steps() as callbacks:
+                result = self.model.evaluate(ds, steps=pipeline.known_batches(ds), verbose=0, return_dict=True,
+                                             callbacks=callbacks)
         except Exception as exc:
             raise failures.fit_failed(exc, self.locate(("data",)), {layer.name for layer in self.model.layers},
                                           self.node_location) from None
