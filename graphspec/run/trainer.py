@@ -432,13 +432,12 @@ class Trainer:
         if not self._holds(weights):
             load_weights(self.model, weights, with_optimizer=True)
         from graphspec.run import pipeline
+        from graphspec.run.callbacks import untracked_steps
 
         ds = pipeline.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
                                    cache=False, prefetch=self.data_spec.prefetch, shard=self.shard)
         augment = self.augment()
         ds = augment.evaluation(ds) if augment else ds
-        from graphspec.run.callbacks import untracked_steps
-
         try:
             with self.runtime.scope(), untracked_steps() as callbacks:
                 result = self.model.evaluate(ds, steps=pipeline.known_batches(ds), verbose=0, return_dict=True,
