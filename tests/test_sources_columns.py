@@ -187,8 +187,31 @@ def test_a_huggingface_sequence_without_a_length_is_read_at_its_first_rows_lengt
     assert r.fields["feat"] == ((4,), "float32")  # type: ignore[attr-defined]
     np.testing.assert_allclose(r.load(39)["feat"], x[39])  # type: ignore[attr-defined]
     feats[5] = feats[5][:2]  # type: ignore[index]
-    with pytest.raises(Problem, match=r"row 6: column `feat` holds a list of shape \[2\] where its rows have \[4\]"):
+    with pytest.raises(Problem, match=r"row 6: column `feat` holds a list of 2 values where its rows hold 4"):
         reader("short").load(0)  # type: ignore[attr-defined]
+    feats[5], feats[7] = x[5].tolist(), [1.0, None, 2.0, 3.0]
+    with pytest.raises(Problem, match=r"row 8: column `feat` holds a null inside a list") as caught:
+        reader("null").load(0)  # type: ignore[attr-defined]
+    assert caught.value.code == "GS417"
+
+
+def test_a_huggingface_array2d_column_is_read_as_its_shape(tmp_path: Path) -> None:
+    """`datasets`' fixed-shape arrays are an Arrow extension type: read through its nested lists."""
+    datasets = pytest.importorskip("datasets")
+    from graphspec.run.sources import huggingface
+    from graphspec.spec.schema_run import HuggingFaceSource
+
+    m = np.arange(50 * 6, dtype="float32").reshape(50, 2, 3)
+    features = datasets.Features({"m": datasets.Array2D(shape=(2, 3), dtype="float32"),
+                                  "label": datasets.ClassLabel(names=["a", "b"])})
+    datasets.Dataset.from_dict({"m": m.tolist(), "label": [i % 2 for i in range(50)]}, features=features
+                               ).save_to_disk(str(tmp_path / "hf"))
+    r = huggingface.open_split(HuggingFaceSource(kind="huggingface", path="hf"), "train", tmp_path, [tmp_path], None)
+    assert r.fields["m"] == ((2, 3), "float32") and r.fields["label"] == ((), "int64")  # type: ignore[attr-defined]
+    for i in (0, 31, 49):
+        row = r.load(i)  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(row["m"], m[i])
+        assert row["m"].dtype == np.float32 and int(row["label"]) == i % 2
 
 
 def test_a_huggingface_load_is_offline_even_when_datasets_was_imported_online(

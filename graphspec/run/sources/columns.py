@@ -161,14 +161,16 @@ def pin_lengths(table: Table, first_row: Callable[[list[str]], dict[str, Any]]) 
     return dataclasses.replace(table, fields=fields)
 
 
-def numpy_columns(table: Any, fields: dict[str, Field], origin: str = "", first: int = 0) -> dict[str, Any]:
+def numpy_columns(table: Any, fields: dict[str, Field], origin: str = "", first: int = 0,
+                  where: tuple[Any, ...] = ("data", "source")) -> dict[str, Any]:
     """An Arrow table's (or record batch's) columns as NumPy arrays of one row per sample.
 
     A null (a row without a value, or a null inside a list) is GS417, and a list of another length than the
     column's (its fixed size, or the length :func:`pin_lengths` read) GS411, each naming the row: row
     `first` + 1 is the block's first. Before, a null became NaN (or, in an integer column, an arbitrary
-    integer), and lists of uneven lengths were cut into rows at the wrong places."""
+    integer), and lists of uneven lengths were cut into rows at the wrong places. `where` locates them."""
     import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     out: dict[str, Any] = {}
@@ -177,12 +179,14 @@ def numpy_columns(table: Any, fields: dict[str, Field], origin: str = "", first:
         values = column.combine_chunks() if hasattr(column, "combine_chunks") else column
         if hasattr(values, "dictionary_decode"):  # a dictionary-encoded column (pandas' `category`): its values
             values = values.dictionary_decode()
+        if isinstance(values.type, pa.ExtensionType):  # e.g. `datasets`' Array2D: nested lists underneath
+            values = values.storage
         per_row = 1  # values of the current level per row
         for level in range(len(shape) + 1):
             if values.null_count:
                 row = int(np.flatnonzero(~np.asarray(values.is_valid().to_numpy(zero_copy_only=False)))[0])
                 raise error(f"{origin}, row {first + row // per_row + 1}: column `{name}` holds a null"
-                            + (" inside a list" if level else ""), ("data", "source"),
+                            + (" inside a list" if level else ""), where,
                             "every row of a column that feeds the model needs a value", code="GS417")
             if level == len(shape):
                 break
@@ -193,7 +197,7 @@ def numpy_columns(table: Any, fields: dict[str, Field], origin: str = "", first:
             if wrong.size:
                 i = int(wrong[0])
                 raise error(f"{origin}, row {first + i // per_row + 1}: column `{name}` holds a list of "
-                            f"{int(lengths[i])} values where its rows hold {expected}", ("data", "source"),
+                            f"{int(lengths[i])} values where its rows hold {expected}", where,
                             "every row of a vector column must hold the same number of values", code="GS411")
             per_row *= max(expected, 1)
             values = values.flatten()

@@ -14,7 +14,7 @@ from typing import Any
 
 from graphspec.run.sources import extras
 from graphspec.run.sources.arrays import SPLITS, _resolve, error
-from graphspec.run.sources.columns import ColumnReader, Field, Table, pin_lengths
+from graphspec.run.sources.columns import ColumnReader, Field, Table, numpy_columns, pin_lengths
 from graphspec.spec.schema_run import HuggingFaceSource
 
 BLOCK_ROWS = 1024
@@ -143,52 +143,22 @@ def _load_offline(datasets: Any, src: HuggingFaceSource, path: Path, split: str)
 
 def open_split(src: HuggingFaceSource, split: str, base_dir: Path, roots: list[Path], locate: Any) -> ColumnReader:
     """A reader of the split's rows, `BLOCK_ROWS` at a time from the memory-mapped Arrow files."""
-    import numpy as np
-
     path, origin = _resolve(src.path, "path", base_dir, roots, locate, folder=True)
     ds = _load(src, path, split)
     fields, classes, label, skipped = fields_of(ds.features.to_dict())
     table = Table(fields, len(ds), f"{origin.label} [{split}]", _where(), skipped, classes or None, label)
     table = pin_lengths(table, lambda columns: ds.select_columns(columns)[0])
-    numeric = ds.with_format("numpy", columns=list(fields))
-    lists = {k for k, (shape, _) in fields.items() if None in shape}  # their rows' lengths are checked
-
+    rows = ds.with_format("arrow", columns=list(fields))  # Arrow tables: the same checks and conversions as Parquet
     unreadable = _unreadable()
 
     def read(b: int) -> dict[str, Any]:
+        first, last = b * BLOCK_ROWS, min(len(ds), (b + 1) * BLOCK_ROWS)
         try:
-            rows = numeric[b * BLOCK_ROWS:(b + 1) * BLOCK_ROWS]
+            block = rows[first:last]
         except unreadable as exc:
-            raise error(f"cannot read rows {b * BLOCK_ROWS + 1} to {min(len(ds), (b + 1) * BLOCK_ROWS)} of "
-                        f"{table.origin}: {_why(exc)}", _where(), code="GS441") from None
-        return {k: np.asarray(v, dtype=object) if fields[k][1] == "string" else
-                _uniform(k, v, table, b * BLOCK_ROWS) if k in lists else np.asarray(v, dtype=fields[k][1])
-                for k, v in rows.items()}
+            raise error(f"cannot read rows {first + 1} to {last} of {table.origin}: {_why(exc)}", _where(),
+                        code="GS441") from None
+        return numpy_columns(block, table.fields, table.origin, first, where=_where())
 
-    labels = [int(v) for v in numeric[label]] if label else None
+    labels = [int(v) for v in ds.with_format("numpy", columns=[label])[label]] if label else None
     return ColumnReader(table, list(range(0, max(1, len(ds)), BLOCK_ROWS)), read, labels)
-
-
-def _uniform(name: str, values: Any, table: Table, first: int) -> Any:
-    """A list column's rows as one array of the shape `pin_lengths` read; GS417 for a null, GS411 naming the
-    first row of another length."""
-    import numpy as np
-
-    shape, dtype = table.fields[name]
-    if isinstance(values, np.ndarray) and values.dtype != np.dtype(object) and tuple(values.shape[1:]) == shape:
-        return values.astype(dtype, copy=False)  # rows of equal lengths: `datasets` gave one array
-    out = []
-    for i, row in enumerate(values):
-        at = f"{table.origin}, row {first + i + 1}: column `{name}` holds"
-        if row is None:
-            raise error(f"{at} a null", table.where, "every row of a column that feeds the model needs a value",
-                        code="GS417")
-        cells = np.asarray(row, dtype=object)
-        if cells.shape != shape:
-            raise error(f"{at} a list of shape {list(cells.shape)} where its rows have {list(shape)}", table.where,
-                        "every row of a vector column must hold the same number of values")
-        if any(v is None for v in cells.ravel()):
-            raise error(f"{at} a null inside a list", table.where,
-                        "every row of a column that feeds the model needs a value", code="GS417")
-        out.append(cells.astype(dtype))
-    return np.stack(out) if out else np.zeros((0, *shape), dtype=dtype)
