@@ -174,6 +174,37 @@ def test_runs_table_and_csv_escape_names() -> None:
     assert cell["name"].startswith("r\\x1b]0;title\\x07\\n")
 
 
+def test_predict_csv_on_files_neutralises_file_and_class_names() -> None:
+    """`predict RUN -i folder`: file names are anyone's, class names are the training data's folder names."""
+    import numpy as np
+
+    from graphspec.run.predict_files import rows_csv
+
+    files = ["=HYPERLINK(\"http://e\").png", "uploads/ok.png", "a\n::error::b.png"]
+    logits = np.array([[-2.0, 3.0], [1.5, -1.0], [0.0, 2.0]], dtype="float32")
+    text = rows_csv(files, {"out": logits}, ["@neg", "+pos"])
+    assert not commands(text)
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    assert header == ["file", "class", "probability", "out_0", "out_1"] and len(rows) == 3
+    assert [r[0] for r in rows] == ["'=HYPERLINK(\"http://e\").png", "uploads/ok.png", "a\\n::error::b.png"]
+    assert [r[1] for r in rows] == ["'+pos", "'@neg", "'+pos"]
+    assert [r[3:] for r in rows] == [["-2.0", "3.0"], ["1.5", "-1.0"], ["0.0", "2.0"]]  # numbers stay numbers
+
+
+def test_metrics_csv_header_neutralises_a_metric_name(tmp_path: Path) -> None:
+    """A metric's `name:` in the spec is any string; metrics.csv's header is opened in spreadsheets."""
+    from types import SimpleNamespace
+
+    from graphspec.run.trainer import Trainer
+
+    run = SimpleNamespace(run_dir=tmp_path, history=[{"epoch": 1, "loss": -0.5, "=cmd|' /C calc'!A0": 0.25,
+                                                      "learning_rate": 0.001, "time": 1.0}])
+    Trainer.write_history(run)  # type: ignore[arg-type]
+    header, row = list(csv.reader(io.StringIO((tmp_path / "metrics.csv").read_text())))
+    assert header == ["epoch", "loss", "'=cmd|' /C calc'!A0", "learning_rate", "time"]
+    assert row == ["1", "-0.5", "0.25", "0.001", "1.0"]
+
+
 # -- item 13: the node limit for plain nodes ----------------------------------------------------------------------
 def test_plain_nodes_over_the_limit_are_gs500() -> None:
     lines = ["graphspec: 1", "name: big", "inputs:", "  x: [4]", "nodes:"]

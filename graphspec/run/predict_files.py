@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from graphspec.errors import UsageError
+from graphspec.render.escape import csv_cell
 from graphspec.run import artifacts, sources
 from graphspec.run.sources import images, listing, text
 from graphspec.run.sources.stream import Stream
@@ -137,10 +138,12 @@ def rows_csv(files: list[str], named: dict[str, np.ndarray], classes: list[str] 
         header.extend(f"{name}_{j}" for j in range(width))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow([csv_cell(h) for h in header])
     for i, f in enumerate(files):
         k = int(best[i])
         name = classes[k] if classes and k < len(classes) else str(k)
-        raw = [repr(float(v)) for values in named.values() for v in np.asarray(values[i]).reshape(-1)]
-        writer.writerow([f, name, f"{probs[i, k]:.6g}", *raw])
+        raw = [float(v) for values in named.values() for v in np.asarray(values[i]).reshape(-1)]  # numbers stay
+        # File and class names are anyone's (a folder of uploads, the training data's class folders): a name that
+        # starts like a formula would run as one in a spreadsheet.
+        writer.writerow([csv_cell(f), csv_cell(name), f"{probs[i, k]:.6g}", *raw])
     return buf.getvalue()

@@ -13,6 +13,8 @@ process killed at any moment leaves a run that loads and resumes.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import math
 import secrets
@@ -33,6 +35,7 @@ from graphspec.run import failures, folder_guard, plugin_pins, preflight, sessio
 from graphspec.run.lock import CLAIM
 from graphspec.run.folders import (BEST, CHECKPOINTS, HISTORY, LAST, METRICS, SPEC, STATE,
                                    TENSORBOARD, now, read_state, recorded_backend, resume_target, new_run_folder, claimed)
+from graphspec.render.escape import csv_cell
 from graphspec.run.models import check, compile_settings, load_weights, model_io, pick_model, spec_error
 from graphspec.spec import plugins as plugins_mod
 from graphspec.spec import schema_run
@@ -161,9 +164,6 @@ class Trainer:
 
     # -- files
     def write_history(self) -> None:
-        import csv
-        import io
-
         artifacts.atomic_write_json(self.run_dir / HISTORY, self.history)
         keys: list[str] = ["epoch"]
         for row in self.history:
@@ -175,7 +175,7 @@ class Trainer:
         header = ["epoch", *train_keys, *val_keys, "learning_rate", "time"]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
+        writer.writerow({k: csv_cell(k) for k in header})  # a metric's `name:` is the spec's, any string
         for row in self.history:
             writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
         artifacts.atomic_write_text(self.run_dir / METRICS, buf.getvalue())
@@ -400,8 +400,6 @@ class Trainer:
         if self.runtime.chief:
             self.progress = EpochProgress(self.console, self.epochs, self.steps, live)
         else:  # only process 0 shows progress
-            import io
-
             from rich.console import Console
 
             self.progress = EpochProgress(Console(file=io.StringIO()), self.epochs, self.steps, False)
