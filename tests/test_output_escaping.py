@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from pathlib import Path
 
@@ -180,15 +181,17 @@ def test_predict_csv_on_files_neutralises_file_and_class_names() -> None:
 
     from graphspec.run.predict_files import rows_csv
 
-    files = ["=HYPERLINK(\"http://e\").png", "uploads/ok.png", "a\n::error::b.png"]
-    logits = np.array([[-2.0, 3.0], [1.5, -1.0], [0.0, 2.0]], dtype="float32")
+    files = ["=HYPERLINK(\"http://e\").png", "uploads/ok.png", "a\n::error::b.png", os.fsdecode(b"\xffx.png")]
+    logits = np.array([[-2.0, 3.0], [1.5, -1.0], [0.0, 2.0], [1.0, 0.0]], dtype="float32")
     text = rows_csv(files, {"out": logits}, ["@neg", "+pos"])
     assert not commands(text)
     header, *rows = list(csv.reader(io.StringIO(text)))
-    assert header == ["file", "class", "probability", "out_0", "out_1"] and len(rows) == 3
-    assert [r[0] for r in rows] == ["'=HYPERLINK(\"http://e\").png", "uploads/ok.png", "a\\n::error::b.png"]
-    assert [r[1] for r in rows] == ["'+pos", "'@neg", "'+pos"]
-    assert [r[3:] for r in rows] == [["-2.0", "3.0"], ["1.5", "-1.0"], ["0.0", "2.0"]]  # numbers stay numbers
+    assert header == ["file", "class", "probability", "out_0", "out_1"] and len(rows) == 4
+    # a name that is not UTF-8 (its bytes kept by os.fsdecode) shows the byte: no output can encode it raw
+    assert [r[0] for r in rows] == ["'=HYPERLINK(\"http://e\").png", "uploads/ok.png", "a\\n::error::b.png",
+                                    "\\xffx.png"]
+    assert [r[1] for r in rows] == ["'+pos", "'@neg", "'+pos", "'@neg"]
+    assert [r[3:] for r in rows] == [["-2.0", "3.0"], ["1.5", "-1.0"], ["0.0", "2.0"], ["1.0", "0.0"]]  # numbers
 
 
 def test_metrics_csv_header_neutralises_a_metric_name(tmp_path: Path) -> None:

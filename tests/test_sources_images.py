@@ -255,6 +255,18 @@ def test_trains_on_an_image_folder_and_stops_on_a_corrupt_file_unless_skipped(
     result = runner.invoke(app, ["predict", str(run), "--input", str(tmp_path / "data" / "dog")])  # no -o
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == rows  # the same CSV, on standard output alone
+    # file names from elsewhere: bytes that are not UTF-8, a formula; shown escaped, the rest of the row as ever
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    image = (tmp_path / "data" / "dog" / "0.png").read_bytes()
+    (odd / os.fsdecode(b"\xffname.png")).write_bytes(image)
+    (odd / "=1+1.png").write_bytes(image)
+    monkeypatch.chdir(odd)
+    result = runner.invoke(app, ["predict", str(run), "--input", "."])
+    assert result.exit_code == 0, result.output
+    listed = {row.split(",")[0] for row in result.stdout.splitlines()[1:]}
+    assert listed == {"\\xffname.png", "'=1+1.png"}, listed
+    monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["predict", str(run), "--input", str(tmp_path / "data" / "dog" / "1.jpg"),
                                  "-o", "p.npz"])
     assert result.exit_code == 0, result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,8 @@ def test_trains_on_text_files_and_refuses_a_file_that_is_not_utf8(tmp_path: Path
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     make_texts(tmp_path / "data")
+    # a file name that is not UTF-8 (Latin-1 bytes, as old archives unpack) is a file like any other
+    (tmp_path / "data" / "neg" / os.fsdecode(b"\xe9t\xe9.txt")).write_text("poor awful\n", encoding="utf-8")
     spec = write_spec(tmp_path)
     result = runner.invoke(app, ["train", str(spec)])
     assert result.exit_code == 0, result.output

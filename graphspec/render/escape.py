@@ -24,7 +24,9 @@ from typing import Any
 
 # C0 and C1 controls, DEL, and the Unicode characters that move or reorder text on a terminal
 # or in a browser (line and paragraph separators, bidirectional overrides and isolates).
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+# Lone surrogates too: a file name that is not UTF-8 reaches Python with its bytes as U+DC80-U+DCFF
+# (`os.fsdecode`), which no output can encode; each is shown as the byte it stands for (`\xff`).
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -33,6 +35,8 @@ def _escape_control(m: re.Match[str]) -> str:
     if c in _NAMED:
         return _NAMED[c]
     code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte `os.fsdecode` could not decode
+        code -= 0xDC00
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 

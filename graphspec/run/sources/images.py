@@ -8,6 +8,8 @@ Keras's own loaders: `image_dataset_from_directory`'s `tf.data` loader on Tensor
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +83,8 @@ class ImageReader:
 
         if getattr(self, "_tf", None) is None:
             with tf.init_scope():
-                self._tf = (tf.constant(self.files), tf.constant(self.labels, tf.int32))
+                # bytes: a file name that is not UTF-8 (its bytes kept by `os.fsdecode`) is no TensorFlow string
+                self._tf = (tf.constant([os.fsencode(f) for f in self.files]), tf.constant(self.labels, tf.int32))
         return self._tf
 
 

@@ -41,7 +41,7 @@ class TextReader:
     def tf_load(self, i: Any) -> dict[str, Any]:
         import tensorflow as tf
 
-        raw = tf.io.read_file(tf.gather(tf.constant(self.files), i))
+        raw = tf.io.read_file(tf.gather(tf.constant([os.fsencode(f) for f in self.files]), i))
         if self.encoding.lower().replace("-", "") not in ("utf8", "ascii"):
             raw = tf.strings.unicode_transcode(raw, self.encoding, "UTF-8")
         return {"text": raw, "label": tf.gather(tf.constant(self.labels, tf.int32), i)}
