@@ -224,6 +224,29 @@ def test_manifests_list_their_files_and_name_the_row_of_each_mistake(tmp_path: P
     finally:
         outside.unlink()
 
+    def read_as(name: str, data: bytes) -> listing.Listing:
+        (tmp_path / name).write_bytes(data)
+        return listing.describe(ImagesSource(kind="images", train=name), "train", tmp_path, [tmp_path], None,
+                                imagefiles.SUFFIXES)
+
+    # a spreadsheet's "CSV UTF-8" starts with a byte-order mark: not part of the first column's name
+    text = "path,label\n" + "".join(f"{p},{c}\n" for p, c in rows)
+    assert read_as("bom.csv", text.encode("utf-8-sig")).labels == found.labels
+    for name, data, message in (
+            ("latin.csv", text.replace(",dog", ",d\xe9g").encode("latin-1"),
+             "GS441 the manifest {} is not UTF-8 text: byte 0xe9 on line 2"),
+            ("cut.parquet", (tmp_path / "m.parquet").read_bytes()[:-30], "GS441 cannot read the manifest {}: "),
+            ("other.parquet", None, "GS440 the manifest {} has no column 'path' (it has 'file', 'label')")):
+        if data is None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table({"file": ["data/cat/0.png"], "label": ["cat"]}), tmp_path / name)
+            data = (tmp_path / name).read_bytes()
+        with pytest.raises(Problem) as exc:
+            read_as(name, data)
+        assert f"{exc.value.code} {exc.value.message}".startswith(message.format(tmp_path / name)), exc.value.message
+
 
 def test_lint_does_not_decode_images(tmp_path: Path) -> None:
     make_images(tmp_path / "data")

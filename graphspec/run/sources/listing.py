@@ -11,6 +11,7 @@ Files are listed as their real paths: a link is followed only to a file inside t
 from __future__ import annotations
 
 import csv
+import io
 import dataclasses
 import os
 import random
@@ -128,18 +129,34 @@ def _manifest_rows(path: Path, src: Any, label: str, where: tuple[Any, ...]) -> 
         from graphspec.run.sources import extras
 
         pq = extras.need("pyarrow.parquet", "a Parquet manifest", where)
-        table = pq.read_table(path, columns=list(columns))
+        import pyarrow as pa
+
+        try:
+            _has_columns(pq.read_schema(path).names, columns, label, where)
+            table = pq.read_table(path, columns=list(columns))
+        except (OSError, pa.ArrowException) as exc:
+            raise error(f"cannot read the manifest {label}: {' '.join(str(exc).split())}", where,
+                        code="GS441") from None
         return [("" if p is None else str(p), "" if c is None else str(c))  # a null is a missing cell, as in CSV
                 for p, c in zip(table.column(0).to_pylist(), table.column(1).to_pylist())]
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        fields = reader.fieldnames or []
-        absent = [c for c in columns if c not in fields]
-        if absent:
-            raise error(f"the manifest {label} has no column {', '.join(_quote(c) for c in absent)} (it has "
-                        f"{', '.join(_quote(f) for f in fields[:10]) or 'no header'})", where,
-                        "set `path_column` / `label_column`", code="GS440")
-        return [(row[columns[0]] or "", row[columns[1]] or "") for row in reader]
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # the byte-order mark a spreadsheet writes is no part of the first column
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise error(f"the manifest {label} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line}", where,
+                    "save it as UTF-8", code="GS441") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    _has_columns(list(reader.fieldnames or []), columns, label, where)
+    return [(row[columns[0]] or "", row[columns[1]] or "") for row in reader]
+
+
+def _has_columns(fields: list[str], columns: tuple[str, str], label: str, where: tuple[Any, ...]) -> None:
+    absent = [c for c in columns if c not in fields]
+    if absent:
+        raise error(f"the manifest {label} has no column {', '.join(_quote(c) for c in absent)} (it has "
+                    f"{', '.join(_quote(f) for f in fields[:10]) or 'no header'})", where,
+                    "set `path_column` / `label_column`", code="GS440")
 
 
 def _manifest(path: Path, label: str, src: Any, suffixes: tuple[str, ...], roots: list[Path],
