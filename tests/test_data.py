@@ -192,6 +192,15 @@ def test_csv_columns(tmp_path: Path) -> None:
     d = spec_data(source={"kind": "csv", "train": "bad.csv"})
     with pytest.raises(data_mod.DataError, match="column 'a', row 3: not a number"):
         data_mod.prepare(d, io({"x": (1,)}, {"y": (1,)}), base_dir=tmp_path, seed=0)
+    # a spreadsheet's "CSV UTF-8" (a byte-order mark first) reads as the same columns; Latin-1 is named as such
+    (tmp_path / "bom.csv").write_bytes((tmp_path / "t.csv").read_bytes().decode().encode("utf-8-sig"))
+    d = spec_data(source={"kind": "csv", "train": "bom.csv"}, inputs={"x": ["a", "b", "c"]}, outputs={"y": "label"})
+    bom = data_mod.prepare(d, io({"x": (3,)}, {"y": (1,)}, loss="binary_crossentropy"), base_dir=tmp_path, seed=0)
+    assert bom.train.inputs["x"].shape[1:] == (3,)  # column `a` found (it was `\ufeffa`)
+    (tmp_path / "latin.csv").write_bytes(b"a,label\n1,0\n2,1\n3,0 caf\xe9\n")
+    d = spec_data(source={"kind": "csv", "train": "latin.csv"})
+    with pytest.raises(data_mod.DataError, match="latin.csv: it is not UTF-8 text: byte 0xe9 on line 4"):
+        data_mod.prepare(d, io({"x": (1,)}, {"y": (1,)}), base_dir=tmp_path, seed=0)
 
 
 def test_mismatches_name_both_sides(tmp_path: Path) -> None:

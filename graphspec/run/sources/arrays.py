@@ -19,6 +19,7 @@ Files named in a spec are the spec author's choice, not the user's, so:
 from __future__ import annotations
 
 import csv
+import io
 import dataclasses
 import math
 import zipfile
@@ -317,16 +318,20 @@ def read_csv(path: Path, src: CsvSource, origin: Origin) -> Arrays:
     if size > budget:
         raise ValueError(f"the file is {archives.size_text(size)}, over the {archives.size_text(budget)} a CSV "
                          "may have on this machine (convert it to .npz)")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a spreadsheet's byte-order mark is no part of a name
+    except UnicodeDecodeError:
+        raise ValueError(f"it is {not_utf8(path)}") from None
     old_limit = csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh, delimiter=src.delimiter)
-            try:
-                rows = list(reader)
-            except csv.Error as exc:
-                raise ValueError(f"row {reader.line_num}: {_csv_problem(exc)}") from None
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=src.delimiter)
+        try:
+            rows = list(reader)
+        except csv.Error as exc:
+            raise ValueError(f"row {reader.line_num}: {_csv_problem(exc)}") from None
     finally:
         csv.field_size_limit(old_limit)
+    del text
     rows = [r for r in rows if r]
     if src.header:
         if not rows:
@@ -355,12 +360,14 @@ def _csv_header(path: Path, src: CsvSource) -> dict[str, tuple[tuple[int, ...], 
     model input refuses), from the header line and a count of the lines."""
     old_limit = csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # as read_csv reads it
             reader = csv.reader(fh, delimiter=src.delimiter)
             try:
                 first = next((r for r in reader if r), None)
             except csv.Error as exc:
                 raise ValueError(f"row {reader.line_num}: {_csv_problem(exc)}") from None
+            except UnicodeDecodeError:
+                raise ValueError(f"it is {not_utf8(path)}") from None
     finally:
         csv.field_size_limit(old_limit)
     if first is None:
@@ -375,6 +382,16 @@ def _csv_header(path: Path, src: CsvSource) -> dict[str, tuple[tuple[int, ...], 
     names = [c.strip() for c in first] if src.header else [str(i) for i in range(len(first))]
     rows = max(0, lines - int(src.header))
     return {name: ((rows,), "int64") for name in names}
+
+
+def not_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8, for a message: "not UTF-8 text: byte 0xe9 on line 2"."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {data[:exc.start].count(10) + 1}"
+    return "not UTF-8 text"
 
 
 def _csv_problem(exc: csv.Error) -> str:

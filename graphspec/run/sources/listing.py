@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graphspec.run.sources.arrays import MAX_QUOTE, _resolve, error
+from graphspec.run.sources.arrays import MAX_QUOTE, _resolve, error, not_utf8
 
 MANIFESTS = (".csv", ".parquet")
 MAX_MANIFEST_BYTES = 256 << 20
@@ -139,13 +139,10 @@ def _manifest_rows(path: Path, src: Any, label: str, where: tuple[Any, ...]) -> 
                         code="GS441") from None
         return [("" if p is None else str(p), "" if c is None else str(c))  # a null is a missing cell, as in CSV
                 for p, c in zip(table.column(0).to_pylist(), table.column(1).to_pylist())]
-    data = path.read_bytes()
     try:
-        text = data.decode("utf-8-sig")  # the byte-order mark a spreadsheet writes is no part of the first column
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise error(f"the manifest {label} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line}", where,
-                    "save it as UTF-8", code="GS441") from None
+        text = path.read_bytes().decode("utf-8-sig")  # a spreadsheet's byte-order mark is no part of a name
+    except UnicodeDecodeError:
+        raise error(f"the manifest {label} is {not_utf8(path)}", where, "save it as UTF-8", code="GS441") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     _has_columns(list(reader.fieldnames or []), columns, label, where)
     return [(row[columns[0]] or "", row[columns[1]] or "") for row in reader]
