@@ -147,6 +147,41 @@ def test_list_columns_as_pandas_writes_them_and_nulls_or_uneven_rows_named(tmp_p
         reader("first.parquet")
 
 
+def test_nan_in_a_column_the_model_reads_is_named_and_an_empty_table_is_an_empty_training_set(
+        tmp_path: Path) -> None:
+    """In-memory sources refuse NaN and infinity (GS417); a table did not: a NaN target became the class id
+    -9223372036854775808, which only Keras reported, inside `fit`. A column the model does not read may hold any."""
+    from graphspec.run import data as data_mod
+    from graphspec.run.sources.columns import ColumnReader, RowNames, Table
+
+    from .test_data import io, spec_data
+
+    x, y = arrays()
+    target = y.astype("float64")
+    target[25] = np.nan
+    pq.write_table(pa.table({"x": list(map(list, x)), "y": target, "note": [np.inf] * len(y)}), tmp_path / "t.parquet",
+                   row_group_size=16)
+    d = spec_data(source={"kind": "parquet", "train": "t.parquet"}, inputs={"x": "x"}, outputs={"y": "y"})
+    ready = data_mod.prepare(d, io({"x": (4,)}, {"y": (1,)}), base_dir=tmp_path, seed=0)
+    reader = ready.train.reader  # type: ignore[union-attr]
+    assert reader.fed == {"x", "y"}
+    np.testing.assert_allclose(reader.load(3)["x"], x[3], rtol=1e-6)  # rows 1..16: no NaN; `note` is not read
+    with pytest.raises(data_mod.sources.Problem) as exc:
+        reader.load(20)
+    assert (exc.value.code, exc.value.message) == (
+        "GS417", f"{tmp_path / 't.parquet'}, row 26: column `y` holds nan (1 non-finite values in rows 17 to 32)")
+    pq.write_table(pa.table({"x": pa.array([], pa.list_(pa.float32())), "y": pa.array([], pa.int64())}),
+                   tmp_path / "empty.parquet")
+    d = spec_data(source={"kind": "parquet", "train": "empty.parquet"})
+    with pytest.raises(data_mod.DataError, match="the training set is empty"):  # was a shape (1,) mismatch
+        data_mod.prepare(d, io({"x": (4,)}, {"y": (1,)}), base_dir=tmp_path, seed=0)
+    # a name per row, made when asked for (a list of them was 420 MB for 5 million rows)
+    names = ColumnReader(Table({}, 5_000_000, "big.parquet", ("data",)), [0], lambda b: {}).files
+    assert isinstance(names, RowNames) and len(names) == 5_000_000
+    assert (names[0], names[-1], names[2:4]) == ("big.parquet, row 1", "big.parquet, row 5000000",
+                                                 ["big.parquet, row 3", "big.parquet, row 4"])
+
+
 def test_a_category_column_as_pandas_writes_it_reads_as_its_values(tmp_path: Path) -> None:
     """pandas writes a `category` column as a dictionary-encoded one; it was left out as a type no input takes."""
     from graphspec.run.sources import parquet

@@ -489,15 +489,17 @@ def _prepare_streams(data: DataSpec, io: ModelIO, *, base_dir: Path, seed: int, 
         ports = sources.ports.stream_ports(data, io, streams["train"].reader)
         for stream in streams.values():
             stream.ports = ports
+            if hasattr(stream.reader, "fed"):  # a table's columns: the ones the model reads are checked for NaN
+                stream.reader.fed = frozenset(ports.values())
             stream.transforms = {p.name: data.transforms.get(p.name, data.transforms.get(p.keras_name, []))
                                  for p in io.inputs + io.outputs}
             stream.workers = data.workers
         if data.max_samples is not None:
             streams = {k: v.take(slice(0, data.max_samples)) for k, v in streams.items()}
+        if len(streams["train"]) == 0:  # before the shapes: a list column of no rows has no length to check
+            raise _error("the training set is empty", ("data",))
         for name, stream in streams.items():
             _check_stream(stream, io, {"train": "training"}.get(name, name), data)
-        if len(streams["train"]) == 0:
-            raise _error("the training set is empty", ("data",))
         return Data(streams["train"], streams.get("validation"), streams.get("test"), io)
     except _Problem as p:
         raise p.located(locate) from None

@@ -13,7 +13,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, overload
 
 from graphspec.run.sources.arrays import Problem, error, lost_in_pipeline
 
@@ -71,6 +71,28 @@ def block_order(rows: Sequence[int], block_of: Callable[[int], int], seed: int, 
     return out
 
 
+class RowNames(Sequence[str]):
+    """What messages call each row ("FILE, row 12"), made when asked for: a list of them took 420 MB and 0.9 s
+    for a table of 5 million rows, before a row was read."""
+
+    def __init__(self, origin: str, rows: int) -> None:
+        self.origin, self.rows = origin, rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.rows))]
+        if not -self.rows <= i < self.rows:
+            raise IndexError(i)
+        return f"{self.origin}, row {i % self.rows + 1}"
+
+
 class ColumnReader:
     """Row `i` of a table read block by block (`read_block(b)` -> column name -> NumPy array of the block's rows)."""
 
@@ -78,7 +100,7 @@ class ColumnReader:
                  labels: list[int] | None = None) -> None:
         self.table, self.starts, self.read_block = table, starts, read_block
         self.fields = dict(table.fields)
-        self.files = [f"{table.origin}, row {i + 1}" for i in range(table.rows)]
+        self.files = RowNames(table.origin, table.rows)
         self.classes = table.classes
         self.labels = labels
         names = list(self.fields)
@@ -88,6 +110,7 @@ class ColumnReader:
         self.default_input = rest[0] if len(rest) == 1 and rest[0] in self.fields else None
         self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self.fed: frozenset[str] = frozenset()  # the columns the model reads: NaN and infinity refused there
 
     def block_of(self, i: int) -> int:
         return bisect.bisect_right(self.starts, i) - 1
@@ -98,6 +121,7 @@ class ColumnReader:
                 self._cache.move_to_end(b)
                 return self._cache[b]
             block = self.read_block(b)
+            _finite(block, self.fed, self.table, self.starts[b])
             self._cache[b] = block
             while len(self._cache) > CACHED_BLOCKS:
                 self._cache.popitem(last=False)
@@ -140,6 +164,24 @@ def sample_shape(value: Any, depth: int) -> tuple[int, ...] | None:
         shape.append(len(value))
         value = value[0] if len(value) else None
     return tuple(shape)
+
+
+def _finite(block: dict[str, Any], names: frozenset[str], table: Table, first: int) -> None:
+    """GS417 naming the row of the first NaN or infinity in a column the model reads (as the in-memory sources'
+    checks do): a NaN target cast to a class id became -9223372036854775808, which only Keras reported."""
+    import numpy as np
+
+    for name in sorted(names):
+        values = block.get(name)
+        if not isinstance(values, np.ndarray) or values.dtype.kind not in "fc" or values.size == 0:
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            at = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            raise error(f"{table.origin}, row {first + int(at[0]) + 1}: column `{name}` holds {values[at]} "
+                        f"({int(bad.sum()):,} non-finite values in rows {first + 1} to {first + len(values)})",
+                        table.where, "drop or fill those rows: a NaN or infinity in the data makes the loss NaN "
+                        "whatever the learning rate", code="GS417")
 
 
 def pin_lengths(table: Table, first_row: Callable[[list[str]], dict[str, Any]]) -> Table:
