@@ -68,13 +68,14 @@ def write_spec(folder: Path, source: str, label: str = "y") -> Path:
 
 
 def test_block_order_visits_each_block_once_and_every_row() -> None:
-    rows = list(range(50))
-    order = columns.block_order(rows, lambda r: r // 16, seed=3, epoch=1)
-    assert sorted(order) == rows
-    blocks = [r // 16 for r in order]
+    rows = np.arange(50)[::-1][5:]  # a split's rows: any subset, in any order
+    order = columns.block_order(rows, [0, 16, 32, 48], seed=3, epoch=1)
+    assert sorted(order.tolist()) == sorted(rows.tolist()) and order.dtype == np.int64
+    blocks = [r // 16 for r in order.tolist()]
     assert blocks == sorted(blocks, key=lambda b: blocks.index(b))  # each block's rows are contiguous
-    assert order == columns.block_order(rows, lambda r: r // 16, seed=3, epoch=1)
-    assert order != columns.block_order(rows, lambda r: r // 16, seed=3, epoch=2)
+    assert order.tolist() == columns.block_order(rows, [0, 16, 32, 48], seed=3, epoch=1).tolist()
+    assert order.tolist() != columns.block_order(rows, [0, 16, 32, 48], seed=3, epoch=2).tolist()
+    assert columns.block_order(np.arange(0), [0], seed=3, epoch=1).size == 0
 
 
 def test_lint_reads_the_parquet_schema_and_names_a_missing_column(tmp_path: Path) -> None:

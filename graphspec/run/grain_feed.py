@@ -25,6 +25,7 @@ from typing import Any
 # The map dataset, read options and `data.workers` of every pipeline made here, so that augmentation joins it
 # before the threads.
 _MADE: weakref.WeakKeyDictionary[Any, tuple[Any, Any, int | None]] = weakref.WeakKeyDictionary()
+Rows = Any  # row numbers: an int64 NumPy array (a slice of one is a batch)
 
 
 def is_grain(ds: Any) -> bool:
@@ -58,21 +59,21 @@ def _read_options(workers: int | None, prefetch: bool | int) -> Any:
     return grain.ReadOptions(num_threads=n if buffer else 0, prefetch_buffer_size=buffer)
 
 
-class TrainRows(Sequence[list[int]]):
+class TrainRows(Sequence[Rows]):
     """The rows of every training batch of epochs first_epoch..epochs-1 (this process's part of each), each epoch's
     order drawn when first asked for (Grain's threads ask concurrently: one lock, the last two epochs kept)."""
 
-    def __init__(self, order: Callable[[int], list[int]], *, first_epoch: int, epochs: int, steps: int,
+    def __init__(self, order: Callable[[int], Rows], *, first_epoch: int, epochs: int, steps: int,
                  local_batch: int) -> None:
         self.order, self.first_epoch, self.steps, self.local_batch = order, first_epoch, steps, local_batch
         self.n = max(0, epochs - first_epoch) * steps
         self._lock = threading.Lock()
-        self._epochs: dict[int, list[int]] = {}
+        self._epochs: dict[int, Rows] = {}
 
     def __len__(self) -> int:
         return self.n
 
-    def epoch_rows(self, epoch: int) -> list[int]:
+    def epoch_rows(self, epoch: int) -> Rows:
         with self._lock:
             rows = self._epochs.get(epoch)
             if rows is None:
@@ -90,14 +91,14 @@ class TrainRows(Sequence[list[int]]):
         return self.epoch_rows(epoch)[step * self.local_batch:(step + 1) * self.local_batch]
 
 
-class EvalRows(Sequence[list[int]]):
+class EvalRows(Sequence[Rows]):
     """Fixed rows (listing order) in batches of `local_batch`."""
 
-    def __init__(self, rows: list[int], local_batch: int) -> None:
+    def __init__(self, rows: Rows, local_batch: int) -> None:
         self.rows, self.local_batch = rows, local_batch
 
     def __len__(self) -> int:
-        return -(-len(self.rows) // self.local_batch) if self.rows else 0
+        return -(-len(self.rows) // self.local_batch) if len(self.rows) else 0
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
@@ -107,7 +108,7 @@ class EvalRows(Sequence[list[int]]):
         return self.rows[i * self.local_batch:(i + 1) * self.local_batch]
 
 
-def _pipeline(batches: Sequence[list[int]], load: Callable[[list[int]], Any], workers: int | None,
+def _pipeline(batches: Sequence[Rows], load: Callable[[Rows], Any], workers: int | None,
               prefetch: bool | int) -> Any:
     import grain
 
@@ -118,7 +119,7 @@ def _pipeline(batches: Sequence[list[int]], load: Callable[[list[int]], Any], wo
     return ds
 
 
-def train_dataset(order: Callable[[int], tuple[list[int], int]], load: Callable[[list[int]], Any], *, steps: int,
+def train_dataset(order: Callable[[int], tuple[Rows, int]], load: Callable[[Rows], Any], *, steps: int,
                   first_epoch: int, epochs: int, workers: int | None, prefetch: bool | int = True) -> Any:
     """Training batches for epochs first_epoch..epochs-1 as a `grain.IterDataset`: `order(epoch)` gives this
     process's rows of an epoch and its batch size, `load(rows)` one batch as the model takes it."""
@@ -127,7 +128,7 @@ def train_dataset(order: Callable[[int], tuple[list[int], int]], load: Callable[
     return _pipeline(rows, load, workers, prefetch)
 
 
-def eval_dataset(rows: list[int], local_batch: int, load: Callable[[list[int]], Any], *, workers: int | None,
+def eval_dataset(rows: Rows, local_batch: int, load: Callable[[Rows], Any], *, workers: int | None,
                  prefetch: bool | int = True) -> Any:
     """The rows `rows` in order, in batches of `local_batch`, as a `grain.IterDataset`."""
     return _pipeline(EvalRows(rows, local_batch), load, workers, prefetch)

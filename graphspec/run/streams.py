@@ -29,12 +29,14 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarr
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n).astype(np.int64)
 
 
-def _order(stream: Stream, seed: int, epoch: int, shuffle: bool, batch_size: int, shard: Shard) -> tuple[list[int], int]:
+def _order(stream: Stream, seed: int, epoch: int, shuffle: bool, batch_size: int, shard: Shard) -> tuple[Any, int]:
+    """This process's rows of epoch `epoch` (an int64 array) and its batch size."""
     if shuffle and hasattr(stream.reader, "block_of"):  # a column source: block by block
-        rows = block_order(stream.rows, stream.reader.block_of, seed, epoch)
+        rows = block_order(stream.rows, stream.reader.starts, seed, epoch)
     else:
-        rows = [stream.rows[int(i)] for i in epoch_order(len(stream), seed, epoch, shuffle)]
-    return local_order(rows, batch_size, shard.index, shard.count, shard.replicas)
+        rows = stream.rows[epoch_order(len(stream), seed, epoch, shuffle)]
+    local, batch = local_order(rows, batch_size, shard.index, shard.count, shard.replicas)
+    return np.asarray(local, dtype=np.int64), batch
 
 
 def _expand(port: Any, stream: Stream, batch: Any) -> Any:
@@ -120,10 +122,11 @@ def _tf_batches(stream: Stream, io: Any, rows: Any, batch_size: int, targets: bo
                                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _slots(rows: list[int], slots: int) -> np.ndarray:
+def _slots(rows: Any, slots: int) -> np.ndarray:
     """An epoch's rows padded to `slots` (steps x local batch) with its first row: a real file of the split,
     decoded like the others and cut off its batch after (:func:`_tf_train`)."""
-    return np.asarray([*rows, *[rows[0] if rows else 0] * (slots - len(rows))], dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    return np.concatenate([rows, np.full(slots - len(rows), rows[0] if len(rows) else 0, dtype=np.int64)])
 
 
 def _tf_train(stream: Stream, io: Any, epoch_rows: Any, *, first_epoch: int, epochs: int, slots: int,
@@ -203,7 +206,8 @@ def eval_dataset(stream: Stream, io: Any, *, batch_size: int, prefetch: bool | i
                  shard: Shard | None = None) -> Any:
     """The split in listing order, in batches (this process's part of each)."""
     shard = shard or Shard()
-    rows, local_batch = local_order(stream.rows, batch_size, shard.index, shard.count, shard.replicas)
+    local, local_batch = local_order(stream.rows, batch_size, shard.index, shard.count, shard.replicas)
+    rows = np.asarray(local, dtype=np.int64)
     if backend.active() != "tensorflow":
         from graphspec.run import grain_feed
 

@@ -76,6 +76,7 @@ def open_streams(data: DataSpec, io: Any, *, base_dir: Path, roots: list[Path], 
     src = data.source
     out: dict[str, Stream] = {}
     reader: Any
+    rows: Any  # row numbers: an int64 NumPy array for a table, a list of positions for files
     try:
         for split, found in listings.items():
             skipped: list[tuple[str, str]] = []
@@ -87,7 +88,9 @@ def open_streams(data: DataSpec, io: Any, *, base_dir: Path, roots: list[Path], 
                 else:
                     assert isinstance(src, HuggingFaceSource)
                     reader = huggingface.open_split(src, split, base_dir, roots, locate)
-                rows = list(range(reader.table.rows))
+                import numpy as np  # (not when lint imports this package)
+
+                rows = np.arange(reader.table.rows, dtype=np.int64)
             elif isinstance(src, ImagesSource):
                 port = ports.input_for(data, io, "image")
                 reader, rows, skipped = images.open_split(src, found, port.shape if port else None, backend_name)

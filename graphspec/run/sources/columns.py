@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -55,20 +54,21 @@ def arrow_field(arrow_type: Any) -> Field | None:
     return None
 
 
-def block_order(rows: Sequence[int], block_of: Callable[[int], int], seed: int, epoch: int) -> list[int]:
-    """`rows` shuffled block-wise: the blocks in a seeded order, each block's rows in a seeded order."""
-    groups: dict[int, list[int]] = {}
-    for r in rows:
-        groups.setdefault(block_of(r), []).append(r)
-    rng = random.Random(f"{seed}:{epoch}")
-    keys = sorted(groups)
-    rng.shuffle(keys)
-    out: list[int] = []
-    for k in keys:
-        members = groups[k]
-        rng.shuffle(members)
-        out.extend(members)
-    return out
+def block_order(rows: Any, starts: Sequence[int], seed: int, epoch: int) -> Any:
+    """`rows` (a NumPy array of row numbers) shuffled block-wise: the blocks (`starts`: each block's first row) in
+    an order drawn from (seed, epoch), each block's rows in one drawn from the same. Vectorized: a Python loop over
+    the rows took 2 s an epoch for 5 million."""
+    import numpy as np
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        return rows
+    blocks = np.searchsorted(np.asarray(starts, dtype=np.int64), rows, side="right") - 1
+    rng = np.random.default_rng([int(seed), int(epoch), 0xB10C])
+    rank = np.empty(int(blocks.max()) + 1, dtype=np.int64)
+    rank[rng.permutation(rank.size)] = np.arange(rank.size)  # each block's place in the epoch
+    within = rng.permutation(rows.size)  # each row's place in its block
+    return rows[np.lexsort((within, rank[blocks]))]
 
 
 class RowNames(Sequence[str]):
