@@ -207,6 +207,7 @@ EARLY: dict[str, str] = {
     "test_sources_columns.py::test_parquet_feather_and_huggingface_train_on_jax_and_pytorch[torch]":
         "tests.test_sources_columns:start_torch_columns",
     "test_step_tracking.py::test_jax_steps_run_untracked_and_train_the_same": "tests.test_step_tracking:start_script",
+    "test_checkpoints.py::test_on_jax_an_epoch_written_later_is_the_epoch": "tests.test_checkpoints:start_jax",
     "test_quality.py::test_mypy_is_clean": "tests.test_quality:start_mypy",
     "test_quality.py::test_no_dead_code": "tests.test_quality:start_vulture",
     "test_quality.py::test_import_contracts_hold": "tests.test_quality:start_import_linter",

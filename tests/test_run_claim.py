@@ -91,7 +91,8 @@ def test_two_trainings_racing_for_one_folder_five_times(tmp_path: Path) -> None:
 
 def test_a_kill_9ed_owners_claim_is_taken_over_by_the_next_resume(tmp_path: Path) -> None:
     spec = tmp_path / "tiny.yaml"
-    spec.write_text(SPEC % 100000)
+    # a checkpoint after every epoch: the kill lands after the second is written
+    spec.write_text((SPEC % 100000).replace("seed: 1}", "seed: 1, checkpoint: {every: 0}}"))
     run = tmp_path / "run"
     env = {**os.environ, "NO_COLOR": "1"}
     cmd = [sys.executable, "-m", "graphspec", "train", str(spec), "--run-dir", str(run)]

@@ -255,9 +255,10 @@ def test_sigterm_stops_every_worker_cleanly_and_the_same_command_continues(tmp_p
     folder = tmp_path / "sweep"
     proc = popen("sweep", str(spec), "--dir", str(folder), "--workers", "2")
 
-    def training() -> bool:
-        states = [_json(p) for p in folder.glob("trial-*/state.json")]
-        return any(s and s.get("status") == "running" and s.get("epochs_completed", 0) >= 1 for s in states)
+    def training() -> bool:  # a trial running with an epoch trained (history.json; its checkpoint comes later)
+        trials = [p.parent for p in folder.glob("trial-*/state.json")]
+        return any((_json(t / "state.json") or {}).get("status") == "running"
+                   and len(_json(t / "history.json") or []) >= 1 for t in trials)
 
     _wait(training, proc)
     proc.send_signal(signal.SIGTERM)
@@ -279,7 +280,8 @@ def test_sigterm_stops_every_worker_cleanly_and_the_same_command_continues(tmp_p
         assert state["epochs_completed"] == len(history), (state, history)
         if state["epochs_completed"] >= 1:
             trained.append(r)
-    # The worker the test waited for had finished an epoch; the other may have stopped before its first.
+    # The worker the test waited for had finished an epoch (written at the stop); the other may have stopped
+    # before its first.
     assert trained, [(_json(folder / f"trial-{r['number']:04d}" / "state.json")) for r in stopped]
     again = graphspec_cli("sweep", spec, "--dir", folder)
     assert again.returncode == 0, again.stderr

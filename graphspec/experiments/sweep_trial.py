@@ -200,11 +200,15 @@ def _finish(tracker: Any, status: str, folder: Path, test: dict[str, float] | No
 
 
 def _history(folder: Path) -> list[dict[str, Any]]:
+    """The epochs a retry resumes after: the history up to the run's checkpoint (the epochs after it, trained
+    before a crash, are trained again)."""
     try:
         rows = json.loads((folder / HISTORY).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+        done = int(state.get("epochs_completed", 0)) if isinstance(state, dict) else 0
+    except (OSError, ValueError, TypeError):
         return []
-    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    return [r for r in rows if isinstance(r, dict)][:max(done, 0)] if isinstance(rows, list) else []
 
 
 def _mark_failed(folder: Path, message: str) -> None:

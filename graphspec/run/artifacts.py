@@ -57,10 +57,13 @@ def _lock(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(target: str | Path, suffix: str | None = None, *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success, rename it onto the target.
 
-    A folder at the target is never replaced (GS431); a failed write raises GS430 naming the target.
+    A folder at the target is never replaced (GS431); a failed write raises GS430 naming the target. `durable`:
+    the file and the rename are flushed to the disk (fsync) before this returns. Without it the target is still
+    whole at every moment for any process (the rename is atomic), but an operating-system crash may lose it:
+    for files written again soon, and made durable then (a run's metrics between checkpoints, :func:`sync`).
     """
     target = Path(target)
     if target.is_dir() and not target.is_symlink():
@@ -75,10 +78,12 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     try:
         with writing(target):
             yield tmp_path
-            _fsync(tmp_path)
+            if durable:
+                _fsync(tmp_path)
             _chmod_like(tmp_path, target)
             os.replace(tmp_path, target)
-            _fsync_dir(target.parent)
+            if durable:
+                _fsync_dir(target.parent)
     finally:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -125,8 +130,21 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(target: str | Path, text: str) -> None:
-    with atomic_path(target) as tmp:
+def sync(*files: Path) -> None:
+    """Flush files written with `durable=False` to the disk, and their folders' entries."""
+    for path in files:
+        with writing(path):
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    for folder in {path.parent for path in files}:
+        _fsync_dir(folder)
+
+
+def atomic_write_text(target: str | Path, text: str, *, durable: bool = True) -> None:
+    with atomic_path(target, durable=durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
@@ -197,10 +215,11 @@ def _keep_keras_skipsets() -> None:
 
 
 # -- run artifacts (graphspec train) ------------------------------------------------------------------
-def atomic_write_json(target: str | Path, value: Any) -> None:
+def atomic_write_json(target: str | Path, value: Any, *, durable: bool = True) -> None:
     import json
 
-    atomic_write_text(target, json.dumps(value, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(target, json.dumps(value, indent=2, sort_keys=False, default=_json_default) + "\n",
+                      durable=durable)
 
 
 def _json_default(value: Any) -> Any:

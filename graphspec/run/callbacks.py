@@ -326,7 +326,7 @@ class Session(Protocol):
 
     def restore_callback_state(self) -> None: ...
 
-    def save_epoch(self, epochs_done: int, row: dict[str, Any]) -> bool: ...
+    def save_epoch(self, epochs_done: int, row: dict[str, Any], stopping: bool = False) -> bool: ...
 
 
 class RunCallback(keras.callbacks.Callback):
@@ -355,6 +355,10 @@ class RunCallback(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = _scheduled_lr(sched, self.t.initial_lr, epoch, self.t.epochs)
         self.epoch_lr = current_lr(self.model)
 
+    # The batch hooks set Keras's flags on `self._model`: on JAX, `self.model` first copies the training state
+    # into the model's variables (`jax_state_sync`), and Keras runs these hooks in a thread pool, beside the next
+    # step, which has been given (donated) the very buffers the copy assigns: the epoch's metrics then read freed
+    # buffers, and `fit` raised "Buffer has been deleted or donated" on a Ctrl-C or a NaN inside an epoch.
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
         # Keras may run batch callbacks in a thread pool (JAX, PyTorch): they can finish out of order.
         with self.step_lock:
@@ -362,14 +366,14 @@ class RunCallback(keras.callbacks.Callback):
         if self.t.multi_process:
             return  # all stop together at the epoch's end; the epoch's logs (loss included) are the same in all
         if self.t.stop.requested:
-            self.model.stop_training = True
+            self._model.stop_training = True
             return
         now = time.monotonic()
         if logs and now - self.last_check > 0.25:
             self.last_check = now
             if not _finite({"loss": logs.get("loss", 0.0)}):
                 self.t.failed_epoch = len(self.t.history)
-                self.model.stop_training = True
+                self._model.stop_training = True
 
     def on_test_begin(self, logs: Any = None) -> None:
         self.validation_cut = False
@@ -379,7 +383,7 @@ class RunCallback(keras.callbacks.Callback):
             return
         if self.t.stop.requested and self.t.fitting:
             self.validation_cut = True
-            self.model.stop_evaluating = True
+            self._model.stop_evaluating = True
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         agreed = self.t.agree_stop()
@@ -406,9 +410,10 @@ class RunCallback(keras.callbacks.Callback):
         row: dict[str, Any] = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if _is_number(v)}}
         row["learning_rate"] = self.epoch_lr if self.epoch_lr is not None else current_lr(self.model)
         row["time"] = round(time.monotonic() - self.epoch_started, 3)
-        improved = self.t.save_epoch(epoch + 1, row)
+        stopping = stop if stop is not None else self.t.stop.requested
+        improved = self.t.save_epoch(epoch + 1, row, stopping=stopping or bool(self.model.stop_training))
         self.t.progress.epoch_done(epoch, logs, "  *" if improved else "")
-        if stop if stop is not None else self.t.stop.requested:
+        if stopping:
             self.model.stop_training = True
 
 

@@ -386,12 +386,17 @@ class DataSpec(_Strict):
 
 # -- training ---------------------------------------------------------------------------------
 class CheckpointSpec(_Strict):
-    """Which epoch's model is `best.keras`."""
+    """Which epoch's model is `best.keras`, and how often the run's checkpoint is written."""
 
     monitor: str | None = Field(
         None, description="The metric that picks the best model; default `val_loss` with validation data, else `loss`."
     )
     mode: Mode = Field("auto", description="`min`, `max`, or `auto` (max for accuracy-like metrics).")
+    every: Annotated[float, Field(ge=0)] = Field(
+        60.0, description="Seconds between checkpoints (`last.keras`, `best.keras`, the state `--resume` reads): "
+        "at most one an epoch, 0 for every epoch. The first and last epochs, an early stop and a stop by signal "
+        "are always written; only a process killed outright (kill -9, a crash) loses the epochs since the last one."
+    )
 
 
 class EarlyStoppingSpec(_Strict):
