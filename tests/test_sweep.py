@@ -297,6 +297,23 @@ def test_runs_lists_runs_and_trials_best_first(tmp_path: Path) -> None:
     assert "val_loss" in text and "interrupted" in text and "units=8" in text and "test_loss" in text
 
 
+def test_runs_counts_the_epochs_a_training_run_has_trained(tmp_path: Path) -> None:
+    """A run still training (its claim held) shows the epochs in its history: state.json counts the checkpoint's,
+    written once a minute."""
+    from graphspec.experiments import runs
+    from graphspec.run.lock import claim
+
+    folder = tmp_path / "runs" / "m" / "20240101-000000"
+    _run_folder(folder, status="running", best=0.2, history=[0.5, 0.3, 0.2])
+    state = json.loads((folder / "state.json").read_text())
+    (folder / "state.json").write_text(json.dumps({**state, "epochs_completed": 1}))
+    with claim(folder):
+        (row,) = runs.collect([tmp_path / "runs"])
+        assert (row["status"], row["epochs"]) == ("running", 3)
+    (row,) = runs.collect([tmp_path / "runs"])  # its process gone: the epochs a resume starts after
+    assert (row["status"], row["epochs"]) == ("interrupted", 1)
+
+
 def test_runs_reads_trial_records(tmp_path: Path) -> None:
     from graphspec.experiments import runs
 

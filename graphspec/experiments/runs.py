@@ -121,7 +121,9 @@ def row(folder: Path, name: str) -> dict[str, Any]:
         "name": name, "path": str(folder), "status": status, "params": params, "objective": objective,
         "monitor": (best or {}).get("monitor") or state.get("monitor"),
         "mode": (best or {}).get("mode") or state.get("mode"),
-        "epochs": int(state.get("epochs_completed", len(history)) or 0), "metrics": metrics, "test": test,
+        # a run still training: the epochs trained (its checkpoint, state.json's count, is written once a minute)
+        "epochs": len(history) if status == "running" else int(state.get("epochs_completed", len(history)) or 0),
+        "metrics": metrics, "test": test,
         "seconds": round(seconds, 3), "message": message,
     }
 
