@@ -1,4 +1,4 @@
-"""The Keras callback of a sweep's trial: each saved epoch's objective goes to Optuna, whose pruner may stop
+"""The Keras callback of a sweep's trial: each completed epoch's objective goes to Optuna, whose pruner may stop
 the run (imported only where a trial trains: it loads Keras)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from graphspec.experiments.sweep_plan import metric_value
 
 
 class TrialReport(keras.callbacks.Callback):
-    """Reports the objective after each saved epoch and stops the run when Optuna's pruner says so."""
+    """Reports the objective after each completed epoch and stops the run when Optuna's pruner says so."""
 
     def __init__(self, trial: Any, metric: str, stop: Any) -> None:
         super().__init__()

@@ -335,7 +335,7 @@ class Trainer:
             self.callbacks_by_name["reduce_lr_on_plateau"] = rl
         # Ours after those (their epoch-end state is saved with the checkpoint), then the display.
         cbs.append(RunCallback(self))
-        cbs.extend(self.extra_callbacks)  # e.g. a sweep's per-epoch report: sees the epoch saved
+        cbs.extend(self.extra_callbacks)  # e.g. a sweep's per-epoch report: sees the epoch recorded
         # Keras writes the logs with tf.summary on TensorFlow; on JAX and PyTorch graphspec writes the same events
         # with the tensorboard package alone (graphspec.run.tb_events).
         needed = ("tensorflow", "tensorboard") if backend.active() == "tensorflow" else ("tensorboard",)
@@ -495,7 +495,7 @@ def train(
     match it. `plan` distributes the training (:mod:`graphspec.run.distribute`): only process 0 claims
     and writes the run folder; the others work in a scratch folder of their own, deleted at the end.
 
-    ``callbacks`` are Keras callbacks run after each epoch is saved (a sweep reports and prunes there);
+    ``callbacks`` are Keras callbacks run after each epoch is recorded (a sweep reports and prunes there);
     one that sets ``model.stop_training`` ends the run as stopped early."""
     from rich.console import Console
 
