@@ -82,6 +82,30 @@ def _same_files(a: Path, b: Path) -> None:
         assert sa.get(key) == sb.get(key), key
 
 
+@pytest.mark.parametrize(("every", "seconds"), [("0", 0.0), ("90", 90.0), ("2.5", 2.5), ("90s", 90.0), ("5m", 300.0),
+                                              ("5 min", 300.0), ("1h", 3600.0), (".inf", float("inf"))])
+def test_every_takes_seconds_or_a_duration(tmp_path: Path, every: str, seconds: float) -> None:
+    from graphspec import compiler
+
+    checked = compiler.check(tiny(tmp_path), sets=[f"train.checkpoint.every={every}"])
+    assert checked.ok and checked.spec.train.checkpoint.every == seconds  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("every", "code", "message"), [
+    ("1x", "GS102", "'1x' is not a duration: write a number of seconds or e.g. `90s`, `5m`, `1h`"),
+    ("-1", "GS103", "input should be greater than or equal to 0; got -1"),
+])
+def test_a_wrong_every_is_located(tmp_path: Path, every: str, code: str, message: str) -> None:
+    entry = "  checkpoint: {every: " + every + "}"
+    spec = tiny(tmp_path, entry + "\n")
+    line = spec.read_text().splitlines().index(entry) + 1
+    from graphspec import compiler
+
+    checked = compiler.check(spec)
+    (diagnostic,) = [d for d in checked.diagnostics.sorted() if d.is_error]
+    assert (diagnostic.code, diagnostic.message, str(diagnostic.location)) == (code, message, f"{spec}:{line}:23")
+
+
 def test_the_checkpoint_is_written_every_so_often_and_the_metrics_every_epoch(tmp_path: Path) -> None:
     spec = tiny(tmp_path)
     for every, expected in ((ALWAYS, [(1, 1), (2, 2), (3, 3), (4, 4)]), (NEVER, [(1, 0), (2, 0), (3, 0), (4, 4)])):

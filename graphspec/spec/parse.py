@@ -98,6 +98,10 @@ def _type_message(err: ErrorDetails) -> str:
     if err["type"] == "less_than_equal" and isinstance(inp, int):
         return f"{inp:,} is larger than the largest dimension Keras can hold ({err.get('ctx', {}).get('le', 0):,})"
     shown = repr(inp) if len(repr(inp)) < 60 else type(inp).__name__
+    if err["type"] == "value_error":  # graphspec's own validators: their message says what is wrong
+        msg = msg.removeprefix("Value error, ")
+        if shown in msg:
+            return f"{msg[0].lower()}{msg[1:]}"
     return f"{msg[0].lower()}{msg[1:]}; got {shown}"
 
 

@@ -8,9 +8,11 @@ against the model they train are in :mod:`graphspec.analysis.run_checks`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StringConstraints,
+                      Tag, WithJsonSchema, model_validator)
 
 # Kept here (not imported from graphspec.spec.schema, which imports this module).
 _Name = Annotated[
@@ -25,6 +27,23 @@ NumericDType = Literal[
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
 ]
 Mode = Literal["auto", "min", "max"]
+_DURATION = r"^\s*(\d+(?:\.\d*)?)\s*(s|m|min|h)\s*$"
+
+
+def _seconds(value: Any) -> Any:
+    """A duration as seconds: a number, or a string such as `90s`, `5m`, `1h`."""
+    if isinstance(value, str):
+        found = re.match(_DURATION, value)
+        if found is None:
+            raise ValueError(f"{value!r} is not a duration: write a number of seconds or e.g. `90s`, `5m`, `1h`")
+        return float(found[1]) * {"s": 1, "m": 60, "min": 60, "h": 3600}[found[2]]
+    return value
+
+
+_Seconds = Annotated[
+    float, Field(ge=0), BeforeValidator(_seconds),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _DURATION}]}),
+]
 
 # Datasets each loader knows. keras: keras.datasets.<name>.load_data(); sklearn: the
 # bundled (offline) sklearn.datasets.load_<name>().
@@ -392,8 +411,8 @@ class CheckpointSpec(_Strict):
         None, description="The metric that picks the best model; default `val_loss` with validation data, else `loss`."
     )
     mode: Mode = Field("auto", description="`min`, `max`, or `auto` (max for accuracy-like metrics).")
-    every: Annotated[float, Field(ge=0)] = Field(
-        60.0, description="Seconds between checkpoints (`last.keras`, `best.keras`, the state `--resume` reads): "
+    every: _Seconds = Field(
+        60.0, description="Seconds (or `90s`, `5m`, `1h`) between checkpoints (`last.keras`, `best.keras`, the state `--resume` reads): "
         "at most one an epoch, 0 for every epoch. The first and last epochs, an early stop and a stop by signal "
         "are always written; only a process killed outright (kill -9, a crash) loses the epochs since the last one."
     )
