@@ -117,6 +117,26 @@ def test_the_checkpoint_is_written_every_so_often_and_the_metrics_every_epoch(tm
     _same_files(tmp_path / "0", tmp_path / "9")
 
 
+def test_a_model_too_large_to_copy_is_written_every_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphspec.run import checkpoints
+
+    monkeypatch.setattr(checkpoints, "COPY_LIMIT", 0)
+    seen: list[tuple[int, int]] = []
+    result = run(tiny(tmp_path), epochs=3, run_dir=tmp_path / "r", sets=[NEVER], callbacks=[_watch(tmp_path / "r", seen)])
+    assert result.status == "completed" and seen == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_the_size_of_what_a_checkpoint_holds() -> None:
+    from graphspec.build.backend import keras
+    from graphspec.run.checkpoints import size
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(keras.optimizers.Adam(), "mse")
+    model.optimizer.build(model.trainable_variables)
+    # 15 weights, Adam's two moments of each (float32), its iteration count (int64) and learning rate (float32)
+    assert size(model) == 15 * 4 * 3 + 8 + 4
+
+
 def test_a_stop_between_checkpoints_writes_the_last_epoch(tmp_path: Path) -> None:
     """A callback that ends fit after the run's own (a sweep's pruner): the epoch is written when fit returns."""
     spec = tiny(tmp_path)

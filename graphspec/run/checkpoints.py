@@ -14,7 +14,10 @@ An epoch that is not written at its end is kept in memory (:class:`Epoch`): a ho
 optimizer's variables, and the state fields of that moment (callbacks, seed generators, learning rate). It is
 written from that copy when the model in memory has moved on: into an epoch that is then discarded, or to
 EarlyStopping's best weights. The best epoch, while `best.keras` is not it yet, is kept the same way and
-written as `best.keras` with the next checkpoint.
+written as `best.keras` with the next checkpoint. At most two such copies exist at once (the last epoch and an
+older best one); a model whose variables, with the optimizer's, take more than :data:`COPY_LIMIT` bytes is not
+copied: its checkpoint is written after every epoch (for such a model the `.keras` write is a small part of an
+epoch, and two copies would be a lot of memory).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any, Protocol
 
 from graphspec.run import artifacts, folder_guard
 from graphspec.run.folders import BEST, CHECKPOINTS, HISTORY, LAST, METRICS
+
+COPY_LIMIT = 256 * 2**20  # bytes of variables above which every epoch is written rather than copied
 
 
 @dataclasses.dataclass
@@ -73,6 +78,18 @@ def snapshot(model: Any) -> list[Any]:
     return [np.array(v.numpy(), copy=True) for v in variables(model)]  # (`numpy()`: also a TF mirrored variable)
 
 
+def size(model: Any) -> int:
+    """Bytes of :func:`variables` (an item's from its dtype's name: `bfloat16` is no NumPy dtype)."""
+    total = 0
+    for v in variables(model):
+        bits = "".join(c for c in str(v.dtype) if c.isdigit())
+        count = 1
+        for d in v.shape:
+            count *= int(d)
+        total += count * (int(bits) // 8 if bits else 1)
+    return total
+
+
 def restore(model: Any, values: list[Any]) -> None:
     for v, value in zip(variables(model), values, strict=True):
         v.assign(value)
@@ -84,6 +101,7 @@ class Checkpoints:
     def __init__(self, owner: Owner, every: float, best: dict[str, Any] | None) -> None:
         self.t = owner
         self.every = every
+        self.copyable: bool | None = None  # whether the model is small enough to copy (known at the first copy)
         self.best = best  # the best epoch so far: {monitor, mode, value, epoch}; `best.keras` once written
         self.written_at = time.monotonic()
         self.pending: Epoch | None = None  # the last completed epoch, when it is not written yet
@@ -98,6 +116,9 @@ class Checkpoints:
             self.best = {"monitor": self.t.monitor, "mode": self.t.mode, "value": value, "epoch": done}
         due = (done == 0 or done >= self.t.epochs or stopping or self.every <= 0
                or time.monotonic() - self.written_at >= self.every)
+        if not due and self.copyable is None:  # (the optimizer is built by now)
+            self.copyable = size(self.t.model) <= COPY_LIMIT
+        due = due or not self.copyable
         epoch = Epoch(done, None if due else snapshot(self.t.model), self.t.epoch_fields())
         if improved:
             self.best_pending = epoch
