@@ -96,7 +96,11 @@ def main() -> int:
         cbs = [keras.callbacks.BackupAndRestore(str(folder / "backup")),
                keras.callbacks.ModelCheckpoint(str(folder / "best.keras"), monitor="val_loss", save_best_only=True),
                keras.callbacks.CSVLogger(str(folder / "metrics.csv"))]
-        if backend.importable("tensorflow"):  # Keras's TensorBoard callback writes with tf.summary
+        # Keras's TensorBoard callback writes with tf.summary: on TensorFlow only. On JAX or PyTorch it would import
+        # TensorFlow into this process, and every side after it would run beside TensorFlow (its threads, and
+        # Keras's saving, which takes TensorFlow's file paths once it is loaded): graphspec's JAX and PyTorch runs
+        # never import it (they write TensorBoard's events with the tensorboard package alone).
+        if keras.backend.backend() == "tensorflow":
             cbs.append(keras.callbacks.TensorBoard(str(folder / "tensorboard")))
         t0 = time.perf_counter()
         m.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, validation_data=val,  # type: ignore[attr-defined]
@@ -132,8 +136,9 @@ def main() -> int:
     record("train", f"{keras.backend.backend()}: train / fastest model.fit", ratio, ">= 1.0", met=ratio >= 1.0)
     print(f"ratio graphspec / model.fit default verbose: "
           f"{rate['graphspec train'] / rate['model.fit (verbose=auto)']:.3f}")
+    board = ", TensorBoard" if keras.backend.backend() == "tensorflow" else ""
     print(f"ratio graphspec / model.fit doing the same per-epoch work (BackupAndRestore, ModelCheckpoint of the best, "
-          f"CSVLogger, TensorBoard): {rate['graphspec train'] / rate['model.fit, same work']:.3f} (no target)")
+          f"CSVLogger{board}): {rate['graphspec train'] / rate['model.fit, same work']:.3f} (no target)")
     return 0
 
 
