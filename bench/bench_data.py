@@ -276,11 +276,15 @@ def graphspec_epochs(spec: Path, folder: Path, epochs: int) -> float:
 
 def hand_epochs(train: Path, epochs: int, backend: str) -> float:
     """Seconds per epoch of `model.fit` of the guide's toy ResNet on the (first) hand-written pipeline."""
+    from graphspec.build import backend as graphspec_backend
     from graphspec.build.backend import keras
     from tests.guide import toy_resnet
 
     keras.backend.clear_session()
-    keras.utils.set_random_seed(0)
+    # Keras's own seeding imports TensorFlow where it is installed (for its global seed): in a JAX or PyTorch
+    # process every side after it would run beside TensorFlow, which graphspec's runs never load. graphspec's
+    # seeds the same generators but TensorFlow's, which only TensorFlow code reads.
+    graphspec_backend.set_random_seed(0)
     model = toy_resnet(keras)["toy_resnet"]
     model.compile(optimizer=keras.optimizers.RMSprop(1e-3),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["acc"])
