@@ -16,7 +16,7 @@ import pytest
 
 from graphspec.build import backend
 
-from .conftest import ROOT, Started, started_early
+from .conftest import JAX_CACHE, ROOT, Started, started_early
 from .test_backends import _pythonpath
 from .test_train import run, tiny
 
@@ -176,22 +176,22 @@ def test_an_interrupted_epoch_is_discarded_and_the_one_before_it_written(tmp_pat
 
 
 # On JAX, whose training step donates the buffers of the variables it is given: the interrupted run of the test
-# above, written from the copy taken at epoch 2's end, then resumed; and a loss that becomes NaN inside an epoch.
+# above, written from the copy taken at epoch 2's end, then resumed (the same metrics as a run never stopped: the
+# copy was epoch 2's; the files themselves are compared on TensorFlow above); and a loss that becomes NaN inside
+# an epoch.
 # (Both stop `fit` from a batch hook, which Keras runs in a thread on JAX: they raised "Buffer has been deleted or
 # donated" before the hooks stopped touching `Callback.model`, see graphspec.run.callbacks.RunCallback.)
 JAX_KEY = "test_checkpoints.py::test_on_jax_an_epoch_written_later_is_the_epoch"
 SCRIPT = """\
 import sys
 from pathlib import Path
-from tests.test_checkpoints import ALWAYS, NEVER, _same_files, _signal_in
+from tests.test_checkpoints import NEVER, _signal_in
 from tests.test_train import run, tiny
 
 work = Path(sys.argv[1])
 spec = tiny(work)
-for every in (ALWAYS, NEVER):
-    stopped = run(spec, epochs=4, run_dir=work / every[-1], sets=[every], callbacks=[_signal_in(2)])
-    assert (stopped.status, stopped.epochs_done) == ("interrupted", 2), (stopped.status, stopped.epochs_done)
-_same_files(work / "0", work / "9")
+stopped = run(spec, epochs=4, run_dir=work / "9", sets=[NEVER], callbacks=[_signal_in(2)])
+assert (stopped.status, stopped.epochs_done) == ("interrupted", 2), (stopped.status, stopped.epochs_done)
 straight = run(spec, epochs=4, run_dir=work / "straight", sets=[NEVER])
 resumed = run(spec, epochs=4, run_dir=work / "9", resume=True)
 assert straight.history == [{**r, "time": a["time"]} for r, a in zip(resumed.history, straight.history)]
@@ -205,7 +205,7 @@ def start_jax(folder: Path) -> subprocess.Popen[str] | None:
     """SCRIPT on JAX (stdout and stderr: files in `folder`), started with the session (tests.conftest.EARLY)."""
     if not backend.is_installed("jax"):
         return None
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": _pythonpath()}
+    env = {**os.environ, **JAX_CACHE, "KERAS_BACKEND": "jax", "PYTHONPATH": _pythonpath()}  # (one compile of each)
     (folder / "work").mkdir()
     with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
         return subprocess.Popen([sys.executable, "-c", SCRIPT, str(folder / "work")], stdout=out, stderr=err,
