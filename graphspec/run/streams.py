@@ -31,7 +31,7 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarr
 
 def _order(stream: Stream, seed: int, epoch: int, shuffle: bool, batch_size: int, shard: Shard) -> tuple[Any, int]:
     """This process's rows of epoch `epoch` (an int64 array) and its batch size."""
-    if shuffle and hasattr(stream.reader, "block_of"):  # a column source: block by block
+    if shuffle and hasattr(stream.reader, "starts"):  # a column source (its blocks' first rows): block by block
         rows = block_order(stream.rows, stream.reader.starts, seed, epoch)
     else:
         rows = stream.rows[epoch_order(len(stream), seed, epoch, shuffle)]

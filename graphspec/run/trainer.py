@@ -2,9 +2,9 @@
 
 :class:`Trainer` is one training session of a run folder (fresh or resumed): it builds the model
 and the data, writes the run's metrics after every completed epoch and its checkpoint at most every
-`train.checkpoint.every` seconds (:mod:`graphspec.run.checkpoints`; the layout is in :mod:`graphspec.run.folders`),
-and restores a run's state on `--resume`. :func:`train` is the
-entry point behind `graphspec train`; :func:`graphspec.render.text.results_table` shows its result.
+`train.checkpoint.every` seconds (:mod:`graphspec.run.checkpoints`; the layout is in
+:mod:`graphspec.run.folders`), and restores a run's state on `--resume`. :func:`train` is the entry point
+behind `graphspec train`; :func:`graphspec.render.text.results_table` shows its result.
 
 Every file is written to a temporary file in the same folder and renamed into place
 (:mod:`graphspec.run.artifacts`); the checkpoint is written before the state that names it, so a
