@@ -70,10 +70,10 @@ def evaluate(spec_or_run: str | Path, *, weights: str | Path | None = None, sets
 
     augment = for_inference(spec.data, loaded.io)  # a RandomCrop's centre: what the model takes
     ds = augment.evaluation(ds) if augment else ds
-    from graphspec.run.callbacks import untracked_steps
+    from graphspec.run.callbacks import step_callbacks
 
     try:
-        with untracked_steps() as callbacks:
+        with step_callbacks(loaded.model, epochs=1) as callbacks:
             result = loaded.model.evaluate(ds, steps=pipeline.known_batches(ds), verbose=0, return_dict=True,
                                            callbacks=callbacks)
     except Exception as exc:  # what only Keras sees
@@ -145,10 +145,10 @@ def predict(spec_or_run: str | Path, inputs: str | Path, output: str | Path | No
 
     augment = for_inference(spec.data, loaded.io) if transforms else None
     x = augment.inference(x) if augment else x
-    from graphspec.run.callbacks import untracked_steps
+    from graphspec.run.callbacks import step_callbacks
 
     try:
-        with untracked_steps() as callbacks:
+        with step_callbacks(loaded.model, epochs=1) as callbacks:
             preds = loaded.model.predict(x, batch_size=bs, verbose=0, callbacks=callbacks)
     except Exception as exc:  # what only Keras sees
         raise failures.fit_failed(exc, Location(str(inputs))) from None

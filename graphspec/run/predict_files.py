@@ -97,10 +97,10 @@ def predict_files(loaded: Any, inputs: Path, output: Path | None, *, batch_size:
 
     augment = for_inference(loaded.checked.spec.data if loaded.checked.spec else None, io_) if transforms else None
     ds = augment.evaluation(ds, targets=False) if augment else ds
-    from graphspec.run.callbacks import untracked_steps
+    from graphspec.run.callbacks import step_callbacks
     from graphspec.run.pipeline import known_batches
 
-    with untracked_steps() as callbacks:
+    with step_callbacks(loaded.model, epochs=1) as callbacks:
         preds = loaded.model.predict(ds, steps=known_batches(ds), verbose=0, callbacks=callbacks)
     outs = [preds[p.keras_name] for p in io_.outputs] if isinstance(preds, dict) else \
         list(preds) if isinstance(preds, (list, tuple)) else [preds]

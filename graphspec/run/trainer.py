@@ -366,7 +366,7 @@ class Trainer:
 
     def fit(self, first_epoch: int) -> float:
         from graphspec.run import pipeline
-        from graphspec.run.callbacks import EpochProgress, close_tensorboard, stop_on_signals, untracked_steps
+        from graphspec.run.callbacks import EpochProgress, close_tensorboard, step_callbacks, stop_on_signals
 
         augment = self.augment()
         # Augmented: the augment map joins the stream's batch map (or follows it, fused), the prefetch after it.
@@ -394,7 +394,8 @@ class Trainer:
         started = time.perf_counter()
         self.fitting = True
         try:
-            with stop_on_signals(self.stop, self.say), self.runtime.scope(), untracked_steps(callbacks) as every:
+            with stop_on_signals(self.stop, self.say), self.runtime.scope(), \
+                    step_callbacks(self.model, callbacks, history=True, epochs=self.epochs, steps=self.steps) as every:
                 self.model.fit(ds, epochs=self.epochs, initial_epoch=first_epoch, steps_per_epoch=self.steps,
                                validation_data=val, validation_steps=pipeline.known_batches(val),
                                callbacks=every, verbose=0, shuffle=False)
@@ -417,14 +418,14 @@ class Trainer:
         if not self._holds(weights):
             load_weights(self.model, weights, with_optimizer=True)
         from graphspec.run import pipeline
-        from graphspec.run.callbacks import untracked_steps
+        from graphspec.run.callbacks import step_callbacks
 
         ds = pipeline.eval_dataset(self.data.test, self.io, batch_size=self.data_spec.batch_size,
                                    cache=False, prefetch=self.data_spec.prefetch, shard=self.shard)
         augment = self.augment()
         ds = augment.evaluation(ds) if augment else ds
         try:
-            with self.runtime.scope(), untracked_steps() as callbacks:
+            with self.runtime.scope(), step_callbacks(self.model, epochs=1) as callbacks:
                 result = self.model.evaluate(ds, steps=pipeline.known_batches(ds), verbose=0, return_dict=True,
                                              callbacks=callbacks)
         except Exception as exc:
