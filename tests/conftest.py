@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -172,15 +173,21 @@ JAX_CACHE: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """One persistent JAX compilation cache (a folder of this session) for the single JAX processes tests start
-    through tests/test_backends.py's `graphspec` and its twin check: they compile the same programs (a spec
-    trained, then resumed, then evaluated; the same models built on two backends), which XLA then compiles once
-    per test run instead of once per process. The cache's key is the program and the JAX/XLA versions, so a hit
-    runs what a compile would have produced. Not put in os.environ: processes of one distributed job would
-    share its files, and a process with TensorFlow blocked cannot read it (etils.epath probes for TensorFlow)."""
-    folder = tmp_path_factory.mktemp("jax-cache")
+def jax_compilation_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One persistent JAX compilation cache for the JAX processes tests start (`**JAX_CACHE` in their environment):
+    they compile the same programs (a spec trained, then resumed, then evaluated; a sweep's trials; the processes
+    of a distributed job; the same models built on two backends), which XLA then compiles once, not once per
+    process. It lives in pytest's cache folder (.pytest_cache/d/jax-compilation: kept between test runs, shared by
+    the workers of `pytest -n`), in a temporary folder of the session without the cache plugin. The cache's key is
+    the program and the JAX/XLA versions, so a hit runs what a compile would have produced. A size limit turns on
+    JAX's eviction and, with it, its file lock around every read and write: processes running side by side never
+    read an entry half written. Not put in os.environ: a process with TensorFlow blocked cannot read it
+    (etils.epath probes for TensorFlow, which the blocker makes an error)."""
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("jax-compilation") if cache is not None else tmp_path_factory.mktemp("jax-cache")
     JAX_CACHE.update(JAX_COMPILATION_CACHE_DIR=str(folder), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    if importlib.util.find_spec("filelock") is not None:  # JAX's lock; without it, JAX refuses a size limit
+        JAX_CACHE["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(1 << 30)
     yield folder
     JAX_CACHE.clear()
 

@@ -26,6 +26,8 @@ import pytest
 from graphspec.errors import UsageError
 from graphspec.run import distribute, launch
 
+from .conftest import JAX_CACHE
+
 ROOT = Path(__file__).resolve().parents[1]
 # Loss curves of 2 processes x 1 device vs 1 process x 1 device, same seed and global batch: the same
 # arithmetic up to the order of a float32 sum (the gradient all-reduce).
@@ -62,7 +64,7 @@ def _spec(tmp: Path, *, batch: int = 32, epochs: int = 3) -> Path:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERAS_DISTRIBUTION")}
-    env.update(PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    env.update(JAX_CACHE, PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("KERAS_BACKEND", None)
     env.pop("XLA_FLAGS", None)
     return env

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .conftest import JAX_CACHE
 from typing import Any
 
 import pytest
@@ -152,7 +154,7 @@ def test_a_slurm_array_on_one_journal_runs_every_trial_once(tmp_path: Path) -> N
     # Two array tasks, the same command and --seed: `sbatch --array=0-1 ... graphspec sweep ...`.
     procs = []
     for task in range(2):
-        env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT), "SLURM_ARRAY_JOB_ID": "9",
+        env = {**os.environ, **JAX_CACHE, "NO_COLOR": "1", "PYTHONPATH": str(ROOT), "SLURM_ARRAY_JOB_ID": "9",
                "SLURM_ARRAY_TASK_ID": str(task), "KERAS_BACKEND": "jax", "CUDA_VISIBLE_DEVICES": ""}
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "graphspec", "sweep", str(spec), "--trials", "4", "--seed", "3", "--storage",
