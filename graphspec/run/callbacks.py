@@ -431,11 +431,12 @@ class RunCallback(keras.callbacks.Callback):
         self.epoch_lr = current_lr(self.model)
 
     # The batch hooks set Keras's flags on `self._model`: on JAX, `self.model` first copies the training state
-    # into the model's variables (`jax_state_sync`), and Keras runs these hooks in a thread pool, beside the next
+    # into the model's variables (`jax_state_sync`). Called in line (StepCallbacks) that copy would run every
+    # batch; under Keras's dispatch (beside a user's batch hook) it runs in Keras's thread pool, beside the next
     # step, which has been given (donated) the very buffers the copy assigns: the epoch's metrics then read freed
     # buffers, and `fit` raised "Buffer has been deleted or donated" on a Ctrl-C or a NaN inside an epoch.
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        # Keras may run batch callbacks in a thread pool (JAX, PyTorch): they can finish out of order.
+        # Under Keras's dispatch (JAX, PyTorch) batch callbacks run in a thread pool and can finish out of order.
         with self.step_lock:
             self.last_step = max(self.last_step, batch)
         if self.t.multi_process:
